@@ -1,0 +1,50 @@
+//! The `textgan` command line: parses flags, builds library objects, reports progress and errors.
+//!
+//! Errors print as one line (`error: what: why`) and exit with status 1; nothing else here
+//! decides an exit code.
+mod presets;
+mod progress;
+mod sample;
+mod train;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "textgan", version, about = "Train text GANs and language models; sample and evaluate them.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a generator by maximum likelihood (default: LSTM on the bundled COCO captions).
+    Train(train::TrainArgs),
+    /// The SeqGAN oracle benchmark: draw 10,000 sequences from the oracle LSTM, train by MLE, report NLL-oracle.
+    Oracle(train::OracleArgs),
+    /// Print sentences sampled from a run's checkpoint.
+    Sample(sample::SampleArgs),
+    /// List the bundled config presets, or print one.
+    Presets {
+        /// Preset to print as TOML.
+        name: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Oracle(a) => train::run_oracle(a),
+        Command::Sample(a) => sample::run(a),
+        Command::Presets { name } => presets::show(name.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

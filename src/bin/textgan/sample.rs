@@ -1,0 +1,96 @@
+//! `textgan sample`: sentences from a run's checkpoint, one a line.
+use anyhow::{bail, Result};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use textgan::models::{generate, GenerateSpec, Sampling};
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// Run directory (or checkpoint file) to sample from.
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Number of sentences.
+    #[arg(short = 'n', long = "num", default_value_t = 10)]
+    n: usize,
+    /// Write to FILE instead of standard output (atomically).
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Softmax temperature (lower: safer, less diverse).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Sample among the k most likely tokens only (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: i64,
+    /// Nucleus sampling: the smallest set of tokens with probability >= p (1: all).
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// Always take the most likely token.
+    #[arg(long)]
+    greedy: bool,
+    /// Random seed (same seed, same sentences on the same device).
+    #[arg(long, default_value_t = 0)]
+    seed: i64,
+    /// Text every sentence starts with.
+    #[arg(long)]
+    prompt: Option<String>,
+    /// Longest sentence in tokens (default: the run's maximum length).
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// Sentences per batch on the device.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+pub fn run(a: SampleArgs) -> Result<()> {
+    if !(a.temperature > 0.0 && a.temperature.is_finite()) {
+        bail!("--temperature must be positive, got {}", a.temperature);
+    }
+    if !(a.top_p > 0.0 && a.top_p <= 1.0) {
+        bail!("--top-p must be in (0, 1], got {}", a.top_p);
+    }
+    if a.top_k < 0 {
+        bail!("--top-k must be non-negative");
+    }
+    let device = textgan::device::resolve(&a.device)?;
+    let loaded = textgan::checkpoint::LoadedGenerator::load(&a.run, device)?;
+    let vocab = &loaded.vocab;
+    let prefix = match &a.prompt {
+        Some(p) => vocab.encode(p)?,
+        None => vec![],
+    };
+    let limit = loaded.max_len;
+    let max_len = a.max_len.unwrap_or(limit);
+    if max_len == 0 || max_len > textgan::config::MAX_SEQ_LEN {
+        bail!("--max-len must be in 1..={}", textgan::config::MAX_SEQ_LEN);
+    }
+    if let Some(bound) = loaded.model.net.max_len() {
+        if max_len as i64 > bound {
+            bail!("--max-len {max_len} exceeds the model's {bound} positions");
+        }
+    }
+    if prefix.len() >= max_len {
+        bail!("the prompt has {} tokens, the maximum length is {max_len}", prefix.len());
+    }
+    tch::manual_seed(a.seed);
+    let spec = GenerateSpec {
+        count: a.n,
+        max_len,
+        batch_size: a.batch_size.max(1),
+        bos: vocab.bos,
+        eos: vocab.eos,
+        banned: vocab.never_generated(),
+        prefix,
+    };
+    let sampling = Sampling { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p, greedy: a.greedy };
+    let seqs = generate(loaded.model.net.as_ref(), &spec, &sampling, device);
+    let text: String = seqs.iter().map(|s| vocab.decode(s) + "\n").collect();
+    match &a.output {
+        Some(path) => textgan::checkpoint::write_atomic(path, text.as_bytes())?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(())
+}

@@ -1,0 +1,400 @@
+//! Run configuration: one serde type per component, read from TOML, unknown keys rejected.
+//!
+//! A run's config is resolved once (preset file, then `--set key=value` overrides), validated,
+//! and written into the run directory and the checkpoint, so `sample` and `eval` rebuild the
+//! model from the checkpoint alone.
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub generator: GeneratorConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+/// Where the sentences come from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DataSource {
+    /// The COCO captions bundled in the binary (Texygen's split, 10,000 train and 10,000 test).
+    Coco,
+    /// Text files named by `train` (and `test`).
+    Text,
+    /// Sequences drawn from the SeqGAN oracle LSTM (the synthetic benchmark).
+    Oracle,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Tokenizer {
+    /// Whitespace-separated words.
+    Word,
+    /// One token per character (for text written without spaces, e.g. Chinese poems).
+    Char,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Overlong {
+    /// Keep the first `max_len - 1` tokens (the last slot holds `<eos>`).
+    Truncate,
+    /// Drop the sentence.
+    Skip,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub source: DataSource,
+    /// Training file (source = "text"): UTF-8, one sentence a line.
+    pub train: Option<PathBuf>,
+    /// Test file; when absent, `test_fraction` of the training lines are held out.
+    pub test: Option<PathBuf>,
+    /// Fraction of training lines held out as test data when no test file is given.
+    pub test_fraction: f64,
+    pub tokenizer: Tokenizer,
+    /// Vocabulary cap, counting the special tokens (0 = no cap).
+    pub vocab_size: usize,
+    /// Words seen fewer times than this become `<unk>`.
+    pub min_count: usize,
+    /// Maximum tokens per sequence including `<eos>` (0 = longest training sentence + 1).
+    pub max_len: usize,
+    /// What to do with sentences longer than `max_len`.
+    pub overlong: Overlong,
+    /// Oracle benchmark: number of training sequences drawn from the oracle.
+    pub oracle_samples: usize,
+    /// Oracle benchmark: sequence length.
+    pub oracle_seq_len: usize,
+    /// Oracle benchmark: seed of the draw of the training and test sequences.
+    pub oracle_seed: u64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            source: DataSource::Coco,
+            train: None,
+            test: None,
+            test_fraction: 0.1,
+            tokenizer: Tokenizer::Word,
+            vocab_size: 20_000,
+            min_count: 1,
+            max_len: 0,
+            overlong: Overlong::Truncate,
+            oracle_samples: 10_000,
+            oracle_seq_len: 20,
+            oracle_seed: 88,
+        }
+    }
+}
+
+/// The generator network; `kind` picks the architecture.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum GeneratorConfig {
+    Lstm(LstmConfig),
+    Transformer(TransformerConfig),
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        GeneratorConfig::Lstm(LstmConfig::default())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LstmConfig {
+    pub embed_dim: i64,
+    pub hidden_dim: i64,
+    pub num_layers: i64,
+    /// Dropout between LSTM layers and before the output layer.
+    pub dropout: f64,
+}
+
+impl Default for LstmConfig {
+    fn default() -> Self {
+        LstmConfig { embed_dim: 64, hidden_dim: 128, num_layers: 1, dropout: 0.0 }
+    }
+}
+
+impl LstmConfig {
+    /// SeqGAN's generator: embedding 32, hidden 32, one layer.
+    pub fn seqgan() -> Self {
+        LstmConfig { embed_dim: 32, hidden_dim: 32, num_layers: 1, dropout: 0.0 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformerConfig {
+    pub n_layer: i64,
+    pub n_head: i64,
+    pub n_embd: i64,
+    pub dropout: f64,
+}
+
+impl Default for TransformerConfig {
+    fn default() -> Self {
+        TransformerConfig { n_layer: 2, n_head: 4, n_embd: 128, dropout: 0.1 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    Constant,
+    /// Linear warm-up over `warmup_steps`, then cosine decay to `min_lr` at the last step.
+    Cosine,
+    /// Multiply the rate by `plateau_factor` when test NLL has not improved for `plateau_patience` evaluations.
+    Plateau,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub batch_size: i64,
+    pub epochs: usize,
+    /// Stop after this many optimizer steps (0 = run all epochs).
+    pub max_steps: usize,
+    pub optimizer: OptimizerKind,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this value (0 = no clipping).
+    pub grad_clip: f64,
+    pub schedule: ScheduleKind,
+    pub warmup_steps: usize,
+    pub min_lr: f64,
+    pub plateau_factor: f64,
+    pub plateau_patience: usize,
+    /// Evaluate (test NLL, samples, checkpoint) every this many steps (0 = at the end of each epoch).
+    pub eval_every: usize,
+    /// Sentences sampled and written at each evaluation.
+    pub eval_samples: usize,
+    /// Oracle benchmark: generated sequences scored by the oracle at each evaluation.
+    pub oracle_eval_samples: usize,
+    pub seed: u64,
+    /// "cpu", "cuda", "cuda:N" or "auto".
+    pub device: String,
+    /// CPU threads for torch (0 = torch's default).
+    pub threads: i32,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            batch_size: 64,
+            epochs: 5,
+            max_steps: 0,
+            optimizer: OptimizerKind::Adam,
+            lr: 3e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            grad_clip: 5.0,
+            schedule: ScheduleKind::Constant,
+            warmup_steps: 0,
+            min_lr: 0.0,
+            plateau_factor: 0.5,
+            plateau_patience: 2,
+            eval_every: 0,
+            eval_samples: 200,
+            oracle_eval_samples: 10_000,
+            seed: 1234,
+            device: "auto".into(),
+            threads: 0,
+        }
+    }
+}
+
+/// Longest sequence any model accepts; guards against absurd `max_len` values.
+pub const MAX_SEQ_LEN: usize = 4096;
+
+fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(msg()))
+    }
+}
+
+impl RunConfig {
+    /// Reads a TOML file and applies `key=value` overrides (values in TOML syntax; bare words are strings).
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                toml::from_str::<toml::Table>(&text)
+                    .map_err(|e| Error::Config(format!("{}: {}", p.display(), one_line(&e.to_string()))))?
+            }
+            None => toml::Table::new(),
+        };
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        Self::from_table(table)
+    }
+
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        let table = toml::from_str::<toml::Table>(text).map_err(|e| Error::Config(one_line(&e.to_string())))?;
+        Self::from_table(table)
+    }
+
+    fn from_table(table: toml::Table) -> Result<Self> {
+        let cfg: RunConfig =
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| Error::Config(one_line(&e.to_string())))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a RunConfig always serializes")
+    }
+
+    /// Range checks that serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let d = &self.data;
+        check(d.source != DataSource::Text || d.train.is_some(), || {
+            "data.source = \"text\" needs data.train (a UTF-8 file, one sentence a line)".into()
+        })?;
+        check((0.0..0.9).contains(&d.test_fraction), || {
+            format!("data.test_fraction must be in [0, 0.9), got {}", d.test_fraction)
+        })?;
+        check(d.vocab_size == 0 || d.vocab_size >= 5, || {
+            format!("data.vocab_size must be 0 (no cap) or at least 5, got {}", d.vocab_size)
+        })?;
+        check(d.min_count >= 1, || "data.min_count must be at least 1".into())?;
+        check(d.max_len <= MAX_SEQ_LEN, || format!("data.max_len must be at most {MAX_SEQ_LEN}, got {}", d.max_len))?;
+        check(d.max_len != 1, || "data.max_len must be at least 2 (one token and <eos>) or 0 (from the data)".into())?;
+        check((1..=1_000_000).contains(&d.oracle_samples), || {
+            format!("data.oracle_samples must be in 1..=1000000, got {}", d.oracle_samples)
+        })?;
+        check((1..=MAX_SEQ_LEN).contains(&d.oracle_seq_len), || {
+            format!("data.oracle_seq_len must be in 1..={MAX_SEQ_LEN}, got {}", d.oracle_seq_len)
+        })?;
+        match &self.generator {
+            GeneratorConfig::Lstm(c) => {
+                check(c.embed_dim >= 1 && c.embed_dim <= 65_536, || format!("generator.embed_dim out of range: {}", c.embed_dim))?;
+                check(c.hidden_dim >= 1 && c.hidden_dim <= 65_536, || format!("generator.hidden_dim out of range: {}", c.hidden_dim))?;
+                check((1..=64).contains(&c.num_layers), || format!("generator.num_layers must be in 1..=64, got {}", c.num_layers))?;
+                check((0.0..1.0).contains(&c.dropout), || format!("generator.dropout must be in [0, 1), got {}", c.dropout))?;
+            }
+            GeneratorConfig::Transformer(c) => {
+                check((1..=64).contains(&c.n_layer), || format!("generator.n_layer must be in 1..=64, got {}", c.n_layer))?;
+                check(c.n_head >= 1 && c.n_embd >= 1 && c.n_embd <= 65_536, || "generator.n_head and n_embd must be positive".into())?;
+                check(c.n_embd % c.n_head == 0, || {
+                    format!("generator.n_embd ({}) must be divisible by generator.n_head ({})", c.n_embd, c.n_head)
+                })?;
+                check((0.0..1.0).contains(&c.dropout), || format!("generator.dropout must be in [0, 1), got {}", c.dropout))?;
+            }
+        }
+        let t = &self.train;
+        check((1..=1 << 20).contains(&t.batch_size), || format!("train.batch_size must be in 1..=1048576, got {}", t.batch_size))?;
+        check(t.epochs >= 1 || t.max_steps >= 1, || "train.epochs or train.max_steps must be at least 1".into())?;
+        check(t.lr > 0.0 && t.lr.is_finite(), || format!("train.lr must be positive, got {}", t.lr))?;
+        check((0.0..1.0).contains(&t.beta1) && (0.0..1.0).contains(&t.beta2), || "train.beta1 and train.beta2 must be in [0, 1)".into())?;
+        check(t.eps > 0.0, || "train.eps must be positive".into())?;
+        check(t.weight_decay >= 0.0, || "train.weight_decay must be non-negative".into())?;
+        check(t.grad_clip >= 0.0, || "train.grad_clip must be non-negative (0 turns clipping off)".into())?;
+        check(t.min_lr >= 0.0 && t.min_lr <= t.lr, || "train.min_lr must be in [0, train.lr]".into())?;
+        check(t.plateau_factor > 0.0 && t.plateau_factor < 1.0, || "train.plateau_factor must be in (0, 1)".into())?;
+        check(t.threads >= 0, || "train.threads must be non-negative".into())?;
+        crate::device::parse_device(&t.device)?;
+        Ok(())
+    }
+}
+
+/// The first line of a multi-line parser message, with its remaining lines folded in.
+fn one_line(msg: &str) -> String {
+    msg.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('|')).collect::<Vec<_>>().join(" ")
+}
+
+/// Sets `a.b.c = value` in a TOML table, creating sub-tables on the way.
+pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
+    let (key, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| Error::Config(format!("--set expects key=value, got `{assignment}`")))?;
+    let key = key.trim();
+    let raw = raw.trim();
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(Error::Config(format!("--set: bad key `{key}`")));
+    }
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        let entry = cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| Error::Config(format!("--set: `{p}` in `{key}` is a value, not a section")))?;
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let c = RunConfig::default();
+        let back = RunConfig::from_toml_str(&c.to_toml()).unwrap();
+        assert_eq!(c, back);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = RunConfig::load(None, &["train.lrr=0.1".into()]).unwrap_err().to_string();
+        assert!(e.contains("lrr"), "{e}");
+        let e = RunConfig::from_toml_str("[generator]\nkind = \"lstm\"\nhiden_dim = 3\n").unwrap_err().to_string();
+        assert!(e.contains("hiden_dim"), "{e}");
+        let e = RunConfig::from_toml_str("[bogus]\nx = 1\n").unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn overrides_parse_toml_values_and_switch_generators() {
+        let c = RunConfig::load(
+            None,
+            &["train.lr=0.01".into(), "generator.kind=transformer".into(), "generator.n_head=2".into(), "train.device=cpu".into()],
+        )
+        .unwrap();
+        assert_eq!(c.train.lr, 0.01);
+        assert_eq!(c.train.device, "cpu");
+        match c.generator {
+            GeneratorConfig::Transformer(t) => assert_eq!(t.n_head, 2),
+            _ => panic!("expected a transformer"),
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        for bad in ["data.max_len=100000", "train.lr=-1", "train.batch_size=0", "data.test_fraction=0.95"] {
+            let e = RunConfig::load(None, &[bad.into()]).unwrap_err().to_string();
+            let key = bad.split('=').next().unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+    }
+}

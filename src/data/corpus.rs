@@ -1,0 +1,202 @@
+//! Corpora: reading UTF-8 files line by line, the bundled COCO captions, and encoded train/test splits.
+use super::vocab::Vocab;
+use crate::config::{DataConfig, DataSource, Overlong, MAX_SEQ_LEN};
+use crate::error::{Error, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::path::Path;
+
+const COCO_TRAIN: &str = include_str!("../../data/coco/train.txt");
+const COCO_TEST: &str = include_str!("../../data/coco/test.txt");
+
+/// The COCO captions of the Texygen benchmark (train, test), bundled in the binary.
+pub fn bundled_coco() -> (Vec<String>, Vec<String>) {
+    let lines = |s: &str| s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    (lines(COCO_TRAIN), lines(COCO_TEST))
+}
+
+/// Non-blank lines of a UTF-8 file, trimmed. Names the first line that is not UTF-8.
+pub fn read_lines(path: &Path) -> Result<Vec<String>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut out = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 { path: path.to_path_buf(), line: i + 1 })?;
+        let line = line.trim();
+        if !line.is_empty() {
+            out.push(line.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::EmptyCorpus { path: path.to_path_buf() });
+    }
+    Ok(out)
+}
+
+/// What encoding did to sentences that did not fit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EncodeStats {
+    pub kept: usize,
+    pub truncated: usize,
+    pub skipped: usize,
+}
+
+/// An encoded corpus: the vocabulary, train and test sequences (ids without `<bos>`/`<eos>`) and
+/// the maximum sequence length a model must handle (tokens plus `<eos>` where there is one).
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    pub vocab: Vocab,
+    pub train: Vec<Vec<i64>>,
+    pub test: Vec<Vec<i64>>,
+    pub max_len: usize,
+    pub train_stats: EncodeStats,
+    pub test_stats: EncodeStats,
+}
+
+impl Corpus {
+    /// Reads and encodes a text corpus as the config says (source "coco" or "text").
+    pub fn load(cfg: &DataConfig, seed: u64) -> Result<Self> {
+        let (train_lines, test_lines) = match cfg.source {
+            DataSource::Coco => {
+                let (train, test) = bundled_coco();
+                (train, Some(test))
+            }
+            DataSource::Text => {
+                let train_path = cfg.train.as_deref().ok_or_else(|| Error::Config("data.train is not set".into()))?;
+                let train = read_lines(train_path)?;
+                let test = cfg.test.as_deref().map(read_lines).transpose()?;
+                (train, test)
+            }
+            DataSource::Oracle => return Err(Error::Data("oracle data is drawn from the oracle, not read".into())),
+        };
+        let (train_lines, test_lines) = match test_lines {
+            Some(test) => (train_lines, test),
+            None => split_off_test(train_lines, cfg.test_fraction, seed),
+        };
+        let vocab = Vocab::build(train_lines.iter().map(String::as_str), cfg.tokenizer, cfg.vocab_size, cfg.min_count);
+        let train_ids: Vec<Vec<i64>> = train_lines.iter().map(|l| vocab.encode(l)).collect::<Result<_>>()?;
+        let test_ids: Vec<Vec<i64>> = test_lines.iter().map(|l| vocab.encode(l)).collect::<Result<_>>()?;
+        let longest = train_ids.iter().map(Vec::len).max().unwrap_or(0);
+        let max_len = if cfg.max_len == 0 { longest + 1 } else { cfg.max_len };
+        if max_len > MAX_SEQ_LEN {
+            return Err(Error::Data(format!(
+                "the longest training sentence has {longest} tokens, over the limit of {MAX_SEQ_LEN}; set data.max_len"
+            )));
+        }
+        let (train, train_stats) = fit(train_ids, max_len - 1, cfg.overlong);
+        let (test, test_stats) = fit(test_ids, max_len - 1, cfg.overlong);
+        if train.is_empty() {
+            return Err(Error::Data(format!("no training sentence fits data.max_len = {max_len} (all were skipped)")));
+        }
+        Ok(Corpus { vocab, train, test, max_len, train_stats, test_stats })
+    }
+
+    /// A corpus of ready-made id sequences (the oracle benchmark): fixed length, no `<eos>`.
+    pub fn from_ids(vocab: Vocab, train: Vec<Vec<i64>>, test: Vec<Vec<i64>>) -> Self {
+        let max_len = train.iter().chain(&test).map(Vec::len).max().unwrap_or(0);
+        let stats = |n| EncodeStats { kept: n, truncated: 0, skipped: 0 };
+        Corpus { train_stats: stats(train.len()), test_stats: stats(test.len()), vocab, train, test, max_len }
+    }
+}
+
+/// Holds out a seeded random `fraction` of lines as test data.
+fn split_off_test(mut lines: Vec<String>, fraction: f64, seed: u64) -> (Vec<String>, Vec<String>) {
+    let n_test = ((lines.len() as f64) * fraction).round() as usize;
+    if n_test == 0 || n_test >= lines.len() {
+        return (lines, Vec::new());
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7e57);
+    lines.shuffle(&mut rng);
+    let test = lines.split_off(lines.len() - n_test);
+    (lines, test)
+}
+
+/// Applies the length limit (`limit` tokens before `<eos>`), counting what it changed.
+fn fit(seqs: Vec<Vec<i64>>, limit: usize, overlong: Overlong) -> (Vec<Vec<i64>>, EncodeStats) {
+    let mut stats = EncodeStats::default();
+    let mut out = Vec::with_capacity(seqs.len());
+    for mut s in seqs {
+        if s.len() > limit {
+            match overlong {
+                Overlong::Truncate => {
+                    s.truncate(limit);
+                    stats.truncated += 1;
+                }
+                Overlong::Skip => {
+                    stats.skipped += 1;
+                    continue;
+                }
+            }
+        }
+        if s.is_empty() {
+            stats.skipped += 1;
+            continue;
+        }
+        stats.kept += 1;
+        out.push(s);
+    }
+    (out, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Tokenizer;
+    use std::io::Write;
+
+    fn file(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(bytes).unwrap();
+        f
+    }
+
+    #[test]
+    fn reads_lines_and_names_bad_utf8() {
+        let f = file(b"a b\n\n  c d \r\n");
+        assert_eq!(read_lines(f.path()).unwrap(), vec!["a b", "c d"]);
+        let bad = file(b"ok\nfine\nbad \xff byte\n");
+        let e = read_lines(bad.path()).unwrap_err().to_string();
+        assert!(e.contains("line 3"), "{e}");
+        let empty = file(b"\n  \n");
+        assert!(matches!(read_lines(empty.path()), Err(Error::EmptyCorpus { .. })));
+    }
+
+    #[test]
+    fn max_len_truncates_or_skips_and_counts() {
+        let train = file(b"a b c d e\na b\n");
+        let mut cfg = DataConfig {
+            source: DataSource::Text,
+            train: Some(train.path().into()),
+            test_fraction: 0.0,
+            max_len: 4,
+            ..DataConfig::default()
+        };
+        let c = Corpus::load(&cfg, 0).unwrap();
+        assert_eq!(c.train_stats, EncodeStats { kept: 2, truncated: 1, skipped: 0 });
+        assert_eq!(c.train[0].len(), 3);
+        cfg.overlong = Overlong::Skip;
+        let c = Corpus::load(&cfg, 0).unwrap();
+        assert_eq!(c.train_stats, EncodeStats { kept: 1, truncated: 0, skipped: 1 });
+        cfg.max_len = 0;
+        let c = Corpus::load(&cfg, 0).unwrap();
+        assert_eq!(c.max_len, 6);
+    }
+
+    #[test]
+    fn holds_out_a_fraction_reproducibly() {
+        let text: String = (0..100).map(|i| format!("w{i} x\n")).collect();
+        let f = file(text.as_bytes());
+        let cfg = DataConfig { source: DataSource::Text, train: Some(f.path().into()), test_fraction: 0.1, ..Default::default() };
+        let a = Corpus::load(&cfg, 7).unwrap();
+        let b = Corpus::load(&cfg, 7).unwrap();
+        assert_eq!((a.train.len(), a.test.len()), (90, 10));
+        assert_eq!(a.test, b.test);
+    }
+
+    #[test]
+    fn bundled_coco_is_complete() {
+        let (train, test) = bundled_coco();
+        assert_eq!((train.len(), test.len()), (10_000, 10_000));
+        let v = Vocab::build(train.iter().map(String::as_str), Tokenizer::Word, 0, 1);
+        assert_eq!(v.len(), 4 + 6094); // `tr -s " " "\n" < train.txt | sort -u | wc -l` = 6094
+    }
+}

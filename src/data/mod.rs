@@ -1,0 +1,11 @@
+//! Text in, token ids out: reading corpora, the vocabulary, and batches for teacher forcing.
+//!
+//! Data knows no networks; the oracle benchmark hands its sampled sequences in through
+//! [`Corpus::from_ids`].
+mod batch;
+mod corpus;
+mod vocab;
+
+pub use batch::{in_order, Batch, Batcher, IGNORE_INDEX};
+pub use corpus::{bundled_coco, read_lines, Corpus, EncodeStats};
+pub use vocab::{Vocab, BOS, EOS, PAD, UNK};

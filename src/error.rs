@@ -1,0 +1,39 @@
+//! The library's error type: every failure a user can cause, named so the binary can print it in one line.
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: line {line} is not valid UTF-8")]
+    NotUtf8 { path: PathBuf, line: usize },
+    #[error("{path}: no sentences (the file is empty or holds only blank lines)")]
+    EmptyCorpus { path: PathBuf },
+    #[error("config: {0}")]
+    Config(String),
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    #[error("device: {0}")]
+    Device(String),
+    #[error("data: {0}")]
+    Data(String),
+    #[error("eval: {0}")]
+    Eval(String),
+    #[error("torch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+    pub fn checkpoint(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Checkpoint { path: path.into(), reason: reason.into() }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

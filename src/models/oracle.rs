@@ -1,0 +1,183 @@
+//! The SeqGAN oracle: a fixed, randomly initialised LSTM (vocab 5000, embedding 32, hidden 32)
+//! that defines the synthetic benchmark's "true" distribution (Yu et al. 2017, §5.1).
+//!
+//! Its weights ship inside the binary (`data/oracle-seqgan/*.npy`, byte-identical to SeqGAN's
+//! `target_params.pkl`). Row vectors multiply on the left (`x @ W`), with separate gates, as in
+//! SeqGAN's TensorFlow code; the formulas are in `data/oracle-seqgan/README.md`.
+use super::{Generator, State};
+use crate::error::{Error, Result};
+use crate::data::in_order;
+use tch::{Device, Kind, Tensor};
+
+macro_rules! npy {
+    ($name:literal) => {
+        ($name, include_bytes!(concat!("../../data/oracle-seqgan/", $name, ".npy")).as_slice())
+    };
+}
+
+const ARRAYS: [(&str, &[u8]); 15] = [
+    npy!("embedding"),
+    npy!("wi"),
+    npy!("ui"),
+    npy!("bi"),
+    npy!("wf"),
+    npy!("uf"),
+    npy!("bf"),
+    npy!("wog"),
+    npy!("uog"),
+    npy!("bog"),
+    npy!("wc"),
+    npy!("uc"),
+    npy!("bc"),
+    npy!("wo"),
+    npy!("bo"),
+];
+
+/// Parses a little-endian float32 `.npy` array (format 1.0 or 2.0, C order): shape and values.
+pub fn npy_f32(bytes: &[u8]) -> Result<(Vec<i64>, Vec<f32>)> {
+    let bad = |why: &str| Error::Data(format!("bad .npy data: {why}"));
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("no NUMPY magic"));
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        v => return Err(bad(&format!("unsupported version {v}"))),
+    };
+    let header = bytes.get(start..start + header_len).ok_or_else(|| bad("truncated header"))?;
+    let header = std::str::from_utf8(header).map_err(|_| bad("header is not text"))?;
+    if !header.contains("'descr': '<f4'") {
+        return Err(bad("only little-endian float32 is supported"));
+    }
+    if header.contains("'fortran_order': True") {
+        return Err(bad("Fortran order is not supported"));
+    }
+    let shape_src = header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).ok_or_else(|| bad("no shape"))?;
+    let shape: Vec<i64> = shape_src
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<i64>().map_err(|_| bad("bad shape")))
+        .collect::<Result<_>>()?;
+    let n: i64 = shape.iter().product();
+    let data = &bytes[start + header_len..];
+    if data.len() != 4 * n as usize {
+        return Err(bad(&format!("expected {} bytes of data, found {}", 4 * n, data.len())));
+    }
+    let values = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    Ok((shape, values))
+}
+
+#[derive(Debug)]
+pub struct Oracle {
+    /// The 15 arrays in the order of `ARRAYS`.
+    w: Vec<Tensor>,
+    pub vocab_size: i64,
+    pub hidden: i64,
+}
+
+impl Oracle {
+    /// Start token fed to the first step.
+    pub const START: i64 = 0;
+
+    pub fn load(device: Device) -> Result<Self> {
+        let w = ARRAYS
+            .iter()
+            .map(|(name, bytes)| {
+                let (shape, values) = npy_f32(bytes).map_err(|e| Error::Data(format!("oracle array {name}: {e}")))?;
+                Ok(Tensor::from_slice(&values).view(shape.as_slice()).to_device(device))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (vocab_size, hidden) = w[0].size2().expect("embedding is 2-D");
+        Ok(Oracle { w, vocab_size, hidden })
+    }
+
+    fn cell(&self, x: &Tensor, h: &Tensor, c: &Tensor) -> (Tensor, Tensor) {
+        let w = &self.w;
+        let gate = |k: usize| x.matmul(&w[k]) + h.matmul(&w[k + 1]) + &w[k + 2];
+        let i = gate(1).sigmoid();
+        let f = gate(4).sigmoid();
+        let o = gate(7).sigmoid();
+        let c_tilde = gate(10).tanh();
+        let c = f * c + i * c_tilde;
+        let h = o * c.tanh();
+        (h, c)
+    }
+
+    fn out(&self, h: &Tensor) -> Tensor {
+        h.matmul(&self.w[13]) + &self.w[14]
+    }
+
+    /// Mean per-token negative log-likelihood (nats) of `seqs` ([N, T] ids, no start token).
+    pub fn nll(&self, seqs: &Tensor) -> f64 {
+        let _guard = tch::no_grad_guard();
+        let seqs = seqs.to_device(self.w[0].device());
+        let (n, t) = seqs.size2().expect("[N, T]");
+        let mut total = 0.0;
+        for r in in_order(n as usize, 2048) {
+            let target = seqs.narrow(0, r.start as i64, (r.end - r.start) as i64); // [b, T]
+            let start = Tensor::full([target.size()[0], 1], Self::START, (Kind::Int64, target.device()));
+            let input = Tensor::cat(&[&start, &target.narrow(1, 0, t - 1)], 1);
+            let logits = self.forward(&input, false); // [b, T, V]
+            let loss = logits.view([-1, self.vocab_size]).cross_entropy_loss::<Tensor>(
+                &target.reshape([-1]),
+                None,
+                tch::Reduction::Sum,
+                -100,
+                0.0,
+            );
+            total += loss.double_value(&[]);
+        }
+        total / (n * t) as f64
+    }
+}
+
+impl Generator for Oracle {
+    fn vocab_size(&self) -> i64 {
+        self.vocab_size
+    }
+
+    fn embed(&self, tokens: &Tensor) -> Tensor {
+        self.w[0].index_select(0, &tokens.reshape([-1])).view_(tokens.size().into_iter().chain([self.hidden]).collect::<Vec<_>>())
+    }
+
+    fn embed_soft(&self, probs: &Tensor) -> Tensor {
+        probs.matmul(&self.w[0])
+    }
+
+    fn forward_embedded(&self, emb: &Tensor, _train: bool) -> Tensor {
+        let (b, t, _) = emb.size3().expect("[B, T, E]");
+        let mut state = self.initial_state(b);
+        let steps: Vec<Tensor> = (0..t).map(|i| self.step_embedded(&emb.select(1, i), &mut state)).collect();
+        Tensor::stack(&steps, 1) // [B, T, V]
+    }
+
+    fn initial_state(&self, batch: i64) -> State {
+        let z = Tensor::zeros([batch, self.hidden], (Kind::Float, self.w[0].device()));
+        State::new(vec![(z.shallow_clone(), 0), (z, 0)])
+    }
+
+    fn step_embedded(&self, x: &Tensor, state: &mut State) -> Tensor {
+        let (h, c) = self.cell(x, &state.tensors[0].0, &state.tensors[1].0);
+        let logits = self.out(&h);
+        state.tensors = vec![(h, 0), (c, 0)];
+        state.pos += 1;
+        logits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_array_with_the_documented_shapes() {
+        let o = Oracle::load(Device::Cpu).unwrap();
+        assert_eq!(o.w[0].size(), vec![5000, 32]);
+        assert_eq!(o.w[13].size(), vec![32, 5000]);
+        assert_eq!(o.w[14].size(), vec![5000]);
+        assert!(npy_f32(b"not numpy").is_err());
+        let (_, bytes) = ARRAYS[3];
+        assert!(npy_f32(&bytes[..bytes.len() - 4]).is_err());
+    }
+}

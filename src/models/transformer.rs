@@ -1,0 +1,180 @@
+//! GPT-style Transformer decoder: causal self-attention, learned positions, pre-norm blocks.
+//!
+//! After nanoGPT's `model.py` (Radford et al. 2019): `wte` + `wpe` -> blocks of
+//! `x + attn(ln_1(x))`, `x + mlp(ln_2(x))` -> `ln_f` -> logits through the tied `wte`.
+//! Step-by-step decoding keeps a key/value cache per layer.
+use super::{Generator, State};
+use crate::config::TransformerConfig;
+use tch::{nn, nn::Module, Kind, Tensor};
+
+#[derive(Debug)]
+struct CausalSelfAttention {
+    c_attn: nn::Linear,
+    c_proj: nn::Linear,
+    n_head: i64,
+    dropout: f64,
+}
+
+impl CausalSelfAttention {
+    fn new(p: nn::Path, c: &TransformerConfig) -> Self {
+        CausalSelfAttention {
+            c_attn: nn::linear(&p / "c_attn", c.n_embd, 3 * c.n_embd, Default::default()),
+            c_proj: nn::linear(&p / "c_proj", c.n_embd, c.n_embd, Default::default()),
+            n_head: c.n_head,
+            dropout: c.dropout,
+        }
+    }
+
+    /// [B, T, C] -> q, k, v each [B, nh, T, hs].
+    fn qkv(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let (b, t, c) = x.size3().expect("[B, T, C]");
+        let qkv = self.c_attn.forward(x).split(c, 2);
+        let heads = |t_: &Tensor| t_.view([b, t, self.n_head, c / self.n_head]).transpose(1, 2);
+        (heads(&qkv[0]), heads(&qkv[1]), heads(&qkv[2]))
+    }
+
+    /// [B, nh, T, hs] -> [B, T, C] -> output projection.
+    fn merge(&self, y: Tensor, train: bool) -> Tensor {
+        let (b, nh, t, hs) = y.size4().expect("[B, nh, T, hs]");
+        let y = y.transpose(1, 2).contiguous().view([b, t, nh * hs]);
+        self.c_proj.forward(&y).dropout(self.dropout, train)
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        let (q, k, v) = self.qkv(x);
+        let p = if train { self.dropout } else { 0.0 };
+        let y = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, p, true, None, false);
+        self.merge(y, train)
+    }
+
+    /// One new position against the cache; `cache` holds keys and values [B, nh, t, hs].
+    fn step(&self, x: &Tensor, k_cache: &mut Tensor, v_cache: &mut Tensor) -> Tensor {
+        let (q, k, v) = self.qkv(x); // [B, nh, 1, hs]
+        *k_cache = Tensor::cat(&[&*k_cache, &k], 2);
+        *v_cache = Tensor::cat(&[&*v_cache, &v], 2);
+        // The one query is the newest position: it may see every cached key, so no mask.
+        let y = Tensor::scaled_dot_product_attention(&q, &*k_cache, &*v_cache, None::<Tensor>, 0.0, false, None, false);
+        self.merge(y, false)
+    }
+}
+
+#[derive(Debug)]
+struct Mlp {
+    c_fc: nn::Linear,
+    c_proj: nn::Linear,
+    dropout: f64,
+}
+
+impl Mlp {
+    fn new(p: nn::Path, c: &TransformerConfig) -> Self {
+        Mlp {
+            c_fc: nn::linear(&p / "c_fc", c.n_embd, 4 * c.n_embd, Default::default()),
+            c_proj: nn::linear(&p / "c_proj", 4 * c.n_embd, c.n_embd, Default::default()),
+            dropout: c.dropout,
+        }
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.c_proj.forward(&self.c_fc.forward(x).gelu("none")).dropout(self.dropout, train)
+    }
+}
+
+#[derive(Debug)]
+struct Block {
+    ln_1: nn::LayerNorm,
+    attn: CausalSelfAttention,
+    ln_2: nn::LayerNorm,
+    mlp: Mlp,
+}
+
+impl Block {
+    fn new(p: nn::Path, c: &TransformerConfig) -> Self {
+        Block {
+            ln_1: nn::layer_norm(&p / "ln_1", vec![c.n_embd], Default::default()),
+            attn: CausalSelfAttention::new(&p / "attn", c),
+            ln_2: nn::layer_norm(&p / "ln_2", vec![c.n_embd], Default::default()),
+            mlp: Mlp::new(&p / "mlp", c),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TransformerGenerator {
+    wte: nn::Embedding,
+    wpe: nn::Embedding,
+    blocks: Vec<Block>,
+    ln_f: nn::LayerNorm,
+    cfg: TransformerConfig,
+    vocab_size: i64,
+    block_size: i64,
+}
+
+impl TransformerGenerator {
+    pub fn new(p: &nn::Path, cfg: &TransformerConfig, vocab_size: i64, block_size: i64) -> Self {
+        let init = nn::EmbeddingConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.02 }, ..Default::default() };
+        TransformerGenerator {
+            wte: nn::embedding(p / "wte", vocab_size, cfg.n_embd, init),
+            wpe: nn::embedding(p / "wpe", block_size, cfg.n_embd, init),
+            blocks: (0..cfg.n_layer).map(|i| Block::new(p / "h" / i, cfg)).collect(),
+            ln_f: nn::layer_norm(p / "ln_f", vec![cfg.n_embd], Default::default()),
+            cfg: cfg.clone(),
+            vocab_size,
+            block_size,
+        }
+    }
+
+    fn logits(&self, x: &Tensor) -> Tensor {
+        self.ln_f.forward(x).matmul(&self.wte.ws.tr()) // [.., C] x [C, V] -> [.., V]
+    }
+}
+
+impl Generator for TransformerGenerator {
+    fn vocab_size(&self) -> i64 {
+        self.vocab_size
+    }
+
+    fn max_len(&self) -> Option<i64> {
+        Some(self.block_size)
+    }
+
+    fn embed(&self, tokens: &Tensor) -> Tensor {
+        self.wte.forward(tokens)
+    }
+
+    fn embed_soft(&self, probs: &Tensor) -> Tensor {
+        probs.matmul(&self.wte.ws) // [B, T, V] x [V, C] -> [B, T, C]
+    }
+
+    fn forward_embedded(&self, emb: &Tensor, train: bool) -> Tensor {
+        let t = emb.size()[1];
+        assert!(t <= self.block_size, "sequence of {t} positions exceeds the block size {}", self.block_size);
+        let pos = Tensor::arange(t, (Kind::Int64, emb.device()));
+        let mut x = (emb + self.wpe.forward(&pos)).dropout(self.cfg.dropout, train); // [B, T, C]
+        for b in &self.blocks {
+            x = &x + b.attn.forward(&b.ln_1.forward(&x), train);
+            x = &x + b.mlp.forward(&b.ln_2.forward(&x), train);
+        }
+        self.logits(&x) // [B, T, V]
+    }
+
+    fn initial_state(&self, batch: i64) -> State {
+        let hs = self.cfg.n_embd / self.cfg.n_head;
+        let opts = (self.wte.ws.kind(), self.wte.ws.device());
+        let empty = || (Tensor::zeros([batch, self.cfg.n_head, 0, hs], opts), 0);
+        State::new((0..2 * self.cfg.n_layer).map(|_| empty()).collect()) // per layer: keys, values
+    }
+
+    fn step_embedded(&self, x: &Tensor, state: &mut State) -> Tensor {
+        // Past the position table the oldest positions are not dropped: callers bound the length.
+        let pos = Tensor::from(state.pos.min(self.block_size - 1)).to_device(x.device());
+        let mut x = (x + self.wpe.forward(&pos)).unsqueeze(1); // [B, 1, C]
+        for (i, b) in self.blocks.iter().enumerate() {
+            let (kv, rest) = state.tensors[2 * i..].split_at_mut(1);
+            let y = b.attn.step(&b.ln_1.forward(&x), &mut kv[0].0, &mut rest[0].0);
+            x = &x + y;
+            x = &x + b.mlp.forward(&b.ln_2.forward(&x), false);
+        }
+        state.pos += 1;
+        self.logits(&x).squeeze_dim(1) // [B, V]
+    }
+}

@@ -1,0 +1,376 @@
+//! A training run on disk: created fresh or resumed from its checkpoint, trained by MLE, evaluated
+//! on a cadence, with metrics, samples and checkpoints in its directory.
+use super::{mle_step, Adam, Hooks, Schedule};
+use crate::checkpoint;
+use crate::config::{DataSource, RunConfig};
+use crate::data::{Batch, Batcher, Corpus, Vocab};
+use crate::device;
+use crate::error::{Error, Result};
+use crate::eval::corpus_nll;
+use crate::models::{generate, GenerateSpec, GeneratorModel, Oracle, Sampling};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{Device, Tensor};
+
+/// Where training stands; saved in every checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Progress {
+    /// Optimizer steps taken.
+    pub step: usize,
+    pub epoch: usize,
+    /// Batches of `epoch` already consumed.
+    pub batch_in_epoch: usize,
+    /// Adam's update count.
+    pub adam_t: i64,
+    pub schedule: Option<Schedule>,
+    /// Longest sequence the model was built for.
+    pub max_len: usize,
+    pub phase: String,
+}
+
+pub struct Session {
+    pub dir: PathBuf,
+    pub cfg: RunConfig,
+    pub corpus: Corpus,
+    pub model: GeneratorModel,
+    pub opt: Adam,
+    pub schedule: Schedule,
+    pub progress: Progress,
+    pub oracle: Option<Oracle>,
+    pub device: Device,
+    /// The metrics line of the latest evaluation.
+    pub last_metrics: serde_json::Value,
+    log: Option<std::fs::File>,
+}
+
+/// Draws the oracle benchmark's training and test sequences.
+fn oracle_corpus(oracle: &Oracle, cfg: &RunConfig, device: Device) -> Corpus {
+    let d = &cfg.data;
+    tch::manual_seed(d.oracle_seed as i64);
+    let spec = GenerateSpec {
+        count: 2 * d.oracle_samples,
+        max_len: d.oracle_seq_len,
+        batch_size: 10_000,
+        bos: Oracle::START,
+        eos: None,
+        banned: vec![],
+        prefix: vec![],
+    };
+    let mut seqs = generate(oracle, &spec, &Sampling::default(), device);
+    let test = seqs.split_off(d.oracle_samples);
+    Corpus::from_ids(Vocab::numeric(oracle.vocab_size as usize), seqs, test)
+}
+
+/// Loads the data a config names (reading files or drawing from the oracle).
+pub fn load_data(cfg: &RunConfig, device: Device) -> Result<(Corpus, Option<Oracle>)> {
+    match cfg.data.source {
+        DataSource::Oracle => {
+            let oracle = Oracle::load(device)?;
+            let corpus = oracle_corpus(&oracle, cfg, device);
+            Ok((corpus, Some(oracle)))
+        }
+        _ => Ok((Corpus::load(&cfg.data, cfg.train.seed)?, None)),
+    }
+}
+
+/// Resolves relative data paths against the working directory, so a resumed run finds them.
+fn absolutize(cfg: &mut RunConfig) -> Result<()> {
+    for p in [&mut cfg.data.train, &mut cfg.data.test].into_iter().flatten() {
+        if p.is_relative() {
+            *p = std::fs::canonicalize(&*p).map_err(|e| Error::io(p.clone(), e))?;
+        }
+    }
+    Ok(())
+}
+
+impl Session {
+    /// Starts a new run in `dir`. Everything is checked before the directory is touched.
+    pub fn create(dir: &Path, mut cfg: RunConfig) -> Result<Self> {
+        if dir.join(checkpoint::FILE).exists() {
+            return Err(Error::Config(format!(
+                "{} already holds a run; continue it with --resume or choose another --out",
+                dir.display()
+            )));
+        }
+        cfg.validate()?;
+        absolutize(&mut cfg)?;
+        if cfg.train.threads > 0 {
+            tch::set_num_threads(cfg.train.threads);
+        }
+        let device = device::resolve(&cfg.train.device)?;
+        let (corpus, oracle) = load_data(&cfg, device)?;
+        tch::manual_seed(cfg.train.seed as i64);
+        let model = GeneratorModel::new(&cfg.generator, corpus.vocab.len() as i64, corpus.max_len as i64, device);
+        let opt = Adam::new(&model.vs, &cfg.train);
+        let total = Self::planned_steps(&cfg, corpus.train.len());
+        let schedule = Schedule::new(&cfg.train, total);
+        let progress = Progress { max_len: corpus.max_len, phase: "mle".into(), ..Default::default() };
+        std::fs::create_dir_all(dir.join("samples")).map_err(|e| Error::io(dir, e))?;
+        checkpoint::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+        let vocab_json = serde_json::to_string_pretty(&corpus.vocab).expect("vocab serializes");
+        checkpoint::write_atomic(&dir.join("vocab.json"), vocab_json.as_bytes())?;
+        let mut s = Session { dir: dir.to_path_buf(), cfg, corpus, model, opt, schedule, progress, oracle, device, last_metrics: serde_json::Value::Null, log: None };
+        s.open_log()?;
+        Ok(s)
+    }
+
+    /// Reopens the run in `dir` where its checkpoint left it. `overrides` may change training
+    /// settings (`train.*`, e.g. more steps); the data and the model must stay as they were.
+    pub fn resume(dir: &Path, overrides: &[String]) -> Result<Self> {
+        let path = dir.join(checkpoint::FILE);
+        let ck = checkpoint::load(&path)?;
+        let mut table: toml::Table = toml::from_str(&ck.config.to_toml()).expect("stored config is TOML");
+        for o in overrides {
+            crate::config::apply_override(&mut table, o)?;
+        }
+        let cfg = RunConfig::from_toml_str(&toml::to_string(&table).expect("table serializes"))?;
+        if cfg.data != ck.config.data || cfg.generator != ck.config.generator {
+            return Err(Error::Config("a resumed run keeps its [data] and [generator] settings; only train.* may change".into()));
+        }
+        let progress: Progress = serde_json::from_value(ck.state.clone())
+            .map_err(|e| Error::checkpoint(&path, format!("stored progress: {e}")))?;
+        if cfg.train.threads > 0 {
+            tch::set_num_threads(cfg.train.threads);
+        }
+        let device = device::resolve(&cfg.train.device)?;
+        let (corpus, oracle) = load_data(&cfg, device)?;
+        if corpus.vocab != ck.vocab {
+            return Err(Error::Data("the training data changed since the run started (its vocabulary differs)".into()));
+        }
+        let mut model = GeneratorModel::new(&cfg.generator, ck.vocab.len() as i64, progress.max_len as i64, device);
+        checkpoint::restore_vars(&mut model.vs, &ck.tensors, "model.", &path)?;
+        let mut opt = Adam::new(&model.vs, &cfg.train);
+        opt.load_state(&ck.tensors, "optim.").map_err(|e| Error::checkpoint(&path, e))?;
+        opt.t = progress.adam_t;
+        let total = Self::planned_steps(&cfg, corpus.train.len());
+        let mut schedule = Schedule::new(&cfg.train, total);
+        if let Some(saved) = &progress.schedule {
+            schedule.scale = saved.scale;
+            schedule.best = saved.best;
+            schedule.bad_evals = saved.bad_evals;
+        }
+        checkpoint::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+        let mut s = Session { dir: dir.to_path_buf(), cfg, corpus, model, opt, schedule, progress, oracle, device, last_metrics: serde_json::Value::Null, log: None };
+        s.open_log()?;
+        Ok(s)
+    }
+
+    fn open_log(&mut self) -> Result<()> {
+        let path = self.dir.join("train.log");
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        self.log = Some(f);
+        Ok(())
+    }
+
+    /// Optimizer steps of the whole run: all epochs, capped by `max_steps`.
+    pub fn planned_steps(cfg: &RunConfig, n_train: usize) -> usize {
+        let per_epoch = Batcher { batch_size: cfg.train.batch_size as usize, seed: 0 }.batches_per_epoch(n_train);
+        let all = per_epoch * cfg.train.epochs;
+        match cfg.train.max_steps {
+            0 => all,
+            m if cfg.train.epochs == 0 => m,
+            m => m.min(all),
+        }
+    }
+
+    pub fn total_steps(&self) -> usize {
+        Self::planned_steps(&self.cfg, self.corpus.train.len())
+    }
+
+    fn message(&mut self, hooks: &mut dyn Hooks, msg: &str) {
+        if let Some(f) = &mut self.log {
+            let _ = writeln!(f, "{msg}");
+        }
+        hooks.on_message(msg);
+    }
+
+    /// Trains by MLE until the planned number of steps, evaluating and checkpointing on the way.
+    pub fn train_mle(&mut self, hooks: &mut dyn Hooks) -> Result<serde_json::Value> {
+        let total = self.total_steps();
+        let c = &self.corpus;
+        let summary = format!(
+            "data: {} train / {} test sequences, vocabulary {}, max length {}; train lines truncated {}, skipped {}; test truncated {}, skipped {}",
+            c.train.len(), c.test.len(), c.vocab.len(), c.max_len,
+            c.train_stats.truncated, c.train_stats.skipped, c.test_stats.truncated, c.test_stats.skipped
+        );
+        self.message(hooks, &summary);
+        let model_line = format!(
+            "model: {:?}, {} parameters, on {}",
+            self.cfg.generator,
+            self.model.num_parameters(),
+            device::describe(self.device)
+        );
+        self.message(hooks, &model_line);
+        if self.progress.step > 0 {
+            let m = format!("resuming at step {} (epoch {})", self.progress.step, self.progress.epoch);
+            self.message(hooks, &m);
+        }
+        if self.progress.step >= total {
+            let m = format!("the run is complete at step {}; raise --max-steps or train.epochs to go on", self.progress.step);
+            self.message(hooks, &m);
+            return Ok(self.last_metrics.clone());
+        }
+        hooks.on_start(self.progress.step, total);
+        let batcher = Batcher { batch_size: self.cfg.train.batch_size as usize, seed: self.cfg.train.seed };
+        let eval_every = self.cfg.train.eval_every;
+        let mut window = Window::default();
+        let mut last_eval = usize::MAX;
+        while self.progress.step < total {
+            let batches = batcher.epoch(self.corpus.train.len(), self.progress.epoch);
+            for idx in batches.iter().skip(self.progress.batch_in_epoch) {
+                if self.progress.step >= total {
+                    break;
+                }
+                let t0 = Instant::now();
+                // Seeding by step makes dropout depend on the step alone, so a resumed run matches.
+                tch::manual_seed((self.cfg.train.seed as i64).wrapping_mul(1_000_003).wrapping_add(self.progress.step as i64));
+                let rows: Vec<&[i64]> = idx.iter().map(|&i| self.corpus.train[i].as_slice()).collect();
+                let batch = Batch::new(&rows, &self.corpus.vocab, self.device);
+                let lr = self.schedule.lr(self.progress.step);
+                let loss = mle_step(self.model.net.as_ref(), &mut self.opt, &batch, self.cfg.train.grad_clip, lr);
+                self.progress.step += 1;
+                self.progress.batch_in_epoch += 1;
+                window.add(&loss, batch.tokens, t0);
+                if self.progress.step % 10 == 0 || self.progress.step == total {
+                    hooks.on_step(self.progress.step, window.loss(), lr);
+                }
+                if eval_every > 0 && self.progress.step % eval_every == 0 {
+                    self.evaluate_and_save(hooks, &mut window)?;
+                    last_eval = self.progress.step;
+                }
+            }
+            if self.progress.batch_in_epoch >= batches.len() {
+                self.progress.epoch += 1;
+                self.progress.batch_in_epoch = 0;
+                if eval_every == 0 {
+                    self.evaluate_and_save(hooks, &mut window)?;
+                    last_eval = self.progress.step;
+                }
+            }
+        }
+        if last_eval != self.progress.step {
+            return self.evaluate_and_save(hooks, &mut window);
+        }
+        Ok(self.last_metrics.clone())
+    }
+
+    /// Test NLL, oracle NLL, samples; appends to `metrics.jsonl` and writes the checkpoint.
+    fn evaluate_and_save(&mut self, hooks: &mut dyn Hooks, window: &mut Window) -> Result<serde_json::Value> {
+        let t0 = Instant::now();
+        let net = self.model.net.as_ref();
+        let step = self.progress.step;
+        let test_nll = if self.corpus.test.is_empty() {
+            None
+        } else {
+            Some(corpus_nll(net, &self.corpus.test, &self.corpus.vocab, 256, self.device))
+        };
+        tch::manual_seed((self.cfg.train.seed as i64).wrapping_add(7919 * step as i64));
+        let spec = GenerateSpec {
+            count: self.cfg.train.eval_samples,
+            max_len: self.progress.max_len,
+            batch_size: 1000,
+            bos: self.corpus.vocab.bos,
+            eos: self.corpus.vocab.eos,
+            banned: self.corpus.vocab.never_generated(),
+            prefix: vec![],
+        };
+        let samples = generate(net, &spec, &Sampling::default(), self.device);
+        let text: String = samples.iter().map(|s| self.corpus.vocab.decode(s) + "\n").collect();
+        let sample_file = format!("samples/step-{step:07}.txt");
+        crate::checkpoint::write_atomic(&self.dir.join(&sample_file), text.as_bytes())?;
+        let nll_oracle = match &self.oracle {
+            Some(oracle) => {
+                let spec = GenerateSpec { count: self.cfg.train.oracle_eval_samples, batch_size: 10_000, ..spec };
+                let gen = generate(net, &spec, &Sampling::default(), self.device);
+                let flat: Vec<i64> = gen.concat();
+                let t = Tensor::from_slice(&flat).view([gen.len() as i64, -1]);
+                Some(oracle.nll(&t))
+            }
+            None => None,
+        };
+        let mut metrics = json!({
+            "step": step,
+            "epoch": self.progress.epoch,
+            "phase": self.progress.phase,
+            "train_loss": window.loss(),
+            "test_nll": test_nll,
+            "lr": self.schedule.lr(step.saturating_sub(1)),
+            "tokens_per_s": window.tokens_per_s(),
+            "train_s": window.seconds,
+            "eval_s": t0.elapsed().as_secs_f64(),
+            "samples": sample_file,
+        });
+        if let Some(v) = nll_oracle {
+            metrics["nll_oracle"] = json!(v);
+        }
+        if let Some(nll) = test_nll {
+            if self.schedule.observe(nll) {
+                let m = format!("test NLL has not improved: learning rate now {:.3e}", self.schedule.lr(step));
+                self.message(hooks, &m);
+            }
+        }
+        let line = metrics.to_string() + "\n";
+        let path = self.dir.join("metrics.jsonl");
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        f.write_all(line.as_bytes()).map_err(|e| Error::io(&path, e))?;
+        self.save()?;
+        window.reset();
+        hooks.on_eval(&metrics);
+        self.last_metrics = metrics.clone();
+        Ok(metrics)
+    }
+
+    /// Writes the checkpoint (weights, optimizer, config, vocabulary, progress) atomically.
+    pub fn save(&mut self) -> Result<()> {
+        self.progress.adam_t = self.opt.t;
+        self.progress.schedule = Some(self.schedule.clone());
+        let mut tensors = checkpoint::named_vars(&self.model.vs, "model.");
+        tensors.extend(self.opt.state_tensors("optim."));
+        let state = serde_json::to_value(&self.progress).expect("progress serializes");
+        checkpoint::save(&self.dir.join(checkpoint::FILE), &self.cfg, &self.corpus.vocab, &state, &tensors)
+    }
+}
+
+/// Loss and throughput since the last evaluation. The loss stays on the device and is read
+/// only when reported, so the GPU is not made to wait every step.
+#[derive(Default)]
+struct Window {
+    loss_sum: Option<Tensor>,
+    steps: usize,
+    tokens: i64,
+    seconds: f64,
+}
+
+impl Window {
+    fn add(&mut self, loss: &Tensor, tokens: i64, t0: Instant) {
+        self.loss_sum = Some(match self.loss_sum.take() {
+            Some(s) => s + loss,
+            None => loss.shallow_clone(),
+        });
+        self.steps += 1;
+        self.tokens += tokens;
+        self.seconds += t0.elapsed().as_secs_f64();
+    }
+
+    fn loss(&self) -> f64 {
+        match &self.loss_sum {
+            Some(s) if self.steps > 0 => s.double_value(&[]) / self.steps as f64,
+            _ => f64::NAN,
+        }
+    }
+
+    fn tokens_per_s(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.tokens as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    fn reset(&mut self) {
+        *self = Window::default();
+    }
+}
