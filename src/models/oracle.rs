@@ -180,4 +180,36 @@ mod tests {
         let (_, bytes) = ARRAYS[3];
         assert!(npy_f32(&bytes[..bytes.len() - 4]).is_err());
     }
+
+    /// Log-probabilities checked against an independent float64 numpy implementation of the
+    /// formulas in data/oracle-seqgan/README.md:
+    /// ```python
+    /// d = {k: np.load(f"data/oracle-seqgan/{k}.npy") for k in "embedding wi ui bi ...".split()}
+    /// def logprob(seq):
+    ///     h = c = np.zeros(32); prev = 0; lp = 0.0
+    ///     for tok in seq:
+    ///         x = d["embedding"][prev]
+    ///         i = sig(x@d["wi"]+h@d["ui"]+d["bi"]); f = sig(x@d["wf"]+h@d["uf"]+d["bf"])
+    ///         o = sig(x@d["wog"]+h@d["uog"]+d["bog"]); ct = np.tanh(x@d["wc"]+h@d["uc"]+d["bc"])
+    ///         c = f*c + i*ct; h = o*np.tanh(c); z = h@d["wo"]+d["bo"]
+    ///         lp += (z - logsumexp(z))[tok]; prev = tok
+    ///     return lp
+    /// logprob(range(1, 21))  -> -237.30144892027442
+    /// logprob([0] * 20)      -> -279.48461599198214
+    /// logprob(SEQ3)          -> -253.1008897762396
+    /// ```
+    #[test]
+    fn log_probabilities_match_numpy() {
+        let o = Oracle::load(Device::Cpu).unwrap();
+        let seq3 = [4999i64, 17, 2500, 3, 3, 3, 42, 1000, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+        let cases: [(Vec<i64>, f64); 3] =
+            [((1..=20).collect(), -237.30144892027442), (vec![0; 20], -279.48461599198214), (seq3.to_vec(), -253.1008897762396)];
+        for (seq, lp) in &cases {
+            let nll = o.nll(&Tensor::from_slice(seq).view([1, 20]));
+            assert!((nll * 20.0 + lp).abs() < 2e-3, "{seq:?}: {} vs {lp}", -nll * 20.0);
+        }
+        let all: Vec<i64> = cases.iter().flat_map(|(s, _)| s.clone()).collect();
+        let mean = o.nll(&Tensor::from_slice(&all).view([3, 20]));
+        assert!((mean - 12.831449244808267).abs() < 1e-4, "{mean}");
+    }
 }

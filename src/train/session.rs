@@ -53,7 +53,7 @@ fn oracle_corpus(oracle: &Oracle, cfg: &RunConfig, device: Device) -> Corpus {
     let spec = GenerateSpec {
         count: 2 * d.oracle_samples,
         max_len: d.oracle_seq_len,
-        batch_size: 10_000,
+        batch_size: 1000,
         bos: Oracle::START,
         eos: None,
         banned: vec![],
@@ -283,7 +283,7 @@ impl Session {
         crate::checkpoint::write_atomic(&self.dir.join(&sample_file), text.as_bytes())?;
         let nll_oracle = match &self.oracle {
             Some(oracle) => {
-                let spec = GenerateSpec { count: self.cfg.train.oracle_eval_samples, batch_size: 10_000, ..spec };
+                let spec = GenerateSpec { count: self.cfg.train.oracle_eval_samples, ..spec };
                 let gen = generate(net, &spec, &Sampling::default(), self.device);
                 let flat: Vec<i64> = gen.concat();
                 let t = Tensor::from_slice(&flat).view([gen.len() as i64, -1]);
