@@ -46,7 +46,11 @@ pub fn save(
     let cpu: Vec<(String, Tensor, Vec<u8>)> = tensors
         .iter()
         .map(|(name, t)| {
-            let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+            let t = t
+                .detach()
+                .to_device(Device::Cpu)
+                .to_kind(Kind::Float)
+                .contiguous();
             let n = t.numel();
             let mut bytes = vec![0u8; n * 4];
             t.copy_data_u8(&mut bytes, n);
@@ -57,7 +61,8 @@ pub fn save(
         .iter()
         .map(|(name, t, bytes)| {
             let shape = t.size().iter().map(|&d| d as usize).collect();
-            let view = TensorView::new(Dtype::F32, shape, bytes).expect("sizes match by construction");
+            let view =
+                TensorView::new(Dtype::F32, shape, bytes).expect("sizes match by construction");
             (name.clone(), view)
         })
         .collect();
@@ -65,16 +70,26 @@ pub fn save(
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("version".to_string(), VERSION.to_string());
     meta.insert("config".to_string(), config.to_toml());
-    meta.insert("vocab".to_string(), serde_json::to_string(vocab).expect("vocab serializes"));
+    meta.insert(
+        "vocab".to_string(),
+        serde_json::to_string(vocab).expect("vocab serializes"),
+    );
     meta.insert("state".to_string(), state.to_string());
-    let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| Error::checkpoint(path, e.to_string()))?;
+    let bytes = safetensors::serialize(views, &Some(meta))
+        .map_err(|e| Error::checkpoint(path, e.to_string()))?;
     write_atomic(path, &bytes)
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|s| s.to_str()).unwrap_or("file")));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|s| s.to_str()).unwrap_or("file")
+    ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -90,29 +105,49 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Reads and checks a checkpoint.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::checkpoint(path, "not found (has this run saved a checkpoint yet?)"),
+        std::io::ErrorKind::NotFound => {
+            Error::checkpoint(path, "not found (has this run saved a checkpoint yet?)")
+        }
         _ => Error::io(path, e),
     })?;
     let bad = |why: String| Error::checkpoint(path, why);
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| bad(format!("not a safetensors file, or truncated or corrupt ({e:?})")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| {
+        bad(format!(
+            "not a safetensors file, or truncated or corrupt ({e:?})"
+        ))
+    })?;
     let meta = header.metadata().clone().unwrap_or_default();
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(bad("a safetensors file, but not a textgan checkpoint".into()));
+        return Err(bad(
+            "a safetensors file, but not a textgan checkpoint".into()
+        ));
     }
     if meta.get("version").map(String::as_str) != Some(VERSION) {
-        return Err(bad(format!("checkpoint version {:?} is not supported (expected {VERSION})", meta.get("version"))));
+        return Err(bad(format!(
+            "checkpoint version {:?} is not supported (expected {VERSION})",
+            meta.get("version")
+        )));
     }
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("truncated or corrupt ({e:?})")))?;
-    let field = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata lacks `{k}`")));
-    let config = RunConfig::from_toml_str(field("config")?).map_err(|e| bad(format!("stored config: {e}")))?;
-    let mut vocab: Vocab = serde_json::from_str(field("vocab")?).map_err(|e| bad(format!("stored vocabulary: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("truncated or corrupt ({e:?})")))?;
+    let field = |k: &str| {
+        meta.get(k)
+            .ok_or_else(|| bad(format!("metadata lacks `{k}`")))
+    };
+    let config = RunConfig::from_toml_str(field("config")?)
+        .map_err(|e| bad(format!("stored config: {e}")))?;
+    let mut vocab: Vocab = serde_json::from_str(field("vocab")?)
+        .map_err(|e| bad(format!("stored vocabulary: {e}")))?;
     vocab.reindex();
-    let state = serde_json::from_str(field("state")?).map_err(|e| bad(format!("stored state: {e}")))?;
+    let state =
+        serde_json::from_str(field("state")?).map_err(|e| bad(format!("stored state: {e}")))?;
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
-            return Err(bad(format!("tensor {name} is {:?}, expected F32", view.dtype())));
+            return Err(bad(format!(
+                "tensor {name} is {:?}, expected F32",
+                view.dtype()
+            )));
         }
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         let t = Tensor::f_from_data_size(view.data(), &shape, Kind::Float)?;
@@ -121,29 +156,58 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         }
         tensors.insert(name, t);
     }
-    Ok(Checkpoint { config, vocab, state, tensors })
+    Ok(Checkpoint {
+        config,
+        vocab,
+        state,
+        tensors,
+    })
 }
 
 /// The variables of `vs` under `prefix` (sorted by name), for saving.
 pub fn named_vars(vs: &VarStore, prefix: &str) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(k, v)| (format!("{prefix}{k}"), v)).collect();
+    let mut vars: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (format!("{prefix}{k}"), v))
+        .collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     vars
 }
 
 /// Copies the checkpoint's `prefix` tensors into `vs`, checking names and shapes both ways.
-pub fn restore_vars(vs: &mut VarStore, tensors: &HashMap<String, Tensor>, prefix: &str, path: &Path) -> Result<()> {
+pub fn restore_vars(
+    vs: &mut VarStore,
+    tensors: &HashMap<String, Tensor>,
+    prefix: &str,
+    path: &Path,
+) -> Result<()> {
     let vars = vs.variables();
     for (name, var) in &vars {
         let key = format!("{prefix}{name}");
-        let src = tensors.get(&key).ok_or_else(|| Error::checkpoint(path, format!("missing tensor {key}")))?;
+        let src = tensors
+            .get(&key)
+            .ok_or_else(|| Error::checkpoint(path, format!("missing tensor {key}")))?;
         if src.size() != var.size() {
-            return Err(Error::checkpoint(path, format!("tensor {key} has shape {:?}, the model expects {:?}", src.size(), var.size())));
+            return Err(Error::checkpoint(
+                path,
+                format!(
+                    "tensor {key} has shape {:?}, the model expects {:?}",
+                    src.size(),
+                    var.size()
+                ),
+            ));
         }
         tch::no_grad(|| var.shallow_clone().copy_(src));
     }
-    if let Some(extra) = tensors.keys().find(|k| k.starts_with(prefix) && !vars.contains_key(&k[prefix.len()..])) {
-        return Err(Error::checkpoint(path, format!("unexpected tensor {extra} (the checkpoint is of another model)")));
+    if let Some(extra) = tensors
+        .keys()
+        .find(|k| k.starts_with(prefix) && !vars.contains_key(&k[prefix.len()..]))
+    {
+        return Err(Error::checkpoint(
+            path,
+            format!("unexpected tensor {extra} (the checkpoint is of another model)"),
+        ));
     }
     Ok(())
 }
@@ -163,16 +227,31 @@ impl LoadedGenerator {
     pub fn load(run: &Path, device: Device) -> Result<Self> {
         let path = locate(run);
         if !path.exists() {
-            return Err(Error::checkpoint(&path, "not found (is this a run directory, and has the run saved a checkpoint?)"));
+            return Err(Error::checkpoint(
+                &path,
+                "not found (is this a run directory, and has the run saved a checkpoint?)",
+            ));
         }
         let ck = load(&path)?;
         let max_len = ck.state["max_len"]
             .as_u64()
             .filter(|&m| m >= 1)
-            .ok_or_else(|| Error::checkpoint(&path, "stored state lacks max_len"))? as usize;
+            .ok_or_else(|| Error::checkpoint(&path, "stored state lacks max_len"))?
+            as usize;
         let step = ck.state["step"].as_u64().unwrap_or(0) as usize;
-        let mut model = crate::models::GeneratorModel::new(&ck.config.generator, ck.vocab.len() as i64, max_len as i64, device);
+        let mut model = crate::models::GeneratorModel::new(
+            &ck.config.generator,
+            ck.vocab.len() as i64,
+            max_len as i64,
+            device,
+        );
         restore_vars(&mut model.vs, &ck.tensors, "model.", &path)?;
-        Ok(LoadedGenerator { config: ck.config, vocab: ck.vocab, model, max_len, step })
+        Ok(LoadedGenerator {
+            config: ck.config,
+            vocab: ck.vocab,
+            model,
+            max_len,
+            step,
+        })
     }
 }

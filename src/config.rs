@@ -120,14 +120,24 @@ pub struct LstmConfig {
 
 impl Default for LstmConfig {
     fn default() -> Self {
-        LstmConfig { embed_dim: 64, hidden_dim: 128, num_layers: 1, dropout: 0.0 }
+        LstmConfig {
+            embed_dim: 64,
+            hidden_dim: 128,
+            num_layers: 1,
+            dropout: 0.0,
+        }
     }
 }
 
 impl LstmConfig {
     /// SeqGAN's generator: embedding 32, hidden 32, one layer.
     pub fn seqgan() -> Self {
-        LstmConfig { embed_dim: 32, hidden_dim: 32, num_layers: 1, dropout: 0.0 }
+        LstmConfig {
+            embed_dim: 32,
+            hidden_dim: 32,
+            num_layers: 1,
+            dropout: 0.0,
+        }
     }
 }
 
@@ -142,7 +152,12 @@ pub struct TransformerConfig {
 
 impl Default for TransformerConfig {
     fn default() -> Self {
-        TransformerConfig { n_layer: 2, n_head: 4, n_embd: 128, dropout: 0.1 }
+        TransformerConfig {
+            n_layer: 2,
+            n_head: 4,
+            n_embd: 128,
+            dropout: 0.1,
+        }
     }
 }
 
@@ -242,10 +257,11 @@ impl RunConfig {
         let mut table = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
-                toml::from_str::<toml::Table>(&text)
-                    .map_err(|e| Error::Config(format!("{}: {}", p.display(), one_line(&e.to_string()))))?
+                toml::from_str::<toml::Table>(&text).map_err(|e| {
+                    Error::Config(format!("{}: {}", p.display(), one_line(&e.to_string())))
+                })?
             }
-            None => toml::Table::new(),
+            None => toml::from_str(&RunConfig::default().to_toml()).expect("defaults are TOML"),
         };
         for o in overrides {
             apply_override(&mut table, o)?;
@@ -254,13 +270,15 @@ impl RunConfig {
     }
 
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        let table = toml::from_str::<toml::Table>(text).map_err(|e| Error::Config(one_line(&e.to_string())))?;
+        let table = toml::from_str::<toml::Table>(text)
+            .map_err(|e| Error::Config(one_line(&e.to_string())))?;
         Self::from_table(table)
     }
 
     fn from_table(table: toml::Table) -> Result<Self> {
-        let cfg: RunConfig =
-            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| Error::Config(one_line(&e.to_string())))?;
+        let cfg: RunConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(one_line(&e.to_string())))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -276,47 +294,110 @@ impl RunConfig {
             "data.source = \"text\" needs data.train (a UTF-8 file, one sentence a line)".into()
         })?;
         check((0.0..0.9).contains(&d.test_fraction), || {
-            format!("data.test_fraction must be in [0, 0.9), got {}", d.test_fraction)
+            format!(
+                "data.test_fraction must be in [0, 0.9), got {}",
+                d.test_fraction
+            )
         })?;
         check(d.vocab_size == 0 || d.vocab_size >= 5, || {
-            format!("data.vocab_size must be 0 (no cap) or at least 5, got {}", d.vocab_size)
+            format!(
+                "data.vocab_size must be 0 (no cap) or at least 5, got {}",
+                d.vocab_size
+            )
         })?;
-        check(d.min_count >= 1, || "data.min_count must be at least 1".into())?;
-        check(d.max_len <= MAX_SEQ_LEN, || format!("data.max_len must be at most {MAX_SEQ_LEN}, got {}", d.max_len))?;
-        check(d.max_len != 1, || "data.max_len must be at least 2 (one token and <eos>) or 0 (from the data)".into())?;
+        check(d.min_count >= 1, || {
+            "data.min_count must be at least 1".into()
+        })?;
+        check(d.max_len <= MAX_SEQ_LEN, || {
+            format!(
+                "data.max_len must be at most {MAX_SEQ_LEN}, got {}",
+                d.max_len
+            )
+        })?;
+        check(d.max_len != 1, || {
+            "data.max_len must be at least 2 (one token and <eos>) or 0 (from the data)".into()
+        })?;
         check((1..=1_000_000).contains(&d.oracle_samples), || {
-            format!("data.oracle_samples must be in 1..=1000000, got {}", d.oracle_samples)
+            format!(
+                "data.oracle_samples must be in 1..=1000000, got {}",
+                d.oracle_samples
+            )
         })?;
         check((1..=MAX_SEQ_LEN).contains(&d.oracle_seq_len), || {
-            format!("data.oracle_seq_len must be in 1..={MAX_SEQ_LEN}, got {}", d.oracle_seq_len)
+            format!(
+                "data.oracle_seq_len must be in 1..={MAX_SEQ_LEN}, got {}",
+                d.oracle_seq_len
+            )
         })?;
         match &self.generator {
             GeneratorConfig::Lstm(c) => {
-                check(c.embed_dim >= 1 && c.embed_dim <= 65_536, || format!("generator.embed_dim out of range: {}", c.embed_dim))?;
-                check(c.hidden_dim >= 1 && c.hidden_dim <= 65_536, || format!("generator.hidden_dim out of range: {}", c.hidden_dim))?;
-                check((1..=64).contains(&c.num_layers), || format!("generator.num_layers must be in 1..=64, got {}", c.num_layers))?;
-                check((0.0..1.0).contains(&c.dropout), || format!("generator.dropout must be in [0, 1), got {}", c.dropout))?;
+                check(c.embed_dim >= 1 && c.embed_dim <= 65_536, || {
+                    format!("generator.embed_dim out of range: {}", c.embed_dim)
+                })?;
+                check(c.hidden_dim >= 1 && c.hidden_dim <= 65_536, || {
+                    format!("generator.hidden_dim out of range: {}", c.hidden_dim)
+                })?;
+                check((1..=64).contains(&c.num_layers), || {
+                    format!(
+                        "generator.num_layers must be in 1..=64, got {}",
+                        c.num_layers
+                    )
+                })?;
+                check((0.0..1.0).contains(&c.dropout), || {
+                    format!("generator.dropout must be in [0, 1), got {}", c.dropout)
+                })?;
             }
             GeneratorConfig::Transformer(c) => {
-                check((1..=64).contains(&c.n_layer), || format!("generator.n_layer must be in 1..=64, got {}", c.n_layer))?;
-                check(c.n_head >= 1 && c.n_embd >= 1 && c.n_embd <= 65_536, || "generator.n_head and n_embd must be positive".into())?;
-                check(c.n_embd % c.n_head == 0, || {
-                    format!("generator.n_embd ({}) must be divisible by generator.n_head ({})", c.n_embd, c.n_head)
+                check((1..=64).contains(&c.n_layer), || {
+                    format!("generator.n_layer must be in 1..=64, got {}", c.n_layer)
                 })?;
-                check((0.0..1.0).contains(&c.dropout), || format!("generator.dropout must be in [0, 1), got {}", c.dropout))?;
+                check(c.n_head >= 1 && c.n_embd >= 1 && c.n_embd <= 65_536, || {
+                    "generator.n_head and n_embd must be positive".into()
+                })?;
+                check(c.n_embd % c.n_head == 0, || {
+                    format!(
+                        "generator.n_embd ({}) must be divisible by generator.n_head ({})",
+                        c.n_embd, c.n_head
+                    )
+                })?;
+                check((0.0..1.0).contains(&c.dropout), || {
+                    format!("generator.dropout must be in [0, 1), got {}", c.dropout)
+                })?;
             }
         }
         let t = &self.train;
-        check((1..=1 << 20).contains(&t.batch_size), || format!("train.batch_size must be in 1..=1048576, got {}", t.batch_size))?;
-        check(t.epochs >= 1 || t.max_steps >= 1, || "train.epochs or train.max_steps must be at least 1".into())?;
-        check(t.lr > 0.0 && t.lr.is_finite(), || format!("train.lr must be positive, got {}", t.lr))?;
-        check((0.0..1.0).contains(&t.beta1) && (0.0..1.0).contains(&t.beta2), || "train.beta1 and train.beta2 must be in [0, 1)".into())?;
+        check((1..=1 << 20).contains(&t.batch_size), || {
+            format!(
+                "train.batch_size must be in 1..=1048576, got {}",
+                t.batch_size
+            )
+        })?;
+        check(t.epochs >= 1 || t.max_steps >= 1, || {
+            "train.epochs or train.max_steps must be at least 1".into()
+        })?;
+        check(t.lr > 0.0 && t.lr.is_finite(), || {
+            format!("train.lr must be positive, got {}", t.lr)
+        })?;
+        check(
+            (0.0..1.0).contains(&t.beta1) && (0.0..1.0).contains(&t.beta2),
+            || "train.beta1 and train.beta2 must be in [0, 1)".into(),
+        )?;
         check(t.eps > 0.0, || "train.eps must be positive".into())?;
-        check(t.weight_decay >= 0.0, || "train.weight_decay must be non-negative".into())?;
-        check(t.grad_clip >= 0.0, || "train.grad_clip must be non-negative (0 turns clipping off)".into())?;
-        check(t.min_lr >= 0.0 && t.min_lr <= t.lr, || "train.min_lr must be in [0, train.lr]".into())?;
-        check(t.plateau_factor > 0.0 && t.plateau_factor < 1.0, || "train.plateau_factor must be in (0, 1)".into())?;
-        check(t.threads >= 0, || "train.threads must be non-negative".into())?;
+        check(t.weight_decay >= 0.0, || {
+            "train.weight_decay must be non-negative".into()
+        })?;
+        check(t.grad_clip >= 0.0, || {
+            "train.grad_clip must be non-negative (0 turns clipping off)".into()
+        })?;
+        check(t.min_lr >= 0.0 && t.min_lr <= t.lr, || {
+            "train.min_lr must be in [0, train.lr]".into()
+        })?;
+        check(t.plateau_factor > 0.0 && t.plateau_factor < 1.0, || {
+            "train.plateau_factor must be in (0, 1)".into()
+        })?;
+        check(t.threads >= 0, || {
+            "train.threads must be non-negative".into()
+        })?;
         crate::device::parse_device(&t.device)?;
         Ok(())
     }
@@ -324,7 +405,11 @@ impl RunConfig {
 
 /// The first line of a multi-line parser message, with its remaining lines folded in.
 fn one_line(msg: &str) -> String {
-    msg.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('|')).collect::<Vec<_>>().join(" ")
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Sets `a.b.c = value` in a TOML table, creating sub-tables on the way.
@@ -344,12 +429,19 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
     }
     let mut cur = table;
     for p in &parts[..parts.len() - 1] {
-        let entry = cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry
-            .as_table_mut()
-            .ok_or_else(|| Error::Config(format!("--set: `{p}` in `{key}` is a value, not a section")))?;
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| {
+            Error::Config(format!("--set: `{p}` in `{key}` is a value, not a section"))
+        })?;
     }
-    cur.insert(parts[parts.len() - 1].to_string(), value);
+    let last = parts[parts.len() - 1];
+    // Switching the generator's kind drops the old kind's settings, which the new one would reject.
+    if key == "generator.kind" && cur.get("kind") != Some(&value) {
+        cur.clear();
+    }
+    cur.insert(last.to_string(), value);
     Ok(())
 }
 
@@ -366,11 +458,17 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let e = RunConfig::load(None, &["train.lrr=0.1".into()]).unwrap_err().to_string();
+        let e = RunConfig::load(None, &["train.lrr=0.1".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lrr"), "{e}");
-        let e = RunConfig::from_toml_str("[generator]\nkind = \"lstm\"\nhiden_dim = 3\n").unwrap_err().to_string();
+        let e = RunConfig::from_toml_str("[generator]\nkind = \"lstm\"\nhiden_dim = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("hiden_dim"), "{e}");
-        let e = RunConfig::from_toml_str("[bogus]\nx = 1\n").unwrap_err().to_string();
+        let e = RunConfig::from_toml_str("[bogus]\nx = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
     }
 
@@ -378,7 +476,12 @@ mod tests {
     fn overrides_parse_toml_values_and_switch_generators() {
         let c = RunConfig::load(
             None,
-            &["train.lr=0.01".into(), "generator.kind=transformer".into(), "generator.n_head=2".into(), "train.device=cpu".into()],
+            &[
+                "train.lr=0.01".into(),
+                "generator.kind=transformer".into(),
+                "generator.n_head=2".into(),
+                "train.device=cpu".into(),
+            ],
         )
         .unwrap();
         assert_eq!(c.train.lr, 0.01);
@@ -391,8 +494,15 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_rejected() {
-        for bad in ["data.max_len=100000", "train.lr=-1", "train.batch_size=0", "data.test_fraction=0.95"] {
-            let e = RunConfig::load(None, &[bad.into()]).unwrap_err().to_string();
+        for bad in [
+            "data.max_len=100000",
+            "train.lr=-1",
+            "train.batch_size=0",
+            "data.test_fraction=0.95",
+        ] {
+            let e = RunConfig::load(None, &[bad.into()])
+                .unwrap_err()
+                .to_string();
             let key = bad.split('=').next().unwrap();
             assert!(e.contains(key), "{bad}: {e}");
         }

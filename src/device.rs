@@ -16,7 +16,9 @@ pub fn parse_device(s: &str) -> Result<DeviceRequest> {
         "cuda" | "gpu" => Ok(DeviceRequest::Cuda(0)),
         other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(i)) => Ok(DeviceRequest::Cuda(i)),
-            _ => Err(Error::Device(format!("unknown device `{s}` (expected cpu, cuda, cuda:N or auto)"))),
+            _ => Err(Error::Device(format!(
+                "unknown device `{s}` (expected cpu, cuda, cuda:N or auto)"
+            ))),
         },
     }
 }
@@ -34,7 +36,9 @@ pub fn resolve(s: &str) -> Result<Device> {
             }
             let n = tch::Cuda::device_count() as usize;
             if i >= n {
-                return Err(Error::Device(format!("cuda:{i} was requested but this machine has {n} CUDA device(s)")));
+                return Err(Error::Device(format!(
+                    "cuda:{i} was requested but this machine has {n} CUDA device(s)"
+                )));
             }
             Ok(Device::Cuda(i))
         }

@@ -29,10 +29,16 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
     pub fn checkpoint(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Error::Checkpoint { path: path.into(), reason: reason.into() }
+        Error::Checkpoint {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 }
 

@@ -61,9 +61,15 @@ impl Batcher {
     /// Index lists of the batches of one epoch (the last one may be short).
     pub fn epoch(&self, n: usize, epoch: usize) -> Vec<Vec<usize>> {
         let mut idx: Vec<usize> = (0..n).collect();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch as u64));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+            self.seed
+                .wrapping_mul(0x9E37_79B9)
+                .wrapping_add(epoch as u64),
+        );
         idx.shuffle(&mut rng);
-        idx.chunks(self.batch_size.max(1)).map(<[usize]>::to_vec).collect()
+        idx.chunks(self.batch_size.max(1))
+            .map(<[usize]>::to_vec)
+            .collect()
     }
 
     pub fn batches_per_epoch(&self, n: usize) -> usize {
@@ -73,7 +79,9 @@ impl Batcher {
 
 /// Fixed-order batches for evaluation.
 pub fn in_order(n: usize, batch_size: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
-    (0..n).step_by(batch_size.max(1)).map(move |s| s..(s + batch_size).min(n))
+    (0..n)
+        .step_by(batch_size.max(1))
+        .map(move |s| s..(s + batch_size).min(n))
 }
 
 #[cfg(test)]
@@ -101,13 +109,22 @@ mod tests {
         let v = Vocab::numeric(10);
         let s = vec![3, 0, 7];
         let batch = Batch::new(&[&s], &v, Device::Cpu);
-        assert_eq!(Vec::<i64>::try_from(batch.input.view(-1)).unwrap(), vec![0, 3, 0]);
-        assert_eq!(Vec::<i64>::try_from(batch.target.view(-1)).unwrap(), vec![3, 0, 7]);
+        assert_eq!(
+            Vec::<i64>::try_from(batch.input.view(-1)).unwrap(),
+            vec![0, 3, 0]
+        );
+        assert_eq!(
+            Vec::<i64>::try_from(batch.target.view(-1)).unwrap(),
+            vec![3, 0, 7]
+        );
     }
 
     #[test]
     fn epochs_are_seeded_permutations() {
-        let b = Batcher { batch_size: 4, seed: 1 };
+        let b = Batcher {
+            batch_size: 4,
+            seed: 1,
+        };
         let e0 = b.epoch(10, 0);
         assert_eq!(e0.len(), 3);
         assert_eq!(e0, b.epoch(10, 0));

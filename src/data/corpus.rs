@@ -11,7 +11,13 @@ const COCO_TEST: &str = include_str!("../../data/coco/test.txt");
 
 /// The COCO captions of the Texygen benchmark (train, test), bundled in the binary.
 pub fn bundled_coco() -> (Vec<String>, Vec<String>) {
-    let lines = |s: &str| s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let lines = |s: &str| {
+        s.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
+    };
     (lines(COCO_TRAIN), lines(COCO_TEST))
 }
 
@@ -20,14 +26,19 @@ pub fn read_lines(path: &Path) -> Result<Vec<String>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut out = Vec::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 { path: path.to_path_buf(), line: i + 1 })?;
+        let line = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 {
+            path: path.to_path_buf(),
+            line: i + 1,
+        })?;
         let line = line.trim();
         if !line.is_empty() {
             out.push(line.to_string());
         }
     }
     if out.is_empty() {
-        return Err(Error::EmptyCorpus { path: path.to_path_buf() });
+        return Err(Error::EmptyCorpus {
+            path: path.to_path_buf(),
+        });
     }
     Ok(out)
 }
@@ -61,22 +72,44 @@ impl Corpus {
                 (train, Some(test))
             }
             DataSource::Text => {
-                let train_path = cfg.train.as_deref().ok_or_else(|| Error::Config("data.train is not set".into()))?;
+                let train_path = cfg
+                    .train
+                    .as_deref()
+                    .ok_or_else(|| Error::Config("data.train is not set".into()))?;
                 let train = read_lines(train_path)?;
                 let test = cfg.test.as_deref().map(read_lines).transpose()?;
                 (train, test)
             }
-            DataSource::Oracle => return Err(Error::Data("oracle data is drawn from the oracle, not read".into())),
+            DataSource::Oracle => {
+                return Err(Error::Data(
+                    "oracle data is drawn from the oracle, not read".into(),
+                ))
+            }
         };
         let (train_lines, test_lines) = match test_lines {
             Some(test) => (train_lines, test),
             None => split_off_test(train_lines, cfg.test_fraction, seed),
         };
-        let vocab = Vocab::build(train_lines.iter().map(String::as_str), cfg.tokenizer, cfg.vocab_size, cfg.min_count);
-        let train_ids: Vec<Vec<i64>> = train_lines.iter().map(|l| vocab.encode(l)).collect::<Result<_>>()?;
-        let test_ids: Vec<Vec<i64>> = test_lines.iter().map(|l| vocab.encode(l)).collect::<Result<_>>()?;
+        let vocab = Vocab::build(
+            train_lines.iter().map(String::as_str),
+            cfg.tokenizer,
+            cfg.vocab_size,
+            cfg.min_count,
+        );
+        let train_ids: Vec<Vec<i64>> = train_lines
+            .iter()
+            .map(|l| vocab.encode(l))
+            .collect::<Result<_>>()?;
+        let test_ids: Vec<Vec<i64>> = test_lines
+            .iter()
+            .map(|l| vocab.encode(l))
+            .collect::<Result<_>>()?;
         let longest = train_ids.iter().map(Vec::len).max().unwrap_or(0);
-        let max_len = if cfg.max_len == 0 { longest + 1 } else { cfg.max_len };
+        let max_len = if cfg.max_len == 0 {
+            longest + 1
+        } else {
+            cfg.max_len
+        };
         if max_len > MAX_SEQ_LEN {
             return Err(Error::Data(format!(
                 "the longest training sentence has {longest} tokens, over the limit of {MAX_SEQ_LEN}; set data.max_len"
@@ -85,16 +118,36 @@ impl Corpus {
         let (train, train_stats) = fit(train_ids, max_len - 1, cfg.overlong);
         let (test, test_stats) = fit(test_ids, max_len - 1, cfg.overlong);
         if train.is_empty() {
-            return Err(Error::Data(format!("no training sentence fits data.max_len = {max_len} (all were skipped)")));
+            return Err(Error::Data(format!(
+                "no training sentence fits data.max_len = {max_len} (all were skipped)"
+            )));
         }
-        Ok(Corpus { vocab, train, test, max_len, train_stats, test_stats })
+        Ok(Corpus {
+            vocab,
+            train,
+            test,
+            max_len,
+            train_stats,
+            test_stats,
+        })
     }
 
     /// A corpus of ready-made id sequences (the oracle benchmark): fixed length, no `<eos>`.
     pub fn from_ids(vocab: Vocab, train: Vec<Vec<i64>>, test: Vec<Vec<i64>>) -> Self {
         let max_len = train.iter().chain(&test).map(Vec::len).max().unwrap_or(0);
-        let stats = |n| EncodeStats { kept: n, truncated: 0, skipped: 0 };
-        Corpus { train_stats: stats(train.len()), test_stats: stats(test.len()), vocab, train, test, max_len }
+        let stats = |n| EncodeStats {
+            kept: n,
+            truncated: 0,
+            skipped: 0,
+        };
+        Corpus {
+            train_stats: stats(train.len()),
+            test_stats: stats(test.len()),
+            vocab,
+            train,
+            test,
+            max_len,
+        }
     }
 }
 
@@ -157,7 +210,10 @@ mod tests {
         let e = read_lines(bad.path()).unwrap_err().to_string();
         assert!(e.contains("line 3"), "{e}");
         let empty = file(b"\n  \n");
-        assert!(matches!(read_lines(empty.path()), Err(Error::EmptyCorpus { .. })));
+        assert!(matches!(
+            read_lines(empty.path()),
+            Err(Error::EmptyCorpus { .. })
+        ));
     }
 
     #[test]
@@ -171,11 +227,25 @@ mod tests {
             ..DataConfig::default()
         };
         let c = Corpus::load(&cfg, 0).unwrap();
-        assert_eq!(c.train_stats, EncodeStats { kept: 2, truncated: 1, skipped: 0 });
+        assert_eq!(
+            c.train_stats,
+            EncodeStats {
+                kept: 2,
+                truncated: 1,
+                skipped: 0
+            }
+        );
         assert_eq!(c.train[0].len(), 3);
         cfg.overlong = Overlong::Skip;
         let c = Corpus::load(&cfg, 0).unwrap();
-        assert_eq!(c.train_stats, EncodeStats { kept: 1, truncated: 0, skipped: 1 });
+        assert_eq!(
+            c.train_stats,
+            EncodeStats {
+                kept: 1,
+                truncated: 0,
+                skipped: 1
+            }
+        );
         cfg.max_len = 0;
         let c = Corpus::load(&cfg, 0).unwrap();
         assert_eq!(c.max_len, 6);
@@ -185,7 +255,12 @@ mod tests {
     fn holds_out_a_fraction_reproducibly() {
         let text: String = (0..100).map(|i| format!("w{i} x\n")).collect();
         let f = file(text.as_bytes());
-        let cfg = DataConfig { source: DataSource::Text, train: Some(f.path().into()), test_fraction: 0.1, ..Default::default() };
+        let cfg = DataConfig {
+            source: DataSource::Text,
+            train: Some(f.path().into()),
+            test_fraction: 0.1,
+            ..Default::default()
+        };
         let a = Corpus::load(&cfg, 7).unwrap();
         let b = Corpus::load(&cfg, 7).unwrap();
         assert_eq!((a.train.len(), a.test.len()), (90, 10));

@@ -29,7 +29,12 @@ pub struct Vocab {
 impl Vocab {
     /// Builds a vocabulary from training lines: `max_size` caps it (specials included, 0 = no cap),
     /// tokens seen fewer than `min_count` times are left out (they encode as `<unk>`).
-    pub fn build<'a>(lines: impl IntoIterator<Item = &'a str>, tokenizer: Tokenizer, max_size: usize, min_count: usize) -> Self {
+    pub fn build<'a>(
+        lines: impl IntoIterator<Item = &'a str>,
+        tokenizer: Tokenizer,
+        max_size: usize,
+        min_count: usize,
+    ) -> Self {
         let mut counts: HashMap<String, usize> = HashMap::new();
         for line in lines {
             for tok in tokenize(line, tokenizer) {
@@ -37,20 +42,33 @@ impl Vocab {
             }
         }
         let specials = [PAD, BOS, EOS, UNK];
-        let mut words: Vec<(String, usize)> =
-            counts.into_iter().filter(|(w, c)| *c >= min_count && !specials.contains(&w.as_str())).collect();
+        let mut words: Vec<(String, usize)> = counts
+            .into_iter()
+            .filter(|(w, c)| *c >= min_count && !specials.contains(&w.as_str()))
+            .collect();
         // Most frequent first; ties broken alphabetically so the ids do not depend on hash order.
         words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         if max_size > 0 {
             words.truncate(max_size.saturating_sub(specials.len()));
         }
-        let tokens = specials.iter().map(|s| s.to_string()).chain(words.into_iter().map(|(w, _)| w)).collect();
+        let tokens = specials
+            .iter()
+            .map(|s| s.to_string())
+            .chain(words.into_iter().map(|(w, _)| w))
+            .collect();
         Self::from_parts(tokenizer, tokens, Some(0), 1, Some(2), Some(3))
     }
 
     /// The SeqGAN oracle's vocabulary: ids as their own names, start token 0, no specials.
     pub fn numeric(size: usize) -> Self {
-        Self::from_parts(Tokenizer::Word, (0..size).map(|i| i.to_string()).collect(), None, 0, None, None)
+        Self::from_parts(
+            Tokenizer::Word,
+            (0..size).map(|i| i.to_string()).collect(),
+            None,
+            0,
+            None,
+            None,
+        )
     }
 
     pub fn from_parts(
@@ -61,14 +79,27 @@ impl Vocab {
         eos: Option<i64>,
         unk: Option<i64>,
     ) -> Self {
-        let mut v = Vocab { tokenizer, tokens, pad, bos, eos, unk, index: HashMap::new() };
+        let mut v = Vocab {
+            tokenizer,
+            tokens,
+            pad,
+            bos,
+            eos,
+            unk,
+            index: HashMap::new(),
+        };
         v.reindex();
         v
     }
 
     /// Rebuilds the token index after deserialization.
     pub fn reindex(&mut self) {
-        self.index = self.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as i64)).collect();
+        self.index = self
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as i64))
+            .collect();
     }
 
     pub fn len(&self) -> usize {
@@ -105,7 +136,12 @@ impl Vocab {
             if Some(id) == self.pad || (self.pad.is_some() && id == self.bos) {
                 continue;
             }
-            out.push(self.tokens.get(id as usize).map(String::as_str).unwrap_or(UNK));
+            out.push(
+                self.tokens
+                    .get(id as usize)
+                    .map(String::as_str)
+                    .unwrap_or(UNK),
+            );
         }
         match self.tokenizer {
             Tokenizer::Word => out.join(" "),
@@ -127,7 +163,9 @@ pub fn tokenize(line: &str, tokenizer: Tokenizer) -> Box<dyn Iterator<Item = &st
     match tokenizer {
         Tokenizer::Word => Box::new(line.split_whitespace()),
         Tokenizer::Char => Box::new(
-            line.char_indices().filter(|(_, c)| !c.is_whitespace()).map(move |(i, c)| &line[i..i + c.len_utf8()]),
+            line.char_indices()
+                .filter(|(_, c)| !c.is_whitespace())
+                .map(move |(i, c)| &line[i..i + c.len_utf8()]),
         ),
     }
 }
@@ -160,7 +198,12 @@ mod tests {
 
     #[test]
     fn char_mode_splits_characters_and_joins_without_spaces() {
-        let v = Vocab::build(["床前明月光", "疑是 地上霜"].iter().copied(), Tokenizer::Char, 0, 1);
+        let v = Vocab::build(
+            ["床前明月光", "疑是 地上霜"].iter().copied(),
+            Tokenizer::Char,
+            0,
+            1,
+        );
         assert_eq!(v.len(), 4 + 10);
         let ids = v.encode("明月 光").unwrap();
         assert_eq!(ids.len(), 3);

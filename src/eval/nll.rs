@@ -4,20 +4,28 @@ use crate::models::Generator;
 use tch::{Device, Tensor};
 
 /// Mean per-token NLL of `seqs` (ids without `<bos>`/`<eos>`) under `gen`; NaN for no tokens.
-pub fn corpus_nll(gen: &dyn Generator, seqs: &[Vec<i64>], vocab: &Vocab, batch_size: usize, device: Device) -> f64 {
+pub fn corpus_nll(
+    gen: &dyn Generator,
+    seqs: &[Vec<i64>],
+    vocab: &Vocab,
+    batch_size: usize,
+    device: Device,
+) -> f64 {
     let _guard = tch::no_grad_guard();
     let (mut total, mut tokens) = (0.0, 0i64);
     for r in in_order(seqs.len(), batch_size) {
         let rows: Vec<&[i64]> = seqs[r].iter().map(Vec::as_slice).collect();
         let batch = Batch::new(&rows, vocab, device);
         let logits = gen.forward(&batch.input, false); // [B, T, V]
-        let sum = logits.view([-1, gen.vocab_size()]).cross_entropy_loss::<Tensor>(
-            &batch.target.view([-1]),
-            None,
-            tch::Reduction::Sum,
-            crate::data::IGNORE_INDEX,
-            0.0,
-        );
+        let sum = logits
+            .view([-1, gen.vocab_size()])
+            .cross_entropy_loss::<Tensor>(
+                &batch.target.view([-1]),
+                None,
+                tch::Reduction::Sum,
+                crate::data::IGNORE_INDEX,
+                0.0,
+            );
         total += sum.double_value(&[]);
         tokens += batch.tokens;
     }

@@ -17,13 +17,24 @@ pub struct LstmGenerator {
 
 impl LstmGenerator {
     pub fn new(p: &nn::Path, cfg: &LstmConfig, vocab_size: i64) -> Self {
-        let embed = nn::embedding(p / "embed", vocab_size, cfg.embed_dim, nn::EmbeddingConfig {
-            ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.1 },
-            ..Default::default()
-        });
+        let embed = nn::embedding(
+            p / "embed",
+            vocab_size,
+            cfg.embed_dim,
+            nn::EmbeddingConfig {
+                ws_init: nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.1,
+                },
+                ..Default::default()
+            },
+        );
         let (h, l) = (cfg.hidden_dim, p / "lstm");
         let bound = 1.0 / (h as f64).sqrt();
-        let init = nn::Init::Uniform { lo: -bound, up: bound };
+        let init = nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
         let mut weights = Vec::new();
         for k in 0..cfg.num_layers {
             let input = if k == 0 { cfg.embed_dim } else { h };
@@ -33,13 +44,28 @@ impl LstmGenerator {
             weights.push(l.var(&format!("bias_hh_l{k}"), &[4 * h], init));
         }
         let out = nn::linear(p / "out", h, vocab_size, Default::default());
-        LstmGenerator { embed, weights, out, cfg: cfg.clone(), vocab_size }
+        LstmGenerator {
+            embed,
+            weights,
+            out,
+            cfg: cfg.clone(),
+            vocab_size,
+        }
     }
 
     /// Runs the LSTM over [B, T, E] from (h, c) of shape [L, B, H]; returns [B, T, H] and the new state.
     fn run(&self, x: &Tensor, h: &Tensor, c: &Tensor, train: bool) -> (Tensor, Tensor, Tensor) {
         let w: Vec<&Tensor> = self.weights.iter().collect();
-        x.lstm(&[h, c], &w, true, self.cfg.num_layers, self.cfg.dropout, train, false, true)
+        x.lstm(
+            &[h, c],
+            &w,
+            true,
+            self.cfg.num_layers,
+            self.cfg.dropout,
+            train,
+            false,
+            true,
+        )
     }
 }
 
@@ -64,12 +90,20 @@ impl Generator for LstmGenerator {
     }
 
     fn initial_state(&self, batch: i64) -> State {
-        let z = Tensor::zeros([self.cfg.num_layers, batch, self.cfg.hidden_dim], (self.weights[0].kind(), self.weights[0].device()));
+        let z = Tensor::zeros(
+            [self.cfg.num_layers, batch, self.cfg.hidden_dim],
+            (self.weights[0].kind(), self.weights[0].device()),
+        );
         State::new(vec![(z.shallow_clone(), 1), (z, 1)]) // h, c: [L, B, H]
     }
 
     fn step_embedded(&self, x: &Tensor, state: &mut State) -> Tensor {
-        let (out, h, c) = self.run(&x.unsqueeze(1), &state.tensors[0].0, &state.tensors[1].0, false); // [B, 1, H]
+        let (out, h, c) = self.run(
+            &x.unsqueeze(1),
+            &state.tensors[0].0,
+            &state.tensors[1].0,
+            false,
+        ); // [B, 1, H]
         state.tensors = vec![(h, 1), (c, 1)];
         state.pos += 1;
         self.out.forward(&out.squeeze_dim(1)) // [B, V]

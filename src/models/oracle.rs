@@ -5,13 +5,16 @@
 //! `target_params.pkl`). Row vectors multiply on the left (`x @ W`), with separate gates, as in
 //! SeqGAN's TensorFlow code; the formulas are in `data/oracle-seqgan/README.md`.
 use super::{Generator, State};
-use crate::error::{Error, Result};
 use crate::data::in_order;
+use crate::error::{Error, Result};
 use tch::{Device, Kind, Tensor};
 
 macro_rules! npy {
     ($name:literal) => {
-        ($name, include_bytes!(concat!("../../data/oracle-seqgan/", $name, ".npy")).as_slice())
+        (
+            $name,
+            include_bytes!(concat!("../../data/oracle-seqgan/", $name, ".npy")).as_slice(),
+        )
     };
 }
 
@@ -41,10 +44,15 @@ pub fn npy_f32(bytes: &[u8]) -> Result<(Vec<i64>, Vec<f32>)> {
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(bad(&format!("unsupported version {v}"))),
     };
-    let header = bytes.get(start..start + header_len).ok_or_else(|| bad("truncated header"))?;
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or_else(|| bad("truncated header"))?;
     let header = std::str::from_utf8(header).map_err(|_| bad("header is not text"))?;
     if !header.contains("'descr': '<f4'") {
         return Err(bad("only little-endian float32 is supported"));
@@ -52,7 +60,11 @@ pub fn npy_f32(bytes: &[u8]) -> Result<(Vec<i64>, Vec<f32>)> {
     if header.contains("'fortran_order': True") {
         return Err(bad("Fortran order is not supported"));
     }
-    let shape_src = header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).ok_or_else(|| bad("no shape"))?;
+    let shape_src = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("no shape"))?;
     let shape: Vec<i64> = shape_src
         .split(',')
         .map(str::trim)
@@ -62,9 +74,16 @@ pub fn npy_f32(bytes: &[u8]) -> Result<(Vec<i64>, Vec<f32>)> {
     let n: i64 = shape.iter().product();
     let data = &bytes[start + header_len..];
     if data.len() != 4 * n as usize {
-        return Err(bad(&format!("expected {} bytes of data, found {}", 4 * n, data.len())));
+        return Err(bad(&format!(
+            "expected {} bytes of data, found {}",
+            4 * n,
+            data.len()
+        )));
     }
-    let values = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let values = data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     Ok((shape, values))
 }
 
@@ -84,12 +103,19 @@ impl Oracle {
         let w = ARRAYS
             .iter()
             .map(|(name, bytes)| {
-                let (shape, values) = npy_f32(bytes).map_err(|e| Error::Data(format!("oracle array {name}: {e}")))?;
-                Ok(Tensor::from_slice(&values).view(shape.as_slice()).to_device(device))
+                let (shape, values) =
+                    npy_f32(bytes).map_err(|e| Error::Data(format!("oracle array {name}: {e}")))?;
+                Ok(Tensor::from_slice(&values)
+                    .view(shape.as_slice())
+                    .to_device(device))
             })
             .collect::<Result<Vec<_>>>()?;
         let (vocab_size, hidden) = w[0].size2().expect("embedding is 2-D");
-        Ok(Oracle { w, vocab_size, hidden })
+        Ok(Oracle {
+            w,
+            vocab_size,
+            hidden,
+        })
     }
 
     fn cell(&self, x: &Tensor, h: &Tensor, c: &Tensor) -> (Tensor, Tensor) {
@@ -116,16 +142,22 @@ impl Oracle {
         let mut total = 0.0;
         for r in in_order(n as usize, 2048) {
             let target = seqs.narrow(0, r.start as i64, (r.end - r.start) as i64); // [b, T]
-            let start = Tensor::full([target.size()[0], 1], Self::START, (Kind::Int64, target.device()));
+            let start = Tensor::full(
+                [target.size()[0], 1],
+                Self::START,
+                (Kind::Int64, target.device()),
+            );
             let input = Tensor::cat(&[&start, &target.narrow(1, 0, t - 1)], 1);
             let logits = self.forward(&input, false); // [b, T, V]
-            let loss = logits.view([-1, self.vocab_size]).cross_entropy_loss::<Tensor>(
-                &target.reshape([-1]),
-                None,
-                tch::Reduction::Sum,
-                -100,
-                0.0,
-            );
+            let loss = logits
+                .view([-1, self.vocab_size])
+                .cross_entropy_loss::<Tensor>(
+                    &target.reshape([-1]),
+                    None,
+                    tch::Reduction::Sum,
+                    -100,
+                    0.0,
+                );
             total += loss.double_value(&[]);
         }
         total / (n * t) as f64
@@ -138,7 +170,13 @@ impl Generator for Oracle {
     }
 
     fn embed(&self, tokens: &Tensor) -> Tensor {
-        self.w[0].index_select(0, &tokens.reshape([-1])).view_(tokens.size().into_iter().chain([self.hidden]).collect::<Vec<_>>())
+        self.w[0].index_select(0, &tokens.reshape([-1])).view_(
+            tokens
+                .size()
+                .into_iter()
+                .chain([self.hidden])
+                .collect::<Vec<_>>(),
+        )
     }
 
     fn embed_soft(&self, probs: &Tensor) -> Tensor {
@@ -148,7 +186,9 @@ impl Generator for Oracle {
     fn forward_embedded(&self, emb: &Tensor, _train: bool) -> Tensor {
         let (b, t, _) = emb.size3().expect("[B, T, E]");
         let mut state = self.initial_state(b);
-        let steps: Vec<Tensor> = (0..t).map(|i| self.step_embedded(&emb.select(1, i), &mut state)).collect();
+        let steps: Vec<Tensor> = (0..t)
+            .map(|i| self.step_embedded(&emb.select(1, i), &mut state))
+            .collect();
         Tensor::stack(&steps, 1) // [B, T, V]
     }
 
@@ -201,12 +241,21 @@ mod tests {
     #[test]
     fn log_probabilities_match_numpy() {
         let o = Oracle::load(Device::Cpu).unwrap();
-        let seq3 = [4999i64, 17, 2500, 3, 3, 3, 42, 1000, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-        let cases: [(Vec<i64>, f64); 3] =
-            [((1..=20).collect(), -237.30144892027442), (vec![0; 20], -279.48461599198214), (seq3.to_vec(), -253.1008897762396)];
+        let seq3 = [
+            4999i64, 17, 2500, 3, 3, 3, 42, 1000, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+        ];
+        let cases: [(Vec<i64>, f64); 3] = [
+            ((1..=20).collect(), -237.30144892027442),
+            (vec![0; 20], -279.48461599198214),
+            (seq3.to_vec(), -253.1008897762396),
+        ];
         for (seq, lp) in &cases {
             let nll = o.nll(&Tensor::from_slice(seq).view([1, 20]));
-            assert!((nll * 20.0 + lp).abs() < 2e-3, "{seq:?}: {} vs {lp}", -nll * 20.0);
+            assert!(
+                (nll * 20.0 + lp).abs() < 2e-3,
+                "{seq:?}: {} vs {lp}",
+                -nll * 20.0
+            );
         }
         let all: Vec<i64> = cases.iter().flat_map(|(s, _)| s.clone()).collect();
         let mean = o.nll(&Tensor::from_slice(&all).view([3, 20]));

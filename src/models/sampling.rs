@@ -17,7 +17,12 @@ pub struct Sampling {
 
 impl Default for Sampling {
     fn default() -> Self {
-        Sampling { temperature: 1.0, top_k: 0, top_p: 1.0, greedy: false }
+        Sampling {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            greedy: false,
+        }
     }
 }
 
@@ -55,7 +60,9 @@ pub fn draw(probs: &Tensor) -> Tensor {
     let v = cdf.size()[1];
     let total = cdf.narrow(1, v - 1, 1); // [B, 1]: 1 up to rounding
     let u = Tensor::rand_like(&total) * &total;
-    u.searchsorted(&cdf, false, true, "right", None::<Tensor>).squeeze_dim(1).clamp_max(v - 1)
+    u.searchsorted(&cdf, false, true, "right", None::<Tensor>)
+        .squeeze_dim(1)
+        .clamp_max(v - 1)
 }
 
 /// What to generate.
@@ -76,7 +83,12 @@ pub struct GenerateSpec {
 }
 
 /// Samples `spec.count` sequences; each is returned without `<bos>` and cut before `<eos>`.
-pub fn generate(gen: &dyn Generator, spec: &GenerateSpec, sampling: &Sampling, device: Device) -> Vec<Vec<i64>> {
+pub fn generate(
+    gen: &dyn Generator,
+    spec: &GenerateSpec,
+    sampling: &Sampling,
+    device: Device,
+) -> Vec<Vec<i64>> {
     let _guard = tch::no_grad_guard();
     let mut out = Vec::with_capacity(spec.count);
     let mut left = spec.count;
@@ -120,7 +132,8 @@ pub fn generate(gen: &dyn Generator, spec: &GenerateSpec, sampling: &Sampling, d
         let ids: Vec<i64> = if cols.is_empty() {
             vec![]
         } else {
-            Vec::try_from(Tensor::stack(&cols, 1).to_device(Device::Cpu).reshape([-1])).unwrap_or_default()
+            Vec::try_from(Tensor::stack(&cols, 1).to_device(Device::Cpu).reshape([-1]))
+                .unwrap_or_default()
         };
         let width = cols.len();
         for r in 0..b as usize {
@@ -145,8 +158,16 @@ mod tests {
     #[test]
     fn greedy_and_top_k_1_agree() {
         let logits = Tensor::from_slice(&[0.1f32, 2.0, -1.0, 0.5, 3.0, 0.0]).view([2, 3]);
-        let g = Sampling { greedy: true, ..Default::default() }.pick(&logits);
-        let k = Sampling { top_k: 1, ..Default::default() }.pick(&logits);
+        let g = Sampling {
+            greedy: true,
+            ..Default::default()
+        }
+        .pick(&logits);
+        let k = Sampling {
+            top_k: 1,
+            ..Default::default()
+        }
+        .pick(&logits);
         assert_eq!(Vec::<i64>::try_from(&g).unwrap(), vec![1, 1]);
         assert_eq!(Vec::<i64>::try_from(&k).unwrap(), vec![1, 1]);
     }
@@ -155,8 +176,15 @@ mod tests {
     fn top_p_keeps_the_nucleus_only() {
         tch::manual_seed(0);
         // Probabilities 0.5, 0.3, 0.15, 0.05: top_p 0.7 keeps the first two only.
-        let p = Tensor::from_slice(&[0.5f32, 0.3, 0.15, 0.05]).log().view([1, 4]).repeat([4000, 1]);
-        let s = Sampling { top_p: 0.7, ..Default::default() }.pick(&p);
+        let p = Tensor::from_slice(&[0.5f32, 0.3, 0.15, 0.05])
+            .log()
+            .view([1, 4])
+            .repeat([4000, 1]);
+        let s = Sampling {
+            top_p: 0.7,
+            ..Default::default()
+        }
+        .pick(&p);
         let counts = s.bincount::<Tensor>(None, 4);
         let c: Vec<i64> = Vec::try_from(&counts).unwrap();
         assert_eq!(c[2] + c[3], 0, "{c:?}");
@@ -167,7 +195,9 @@ mod tests {
     #[test]
     fn inverse_cdf_draw_follows_the_distribution_and_skips_zeros() {
         tch::manual_seed(2);
-        let p = Tensor::from_slice(&[0.2f32, 0.0, 0.5, 0.3, 0.0]).view([1, 5]).repeat([20000, 1]);
+        let p = Tensor::from_slice(&[0.2f32, 0.0, 0.5, 0.3, 0.0])
+            .view([1, 5])
+            .repeat([20000, 1]);
         let c: Vec<i64> = Vec::try_from(draw(&p).bincount::<Tensor>(None, 5)).unwrap();
         assert_eq!(c[1] + c[4], 0, "{c:?}");
         for (i, want) in [(0, 0.2), (2, 0.5), (3, 0.3)] {
@@ -179,9 +209,20 @@ mod tests {
     #[test]
     fn temperature_sharpens() {
         tch::manual_seed(1);
-        let p = Tensor::from_slice(&[0.6f32, 0.4]).log().view([1, 2]).repeat([4000, 1]);
-        let cold = Sampling { temperature: 0.5, ..Default::default() }.pick(&p);
-        let frac0 = 1.0 - cold.to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
+        let p = Tensor::from_slice(&[0.6f32, 0.4])
+            .log()
+            .view([1, 2])
+            .repeat([4000, 1]);
+        let cold = Sampling {
+            temperature: 0.5,
+            ..Default::default()
+        }
+        .pick(&p);
+        let frac0 = 1.0
+            - cold
+                .to_kind(Kind::Double)
+                .mean(Kind::Double)
+                .double_value(&[]);
         // At T = 0.5: 0.36 / (0.36 + 0.16) = 0.692.
         assert!((frac0 - 0.692).abs() < 0.03, "{frac0}");
     }

@@ -19,18 +19,35 @@ impl State {
 
     /// A copy that shares no storage with `self`.
     pub fn deep_clone(&self) -> Self {
-        State { tensors: self.tensors.iter().map(|(t, d)| (t.copy(), *d)).collect(), pos: self.pos }
+        State {
+            tensors: self.tensors.iter().map(|(t, d)| (t.copy(), *d)).collect(),
+            pos: self.pos,
+        }
     }
 
     /// Each sequence repeated `n` times in a row: batch B -> B * n.
     pub fn repeat_interleave(&self, n: i64) -> Self {
-        let tensors = self.tensors.iter().map(|(t, d)| (t.repeat_interleave_self_int(n, *d, None), *d)).collect();
-        State { tensors, pos: self.pos }
+        let tensors = self
+            .tensors
+            .iter()
+            .map(|(t, d)| (t.repeat_interleave_self_int(n, *d, None), *d))
+            .collect();
+        State {
+            tensors,
+            pos: self.pos,
+        }
     }
 
     /// The sequences at `index` ([K] ids): batch B -> K.
     pub fn select(&self, index: &Tensor) -> Self {
-        let tensors = self.tensors.iter().map(|(t, d)| (t.index_select(*d, index), *d)).collect();
-        State { tensors, pos: self.pos }
+        let tensors = self
+            .tensors
+            .iter()
+            .map(|(t, d)| (t.index_select(*d, index), *d))
+            .collect();
+        State {
+            tensors,
+            pos: self.pos,
+        }
     }
 }

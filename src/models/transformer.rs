@@ -29,7 +29,10 @@ impl CausalSelfAttention {
     fn qkv(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
         let (b, t, c) = x.size3().expect("[B, T, C]");
         let qkv = self.c_attn.forward(x).split(c, 2);
-        let heads = |t_: &Tensor| t_.view([b, t, self.n_head, c / self.n_head]).transpose(1, 2);
+        let heads = |t_: &Tensor| {
+            t_.view([b, t, self.n_head, c / self.n_head])
+                .transpose(1, 2)
+        };
         (heads(&qkv[0]), heads(&qkv[1]), heads(&qkv[2]))
     }
 
@@ -43,7 +46,8 @@ impl CausalSelfAttention {
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         let (q, k, v) = self.qkv(x);
         let p = if train { self.dropout } else { 0.0 };
-        let y = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, p, true, None, false);
+        let y =
+            Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, p, true, None, false);
         self.merge(y, train)
     }
 
@@ -53,7 +57,16 @@ impl CausalSelfAttention {
         *k_cache = Tensor::cat(&[&*k_cache, &k], 2);
         *v_cache = Tensor::cat(&[&*v_cache, &v], 2);
         // The one query is the newest position: it may see every cached key, so no mask.
-        let y = Tensor::scaled_dot_product_attention(&q, &*k_cache, &*v_cache, None::<Tensor>, 0.0, false, None, false);
+        let y = Tensor::scaled_dot_product_attention(
+            &q,
+            &*k_cache,
+            &*v_cache,
+            None::<Tensor>,
+            0.0,
+            false,
+            None,
+            false,
+        );
         self.merge(y, false)
     }
 }
@@ -75,7 +88,9 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.c_proj.forward(&self.c_fc.forward(x).gelu("none")).dropout(self.dropout, train)
+        self.c_proj
+            .forward(&self.c_fc.forward(x).gelu("none"))
+            .dropout(self.dropout, train)
     }
 }
 
@@ -111,11 +126,19 @@ pub struct TransformerGenerator {
 
 impl TransformerGenerator {
     pub fn new(p: &nn::Path, cfg: &TransformerConfig, vocab_size: i64, block_size: i64) -> Self {
-        let init = nn::EmbeddingConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.02 }, ..Default::default() };
+        let init = nn::EmbeddingConfig {
+            ws_init: nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+            ..Default::default()
+        };
         TransformerGenerator {
             wte: nn::embedding(p / "wte", vocab_size, cfg.n_embd, init),
             wpe: nn::embedding(p / "wpe", block_size, cfg.n_embd, init),
-            blocks: (0..cfg.n_layer).map(|i| Block::new(p / "h" / i, cfg)).collect(),
+            blocks: (0..cfg.n_layer)
+                .map(|i| Block::new(p / "h" / i, cfg))
+                .collect(),
             ln_f: nn::layer_norm(p / "ln_f", vec![cfg.n_embd], Default::default()),
             cfg: cfg.clone(),
             vocab_size,
@@ -147,7 +170,11 @@ impl Generator for TransformerGenerator {
 
     fn forward_embedded(&self, emb: &Tensor, train: bool) -> Tensor {
         let t = emb.size()[1];
-        assert!(t <= self.block_size, "sequence of {t} positions exceeds the block size {}", self.block_size);
+        assert!(
+            t <= self.block_size,
+            "sequence of {t} positions exceeds the block size {}",
+            self.block_size
+        );
         let pos = Tensor::arange(t, (Kind::Int64, emb.device()));
         let mut x = (emb + self.wpe.forward(&pos)).dropout(self.cfg.dropout, train); // [B, T, C]
         for b in &self.blocks {
@@ -170,7 +197,9 @@ impl Generator for TransformerGenerator {
         let mut x = (x + self.wpe.forward(&pos)).unsqueeze(1); // [B, 1, C]
         for (i, b) in self.blocks.iter().enumerate() {
             let (kv, rest) = state.tensors[2 * i..].split_at_mut(1);
-            let y = b.attn.step(&b.ln_1.forward(&x), &mut kv[0].0, &mut rest[0].0);
+            let y = b
+                .attn
+                .step(&b.ln_1.forward(&x), &mut kv[0].0, &mut rest[0].0);
             x = &x + y;
             x = &x + b.mlp.forward(&b.ln_2.forward(&x), false);
         }

@@ -5,7 +5,13 @@ use crate::models::{lm_loss, Generator};
 use tch::Tensor;
 
 /// One optimizer step on `batch`; returns the detached loss for logging.
-pub fn mle_step(gen: &dyn Generator, opt: &mut Adam, batch: &Batch, grad_clip: f64, lr: f64) -> Tensor {
+pub fn mle_step(
+    gen: &dyn Generator,
+    opt: &mut Adam,
+    batch: &Batch,
+    grad_clip: f64,
+    lr: f64,
+) -> Tensor {
     let loss = lm_loss(gen, batch, true);
     opt.zero_grad();
     loss.backward();
@@ -15,4 +21,3 @@ pub fn mle_step(gen: &dyn Generator, opt: &mut Adam, batch: &Batch, grad_clip: f
     opt.step(lr);
     loss.detach()
 }
-

@@ -21,8 +21,11 @@ pub struct Adam {
 
 impl Adam {
     pub fn new(vs: &VarStore, cfg: &TrainConfig) -> Self {
-        let mut vars: Vec<(String, Tensor)> =
-            vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        let mut vars: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let (names, params): (Vec<_>, Vec<_>) = vars.into_iter().unzip();
         let m = params.iter().map(Tensor::zeros_like).collect();
@@ -50,11 +53,19 @@ impl Adam {
     /// Scales gradients so their global L2 norm is at most `max_norm`; returns the norm before.
     pub fn clip_grad_norm(&mut self, max_norm: f64) -> f64 {
         let _guard = tch::no_grad_guard();
-        let grads: Vec<Tensor> = self.params.iter().map(Tensor::grad).filter(Tensor::defined).collect();
+        let grads: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(Tensor::grad)
+            .filter(Tensor::defined)
+            .collect();
         if grads.is_empty() {
             return 0.0;
         }
-        let norms: Vec<Tensor> = grads.iter().map(|g| g.norm().to_kind(Kind::Float)).collect();
+        let norms: Vec<Tensor> = grads
+            .iter()
+            .map(|g| g.norm().to_kind(Kind::Float))
+            .collect();
         let total = Tensor::stack(&norms, 0).norm().double_value(&[]);
         if max_norm > 0.0 && total > max_norm {
             let scale = max_norm / (total + 1e-6);
@@ -76,7 +87,11 @@ impl Adam {
             if !g.defined() {
                 continue;
             }
-            let g = if self.weight_decay > 0.0 && !self.decoupled { &g + &*p * self.weight_decay } else { g };
+            let g = if self.weight_decay > 0.0 && !self.decoupled {
+                &g + &*p * self.weight_decay
+            } else {
+                g
+            };
             let _ = m.lerp_(&g, 1.0 - self.beta1); // m = b1 m + (1 - b1) g
             let _ = v.g_mul_scalar_(self.beta2);
             let _ = v.g_add_(&(&g * &g * (1.0 - self.beta2)));
@@ -99,14 +114,24 @@ impl Adam {
     }
 
     /// Restores moment estimates saved by [`Adam::state_tensors`]; `t` is restored by the caller.
-    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, prefix: &str) -> Result<(), String> {
+    pub fn load_state(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        prefix: &str,
+    ) -> Result<(), String> {
         let _guard = tch::no_grad_guard();
         for (i, n) in self.names.iter().enumerate() {
             for (which, dst) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
                 let key = format!("{prefix}{which}.{n}");
-                let src = tensors.get(&key).ok_or_else(|| format!("missing optimizer tensor {key}"))?;
+                let src = tensors
+                    .get(&key)
+                    .ok_or_else(|| format!("missing optimizer tensor {key}"))?;
                 if src.size() != dst.size() {
-                    return Err(format!("optimizer tensor {key} has shape {:?}, expected {:?}", src.size(), dst.size()));
+                    return Err(format!(
+                        "optimizer tensor {key} has shape {:?}, expected {:?}",
+                        src.size(),
+                        dst.size()
+                    ));
                 }
                 dst.copy_(src);
             }
@@ -130,12 +155,26 @@ mod tests {
     #[test]
     fn matches_torch_adam_and_adamw() {
         for (kind, wd, expect) in [
-            (OptimizerKind::Adam, 0.0, [0.800_412_237_6, -1.800_166_487_7]),
-            (OptimizerKind::Adamw, 0.5, [0.708_248_436_4, -1.610_412_120_8]),
+            (
+                OptimizerKind::Adam,
+                0.0,
+                [0.800_412_237_6, -1.800_166_487_7],
+            ),
+            (
+                OptimizerKind::Adamw,
+                0.5,
+                [0.708_248_436_4, -1.610_412_120_8],
+            ),
         ] {
             let vs = nn::VarStore::new(Device::Cpu);
-            let w = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]));
-            let cfg = TrainConfig { optimizer: kind, weight_decay: wd, ..Default::default() };
+            let w = vs
+                .root()
+                .var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]));
+            let cfg = TrainConfig {
+                optimizer: kind,
+                weight_decay: wd,
+                ..Default::default()
+            };
             let mut opt = Adam::new(&vs, &cfg);
             for _ in 0..2 {
                 opt.zero_grad();
@@ -144,7 +183,10 @@ mod tests {
             }
             let got: Vec<f32> = Vec::try_from(&w).unwrap();
             for (g, e) in got.iter().zip(expect) {
-                assert!((*g as f64 - e).abs() < 1e-5, "{kind:?}: {got:?} vs {expect:?}");
+                assert!(
+                    (*g as f64 - e).abs() < 1e-5,
+                    "{kind:?}: {got:?} vs {expect:?}"
+                );
             }
         }
     }
@@ -158,6 +200,9 @@ mod tests {
         let before = opt.clip_grad_norm(1.0);
         assert!((before - 5.0).abs() < 1e-5);
         let g: Vec<f32> = Vec::try_from(w.grad()).unwrap();
-        assert!((g[0] - 0.6).abs() < 1e-4 && (g[1] - 0.8).abs() < 1e-4, "{g:?}");
+        assert!(
+            (g[0] - 0.6).abs() < 1e-4 && (g[1] - 0.8).abs() < 1e-4,
+            "{g:?}"
+        );
     }
 }

@@ -37,7 +37,11 @@ impl Schedule {
 
     /// Learning rate for optimizer step `step` (0-based).
     pub fn lr(&self, step: usize) -> f64 {
-        let warm = if self.warmup > 0 && step < self.warmup { (step + 1) as f64 / self.warmup as f64 } else { 1.0 };
+        let warm = if self.warmup > 0 && step < self.warmup {
+            (step + 1) as f64 / self.warmup as f64
+        } else {
+            1.0
+        };
         match self.kind {
             ScheduleKind::Constant => self.base_lr * warm,
             ScheduleKind::Plateau => (self.base_lr * self.scale).max(self.min_lr) * warm,
@@ -47,7 +51,10 @@ impl Schedule {
                 }
                 let span = self.total.saturating_sub(self.warmup).max(1) as f64;
                 let progress = ((step - self.warmup) as f64 / span).min(1.0);
-                self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
+                self.min_lr
+                    + 0.5
+                        * (self.base_lr - self.min_lr)
+                        * (1.0 + (std::f64::consts::PI * progress).cos())
             }
         }
     }
@@ -82,7 +89,13 @@ mod tests {
 
     #[test]
     fn cosine_warms_up_then_decays_to_min() {
-        let cfg = TrainConfig { lr: 1.0, min_lr: 0.1, warmup_steps: 10, schedule: ScheduleKind::Cosine, ..Default::default() };
+        let cfg = TrainConfig {
+            lr: 1.0,
+            min_lr: 0.1,
+            warmup_steps: 10,
+            schedule: ScheduleKind::Cosine,
+            ..Default::default()
+        };
         let s = Schedule::new(&cfg, 110);
         assert!((s.lr(0) - 0.1).abs() < 1e-12);
         assert!((s.lr(9) - 1.0).abs() < 1e-12);
@@ -92,7 +105,13 @@ mod tests {
 
     #[test]
     fn plateau_reduces_after_patience() {
-        let cfg = TrainConfig { lr: 1.0, schedule: ScheduleKind::Plateau, plateau_patience: 1, plateau_factor: 0.5, ..Default::default() };
+        let cfg = TrainConfig {
+            lr: 1.0,
+            schedule: ScheduleKind::Plateau,
+            plateau_patience: 1,
+            plateau_factor: 0.5,
+            ..Default::default()
+        };
         let mut s = Schedule::new(&cfg, 100);
         assert!(!s.observe(5.0));
         assert!(!s.observe(4.0));

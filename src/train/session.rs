@@ -78,7 +78,10 @@ pub fn load_data(cfg: &RunConfig, device: Device) -> Result<(Corpus, Option<Orac
 
 /// Resolves relative data paths against the working directory, so a resumed run finds them.
 fn absolutize(cfg: &mut RunConfig) -> Result<()> {
-    for p in [&mut cfg.data.train, &mut cfg.data.test].into_iter().flatten() {
+    for p in [&mut cfg.data.train, &mut cfg.data.test]
+        .into_iter()
+        .flatten()
+    {
         if p.is_relative() {
             *p = std::fs::canonicalize(&*p).map_err(|e| Error::io(p.clone(), e))?;
         }
@@ -103,16 +106,37 @@ impl Session {
         let device = device::resolve(&cfg.train.device)?;
         let (corpus, oracle) = load_data(&cfg, device)?;
         tch::manual_seed(cfg.train.seed as i64);
-        let model = GeneratorModel::new(&cfg.generator, corpus.vocab.len() as i64, corpus.max_len as i64, device);
+        let model = GeneratorModel::new(
+            &cfg.generator,
+            corpus.vocab.len() as i64,
+            corpus.max_len as i64,
+            device,
+        );
         let opt = Adam::new(&model.vs, &cfg.train);
         let total = Self::planned_steps(&cfg, corpus.train.len());
         let schedule = Schedule::new(&cfg.train, total);
-        let progress = Progress { max_len: corpus.max_len, phase: "mle".into(), ..Default::default() };
+        let progress = Progress {
+            max_len: corpus.max_len,
+            phase: "mle".into(),
+            ..Default::default()
+        };
         std::fs::create_dir_all(dir.join("samples")).map_err(|e| Error::io(dir, e))?;
         checkpoint::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
         let vocab_json = serde_json::to_string_pretty(&corpus.vocab).expect("vocab serializes");
         checkpoint::write_atomic(&dir.join("vocab.json"), vocab_json.as_bytes())?;
-        let mut s = Session { dir: dir.to_path_buf(), cfg, corpus, model, opt, schedule, progress, oracle, device, last_metrics: serde_json::Value::Null, log: None };
+        let mut s = Session {
+            dir: dir.to_path_buf(),
+            cfg,
+            corpus,
+            model,
+            opt,
+            schedule,
+            progress,
+            oracle,
+            device,
+            last_metrics: serde_json::Value::Null,
+            log: None,
+        };
         s.open_log()?;
         Ok(s)
     }
@@ -122,13 +146,17 @@ impl Session {
     pub fn resume(dir: &Path, overrides: &[String]) -> Result<Self> {
         let path = dir.join(checkpoint::FILE);
         let ck = checkpoint::load(&path)?;
-        let mut table: toml::Table = toml::from_str(&ck.config.to_toml()).expect("stored config is TOML");
+        let mut table: toml::Table =
+            toml::from_str(&ck.config.to_toml()).expect("stored config is TOML");
         for o in overrides {
             crate::config::apply_override(&mut table, o)?;
         }
         let cfg = RunConfig::from_toml_str(&toml::to_string(&table).expect("table serializes"))?;
         if cfg.data != ck.config.data || cfg.generator != ck.config.generator {
-            return Err(Error::Config("a resumed run keeps its [data] and [generator] settings; only train.* may change".into()));
+            return Err(Error::Config(
+                "a resumed run keeps its [data] and [generator] settings; only train.* may change"
+                    .into(),
+            ));
         }
         let progress: Progress = serde_json::from_value(ck.state.clone())
             .map_err(|e| Error::checkpoint(&path, format!("stored progress: {e}")))?;
@@ -138,12 +166,20 @@ impl Session {
         let device = device::resolve(&cfg.train.device)?;
         let (corpus, oracle) = load_data(&cfg, device)?;
         if corpus.vocab != ck.vocab {
-            return Err(Error::Data("the training data changed since the run started (its vocabulary differs)".into()));
+            return Err(Error::Data(
+                "the training data changed since the run started (its vocabulary differs)".into(),
+            ));
         }
-        let mut model = GeneratorModel::new(&cfg.generator, ck.vocab.len() as i64, progress.max_len as i64, device);
+        let mut model = GeneratorModel::new(
+            &cfg.generator,
+            ck.vocab.len() as i64,
+            progress.max_len as i64,
+            device,
+        );
         checkpoint::restore_vars(&mut model.vs, &ck.tensors, "model.", &path)?;
         let mut opt = Adam::new(&model.vs, &cfg.train);
-        opt.load_state(&ck.tensors, "optim.").map_err(|e| Error::checkpoint(&path, e))?;
+        opt.load_state(&ck.tensors, "optim.")
+            .map_err(|e| Error::checkpoint(&path, e))?;
         opt.t = progress.adam_t;
         let total = Self::planned_steps(&cfg, corpus.train.len());
         let mut schedule = Schedule::new(&cfg.train, total);
@@ -153,21 +189,41 @@ impl Session {
             schedule.bad_evals = saved.bad_evals;
         }
         checkpoint::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
-        let mut s = Session { dir: dir.to_path_buf(), cfg, corpus, model, opt, schedule, progress, oracle, device, last_metrics: serde_json::Value::Null, log: None };
+        let mut s = Session {
+            dir: dir.to_path_buf(),
+            cfg,
+            corpus,
+            model,
+            opt,
+            schedule,
+            progress,
+            oracle,
+            device,
+            last_metrics: serde_json::Value::Null,
+            log: None,
+        };
         s.open_log()?;
         Ok(s)
     }
 
     fn open_log(&mut self) -> Result<()> {
         let path = self.dir.join("train.log");
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
         self.log = Some(f);
         Ok(())
     }
 
     /// Optimizer steps of the whole run: all epochs, capped by `max_steps`.
     pub fn planned_steps(cfg: &RunConfig, n_train: usize) -> usize {
-        let per_epoch = Batcher { batch_size: cfg.train.batch_size as usize, seed: 0 }.batches_per_epoch(n_train);
+        let per_epoch = Batcher {
+            batch_size: cfg.train.batch_size as usize,
+            seed: 0,
+        }
+        .batches_per_epoch(n_train);
         let all = per_epoch * cfg.train.epochs;
         match cfg.train.max_steps {
             0 => all,
@@ -205,16 +261,25 @@ impl Session {
         );
         self.message(hooks, &model_line);
         if self.progress.step > 0 {
-            let m = format!("resuming at step {} (epoch {})", self.progress.step, self.progress.epoch);
+            let m = format!(
+                "resuming at step {} (epoch {})",
+                self.progress.step, self.progress.epoch
+            );
             self.message(hooks, &m);
         }
         if self.progress.step >= total {
-            let m = format!("the run is complete at step {}; raise --max-steps or train.epochs to go on", self.progress.step);
+            let m = format!(
+                "the run is complete at step {}; raise --max-steps or train.epochs to go on",
+                self.progress.step
+            );
             self.message(hooks, &m);
             return Ok(self.last_metrics.clone());
         }
         hooks.on_start(self.progress.step, total);
-        let batcher = Batcher { batch_size: self.cfg.train.batch_size as usize, seed: self.cfg.train.seed };
+        let batcher = Batcher {
+            batch_size: self.cfg.train.batch_size as usize,
+            seed: self.cfg.train.seed,
+        };
         let eval_every = self.cfg.train.eval_every;
         let mut window = Window::default();
         let mut last_eval = usize::MAX;
@@ -226,18 +291,31 @@ impl Session {
                 }
                 let t0 = Instant::now();
                 // Seeding by step makes dropout depend on the step alone, so a resumed run matches.
-                tch::manual_seed((self.cfg.train.seed as i64).wrapping_mul(1_000_003).wrapping_add(self.progress.step as i64));
-                let rows: Vec<&[i64]> = idx.iter().map(|&i| self.corpus.train[i].as_slice()).collect();
+                tch::manual_seed(
+                    (self.cfg.train.seed as i64)
+                        .wrapping_mul(1_000_003)
+                        .wrapping_add(self.progress.step as i64),
+                );
+                let rows: Vec<&[i64]> = idx
+                    .iter()
+                    .map(|&i| self.corpus.train[i].as_slice())
+                    .collect();
                 let batch = Batch::new(&rows, &self.corpus.vocab, self.device);
                 let lr = self.schedule.lr(self.progress.step);
-                let loss = mle_step(self.model.net.as_ref(), &mut self.opt, &batch, self.cfg.train.grad_clip, lr);
+                let loss = mle_step(
+                    self.model.net.as_ref(),
+                    &mut self.opt,
+                    &batch,
+                    self.cfg.train.grad_clip,
+                    lr,
+                );
                 self.progress.step += 1;
                 self.progress.batch_in_epoch += 1;
                 window.add(&loss, batch.tokens, t0);
-                if self.progress.step % 10 == 0 || self.progress.step == total {
+                if self.progress.step.is_multiple_of(10) || self.progress.step == total {
                     hooks.on_step(self.progress.step, window.loss(), lr);
                 }
-                if eval_every > 0 && self.progress.step % eval_every == 0 {
+                if eval_every > 0 && self.progress.step.is_multiple_of(eval_every) {
                     self.evaluate_and_save(hooks, &mut window)?;
                     last_eval = self.progress.step;
                 }
@@ -258,14 +336,24 @@ impl Session {
     }
 
     /// Test NLL, oracle NLL, samples; appends to `metrics.jsonl` and writes the checkpoint.
-    fn evaluate_and_save(&mut self, hooks: &mut dyn Hooks, window: &mut Window) -> Result<serde_json::Value> {
+    fn evaluate_and_save(
+        &mut self,
+        hooks: &mut dyn Hooks,
+        window: &mut Window,
+    ) -> Result<serde_json::Value> {
         let t0 = Instant::now();
         let net = self.model.net.as_ref();
         let step = self.progress.step;
         let test_nll = if self.corpus.test.is_empty() {
             None
         } else {
-            Some(corpus_nll(net, &self.corpus.test, &self.corpus.vocab, 256, self.device))
+            Some(corpus_nll(
+                net,
+                &self.corpus.test,
+                &self.corpus.vocab,
+                256,
+                self.device,
+            ))
         };
         tch::manual_seed((self.cfg.train.seed as i64).wrapping_add(7919 * step as i64));
         let spec = GenerateSpec {
@@ -278,12 +366,18 @@ impl Session {
             prefix: vec![],
         };
         let samples = generate(net, &spec, &Sampling::default(), self.device);
-        let text: String = samples.iter().map(|s| self.corpus.vocab.decode(s) + "\n").collect();
+        let text: String = samples
+            .iter()
+            .map(|s| self.corpus.vocab.decode(s) + "\n")
+            .collect();
         let sample_file = format!("samples/step-{step:07}.txt");
         crate::checkpoint::write_atomic(&self.dir.join(&sample_file), text.as_bytes())?;
         let nll_oracle = match &self.oracle {
             Some(oracle) => {
-                let spec = GenerateSpec { count: self.cfg.train.oracle_eval_samples, ..spec };
+                let spec = GenerateSpec {
+                    count: self.cfg.train.oracle_eval_samples,
+                    ..spec
+                };
                 let gen = generate(net, &spec, &Sampling::default(), self.device);
                 let flat: Vec<i64> = gen.concat();
                 let t = Tensor::from_slice(&flat).view([gen.len() as i64, -1]);
@@ -308,14 +402,22 @@ impl Session {
         }
         if let Some(nll) = test_nll {
             if self.schedule.observe(nll) {
-                let m = format!("test NLL has not improved: learning rate now {:.3e}", self.schedule.lr(step));
+                let m = format!(
+                    "test NLL has not improved: learning rate now {:.3e}",
+                    self.schedule.lr(step)
+                );
                 self.message(hooks, &m);
             }
         }
         let line = metrics.to_string() + "\n";
         let path = self.dir.join("metrics.jsonl");
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
-        f.write_all(line.as_bytes()).map_err(|e| Error::io(&path, e))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        f.write_all(line.as_bytes())
+            .map_err(|e| Error::io(&path, e))?;
         self.save()?;
         window.reset();
         hooks.on_eval(&metrics);
@@ -330,7 +432,13 @@ impl Session {
         let mut tensors = checkpoint::named_vars(&self.model.vs, "model.");
         tensors.extend(self.opt.state_tensors("optim."));
         let state = serde_json::to_value(&self.progress).expect("progress serializes");
-        checkpoint::save(&self.dir.join(checkpoint::FILE), &self.cfg, &self.corpus.vocab, &state, &tensors)
+        checkpoint::save(
+            &self.dir.join(checkpoint::FILE),
+            &self.cfg,
+            &self.corpus.vocab,
+            &state,
+            &tensors,
+        )
     }
 }
 

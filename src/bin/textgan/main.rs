@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "textgan", version, about = "Train text GANs and language models; sample and evaluate them.")]
+#[command(
+    name = "textgan",
+    version,
+    about = "Train text GANs and language models; sample and evaluate them."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

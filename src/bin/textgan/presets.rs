@@ -3,8 +3,14 @@ use anyhow::{bail, Result};
 
 pub const PRESETS: &[(&str, &str)] = &[
     ("coco-lstm", include_str!("../../../configs/coco-lstm.toml")),
-    ("coco-transformer", include_str!("../../../configs/coco-transformer.toml")),
-    ("oracle-mle", include_str!("../../../configs/oracle-mle.toml")),
+    (
+        "coco-transformer",
+        include_str!("../../../configs/coco-transformer.toml"),
+    ),
+    (
+        "oracle-mle",
+        include_str!("../../../configs/oracle-mle.toml"),
+    ),
 ];
 
 pub fn get(name: &str) -> Result<&'static str> {

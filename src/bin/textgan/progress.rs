@@ -36,8 +36,10 @@ impl textgan::train::Hooks for BarHooks {
     fn on_start(&mut self, step: usize, total: usize) {
         let bar = ProgressBar::new(total as u64);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:32} {pos}/{len} steps  {msg}  (eta {eta})")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:32} {pos}/{len} steps  {msg}  (eta {eta})",
+            )
+            .expect("valid template"),
         );
         bar.set_position(step as u64);
         self.bar = Some(bar);
@@ -53,7 +55,10 @@ impl textgan::train::Hooks for BarHooks {
     fn on_eval(&mut self, m: &Value) {
         let mut line = format!(
             "step {:>7}  epoch {:>3}  train {}  test NLL {}",
-            m["step"], m["epoch"], fmt(&m["train_loss"]), fmt(&m["test_nll"])
+            m["step"],
+            m["epoch"],
+            fmt(&m["train_loss"]),
+            fmt(&m["test_nll"])
         );
         if !m["nll_oracle"].is_null() {
             line += &format!("  NLL-oracle {}", fmt(&m["nll_oracle"]));

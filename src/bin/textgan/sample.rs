@@ -73,7 +73,10 @@ pub fn run(a: SampleArgs) -> Result<()> {
         }
     }
     if prefix.len() >= max_len {
-        bail!("the prompt has {} tokens, the maximum length is {max_len}", prefix.len());
+        bail!(
+            "the prompt has {} tokens, the maximum length is {max_len}",
+            prefix.len()
+        );
     }
     tch::manual_seed(a.seed);
     let spec = GenerateSpec {
@@ -85,7 +88,12 @@ pub fn run(a: SampleArgs) -> Result<()> {
         banned: vocab.never_generated(),
         prefix,
     };
-    let sampling = Sampling { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p, greedy: a.greedy };
+    let sampling = Sampling {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        greedy: a.greedy,
+    };
     let seqs = generate(loaded.model.net.as_ref(), &spec, &sampling, device);
     let text: String = seqs.iter().map(|s| vocab.decode(s) + "\n").collect();
     match &a.output {

@@ -48,7 +48,8 @@ fn resolve_config(a: &TrainArgs) -> Result<RunConfig> {
     let cfg = match (&a.config, &a.preset) {
         (Some(path), _) => RunConfig::load(Some(path), &overrides)?,
         (None, Some(name)) => {
-            let mut table: toml::Table = toml::from_str(presets::get(name)?).context("bundled preset")?;
+            let mut table: toml::Table =
+                toml::from_str(presets::get(name)?).context("bundled preset")?;
             for o in &overrides {
                 textgan::config::apply_override(&mut table, o)?;
             }

@@ -1,0 +1,432 @@
+//! End-to-end tests: the real binary on tiny corpora in temporary directories.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn textgan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(args: &[&str]) -> Output {
+    let o = textgan(args);
+    assert!(
+        o.status.success(),
+        "textgan {args:?} failed: {}",
+        stderr(&o)
+    );
+    o
+}
+
+/// Runs a command that must fail: non-zero exit, one `error:` line naming `needle`, no panic.
+fn fails(args: &[&str], needle: &str) -> String {
+    let o = textgan(args);
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "textgan {args:?} should exit 1: {err}"
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "expected one line: {err}"
+    );
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    err
+}
+
+const CORPUS: &str = "the cat sat on the mat\na dog ran in the park\nbirds fly over the sea\nthe dog sat on the mat\n\
+a cat ran in the sea\nbirds sat over the park\nthe birds fly in the park\na dog sat on the sea\n";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("train.txt"), CORPUS).unwrap();
+        std::fs::write(
+            dir.path().join("test.txt"),
+            "the cat ran in the park\na dog fly over the mat\n",
+        )
+        .unwrap();
+        Fixture { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn s(&self, name: &str) -> String {
+        self.path(name).to_string_lossy().into_owned()
+    }
+
+    /// `--set` arguments for a tiny text run.
+    fn tiny(&self) -> Vec<String> {
+        let sets = [
+            "data.source=text".to_string(),
+            format!("data.train=\"{}\"", self.s("train.txt")),
+            format!("data.test=\"{}\"", self.s("test.txt")),
+            "generator.embed_dim=8".into(),
+            "generator.hidden_dim=16".into(),
+            "train.batch_size=4".into(),
+            "train.eval_every=2".into(),
+            "train.eval_samples=5".into(),
+            "train.device=cpu".into(),
+            "train.lr=0.01".into(),
+        ];
+        sets.iter()
+            .flat_map(|s| ["--set".to_string(), s.clone()])
+            .collect()
+    }
+
+    fn train(&self, out: &str, steps: usize, extra: &[&str]) -> Output {
+        let out = self.s(out);
+        let steps = steps.to_string();
+        let mut args: Vec<&str> = vec!["train", "--out", &out, "--max-steps", &steps];
+        let tiny = self.tiny();
+        args.extend(tiny.iter().map(String::as_str));
+        args.extend(extra);
+        ok(&args)
+    }
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn train_writes_a_complete_run_directory() {
+    let f = Fixture::new();
+    f.train("run", 4, &[]);
+    let run = f.path("run");
+    for name in [
+        "config.toml",
+        "vocab.json",
+        "checkpoint.safetensors",
+        "metrics.jsonl",
+        "train.log",
+        "samples/step-0000004.txt",
+    ] {
+        assert!(run.join(name).exists(), "missing {name}");
+    }
+    let m = metrics(&run);
+    assert_eq!(
+        m.iter()
+            .map(|l| l["step"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![2, 4]
+    );
+    let nll = m[1]["test_nll"].as_f64().unwrap();
+    assert!(
+        nll.is_finite() && nll > 0.0 && nll < (30f64).ln() + 1.0,
+        "{nll}"
+    );
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("hidden_dim = 16") && cfg.contains("max_steps = 4"),
+        "{cfg}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("samples/step-0000004.txt"))
+            .unwrap()
+            .lines()
+            .count(),
+        5
+    );
+    // Nothing temporary is left behind by the atomic writes.
+    let leftovers: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn resume_continues_the_same_run() {
+    let f = Fixture::new();
+    f.train("straight", 6, &[]);
+    f.train("split", 3, &[]);
+    let split = f.s("split");
+    ok(&["train", "--resume", &split, "--max-steps", "6"]);
+    let a = metrics(&f.path("straight"));
+    let b = metrics(&f.path("split"));
+    assert_eq!(b.last().unwrap()["step"], 6);
+    let (na, nb) = (
+        a.last().unwrap()["test_nll"].as_f64().unwrap(),
+        b.last().unwrap()["test_nll"].as_f64().unwrap(),
+    );
+    assert!((na - nb).abs() < 1e-6, "resumed run diverged: {na} vs {nb}");
+    let (la, lb) = (
+        a.last().unwrap()["train_loss"].as_f64().unwrap(),
+        b.last().unwrap()["train_loss"].as_f64().unwrap(),
+    );
+    assert!((la - lb).abs() < 1e-6, "{la} vs {lb}");
+    // A finished run says so instead of training again.
+    let o = ok(&["train", "--resume", &split]);
+    assert!(stderr(&o).contains("complete"), "{}", stderr(&o));
+}
+
+#[test]
+fn sample_reads_the_run_alone() {
+    let f = Fixture::new();
+    f.train("run", 20, &[]);
+    let run = f.s("run");
+    let o = ok(&["sample", "--run", &run, "-n", "7", "--seed", "3"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(text.lines().count(), 7);
+    let vocab: std::collections::HashSet<&str> = CORPUS.split_whitespace().collect();
+    for w in text.split_whitespace() {
+        assert!(
+            vocab.contains(w) || w == "<unk>",
+            "sampled `{w}` is not in the vocabulary"
+        );
+    }
+    let again = ok(&["sample", "--run", &run, "-n", "7", "--seed", "3"]);
+    assert_eq!(
+        text,
+        String::from_utf8(again.stdout).unwrap(),
+        "same seed, same sentences"
+    );
+    let out = f.s("out.txt");
+    ok(&[
+        "sample",
+        "--run",
+        &run,
+        "-n",
+        "4",
+        "--prompt",
+        "the cat",
+        "--top-k",
+        "3",
+        "--temperature",
+        "0.8",
+        "--output",
+        &out,
+    ]);
+    let lines: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines.iter().all(|l| l.starts_with("the cat")), "{lines:?}");
+    let greedy = ok(&["sample", "--run", &run, "-n", "3", "--greedy"]);
+    let g: Vec<&str> = std::str::from_utf8(&greedy.stdout)
+        .unwrap()
+        .lines()
+        .collect::<Vec<_>>();
+    assert!(
+        g.iter().all(|l| *l == g[0]),
+        "greedy decoding must be deterministic: {g:?}"
+    );
+}
+
+#[test]
+fn char_mode_writes_without_spaces() {
+    let f = Fixture::new();
+    std::fs::write(
+        f.path("poems.txt"),
+        "床前明月光\n疑是地上霜\n举头望明月\n低头思故乡\n",
+    )
+    .unwrap();
+    let poems = format!("data.train=\"{}\"", f.s("poems.txt"));
+    let out = f.s("run");
+    ok(&[
+        "train",
+        "--out",
+        &out,
+        "--max-steps",
+        "3",
+        "--set",
+        "data.source=text",
+        "--set",
+        &poems,
+        "--set",
+        "data.tokenizer=char",
+        "--set",
+        "data.test_fraction=0.0",
+        "--set",
+        "train.device=cpu",
+        "--set",
+        "generator.hidden_dim=8",
+    ]);
+    let o = ok(&["sample", "--run", &out, "-n", "5"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(text.lines().count(), 5);
+    assert!(!text.trim_end().contains(' '), "{text}");
+}
+
+#[test]
+fn transformer_trains_and_samples() {
+    let f = Fixture::new();
+    f.train(
+        "run",
+        4,
+        &[
+            "--set",
+            "generator.kind=transformer",
+            "--set",
+            "generator.n_embd=16",
+            "--set",
+            "generator.n_head=2",
+        ],
+    );
+    let run = f.s("run");
+    let o = ok(&["sample", "--run", &run, "-n", "3"]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 3);
+    fails(
+        &["sample", "--run", &run, "--max-len", "500"],
+        "exceeds the model's",
+    );
+}
+
+#[test]
+fn oracle_benchmark_reports_nll_oracle() {
+    let f = Fixture::new();
+    let out = f.s("oracle");
+    ok(&[
+        "oracle",
+        "--out",
+        &out,
+        "--max-steps",
+        "3",
+        "--set",
+        "data.oracle_samples=256",
+        "--set",
+        "train.oracle_eval_samples=128",
+        "--set",
+        "train.eval_samples=4",
+        "--set",
+        "train.device=cpu",
+    ]);
+    let m = metrics(&f.path("oracle"));
+    let nll = m.last().unwrap()["nll_oracle"].as_f64().unwrap();
+    // An untrained generator is near uniform over 5000 tokens: the oracle scores its samples
+    // far above its own entropy (5.75) and near or above ln(5000) = 8.5.
+    assert!(nll > 8.0 && nll < 20.0, "{nll}");
+    let o = ok(&["sample", "--run", &out, "-n", "2"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.lines().all(|l| l.split(' ').count() == 20), "{text}");
+}
+
+#[test]
+fn bad_inputs_fail_cleanly_and_write_nothing() {
+    let f = Fixture::new();
+    std::fs::write(f.path("empty.txt"), "\n \n").unwrap();
+    std::fs::write(
+        f.path("bad.txt"),
+        b"fine line\nanother\nbroken \xff\xfe here\n",
+    )
+    .unwrap();
+    let tiny = f.tiny();
+    let base: Vec<&str> = tiny.iter().map(String::as_str).collect();
+    let run = |out: &str, extra: &[&str], needle: &str| {
+        let out = f.s(out);
+        let mut args = vec!["train", "--out", &out];
+        args.extend(&base);
+        args.extend(extra);
+        fails(&args, needle);
+        assert!(
+            !Path::new(&out).exists(),
+            "{out} was created for a failing run"
+        );
+    };
+    let empty = format!("data.train=\"{}\"", f.s("empty.txt"));
+    run("r1", &["--set", &empty], "no sentences");
+    let bad = format!("data.train=\"{}\"", f.s("bad.txt"));
+    run("r2", &["--set", &bad], "line 3 is not valid UTF-8");
+    run(
+        "r3",
+        &["--set", "data.train=\"/no/such/file.txt\""],
+        "/no/such/file.txt",
+    );
+    run("r4", &["--set", "train.learning_rate=0.1"], "learning_rate");
+    run("r5", &["--set", "data.max_len=1000000"], "data.max_len");
+    run("r6", &["--set", "train.batch_size=-3"], "train.batch_size");
+    run("r7", &["--set", "train.device=tpu"], "unknown device");
+    if !tch_cuda_available() {
+        run("r8", &["--device", "cuda"], "no CUDA device");
+    }
+    let cfg = f.path("typo.toml");
+    std::fs::write(&cfg, "[generator]\nkind = \"lstm\"\nhiden_dim = 3\n").unwrap();
+    let (cfg_s, out) = (f.s("typo.toml"), f.s("r9"));
+    fails(&["train", "--out", &out, "--config", &cfg_s], "hiden_dim");
+    fails(
+        &["train", "--out", &out, "--preset", "nope"],
+        "unknown preset",
+    );
+
+    // Checkpoints: missing, truncated, corrupt, foreign.
+    f.train("good", 2, &[]);
+    let good = f.path("good/checkpoint.safetensors");
+    let bytes = std::fs::read(&good).unwrap();
+    fails(&["sample", "--run", &f.s("nowhere")], "not found");
+    std::fs::write(f.path("trunc.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    fails(&["sample", "--run", &f.s("trunc.safetensors")], "corrupt");
+    let mut flipped = bytes.clone();
+    flipped[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(f.path("corrupt.safetensors"), &flipped).unwrap();
+    fails(&["sample", "--run", &f.s("corrupt.safetensors")], "corrupt");
+    std::fs::write(f.path("foreign.safetensors"), foreign_safetensors()).unwrap();
+    fails(
+        &["sample", "--run", &f.s("foreign.safetensors")],
+        "not a textgan checkpoint",
+    );
+    std::fs::write(f.path("text.safetensors"), "hello").unwrap();
+    fails(&["sample", "--run", &f.s("text.safetensors")], "checkpoint");
+    // A run that exists is not overwritten.
+    let good_dir = f.s("good");
+    fails(&["train", "--out", &good_dir], "already holds a run");
+    assert_eq!(std::fs::read(&good).unwrap(), bytes);
+    fails(
+        &["sample", "--run", &good_dir, "--temperature", "0"],
+        "--temperature",
+    );
+    fails(
+        &[
+            "sample",
+            "--run",
+            &good_dir,
+            "--prompt",
+            "the cat sat on the mat the cat sat on the mat",
+        ],
+        "prompt",
+    );
+}
+
+fn tch_cuda_available() -> bool {
+    let o = textgan(&[
+        "train",
+        "--out",
+        "/nonexistent/x/y",
+        "--device",
+        "cuda",
+        "--max-steps",
+        "1",
+    ]);
+    !stderr(&o).contains("no CUDA device")
+}
+
+/// A valid safetensors file with one tensor and no textgan metadata.
+fn foreign_safetensors() -> Vec<u8> {
+    let header = br#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header);
+    out.extend_from_slice(&1.0f32.to_le_bytes());
+    out
+}
