@@ -109,7 +109,7 @@ mod tests {
     use super::*;
     use crate::config::{LstmConfig, TransformerConfig};
     use crate::data::{Batch, Vocab};
-    use crate::train::Adam;
+    use crate::optim::Adam;
     use tch::Kind;
 
     fn both(vocab: i64, max_len: i64) -> Vec<GeneratorModel> {

@@ -1,5 +1,5 @@
 //! Maximum-likelihood training step: teacher forcing, cross-entropy with padding masked.
-use super::Adam;
+use crate::optim::Adam;
 use crate::data::Batch;
 use crate::models::{lm_loss, Generator};
 use tch::Tensor;

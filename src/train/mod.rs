@@ -1,15 +1,11 @@
-//! Training: the shared run loop (evaluation cadence, metrics, samples, checkpoints, resume),
-//! optimizers and schedules, and the MLE step.
+//! Training: the shared run loop (evaluation cadence, metrics, samples, checkpoints, resume) and
+//! the MLE step.
 //!
 //! The loop knows nothing about the binary: progress is reported through [`Hooks`].
 mod mle;
-mod optim;
-mod schedule;
 mod session;
 
 pub use mle::mle_step;
-pub use optim::Adam;
-pub use schedule::Schedule;
 pub use session::{Progress, Session};
 
 /// Callbacks from the run loop (progress bars and logs live in the binary).

@@ -1,6 +1,7 @@
 //! A training run on disk: created fresh or resumed from its checkpoint, trained by MLE, evaluated
 //! on a cadence, with metrics, samples and checkpoints in its directory.
-use super::{mle_step, Adam, Hooks, Schedule};
+use super::{mle_step, Hooks};
+use crate::optim::{Adam, Schedule};
 use crate::checkpoint;
 use crate::config::{DataSource, RunConfig};
 use crate::data::{Batch, Batcher, Corpus, Vocab};
