@@ -8,4 +8,4 @@ mod vocab;
 
 pub use batch::{in_order, Batch, Batcher, IGNORE_INDEX};
 pub use corpus::{bundled_coco, read_lines, Corpus, EncodeStats};
-pub use vocab::{Vocab, BOS, EOS, PAD, UNK};
+pub use vocab::{tokenize, Vocab, BOS, EOS, PAD, UNK};

@@ -2,6 +2,11 @@
 //!
 //! Metrics do not depend on training: this module never imports `train`.
 pub mod bleu;
+pub mod lm;
 pub mod nll;
+pub mod plot;
+pub mod report;
+pub mod text;
 
 pub use nll::corpus_nll;
+pub use report::{Metric, Report};

@@ -3,12 +3,14 @@ use crate::data::{in_order, Batch, Vocab};
 use crate::models::Generator;
 use tch::{Device, Tensor};
 
-/// Mean per-token NLL of `seqs` (ids without `<bos>`/`<eos>`) under `gen`; NaN for no tokens.
+/// Mean per-token NLL of `seqs` (ids without `<bos>`/`<eos>`) under `gen` with its logits
+/// divided by `temperature` (1 = the model itself); NaN for no tokens.
 pub fn corpus_nll(
     gen: &dyn Generator,
     seqs: &[Vec<i64>],
     vocab: &Vocab,
     batch_size: usize,
+    temperature: f64,
     device: Device,
 ) -> f64 {
     let _guard = tch::no_grad_guard();
@@ -16,16 +18,14 @@ pub fn corpus_nll(
     for r in in_order(seqs.len(), batch_size) {
         let rows: Vec<&[i64]> = seqs[r].iter().map(Vec::as_slice).collect();
         let batch = Batch::new(&rows, vocab, device);
-        let logits = gen.forward(&batch.input, false); // [B, T, V]
-        let sum = logits
-            .view([-1, gen.vocab_size()])
-            .cross_entropy_loss::<Tensor>(
-                &batch.target.view([-1]),
-                None,
-                tch::Reduction::Sum,
-                crate::data::IGNORE_INDEX,
-                0.0,
-            );
+        let logits = gen.forward(&batch.input, false) / temperature; // [B, T, V]
+        let sum = logits.view([-1, gen.vocab_size()]).cross_entropy_loss::<Tensor>(
+            &batch.target.view([-1]),
+            None,
+            tch::Reduction::Sum,
+            crate::data::IGNORE_INDEX,
+            0.0,
+        );
         total += sum.double_value(&[]);
         tokens += batch.tokens;
     }

@@ -353,6 +353,7 @@ impl Session {
                 &self.corpus.test,
                 &self.corpus.vocab,
                 256,
+                1.0,
                 self.device,
             ))
         };

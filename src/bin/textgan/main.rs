@@ -2,9 +2,11 @@
 //!
 //! Errors print as one line (`error: what: why`) and exit with status 1; nothing else here
 //! decides an exit code.
+mod eval;
 mod presets;
 mod progress;
 mod sample;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +31,10 @@ enum Command {
     Oracle(train::OracleArgs),
     /// Print sentences sampled from a run's checkpoint.
     Sample(sample::SampleArgs),
+    /// Metrics of a sample file (BLEU, Self-BLEU, distinct-n, ...) or of a run's checkpoint (adds NLLs).
+    Eval(eval::EvalArgs),
+    /// Sample runs at several temperatures; write a table and a quality-diversity plot.
+    Sweep(sweep::SweepArgs),
     /// List the bundled config presets, or print one.
     Presets {
         /// Preset to print as TOML.
@@ -42,6 +48,8 @@ fn main() -> ExitCode {
         Command::Train(a) => train::run(a),
         Command::Oracle(a) => train::run_oracle(a),
         Command::Sample(a) => sample::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Sweep(a) => sweep::run(a),
         Command::Presets { name } => presets::show(name.as_deref()),
     };
     match result {

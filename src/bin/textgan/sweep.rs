@@ -1,0 +1,133 @@
+//! `textgan sweep`: sample each run at several temperatures and plot quality against diversity
+//! (Caccia et al. 2020): BLEU-5 against Self-BLEU-5 on text, NLL-oracle against NLL-test on the
+//! oracle benchmark. Several runs share one plot, so a GAN's curve can be held against MLE's.
+use crate::eval::{eval_lines, RunContext};
+use anyhow::{bail, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::path::PathBuf;
+use textgan::eval::bleu::{self, Interner, ReferenceIndex};
+use textgan::eval::plot::{self, Series};
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Run directory (repeat for several runs on one plot).
+    #[arg(long = "run", value_name = "DIR", required = true)]
+    runs: Vec<PathBuf>,
+    /// Legend label per run (default: the directory name).
+    #[arg(long = "label", value_name = "NAME")]
+    labels: Vec<String>,
+    /// Comma-separated sampling temperatures.
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.7,0.9,1.0,1.1,1.3")]
+    temperatures: Vec<f64>,
+    /// Samples per run and temperature.
+    #[arg(short = 'n', long = "num", default_value_t = 2000)]
+    n: usize,
+    /// References for BLEU (default: each run's test data).
+    #[arg(long, value_name = "FILE")]
+    references: Option<PathBuf>,
+    /// Output directory for sweep.jsonl, sweep.md and quality_diversity.{svg,png}.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: i64,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+pub fn run(a: SweepArgs) -> Result<()> {
+    if a.temperatures.is_empty() || a.temperatures.iter().any(|t| !(*t > 0.0 && t.is_finite())) {
+        bail!("--temperatures must be positive numbers, e.g. 0.5,0.7,1.0");
+    }
+    if a.n < 2 {
+        bail!("-n must be at least 2 (Self-BLEU needs other samples)");
+    }
+    if !a.labels.is_empty() && a.labels.len() != a.runs.len() {
+        bail!("give one --label per --run ({} runs, {} labels)", a.runs.len(), a.labels.len());
+    }
+    let device = textgan::device::resolve(&a.device)?;
+    let ref_lines = a.references.as_deref().map(eval_lines).transpose()?;
+    let ctxs: Vec<RunContext> = a.runs.iter().map(|d| RunContext::load(d, device)).collect::<Result<_>>()?;
+    let oracle = ctxs[0].is_oracle();
+    if ctxs.iter().any(|c| c.is_oracle() != oracle) {
+        bail!("a sweep plots either oracle runs or text runs, not both");
+    }
+    std::fs::create_dir_all(&a.out)?;
+    let bar = ProgressBar::new((ctxs.len() * a.temperatures.len()) as u64);
+    bar.set_style(ProgressStyle::with_template("{spinner} {bar:32} {pos}/{len} {msg}").expect("template"));
+    let mut rows = Vec::new();
+    let mut series = Vec::new();
+    for (i, c) in ctxs.iter().enumerate() {
+        let label = a.labels.get(i).cloned().unwrap_or_else(|| {
+            a.runs[i].file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| a.runs[i].display().to_string())
+        });
+        let mut int = Interner::default();
+        let refs = match (&ref_lines, oracle) {
+            (_, true) => None,
+            (Some(r), _) => Some(int.tokenize_all(r)?),
+            (None, false) => Some(int.tokenize_all(&c.decode_all(&c.corpus.test))?),
+        };
+        let index = refs.as_ref().map(|r| ReferenceIndex::new(r, 5));
+        let mut points = Vec::new();
+        for &t in &a.temperatures {
+            bar.set_message(format!("{label} T={t}"));
+            let ids = c.sample(a.n, t, a.seed);
+            let row = if oracle {
+                let q = c.nll_oracle(&ids).unwrap_or(f64::NAN);
+                let d = c.nll_test(t);
+                points.push((d, q, t));
+                json!({"run": label, "temperature": t, "nll_oracle": q, "nll_test": d, "samples": a.n})
+            } else {
+                let hyps = int.tokenize_all(&c.decode_all(&ids))?;
+                let b = bleu::bleu(&hyps, index.as_ref().expect("text runs have references"));
+                let s = bleu::self_bleu(&hyps, 5);
+                points.push((s[4], b[4], t));
+                json!({"run": label, "temperature": t, "bleu": &b[1..], "self_bleu": &s[1..], "samples": a.n,
+                       "references": refs.as_ref().map(Vec::len)})
+            };
+            rows.push(row);
+            bar.inc(1);
+        }
+        series.push(Series { label, points });
+    }
+    bar.finish_and_clear();
+    let jsonl: String = rows.iter().map(|r| r.to_string() + "\n").collect();
+    textgan::checkpoint::write_atomic(&a.out.join("sweep.jsonl"), jsonl.as_bytes())?;
+    let table = markdown(&rows, oracle);
+    textgan::checkpoint::write_atomic(&a.out.join("sweep.md"), table.as_bytes())?;
+    let svg = if oracle {
+        plot::svg(&series, "Quality vs diversity (oracle)", "NLL-test (lower: covers more of the data)", "NLL-oracle (lower: better quality)")
+    } else {
+        plot::svg(&series, "Quality vs diversity", "Self-BLEU-5 (lower: more diverse)", "BLEU-5 (higher: better quality)")
+    };
+    plot::save(&svg, &a.out.join("quality_diversity"))?;
+    print!("{table}");
+    eprintln!("wrote {}/sweep.jsonl, sweep.md, quality_diversity.svg and .png", a.out.display());
+    Ok(())
+}
+
+fn markdown(rows: &[serde_json::Value], oracle: bool) -> String {
+    let f = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
+    let mut s = String::new();
+    if oracle {
+        s += "| run | T | NLL-oracle | NLL-test |\n|---|---|---|---|\n";
+        for r in rows {
+            s += &format!("| {} | {} | {} | {} |\n", r["run"].as_str().unwrap_or(""), r["temperature"], f(&r["nll_oracle"]), f(&r["nll_test"]));
+        }
+    } else {
+        s += "| run | T | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | Self-BLEU-2 | Self-BLEU-3 | Self-BLEU-4 | Self-BLEU-5 |\n";
+        s += "|---|---|---|---|---|---|---|---|---|---|\n";
+        for r in rows {
+            s += &format!("| {} | {} |", r["run"].as_str().unwrap_or(""), r["temperature"]);
+            for k in ["bleu", "self_bleu"] {
+                for i in 0..4 {
+                    s += &format!(" {} |", f(&r[k][i]));
+                }
+            }
+            s += "\n";
+        }
+    }
+    s
+}
