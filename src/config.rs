@@ -16,6 +16,11 @@ pub struct RunConfig {
     pub generator: GeneratorConfig,
     #[serde(default)]
     pub train: TrainConfig,
+    /// The adversarial phase (after `train`'s MLE epochs); `algorithm = "none"` skips it.
+    #[serde(default)]
+    pub gan: GanConfig,
+    #[serde(default)]
+    pub discriminator: DiscriminatorConfig,
 }
 
 /// Where the sentences come from.
@@ -100,6 +105,8 @@ impl Default for DataConfig {
 pub enum GeneratorConfig {
     Lstm(LstmConfig),
     Transformer(TransformerConfig),
+    /// RelGAN's relational-memory generator.
+    Rmc(RmcConfig),
 }
 
 impl Default for GeneratorConfig {
@@ -157,6 +164,207 @@ impl Default for TransformerConfig {
             n_head: 4,
             n_embd: 128,
             dropout: 0.1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RmcConfig {
+    pub embed_dim: i64,
+    pub mem_slots: i64,
+    pub num_heads: i64,
+    pub head_size: i64,
+}
+
+impl Default for RmcConfig {
+    /// RelGAN's setting: 1 slot, 2 heads of 256, embedding 32.
+    fn default() -> Self {
+        RmcConfig { embed_dim: 32, mem_slots: 1, num_heads: 2, head_size: 256 }
+    }
+}
+
+/// The discriminator network; `kind` picks the architecture.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum DiscriminatorConfig {
+    Cnn(CnnDiscConfig),
+    Lstm(LstmDiscConfig),
+    Mlp(MlpDiscConfig),
+    Transformer(TransformerDiscConfig),
+}
+
+impl Default for DiscriminatorConfig {
+    fn default() -> Self {
+        DiscriminatorConfig::Cnn(CnnDiscConfig::default())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CnnDiscConfig {
+    pub embed_dim: i64,
+    pub filter_sizes: Vec<i64>,
+    pub num_filters: Vec<i64>,
+    /// RelGAN's multiple embedded representations (1 = SeqGAN's single one).
+    pub num_rep: i64,
+    pub dropout: f64,
+}
+
+impl Default for CnnDiscConfig {
+    /// SeqGAN's discriminator: widths 1-10, 15, 20 with 100-200 filters, embedding 64.
+    fn default() -> Self {
+        CnnDiscConfig {
+            embed_dim: 64,
+            filter_sizes: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20],
+            num_filters: vec![100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160],
+            num_rep: 1,
+            dropout: 0.25,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LstmDiscConfig {
+    pub embed_dim: i64,
+    pub hidden_dim: i64,
+    pub dropout: f64,
+}
+
+impl Default for LstmDiscConfig {
+    fn default() -> Self {
+        LstmDiscConfig { embed_dim: 64, hidden_dim: 128, dropout: 0.0 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlpDiscConfig {
+    pub embed_dim: i64,
+    pub hidden_dim: i64,
+}
+
+impl Default for MlpDiscConfig {
+    fn default() -> Self {
+        MlpDiscConfig { embed_dim: 64, hidden_dim: 256 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformerDiscConfig {
+    pub n_layer: i64,
+    pub n_head: i64,
+    pub n_embd: i64,
+    pub dropout: f64,
+}
+
+impl Default for TransformerDiscConfig {
+    fn default() -> Self {
+        TransformerDiscConfig { n_layer: 2, n_head: 4, n_embd: 128, dropout: 0.1 }
+    }
+}
+
+/// The adversarial algorithms.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// No adversarial phase (MLE only).
+    None,
+    /// REINFORCE with Monte Carlo rollouts (Yu et al. 2017).
+    Seqgan,
+    /// REINFORCE with normalised importance weights D / (1 - D) (Che et al. 2017).
+    Maligan,
+    /// Gumbel-softmax relaxation with an inverse-temperature schedule: RelGAN, GSGAN and the
+    /// seeds' systems differ only in networks, loss and schedule.
+    Gumbel,
+    /// Dense per-token rewards from a per-token discriminator (de Masson d'Autume et al. 2019).
+    Scratchgan,
+}
+
+/// Loss of the adversarial game, on raw discriminator scores.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GanLoss {
+    /// The minimax loss of the seeds: G minimises log(1 - D(fake)).
+    Standard,
+    /// G minimises -log D(fake).
+    Nsgan,
+    Rsgan,
+    Ragan,
+    Lsgan,
+    /// WGAN with gradient penalty (`gp_weight`).
+    Wgan,
+    Hinge,
+}
+
+/// How the Gumbel-softmax inverse temperature rises from 1 to `beta_max` over the adversarial steps.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BetaSchedule {
+    /// Always `beta_max`.
+    Constant,
+    /// beta_max^(n/N) (RelGAN's default).
+    Exp,
+    Linear,
+    Sigmoid,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GanConfig {
+    pub algorithm: Algorithm,
+    /// Adversarial steps (each: `g_steps` generator and `d_steps` discriminator updates).
+    pub steps: usize,
+    pub batch_size: i64,
+    pub g_steps: usize,
+    pub d_steps: usize,
+    /// Discriminator updates on fresh samples before the first adversarial step.
+    pub d_pretrain_steps: usize,
+    pub g_lr: f64,
+    pub d_lr: f64,
+    pub g_beta1: f64,
+    pub d_beta1: f64,
+    pub grad_clip: f64,
+    pub loss: GanLoss,
+    pub gp_weight: f64,
+    /// SeqGAN: Monte Carlo completions per prefix, and the rollout policy's update rate.
+    pub rollouts: i64,
+    pub rollout_update: f64,
+    /// Gumbel-softmax: largest inverse temperature and its schedule.
+    pub beta_max: f64,
+    pub beta_schedule: BetaSchedule,
+    /// ScratchGAN: discount of future rewards and decay of the moving-average baseline.
+    pub gamma: f64,
+    pub baseline_decay: f64,
+    /// Evaluate (NLL, BLEU, Self-BLEU, D accuracy) and checkpoint every this many adversarial steps.
+    pub eval_every: usize,
+}
+
+impl Default for GanConfig {
+    fn default() -> Self {
+        GanConfig {
+            algorithm: Algorithm::None,
+            steps: 0,
+            batch_size: 64,
+            g_steps: 1,
+            d_steps: 5,
+            d_pretrain_steps: 0,
+            g_lr: 1e-4,
+            d_lr: 1e-4,
+            g_beta1: 0.9,
+            d_beta1: 0.9,
+            grad_clip: 5.0,
+            loss: GanLoss::Standard,
+            gp_weight: 10.0,
+            rollouts: 16,
+            rollout_update: 0.8,
+            beta_max: 100.0,
+            beta_schedule: BetaSchedule::Exp,
+            gamma: 0.23,
+            baseline_decay: 0.9,
+            eval_every: 100,
         }
     }
 }
@@ -347,6 +555,11 @@ impl RunConfig {
                     format!("generator.dropout must be in [0, 1), got {}", c.dropout)
                 })?;
             }
+            GeneratorConfig::Rmc(c) => {
+                check(c.embed_dim >= 1 && c.mem_slots >= 1 && c.num_heads >= 1 && c.head_size >= 1, || {
+                    "generator.embed_dim, mem_slots, num_heads and head_size must be positive".into()
+                })?;
+            }
             GeneratorConfig::Transformer(c) => {
                 check((1..=64).contains(&c.n_layer), || {
                     format!("generator.n_layer must be in 1..=64, got {}", c.n_layer)
@@ -365,6 +578,34 @@ impl RunConfig {
                 })?;
             }
         }
+        match &self.discriminator {
+            DiscriminatorConfig::Cnn(c) => {
+                check(!c.filter_sizes.is_empty() && c.filter_sizes.len() == c.num_filters.len(), || {
+                    "discriminator.filter_sizes and num_filters must be non-empty and of equal length".into()
+                })?;
+                check(c.filter_sizes.iter().chain(&c.num_filters).all(|&x| x >= 1), || "discriminator filter sizes and counts must be positive".into())?;
+                check(c.num_rep >= 1 && c.embed_dim % c.num_rep == 0, || {
+                    format!("discriminator.embed_dim ({}) must be a positive multiple of num_rep ({})", c.embed_dim, c.num_rep)
+                })?;
+            }
+            DiscriminatorConfig::Transformer(c) => {
+                check(c.n_head >= 1 && c.n_embd % c.n_head == 0, || "discriminator.n_embd must be divisible by n_head".into())?;
+            }
+            DiscriminatorConfig::Lstm(c) => check(c.embed_dim >= 1 && c.hidden_dim >= 1, || "discriminator sizes must be positive".into())?,
+            DiscriminatorConfig::Mlp(c) => check(c.embed_dim >= 1 && c.hidden_dim >= 1, || "discriminator sizes must be positive".into())?,
+        }
+        let g = &self.gan;
+        check((1..=1 << 20).contains(&g.batch_size), || format!("gan.batch_size must be in 1..=1048576, got {}", g.batch_size))?;
+        check(g.g_lr > 0.0 && g.d_lr > 0.0, || "gan.g_lr and gan.d_lr must be positive".into())?;
+        check((0.0..1.0).contains(&g.g_beta1) && (0.0..1.0).contains(&g.d_beta1), || "gan.g_beta1 and gan.d_beta1 must be in [0, 1)".into())?;
+        check((1..=1024).contains(&g.rollouts), || format!("gan.rollouts must be in 1..=1024, got {}", g.rollouts))?;
+        check((0.0..=1.0).contains(&g.rollout_update), || "gan.rollout_update must be in [0, 1]".into())?;
+        check(g.beta_max >= 1e-3, || "gan.beta_max must be positive".into())?;
+        check((0.0..=1.0).contains(&g.gamma) && (0.0..1.0).contains(&g.baseline_decay), || "gan.gamma must be in [0, 1] and gan.baseline_decay in [0, 1)".into())?;
+        check(g.algorithm == Algorithm::None || g.steps >= 1, || "gan.steps must be at least 1 when gan.algorithm is set".into())?;
+        check(g.algorithm != Algorithm::Scratchgan || matches!(self.discriminator, DiscriminatorConfig::Lstm(_)), || {
+            "gan.algorithm = \"scratchgan\" needs per-token scores: discriminator.kind = \"lstm\"".into()
+        })?;
         let t = &self.train;
         check((1..=1 << 20).contains(&t.batch_size), || {
             format!(
@@ -437,8 +678,8 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
         })?;
     }
     let last = parts[parts.len() - 1];
-    // Switching the generator's kind drops the old kind's settings, which the new one would reject.
-    if key == "generator.kind" && cur.get("kind") != Some(&value) {
+    // Switching a network's kind drops the old kind's settings, which the new one would reject.
+    if (key == "generator.kind" || key == "discriminator.kind") && cur.get("kind") != Some(&value) {
         cur.clear();
     }
     cur.insert(last.to_string(), value);

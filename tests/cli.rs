@@ -430,3 +430,65 @@ fn foreign_safetensors() -> Vec<u8> {
     out.extend_from_slice(&1.0f32.to_le_bytes());
     out
 }
+
+/// `eval` on files reproduces nltk (values from tests/fixtures/bleu_nltk.py, mean over the
+/// eight hypotheses, the empty line among them).
+#[test]
+fn eval_files_matches_nltk() {
+    let f = Fixture::new();
+    let refs = "a man riding a wave on top of a surfboard\na cat sitting on a couch\ntwo dogs play in the snow\n\
+a man is riding a horse on the beach\n\na kitchen with a stove\n";
+    let hyps = "a man riding a horse on the beach\na cat\nzebra giraffe\na dog sitting in the snow .\na man on a\n\n\
+two dogs play\na cat sitting on a couch\n";
+    std::fs::write(f.path("refs.txt"), refs).unwrap();
+    std::fs::write(f.path("hyps.txt"), hyps).unwrap();
+    let o = ok(&["eval", "--samples", &f.s("hyps.txt"), "--references", &f.s("refs.txt"), "--json", "--metrics", "bleu,length"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let nltk_bleu2 = [0.8824969025845955, 1.0, 0.0, 0.48795003647426655, 0.6358881766016378, 0.0, 0.513417119032592, 1.0];
+    let nltk_bleu5 = [0.7347256267690233, 0.251188643150958, 0.0, 0.13174067728626154, 0.1570370501072951, 0.0, 0.2043950365717933, 1.0];
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!((j["metrics"]["bleu-2"].as_f64().unwrap() - mean(&nltk_bleu2)).abs() < 1e-9, "{j}");
+    assert!((j["metrics"]["bleu-5"].as_f64().unwrap() - mean(&nltk_bleu5)).abs() < 1e-9, "{j}");
+    assert_eq!(j["samples"], 8);
+    assert!(j["protocols"]["bleu-4"].as_str().unwrap().contains("method1"));
+    assert!(j["metrics"].get("self-bleu-2").is_none(), "only the requested metrics");
+    let table = ok(&["eval", "--samples", &f.s("hyps.txt"), "--references", &f.s("refs.txt")]);
+    let t = String::from_utf8(table.stdout).unwrap();
+    assert!(t.contains("bleu-5") && t.contains("self-bleu-5") && t.contains("distinct-2"), "{t}");
+
+    std::fs::write(f.path("empty.txt"), "\n\n").unwrap();
+    fails(&["eval", "--samples", &f.s("empty.txt"), "--references", &f.s("refs.txt")], "no sentences");
+    fails(&["eval", "--samples", &f.s("hyps.txt"), "--references", &f.s("empty.txt")], "no sentences");
+    fails(&["eval", "--samples", &f.s("hyps.txt"), "--metrics", "bleu,rouge"], "unknown metric `rouge`");
+    fails(&["eval", "--samples", &f.s("hyps.txt"), "--metrics", "bleu"], "bleu needs --references");
+    fails(&["eval", "--samples", &f.s("hyps.txt"), "--metrics", "nll-test"], "nll-test needs --run");
+    fails(&["eval", "--run", &f.s("no-run")], "not found");
+}
+
+#[test]
+fn eval_and_sweep_a_run() {
+    let f = Fixture::new();
+    f.train("run", 30, &[]);
+    let run = f.s("run");
+    let o = ok(&["eval", "--run", &run, "-n", "50", "--json", "--lm-run", &run, "--reverse-epochs", "1"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m = &j["metrics"];
+    for k in ["bleu-5", "self-bleu-5", "distinct-1", "length", "copied", "nll-test", "nll-train", "lm-score", "reverse-lm"] {
+        assert!(m[k].is_number(), "{k} missing in {j}");
+    }
+    // The run's own NLL on its training data is its training loss: far below uniform (ln 30 = 3.4).
+    assert!(m["nll-train"].as_f64().unwrap() < 3.0, "{j}");
+    assert_eq!(j["references"], 2);
+
+    std::fs::write(f.path("foreign.txt"), "the cat sat\nquantum chromodynamics rules\n").unwrap();
+    fails(&["eval", "--run", &run, "--samples", &f.s("foreign.txt")], "another vocabulary");
+
+    let out = f.s("sweep");
+    ok(&["sweep", "--run", &run, "--run", &run, "--label", "a", "--label", "b", "--temperatures", "0.7,1.0", "-n", "20", "--out", &out]);
+    let rows = std::fs::read_to_string(f.path("sweep/sweep.jsonl")).unwrap();
+    assert_eq!(rows.lines().count(), 4);
+    let png = std::fs::read(f.path("sweep/quality_diversity.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert!(std::fs::read_to_string(f.path("sweep/quality_diversity.svg")).unwrap().contains("BLEU-5"));
+    fails(&["sweep", "--run", &run, "--temperatures", "0,1", "--out", &out], "--temperatures");
+}

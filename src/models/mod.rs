@@ -6,12 +6,15 @@
 //! [`Generator::embed_soft`] and reach any generator the same way.
 mod lstm;
 mod oracle;
+mod rmc;
+pub mod disc;
 mod sampling;
 mod state;
 mod transformer;
 
 pub use lstm::LstmGenerator;
 pub use oracle::{npy_f32, Oracle};
+pub use rmc::RmcGenerator;
 pub use sampling::{generate, GenerateSpec, Sampling};
 pub use state::State;
 pub use transformer::TransformerGenerator;
@@ -73,6 +76,7 @@ impl GeneratorModel {
                 vocab_size,
                 max_len,
             )),
+            GeneratorConfig::Rmc(c) => Box::new(RmcGenerator::new(&vs.root(), c, vocab_size)),
         };
         GeneratorModel { vs, net }
     }

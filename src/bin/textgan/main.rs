@@ -2,6 +2,7 @@
 //!
 //! Errors print as one line (`error: what: why`) and exit with status 1; nothing else here
 //! decides an exit code.
+mod bench;
 mod eval;
 mod presets;
 mod progress;
@@ -35,6 +36,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Sample runs at several temperatures; write a table and a quality-diversity plot.
     Sweep(sweep::SweepArgs),
+    /// Time the hot paths (MLE step, sampling) on synthetic data.
+    Bench(bench::BenchArgs),
     /// List the bundled config presets, or print one.
     Presets {
         /// Preset to print as TOML.
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Sample(a) => sample::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Sweep(a) => sweep::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Presets { name } => presets::show(name.as_deref()),
     };
     match result {

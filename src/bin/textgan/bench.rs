@@ -1,0 +1,154 @@
+//! `textgan bench`: median time of the hot paths on synthetic data, as JSON lines.
+//!
+//! Sizes follow docs/PERFORMANCE.md: `oracle` (LSTM 32/32, vocab 5000, batch 64, length 20),
+//! `lstm512` (LSTM 512/512, batch 256, length 40) and `transformer` (4 layers, 4 heads, width 256,
+//! batch 64, length 20).
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+use textgan::config::{GeneratorConfig, LstmConfig, TrainConfig, TransformerConfig};
+use textgan::data::{Batch, Vocab};
+use textgan::models::{generate, GenerateSpec, GeneratorModel, Sampling};
+use textgan::optim::Adam;
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum Step {
+    /// One MLE training step (forward, backward, clip, Adam).
+    Mle,
+    /// Sampling 10,000 sequences.
+    Sample,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum Size {
+    Oracle,
+    Lstm512,
+    Transformer,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// What to time (repeatable; default: all).
+    #[arg(long = "step", value_enum)]
+    steps: Vec<Step>,
+    /// Model sizes (repeatable; default: all).
+    #[arg(long = "size", value_enum)]
+    sizes: Vec<Size>,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 30)]
+    reps: usize,
+    /// Untimed repetitions first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+struct Setup {
+    gen: GeneratorConfig,
+    vocab: i64,
+    batch: i64,
+    len: i64,
+}
+
+fn setup(size: Size) -> Setup {
+    match size {
+        Size::Oracle => Setup { gen: GeneratorConfig::Lstm(LstmConfig::seqgan()), vocab: 5000, batch: 64, len: 20 },
+        Size::Lstm512 => Setup {
+            gen: GeneratorConfig::Lstm(LstmConfig { embed_dim: 512, hidden_dim: 512, num_layers: 1, dropout: 0.0 }),
+            vocab: 5000,
+            batch: 256,
+            len: 40,
+        },
+        Size::Transformer => Setup {
+            gen: GeneratorConfig::Transformer(TransformerConfig { n_layer: 4, n_head: 4, n_embd: 256, dropout: 0.0 }),
+            vocab: 5000,
+            batch: 64,
+            len: 20,
+        },
+    }
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Median seconds of `reps` runs of `f` after `warmup` untimed ones.
+fn time(device: Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..warmup {
+        f();
+    }
+    sync(device);
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t0 = Instant::now();
+            f();
+            sync(device);
+            t0.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(|a, b| a.total_cmp(b));
+    t[t.len() / 2]
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    if a.reps == 0 {
+        bail!("--reps must be at least 1");
+    }
+    let device = textgan::device::resolve(&a.device)?;
+    let steps = if a.steps.is_empty() { vec![Step::Mle, Step::Sample] } else { a.steps.clone() };
+    let sizes = if a.sizes.is_empty() { vec![Size::Oracle, Size::Lstm512, Size::Transformer] } else { a.sizes.clone() };
+    for &size in &sizes {
+        let s = setup(size);
+        tch::manual_seed(0);
+        let model = GeneratorModel::new(&s.gen, s.vocab, s.len + 1, device);
+        let vocab = Vocab::numeric(s.vocab as usize);
+        for &step in &steps {
+            let (secs, per_rep_tokens, reps) = match step {
+                Step::Mle => {
+                    let data = Tensor::randint(s.vocab, [s.batch, s.len], (Kind::Int64, Device::Cpu));
+                    let rows: Vec<Vec<i64>> = (0..s.batch).map(|i| Vec::try_from(data.get(i)).expect("ids")).collect();
+                    let refs: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
+                    let batch = Batch::new(&refs, &vocab, device);
+                    let mut opt = Adam::new(&model.vs, &TrainConfig::default());
+                    let secs = time(device, a.warmup, a.reps, || {
+                        let _ = textgan::train::mle_step(model.net.as_ref(), &mut opt, &batch, 5.0, 1e-3);
+                    });
+                    (secs, s.batch * s.len, a.reps)
+                }
+                Step::Sample => {
+                    let spec = GenerateSpec {
+                        count: 10_000,
+                        max_len: s.len as usize,
+                        batch_size: 10_000,
+                        bos: 0,
+                        eos: None,
+                        banned: vec![],
+                        prefix: vec![],
+                    };
+                    let reps = a.reps.clamp(1, 5);
+                    let secs = time(device, 1, reps, || {
+                        let _ = generate(model.net.as_ref(), &spec, &Sampling::default(), device);
+                    });
+                    (secs, 10_000 * s.len, reps)
+                }
+            };
+            let line = json!({
+                "step": format!("{step:?}").to_lowercase(),
+                "size": format!("{size:?}").to_lowercase(),
+                "device": textgan::device::describe(device),
+                "threads": tch::get_num_threads(),
+                "median_ms": secs * 1e3,
+                "tokens_per_s": per_rep_tokens as f64 / secs,
+                "reps": reps,
+            });
+            println!("{line}");
+        }
+    }
+    Ok(())
+}

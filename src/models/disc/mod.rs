@@ -1,0 +1,133 @@
+//! Discriminators behind one [`Discriminator`] trait.
+//!
+//! Every discriminator reads embeddings, so token ids (`embed`) and soft one-hot rows from a
+//! Gumbel-softmax generator (`embed_soft`, the same table) reach it the same way: any
+//! generator meets any discriminator. Scores are raw logits, `[B, K]` with K heads per
+//! sequence (K > 1 for RelGAN's multiple representations), or `[B, T]` per token.
+mod cnn;
+mod lstm;
+mod mlp;
+mod transformer;
+
+pub use cnn::CnnDiscriminator;
+pub use lstm::LstmDiscriminator;
+pub use mlp::MlpDiscriminator;
+pub use transformer::TransformerDiscriminator;
+
+use crate::config::DiscriminatorConfig;
+use tch::{nn, Device, Tensor};
+
+pub trait Discriminator: Send {
+    /// Token embeddings: [B, T] ids -> [B, T, E].
+    fn embed(&self, tokens: &Tensor) -> Tensor;
+
+    /// Soft one-hot rows through the same table: [B, T, V] -> [B, T, E].
+    fn embed_soft(&self, probs: &Tensor) -> Tensor;
+
+    /// Sequence scores from embeddings: [B, T, E] -> [B, K] logits.
+    fn forward_embedded(&self, emb: &Tensor, train: bool) -> Tensor;
+
+    /// Per-token scores [B, T] (token t judged on tokens 0..=t), where the network has them.
+    fn per_token(&self, _emb: &Tensor, _train: bool) -> Option<Tensor> {
+        None
+    }
+
+    /// Shortest input the network accepts (the CNN's widest filter).
+    fn min_len(&self) -> i64 {
+        1
+    }
+
+    /// Sequence scores of token ids: [B, T] -> [B, K].
+    fn score(&self, tokens: &Tensor, train: bool) -> Tensor {
+        self.forward_embedded(&self.embed(tokens), train)
+    }
+
+    /// Sequence scores of soft one-hot rows: [B, T, V] -> [B, K].
+    fn score_soft(&self, probs: &Tensor, train: bool) -> Tensor {
+        self.forward_embedded(&self.embed_soft(probs), train)
+    }
+}
+
+/// A discriminator with the variables it owns.
+pub struct DiscriminatorModel {
+    pub vs: nn::VarStore,
+    pub net: Box<dyn Discriminator>,
+}
+
+impl DiscriminatorModel {
+    pub fn new(cfg: &DiscriminatorConfig, vocab_size: i64, max_len: i64, device: Device) -> Self {
+        let vs = nn::VarStore::new(device);
+        let p = vs.root();
+        let net: Box<dyn Discriminator> = match cfg {
+            DiscriminatorConfig::Cnn(c) => Box::new(CnnDiscriminator::new(&p, c, vocab_size)),
+            DiscriminatorConfig::Lstm(c) => Box::new(LstmDiscriminator::new(&p, c, vocab_size)),
+            DiscriminatorConfig::Mlp(c) => Box::new(MlpDiscriminator::new(&p, c, vocab_size)),
+            DiscriminatorConfig::Transformer(c) => Box::new(TransformerDiscriminator::new(&p, c, vocab_size, max_len)),
+        };
+        DiscriminatorModel { vs, net }
+    }
+}
+
+/// An embedding table used both as a lookup and as a matrix for soft inputs.
+pub(crate) struct Table {
+    pub ws: Tensor,
+}
+
+impl Table {
+    pub fn new(p: nn::Path, vocab: i64, dim: i64) -> Self {
+        Table { ws: p.var("weight", &[vocab, dim], nn::Init::Randn { mean: 0.0, stdev: 0.1 }) }
+    }
+
+    pub fn lookup(&self, tokens: &Tensor) -> Tensor {
+        Tensor::embedding(&self.ws, tokens, -1, false, false) // [B, T, E]
+    }
+
+    pub fn soft(&self, probs: &Tensor) -> Tensor {
+        probs.matmul(&self.ws) // [B, T, V] x [V, E] -> [B, T, E]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::*;
+    use tch::Kind;
+
+    fn all() -> Vec<DiscriminatorConfig> {
+        vec![
+            DiscriminatorConfig::Cnn(CnnDiscConfig { embed_dim: 8, filter_sizes: vec![2, 3], num_filters: vec![4, 5], num_rep: 2, dropout: 0.0 }),
+            DiscriminatorConfig::Lstm(LstmDiscConfig { embed_dim: 8, hidden_dim: 6, dropout: 0.0 }),
+            DiscriminatorConfig::Mlp(MlpDiscConfig { embed_dim: 8, hidden_dim: 6 }),
+            DiscriminatorConfig::Transformer(TransformerDiscConfig { n_layer: 1, n_head: 2, n_embd: 8, dropout: 0.0 }),
+        ]
+    }
+
+    #[test]
+    fn ids_and_one_hots_score_alike_and_soft_inputs_get_gradients() {
+        tch::manual_seed(0);
+        for cfg in all() {
+            let d = DiscriminatorModel::new(&cfg, 11, 6, Device::Cpu);
+            let ids = Tensor::from_slice(&[1i64, 4, 5, 6, 2, 0, 3, 3, 7, 8, 9, 10]).view([2, 6]);
+            let hard = d.net.score(&ids, false);
+            let k = if matches!(cfg, DiscriminatorConfig::Cnn(_)) { 2 } else { 1 };
+            assert_eq!(hard.size(), vec![2, k], "{cfg:?}");
+            let onehot = ids.one_hot(11).to_kind(Kind::Float).set_requires_grad(true);
+            let soft = d.net.score_soft(&onehot, false);
+            assert!((&soft - &hard).abs().max().double_value(&[]) < 1e-5, "{cfg:?}");
+            soft.sum(Kind::Float).backward();
+            assert!(onehot.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0, "{cfg:?}");
+        }
+    }
+
+    #[test]
+    fn lstm_gives_one_score_per_token() {
+        let d = DiscriminatorModel::new(&all()[1], 11, 6, Device::Cpu);
+        let ids = Tensor::from_slice(&[1i64, 4, 5, 6]).view([1, 4]);
+        let per = d.net.per_token(&d.net.embed(&ids), false).unwrap();
+        assert_eq!(per.size(), vec![1, 4]);
+        // Causal: changing the last token leaves the earlier scores alone.
+        let ids2 = Tensor::from_slice(&[1i64, 4, 5, 9]).view([1, 4]);
+        let per2 = d.net.per_token(&d.net.embed(&ids2), false).unwrap();
+        assert!((per.narrow(1, 0, 3) - per2.narrow(1, 0, 3)).abs().max().double_value(&[]) < 1e-6);
+    }
+}

@@ -1,0 +1,106 @@
+//! Relational memory core generator of RelGAN (Nie et al. 2019; the core is Santoro et al. 2018).
+//!
+//! A memory of `mem_slots` rows of width `num_heads * head_size` is updated at every token: the
+//! memory and the projected input attend to each other (multi-head), pass an MLP (residuals and
+//! layer norms), and LSTM-style input and forget gates blend the result into the memory. The
+//! flattened memory gives the logits.
+use super::{Generator, State};
+use crate::config::RmcConfig;
+use tch::{nn, nn::Module, Kind, Tensor};
+
+pub struct RmcGenerator {
+    embed: nn::Embedding,
+    input_proj: nn::Linear,
+    qkv: nn::Linear,
+    ln_1: nn::LayerNorm,
+    mlp_1: nn::Linear,
+    mlp_2: nn::Linear,
+    ln_2: nn::LayerNorm,
+    gate_x: nn::Linear,
+    gate_m: nn::Linear,
+    out: nn::Linear,
+    cfg: RmcConfig,
+    width: i64,
+    vocab_size: i64,
+}
+
+impl RmcGenerator {
+    pub fn new(p: &nn::Path, cfg: &RmcConfig, vocab_size: i64) -> Self {
+        let d = cfg.num_heads * cfg.head_size;
+        RmcGenerator {
+            embed: nn::embedding(p / "embed", vocab_size, cfg.embed_dim, Default::default()),
+            input_proj: nn::linear(p / "input_proj", cfg.embed_dim, d, Default::default()),
+            qkv: nn::linear(p / "qkv", d, 3 * d, Default::default()),
+            ln_1: nn::layer_norm(p / "ln_1", vec![d], Default::default()),
+            mlp_1: nn::linear(p / "mlp_1", d, d, Default::default()),
+            mlp_2: nn::linear(p / "mlp_2", d, d, Default::default()),
+            ln_2: nn::layer_norm(p / "ln_2", vec![d], Default::default()),
+            gate_x: nn::linear(p / "gate_x", d, 2 * d, Default::default()),
+            gate_m: nn::linear(p / "gate_m", d, 2 * d, Default::default()),
+            out: nn::linear(p / "out", cfg.mem_slots * d, vocab_size, Default::default()),
+            cfg: cfg.clone(),
+            width: d,
+            vocab_size,
+        }
+    }
+
+    /// Multi-head self-attention over [B, S+1, D].
+    fn attend(&self, x: &Tensor) -> Tensor {
+        let (b, n, d) = x.size3().expect("[B, N, D]");
+        let (h, hs) = (self.cfg.num_heads, self.cfg.head_size);
+        let qkv = self.qkv.forward(x).split(d, 2);
+        let heads = |z: &Tensor| z.view([b, n, h, hs]).transpose(1, 2); // [B, h, N, hs]
+        let y = Tensor::scaled_dot_product_attention(&heads(&qkv[0]), &heads(&qkv[1]), &heads(&qkv[2]), None::<Tensor>, 0.0, false, None, false);
+        y.transpose(1, 2).contiguous().view([b, n, d])
+    }
+}
+
+impl Generator for RmcGenerator {
+    fn vocab_size(&self) -> i64 {
+        self.vocab_size
+    }
+
+    fn embed(&self, tokens: &Tensor) -> Tensor {
+        self.embed.forward(tokens)
+    }
+
+    fn embed_soft(&self, probs: &Tensor) -> Tensor {
+        probs.matmul(&self.embed.ws)
+    }
+
+    fn forward_embedded(&self, emb: &Tensor, _train: bool) -> Tensor {
+        let (b, t, _) = emb.size3().expect("[B, T, E]");
+        let mut state = self.initial_state(b);
+        let steps: Vec<Tensor> = (0..t).map(|i| self.step_embedded(&emb.select(1, i), &mut state)).collect();
+        Tensor::stack(&steps, 1) // [B, T, V]
+    }
+
+    fn initial_state(&self, batch: i64) -> State {
+        let (s, d) = (self.cfg.mem_slots, self.width);
+        let dev = self.embed.ws.device();
+        // Identity rows, zero-padded to the memory width (Santoro et al.).
+        let eye = Tensor::eye(s, (Kind::Float, dev));
+        let init = if d > s { Tensor::cat(&[eye, Tensor::zeros([s, d - s], (Kind::Float, dev))], 1) } else { eye.narrow(1, 0, d) };
+        State::new(vec![(init.unsqueeze(0).repeat([batch, 1, 1]), 0)]) // memory [B, S, D]
+    }
+
+    fn step_embedded(&self, x: &Tensor, state: &mut State) -> Tensor {
+        let mem = &state.tensors[0].0; // [B, S, D]
+        let s = self.cfg.mem_slots;
+        let inp = self.input_proj.forward(x); // [B, D]
+        let mpi = Tensor::cat(&[mem.shallow_clone(), inp.unsqueeze(1)], 1); // [B, S+1, D]
+        let a = self.ln_1.forward(&(&mpi + self.attend(&mpi)));
+        let a = self.ln_2.forward(&(&a + self.mlp_2.forward(&self.mlp_1.forward(&a).relu())));
+        let candidate = a.narrow(1, 0, s); // [B, S, D]
+        let gates = self.gate_x.forward(&inp).unsqueeze(1) + self.gate_m.forward(&mem.tanh()); // [B, S, 2D]
+        let g = gates.split(self.width, 2);
+        let input_gate = g[0].sigmoid();
+        let forget_gate = (&g[1] + 1.0).sigmoid();
+        let next = input_gate * candidate.tanh() + forget_gate * mem;
+        let b = next.size()[0];
+        let logits = self.out.forward(&next.view([b, s * self.width])); // [B, V]
+        state.tensors = vec![(next, 0)];
+        state.pos += 1;
+        logits
+    }
+}
