@@ -46,6 +46,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    textgan::tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => train::run(a),
