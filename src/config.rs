@@ -180,7 +180,12 @@ pub struct RmcConfig {
 impl Default for RmcConfig {
     /// RelGAN's setting: 1 slot, 2 heads of 256, embedding 32.
     fn default() -> Self {
-        RmcConfig { embed_dim: 32, mem_slots: 1, num_heads: 2, head_size: 256 }
+        RmcConfig {
+            embed_dim: 32,
+            mem_slots: 1,
+            num_heads: 2,
+            head_size: 256,
+        }
     }
 }
 
@@ -234,7 +239,11 @@ pub struct LstmDiscConfig {
 
 impl Default for LstmDiscConfig {
     fn default() -> Self {
-        LstmDiscConfig { embed_dim: 64, hidden_dim: 128, dropout: 0.0 }
+        LstmDiscConfig {
+            embed_dim: 64,
+            hidden_dim: 128,
+            dropout: 0.0,
+        }
     }
 }
 
@@ -247,7 +256,10 @@ pub struct MlpDiscConfig {
 
 impl Default for MlpDiscConfig {
     fn default() -> Self {
-        MlpDiscConfig { embed_dim: 64, hidden_dim: 256 }
+        MlpDiscConfig {
+            embed_dim: 64,
+            hidden_dim: 256,
+        }
     }
 }
 
@@ -262,7 +274,12 @@ pub struct TransformerDiscConfig {
 
 impl Default for TransformerDiscConfig {
     fn default() -> Self {
-        TransformerDiscConfig { n_layer: 2, n_head: 4, n_embd: 128, dropout: 0.1 }
+        TransformerDiscConfig {
+            n_layer: 2,
+            n_head: 4,
+            n_embd: 128,
+            dropout: 0.1,
+        }
     }
 }
 
@@ -556,9 +573,13 @@ impl RunConfig {
                 })?;
             }
             GeneratorConfig::Rmc(c) => {
-                check(c.embed_dim >= 1 && c.mem_slots >= 1 && c.num_heads >= 1 && c.head_size >= 1, || {
-                    "generator.embed_dim, mem_slots, num_heads and head_size must be positive".into()
-                })?;
+                check(
+                    c.embed_dim >= 1 && c.mem_slots >= 1 && c.num_heads >= 1 && c.head_size >= 1,
+                    || {
+                        "generator.embed_dim, mem_slots, num_heads and head_size must be positive"
+                            .into()
+                    },
+                )?;
             }
             GeneratorConfig::Transformer(c) => {
                 check((1..=64).contains(&c.n_layer), || {
@@ -580,32 +601,72 @@ impl RunConfig {
         }
         match &self.discriminator {
             DiscriminatorConfig::Cnn(c) => {
-                check(!c.filter_sizes.is_empty() && c.filter_sizes.len() == c.num_filters.len(), || {
-                    "discriminator.filter_sizes and num_filters must be non-empty and of equal length".into()
-                })?;
-                check(c.filter_sizes.iter().chain(&c.num_filters).all(|&x| x >= 1), || "discriminator filter sizes and counts must be positive".into())?;
+                check(
+                    !c.filter_sizes.is_empty() && c.filter_sizes.len() == c.num_filters.len(),
+                    || {
+                        "discriminator.filter_sizes and num_filters must be non-empty and of equal length".into()
+                    },
+                )?;
+                check(
+                    c.filter_sizes.iter().chain(&c.num_filters).all(|&x| x >= 1),
+                    || "discriminator filter sizes and counts must be positive".into(),
+                )?;
                 check(c.num_rep >= 1 && c.embed_dim % c.num_rep == 0, || {
-                    format!("discriminator.embed_dim ({}) must be a positive multiple of num_rep ({})", c.embed_dim, c.num_rep)
+                    format!(
+                        "discriminator.embed_dim ({}) must be a positive multiple of num_rep ({})",
+                        c.embed_dim, c.num_rep
+                    )
                 })?;
             }
             DiscriminatorConfig::Transformer(c) => {
-                check(c.n_head >= 1 && c.n_embd % c.n_head == 0, || "discriminator.n_embd must be divisible by n_head".into())?;
+                check(c.n_head >= 1 && c.n_embd % c.n_head == 0, || {
+                    "discriminator.n_embd must be divisible by n_head".into()
+                })?;
             }
-            DiscriminatorConfig::Lstm(c) => check(c.embed_dim >= 1 && c.hidden_dim >= 1, || "discriminator sizes must be positive".into())?,
-            DiscriminatorConfig::Mlp(c) => check(c.embed_dim >= 1 && c.hidden_dim >= 1, || "discriminator sizes must be positive".into())?,
+            DiscriminatorConfig::Lstm(c) => check(c.embed_dim >= 1 && c.hidden_dim >= 1, || {
+                "discriminator sizes must be positive".into()
+            })?,
+            DiscriminatorConfig::Mlp(c) => check(c.embed_dim >= 1 && c.hidden_dim >= 1, || {
+                "discriminator sizes must be positive".into()
+            })?,
         }
         let g = &self.gan;
-        check((1..=1 << 20).contains(&g.batch_size), || format!("gan.batch_size must be in 1..=1048576, got {}", g.batch_size))?;
-        check(g.g_lr > 0.0 && g.d_lr > 0.0, || "gan.g_lr and gan.d_lr must be positive".into())?;
-        check((0.0..1.0).contains(&g.g_beta1) && (0.0..1.0).contains(&g.d_beta1), || "gan.g_beta1 and gan.d_beta1 must be in [0, 1)".into())?;
-        check((1..=1024).contains(&g.rollouts), || format!("gan.rollouts must be in 1..=1024, got {}", g.rollouts))?;
-        check((0.0..=1.0).contains(&g.rollout_update), || "gan.rollout_update must be in [0, 1]".into())?;
-        check(g.beta_max >= 1e-3, || "gan.beta_max must be positive".into())?;
-        check((0.0..=1.0).contains(&g.gamma) && (0.0..1.0).contains(&g.baseline_decay), || "gan.gamma must be in [0, 1] and gan.baseline_decay in [0, 1)".into())?;
-        check(g.algorithm == Algorithm::None || g.steps >= 1, || "gan.steps must be at least 1 when gan.algorithm is set".into())?;
-        check(g.algorithm != Algorithm::Scratchgan || matches!(self.discriminator, DiscriminatorConfig::Lstm(_)), || {
-            "gan.algorithm = \"scratchgan\" needs per-token scores: discriminator.kind = \"lstm\"".into()
+        check((1..=1 << 20).contains(&g.batch_size), || {
+            format!(
+                "gan.batch_size must be in 1..=1048576, got {}",
+                g.batch_size
+            )
         })?;
+        check(g.g_lr > 0.0 && g.d_lr > 0.0, || {
+            "gan.g_lr and gan.d_lr must be positive".into()
+        })?;
+        check(
+            (0.0..1.0).contains(&g.g_beta1) && (0.0..1.0).contains(&g.d_beta1),
+            || "gan.g_beta1 and gan.d_beta1 must be in [0, 1)".into(),
+        )?;
+        check((1..=1024).contains(&g.rollouts), || {
+            format!("gan.rollouts must be in 1..=1024, got {}", g.rollouts)
+        })?;
+        check((0.0..=1.0).contains(&g.rollout_update), || {
+            "gan.rollout_update must be in [0, 1]".into()
+        })?;
+        check(g.beta_max >= 1e-3, || {
+            "gan.beta_max must be positive".into()
+        })?;
+        check(
+            (0.0..=1.0).contains(&g.gamma) && (0.0..1.0).contains(&g.baseline_decay),
+            || "gan.gamma must be in [0, 1] and gan.baseline_decay in [0, 1)".into(),
+        )?;
+        check(g.algorithm == Algorithm::None || g.steps >= 1, || {
+            "gan.steps must be at least 1 when gan.algorithm is set".into()
+        })?;
+        check(
+            g.algorithm != Algorithm::Scratchgan
+                || matches!(self.discriminator, DiscriminatorConfig::Lstm(_)),
+            || {
+                "gan.algorithm = \"scratchgan\" needs per-token scores: discriminator.kind = \"lstm\"".into()
+            },
+        )?;
         let t = &self.train;
         check((1..=1 << 20).contains(&t.batch_size), || {
             format!(
@@ -613,9 +674,10 @@ impl RunConfig {
                 t.batch_size
             )
         })?;
-        check(t.epochs >= 1 || t.max_steps >= 1, || {
-            "train.epochs or train.max_steps must be at least 1".into()
-        })?;
+        check(
+            t.epochs >= 1 || t.max_steps >= 1 || g.algorithm != Algorithm::None,
+            || "train.epochs or train.max_steps must be at least 1 (or set a gan.algorithm)".into(),
+        )?;
         check(t.lr > 0.0 && t.lr.is_finite(), || {
             format!("train.lr must be positive, got {}", t.lr)
         })?;

@@ -4,6 +4,7 @@
 //! the oracle, sampling) know nothing of training; [`optim`] holds optimizers and schedules;
 //! [`train`] the shared loop and MLE; [`checkpoint`] saves and restores a run; [`eval`] computes the metrics.
 //! The `textgan` binary is the only place that knows about flags, progress bars and exit codes.
+pub mod algorithms;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

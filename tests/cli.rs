@@ -442,26 +442,113 @@ a man is riding a horse on the beach\n\na kitchen with a stove\n";
 two dogs play\na cat sitting on a couch\n";
     std::fs::write(f.path("refs.txt"), refs).unwrap();
     std::fs::write(f.path("hyps.txt"), hyps).unwrap();
-    let o = ok(&["eval", "--samples", &f.s("hyps.txt"), "--references", &f.s("refs.txt"), "--json", "--metrics", "bleu,length"]);
+    let o = ok(&[
+        "eval",
+        "--samples",
+        &f.s("hyps.txt"),
+        "--references",
+        &f.s("refs.txt"),
+        "--json",
+        "--metrics",
+        "bleu,length",
+    ]);
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let nltk_bleu2 = [0.8824969025845955, 1.0, 0.0, 0.48795003647426655, 0.6358881766016378, 0.0, 0.513417119032592, 1.0];
-    let nltk_bleu5 = [0.7347256267690233, 0.251188643150958, 0.0, 0.13174067728626154, 0.1570370501072951, 0.0, 0.2043950365717933, 1.0];
+    let nltk_bleu2 = [
+        0.8824969025845955,
+        1.0,
+        0.0,
+        0.48795003647426655,
+        0.6358881766016378,
+        0.0,
+        0.513417119032592,
+        1.0,
+    ];
+    let nltk_bleu5 = [
+        0.7347256267690233,
+        0.251188643150958,
+        0.0,
+        0.13174067728626154,
+        0.1570370501072951,
+        0.0,
+        0.2043950365717933,
+        1.0,
+    ];
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    assert!((j["metrics"]["bleu-2"].as_f64().unwrap() - mean(&nltk_bleu2)).abs() < 1e-9, "{j}");
-    assert!((j["metrics"]["bleu-5"].as_f64().unwrap() - mean(&nltk_bleu5)).abs() < 1e-9, "{j}");
+    assert!(
+        (j["metrics"]["bleu-2"].as_f64().unwrap() - mean(&nltk_bleu2)).abs() < 1e-9,
+        "{j}"
+    );
+    assert!(
+        (j["metrics"]["bleu-5"].as_f64().unwrap() - mean(&nltk_bleu5)).abs() < 1e-9,
+        "{j}"
+    );
     assert_eq!(j["samples"], 8);
-    assert!(j["protocols"]["bleu-4"].as_str().unwrap().contains("method1"));
-    assert!(j["metrics"].get("self-bleu-2").is_none(), "only the requested metrics");
-    let table = ok(&["eval", "--samples", &f.s("hyps.txt"), "--references", &f.s("refs.txt")]);
+    assert!(j["protocols"]["bleu-4"]
+        .as_str()
+        .unwrap()
+        .contains("method1"));
+    assert!(
+        j["metrics"].get("self-bleu-2").is_none(),
+        "only the requested metrics"
+    );
+    let table = ok(&[
+        "eval",
+        "--samples",
+        &f.s("hyps.txt"),
+        "--references",
+        &f.s("refs.txt"),
+    ]);
     let t = String::from_utf8(table.stdout).unwrap();
-    assert!(t.contains("bleu-5") && t.contains("self-bleu-5") && t.contains("distinct-2"), "{t}");
+    assert!(
+        t.contains("bleu-5") && t.contains("self-bleu-5") && t.contains("distinct-2"),
+        "{t}"
+    );
 
     std::fs::write(f.path("empty.txt"), "\n\n").unwrap();
-    fails(&["eval", "--samples", &f.s("empty.txt"), "--references", &f.s("refs.txt")], "no sentences");
-    fails(&["eval", "--samples", &f.s("hyps.txt"), "--references", &f.s("empty.txt")], "no sentences");
-    fails(&["eval", "--samples", &f.s("hyps.txt"), "--metrics", "bleu,rouge"], "unknown metric `rouge`");
-    fails(&["eval", "--samples", &f.s("hyps.txt"), "--metrics", "bleu"], "bleu needs --references");
-    fails(&["eval", "--samples", &f.s("hyps.txt"), "--metrics", "nll-test"], "nll-test needs --run");
+    fails(
+        &[
+            "eval",
+            "--samples",
+            &f.s("empty.txt"),
+            "--references",
+            &f.s("refs.txt"),
+        ],
+        "no sentences",
+    );
+    fails(
+        &[
+            "eval",
+            "--samples",
+            &f.s("hyps.txt"),
+            "--references",
+            &f.s("empty.txt"),
+        ],
+        "no sentences",
+    );
+    fails(
+        &[
+            "eval",
+            "--samples",
+            &f.s("hyps.txt"),
+            "--metrics",
+            "bleu,rouge",
+        ],
+        "unknown metric `rouge`",
+    );
+    fails(
+        &["eval", "--samples", &f.s("hyps.txt"), "--metrics", "bleu"],
+        "bleu needs --references",
+    );
+    fails(
+        &[
+            "eval",
+            "--samples",
+            &f.s("hyps.txt"),
+            "--metrics",
+            "nll-test",
+        ],
+        "nll-test needs --run",
+    );
     fails(&["eval", "--run", &f.s("no-run")], "not found");
 }
 
@@ -470,25 +557,180 @@ fn eval_and_sweep_a_run() {
     let f = Fixture::new();
     f.train("run", 30, &[]);
     let run = f.s("run");
-    let o = ok(&["eval", "--run", &run, "-n", "50", "--json", "--lm-run", &run, "--reverse-epochs", "1"]);
+    let o = ok(&[
+        "eval",
+        "--run",
+        &run,
+        "-n",
+        "50",
+        "--json",
+        "--lm-run",
+        &run,
+        "--reverse-epochs",
+        "1",
+    ]);
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let m = &j["metrics"];
-    for k in ["bleu-5", "self-bleu-5", "distinct-1", "length", "copied", "nll-test", "nll-train", "lm-score", "reverse-lm"] {
+    for k in [
+        "bleu-5",
+        "self-bleu-5",
+        "distinct-1",
+        "length",
+        "copied",
+        "nll-test",
+        "nll-train",
+        "lm-score",
+        "reverse-lm",
+    ] {
         assert!(m[k].is_number(), "{k} missing in {j}");
     }
     // The run's own NLL on its training data is its training loss: far below uniform (ln 30 = 3.4).
     assert!(m["nll-train"].as_f64().unwrap() < 3.0, "{j}");
     assert_eq!(j["references"], 2);
 
-    std::fs::write(f.path("foreign.txt"), "the cat sat\nquantum chromodynamics rules\n").unwrap();
-    fails(&["eval", "--run", &run, "--samples", &f.s("foreign.txt")], "another vocabulary");
+    std::fs::write(
+        f.path("foreign.txt"),
+        "the cat sat\nquantum chromodynamics rules\n",
+    )
+    .unwrap();
+    fails(
+        &["eval", "--run", &run, "--samples", &f.s("foreign.txt")],
+        "another vocabulary",
+    );
 
     let out = f.s("sweep");
-    ok(&["sweep", "--run", &run, "--run", &run, "--label", "a", "--label", "b", "--temperatures", "0.7,1.0", "-n", "20", "--out", &out]);
+    ok(&[
+        "sweep",
+        "--run",
+        &run,
+        "--run",
+        &run,
+        "--label",
+        "a",
+        "--label",
+        "b",
+        "--temperatures",
+        "0.7,1.0",
+        "-n",
+        "20",
+        "--out",
+        &out,
+    ]);
     let rows = std::fs::read_to_string(f.path("sweep/sweep.jsonl")).unwrap();
     assert_eq!(rows.lines().count(), 4);
     let png = std::fs::read(f.path("sweep/quality_diversity.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
-    assert!(std::fs::read_to_string(f.path("sweep/quality_diversity.svg")).unwrap().contains("BLEU-5"));
-    fails(&["sweep", "--run", &run, "--temperatures", "0,1", "--out", &out], "--temperatures");
+    assert!(
+        std::fs::read_to_string(f.path("sweep/quality_diversity.svg"))
+            .unwrap()
+            .contains("BLEU-5")
+    );
+    fails(
+        &[
+            "sweep",
+            "--run",
+            &run,
+            "--temperatures",
+            "0,1",
+            "--out",
+            &out,
+        ],
+        "--temperatures",
+    );
+}
+
+/// `--set` arguments for a tiny adversarial phase of `algorithm`.
+fn gan_args(algorithm: &str, steps: usize) -> Vec<String> {
+    let disc = if algorithm == "scratchgan" {
+        "lstm"
+    } else {
+        "cnn"
+    };
+    let sets = [
+        format!("gan.algorithm={algorithm}"),
+        format!("gan.steps={steps}"),
+        "gan.eval_every=2".into(),
+        "gan.batch_size=8".into(),
+        "gan.rollouts=3".into(),
+        "gan.d_steps=2".into(),
+        "gan.d_pretrain_steps=2".into(),
+        "gan.g_lr=0.01".into(),
+        format!("discriminator.kind={disc}"),
+        "discriminator.embed_dim=8".into(),
+    ];
+    let mut sets = sets.to_vec();
+    if disc == "cnn" {
+        sets.extend([
+            "discriminator.filter_sizes=[2, 3]".into(),
+            "discriminator.num_filters=[4, 4]".into(),
+        ]);
+    } else {
+        sets.push("discriminator.hidden_dim=8".into());
+    }
+    sets.iter()
+        .flat_map(|s| ["--set".to_string(), s.clone()])
+        .collect()
+}
+
+#[test]
+fn every_algorithm_trains_end_to_end() {
+    let f = Fixture::new();
+    for algo in ["seqgan", "maligan", "gumbel", "scratchgan"] {
+        let extra = gan_args(algo, 4);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        f.train(algo, 4, &extra);
+        let m = metrics(&f.path(algo));
+        let adv: Vec<&serde_json::Value> = m.iter().filter(|l| l["phase"] == "adv").collect();
+        assert_eq!(
+            adv.iter()
+                .map(|l| l["adv_step"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            vec![2, 4],
+            "{algo}"
+        );
+        let last = adv.last().unwrap();
+        for k in ["g_loss", "d_loss", "d_real_acc", "d_fake_acc", "test_nll"] {
+            assert!(
+                last[k].as_f64().is_some_and(f64::is_finite),
+                "{algo}: {k} in {last}"
+            );
+        }
+        assert_eq!(last["bleu"].as_array().unwrap().len(), 4, "{algo}");
+        if algo == "gumbel" {
+            assert!(last["beta"].as_f64().unwrap() > 1.0);
+        }
+        // sample and eval work on adversarial runs.
+        let run = f.s(algo);
+        let o = ok(&["sample", "--run", &run, "-n", "3"]);
+        assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 3);
+    }
+}
+
+#[test]
+fn resume_continues_the_adversarial_phase() {
+    let f = Fixture::new();
+    let straight = gan_args("seqgan", 4);
+    let straight: Vec<&str> = straight.iter().map(String::as_str).collect();
+    f.train("a", 4, &straight);
+    let half = gan_args("seqgan", 2);
+    let half: Vec<&str> = half.iter().map(String::as_str).collect();
+    f.train("b", 4, &half);
+    let b = f.s("b");
+    let o = ok(&["train", "--resume", &b, "--set", "gan.steps=4"]);
+    assert!(
+        stderr(&o).contains("resuming the adversarial phase at step 2"),
+        "{}",
+        stderr(&o)
+    );
+    let (ma, mb) = (metrics(&f.path("a")), metrics(&f.path("b")));
+    let (la, lb) = (ma.last().unwrap(), mb.last().unwrap());
+    assert_eq!(lb["adv_step"], 4);
+    for k in ["test_nll", "g_loss", "d_loss"] {
+        let (x, y) = (la[k].as_f64().unwrap(), lb[k].as_f64().unwrap());
+        assert!((x - y).abs() < 1e-6, "{k}: straight {x} vs resumed {y}");
+    }
+    fails(
+        &["train", "--resume", &b, "--set", "gan.algorithm=maligan"],
+        "gan.algorithm",
+    );
 }

@@ -31,7 +31,10 @@ impl Interner {
                 let next = self.ids.len() as u32;
                 let id = *self.ids.entry(w.to_string()).or_insert(next);
                 if id >= (1 << BITS) - 1 {
-                    return Err(Error::Eval(format!("more than {} distinct tokens", (1u32 << BITS) - 2)));
+                    return Err(Error::Eval(format!(
+                        "more than {} distinct tokens",
+                        (1u32 << BITS) - 2
+                    )));
                 }
                 Ok(id)
             })
@@ -46,7 +49,8 @@ impl Interner {
 /// An n-gram of up to five ids packed into one integer (ids + 1, 24 bits each).
 #[inline]
 fn key(gram: &[u32]) -> u128 {
-    gram.iter().fold(0u128, |k, &id| (k << BITS) | (id as u128 + 1))
+    gram.iter()
+        .fold(0u128, |k, &id| (k << BITS) | (id as u128 + 1))
 }
 
 /// Counts of each n-gram of order `n` in one sentence.
@@ -90,7 +94,9 @@ impl Lengths {
         for r in refs {
             *h.entry(r.len()).or_insert(0) += 1;
         }
-        Lengths { sorted: h.into_iter().collect() }
+        Lengths {
+            sorted: h.into_iter().collect(),
+        }
     }
 
     /// nltk's `closest_ref_length`: the nearest length, the shorter on a tie; `exclude` removes
@@ -101,8 +107,13 @@ impl Lengths {
             n > usize::from(exclude == Some(len))
         };
         let at = self.sorted.partition_point(|&(l, _)| l < hyp);
-        let below = (0..at).rev().find(|&i| present(i)).map(|i| self.sorted[i].0);
-        let above = (at..self.sorted.len()).find(|&i| present(i)).map(|i| self.sorted[i].0);
+        let below = (0..at)
+            .rev()
+            .find(|&i| present(i))
+            .map(|i| self.sorted[i].0);
+        let above = (at..self.sorted.len())
+            .find(|&i| present(i))
+            .map(|i| self.sorted[i].0);
         match (below, above) {
             (Some(b), Some(a)) => Some(if a - hyp < hyp - b { a } else { b }),
             (b, a) => b.or(a),
@@ -134,7 +145,12 @@ impl ReferenceIndex {
                 top
             })
             .collect();
-        ReferenceIndex { max_n, grams, lengths: Lengths::new(refs), size: refs.len() }
+        ReferenceIndex {
+            max_n,
+            grams,
+            lengths: Lengths::new(refs),
+            size: refs.len(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -180,7 +196,11 @@ impl ReferenceIndex {
                 let log_sum: f64 = (0..order)
                     .map(|i| {
                         let den = total[i].max(1) as f64;
-                        let p = if matched[i] == 0 { EPSILON / den } else { matched[i] as f64 / den };
+                        let p = if matched[i] == 0 {
+                            EPSILON / den
+                        } else {
+                            matched[i] as f64 / den
+                        };
                         w * p.ln()
                     })
                     .sum();
@@ -192,13 +212,19 @@ impl ReferenceIndex {
 
 /// Mean BLEU-1..=max_n of `hyps` against all of `refs` (entry n-1 is BLEU-n).
 pub fn bleu(hyps: &[Vec<u32>], index: &ReferenceIndex) -> Vec<f64> {
-    mean_scores(hyps.par_iter().map(|h| index.score(h, false)).collect(), index.max_n)
+    mean_scores(
+        hyps.par_iter().map(|h| index.score(h, false)).collect(),
+        index.max_n,
+    )
 }
 
 /// Mean Self-BLEU-1..=max_n: each sample against all the other samples.
 pub fn self_bleu(samples: &[Vec<u32>], max_n: usize) -> Vec<f64> {
     let index = ReferenceIndex::new(samples, max_n);
-    mean_scores(samples.par_iter().map(|h| index.score(h, true)).collect(), max_n)
+    mean_scores(
+        samples.par_iter().map(|h| index.score(h, true)).collect(),
+        max_n,
+    )
 }
 
 /// BLEU-1..=max_n of each hypothesis (for tests and per-sentence output).
@@ -210,7 +236,9 @@ fn mean_scores(per: Vec<Vec<f64>>, max_n: usize) -> Vec<f64> {
     if per.is_empty() {
         return vec![f64::NAN; max_n];
     }
-    (0..max_n).map(|i| per.iter().map(|s| s[i]).sum::<f64>() / per.len() as f64).collect()
+    (0..max_n)
+        .map(|i| per.iter().map(|s| s[i]).sum::<f64>() / per.len() as f64)
+        .collect()
 }
 
 #[cfg(test)]
@@ -236,8 +264,14 @@ mod tests {
         "two dogs play",
         "a cat sitting on a couch",
     ];
-    const SAMPLES: [&str; 6] =
-        ["a man riding a horse", "a man riding a horse", "a cat on a couch", "the dog in the snow", "a man on a couch", "bananas"];
+    const SAMPLES: [&str; 6] = [
+        "a man riding a horse",
+        "a man riding a horse",
+        "a cat on a couch",
+        "the dog in the snow",
+        "a man on a couch",
+        "bananas",
+    ];
 
     #[rustfmt::skip]
     const NLTK_BLEU: [[f64; 8]; 4] = [
@@ -246,7 +280,12 @@ mod tests {
         [0.8346140405906742, 0.316227766016838, 0.0, 0.18575057999133598, 0.18713114109010565, 0.0, 0.288715663092199, 1.0],
         [0.7347256267690233, 0.251188643150958, 0.0, 0.13174067728626154, 0.1570370501072951, 0.0, 0.2043950365717933, 1.0],
     ];
-    const NLTK_SELF_BLEU: [f64; 4] = [0.5830801559696858, 0.5234722466460787, 0.4366856992430152, 0.4157126359273726];
+    const NLTK_SELF_BLEU: [f64; 4] = [
+        0.5830801559696858,
+        0.5234722466460787,
+        0.4366856992430152,
+        0.4157126359273726,
+    ];
 
     fn lines(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
@@ -262,7 +301,11 @@ mod tests {
         for (order, expected) in (2..=5).zip(NLTK_BLEU) {
             for (h, want) in expected.iter().enumerate() {
                 let got = per[h][order - 1];
-                assert!((got - want).abs() < 1e-9, "BLEU-{order} of {:?}: {got} vs nltk {want}", HYPS[h]);
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "BLEU-{order} of {:?}: {got} vs nltk {want}",
+                    HYPS[h]
+                );
             }
             let mean = bleu(&hyps, &index)[order - 1];
             let want_mean = expected.iter().sum::<f64>() / expected.len() as f64;
@@ -275,7 +318,11 @@ mod tests {
         let samples = Interner::default().tokenize_all(&lines(&SAMPLES)).unwrap();
         let got = self_bleu(&samples, 5);
         for (order, want) in (2..=5).zip(NLTK_SELF_BLEU) {
-            assert!((got[order - 1] - want).abs() < 1e-9, "Self-BLEU-{order}: {} vs nltk {want}", got[order - 1]);
+            assert!(
+                (got[order - 1] - want).abs() < 1e-9,
+                "Self-BLEU-{order}: {} vs nltk {want}",
+                got[order - 1]
+            );
         }
     }
 

@@ -23,7 +23,10 @@ pub fn fit_lm(
     tch::manual_seed(train_cfg.seed as i64);
     let model = GeneratorModel::new(cfg, vocab.len() as i64, max_len as i64, device);
     let mut opt = Adam::new(&model.vs, train_cfg);
-    let batcher = Batcher { batch_size: train_cfg.batch_size as usize, seed: train_cfg.seed };
+    let batcher = Batcher {
+        batch_size: train_cfg.batch_size as usize,
+        seed: train_cfg.seed,
+    };
     for epoch in 0..epochs {
         for idx in batcher.epoch(train.len(), epoch) {
             let rows: Vec<&[i64]> = idx.iter().map(|&i| train[i].as_slice()).collect();

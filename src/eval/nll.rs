@@ -19,13 +19,15 @@ pub fn corpus_nll(
         let rows: Vec<&[i64]> = seqs[r].iter().map(Vec::as_slice).collect();
         let batch = Batch::new(&rows, vocab, device);
         let logits = gen.forward(&batch.input, false) / temperature; // [B, T, V]
-        let sum = logits.view([-1, gen.vocab_size()]).cross_entropy_loss::<Tensor>(
-            &batch.target.view([-1]),
-            None,
-            tch::Reduction::Sum,
-            crate::data::IGNORE_INDEX,
-            0.0,
-        );
+        let sum = logits
+            .view([-1, gen.vocab_size()])
+            .cross_entropy_loss::<Tensor>(
+                &batch.target.view([-1]),
+                None,
+                tch::Reduction::Sum,
+                crate::data::IGNORE_INDEX,
+                0.0,
+            );
         total += sum.double_value(&[]);
         tokens += batch.tokens;
     }

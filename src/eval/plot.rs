@@ -12,7 +12,9 @@ pub struct Series {
     pub points: Vec<(f64, f64, f64)>,
 }
 
-const COLORS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+const COLORS: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
 const W: f64 = 720.0;
 const H: f64 = 520.0;
 const L: f64 = 80.0; // margins: left, right (legend), top, bottom
@@ -22,7 +24,11 @@ const B: f64 = 60.0;
 
 fn nice_range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     let v: Vec<f64> = vals.filter(|x| x.is_finite()).collect();
-    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let (lo, hi) = v
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -42,17 +48,57 @@ pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> Stri
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="DejaVu Sans" font-size="12">"#
     );
     let _ = write!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    let _ = write!(s, r#"<text x="{}" y="28" font-size="16" text-anchor="middle">{}</text>"#, (L + W - R) / 2.0, esc(title));
-    let _ = write!(s, r##"<rect x="{L}" y="{T}" width="{}" height="{}" fill="none" stroke="#333"/>"##, W - L - R, H - T - B);
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="28" font-size="16" text-anchor="middle">{}</text>"#,
+        (L + W - R) / 2.0,
+        esc(title)
+    );
+    let _ = write!(
+        s,
+        r##"<rect x="{L}" y="{T}" width="{}" height="{}" fill="none" stroke="#333"/>"##,
+        W - L - R,
+        H - T - B
+    );
     for i in 0..=5 {
         let fx = x0 + (x1 - x0) * i as f64 / 5.0;
         let fy = y0 + (y1 - y0) * i as f64 / 5.0;
-        let _ = write!(s, r##"<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="#ddd"/>"##, px(fx), T, H - B);
-        let _ = write!(s, r##"<line x1="{1}" y1="{0}" x2="{2}" y2="{0}" stroke="#ddd"/>"##, py(fy), L, W - R);
-        let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="middle">{:.3}</text>"#, px(fx), H - B + 18.0, fx);
-        let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="end">{:.3}</text>"#, L - 6.0, py(fy) + 4.0, fy);
+        let _ = write!(
+            s,
+            r##"<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="#ddd"/>"##,
+            px(fx),
+            T,
+            H - B
+        );
+        let _ = write!(
+            s,
+            r##"<line x1="{1}" y1="{0}" x2="{2}" y2="{0}" stroke="#ddd"/>"##,
+            py(fy),
+            L,
+            W - R
+        );
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="middle">{:.3}</text>"#,
+            px(fx),
+            H - B + 18.0,
+            fx
+        );
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{:.3}</text>"#,
+            L - 6.0,
+            py(fy) + 4.0,
+            fy
+        );
     }
-    let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, (L + W - R) / 2.0, H - 15.0, esc(x_label));
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+        (L + W - R) / 2.0,
+        H - 15.0,
+        esc(x_label)
+    );
     let _ = write!(
         s,
         r#"<text x="20" y="{0}" text-anchor="middle" transform="rotate(-90 20 {0})">{1}</text>"#,
@@ -61,35 +107,77 @@ pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> Stri
     );
     for (i, ser) in series.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
-        let pts: Vec<String> =
-            ser.points.iter().filter(|p| p.0.is_finite() && p.1.is_finite()).map(|p| format!("{:.1},{:.1}", px(p.0), py(p.1))).collect();
-        let _ = write!(s, r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"/>"#, pts.join(" "));
-        for &(x, y, t) in ser.points.iter().filter(|p| p.0.is_finite() && p.1.is_finite()) {
-            let _ = write!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{c}"/>"#, px(x), py(y));
-            let _ = write!(s, r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#555">T={t}</text>"##, px(x) + 6.0, py(y) - 6.0);
+        let pts: Vec<String> = ser
+            .points
+            .iter()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.1)))
+            .collect();
+        let _ = write!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"/>"#,
+            pts.join(" ")
+        );
+        for &(x, y, t) in ser
+            .points
+            .iter()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+        {
+            let _ = write!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{c}"/>"#,
+                px(x),
+                py(y)
+            );
+            let _ = write!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#555">T={t}</text>"##,
+                px(x) + 6.0,
+                py(y) - 6.0
+            );
         }
         let ly = T + 10.0 + 20.0 * i as f64;
-        let _ = write!(s, r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{c}" stroke-width="3"/>"#, W - R + 12.0, W - R + 32.0);
-        let _ = write!(s, r#"<text x="{}" y="{}">{}</text>"#, W - R + 38.0, ly + 4.0, esc(&ser.label));
+        let _ = write!(
+            s,
+            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{c}" stroke-width="3"/>"#,
+            W - R + 12.0,
+            W - R + 32.0
+        );
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}">{}</text>"#,
+            W - R + 38.0,
+            ly + 4.0,
+            esc(&ser.label)
+        );
     }
     s.push_str("</svg>\n");
     s
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Renders SVG text to PNG bytes.
 pub fn png(svg: &str) -> Result<Vec<u8>> {
     use resvg::{tiny_skia, usvg};
-    let mut opt = usvg::Options { font_family: "DejaVu Sans".into(), ..Default::default() };
-    opt.fontdb_mut().load_font_data(dejavu::sans::regular().to_vec());
+    let mut opt = usvg::Options {
+        font_family: "DejaVu Sans".into(),
+        ..Default::default()
+    };
+    opt.fontdb_mut()
+        .load_font_data(dejavu::sans::regular().to_vec());
     let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| Error::Eval(format!("plot: {e}")))?;
     let size = tree.size().to_int_size();
-    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height()).ok_or_else(|| Error::Eval("plot: empty canvas".into()))?;
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| Error::Eval("plot: empty canvas".into()))?;
     resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
-    pixmap.encode_png().map_err(|e| Error::Eval(format!("plot: {e}")))
+    pixmap
+        .encode_png()
+        .map_err(|e| Error::Eval(format!("plot: {e}")))
 }
 
 /// Writes `<stem>.svg` and `<stem>.png`.
@@ -105,8 +193,14 @@ mod tests {
     #[test]
     fn renders_svg_and_png() {
         let s = vec![
-            Series { label: "mle".into(), points: vec![(0.9, 0.3, 0.7), (0.8, 0.25, 1.0)] },
-            Series { label: "gan <x>".into(), points: vec![(0.95, 0.35, 1.0)] },
+            Series {
+                label: "mle".into(),
+                points: vec![(0.9, 0.3, 0.7), (0.8, 0.25, 1.0)],
+            },
+            Series {
+                label: "gan <x>".into(),
+                points: vec![(0.95, 0.35, 1.0)],
+            },
         ];
         let text = svg(&s, "quality vs diversity", "Self-BLEU-5", "BLEU-5");
         assert!(text.contains("gan &lt;x&gt;") && text.contains("T=0.7"));

@@ -6,15 +6,33 @@ use serde::Serialize;
 /// Names accepted by `--metrics`.
 pub const METRIC_NAMES: &[(&str, &str)] = &[
     ("bleu", "BLEU-2..5 against every reference line"),
-    ("self-bleu", "Self-BLEU-2..5: each sample against all other samples"),
+    (
+        "self-bleu",
+        "Self-BLEU-2..5: each sample against all other samples",
+    ),
     ("distinct", "distinct-1..4 over all samples"),
     ("length", "mean tokens per sample"),
     ("copied", "fraction of samples equal to a training sentence"),
-    ("nll-test", "generator NLL per token on the test data (needs --run)"),
-    ("nll-train", "generator NLL per token on the training data (needs --run)"),
-    ("nll-oracle", "oracle NLL per token of the samples (oracle runs)"),
-    ("lm-score", "NLL of the samples under a real-data LM (needs --lm-run)"),
-    ("reverse-lm", "NLL of the test data under an LM trained on the samples (needs --lm-run)"),
+    (
+        "nll-test",
+        "generator NLL per token on the test data (needs --run)",
+    ),
+    (
+        "nll-train",
+        "generator NLL per token on the training data (needs --run)",
+    ),
+    (
+        "nll-oracle",
+        "oracle NLL per token of the samples (oracle runs)",
+    ),
+    (
+        "lm-score",
+        "NLL of the samples under a real-data LM (needs --lm-run)",
+    ),
+    (
+        "reverse-lm",
+        "NLL of the test data under an LM trained on the samples (needs --lm-run)",
+    ),
 ];
 
 /// Parses a comma-separated metric list, rejecting unknown names.
@@ -23,7 +41,10 @@ pub fn parse_metrics(list: &str) -> Result<Vec<String>> {
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if !METRIC_NAMES.iter().any(|(n, _)| *n == name) {
             let known: Vec<&str> = METRIC_NAMES.iter().map(|(n, _)| *n).collect();
-            return Err(Error::Eval(format!("unknown metric `{name}` (known: {})", known.join(", "))));
+            return Err(Error::Eval(format!(
+                "unknown metric `{name}` (known: {})",
+                known.join(", ")
+            )));
         }
         if !out.iter().any(|n| n == name) {
             out.push(name.to_string());
@@ -47,25 +68,44 @@ pub struct Report {
 
 impl Report {
     pub fn push(&mut self, name: impl Into<String>, value: f64, protocol: impl Into<String>) {
-        self.metrics.push(Metric { name: name.into(), value, protocol: protocol.into() });
+        self.metrics.push(Metric {
+            name: name.into(),
+            value,
+            protocol: protocol.into(),
+        });
     }
 
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.metrics.iter().find(|m| m.name == name).map(|m| m.value)
+        self.metrics
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.value)
     }
 
     /// One JSON object: `{"metrics": {name: value}, "protocols": {name: protocol}}`.
     pub fn to_json(&self) -> serde_json::Value {
-        let values: serde_json::Map<String, serde_json::Value> =
-            self.metrics.iter().map(|m| (m.name.clone(), serde_json::json!(finite_or_null(m.value)))).collect();
-        let protocols: serde_json::Map<String, serde_json::Value> =
-            self.metrics.iter().map(|m| (m.name.clone(), serde_json::json!(m.protocol))).collect();
+        let values: serde_json::Map<String, serde_json::Value> = self
+            .metrics
+            .iter()
+            .map(|m| (m.name.clone(), serde_json::json!(finite_or_null(m.value))))
+            .collect();
+        let protocols: serde_json::Map<String, serde_json::Value> = self
+            .metrics
+            .iter()
+            .map(|m| (m.name.clone(), serde_json::json!(m.protocol)))
+            .collect();
         serde_json::json!({ "metrics": values, "protocols": protocols })
     }
 
     /// A readable table: name, value, protocol.
     pub fn table(&self) -> String {
-        let w = self.metrics.iter().map(|m| m.name.len()).max().unwrap_or(6).max(6);
+        let w = self
+            .metrics
+            .iter()
+            .map(|m| m.name.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         let mut s = format!("{:w$}  {:>9}  protocol\n", "metric", "value");
         for m in &self.metrics {
             s += &format!("{:w$}  {:>9.4}  {}\n", m.name, m.value, m.protocol);
@@ -92,7 +132,8 @@ pub fn text_metrics(
     for m in metrics {
         match m.as_str() {
             "bleu" => {
-                let refs = references.ok_or_else(|| Error::Eval("bleu needs --references".into()))?;
+                let refs =
+                    references.ok_or_else(|| Error::Eval("bleu needs --references".into()))?;
                 let refs = int.tokenize_all(refs)?;
                 let index = bleu::ReferenceIndex::new(&refs, bleu::MAX_ORDER);
                 let scores = bleu::bleu(&hyps, &index);
@@ -118,11 +159,18 @@ pub fn text_metrics(
             }
             "distinct" => {
                 for n in 1..=4 {
-                    let proto = format!("distinct {n}-grams / all {n}-grams over {} samples, {tok}", hyps.len());
+                    let proto = format!(
+                        "distinct {n}-grams / all {n}-grams over {} samples, {tok}",
+                        hyps.len()
+                    );
                     report.push(format!("distinct-{n}"), text::distinct_n(&hyps, n), proto);
                 }
             }
-            "length" => report.push("length", text::mean_length(&hyps), format!("mean {tok} over {} samples", hyps.len())),
+            "length" => report.push(
+                "length",
+                text::mean_length(&hyps),
+                format!("mean {tok} over {} samples", hyps.len()),
+            ),
             "copied" => {
                 let train = train.ok_or_else(|| Error::Eval("copied needs --train".into()))?;
                 let proto = format!("samples identical to one of {} training lines (after whitespace normalisation)", train.len());

@@ -45,7 +45,12 @@ mod tests {
         assert_eq!(distinct_n(&s, 2), 3.0 / 4.0);
         assert!(distinct_n(&s, 4).is_nan());
         assert_eq!(mean_length(&s), 2.0);
-        let samples = vec!["a  b c".to_string(), "a b".to_string(), "x".to_string(), "a b c".to_string()];
+        let samples = vec![
+            "a  b c".to_string(),
+            "a b".to_string(),
+            "x".to_string(),
+            "a b c".to_string(),
+        ];
         let train = vec!["a b c".to_string(), "y".to_string()];
         assert_eq!(copied_fraction(&samples, &train), 0.5);
     }

@@ -4,10 +4,10 @@
 //! `VarStore`. Teacher forcing (`forward`) and step-by-step decoding (`step`) both start from
 //! embeddings, so a Gumbel-softmax algorithm can feed soft one-hot vectors through
 //! [`Generator::embed_soft`] and reach any generator the same way.
+pub mod disc;
 mod lstm;
 mod oracle;
 mod rmc;
-pub mod disc;
 mod sampling;
 mod state;
 mod transformer;

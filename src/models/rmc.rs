@@ -50,7 +50,16 @@ impl RmcGenerator {
         let (h, hs) = (self.cfg.num_heads, self.cfg.head_size);
         let qkv = self.qkv.forward(x).split(d, 2);
         let heads = |z: &Tensor| z.view([b, n, h, hs]).transpose(1, 2); // [B, h, N, hs]
-        let y = Tensor::scaled_dot_product_attention(&heads(&qkv[0]), &heads(&qkv[1]), &heads(&qkv[2]), None::<Tensor>, 0.0, false, None, false);
+        let y = Tensor::scaled_dot_product_attention(
+            &heads(&qkv[0]),
+            &heads(&qkv[1]),
+            &heads(&qkv[2]),
+            None::<Tensor>,
+            0.0,
+            false,
+            None,
+            false,
+        );
         y.transpose(1, 2).contiguous().view([b, n, d])
     }
 }
@@ -71,7 +80,9 @@ impl Generator for RmcGenerator {
     fn forward_embedded(&self, emb: &Tensor, _train: bool) -> Tensor {
         let (b, t, _) = emb.size3().expect("[B, T, E]");
         let mut state = self.initial_state(b);
-        let steps: Vec<Tensor> = (0..t).map(|i| self.step_embedded(&emb.select(1, i), &mut state)).collect();
+        let steps: Vec<Tensor> = (0..t)
+            .map(|i| self.step_embedded(&emb.select(1, i), &mut state))
+            .collect();
         Tensor::stack(&steps, 1) // [B, T, V]
     }
 
@@ -80,7 +91,11 @@ impl Generator for RmcGenerator {
         let dev = self.embed.ws.device();
         // Identity rows, zero-padded to the memory width (Santoro et al.).
         let eye = Tensor::eye(s, (Kind::Float, dev));
-        let init = if d > s { Tensor::cat(&[eye, Tensor::zeros([s, d - s], (Kind::Float, dev))], 1) } else { eye.narrow(1, 0, d) };
+        let init = if d > s {
+            Tensor::cat(&[eye, Tensor::zeros([s, d - s], (Kind::Float, dev))], 1)
+        } else {
+            eye.narrow(1, 0, d)
+        };
         State::new(vec![(init.unsqueeze(0).repeat([batch, 1, 1]), 0)]) // memory [B, S, D]
     }
 
@@ -90,7 +105,9 @@ impl Generator for RmcGenerator {
         let inp = self.input_proj.forward(x); // [B, D]
         let mpi = Tensor::cat(&[mem.shallow_clone(), inp.unsqueeze(1)], 1); // [B, S+1, D]
         let a = self.ln_1.forward(&(&mpi + self.attend(&mpi)));
-        let a = self.ln_2.forward(&(&a + self.mlp_2.forward(&self.mlp_1.forward(&a).relu())));
+        let a = self
+            .ln_2
+            .forward(&(&a + self.mlp_2.forward(&self.mlp_1.forward(&a).relu())));
         let candidate = a.narrow(1, 0, s); // [B, S, D]
         let gates = self.gate_x.forward(&inp).unsqueeze(1) + self.gate_m.forward(&mem.tanh()); // [B, S, 2D]
         let g = gates.split(self.width, 2);

@@ -1,7 +1,7 @@
 //! Maximum-likelihood training step: teacher forcing, cross-entropy with padding masked.
-use crate::optim::Adam;
 use crate::data::Batch;
 use crate::models::{lm_loss, Generator};
+use crate::optim::Adam;
 use tch::Tensor;
 
 /// One optimizer step on `batch`; returns the detached loss for logging.

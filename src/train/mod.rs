@@ -2,6 +2,7 @@
 //! the MLE step.
 //!
 //! The loop knows nothing about the binary: progress is reported through [`Hooks`].
+mod adversarial;
 mod mle;
 mod session;
 

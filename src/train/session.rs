@@ -1,14 +1,14 @@
 //! A training run on disk: created fresh or resumed from its checkpoint, trained by MLE, evaluated
 //! on a cadence, with metrics, samples and checkpoints in its directory.
 use super::{mle_step, Hooks};
-use crate::optim::{Adam, Schedule};
 use crate::checkpoint;
 use crate::config::{DataSource, RunConfig};
 use crate::data::{Batch, Batcher, Corpus, Vocab};
 use crate::device;
 use crate::error::{Error, Result};
-use crate::eval::corpus_nll;
+use crate::eval::{bleu, corpus_nll};
 use crate::models::{generate, GenerateSpec, GeneratorModel, Oracle, Sampling};
+use crate::optim::{Adam, Schedule};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::io::Write;
@@ -30,6 +30,11 @@ pub struct Progress {
     /// Longest sequence the model was built for.
     pub max_len: usize,
     pub phase: String,
+    /// Adversarial steps taken, and the algorithm's scalar state.
+    #[serde(default)]
+    pub adv_step: usize,
+    #[serde(default)]
+    pub algo: serde_json::Value,
 }
 
 pub struct Session {
@@ -44,7 +49,11 @@ pub struct Session {
     pub device: Device,
     /// The metrics line of the latest evaluation.
     pub last_metrics: serde_json::Value,
-    log: Option<std::fs::File>,
+    /// The test sentences' BLEU index, built at the first evaluation.
+    bleu_refs: Option<(bleu::Interner, bleu::ReferenceIndex)>,
+    /// The adversarial algorithm, once the adversarial phase has begun.
+    pub algo: Option<Box<dyn crate::algorithms::Algorithm>>,
+    pub(super) log: Option<std::fs::File>,
 }
 
 /// Draws the oracle benchmark's training and test sequences.
@@ -136,6 +145,8 @@ impl Session {
             oracle,
             device,
             last_metrics: serde_json::Value::Null,
+            algo: None,
+            bleu_refs: None,
             log: None,
         };
         s.open_log()?;
@@ -153,9 +164,13 @@ impl Session {
             crate::config::apply_override(&mut table, o)?;
         }
         let cfg = RunConfig::from_toml_str(&toml::to_string(&table).expect("table serializes"))?;
-        if cfg.data != ck.config.data || cfg.generator != ck.config.generator {
+        if cfg.data != ck.config.data
+            || cfg.generator != ck.config.generator
+            || cfg.discriminator != ck.config.discriminator
+            || cfg.gan.algorithm != ck.config.gan.algorithm
+        {
             return Err(Error::Config(
-                "a resumed run keeps its [data] and [generator] settings; only train.* may change"
+                "a resumed run keeps its [data], [generator], [discriminator] and gan.algorithm; only training settings may change"
                     .into(),
             ));
         }
@@ -201,9 +216,25 @@ impl Session {
             oracle,
             device,
             last_metrics: serde_json::Value::Null,
+            algo: None,
+            bleu_refs: None,
             log: None,
         };
         s.open_log()?;
+        if s.progress.phase == "adv" {
+            let mut algo = crate::algorithms::build(
+                &s.cfg,
+                &s.model,
+                &s.corpus.vocab,
+                s.progress.max_len,
+                device,
+            )
+            .ok_or_else(|| {
+                Error::checkpoint(&path, "an adversarial checkpoint without gan.algorithm")
+            })?;
+            algo.load_state(&ck.tensors, &s.progress.algo, &path)?;
+            s.algo = Some(algo);
+        }
         Ok(s)
     }
 
@@ -237,7 +268,7 @@ impl Session {
         Self::planned_steps(&self.cfg, self.corpus.train.len())
     }
 
-    fn message(&mut self, hooks: &mut dyn Hooks, msg: &str) {
+    pub(super) fn message(&mut self, hooks: &mut dyn Hooks, msg: &str) {
         if let Some(f) = &mut self.log {
             let _ = writeln!(f, "{msg}");
         }
@@ -269,11 +300,6 @@ impl Session {
             self.message(hooks, &m);
         }
         if self.progress.step >= total {
-            let m = format!(
-                "the run is complete at step {}; raise --max-steps or train.epochs to go on",
-                self.progress.step
-            );
-            self.message(hooks, &m);
             return Ok(self.last_metrics.clone());
         }
         hooks.on_start(self.progress.step, total);
@@ -337,27 +363,23 @@ impl Session {
     }
 
     /// Test NLL, oracle NLL, samples; appends to `metrics.jsonl` and writes the checkpoint.
-    fn evaluate_and_save(
-        &mut self,
-        hooks: &mut dyn Hooks,
-        window: &mut Window,
-    ) -> Result<serde_json::Value> {
+    /// The metrics every evaluation records: test NLL, samples (written to `samples/`), BLEU and
+    /// Self-BLEU of those samples against the test data, NLL-oracle on the oracle benchmark.
+    pub(super) fn evaluate(&mut self) -> Result<serde_json::Value> {
         let t0 = Instant::now();
         let net = self.model.net.as_ref();
-        let step = self.progress.step;
-        let test_nll = if self.corpus.test.is_empty() {
-            None
-        } else {
-            Some(corpus_nll(
+        let (step, adv) = (self.progress.step, self.progress.adv_step);
+        let test_nll = (!self.corpus.test.is_empty()).then(|| {
+            corpus_nll(
                 net,
                 &self.corpus.test,
                 &self.corpus.vocab,
                 256,
                 1.0,
                 self.device,
-            ))
-        };
-        tch::manual_seed((self.cfg.train.seed as i64).wrapping_add(7919 * step as i64));
+            )
+        });
+        tch::manual_seed((self.cfg.train.seed as i64).wrapping_add(7919 * (step + adv) as i64));
         let spec = GenerateSpec {
             count: self.cfg.train.eval_samples,
             max_len: self.progress.max_len,
@@ -368,49 +390,63 @@ impl Session {
             prefix: vec![],
         };
         let samples = generate(net, &spec, &Sampling::default(), self.device);
-        let text: String = samples
+        let lines: Vec<String> = samples
             .iter()
-            .map(|s| self.corpus.vocab.decode(s) + "\n")
+            .map(|s| self.corpus.vocab.decode(s))
             .collect();
-        let sample_file = format!("samples/step-{step:07}.txt");
-        crate::checkpoint::write_atomic(&self.dir.join(&sample_file), text.as_bytes())?;
-        let nll_oracle = match &self.oracle {
-            Some(oracle) => {
-                let spec = GenerateSpec {
-                    count: self.cfg.train.oracle_eval_samples,
-                    ..spec
-                };
-                let gen = generate(net, &spec, &Sampling::default(), self.device);
-                let flat: Vec<i64> = gen.concat();
-                let t = Tensor::from_slice(&flat).view([gen.len() as i64, -1]);
-                Some(oracle.nll(&t))
-            }
-            None => None,
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let sample_file = match self.progress.phase.as_str() {
+            "adv" => format!("samples/adv-{adv:07}.txt"),
+            _ => format!("samples/step-{step:07}.txt"),
         };
+        crate::checkpoint::write_atomic(&self.dir.join(&sample_file), text.as_bytes())?;
         let mut metrics = json!({
             "step": step,
             "epoch": self.progress.epoch,
             "phase": self.progress.phase,
-            "train_loss": window.loss(),
             "test_nll": test_nll,
-            "lr": self.schedule.lr(step.saturating_sub(1)),
-            "tokens_per_s": window.tokens_per_s(),
-            "train_s": window.seconds,
-            "eval_s": t0.elapsed().as_secs_f64(),
             "samples": sample_file,
         });
-        if let Some(v) = nll_oracle {
-            metrics["nll_oracle"] = json!(v);
+        if self.progress.phase == "adv" {
+            metrics["adv_step"] = json!(adv);
         }
-        if let Some(nll) = test_nll {
-            if self.schedule.observe(nll) {
-                let m = format!(
-                    "test NLL has not improved: learning rate now {:.3e}",
-                    self.schedule.lr(step)
-                );
-                self.message(hooks, &m);
-            }
+        if let Some(oracle) = &self.oracle {
+            let spec = GenerateSpec {
+                count: self.cfg.train.oracle_eval_samples,
+                ..spec
+            };
+            let gen = generate(net, &spec, &Sampling::default(), self.device);
+            let t = Tensor::from_slice(&gen.concat()).view([gen.len() as i64, -1]);
+            metrics["nll_oracle"] = json!(oracle.nll(&t));
+        } else if lines.len() >= 2 && !self.corpus.test.is_empty() {
+            let (int, index) = self.bleu_refs.get_or_insert_with(|| {
+                let mut int = bleu::Interner::default();
+                let refs: Vec<String> = self
+                    .corpus
+                    .test
+                    .iter()
+                    .map(|s| self.corpus.vocab.decode(s))
+                    .collect();
+                let ids = int.tokenize_all(&refs).unwrap_or_default();
+                let index = bleu::ReferenceIndex::new(&ids, bleu::MAX_ORDER);
+                (int, index)
+            });
+            let hyps = int.tokenize_all(&lines)?;
+            let b = bleu::bleu(&hyps, index);
+            let sb = bleu::self_bleu(&hyps, bleu::MAX_ORDER);
+            metrics["bleu"] = json!(&b[1..]);
+            metrics["self_bleu"] = json!(&sb[1..]);
         }
+        metrics["eval_s"] = json!(t0.elapsed().as_secs_f64());
+        Ok(metrics)
+    }
+
+    /// Appends `metrics` to `metrics.jsonl`, writes the checkpoint and tells the hooks.
+    pub(super) fn record(
+        &mut self,
+        hooks: &mut dyn Hooks,
+        metrics: serde_json::Value,
+    ) -> Result<serde_json::Value> {
         let line = metrics.to_string() + "\n";
         let path = self.dir.join("metrics.jsonl");
         let mut f = std::fs::OpenOptions::new()
@@ -421,10 +457,34 @@ impl Session {
         f.write_all(line.as_bytes())
             .map_err(|e| Error::io(&path, e))?;
         self.save()?;
-        window.reset();
         hooks.on_eval(&metrics);
         self.last_metrics = metrics.clone();
         Ok(metrics)
+    }
+
+    /// An MLE evaluation: the shared metrics plus loss, learning rate and throughput.
+    fn evaluate_and_save(
+        &mut self,
+        hooks: &mut dyn Hooks,
+        window: &mut Window,
+    ) -> Result<serde_json::Value> {
+        let mut metrics = self.evaluate()?;
+        let step = self.progress.step;
+        metrics["train_loss"] = json!(window.loss());
+        metrics["lr"] = json!(self.schedule.lr(step.saturating_sub(1)));
+        metrics["tokens_per_s"] = json!(window.tokens_per_s());
+        metrics["train_s"] = json!(window.seconds);
+        if let Some(nll) = metrics["test_nll"].as_f64() {
+            if self.schedule.observe(nll) {
+                let m = format!(
+                    "test NLL has not improved: learning rate now {:.3e}",
+                    self.schedule.lr(step)
+                );
+                self.message(hooks, &m);
+            }
+        }
+        window.reset();
+        self.record(hooks, metrics)
     }
 
     /// Writes the checkpoint (weights, optimizer, config, vocabulary, progress) atomically.
@@ -433,6 +493,10 @@ impl Session {
         self.progress.schedule = Some(self.schedule.clone());
         let mut tensors = checkpoint::named_vars(&self.model.vs, "model.");
         tensors.extend(self.opt.state_tensors("optim."));
+        if let Some(algo) = &self.algo {
+            tensors.extend(algo.state_tensors());
+            self.progress.algo = algo.state_scalars();
+        }
         let state = serde_json::to_value(&self.progress).expect("progress serializes");
         checkpoint::save(
             &self.dir.join(checkpoint::FILE),

@@ -56,15 +56,30 @@ struct Setup {
 
 fn setup(size: Size) -> Setup {
     match size {
-        Size::Oracle => Setup { gen: GeneratorConfig::Lstm(LstmConfig::seqgan()), vocab: 5000, batch: 64, len: 20 },
+        Size::Oracle => Setup {
+            gen: GeneratorConfig::Lstm(LstmConfig::seqgan()),
+            vocab: 5000,
+            batch: 64,
+            len: 20,
+        },
         Size::Lstm512 => Setup {
-            gen: GeneratorConfig::Lstm(LstmConfig { embed_dim: 512, hidden_dim: 512, num_layers: 1, dropout: 0.0 }),
+            gen: GeneratorConfig::Lstm(LstmConfig {
+                embed_dim: 512,
+                hidden_dim: 512,
+                num_layers: 1,
+                dropout: 0.0,
+            }),
             vocab: 5000,
             batch: 256,
             len: 40,
         },
         Size::Transformer => Setup {
-            gen: GeneratorConfig::Transformer(TransformerConfig { n_layer: 4, n_head: 4, n_embd: 256, dropout: 0.0 }),
+            gen: GeneratorConfig::Transformer(TransformerConfig {
+                n_layer: 4,
+                n_head: 4,
+                n_embd: 256,
+                dropout: 0.0,
+            }),
             vocab: 5000,
             batch: 64,
             len: 20,
@@ -101,8 +116,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
         bail!("--reps must be at least 1");
     }
     let device = textgan::device::resolve(&a.device)?;
-    let steps = if a.steps.is_empty() { vec![Step::Mle, Step::Sample] } else { a.steps.clone() };
-    let sizes = if a.sizes.is_empty() { vec![Size::Oracle, Size::Lstm512, Size::Transformer] } else { a.sizes.clone() };
+    let steps = if a.steps.is_empty() {
+        vec![Step::Mle, Step::Sample]
+    } else {
+        a.steps.clone()
+    };
+    let sizes = if a.sizes.is_empty() {
+        vec![Size::Oracle, Size::Lstm512, Size::Transformer]
+    } else {
+        a.sizes.clone()
+    };
     for &size in &sizes {
         let s = setup(size);
         tch::manual_seed(0);
@@ -111,13 +134,22 @@ pub fn run(a: BenchArgs) -> Result<()> {
         for &step in &steps {
             let (secs, per_rep_tokens, reps) = match step {
                 Step::Mle => {
-                    let data = Tensor::randint(s.vocab, [s.batch, s.len], (Kind::Int64, Device::Cpu));
-                    let rows: Vec<Vec<i64>> = (0..s.batch).map(|i| Vec::try_from(data.get(i)).expect("ids")).collect();
+                    let data =
+                        Tensor::randint(s.vocab, [s.batch, s.len], (Kind::Int64, Device::Cpu));
+                    let rows: Vec<Vec<i64>> = (0..s.batch)
+                        .map(|i| Vec::try_from(data.get(i)).expect("ids"))
+                        .collect();
                     let refs: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
                     let batch = Batch::new(&refs, &vocab, device);
                     let mut opt = Adam::new(&model.vs, &TrainConfig::default());
                     let secs = time(device, a.warmup, a.reps, || {
-                        let _ = textgan::train::mle_step(model.net.as_ref(), &mut opt, &batch, 5.0, 1e-3);
+                        let _ = textgan::train::mle_step(
+                            model.net.as_ref(),
+                            &mut opt,
+                            &batch,
+                            5.0,
+                            1e-3,
+                        );
                     });
                     (secs, s.batch * s.len, a.reps)
                 }

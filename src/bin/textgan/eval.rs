@@ -2,12 +2,12 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
+use tch::{Device, Tensor};
 use textgan::checkpoint::LoadedGenerator;
 use textgan::config::DataSource;
 use textgan::data::{read_lines, Corpus, Vocab};
 use textgan::eval::{self, lm, report, Report};
 use textgan::models::{generate, GenerateSpec, Oracle, Sampling};
-use tch::{Device, Tensor};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -77,7 +77,11 @@ impl RunContext {
         if corpus.vocab != gen.vocab {
             bail!("the run's training data changed since it was trained (its vocabulary differs)");
         }
-        Ok(RunContext { gen, corpus, oracle })
+        Ok(RunContext {
+            gen,
+            corpus,
+            oracle,
+        })
     }
 
     pub fn is_oracle(&self) -> bool {
@@ -97,8 +101,16 @@ impl RunContext {
             banned: v.never_generated(),
             prefix: vec![],
         };
-        let sampling = Sampling { temperature, ..Default::default() };
-        generate(self.gen.model.net.as_ref(), &spec, &sampling, self.gen.model.device())
+        let sampling = Sampling {
+            temperature,
+            ..Default::default()
+        };
+        generate(
+            self.gen.model.net.as_ref(),
+            &spec,
+            &sampling,
+            self.gen.model.device(),
+        )
     }
 
     pub fn decode_all(&self, seqs: &[Vec<i64>]) -> Vec<String> {
@@ -118,7 +130,14 @@ impl RunContext {
     /// Test NLL of the run's generator at `temperature`.
     pub fn nll_test(&self, temperature: f64) -> f64 {
         let m = &self.gen.model;
-        eval::corpus_nll(m.net.as_ref(), &self.corpus.test, &self.gen.vocab, 256, temperature, m.device())
+        eval::corpus_nll(
+            m.net.as_ref(),
+            &self.corpus.test,
+            &self.gen.vocab,
+            256,
+            temperature,
+            m.device(),
+        )
     }
 }
 
@@ -149,7 +168,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let requested = a.metrics.as_deref().map(report::parse_metrics).transpose()?;
+    let requested = a
+        .metrics
+        .as_deref()
+        .map(report::parse_metrics)
+        .transpose()?;
     if a.run.is_none() && a.samples.is_none() {
         bail!("give --samples FILE (with --references FILE for BLEU) or --run DIR");
     }
@@ -164,10 +187,21 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let sample_lines = a.samples.as_deref().map(eval_lines).transpose()?;
     let ref_lines = a.references.as_deref().map(eval_lines).transpose()?;
     let train_lines = a.train.as_deref().map(eval_lines).transpose()?;
-    let ctx = a.run.as_deref().map(|d| RunContext::load(d, device)).transpose()?;
+    let ctx = a
+        .run
+        .as_deref()
+        .map(|d| RunContext::load(d, device))
+        .transpose()?;
 
     let (samples, sample_ids): (Vec<String>, Option<Vec<Vec<i64>>>) = match (&sample_lines, &ctx) {
-        (Some(lines), Some(c)) => (lines.clone(), Some(encode_strict(&c.gen.vocab, lines, a.samples.as_deref().unwrap())?)),
+        (Some(lines), Some(c)) => (
+            lines.clone(),
+            Some(encode_strict(
+                &c.gen.vocab,
+                lines,
+                a.samples.as_deref().unwrap(),
+            )?),
+        ),
         (Some(lines), None) => (lines.clone(), None),
         (None, Some(c)) => {
             let ids = c.sample(a.n, a.temperature, a.seed);
@@ -180,8 +214,14 @@ pub fn run(a: EvalArgs) -> Result<()> {
         textgan::checkpoint::write_atomic(path, text.as_bytes())?;
     }
     let oracle_run = ctx.as_ref().is_some_and(RunContext::is_oracle);
-    let run_refs = ctx.as_ref().filter(|_| !oracle_run).map(|c| c.decode_all(&c.corpus.test));
-    let run_train = ctx.as_ref().filter(|_| !oracle_run).map(|c| c.decode_all(&c.corpus.train));
+    let run_refs = ctx
+        .as_ref()
+        .filter(|_| !oracle_run)
+        .map(|c| c.decode_all(&c.corpus.test));
+    let run_train = ctx
+        .as_ref()
+        .filter(|_| !oracle_run)
+        .map(|c| c.decode_all(&c.corpus.train));
     let references = ref_lines.or(run_refs).filter(|r| !r.is_empty());
     let train = train_lines.or(run_train);
 
@@ -210,40 +250,86 @@ pub fn run(a: EvalArgs) -> Result<()> {
     };
 
     let mut rep = Report::default();
-    report::text_metrics(&mut rep, &metrics, &samples, references.as_deref(), train.as_deref())?;
+    report::text_metrics(
+        &mut rep,
+        &metrics,
+        &samples,
+        references.as_deref(),
+        train.as_deref(),
+    )?;
     for m in &metrics {
         let need_run = || ctx.as_ref().with_context(|| format!("{m} needs --run"));
         match m.as_str() {
             "nll-test" => {
                 let c = need_run()?;
-                let proto = format!("generator NLL per token (nats, <eos> counted) on {} test sequences", c.corpus.test.len());
+                let proto = format!(
+                    "generator NLL per token (nats, <eos> counted) on {} test sequences",
+                    c.corpus.test.len()
+                );
                 rep.push(m, c.nll_test(1.0), proto);
             }
             "nll-train" => {
                 let c = need_run()?;
                 let g = &c.gen.model;
-                let v = eval::corpus_nll(g.net.as_ref(), &c.corpus.train, &c.gen.vocab, 256, 1.0, g.device());
+                let v = eval::corpus_nll(
+                    g.net.as_ref(),
+                    &c.corpus.train,
+                    &c.gen.vocab,
+                    256,
+                    1.0,
+                    g.device(),
+                );
                 let proto = format!("generator NLL per token on the {} training sequences (what older toolkits call NLL-gen)", c.corpus.train.len());
                 rep.push(m, v, proto);
             }
             "nll-oracle" => {
                 let c = need_run()?;
-                let ids = sample_ids.as_ref().context("nll-oracle needs samples in the run's vocabulary")?;
-                let v = c.nll_oracle(ids).context("nll-oracle needs an oracle run and fixed-length samples")?;
-                rep.push(m, v, format!("oracle NLL per token of {} generated sequences (SeqGAN protocol)", ids.len()));
+                let ids = sample_ids
+                    .as_ref()
+                    .context("nll-oracle needs samples in the run's vocabulary")?;
+                let v = c
+                    .nll_oracle(ids)
+                    .context("nll-oracle needs an oracle run and fixed-length samples")?;
+                rep.push(
+                    m,
+                    v,
+                    format!(
+                        "oracle NLL per token of {} generated sequences (SeqGAN protocol)",
+                        ids.len()
+                    ),
+                );
             }
             "lm-score" | "reverse-lm" => {
-                let lm_dir = a.lm_run.as_deref().with_context(|| format!("{m} needs --lm-run DIR (an MLE run on real data)"))?;
+                let lm_dir = a
+                    .lm_run
+                    .as_deref()
+                    .with_context(|| format!("{m} needs --lm-run DIR (an MLE run on real data)"))?;
                 let lm_ctx = RunContext::load(lm_dir, device)?;
                 let v = &lm_ctx.gen.vocab;
-                let encoded: Vec<Vec<i64>> = samples.iter().map(|s| v.encode(s)).collect::<textgan::Result<_>>()?;
+                let encoded: Vec<Vec<i64>> = samples
+                    .iter()
+                    .map(|s| v.encode(s))
+                    .collect::<textgan::Result<_>>()?;
                 if m == "lm-score" {
-                    let proto = format!("NLL per token of {} samples under the LM of {}", samples.len(), lm_dir.display());
+                    let proto = format!(
+                        "NLL per token of {} samples under the LM of {}",
+                        samples.len(),
+                        lm_dir.display()
+                    );
                     rep.push(m, lm::lm_score(&lm_ctx.gen.model, v, &encoded), proto);
                 } else {
-                    let non_empty: Vec<Vec<i64>> = encoded.into_iter().filter(|s| !s.is_empty()).collect();
+                    let non_empty: Vec<Vec<i64>> =
+                        encoded.into_iter().filter(|s| !s.is_empty()).collect();
                     let cfg = &lm_ctx.gen.config;
-                    let model = lm::fit_lm(&cfg.generator, &cfg.train, v, lm_ctx.gen.max_len, &non_empty, a.reverse_epochs, device);
+                    let model = lm::fit_lm(
+                        &cfg.generator,
+                        &cfg.train,
+                        v,
+                        lm_ctx.gen.max_len,
+                        &non_empty,
+                        a.reverse_epochs,
+                        device,
+                    );
                     let proto = format!(
                         "NLL per token of {} real test sequences under a fresh {} LM trained {} epochs on the samples",
                         lm_ctx.corpus.test.len(),

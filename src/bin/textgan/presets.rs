@@ -1,16 +1,26 @@
 //! Config presets bundled into the binary (the files of `configs/`), usable from any directory.
 use anyhow::{bail, Result};
 
-pub const PRESETS: &[(&str, &str)] = &[
-    ("coco-lstm", include_str!("../../../configs/coco-lstm.toml")),
-    (
-        "coco-transformer",
-        include_str!("../../../configs/coco-transformer.toml"),
-    ),
-    (
-        "oracle-mle",
-        include_str!("../../../configs/oracle-mle.toml"),
-    ),
+/// The presets, by name; each is the TOML file of the same name in `configs/`.
+macro_rules! presets {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../configs/", $name, ".toml")))),*]
+    };
+}
+
+pub const PRESETS: &[(&str, &str)] = presets![
+    "coco-lstm",
+    "coco-transformer",
+    "oracle-mle",
+    "seqgan-oracle",
+    "maligan-oracle",
+    "relgan-oracle",
+    "seqgan-coco",
+    "relgan-coco",
+    "scratchgan-coco",
+    "gsgan-coco",
+    "seed000",
+    "seed001",
 ];
 
 pub fn get(name: &str) -> Result<&'static str> {

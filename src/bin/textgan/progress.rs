@@ -34,6 +34,9 @@ fn fmt(v: &Value) -> String {
 
 impl textgan::train::Hooks for BarHooks {
     fn on_start(&mut self, step: usize, total: usize) {
+        if let Some(old) = self.bar.take() {
+            old.finish_and_clear();
+        }
         let bar = ProgressBar::new(total as u64);
         bar.set_style(
             ProgressStyle::with_template(
@@ -53,6 +56,32 @@ impl textgan::train::Hooks for BarHooks {
     }
 
     fn on_eval(&mut self, m: &Value) {
+        if m["phase"] == "adv" {
+            let mut line = format!(
+                "adv {:>6}  G {}  D {}  D acc real {} fake {}  test NLL {}",
+                m["adv_step"],
+                fmt(&m["g_loss"]),
+                fmt(&m["d_loss"]),
+                fmt(&m["d_real_acc"]),
+                fmt(&m["d_fake_acc"]),
+                fmt(&m["test_nll"])
+            );
+            if !m["beta"].is_null() {
+                line += &format!("  beta {}", fmt(&m["beta"]));
+            }
+            if !m["bleu"].is_null() {
+                line += &format!(
+                    "  BLEU-4 {}  Self-BLEU-4 {}",
+                    fmt(&m["bleu"][2]),
+                    fmt(&m["self_bleu"][2])
+                );
+            }
+            if !m["nll_oracle"].is_null() {
+                line += &format!("  NLL-oracle {}", fmt(&m["nll_oracle"]));
+            }
+            self.print(&line);
+            return;
+        }
         let mut line = format!(
             "step {:>7}  epoch {:>3}  train {}  test NLL {}",
             m["step"],

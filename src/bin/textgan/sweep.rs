@@ -45,23 +45,36 @@ pub fn run(a: SweepArgs) -> Result<()> {
         bail!("-n must be at least 2 (Self-BLEU needs other samples)");
     }
     if !a.labels.is_empty() && a.labels.len() != a.runs.len() {
-        bail!("give one --label per --run ({} runs, {} labels)", a.runs.len(), a.labels.len());
+        bail!(
+            "give one --label per --run ({} runs, {} labels)",
+            a.runs.len(),
+            a.labels.len()
+        );
     }
     let device = textgan::device::resolve(&a.device)?;
     let ref_lines = a.references.as_deref().map(eval_lines).transpose()?;
-    let ctxs: Vec<RunContext> = a.runs.iter().map(|d| RunContext::load(d, device)).collect::<Result<_>>()?;
+    let ctxs: Vec<RunContext> = a
+        .runs
+        .iter()
+        .map(|d| RunContext::load(d, device))
+        .collect::<Result<_>>()?;
     let oracle = ctxs[0].is_oracle();
     if ctxs.iter().any(|c| c.is_oracle() != oracle) {
         bail!("a sweep plots either oracle runs or text runs, not both");
     }
     std::fs::create_dir_all(&a.out)?;
     let bar = ProgressBar::new((ctxs.len() * a.temperatures.len()) as u64);
-    bar.set_style(ProgressStyle::with_template("{spinner} {bar:32} {pos}/{len} {msg}").expect("template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {bar:32} {pos}/{len} {msg}").expect("template"),
+    );
     let mut rows = Vec::new();
     let mut series = Vec::new();
     for (i, c) in ctxs.iter().enumerate() {
         let label = a.labels.get(i).cloned().unwrap_or_else(|| {
-            a.runs[i].file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| a.runs[i].display().to_string())
+            a.runs[i]
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| a.runs[i].display().to_string())
         });
         let mut int = Interner::default();
         let refs = match (&ref_lines, oracle) {
@@ -98,13 +111,26 @@ pub fn run(a: SweepArgs) -> Result<()> {
     let table = markdown(&rows, oracle);
     textgan::checkpoint::write_atomic(&a.out.join("sweep.md"), table.as_bytes())?;
     let svg = if oracle {
-        plot::svg(&series, "Quality vs diversity (oracle)", "NLL-test (lower: covers more of the data)", "NLL-oracle (lower: better quality)")
+        plot::svg(
+            &series,
+            "Quality vs diversity (oracle)",
+            "NLL-test (lower: covers more of the data)",
+            "NLL-oracle (lower: better quality)",
+        )
     } else {
-        plot::svg(&series, "Quality vs diversity", "Self-BLEU-5 (lower: more diverse)", "BLEU-5 (higher: better quality)")
+        plot::svg(
+            &series,
+            "Quality vs diversity",
+            "Self-BLEU-5 (lower: more diverse)",
+            "BLEU-5 (higher: better quality)",
+        )
     };
     plot::save(&svg, &a.out.join("quality_diversity"))?;
     print!("{table}");
-    eprintln!("wrote {}/sweep.jsonl, sweep.md, quality_diversity.svg and .png", a.out.display());
+    eprintln!(
+        "wrote {}/sweep.jsonl, sweep.md, quality_diversity.svg and .png",
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -114,13 +140,23 @@ fn markdown(rows: &[serde_json::Value], oracle: bool) -> String {
     if oracle {
         s += "| run | T | NLL-oracle | NLL-test |\n|---|---|---|---|\n";
         for r in rows {
-            s += &format!("| {} | {} | {} | {} |\n", r["run"].as_str().unwrap_or(""), r["temperature"], f(&r["nll_oracle"]), f(&r["nll_test"]));
+            s += &format!(
+                "| {} | {} | {} | {} |\n",
+                r["run"].as_str().unwrap_or(""),
+                r["temperature"],
+                f(&r["nll_oracle"]),
+                f(&r["nll_test"])
+            );
         }
     } else {
         s += "| run | T | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | Self-BLEU-2 | Self-BLEU-3 | Self-BLEU-4 | Self-BLEU-5 |\n";
         s += "|---|---|---|---|---|---|---|---|---|---|\n";
         for r in rows {
-            s += &format!("| {} | {} |", r["run"].as_str().unwrap_or(""), r["temperature"]);
+            s += &format!(
+                "| {} | {} |",
+                r["run"].as_str().unwrap_or(""),
+                r["temperature"]
+            );
             for k in ["bleu", "self_bleu"] {
                 for i in 0..4 {
                     s += &format!(" {} |", f(&r[k][i]));

@@ -67,7 +67,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         (None, None) => bail!("give --out DIR for a new run or --resume DIR"),
     };
     let mut hooks = BarHooks::new();
-    let result = session.train_mle(&mut hooks);
+    let result = session.run(&mut hooks);
     hooks.finish();
     let metrics = result?;
     eprintln!("run directory: {}", session.dir.display());

@@ -25,7 +25,10 @@ impl CnnDiscriminator {
             .zip(&c.num_filters)
             .enumerate()
             .map(|(i, (&f, &n))| {
-                let cfg = nn::ConvConfigND { stride: [1, slice], ..Default::default() };
+                let cfg = nn::ConvConfigND {
+                    stride: [1, slice],
+                    ..Default::default()
+                };
                 (f, nn::conv(p / format!("conv{i}"), 1, n, [f, slice], cfg))
             })
             .collect();
@@ -63,9 +66,13 @@ impl Discriminator for CnnDiscriminator {
             .iter()
             .map(|(_, conv)| conv.forward(&x).relu().amax([2], false)) // [B, n, R]: max over time
             .collect();
-        let h = Tensor::cat(&pools, 1).permute([0, 2, 1]).reshape([b * self.num_rep, -1]); // [B*R, F]
+        let h = Tensor::cat(&pools, 1)
+            .permute([0, 2, 1])
+            .reshape([b * self.num_rep, -1]); // [B*R, F]
         let t = self.gate.forward(&h).sigmoid();
         let h: Tensor = &t * self.highway.forward(&h).relu() + (1.0 - &t) * &h;
-        self.out.forward(&h.dropout(self.dropout, train)).view([b, self.num_rep]) // [B, R]
+        self.out
+            .forward(&h.dropout(self.dropout, train))
+            .view([b, self.num_rep]) // [B, R]
     }
 }

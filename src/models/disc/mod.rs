@@ -62,7 +62,9 @@ impl DiscriminatorModel {
             DiscriminatorConfig::Cnn(c) => Box::new(CnnDiscriminator::new(&p, c, vocab_size)),
             DiscriminatorConfig::Lstm(c) => Box::new(LstmDiscriminator::new(&p, c, vocab_size)),
             DiscriminatorConfig::Mlp(c) => Box::new(MlpDiscriminator::new(&p, c, vocab_size)),
-            DiscriminatorConfig::Transformer(c) => Box::new(TransformerDiscriminator::new(&p, c, vocab_size, max_len)),
+            DiscriminatorConfig::Transformer(c) => {
+                Box::new(TransformerDiscriminator::new(&p, c, vocab_size, max_len))
+            }
         };
         DiscriminatorModel { vs, net }
     }
@@ -75,7 +77,16 @@ pub(crate) struct Table {
 
 impl Table {
     pub fn new(p: nn::Path, vocab: i64, dim: i64) -> Self {
-        Table { ws: p.var("weight", &[vocab, dim], nn::Init::Randn { mean: 0.0, stdev: 0.1 }) }
+        Table {
+            ws: p.var(
+                "weight",
+                &[vocab, dim],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.1,
+                },
+            ),
+        }
     }
 
     pub fn lookup(&self, tokens: &Tensor) -> Tensor {
@@ -95,10 +106,28 @@ mod tests {
 
     fn all() -> Vec<DiscriminatorConfig> {
         vec![
-            DiscriminatorConfig::Cnn(CnnDiscConfig { embed_dim: 8, filter_sizes: vec![2, 3], num_filters: vec![4, 5], num_rep: 2, dropout: 0.0 }),
-            DiscriminatorConfig::Lstm(LstmDiscConfig { embed_dim: 8, hidden_dim: 6, dropout: 0.0 }),
-            DiscriminatorConfig::Mlp(MlpDiscConfig { embed_dim: 8, hidden_dim: 6 }),
-            DiscriminatorConfig::Transformer(TransformerDiscConfig { n_layer: 1, n_head: 2, n_embd: 8, dropout: 0.0 }),
+            DiscriminatorConfig::Cnn(CnnDiscConfig {
+                embed_dim: 8,
+                filter_sizes: vec![2, 3],
+                num_filters: vec![4, 5],
+                num_rep: 2,
+                dropout: 0.0,
+            }),
+            DiscriminatorConfig::Lstm(LstmDiscConfig {
+                embed_dim: 8,
+                hidden_dim: 6,
+                dropout: 0.0,
+            }),
+            DiscriminatorConfig::Mlp(MlpDiscConfig {
+                embed_dim: 8,
+                hidden_dim: 6,
+            }),
+            DiscriminatorConfig::Transformer(TransformerDiscConfig {
+                n_layer: 1,
+                n_head: 2,
+                n_embd: 8,
+                dropout: 0.0,
+            }),
         ]
     }
 
@@ -109,13 +138,23 @@ mod tests {
             let d = DiscriminatorModel::new(&cfg, 11, 6, Device::Cpu);
             let ids = Tensor::from_slice(&[1i64, 4, 5, 6, 2, 0, 3, 3, 7, 8, 9, 10]).view([2, 6]);
             let hard = d.net.score(&ids, false);
-            let k = if matches!(cfg, DiscriminatorConfig::Cnn(_)) { 2 } else { 1 };
+            let k = if matches!(cfg, DiscriminatorConfig::Cnn(_)) {
+                2
+            } else {
+                1
+            };
             assert_eq!(hard.size(), vec![2, k], "{cfg:?}");
             let onehot = ids.one_hot(11).to_kind(Kind::Float).set_requires_grad(true);
             let soft = d.net.score_soft(&onehot, false);
-            assert!((&soft - &hard).abs().max().double_value(&[]) < 1e-5, "{cfg:?}");
+            assert!(
+                (&soft - &hard).abs().max().double_value(&[]) < 1e-5,
+                "{cfg:?}"
+            );
             soft.sum(Kind::Float).backward();
-            assert!(onehot.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0, "{cfg:?}");
+            assert!(
+                onehot.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0,
+                "{cfg:?}"
+            );
         }
     }
 
@@ -128,6 +167,12 @@ mod tests {
         // Causal: changing the last token leaves the earlier scores alone.
         let ids2 = Tensor::from_slice(&[1i64, 4, 5, 9]).view([1, 4]);
         let per2 = d.net.per_token(&d.net.embed(&ids2), false).unwrap();
-        assert!((per.narrow(1, 0, 3) - per2.narrow(1, 0, 3)).abs().max().double_value(&[]) < 1e-6);
+        assert!(
+            (per.narrow(1, 0, 3) - per2.narrow(1, 0, 3))
+                .abs()
+                .max()
+                .double_value(&[])
+                < 1e-6
+        );
     }
 }

@@ -62,18 +62,38 @@ impl Discriminator for TransformerDiscriminator {
 
     fn forward_embedded(&self, emb: &Tensor, train: bool) -> Tensor {
         let (b, t, c) = emb.size3().expect("[B, T, E]");
-        let pos = Tensor::arange(t, (Kind::Int64, emb.device())).clamp_max(self.wpe.ws.size()[0] - 1);
+        let pos =
+            Tensor::arange(t, (Kind::Int64, emb.device())).clamp_max(self.wpe.ws.size()[0] - 1);
         let mut x = emb + self.wpe.forward(&pos); // [B, T, C]
         let hs = c / self.n_head;
         for blk in &self.blocks {
             let qkv = blk.qkv.forward(&blk.ln_1.forward(&x)).split(c, 2);
             let heads = |z: &Tensor| z.view([b, t, self.n_head, hs]).transpose(1, 2); // [B, nh, T, hs]
             let p = if train { self.dropout } else { 0.0 };
-            let y = Tensor::scaled_dot_product_attention(&heads(&qkv[0]), &heads(&qkv[1]), &heads(&qkv[2]), None::<Tensor>, p, false, None, false);
-            x = &x + blk.proj.forward(&y.transpose(1, 2).contiguous().view([b, t, c]));
-            x = &x + blk.fc_out.forward(&blk.fc.forward(&blk.ln_2.forward(&x)).gelu("none")).dropout(self.dropout, train);
+            let y = Tensor::scaled_dot_product_attention(
+                &heads(&qkv[0]),
+                &heads(&qkv[1]),
+                &heads(&qkv[2]),
+                None::<Tensor>,
+                p,
+                false,
+                None,
+                false,
+            );
+            x = &x
+                + blk
+                    .proj
+                    .forward(&y.transpose(1, 2).contiguous().view([b, t, c]));
+            x = &x
+                + blk
+                    .fc_out
+                    .forward(&blk.fc.forward(&blk.ln_2.forward(&x)).gelu("none"))
+                    .dropout(self.dropout, train);
         }
-        let pooled = self.ln_f.forward(&x).mean_dim([1i64].as_slice(), false, Kind::Float); // [B, C]
+        let pooled = self
+            .ln_f
+            .forward(&x)
+            .mean_dim([1i64].as_slice(), false, Kind::Float); // [B, C]
         self.out.forward(&pooled) // [B, 1]
     }
 }

@@ -1,0 +1,108 @@
+//! MaliGAN (Che et al. 2017): REINFORCE on whole sequences with importance weights
+//! r = D / (1 - D), normalised over the batch, minus their mean as a baseline.
+use super::common::{real_batch, sample_tensor, token_log_probs, DiscSide, Shapes};
+use super::{d_stats, g_update, load_side, net, save_side, Algorithm, Ctx, Stats};
+use crate::config::GanConfig;
+use crate::error::Result;
+use crate::optim::Adam;
+use std::collections::HashMap;
+use std::path::Path;
+use tch::{Kind, Tensor};
+
+pub struct MaliGan {
+    cfg: GanConfig,
+    shapes: Shapes,
+    disc: DiscSide,
+    g_opt: Adam,
+}
+
+impl MaliGan {
+    pub fn new(cfg: GanConfig, shapes: Shapes, disc: DiscSide, g_opt: Adam) -> Self {
+        MaliGan {
+            cfg,
+            shapes,
+            disc,
+            g_opt,
+        }
+    }
+}
+
+/// MaliGAN's weights from discriminator probabilities [B]: r / sum(r) - mean, with r = D / (1 - D).
+pub fn mali_weights(d_prob: &Tensor) -> Tensor {
+    let r = d_prob / (-d_prob + 1.0).clamp_min(1e-6);
+    let r = &r / r.sum(Kind::Float);
+    &r - r.mean(Kind::Float)
+}
+
+impl Algorithm for MaliGan {
+    fn step(&mut self, ctx: &mut Ctx) -> Stats {
+        let mut out = Stats::new();
+        for _ in 0..self.cfg.g_steps {
+            let samples =
+                sample_tensor(net(ctx.gen), self.cfg.batch_size, &self.shapes, ctx.device);
+            let weights = tch::no_grad(|| {
+                let d_in = self.shapes.to_d_len(&samples);
+                mali_weights(&self.disc.model.net.score(&d_in, false).sigmoid().mean_dim(
+                    [1i64].as_slice(),
+                    false,
+                    Kind::Float,
+                ))
+            });
+            let mask = self.shapes.mask(&samples);
+            let seq_logp = (token_log_probs(net(ctx.gen), &samples, &self.shapes) * &mask)
+                .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+            let loss = -(seq_logp * weights).sum(Kind::Float);
+            out.insert(
+                "g_loss".into(),
+                g_update(&mut self.g_opt, &loss, self.cfg.grad_clip, self.cfg.g_lr),
+            );
+        }
+        for _ in 0..self.cfg.d_steps {
+            out.extend(self.d_step(ctx));
+        }
+        out
+    }
+
+    fn d_step(&mut self, ctx: &mut Ctx) -> Stats {
+        let b = self.cfg.batch_size;
+        let real = real_batch(ctx.real, b, &self.shapes, ctx.rng, ctx.device);
+        let fake = self
+            .shapes
+            .to_d_len(&sample_tensor(net(ctx.gen), b, &self.shapes, ctx.device));
+        let mut out = Stats::new();
+        d_stats(&mut out, self.disc.update_ids(&real, &fake, self.cfg.d_lr));
+        out
+    }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        save_side(&self.disc, &self.g_opt)
+    }
+
+    fn state_scalars(&self) -> serde_json::Value {
+        serde_json::json!({"d_t": self.disc.opt.t, "g_t": self.g_opt.t})
+    }
+
+    fn load_state(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        scalars: &serde_json::Value,
+        path: &Path,
+    ) -> Result<()> {
+        load_side(&mut self.disc, &mut self.g_opt, tensors, scalars, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_are_normalised_and_centred() {
+        // D = [0.5, 0.8]: r = [1, 4] -> [0.2, 0.8] -> minus mean 0.5 -> [-0.3, 0.3]
+        let w: Vec<f32> = Vec::try_from(mali_weights(&Tensor::from_slice(&[0.5f32, 0.8]))).unwrap();
+        assert!(
+            (w[0] + 0.3).abs() < 1e-6 && (w[1] - 0.3).abs() < 1e-6,
+            "{w:?}"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! Adversarial training algorithms, each written against the [`Generator`] and
+//! [`Discriminator`](crate::models::disc::Discriminator) traits only, so any generator meets any
+//! discriminator. Each file holds one algorithm's step and nothing else; the loop around it
+//! (evaluation, checkpoints, logging) is the shared one in `train`.
+pub mod common;
+mod gumbel;
+pub mod losses;
+mod maligan;
+mod scratchgan;
+mod seqgan;
+
+pub use gumbel::{beta_at, Gumbel};
+pub use maligan::MaliGan;
+pub use scratchgan::ScratchGan;
+pub use seqgan::{rollout_rewards, SeqGan};
+
+use crate::config::{Algorithm as Kind, RunConfig};
+use crate::data::Vocab;
+use crate::error::{Error, Result};
+use crate::models::disc::DiscriminatorModel;
+use crate::models::{Generator, GeneratorModel};
+use common::{DiscSide, Shapes};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use tch::{Device, Tensor};
+
+/// What an algorithm step sees of the run.
+pub struct Ctx<'a> {
+    pub gen: &'a GeneratorModel,
+    pub real: &'a [Vec<i64>],
+    pub device: Device,
+    /// Adversarial step (0-based) and how many there are.
+    pub step: usize,
+    pub total: usize,
+    pub rng: &'a mut rand_chacha::ChaCha8Rng,
+}
+
+/// Scalars one step reports (losses, discriminator accuracies, temperature).
+pub type Stats = BTreeMap<String, f64>;
+
+pub trait Algorithm {
+    /// One adversarial step: generator update(s), then discriminator update(s).
+    fn step(&mut self, ctx: &mut Ctx) -> Stats;
+
+    /// One discriminator update on fresh samples (pretraining the discriminator).
+    fn d_step(&mut self, ctx: &mut Ctx) -> Stats;
+
+    /// Tensors to checkpoint beside the generator: discriminator, optimizers, rollout copy.
+    fn state_tensors(&self) -> Vec<(String, Tensor)>;
+
+    /// Scalars to checkpoint (Adam step counts, baselines).
+    fn state_scalars(&self) -> serde_json::Value;
+
+    fn load_state(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        scalars: &serde_json::Value,
+        path: &Path,
+    ) -> Result<()>;
+}
+
+/// Builds the configured algorithm for a generator already pretrained (or not) by MLE.
+pub fn build(
+    cfg: &RunConfig,
+    gen: &GeneratorModel,
+    vocab: &Vocab,
+    max_len: usize,
+    device: Device,
+) -> Option<Box<dyn Algorithm>> {
+    let g = &cfg.gan;
+    if g.algorithm == Kind::None {
+        return None;
+    }
+    let dmodel = DiscriminatorModel::new(
+        &cfg.discriminator,
+        vocab.len() as i64,
+        max_len.max(1) as i64 + 32,
+        device,
+    );
+    let shapes = Shapes::new(vocab, max_len, dmodel.net.min_len());
+    let disc = DiscSide::new(dmodel, g);
+    let g_opt = crate::optim::Adam::new(
+        &gen.vs,
+        &crate::config::TrainConfig {
+            beta1: g.g_beta1,
+            ..Default::default()
+        },
+    );
+    Some(match g.algorithm {
+        Kind::Seqgan => Box::new(SeqGan::new(
+            g.clone(),
+            shapes,
+            disc,
+            g_opt,
+            &cfg.generator,
+            gen,
+            device,
+        )),
+        Kind::Maligan => Box::new(MaliGan::new(g.clone(), shapes, disc, g_opt)),
+        Kind::Gumbel => Box::new(Gumbel::new(g.clone(), shapes, disc, g_opt)),
+        Kind::Scratchgan => Box::new(ScratchGan::new(g.clone(), shapes, disc, g_opt, device)),
+        Kind::None => unreachable!(),
+    })
+}
+
+/// Checkpoint helpers shared by the algorithms.
+pub(crate) fn save_side(disc: &DiscSide, g_opt: &crate::optim::Adam) -> Vec<(String, Tensor)> {
+    let mut t = crate::checkpoint::named_vars(&disc.model.vs, "disc.");
+    t.extend(disc.opt.state_tensors("dopt."));
+    t.extend(g_opt.state_tensors("gopt_adv."));
+    t
+}
+
+pub(crate) fn load_side(
+    disc: &mut DiscSide,
+    g_opt: &mut crate::optim::Adam,
+    tensors: &HashMap<String, Tensor>,
+    scalars: &serde_json::Value,
+    path: &Path,
+) -> Result<()> {
+    crate::checkpoint::restore_vars(&mut disc.model.vs, tensors, "disc.", path)?;
+    disc.opt
+        .load_state(tensors, "dopt.")
+        .map_err(|e| Error::checkpoint(path, e))?;
+    g_opt
+        .load_state(tensors, "gopt_adv.")
+        .map_err(|e| Error::checkpoint(path, e))?;
+    disc.opt.t = scalars["d_t"].as_i64().unwrap_or(0);
+    g_opt.t = scalars["g_t"].as_i64().unwrap_or(0);
+    Ok(())
+}
+
+/// Runs `gen` on `x` and clips its gradient before an update of `opt`.
+pub(crate) fn g_update(opt: &mut crate::optim::Adam, loss: &Tensor, clip: f64, lr: f64) -> f64 {
+    opt.zero_grad();
+    loss.backward();
+    if clip > 0.0 {
+        opt.clip_grad_norm(clip);
+    }
+    opt.step(lr);
+    loss.double_value(&[])
+}
+
+pub(crate) fn d_stats(out: &mut Stats, s: common::DStats) {
+    out.insert("d_loss".into(), s.loss);
+    out.insert("d_real_acc".into(), s.real_acc);
+    out.insert("d_fake_acc".into(), s.fake_acc);
+}
+
+/// Keeps `dyn Generator` in scope for the algorithm files.
+pub(crate) fn net(gen: &GeneratorModel) -> &dyn Generator {
+    gen.net.as_ref()
+}
