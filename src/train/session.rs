@@ -101,7 +101,14 @@ fn absolutize(cfg: &mut RunConfig) -> Result<()> {
 
 impl Session {
     /// Starts a new run in `dir`. Everything is checked before the directory is touched.
-    pub fn create(dir: &Path, mut cfg: RunConfig) -> Result<Self> {
+    pub fn create(dir: &Path, cfg: RunConfig) -> Result<Self> {
+        Self::create_from(dir, cfg, None)
+    }
+
+    /// Starts a new run whose generator starts from the weights of another run's checkpoint
+    /// (same data and generator settings) and skips MLE pretraining: several adversarial
+    /// algorithms can then start from one pretrained generator, as in the papers.
+    pub fn create_from(dir: &Path, mut cfg: RunConfig, init_from: Option<&Path>) -> Result<Self> {
         if dir.join(checkpoint::FILE).exists() {
             return Err(Error::Config(format!(
                 "{} already holds a run; continue it with --resume or choose another --out",
@@ -116,7 +123,7 @@ impl Session {
         let device = device::resolve(&cfg.train.device)?;
         let (corpus, oracle) = load_data(&cfg, device)?;
         tch::manual_seed(cfg.train.seed as i64);
-        let model = GeneratorModel::new(
+        let mut model = GeneratorModel::new(
             &cfg.generator,
             corpus.vocab.len() as i64,
             corpus.max_len as i64,
@@ -130,6 +137,22 @@ impl Session {
             phase: "mle".into(),
             ..Default::default()
         };
+        let mut progress = progress;
+        if let Some(src) = init_from {
+            let path = checkpoint::locate(src);
+            let ck = checkpoint::load(&path)?;
+            if ck.vocab != corpus.vocab || ck.config.generator != cfg.generator {
+                return Err(Error::checkpoint(
+                    &path,
+                    "--init-from needs a run with the same data and generator settings",
+                ));
+            }
+            let mut vs = model.vs;
+            checkpoint::restore_vars(&mut vs, &ck.tensors, "model.", &path)?;
+            model = GeneratorModel { vs, net: model.net };
+            progress.step = total;
+            progress.epoch = cfg.train.epochs;
+        }
         std::fs::create_dir_all(dir.join("samples")).map_err(|e| Error::io(dir, e))?;
         checkpoint::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
         let vocab_json = serde_json::to_string_pretty(&corpus.vocab).expect("vocab serializes");

@@ -14,6 +14,9 @@ pub struct TrainArgs {
     /// Continue the run in DIR from its checkpoint.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "config", "preset"])]
     resume: Option<PathBuf>,
+    /// Start the generator from this run's checkpoint and skip MLE pretraining (same data and generator).
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
     /// TOML config file (see configs/); defaults to the coco-lstm preset's values.
     #[arg(long, value_name = "FILE", conflicts_with = "preset")]
     config: Option<PathBuf>,
@@ -63,7 +66,7 @@ fn resolve_config(a: &TrainArgs) -> Result<RunConfig> {
 pub fn run(a: TrainArgs) -> Result<()> {
     let mut session = match (&a.resume, &a.out) {
         (Some(dir), _) => Session::resume(dir, &overrides(&a))?,
-        (None, Some(dir)) => Session::create(dir, resolve_config(&a)?)?,
+        (None, Some(dir)) => Session::create_from(dir, resolve_config(&a)?, a.init_from.as_deref())?,
         (None, None) => bail!("give --out DIR for a new run or --resume DIR"),
     };
     let mut hooks = BarHooks::new();
