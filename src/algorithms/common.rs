@@ -250,7 +250,7 @@ pub fn gumbel_decode(
     for _ in 0..shapes.gen_len {
         let mut logits = gen.step(&tok, &mut state); // [n, V]
         if let Some(m) = &ban {
-            logits = logits + m;
+            logits += m;
         }
         let u = Tensor::rand_like(&logits);
         let g = -(-(u + 1e-10).log() + 1e-10).log();

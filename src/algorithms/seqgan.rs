@@ -123,7 +123,7 @@ pub fn rollout_rewards(
             None => logits.shallow_clone(),
         };
         let next = sampling.pick(&masked); // [A]: every row in flight writes position p
-        let _ = rows.select(1, p).copy_(&next);
+        rows.select(1, p).copy_(&next);
         if p + 1 < t {
             logits = policy.step(&next, state.as_mut().expect("set above"));
         }

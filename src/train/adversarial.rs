@@ -139,7 +139,8 @@ impl Session {
                 stats.get("g_loss").copied().unwrap_or(f64::NAN),
                 self.cfg.gan.g_lr,
             );
-            if self.progress.adv_step % eval_every == 0 || self.progress.adv_step == total {
+            if self.progress.adv_step.is_multiple_of(eval_every) || self.progress.adv_step == total
+            {
                 self.algo = Some(algo);
                 let mut metrics = self.evaluate()?;
                 for (k, v) in window.means() {

@@ -315,7 +315,7 @@ impl Session {
             device::describe(self.device)
         );
         self.message(hooks, &model_line);
-        if self.progress.step > 0 {
+        if self.progress.step > 0 && self.progress.step < total {
             let m = format!(
                 "resuming at step {} (epoch {})",
                 self.progress.step, self.progress.epoch

@@ -66,7 +66,9 @@ fn resolve_config(a: &TrainArgs) -> Result<RunConfig> {
 pub fn run(a: TrainArgs) -> Result<()> {
     let mut session = match (&a.resume, &a.out) {
         (Some(dir), _) => Session::resume(dir, &overrides(&a))?,
-        (None, Some(dir)) => Session::create_from(dir, resolve_config(&a)?, a.init_from.as_deref())?,
+        (None, Some(dir)) => {
+            Session::create_from(dir, resolve_config(&a)?, a.init_from.as_deref())?
+        }
         (None, None) => bail!("give --out DIR for a new run or --resume DIR"),
     };
     let mut hooks = BarHooks::new();
