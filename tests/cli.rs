@@ -685,7 +685,7 @@ fn every_algorithm_trains_end_to_end() {
             adv.iter()
                 .map(|l| l["adv_step"].as_u64().unwrap())
                 .collect::<Vec<_>>(),
-            vec![2, 4],
+            vec![0, 2, 4],
             "{algo}"
         );
         let last = adv.last().unwrap();
@@ -733,4 +733,17 @@ fn resume_continues_the_adversarial_phase() {
         &["train", "--resume", &b, "--set", "gan.algorithm=maligan"],
         "gan.algorithm",
     );
+    // A new run can start its adversarial phase from another run's generator.
+    let c = f.s("c");
+    let mle = f.s("a");
+    let mut args = vec!["train", "--out", &c, "--init-from", &mle, "--max-steps", "4"];
+    let tiny = f.tiny();
+    args.extend(tiny.iter().map(String::as_str));
+    let gan = gan_args("maligan", 2);
+    args.extend(gan.iter().map(String::as_str));
+    ok(&args);
+    let mc = metrics(&f.path("c"));
+    assert!(mc.iter().all(|l| l["phase"] == "adv"), "no MLE steps after --init-from");
+    assert_eq!(mc.first().unwrap()["adv_step"], 0);
+    assert_eq!(mc.last().unwrap()["adv_step"], 2);
 }

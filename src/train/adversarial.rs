@@ -114,6 +114,11 @@ impl Session {
                     self.message(hooks, &m);
                 }
             }
+            // The starting point, with the generator as MLE left it.
+            self.algo = Some(algo);
+            let metrics = self.evaluate()?;
+            self.record(hooks, metrics)?;
+            algo = self.algo.take().expect("put back above");
         } else {
             let m = format!(
                 "resuming the adversarial phase at step {}",
