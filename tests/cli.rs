@@ -736,14 +736,25 @@ fn resume_continues_the_adversarial_phase() {
     // A new run can start its adversarial phase from another run's generator.
     let c = f.s("c");
     let mle = f.s("a");
-    let mut args = vec!["train", "--out", &c, "--init-from", &mle, "--max-steps", "4"];
+    let mut args = vec![
+        "train",
+        "--out",
+        &c,
+        "--init-from",
+        &mle,
+        "--max-steps",
+        "4",
+    ];
     let tiny = f.tiny();
     args.extend(tiny.iter().map(String::as_str));
     let gan = gan_args("maligan", 2);
     args.extend(gan.iter().map(String::as_str));
     ok(&args);
     let mc = metrics(&f.path("c"));
-    assert!(mc.iter().all(|l| l["phase"] == "adv"), "no MLE steps after --init-from");
+    assert!(
+        mc.iter().all(|l| l["phase"] == "adv"),
+        "no MLE steps after --init-from"
+    );
     assert_eq!(mc.first().unwrap()["adv_step"], 0);
     assert_eq!(mc.last().unwrap()["adv_step"], 2);
 }

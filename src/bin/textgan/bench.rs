@@ -19,6 +19,12 @@ pub enum Step {
     Mle,
     /// Sampling 10,000 sequences.
     Sample,
+    /// SeqGAN generator step with 16 rollouts per prefix (CNN discriminator of SeqGAN).
+    Seqgan,
+    /// RelGAN-style Gumbel-softmax step: one G and five D updates (RSGAN, 64-representation CNN).
+    Relgan,
+    /// ScratchGAN-style step: one G and one D update with per-token rewards (LSTM discriminator).
+    Scratchgan,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -111,6 +117,78 @@ fn time(device: Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 
     t[t.len() / 2]
 }
 
+/// Median seconds of one adversarial step of `step`'s algorithm at size `s`.
+fn adversarial_step(
+    step: Step,
+    s: &Setup,
+    model: &GeneratorModel,
+    vocab: &Vocab,
+    device: Device,
+    warmup: usize,
+    reps: usize,
+) -> Result<f64> {
+    use textgan::config::*;
+    let mut cfg = RunConfig {
+        generator: s.gen.clone(),
+        ..Default::default()
+    };
+    cfg.gan = GanConfig {
+        batch_size: s.batch,
+        steps: 1000,
+        ..Default::default()
+    };
+    match step {
+        Step::Seqgan => {
+            cfg.gan.algorithm = Algorithm::Seqgan;
+            cfg.gan.rollouts = 16;
+            cfg.gan.d_steps = 0;
+            cfg.discriminator = DiscriminatorConfig::Cnn(CnnDiscConfig::default());
+        }
+        Step::Relgan => {
+            cfg.gan.algorithm = Algorithm::Gumbel;
+            cfg.gan.loss = GanLoss::Rsgan;
+            cfg.gan.d_steps = 5;
+            cfg.discriminator = DiscriminatorConfig::Cnn(CnnDiscConfig {
+                embed_dim: 64,
+                filter_sizes: vec![2, 3, 4, 5],
+                num_filters: vec![300; 4],
+                num_rep: 64,
+                dropout: 0.25,
+            });
+        }
+        _ => {
+            cfg.gan.algorithm = Algorithm::Scratchgan;
+            cfg.gan.d_steps = 1;
+            cfg.discriminator = DiscriminatorConfig::Lstm(LstmDiscConfig::default());
+        }
+    }
+    let real: Vec<Vec<i64>> = (0..1000)
+        .map(|_| {
+            Vec::try_from(Tensor::randint(
+                s.vocab,
+                [s.len],
+                (Kind::Int64, Device::Cpu),
+            ))
+            .expect("ids")
+        })
+        .collect();
+    let mut algo = textgan::algorithms::build(&cfg, model, vocab, s.len as usize, device)
+        .expect("an algorithm is set");
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+    let secs = time(device, warmup, reps, || {
+        let mut ctx = textgan::algorithms::Ctx {
+            gen: model,
+            real: &real,
+            device,
+            step: 10,
+            total: 1000,
+            rng: &mut rng,
+        };
+        let _ = algo.step(&mut ctx);
+    });
+    Ok(secs)
+}
+
 pub fn run(a: BenchArgs) -> Result<()> {
     if a.reps == 0 {
         bail!("--reps must be at least 1");
@@ -152,6 +230,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
                         );
                     });
                     (secs, s.batch * s.len, a.reps)
+                }
+                Step::Seqgan | Step::Relgan | Step::Scratchgan => {
+                    let reps = a.reps.clamp(1, 10);
+                    let secs =
+                        adversarial_step(step, &s, &model, &vocab, device, a.warmup.min(1), reps)?;
+                    (secs, s.batch * s.len, reps)
                 }
                 Step::Sample => {
                     let spec = GenerateSpec {
