@@ -108,6 +108,20 @@ pub fn real_batch(
         .to_device(device)
 }
 
+/// A real batch and a generated batch of `n` sequences each, as discriminator-length ids.
+pub fn real_and_fake(
+    gen: &dyn Generator,
+    real: &[Vec<i64>],
+    n: i64,
+    shapes: &Shapes,
+    rng: &mut impl Rng,
+    device: Device,
+) -> (Tensor, Tensor) {
+    let r = real_batch(real, n, shapes, rng, device);
+    let f = shapes.to_d_len(&sample_tensor(gen, n, shapes, device));
+    (r, f)
+}
+
 /// `n` sequences sampled from `gen` (no gradient) as [n, gen_len] ids, padding after `<eos>`.
 pub fn sample_tensor(gen: &dyn Generator, n: i64, shapes: &Shapes, device: Device) -> Tensor {
     let _guard = tch::no_grad_guard();

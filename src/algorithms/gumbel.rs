@@ -5,7 +5,7 @@
 //! steps; GSGAN (Kusner and Hernández-Lobato 2016) with an LSTM pair and a fixed temperature; the
 //! seeds' LSTM/MLP systems with the standard minimax loss. The presets in `configs/` set them up.
 use super::common::{gumbel_decode, one_hot, real_batch, soft_to_d_len, DiscSide, Shapes};
-use super::{d_stats, g_update, load_side, net, save_side, Algorithm, Ctx, Stats};
+use super::{d_stats, g_update, load_side, net, save_side, side_scalars, Algorithm, Ctx, Stats};
 use crate::algorithms::losses;
 use crate::config::{BetaSchedule, GanConfig};
 use crate::error::Result;
@@ -108,7 +108,7 @@ impl Algorithm for Gumbel {
     }
 
     fn state_scalars(&self) -> serde_json::Value {
-        serde_json::json!({"d_t": self.disc.opt.t, "g_t": self.g_opt.t})
+        side_scalars(&self.disc, &self.g_opt)
     }
 
     fn load_state(

@@ -1,7 +1,7 @@
 //! MaliGAN (Che et al. 2017): REINFORCE on whole sequences with importance weights
 //! r = D / (1 - D), normalised over the batch, minus their mean as a baseline.
-use super::common::{real_batch, sample_tensor, token_log_probs, DiscSide, Shapes};
-use super::{d_stats, g_update, load_side, net, save_side, Algorithm, Ctx, Stats};
+use super::common::{sample_tensor, token_log_probs, DiscSide, Shapes};
+use super::{g_update, ids_d_step, load_side, net, save_side, side_scalars, Algorithm, Ctx, Stats};
 use crate::config::GanConfig;
 use crate::error::Result;
 use crate::optim::Adam;
@@ -64,14 +64,7 @@ impl Algorithm for MaliGan {
     }
 
     fn d_step(&mut self, ctx: &mut Ctx) -> Stats {
-        let b = self.cfg.batch_size;
-        let real = real_batch(ctx.real, b, &self.shapes, ctx.rng, ctx.device);
-        let fake = self
-            .shapes
-            .to_d_len(&sample_tensor(net(ctx.gen), b, &self.shapes, ctx.device));
-        let mut out = Stats::new();
-        d_stats(&mut out, self.disc.update_ids(&real, &fake, self.cfg.d_lr));
-        out
+        ids_d_step(&mut self.disc, &self.shapes, &self.cfg, ctx)
     }
 
     fn state_tensors(&self) -> Vec<(String, Tensor)> {
@@ -79,7 +72,7 @@ impl Algorithm for MaliGan {
     }
 
     fn state_scalars(&self) -> serde_json::Value {
-        serde_json::json!({"d_t": self.disc.opt.t, "g_t": self.g_opt.t})
+        side_scalars(&self.disc, &self.g_opt)
     }
 
     fn load_state(

@@ -141,6 +141,31 @@ pub(crate) fn g_update(opt: &mut crate::optim::Adam, loss: &Tensor, clip: f64, l
     loss.double_value(&[])
 }
 
+/// One discriminator update on a real and a generated batch of ids (SeqGAN, MaliGAN).
+pub(crate) fn ids_d_step(
+    disc: &mut DiscSide,
+    shapes: &Shapes,
+    cfg: &crate::config::GanConfig,
+    ctx: &mut Ctx,
+) -> Stats {
+    let (real, fake) = common::real_and_fake(
+        net(ctx.gen),
+        ctx.real,
+        cfg.batch_size,
+        shapes,
+        ctx.rng,
+        ctx.device,
+    );
+    let mut out = Stats::new();
+    d_stats(&mut out, disc.update_ids(&real, &fake, cfg.d_lr));
+    out
+}
+
+/// The Adam step counts every algorithm checkpoints.
+pub(crate) fn side_scalars(disc: &DiscSide, g_opt: &crate::optim::Adam) -> serde_json::Value {
+    serde_json::json!({"d_t": disc.opt.t, "g_t": g_opt.t})
+}
+
 pub(crate) fn d_stats(out: &mut Stats, s: common::DStats) {
     out.insert("d_loss".into(), s.loss);
     out.insert("d_real_acc".into(), s.real_acc);

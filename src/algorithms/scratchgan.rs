@@ -2,8 +2,10 @@
 //! token gives dense rewards r_t = 2 sigmoid(D_t) - 1; the generator follows REINFORCE on the
 //! discounted returns R_t = sum_k gamma^(k-t) r_k minus a moving-average baseline per position,
 //! with large batches and no MLE pretraining.
-use super::common::{real_batch, reinforce_loss, sample_tensor, token_log_probs, DiscSide, Shapes};
-use super::{g_update, load_side, net, save_side, Algorithm, Ctx, Stats};
+use super::common::{
+    real_and_fake, reinforce_loss, sample_tensor, token_log_probs, DiscSide, Shapes,
+};
+use super::{g_update, load_side, net, save_side, side_scalars, Algorithm, Ctx, Stats};
 use crate::config::GanConfig;
 use crate::error::{Error, Result};
 use crate::optim::Adam;
@@ -101,11 +103,14 @@ impl Algorithm for ScratchGan {
     }
 
     fn d_step(&mut self, ctx: &mut Ctx) -> Stats {
-        let b = self.cfg.batch_size;
-        let real = real_batch(ctx.real, b, &self.shapes, ctx.rng, ctx.device);
-        let fake = self
-            .shapes
-            .to_d_len(&sample_tensor(net(ctx.gen), b, &self.shapes, ctx.device));
+        let (real, fake) = real_and_fake(
+            net(ctx.gen),
+            ctx.real,
+            self.cfg.batch_size,
+            &self.shapes,
+            ctx.rng,
+            ctx.device,
+        );
         let (rm, fm) = (self.shapes.mask(&real), self.shapes.mask(&fake));
         let r = per_token(&self.disc, &real, true);
         let f = per_token(&self.disc, &fake, true);
@@ -135,7 +140,7 @@ impl Algorithm for ScratchGan {
     }
 
     fn state_scalars(&self) -> serde_json::Value {
-        serde_json::json!({"d_t": self.disc.opt.t, "g_t": self.g_opt.t})
+        side_scalars(&self.disc, &self.g_opt)
     }
 
     fn load_state(

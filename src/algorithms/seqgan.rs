@@ -6,8 +6,8 @@
 //! position p every completion in flight (prefixes 1..p) samples its next token in one step,
 //! and the completions of prefix p join from the teacher-forced state. The Python toolkits loop
 //! over prefixes and rollouts one batch at a time.
-use super::common::{real_batch, reinforce_loss, sample_tensor, token_log_probs, DiscSide, Shapes};
-use super::{d_stats, g_update, load_side, net, save_side, Algorithm, Ctx, Stats};
+use super::common::{reinforce_loss, sample_tensor, token_log_probs, DiscSide, Shapes};
+use super::{g_update, ids_d_step, load_side, net, save_side, side_scalars, Algorithm, Ctx, Stats};
 use crate::config::{GanConfig, GeneratorConfig};
 use crate::error::Result;
 use crate::models::{Generator, GeneratorModel, Sampling, State};
@@ -56,14 +56,7 @@ impl SeqGan {
     }
 
     fn d_update(&mut self, ctx: &mut Ctx) -> Stats {
-        let b = self.cfg.batch_size;
-        let real = real_batch(ctx.real, b, &self.shapes, ctx.rng, ctx.device);
-        let fake = self
-            .shapes
-            .to_d_len(&sample_tensor(net(ctx.gen), b, &self.shapes, ctx.device));
-        let mut out = Stats::new();
-        d_stats(&mut out, self.disc.update_ids(&real, &fake, self.cfg.d_lr));
-        out
+        ids_d_step(&mut self.disc, &self.shapes, &self.cfg, ctx)
     }
 }
 
@@ -195,7 +188,7 @@ impl Algorithm for SeqGan {
     }
 
     fn state_scalars(&self) -> serde_json::Value {
-        serde_json::json!({"d_t": self.disc.opt.t, "g_t": self.g_opt.t})
+        side_scalars(&self.disc, &self.g_opt)
     }
 
     fn load_state(
