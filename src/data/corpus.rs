@@ -61,6 +61,10 @@ pub struct Corpus {
     pub max_len: usize,
     pub train_stats: EncodeStats,
     pub test_stats: EncodeStats,
+    /// The raw lines behind `train` and `test` (empty for the oracle): BLEU references and
+    /// copy checks use the text as written, not as the vocabulary decodes it (`<unk>`).
+    pub train_text: Vec<String>,
+    pub test_text: Vec<String>,
 }
 
 impl Corpus {
@@ -129,6 +133,8 @@ impl Corpus {
             max_len,
             train_stats,
             test_stats,
+            train_text: train_lines,
+            test_text: test_lines,
         })
     }
 
@@ -147,6 +153,8 @@ impl Corpus {
             train,
             test,
             max_len,
+            train_text: Vec::new(),
+            test_text: Vec::new(),
         }
     }
 }

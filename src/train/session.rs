@@ -441,16 +441,11 @@ impl Session {
             let gen = generate(net, &spec, &Sampling::default(), self.device);
             let t = Tensor::from_slice(&gen.concat()).view([gen.len() as i64, -1]);
             metrics["nll_oracle"] = json!(oracle.nll(&t));
-        } else if lines.len() >= 2 && !self.corpus.test.is_empty() {
+        } else if lines.len() >= 2 && !self.corpus.test_text.is_empty() {
             let (int, index) = self.bleu_refs.get_or_insert_with(|| {
                 let mut int = bleu::Interner::default();
-                let refs: Vec<String> = self
-                    .corpus
-                    .test
-                    .iter()
-                    .map(|s| self.corpus.vocab.decode(s))
-                    .collect();
-                let ids = int.tokenize_all(&refs).unwrap_or_default();
+                // The test sentences as written (a held-out fraction has its raw lines too).
+                let ids = int.tokenize_all(&self.corpus.test_text).unwrap_or_default();
                 let index = bleu::ReferenceIndex::new(&ids, bleu::MAX_ORDER);
                 (int, index)
             });

@@ -113,6 +113,22 @@ impl RunContext {
         )
     }
 
+    /// The run's test sentences as written (decoded ids where there is no text: the oracle).
+    pub fn test_lines(&self) -> Vec<String> {
+        match self.corpus.test_text.is_empty() {
+            true => self.decode_all(&self.corpus.test),
+            false => self.corpus.test_text.clone(),
+        }
+    }
+
+    /// The run's training sentences as written.
+    pub fn train_lines(&self) -> Vec<String> {
+        match self.corpus.train_text.is_empty() {
+            true => self.decode_all(&self.corpus.train),
+            false => self.corpus.train_text.clone(),
+        }
+    }
+
     pub fn decode_all(&self, seqs: &[Vec<i64>]) -> Vec<String> {
         seqs.iter().map(|s| self.gen.vocab.decode(s)).collect()
     }
@@ -217,11 +233,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let run_refs = ctx
         .as_ref()
         .filter(|_| !oracle_run)
-        .map(|c| c.decode_all(&c.corpus.test));
+        .map(RunContext::test_lines);
     let run_train = ctx
         .as_ref()
         .filter(|_| !oracle_run)
-        .map(|c| c.decode_all(&c.corpus.train));
+        .map(RunContext::train_lines);
     let references = ref_lines.or(run_refs).filter(|r| !r.is_empty());
     let train = train_lines.or(run_train);
 

@@ -80,7 +80,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         let refs = match (&ref_lines, oracle) {
             (_, true) => None,
             (Some(r), _) => Some(int.tokenize_all(r)?),
-            (None, false) => Some(int.tokenize_all(&c.decode_all(&c.corpus.test))?),
+            (None, false) => Some(int.tokenize_all(&c.test_lines())?),
         };
         let index = refs.as_ref().map(|r| ReferenceIndex::new(r, 5));
         let mut points = Vec::new();
