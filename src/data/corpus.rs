@@ -23,6 +23,15 @@ pub fn bundled_coco() -> (Vec<String>, Vec<String>) {
 
 /// Non-blank lines of a UTF-8 file, trimmed. Names the first line that is not UTF-8.
 pub fn read_lines(path: &Path) -> Result<Vec<String>> {
+    let mut lines = read_lines_with_blanks(path)?;
+    lines.retain(|l| !l.is_empty());
+    Ok(lines)
+}
+
+/// Every line of a UTF-8 file, trimmed, blank ones included (as `str::lines` splits them: no
+/// empty last line after a final newline). Names the first line that is not UTF-8; a file
+/// without a non-blank line is an error.
+pub fn read_lines_with_blanks(path: &Path) -> Result<Vec<String>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut out = Vec::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -30,12 +39,12 @@ pub fn read_lines(path: &Path) -> Result<Vec<String>> {
             path: path.to_path_buf(),
             line: i + 1,
         })?;
-        let line = line.trim();
-        if !line.is_empty() {
-            out.push(line.to_string());
-        }
+        out.push(line.trim().to_string());
     }
-    if out.is_empty() {
+    if bytes.ends_with(b"\n") {
+        out.pop();
+    }
+    if out.iter().all(String::is_empty) {
         return Err(Error::EmptyCorpus {
             path: path.to_path_buf(),
         });
@@ -214,6 +223,10 @@ mod tests {
     fn reads_lines_and_names_bad_utf8() {
         let f = file(b"a b\n\n  c d \r\n");
         assert_eq!(read_lines(f.path()).unwrap(), vec!["a b", "c d"]);
+        assert_eq!(
+            read_lines_with_blanks(f.path()).unwrap(),
+            vec!["a b", "", "c d"]
+        );
         let bad = file(b"ok\nfine\nbad \xff byte\n");
         let e = read_lines(bad.path()).unwrap_err().to_string();
         assert!(e.contains("line 3"), "{e}");

@@ -7,5 +7,5 @@ mod corpus;
 mod vocab;
 
 pub use batch::{in_order, Batch, Batcher, IGNORE_INDEX};
-pub use corpus::{bundled_coco, read_lines, Corpus, EncodeStats};
+pub use corpus::{bundled_coco, read_lines, read_lines_with_blanks, Corpus, EncodeStats};
 pub use vocab::{tokenize, Vocab, BOS, EOS, PAD, UNK};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 use textgan::checkpoint::LoadedGenerator;
 use textgan::config::DataSource;
-use textgan::data::{read_lines, Corpus, Vocab};
+use textgan::data::{read_lines_with_blanks, Corpus, Vocab};
 use textgan::eval::{self, lm, report, Report};
 use textgan::models::{generate, GenerateSpec, Oracle, Sampling};
 
@@ -57,9 +57,7 @@ pub struct EvalArgs {
 /// Lines of a file for evaluation: blank lines are kept (an empty sample scores 0), but a file
 /// with no non-blank line is an error.
 pub fn eval_lines(path: &Path) -> Result<Vec<String>> {
-    read_lines(path)?; // names non-UTF-8 lines and empty files
-    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
-    Ok(text.lines().map(|l| l.trim().to_string()).collect())
+    Ok(read_lines_with_blanks(path)?)
 }
 
 /// Everything a run contributes: its generator, its data (for references and NLLs), its oracle.
