@@ -5,13 +5,10 @@
 //! steps; GSGAN (Kusner and Hernández-Lobato 2016) with an LSTM pair and a fixed temperature; the
 //! seeds' LSTM/MLP systems with the standard minimax loss. The presets in `configs/` set them up.
 use super::common::{gumbel_decode, one_hot, real_batch, soft_to_d_len, DiscSide, Shapes};
-use super::{d_stats, g_update, load_side, net, save_side, side_scalars, Algorithm, Ctx, Stats};
+use super::{d_stats, g_update, net, Algorithm, Ctx, Stats};
 use crate::algorithms::losses;
 use crate::config::{BetaSchedule, GanConfig};
-use crate::error::Result;
 use crate::optim::Adam;
-use std::collections::HashMap;
-use std::path::Path;
 use tch::Tensor;
 
 pub struct Gumbel {
@@ -58,26 +55,12 @@ impl Gumbel {
 
 impl Algorithm for Gumbel {
     fn step(&mut self, ctx: &mut Ctx) -> Stats {
-        let beta = beta_at(
-            self.cfg.beta_schedule,
-            self.cfg.beta_max,
-            ctx.step,
-            ctx.total,
-        );
+        let beta = self.beta(ctx);
         let mut out = Stats::new();
         out.insert("beta".into(), beta);
         for _ in 0..self.cfg.g_steps {
             let real = self.real_soft(ctx);
-            let fake = soft_to_d_len(
-                &gumbel_decode(
-                    net(ctx.gen),
-                    self.cfg.batch_size,
-                    beta,
-                    &self.shapes,
-                    ctx.device,
-                ),
-                &self.shapes,
-            );
+            let fake = self.fake_soft(ctx, beta);
             let d = self.disc.model.net.as_ref();
             let r = d.score_soft(&real, true).detach();
             let f = d.score_soft(&fake, true);
@@ -94,48 +77,44 @@ impl Algorithm for Gumbel {
     }
 
     fn d_step(&mut self, ctx: &mut Ctx) -> Stats {
-        let beta = beta_at(
-            self.cfg.beta_schedule,
-            self.cfg.beta_max,
-            ctx.step,
-            ctx.total,
-        );
+        let beta = self.beta(ctx);
         self.d_step_at(ctx, beta)
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        save_side(&self.disc, &self.g_opt)
+    fn sides(&self) -> (&DiscSide, &Adam) {
+        (&self.disc, &self.g_opt)
     }
 
-    fn state_scalars(&self) -> serde_json::Value {
-        side_scalars(&self.disc, &self.g_opt)
-    }
-
-    fn load_state(
-        &mut self,
-        tensors: &HashMap<String, Tensor>,
-        scalars: &serde_json::Value,
-        path: &Path,
-    ) -> Result<()> {
-        load_side(&mut self.disc, &mut self.g_opt, tensors, scalars, path)
+    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
+        (&mut self.disc, &mut self.g_opt)
     }
 }
 
 impl Gumbel {
+    fn beta(&self, ctx: &Ctx) -> f64 {
+        beta_at(
+            self.cfg.beta_schedule,
+            self.cfg.beta_max,
+            ctx.step,
+            ctx.total,
+        )
+    }
+
+    /// Generated soft one-hot rows at discriminator length, carrying gradients into G.
+    fn fake_soft(&self, ctx: &Ctx, beta: f64) -> Tensor {
+        let soft = gumbel_decode(
+            net(ctx.gen),
+            self.cfg.batch_size,
+            beta,
+            &self.shapes,
+            ctx.device,
+        );
+        soft_to_d_len(&soft, &self.shapes)
+    }
+
     fn d_step_at(&mut self, ctx: &mut Ctx, beta: f64) -> Stats {
         let real = self.real_soft(ctx);
-        let fake = tch::no_grad(|| {
-            soft_to_d_len(
-                &gumbel_decode(
-                    net(ctx.gen),
-                    self.cfg.batch_size,
-                    beta,
-                    &self.shapes,
-                    ctx.device,
-                ),
-                &self.shapes,
-            )
-        });
+        let fake = tch::no_grad(|| self.fake_soft(ctx, beta));
         let (re, fe) = {
             let d = self.disc.model.net.as_ref();
             (d.embed_soft(&real), d.embed_soft(&fake))

@@ -1,12 +1,9 @@
 //! MaliGAN (Che et al. 2017): REINFORCE on whole sequences with importance weights
 //! r = D / (1 - D), normalised over the batch, minus their mean as a baseline.
 use super::common::{sample_tensor, token_log_probs, DiscSide, Shapes};
-use super::{g_update, ids_d_step, load_side, net, save_side, side_scalars, Algorithm, Ctx, Stats};
+use super::{g_update, ids_d_step, net, Algorithm, Ctx, Stats};
 use crate::config::GanConfig;
-use crate::error::Result;
 use crate::optim::Adam;
-use std::collections::HashMap;
-use std::path::Path;
 use tch::{Kind, Tensor};
 
 pub struct MaliGan {
@@ -67,21 +64,12 @@ impl Algorithm for MaliGan {
         ids_d_step(&mut self.disc, &self.shapes, &self.cfg, ctx)
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        save_side(&self.disc, &self.g_opt)
+    fn sides(&self) -> (&DiscSide, &Adam) {
+        (&self.disc, &self.g_opt)
     }
 
-    fn state_scalars(&self) -> serde_json::Value {
-        side_scalars(&self.disc, &self.g_opt)
-    }
-
-    fn load_state(
-        &mut self,
-        tensors: &HashMap<String, Tensor>,
-        scalars: &serde_json::Value,
-        path: &Path,
-    ) -> Result<()> {
-        load_side(&mut self.disc, &mut self.g_opt, tensors, scalars, path)
+    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
+        (&mut self.disc, &mut self.g_opt)
     }
 }
 

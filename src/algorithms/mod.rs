@@ -45,18 +45,53 @@ pub trait Algorithm {
     /// One discriminator update on fresh samples (pretraining the discriminator).
     fn d_step(&mut self, ctx: &mut Ctx) -> Stats;
 
-    /// Tensors to checkpoint beside the generator: discriminator, optimizers, rollout copy.
-    fn state_tensors(&self) -> Vec<(String, Tensor)>;
+    /// The discriminator and the generator's adversarial optimizer, for checkpoints.
+    fn sides(&self) -> (&DiscSide, &crate::optim::Adam);
+    fn sides_mut(&mut self) -> (&mut DiscSide, &mut crate::optim::Adam);
 
-    /// Scalars to checkpoint (Adam step counts, baselines).
-    fn state_scalars(&self) -> serde_json::Value;
+    /// Checkpointed tensors of the algorithm's own beyond D and the optimizers (rollout copy, baseline).
+    fn extra_tensors(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    fn load_extra(&mut self, _tensors: &HashMap<String, Tensor>, _path: &Path) -> Result<()> {
+        Ok(())
+    }
+
+    /// Tensors to checkpoint beside the generator: discriminator, optimizers, extras.
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let (disc, g_opt) = self.sides();
+        let mut t = crate::checkpoint::named_vars(&disc.model.vs, "disc.");
+        t.extend(disc.opt.state_tensors("dopt."));
+        t.extend(g_opt.state_tensors("gopt_adv."));
+        t.extend(self.extra_tensors());
+        t
+    }
+
+    /// Scalars to checkpoint (Adam step counts).
+    fn state_scalars(&self) -> serde_json::Value {
+        let (disc, g_opt) = self.sides();
+        serde_json::json!({"d_t": disc.opt.t, "g_t": g_opt.t})
+    }
 
     fn load_state(
         &mut self,
         tensors: &HashMap<String, Tensor>,
         scalars: &serde_json::Value,
         path: &Path,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let (disc, g_opt) = self.sides_mut();
+        crate::checkpoint::restore_vars(&mut disc.model.vs, tensors, "disc.", path)?;
+        disc.opt
+            .load_state(tensors, "dopt.")
+            .map_err(|e| Error::checkpoint(path, e))?;
+        g_opt
+            .load_state(tensors, "gopt_adv.")
+            .map_err(|e| Error::checkpoint(path, e))?;
+        disc.opt.t = scalars["d_t"].as_i64().unwrap_or(0);
+        g_opt.t = scalars["g_t"].as_i64().unwrap_or(0);
+        self.load_extra(tensors, path)
+    }
 }
 
 /// Builds the configured algorithm for a generator already pretrained (or not) by MLE.
@@ -103,33 +138,6 @@ pub fn build(
     })
 }
 
-/// Checkpoint helpers shared by the algorithms.
-pub(crate) fn save_side(disc: &DiscSide, g_opt: &crate::optim::Adam) -> Vec<(String, Tensor)> {
-    let mut t = crate::checkpoint::named_vars(&disc.model.vs, "disc.");
-    t.extend(disc.opt.state_tensors("dopt."));
-    t.extend(g_opt.state_tensors("gopt_adv."));
-    t
-}
-
-pub(crate) fn load_side(
-    disc: &mut DiscSide,
-    g_opt: &mut crate::optim::Adam,
-    tensors: &HashMap<String, Tensor>,
-    scalars: &serde_json::Value,
-    path: &Path,
-) -> Result<()> {
-    crate::checkpoint::restore_vars(&mut disc.model.vs, tensors, "disc.", path)?;
-    disc.opt
-        .load_state(tensors, "dopt.")
-        .map_err(|e| Error::checkpoint(path, e))?;
-    g_opt
-        .load_state(tensors, "gopt_adv.")
-        .map_err(|e| Error::checkpoint(path, e))?;
-    disc.opt.t = scalars["d_t"].as_i64().unwrap_or(0);
-    g_opt.t = scalars["g_t"].as_i64().unwrap_or(0);
-    Ok(())
-}
-
 /// Runs `gen` on `x` and clips its gradient before an update of `opt`.
 pub(crate) fn g_update(opt: &mut crate::optim::Adam, loss: &Tensor, clip: f64, lr: f64) -> f64 {
     opt.zero_grad();
@@ -159,11 +167,6 @@ pub(crate) fn ids_d_step(
     let mut out = Stats::new();
     d_stats(&mut out, disc.update_ids(&real, &fake, cfg.d_lr));
     out
-}
-
-/// The Adam step counts every algorithm checkpoints.
-pub(crate) fn side_scalars(disc: &DiscSide, g_opt: &crate::optim::Adam) -> serde_json::Value {
-    serde_json::json!({"d_t": disc.opt.t, "g_t": g_opt.t})
 }
 
 pub(crate) fn d_stats(out: &mut Stats, s: common::DStats) {

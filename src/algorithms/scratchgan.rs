@@ -5,7 +5,7 @@
 use super::common::{
     real_and_fake, reinforce_loss, sample_tensor, token_log_probs, DiscSide, Shapes,
 };
-use super::{g_update, load_side, net, save_side, side_scalars, Algorithm, Ctx, Stats};
+use super::{g_update, net, Algorithm, Ctx, Stats};
 use crate::config::GanConfig;
 use crate::error::{Error, Result};
 use crate::optim::Adam;
@@ -133,23 +133,19 @@ impl Algorithm for ScratchGan {
         out
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut t = save_side(&self.disc, &self.g_opt);
-        t.push(("scratchgan.baseline".into(), self.baseline.shallow_clone()));
-        t
+    fn sides(&self) -> (&DiscSide, &Adam) {
+        (&self.disc, &self.g_opt)
     }
 
-    fn state_scalars(&self) -> serde_json::Value {
-        side_scalars(&self.disc, &self.g_opt)
+    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
+        (&mut self.disc, &mut self.g_opt)
     }
 
-    fn load_state(
-        &mut self,
-        tensors: &HashMap<String, Tensor>,
-        scalars: &serde_json::Value,
-        path: &Path,
-    ) -> Result<()> {
-        load_side(&mut self.disc, &mut self.g_opt, tensors, scalars, path)?;
+    fn extra_tensors(&self) -> Vec<(String, Tensor)> {
+        vec![("scratchgan.baseline".into(), self.baseline.shallow_clone())]
+    }
+
+    fn load_extra(&mut self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
         let b = tensors
             .get("scratchgan.baseline")
             .ok_or_else(|| Error::checkpoint(path, "missing scratchgan.baseline"))?;

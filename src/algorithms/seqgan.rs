@@ -7,7 +7,7 @@
 //! and the completions of prefix p join from the teacher-forced state. The Python toolkits loop
 //! over prefixes and rollouts one batch at a time.
 use super::common::{reinforce_loss, sample_tensor, token_log_probs, DiscSide, Shapes};
-use super::{g_update, ids_d_step, load_side, net, save_side, side_scalars, Algorithm, Ctx, Stats};
+use super::{g_update, ids_d_step, net, Algorithm, Ctx, Stats};
 use crate::config::{GanConfig, GeneratorConfig};
 use crate::error::Result;
 use crate::models::{Generator, GeneratorModel, Sampling, State};
@@ -181,23 +181,19 @@ impl Algorithm for SeqGan {
         self.d_update(ctx)
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut t = save_side(&self.disc, &self.g_opt);
-        t.extend(crate::checkpoint::named_vars(&self.rollout.vs, "rollout."));
-        t
+    fn sides(&self) -> (&DiscSide, &Adam) {
+        (&self.disc, &self.g_opt)
     }
 
-    fn state_scalars(&self) -> serde_json::Value {
-        side_scalars(&self.disc, &self.g_opt)
+    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
+        (&mut self.disc, &mut self.g_opt)
     }
 
-    fn load_state(
-        &mut self,
-        tensors: &HashMap<String, Tensor>,
-        scalars: &serde_json::Value,
-        path: &Path,
-    ) -> Result<()> {
-        load_side(&mut self.disc, &mut self.g_opt, tensors, scalars, path)?;
+    fn extra_tensors(&self) -> Vec<(String, Tensor)> {
+        crate::checkpoint::named_vars(&self.rollout.vs, "rollout.")
+    }
+
+    fn load_extra(&mut self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
         crate::checkpoint::restore_vars(&mut self.rollout.vs, tensors, "rollout.", path)
     }
 }
