@@ -58,6 +58,17 @@ pub trait Generator: Send {
     }
 }
 
+/// Teacher forcing by stepping through the sequence, for cells without a fused sequence op:
+/// [B, T, E] -> [B, T, V].
+pub(crate) fn forward_stepwise(gen: &dyn Generator, emb: &Tensor) -> Tensor {
+    let (b, t, _) = emb.size3().expect("[B, T, E]");
+    let mut state = gen.initial_state(b);
+    let steps: Vec<Tensor> = (0..t)
+        .map(|i| gen.step_embedded(&emb.select(1, i), &mut state))
+        .collect();
+    Tensor::stack(&steps, 1) // [B, T, V]
+}
+
 /// A generator together with the variables it owns.
 pub struct GeneratorModel {
     pub vs: nn::VarStore,

@@ -184,12 +184,7 @@ impl Generator for Oracle {
     }
 
     fn forward_embedded(&self, emb: &Tensor, _train: bool) -> Tensor {
-        let (b, t, _) = emb.size3().expect("[B, T, E]");
-        let mut state = self.initial_state(b);
-        let steps: Vec<Tensor> = (0..t)
-            .map(|i| self.step_embedded(&emb.select(1, i), &mut state))
-            .collect();
-        Tensor::stack(&steps, 1) // [B, T, V]
+        super::forward_stepwise(self, emb)
     }
 
     fn initial_state(&self, batch: i64) -> State {
