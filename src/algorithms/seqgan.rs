@@ -75,19 +75,12 @@ pub fn rollout_rewards(
     let ban = shapes.ban_mask(device);
     let sampling = Sampling::default();
     let d = disc.model.net.as_ref();
-    let prob = |ids: &Tensor| -> Tensor {
-        let ids = shapes.to_d_len(&shapes.pad_after_eos(ids));
-        // Score in chunks to bound memory: [N] probabilities, mean over representations.
-        let parts: Vec<Tensor> = ids
-            .split(8192, 0)
-            .iter()
-            .map(|c| {
-                d.score(c, false)
-                    .sigmoid()
-                    .mean_dim([1i64].as_slice(), false, Kind::Float)
-            })
-            .collect();
-        Tensor::cat(&parts, 0)
+    let d_ids = |ids: &Tensor| shapes.to_d_len(&shapes.pad_after_eos(ids));
+    // [N] probabilities of "real", mean over representations.
+    let prob = |scores: Tensor| {
+        scores
+            .sigmoid()
+            .mean_dim([1i64].as_slice(), false, Kind::Float)
     };
     // Teacher-forced pass of the base samples: state after <bos>, y_0 .. y_{p-1}.
     let mut base = policy.initial_state(b);
@@ -97,36 +90,43 @@ pub fn rollout_rewards(
     );
     let mut rows = Tensor::zeros([0, t], (Kind::Int64, device));
     let mut state: Option<State> = None;
-    let mut logits = Tensor::zeros([0, shapes.vocab_size], (Kind::Float, device));
+    // Next-token logits of the completions in flight (those of prefixes 1..p-1).
+    let mut logits: Option<Tensor> = None;
+    let ban_ = |mut l: Tensor| {
+        if let Some(m) = &ban {
+            l += m;
+        }
+        l
+    };
     for p in 1..t {
-        let base_logits = policy.step(&samples.select(1, p - 1), &mut base); // predicts position p
-                                                                             // The completions of prefix length p: n per sample, sample-major.
+        // Predicts position p after the prefix of length p.
+        let base_logits = ban_(policy.step(&samples.select(1, p - 1), &mut base));
+        // The completions of prefix length p: n per sample, sample-major, drawn from the
+        // base's distribution without copying it n times.
         rows = Tensor::cat(&[rows, samples.repeat_interleave_self_int(n, 0, None)], 0);
         let fresh = base.repeat_interleave(n);
         state = Some(match state.take() {
             None => fresh,
             Some(s) => cat_states(&s, &fresh),
         });
-        logits = Tensor::cat(
-            &[logits, base_logits.repeat_interleave_self_int(n, 0, None)],
-            0,
-        );
-        let masked = match &ban {
-            Some(m) => &logits + m,
-            None => logits.shallow_clone(),
-        };
-        let next = sampling.pick(&masked); // [A]: every row in flight writes position p
+        let first = sampling.pick_n(&base_logits, n).view([-1]);
+        let next = match logits.take() {
+            Some(l) => Tensor::cat(&[sampling.pick(&ban_(l)), first], 0),
+            None => first,
+        }; // [A]: every row in flight writes position p
         rows.select(1, p).copy_(&next);
         if p + 1 < t {
-            logits = policy.step(&next, state.as_mut().expect("set above"));
+            logits = Some(policy.step(&next, state.as_mut().expect("set above")));
         }
     }
     // rows: prefix-major blocks of [B * n]; mean over the n completions of each (prefix, sample).
-    let mut rewards = prob(&rows)
+    // Padding after <eos> keeps each completion's prefix equal to its base's.
+    let base = d_ids(samples);
+    let mut rewards = prob(d.score_completions(&base, &d_ids(&rows), n))
         .view([t - 1, b, n])
         .mean_dim([2i64].as_slice(), false, Kind::Float)
         .transpose(0, 1); // [B, T-1]
-    let last = prob(samples).unsqueeze(1); // [B, 1]
+    let last = prob(d.score(&base, false)).unsqueeze(1); // [B, 1]
     rewards = Tensor::cat(&[rewards, last], 1);
     rewards
 }

@@ -29,10 +29,20 @@ impl Default for Sampling {
 impl Sampling {
     /// Next tokens [B] from logits [B, V].
     pub fn pick(&self, logits: &Tensor) -> Tensor {
+        self.pick_n(logits, 1).squeeze_dim(1)
+    }
+
+    /// `n` independent next tokens per row, [B, n], from logits [B, V]: the distribution is
+    /// prepared once per row however many draws are taken from it.
+    pub fn pick_n(&self, logits: &Tensor, n: i64) -> Tensor {
         if self.greedy || self.temperature <= 0.0 {
-            return logits.argmax(-1, false);
+            return logits.argmax(-1, true).expand([-1, n], false).contiguous();
         }
-        let mut logits = logits / self.temperature;
+        let mut logits = if self.temperature == 1.0 {
+            logits.shallow_clone()
+        } else {
+            logits / self.temperature
+        };
         let v = logits.size()[1];
         if self.top_k > 0 && self.top_k < v {
             let (top, _) = logits.topk(self.top_k, -1, true, true); // [B, k]
@@ -48,20 +58,19 @@ impl Sampling {
             let drop = drop_sorted.scatter(1, &idx, &drop_sorted);
             logits = logits.masked_fill(&drop, f64::NEG_INFINITY);
         }
-        draw(&logits.softmax(-1, Kind::Float))
+        draw_n(&logits.softmax(-1, Kind::Float), n)
     }
 }
 
-/// One draw per row of `probs` [B, V] -> [B], by inverse CDF: a cumulative sum and a binary
-/// search per row. Same distribution as `multinomial(1)`, which on the CPU is several times
-/// slower for wide vocabularies.
-pub fn draw(probs: &Tensor) -> Tensor {
+/// `n` independent draws per row of `probs` [B, V] -> [B, n] (with replacement), by inverse
+/// CDF: one cumulative sum per row and a binary search per draw. Same distribution as
+/// `multinomial(n, true)`, which on the CPU is several times slower for wide vocabularies.
+pub fn draw_n(probs: &Tensor, n: i64) -> Tensor {
     let cdf = probs.cumsum(-1, Kind::Float); // [B, V]
-    let v = cdf.size()[1];
+    let (b, v) = cdf.size2().expect("[B, V]");
     let total = cdf.narrow(1, v - 1, 1); // [B, 1]: 1 up to rounding
-    let u = Tensor::rand_like(&total) * &total;
+    let u = Tensor::rand([b, n], (Kind::Float, cdf.device())) * &total;
     u.searchsorted(&cdf, false, true, "right", None::<Tensor>)
-        .squeeze_dim(1)
         .clamp_max(v - 1)
 }
 
@@ -197,8 +206,12 @@ mod tests {
         tch::manual_seed(2);
         let p = Tensor::from_slice(&[0.2f32, 0.0, 0.5, 0.3, 0.0])
             .view([1, 5])
-            .repeat([20000, 1]);
-        let c: Vec<i64> = Vec::try_from(draw(&p).bincount::<Tensor>(None, 5)).unwrap();
+            .repeat([2000, 1]);
+        let d = draw_n(&p, 10); // [2000, 10]
+                                // Draws of one row are independent, not one draw repeated.
+        let distinct = d.ne_tensor(&d.select(1, 0).unsqueeze(1)).any_dim(1, false);
+        assert!(distinct.sum(Kind::Int64).int64_value(&[]) > 1900);
+        let c: Vec<i64> = Vec::try_from(d.view([-1]).bincount::<Tensor>(None, 5)).unwrap();
         assert_eq!(c[1] + c[4], 0, "{c:?}");
         for (i, want) in [(0, 0.2), (2, 0.5), (3, 0.3)] {
             let got = c[i] as f64 / 20000.0;

@@ -46,6 +46,26 @@ pub trait Discriminator: Send {
     fn score_soft(&self, probs: &Tensor, train: bool) -> Tensor {
         self.forward_embedded(&self.embed_soft(probs), train)
     }
+
+    /// Evaluation-mode scores [P * B * n, K] of Monte Carlo completions (SeqGAN's rollouts).
+    /// `rows` holds P blocks of B * n rows; in block k, rows i * n .. (i + 1) * n are
+    /// completions of the first k + 1 tokens of `base` row i ([B, T], the same length as
+    /// `rows`). Networks that can reuse the work on the shared prefixes override this; the
+    /// default scores every row.
+    fn score_completions(&self, _base: &Tensor, rows: &Tensor, _n: i64) -> Tensor {
+        score_in_chunks(self, rows)
+    }
+}
+
+/// Evaluation-mode scores of many rows of ids, in chunks that bound the memory held at once.
+pub fn score_in_chunks<D: Discriminator + ?Sized>(d: &D, rows: &Tensor) -> Tensor {
+    let _guard = tch::no_grad_guard();
+    let parts: Vec<Tensor> = rows
+        .split(8192, 0)
+        .iter()
+        .map(|c| d.score(c, false))
+        .collect();
+    Tensor::cat(&parts, 0)
 }
 
 /// A discriminator with the variables it owns.
