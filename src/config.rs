@@ -214,6 +214,20 @@ pub struct CnnDiscConfig {
     /// RelGAN's multiple embedded representations (1 = SeqGAN's single one).
     pub num_rep: i64,
     pub dropout: f64,
+    /// `gated`: the papers' highway layer, separate transform and gate matrices; `tied`:
+    /// TextGAN-PyTorch's, one matrix as both (half the highway's work).
+    pub highway: Highway,
+}
+
+/// The highway layer after the CNN's pooling.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Highway {
+    /// t = sigmoid(W_t h), out = t * relu(W_h h) + (1 - t) * h (SeqGAN's and RelGAN's code).
+    #[default]
+    Gated,
+    /// z = W h, out = sigmoid(z) * relu(z) + (1 - sigmoid(z)) * h (TextGAN-PyTorch).
+    Tied,
 }
 
 impl Default for CnnDiscConfig {
@@ -225,6 +239,7 @@ impl Default for CnnDiscConfig {
             num_filters: vec![100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160],
             num_rep: 1,
             dropout: 0.25,
+            highway: Highway::Gated,
         }
     }
 }
@@ -793,6 +808,26 @@ mod tests {
             GeneratorConfig::Transformer(t) => assert_eq!(t.n_head, 2),
             _ => panic!("expected a transformer"),
         }
+    }
+
+    #[test]
+    fn the_highway_is_chosen_by_name() {
+        let c = RunConfig::load(
+            None,
+            &[
+                "discriminator.kind=cnn".into(),
+                "discriminator.highway=\"tied\"".into(),
+            ],
+        )
+        .unwrap();
+        match c.discriminator {
+            DiscriminatorConfig::Cnn(d) => assert_eq!(d.highway, Highway::Tied),
+            other => panic!("expected a CNN: {other:?}"),
+        }
+        let e = RunConfig::load(None, &["discriminator.highway=\"sideways\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sideways") || e.contains("highway"), "{e}");
     }
 
     #[test]

@@ -371,6 +371,7 @@ mod tests {
             num_filters: vec![3, 3],
             num_rep: 1,
             dropout: 0.0,
+            highway: Default::default(),
         });
         let disc = DiscriminatorModel::new(&dcfg, vocab.len() as i64, 6, Device::Cpu);
         for beta in [1.0, 100.0] {

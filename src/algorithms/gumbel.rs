@@ -4,7 +4,7 @@
 //! multi-representation CNN, the RSGAN loss and `beta` rising to `beta_max` over the adversarial
 //! steps; GSGAN (Kusner and Hernández-Lobato 2016) with an LSTM pair and a fixed temperature; the
 //! seeds' LSTM/MLP systems with the standard minimax loss. The presets in `configs/` set them up.
-use super::common::{gumbel_decode, one_hot, real_batch, soft_to_d_len, DiscSide, Shapes};
+use super::common::{gumbel_decode, real_batch, soft_to_d_len, DiscSide, Shapes};
 use super::{d_stats, g_update, net, Algorithm, Ctx, Stats};
 use crate::algorithms::losses;
 use crate::config::{BetaSchedule, GanConfig};
@@ -39,16 +39,15 @@ impl Gumbel {
         }
     }
 
-    fn real_soft(&self, ctx: &mut Ctx) -> Tensor {
-        one_hot(
-            &real_batch(
-                ctx.real,
-                self.cfg.batch_size,
-                &self.shapes,
-                ctx.rng,
-                ctx.device,
-            ),
-            self.shapes.vocab_size,
+    /// Real ids [B, d_len]: through the embedding lookup they give what their one-hot rows
+    /// give through the table as a matrix, without the [B, d_len, V] product.
+    fn real_ids(&self, ctx: &mut Ctx) -> Tensor {
+        real_batch(
+            ctx.real,
+            self.cfg.batch_size,
+            &self.shapes,
+            ctx.rng,
+            ctx.device,
         )
     }
 }
@@ -59,16 +58,18 @@ impl Algorithm for Gumbel {
         let mut out = Stats::new();
         out.insert("beta".into(), beta);
         for _ in 0..self.cfg.g_steps {
-            let real = self.real_soft(ctx);
+            let real = self.real_ids(ctx);
             let fake = self.fake_soft(ctx, beta);
+            // D's own gradients are not needed here: frozen, its backward pass only carries
+            // the gradient through to G (about half the work of the full backward).
+            self.disc.model.vs.freeze();
             let d = self.disc.model.net.as_ref();
-            let r = d.score_soft(&real, true).detach();
+            let r = tch::no_grad(|| d.score(&real, true));
             let f = d.score_soft(&fake, true);
             let loss = losses::g_loss(self.cfg.loss, &r, &f);
-            out.insert(
-                "g_loss".into(),
-                g_update(&mut self.g_opt, &loss, self.cfg.grad_clip, self.cfg.g_lr),
-            );
+            let g_loss = g_update(&mut self.g_opt, &loss, self.cfg.grad_clip, self.cfg.g_lr);
+            self.disc.model.vs.unfreeze();
+            out.insert("g_loss".into(), g_loss);
         }
         for _ in 0..self.cfg.d_steps {
             out.extend(self.d_step_at(ctx, beta));
@@ -113,11 +114,11 @@ impl Gumbel {
     }
 
     fn d_step_at(&mut self, ctx: &mut Ctx, beta: f64) -> Stats {
-        let real = self.real_soft(ctx);
+        let real = self.real_ids(ctx);
         let fake = tch::no_grad(|| self.fake_soft(ctx, beta));
         let (re, fe) = {
             let d = self.disc.model.net.as_ref();
-            (d.embed_soft(&real), d.embed_soft(&fake))
+            (d.embed(&real), d.embed_soft(&fake))
         };
         let mut out = Stats::new();
         d_stats(&mut out, self.disc.update(&re, &fe, self.cfg.d_lr));

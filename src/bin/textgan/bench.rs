@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
-use textgan::config::{GeneratorConfig, LstmConfig, TrainConfig, TransformerConfig};
+use textgan::config::{GeneratorConfig, LstmConfig, RmcConfig, TrainConfig, TransformerConfig};
 use textgan::data::{Batch, Vocab};
 use textgan::models::{generate, GenerateSpec, GeneratorModel, Sampling};
 use textgan::optim::Adam;
@@ -51,6 +51,29 @@ pub struct BenchArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Discriminator updates per generator update in the RelGAN step (RelGAN trains 5;
+    /// TextGAN-PyTorch's timing in docs/PERFORMANCE.md is of 1).
+    #[arg(long, default_value_t = 5)]
+    relgan_d_steps: usize,
+    /// The CNN discriminators' highway layer: `gated` as in the papers' code, `tied` as in
+    /// TextGAN-PyTorch (for a like-for-like comparison with its timings).
+    #[arg(long, value_enum, default_value = "gated")]
+    highway: HighwayArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum HighwayArg {
+    Gated,
+    Tied,
+}
+
+impl From<HighwayArg> for textgan::config::Highway {
+    fn from(h: HighwayArg) -> Self {
+        match h {
+            HighwayArg::Gated => Self::Gated,
+            HighwayArg::Tied => Self::Tied,
+        }
+    }
 }
 
 struct Setup {
@@ -118,18 +141,20 @@ fn time(device: Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 
 }
 
 /// Median seconds of one adversarial step of `step`'s algorithm at size `s`.
+#[allow(clippy::too_many_arguments)]
 fn adversarial_step(
     step: Step,
     s: &Setup,
-    model: &GeneratorModel,
+    (gcfg, model): (&GeneratorConfig, &GeneratorModel),
     vocab: &Vocab,
     device: Device,
     warmup: usize,
     reps: usize,
+    a: &BenchArgs,
 ) -> Result<f64> {
     use textgan::config::*;
     let mut cfg = RunConfig {
-        generator: s.gen.clone(),
+        generator: gcfg.clone(),
         ..Default::default()
     };
     cfg.gan = GanConfig {
@@ -142,18 +167,22 @@ fn adversarial_step(
             cfg.gan.algorithm = Algorithm::Seqgan;
             cfg.gan.rollouts = 16;
             cfg.gan.d_steps = 0;
-            cfg.discriminator = DiscriminatorConfig::Cnn(CnnDiscConfig::default());
+            cfg.discriminator = DiscriminatorConfig::Cnn(CnnDiscConfig {
+                highway: a.highway.into(),
+                ..Default::default()
+            });
         }
         Step::Relgan => {
             cfg.gan.algorithm = Algorithm::Gumbel;
             cfg.gan.loss = GanLoss::Rsgan;
-            cfg.gan.d_steps = 5;
+            cfg.gan.d_steps = a.relgan_d_steps;
             cfg.discriminator = DiscriminatorConfig::Cnn(CnnDiscConfig {
                 embed_dim: 64,
                 filter_sizes: vec![2, 3, 4, 5],
                 num_filters: vec![300; 4],
                 num_rep: 64,
                 dropout: 0.25,
+                highway: a.highway.into(),
             });
         }
         _ => {
@@ -233,8 +262,25 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 }
                 Step::Seqgan | Step::Relgan | Step::Scratchgan => {
                     let reps = a.reps.clamp(1, 10);
-                    let secs =
-                        adversarial_step(step, &s, &model, &vocab, device, a.warmup.min(1), reps)?;
+                    // RelGAN's own generator at the oracle size: the relational memory.
+                    let rmc = (step == Step::Relgan && size == Size::Oracle).then(|| {
+                        tch::manual_seed(0);
+                        let c = GeneratorConfig::Rmc(RmcConfig::default());
+                        let m = GeneratorModel::new(&c, s.vocab, s.len + 1, device);
+                        (c, m)
+                    });
+                    let secs = adversarial_step(
+                        step,
+                        &s,
+                        rmc.as_ref()
+                            .map(|(c, m)| (c, m))
+                            .unwrap_or((&s.gen, &model)),
+                        &vocab,
+                        device,
+                        a.warmup.min(1),
+                        reps,
+                        &a,
+                    )?;
                     (secs, s.batch * s.len, reps)
                 }
                 Step::Sample => {

@@ -132,6 +132,7 @@ mod tests {
                 num_filters: vec![4, 5],
                 num_rep: 2,
                 dropout: 0.0,
+                highway: Default::default(),
             }),
             DiscriminatorConfig::Lstm(LstmDiscConfig {
                 embed_dim: 8,
