@@ -758,3 +758,56 @@ fn resume_continues_the_adversarial_phase() {
     assert_eq!(mc.first().unwrap()["adv_step"], 0);
     assert_eq!(mc.last().unwrap()["adv_step"], 2);
 }
+
+#[test]
+fn bench_reports_time_and_peak_memory_beside_the_reference() {
+    let lines = |o: &Output| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON lines"))
+            .collect()
+    };
+    let o = ok(&[
+        "bench", "--step", "mle", "--size", "oracle", "--reps", "2", "--warmup", "0",
+    ]);
+    let ours = lines(&o);
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0]["impl"], "textgan");
+    assert!(ours[0]["median_ms"].as_f64().unwrap() > 0.0);
+    assert!(
+        ours[0]["peak_rss_mb"].as_f64().unwrap() > 10.0,
+        "{}",
+        ours[0]
+    );
+    fails(
+        &[
+            "bench",
+            "--reference",
+            "--python",
+            "/nonexistent/python",
+            "--reps",
+            "1",
+        ],
+        "--python",
+    );
+    // Side by side in one command, where the checkout has its PyTorch (scripts/test.sh
+    // installs it).
+    if Path::new(".venv/bin/python").exists() {
+        let o = ok(&[
+            "bench",
+            "--step",
+            "mle",
+            "--size",
+            "oracle",
+            "--reps",
+            "2",
+            "--reference",
+        ]);
+        let all = lines(&o);
+        assert_eq!(all.len(), 3, "ours, PyTorch's, the ratio: {all:?}");
+        assert_eq!(all[1]["impl"], "pytorch");
+        let speedup = all[2]["speedup"].as_f64().unwrap();
+        let want = all[1]["median_ms"].as_f64().unwrap() / all[0]["median_ms"].as_f64().unwrap();
+        assert!((speedup - want).abs() < 1e-9 && speedup > 0.0, "{all:?}");
+    }
+}

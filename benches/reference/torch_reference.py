@@ -3,6 +3,7 @@ toolkits write them (rollouts looped over prefixes and rollout copies, one batch
 
     .venv/bin/python benches/reference/torch_reference.py --size oracle --step mle --step sample
     .venv/bin/python benches/reference/torch_reference.py --size oracle --step seqgan --device cuda
+    textgan bench --reference     # runs this script beside each of its own steps, with the ratio
 
 Prints one JSON line per (size, step) with the median milliseconds, in the format of
 `textgan bench`, so the two can be compared line by line. A yardstick only: never in textgan's path.
@@ -15,7 +16,27 @@ import torch.nn.functional as F
 SIZES = {
     "oracle": dict(kind="lstm", emb=32, hid=32, vocab=5000, batch=64, length=20),
     "lstm512": dict(kind="lstm", emb=512, hid=512, vocab=5000, batch=256, length=40),
+    "transformer": dict(kind="transformer", emb=256, layers=4, heads=4, vocab=5000, batch=64, length=20),
 }
+
+
+def reset_peak():
+    """Linux: restart the process's peak resident set (VmHWM) from its current size."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
 
 
 class LSTMGen(nn.Module):
@@ -30,25 +51,119 @@ class LSTMGen(nn.Module):
         return s.out(o), h
 
 
+class GPTGen(nn.Module):
+    """A small GPT: pre-norm causal Transformer blocks, learned positions. Sampling re-runs the
+    whole prefix at every step, as plain PyTorch code without a cache does."""
+
+    def __init__(s, vocab, emb, layers, heads, max_len=64):
+        super().__init__()
+        s.embed = nn.Embedding(vocab, emb)
+        s.pos = nn.Embedding(max_len, emb)
+        layer = nn.TransformerEncoderLayer(emb, heads, 4 * emb, 0.0, F.gelu, batch_first=True, norm_first=True)
+        s.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        s.norm = nn.LayerNorm(emb)
+        s.out = nn.Linear(emb, vocab)
+
+    def forward(s, x, h=None):
+        if h is not None:  # decoding: the whole prefix again, logits of the last position only
+            x = torch.cat([h, x], 1)
+        t = x.size(1)
+        mask = nn.Transformer.generate_square_subsequent_mask(t, device=x.device)
+        y = s.blocks(s.embed(x) + s.pos(torch.arange(t, device=x.device)), mask=mask, is_causal=True)
+        return s.out(s.norm(y if h is None else y[:, -1:])), x
+
+
+class RMCGen(nn.Module):
+    """RelGAN's relational memory core, as src/models/rmc.rs (1 slot, 2 heads x 256)."""
+
+    def __init__(s, vocab, emb=32, slots=1, heads=2, head_size=256):
+        super().__init__()
+        d = heads * head_size
+        s.slots, s.heads, s.hs, s.d = slots, heads, head_size, d
+        s.embed = nn.Embedding(vocab, emb)
+        s.input_proj = nn.Linear(emb, d)
+        s.qkv = nn.Linear(d, 3 * d)
+        s.ln_1, s.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        s.mlp_1, s.mlp_2 = nn.Linear(d, d), nn.Linear(d, d)
+        s.gate_x, s.gate_m = nn.Linear(d, 2 * d), nn.Linear(d, 2 * d)
+        s.out = nn.Linear(slots * d, vocab)
+
+    def init_memory(s, b, dev):
+        m = torch.zeros(s.slots, s.d, device=dev)
+        m[:, : s.slots] = torch.eye(s.slots, device=dev)
+        return m.unsqueeze(0).repeat(b, 1, 1)
+
+    def step(s, emb, mem):
+        b = emb.size(0)
+        inp = s.input_proj(emb)
+        mpi = torch.cat([mem, inp.unsqueeze(1)], 1)
+        q, k, v = (z.view(b, -1, s.heads, s.hs).transpose(1, 2) for z in s.qkv(mpi).split(s.d, 2))
+        att = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, -1, s.d)
+        a = s.ln_1(mpi + att)
+        a = s.ln_2(a + s.mlp_2(F.relu(s.mlp_1(a))))
+        cand = a[:, : s.slots]
+        gi, gf = (s.gate_x(inp).unsqueeze(1) + s.gate_m(torch.tanh(mem))).split(s.d, 2)
+        mem = torch.sigmoid(gi) * torch.tanh(cand) + torch.sigmoid(gf + 1.0) * mem
+        return s.out(mem.reshape(b, -1)), mem
+
+
+class RelGANDis(nn.Module):
+    """RelGAN's discriminator: 64 one-number representations, widths 2-5 x 300, highway."""
+
+    def __init__(s, vocab, highway, emb=64, reps=64, sizes=(2, 3, 4, 5), nums=(300, 300, 300, 300)):
+        super().__init__()
+        s.embed = nn.Linear(vocab, emb, bias=False)
+        s.reps = reps
+        s.convs = nn.ModuleList(nn.Conv2d(1, n, (f, emb // reps), stride=(1, emb // reps)) for f, n in zip(sizes, nums))
+        feat = sum(nums)
+        s.highway = nn.Linear(feat, feat)
+        s.gate = nn.Linear(feat, feat) if highway == "gated" else None
+        s.drop = nn.Dropout(0.25)
+        s.out = nn.Linear(feat, 1)
+
+    def forward(s, onehot):
+        e = s.embed(onehot).unsqueeze(1)  # [B, 1, T, E]
+        pools = [F.relu(c(e)).amax(2) for c in s.convs]  # [B, n, R]
+        h = torch.cat(pools, 1).permute(0, 2, 1).reshape(-1, sum(c.out_channels for c in s.convs))
+        z = s.highway(h)
+        t = torch.sigmoid(s.gate(h) if s.gate is not None else z)
+        h = t * F.relu(z) + (1 - t) * h
+        return s.out(s.drop(h)).view(onehot.size(0), s.reps)
+
+
+class LSTMDis(nn.Module):
+    """ScratchGAN-style discriminator: one logit per token."""
+
+    def __init__(s, vocab, emb=64, hid=128):
+        super().__init__()
+        s.embed = nn.Embedding(vocab, emb)
+        s.lstm = nn.LSTM(emb, hid, batch_first=True)
+        s.out = nn.Linear(hid, 1)
+
+    def forward(s, x):
+        return s.out(s.lstm(s.embed(x))[0]).squeeze(2)
+
+
 class CNNDis(nn.Module):
     """SeqGAN's discriminator: widths 1-10, 15, 20; highway; dropout."""
 
-    def __init__(s, vocab, emb=64, sizes=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20),
+    def __init__(s, vocab, highway, emb=64, sizes=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20),
                  nums=(100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)):
         super().__init__()
         s.embed = nn.Embedding(vocab, emb)
         s.convs = nn.ModuleList(nn.Conv2d(1, n, (f, emb)) for f, n in zip(sizes, nums))
         feat = sum(nums)
         s.highway = nn.Linear(feat, feat)
-        s.gate = nn.Linear(feat, feat)
+        s.gate = nn.Linear(feat, feat) if highway == "gated" else None
         s.drop = nn.Dropout(0.25)
         s.out = nn.Linear(feat, 1)
 
     def forward(s, x):
         e = s.embed(x).unsqueeze(1)
         h = torch.cat([F.relu(c(e)).squeeze(3).amax(2) for c in s.convs], 1)
-        t = torch.sigmoid(s.gate(h))
-        h = t * F.relu(s.highway(h)) + (1 - t) * h
+        z = s.highway(h)
+        t = torch.sigmoid(s.gate(h) if s.gate is not None else z)
+        h = t * F.relu(z) + (1 - t) * h
         return s.out(s.drop(h)).squeeze(1)
 
 
@@ -101,48 +216,123 @@ def serial_rollout_rewards(g, d, samples, n):
     return (rewards / n).t()
 
 
+def gumbel_decode(g, n, length, beta, dev):
+    """RelGAN's generation: soft one-hots softmax(beta (logits + Gumbel)), hard argmax fed back."""
+    mem = g.init_memory(n, dev)
+    x = torch.zeros(n, dtype=torch.long, device=dev)
+    out = []
+    for _ in range(length):
+        logits, mem = g.step(g.embed(x), mem)
+        u = torch.rand_like(logits)
+        z = logits - torch.log(-torch.log(u + 1e-10) + 1e-10)
+        x = z.argmax(-1)
+        out.append(F.softmax(beta * z, -1))
+    return torch.stack(out, 1)
+
+
+def rsgan(pos, neg):
+    """RelGAN's loss: the positive side should out-score the negative one."""
+    return F.binary_cross_entropy_with_logits(pos - neg, torch.ones_like(pos))
+
+
+def make_gen(c, dev):
+    if c["kind"] == "transformer":
+        return GPTGen(c["vocab"], c["emb"], c["layers"], c["heads"]).to(dev)
+    return LSTMGen(c["vocab"], c["emb"], c["hid"]).to(dev)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", action="append", choices=list(SIZES))
-    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan"])
+    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--highway", choices=["gated", "tied"], default="gated")
+    ap.add_argument("--relgan-d-steps", type=int, default=5)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     for size in a.size or ["oracle"]:
         c = SIZES[size]
-        g = LSTMGen(c["vocab"], c["emb"], c["hid"]).to(dev)
+        b, length, vocab = c["batch"], c["length"], c["vocab"]
+        torch.manual_seed(0)
+        g = make_gen(c, dev)
         opt = torch.optim.Adam(g.parameters(), 1e-3)
-        data = torch.randint(c["vocab"], (c["batch"], c["length"] + 1), device=dev)
+        data = torch.randint(vocab, (b, length + 1), device=dev)
+        bos = torch.zeros(b, 1, dtype=torch.long, device=dev)
         for step in a.step or ["mle", "sample"]:
+            reset_peak()
+            tokens = b * length
             if step == "mle":
                 def fn():
                     logits, _ = g(data[:, :-1])
-                    loss = F.cross_entropy(logits.reshape(-1, c["vocab"]), data[:, 1:].reshape(-1))
+                    loss = F.cross_entropy(logits.reshape(-1, vocab), data[:, 1:].reshape(-1))
                     opt.zero_grad(); loss.backward()
                     nn.utils.clip_grad_norm_(g.parameters(), 5.0); opt.step()
-                ms, reps, tokens = median_ms(fn, dev, 3, a.reps), a.reps, c["batch"] * c["length"]
+                ms, reps = median_ms(fn, dev, 3, a.reps), a.reps
             elif step == "sample":
                 reps = min(a.reps, 5)
-                ms = median_ms(lambda: sample(g, 10_000, c["length"], dev), dev, 1, reps)
-                tokens = 10_000 * c["length"]
-            else:
-                d = CNNDis(c["vocab"]).to(dev).eval()
-                gopt = torch.optim.Adam(g.parameters(), 1e-2)
+                ms = median_ms(lambda: sample(g, 10_000, length, dev), dev, 1, reps)
+                tokens = 10_000 * length
+            elif step == "seqgan":
+                d = CNNDis(vocab, a.highway).to(dev).eval()
                 def fn():
-                    s = sample(g, c["batch"], c["length"], dev)
+                    s = sample(g, b, length, dev)
                     r = serial_rollout_rewards(g, d, s, 16)
-                    inp = torch.cat([torch.zeros(c["batch"], 1, dtype=torch.long, device=dev), s[:, :-1]], 1)
-                    logp = F.log_softmax(g(inp)[0], -1).gather(2, s.unsqueeze(2)).squeeze(2)
+                    logp = F.log_softmax(g(torch.cat([bos, s[:, :-1]], 1))[0], -1).gather(2, s.unsqueeze(2)).squeeze(2)
                     loss = -(logp * r).mean()
-                    gopt.zero_grad(); loss.backward(); gopt.step()
+                    opt.zero_grad(); loss.backward(); opt.step()
                 reps = min(a.reps, 3)
-                ms, tokens = median_ms(fn, dev, 1, reps), c["batch"] * c["length"]
+                ms = median_ms(fn, dev, 1, reps)
+            elif step == "relgan":
+                # RelGAN's own generator at every size, as `textgan bench` uses at the oracle's.
+                rg = RMCGen(vocab).to(dev)
+                d = RelGANDis(vocab, a.highway).to(dev).train()
+                gopt = torch.optim.Adam(rg.parameters(), 1e-4)
+                dopt = torch.optim.Adam(d.parameters(), 1e-4)
+                real = lambda: F.one_hot(torch.randint(vocab, (b, length), device=dev), vocab).float()
+                def fn():
+                    fake = gumbel_decode(rg, b, length, 1.1, dev)
+                    loss = rsgan(d(fake), d(real()))
+                    gopt.zero_grad(); loss.backward(); gopt.step()
+                    for _ in range(a.relgan_d_steps):
+                        with torch.no_grad():
+                            fake = gumbel_decode(rg, b, length, 1.1, dev)
+                        loss = rsgan(d(real()), d(fake))
+                        dopt.zero_grad(); loss.backward(); dopt.step()
+                reps = min(a.reps, 5)
+                ms = median_ms(fn, dev, 1, reps)
+            else:  # scratchgan: dense per-token rewards, discounted returns, moving baseline
+                d = LSTMDis(vocab).to(dev)
+                dopt = torch.optim.Adam(d.parameters(), 1e-4)
+                baseline = torch.zeros(length, device=dev)
+                def fn():
+                    nonlocal baseline
+                    s = sample(g, b, length, dev)
+                    with torch.no_grad():
+                        rew = 2 * torch.sigmoid(d(s)) - 1
+                        ret = torch.zeros_like(rew)
+                        nxt = torch.zeros(b, device=dev)
+                        for t in reversed(range(length)):
+                            nxt = rew[:, t] + 0.23 * nxt
+                            ret[:, t] = nxt
+                    adv = ret - baseline
+                    baseline = 0.9 * baseline + 0.1 * ret.mean(0)
+                    logp = F.log_softmax(g(torch.cat([bos, s[:, :-1]], 1))[0], -1).gather(2, s.unsqueeze(2)).squeeze(2)
+                    loss = -(logp * adv).mean()
+                    opt.zero_grad(); loss.backward(); opt.step()
+                    fake = sample(g, b, length, dev)
+                    pr, pf = d(data[:, 1:]), d(fake)
+                    dl = F.binary_cross_entropy_with_logits(pr, torch.ones_like(pr)) + \
+                        F.binary_cross_entropy_with_logits(pf, torch.zeros_like(pf))
+                    dopt.zero_grad(); dl.backward(); dopt.step()
+                reps = min(a.reps, 10)
+                ms = median_ms(fn, dev, 1, reps)
             print(json.dumps({"impl": "pytorch", "step": step, "size": size, "device": str(dev),
                               "threads": torch.get_num_threads(), "median_ms": ms,
-                              "tokens_per_s": tokens / (ms / 1e3), "reps": reps}), flush=True)
+                              "tokens_per_s": tokens / (ms / 1e3), "reps": reps,
+                              "peak_rss_mb": peak_rss_mb()}), flush=True)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,13 @@ pub struct BenchArgs {
     /// TextGAN-PyTorch's timing in docs/PERFORMANCE.md is of 1).
     #[arg(long, default_value_t = 5)]
     relgan_d_steps: usize,
+    /// Also run the plain-PyTorch reference (benches/reference/torch_reference.py) on the same
+    /// step, size, device and thread count right after each of ours, and print the ratio.
+    #[arg(long)]
+    reference: bool,
+    /// The Python with torch for --reference (default: .venv/bin/python of the checkout).
+    #[arg(long, value_name = "PATH")]
+    python: Option<std::path::PathBuf>,
     /// The CNN discriminators' highway layer: `gated` as in the papers' code, `tied` as in
     /// TextGAN-PyTorch (for a like-for-like comparison with its timings).
     #[arg(long, value_enum, default_value = "gated")]
@@ -223,6 +230,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         bail!("--reps must be at least 1");
     }
     let device = textgan::device::resolve(&a.device)?;
+    let reference = if a.reference {
+        Some(Reference::find(a.python.clone())?)
+    } else {
+        None
+    };
     let steps = if a.steps.is_empty() {
         vec![Step::Mle, Step::Sample]
     } else {
@@ -239,6 +251,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let model = GeneratorModel::new(&s.gen, s.vocab, s.len + 1, device);
         let vocab = Vocab::numeric(s.vocab as usize);
         for &step in &steps {
+            reset_peak_rss();
             let (secs, per_rep_tokens, reps) = match step {
                 Step::Mle => {
                     let data =
@@ -300,17 +313,119 @@ pub fn run(a: BenchArgs) -> Result<()> {
                     (secs, 10_000 * s.len, reps)
                 }
             };
-            let line = json!({
-                "step": format!("{step:?}").to_lowercase(),
-                "size": format!("{size:?}").to_lowercase(),
+            let name = |v: &dyn std::fmt::Debug| format!("{v:?}").to_lowercase();
+            let mut line = json!({
+                "impl": "textgan",
+                "step": name(&step),
+                "size": name(&size),
                 "device": textgan::device::describe(device),
                 "threads": tch::get_num_threads(),
                 "median_ms": secs * 1e3,
                 "tokens_per_s": per_rep_tokens as f64 / secs,
                 "reps": reps,
+                "peak_rss_mb": peak_rss_mb(),
             });
+            if step != Step::Mle && step != Step::Sample {
+                line["highway"] = json!(name(&a.highway));
+            }
+            if step == Step::Relgan {
+                line["d_steps"] = json!(a.relgan_d_steps);
+            }
             println!("{line}");
+            if let Some(r) = &reference {
+                let theirs = r.run(&a, device, (&name(&step), &name(&size)), reps)?;
+                let their_ms = theirs["median_ms"].as_f64().unwrap_or(f64::NAN);
+                println!("{theirs}");
+                let ratio = json!({
+                    "step": name(&step),
+                    "size": name(&size),
+                    "textgan_ms": secs * 1e3,
+                    "pytorch_ms": their_ms,
+                    "speedup": their_ms / (secs * 1e3),
+                });
+                println!("{ratio}");
+            }
         }
     }
     Ok(())
+}
+
+/// Linux: restarts the process's peak resident set (VmHWM) from its current size, so that the
+/// next reading is the peak of the work in between.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident set of this process in MB (Linux), null elsewhere.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// The plain-PyTorch yardstick, run as a child process (never in the product's path).
+struct Reference {
+    python: std::path::PathBuf,
+    script: std::path::PathBuf,
+}
+
+impl Reference {
+    const SCRIPT: &'static str = "benches/reference/torch_reference.py";
+
+    fn find(python: Option<std::path::PathBuf>) -> Result<Self> {
+        let script = std::path::PathBuf::from(Self::SCRIPT);
+        if !script.is_file() {
+            bail!(
+                "--reference needs {} (run `textgan bench` from the repository root)",
+                Self::SCRIPT
+            );
+        }
+        let python = python.unwrap_or_else(|| ".venv/bin/python".into());
+        if !python.exists() {
+            bail!(
+                "--reference needs a Python with torch: {} does not exist (pass --python PATH)",
+                python.display()
+            );
+        }
+        Ok(Reference { python, script })
+    }
+
+    /// Runs the reference on one step and size; its JSON line.
+    fn run(
+        &self,
+        a: &BenchArgs,
+        device: Device,
+        (step, size): (&str, &str),
+        reps: usize,
+    ) -> Result<serde_json::Value> {
+        let device = match device {
+            Device::Cuda(i) => format!("cuda:{i}"),
+            _ => "cpu".to_string(),
+        };
+        let out = std::process::Command::new(&self.python)
+            .arg(&self.script)
+            .args(["--step", step, "--size", size, "--device", &device])
+            .args(["--reps", &reps.to_string()])
+            .args(["--threads", &tch::get_num_threads().to_string()])
+            .args(["--highway", &format!("{:?}", a.highway).to_lowercase()])
+            .args(["--relgan-d-steps", &a.relgan_d_steps.to_string()])
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        match stdout.lines().rev().find(|l| l.starts_with('{')) {
+            Some(l) if out.status.success() => Ok(serde_json::from_str(l)?),
+            _ => bail!(
+                "the PyTorch reference failed on {step}/{size}: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("no output")
+            ),
+        }
+    }
 }
