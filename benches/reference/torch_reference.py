@@ -107,6 +107,24 @@ class RMCGen(nn.Module):
         return s.out(mem.reshape(b, -1)), mem
 
 
+class Head(nn.Module):
+    """The CNN discriminators' head: highway (gated: own gate matrix; tied: TextGAN-PyTorch's one
+    matrix for both), dropout, one logit."""
+
+    def __init__(s, feat, highway):
+        super().__init__()
+        s.highway = nn.Linear(feat, feat)
+        s.gate = nn.Linear(feat, feat) if highway == "gated" else None
+        s.drop = nn.Dropout(0.25)
+        s.out = nn.Linear(feat, 1)
+
+    def forward(s, h):
+        z = s.highway(h)
+        t = torch.sigmoid(s.gate(h) if s.gate is not None else z)
+        h = t * F.relu(z) + (1 - t) * h
+        return s.out(s.drop(h))
+
+
 class RelGANDis(nn.Module):
     """RelGAN's discriminator: 64 one-number representations, widths 2-5 x 300, highway."""
 
@@ -115,20 +133,13 @@ class RelGANDis(nn.Module):
         s.embed = nn.Linear(vocab, emb, bias=False)
         s.reps = reps
         s.convs = nn.ModuleList(nn.Conv2d(1, n, (f, emb // reps), stride=(1, emb // reps)) for f, n in zip(sizes, nums))
-        feat = sum(nums)
-        s.highway = nn.Linear(feat, feat)
-        s.gate = nn.Linear(feat, feat) if highway == "gated" else None
-        s.drop = nn.Dropout(0.25)
-        s.out = nn.Linear(feat, 1)
+        s.head = Head(sum(nums), highway)
 
     def forward(s, onehot):
         e = s.embed(onehot).unsqueeze(1)  # [B, 1, T, E]
         pools = [F.relu(c(e)).amax(2) for c in s.convs]  # [B, n, R]
         h = torch.cat(pools, 1).permute(0, 2, 1).reshape(-1, sum(c.out_channels for c in s.convs))
-        z = s.highway(h)
-        t = torch.sigmoid(s.gate(h) if s.gate is not None else z)
-        h = t * F.relu(z) + (1 - t) * h
-        return s.out(s.drop(h)).view(onehot.size(0), s.reps)
+        return s.head(h).view(onehot.size(0), s.reps)
 
 
 class LSTMDis(nn.Module):
@@ -152,19 +163,12 @@ class CNNDis(nn.Module):
         super().__init__()
         s.embed = nn.Embedding(vocab, emb)
         s.convs = nn.ModuleList(nn.Conv2d(1, n, (f, emb)) for f, n in zip(sizes, nums))
-        feat = sum(nums)
-        s.highway = nn.Linear(feat, feat)
-        s.gate = nn.Linear(feat, feat) if highway == "gated" else None
-        s.drop = nn.Dropout(0.25)
-        s.out = nn.Linear(feat, 1)
+        s.head = Head(sum(nums), highway)
 
     def forward(s, x):
         e = s.embed(x).unsqueeze(1)
         h = torch.cat([F.relu(c(e)).squeeze(3).amax(2) for c in s.convs], 1)
-        z = s.highway(h)
-        t = torch.sigmoid(s.gate(h) if s.gate is not None else z)
-        h = t * F.relu(z) + (1 - t) * h
-        return s.out(s.drop(h)).squeeze(1)
+        return s.head(h).squeeze(1)
 
 
 def sync(dev):

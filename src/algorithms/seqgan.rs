@@ -92,7 +92,7 @@ pub fn rollout_rewards(
     let mut state: Option<State> = None;
     // Next-token logits of the completions in flight (those of prefixes 1..p-1).
     let mut logits: Option<Tensor> = None;
-    let ban_ = |mut l: Tensor| {
+    let with_ban = |mut l: Tensor| {
         if let Some(m) = &ban {
             l += m;
         }
@@ -100,7 +100,7 @@ pub fn rollout_rewards(
     };
     for p in 1..t {
         // Predicts position p after the prefix of length p.
-        let base_logits = ban_(policy.step(&samples.select(1, p - 1), &mut base));
+        let base_logits = with_ban(policy.step(&samples.select(1, p - 1), &mut base));
         // The completions of prefix length p: n per sample, sample-major, drawn from the
         // base's distribution without copying it n times.
         rows = Tensor::cat(&[rows, samples.repeat_interleave_self_int(n, 0, None)], 0);
@@ -111,7 +111,7 @@ pub fn rollout_rewards(
         });
         let first = sampling.pick_n(&base_logits, n).view([-1]);
         let next = match logits.take() {
-            Some(l) => Tensor::cat(&[sampling.pick(&ban_(l)), first], 0),
+            Some(l) => Tensor::cat(&[sampling.pick(&with_ban(l)), first], 0),
             None => first,
         }; // [A]: every row in flight writes position p
         rows.select(1, p).copy_(&next);

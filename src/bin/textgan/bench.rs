@@ -147,15 +147,14 @@ fn time(device: Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 
     t[t.len() / 2]
 }
 
-/// Median seconds of one adversarial step of `step`'s algorithm at size `s`.
-#[allow(clippy::too_many_arguments)]
+/// Median seconds of `reps` adversarial steps of `step`'s algorithm at size `s`, after at most
+/// one untimed step.
 fn adversarial_step(
     step: Step,
     s: &Setup,
     (gcfg, model): (&GeneratorConfig, &GeneratorModel),
     vocab: &Vocab,
     device: Device,
-    warmup: usize,
     reps: usize,
     a: &BenchArgs,
 ) -> Result<f64> {
@@ -211,7 +210,7 @@ fn adversarial_step(
     let mut algo = textgan::algorithms::build(&cfg, model, vocab, s.len as usize, device)
         .expect("an algorithm is set");
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-    let secs = time(device, warmup, reps, || {
+    let secs = time(device, a.warmup.min(1), reps, || {
         let mut ctx = textgan::algorithms::Ctx {
             gen: model,
             real: &real,
@@ -290,7 +289,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
                             .unwrap_or((&s.gen, &model)),
                         &vocab,
                         device,
-                        a.warmup.min(1),
                         reps,
                         &a,
                     )?;
@@ -313,7 +311,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
                     (secs, 10_000 * s.len, reps)
                 }
             };
-            let name = |v: &dyn std::fmt::Debug| format!("{v:?}").to_lowercase();
             let mut line = json!({
                 "impl": "textgan",
                 "step": name(&step),
@@ -413,7 +410,7 @@ impl Reference {
             .args(["--step", step, "--size", size, "--device", &device])
             .args(["--reps", &reps.to_string()])
             .args(["--threads", &tch::get_num_threads().to_string()])
-            .args(["--highway", &format!("{:?}", a.highway).to_lowercase()])
+            .args(["--highway", &name(&a.highway)])
             .args(["--relgan-d-steps", &a.relgan_d_steps.to_string()])
             .output()?;
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -428,4 +425,9 @@ impl Reference {
             ),
         }
     }
+}
+
+/// A value-enum's name as the command line and the JSON lines spell it: `Seqgan` -> `seqgan`.
+fn name(v: &dyn std::fmt::Debug) -> String {
+    format!("{v:?}").to_lowercase()
 }

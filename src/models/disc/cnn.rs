@@ -66,7 +66,7 @@ impl Discriminator for CnnDiscriminator {
         // The convolutions as one matrix product per width over unfolded windows: the same
         // numbers as conv2d with a (f, s) kernel and stride s, and faster on the CPU (the
         // kernel spans whole rows, so there is nothing for a direct convolution to reuse).
-        let x = emb.view([b, t, r, s]).permute([0, 2, 1, 3]).contiguous(); // [B, R, T, s]
+        let x = emb.view([b, t, r, s]).permute([0, 2, 1, 3]); // [B, R, T, s]
         let pools: Vec<Tensor> = self
             .convs
             .iter()
