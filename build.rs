@@ -1,23 +1,93 @@
-//! Link-time set-up for libtorch: keep libtorch_cuda linked and find libtorch without LD_LIBRARY_PATH.
+//! Link-time set-up for libtorch: keep libtorch_cuda linked, find libtorch without
+//! LD_LIBRARY_PATH, and build the CUDA-graph shim (csrc/cuda_graph.cpp) when the CUDA headers
+//! are at hand.
 //!
 //! The linker's default `--as-needed` drops `libtorch_cuda.so` because no symbol of ours refers
 //! to it, and then every CUDA op fails with "Could not run 'aten::empty.memory_format' with
 //! arguments from the 'CUDA' backend". Linking it with `--no-as-needed` registers the CUDA
 //! kernels; the torch wheel ships its CUDA libraries, so the binary still runs without a GPU.
 //! The rpath points at the libtorch that torch-sys built against.
-use std::path::Path;
+//!
+//! The shim needs the CUDA runtime headers, which the torch wheel's `nvidia-cuda-runtime`
+//! dependency ships (site-packages/nvidia/cu13/include, or CUDA_HOME). Without them, or with a
+//! CPU-only libtorch, or with TEXTGAN_NO_CUDA_GRAPH set, it is left out and `textgan::cuda_graph`
+//! reports CUDA graphs as unavailable.
+use std::path::{Path, PathBuf};
 
 fn main() {
+    println!("cargo:rustc-check-cfg=cfg(textgan_cuda_graph)");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    println!("cargo:rerun-if-env-changed=TEXTGAN_NO_CUDA_GRAPH");
+    println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
     let lib = Path::new(&lib);
     let lib = lib.canonicalize().unwrap_or_else(|_| lib.to_path_buf());
     if lib.join("libtorch_cuda.so").exists() {
+        let wanted = std::env::var_os("TEXTGAN_NO_CUDA_GRAPH").is_none();
+        if let Some(cuda_includes) = cuda_include_dirs(&lib).filter(|_| wanted) {
+            build_shim(&lib, &cuda_includes);
+        }
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
         println!("cargo:rustc-link-arg=-ltorch_cuda");
+        println!("cargo:rustc-link-arg=-lc10_cuda");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+}
+
+/// The CUDA runtime headers, and a fallback folder for `crt/host_config.h`, which the CUDA 13
+/// runtime wheel leaves out (triton's bundled CUDA headers carry it).
+fn cuda_include_dirs(lib: &Path) -> Option<Vec<PathBuf>> {
+    let site = lib.parent()?.parent()?; // .../site-packages/torch/lib -> site-packages
+    let mut candidates: Vec<PathBuf> = ["nvidia/cu13/include", "nvidia/cuda_runtime/include"]
+        .iter()
+        .map(|p| site.join(p))
+        .collect();
+    if let Ok(home) = std::env::var("CUDA_HOME") {
+        candidates.push(Path::new(&home).join("include"));
+    }
+    candidates.push(PathBuf::from("/usr/local/cuda/include"));
+    let main = candidates
+        .into_iter()
+        .find(|d| d.join("cuda_runtime_api.h").exists())?;
+    let mut dirs = vec![main.clone()];
+    if !main.join("crt/host_config.h").exists() {
+        let triton = site.join("triton/backends/nvidia/include");
+        if !triton.join("crt/host_config.h").exists() {
+            println!(
+                "cargo:warning=CUDA graphs left out: {} lacks crt/host_config.h",
+                main.display()
+            );
+            return None;
+        }
+        dirs.push(triton);
+    }
+    Some(dirs)
+}
+
+fn build_shim(lib: &Path, cuda: &[PathBuf]) {
+    let include = lib.parent().expect("libtorch root").join("include");
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .include(&cuda[0])
+        .flag("-std=c++17")
+        .flag(format!(
+            "-D_GLIBCXX_USE_CXX11_ABI={}",
+            std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into())
+        ))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .file("csrc/cuda_graph.cpp");
+    for extra in &cuda[1..] {
+        // After every other folder, so only what the main one lacks comes from here.
+        build.flag(format!("-idirafter{}", extra.display()));
+    }
+    build.compile("textgan_cuda_graph");
+    println!("cargo:rustc-cfg=textgan_cuda_graph");
 }

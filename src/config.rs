@@ -450,6 +450,8 @@ pub struct TrainConfig {
     pub device: String,
     /// CPU threads for torch (0 = torch's default).
     pub threads: i32,
+    /// Capture the MLE step as one CUDA graph and replay it (CUDA only; LSTM generators).
+    pub cuda_graph: bool,
 }
 
 impl Default for TrainConfig {
@@ -476,6 +478,7 @@ impl Default for TrainConfig {
             seed: 1234,
             device: "auto".into(),
             threads: 0,
+            cuda_graph: false,
         }
     }
 }
@@ -569,6 +572,10 @@ impl RunConfig {
                 d.oracle_seq_len
             )
         })?;
+        check(
+            !self.train.cuda_graph || matches!(self.generator, GeneratorConfig::Lstm(_)),
+            || "train.cuda_graph is implemented for LSTM generators only".into(),
+        )?;
         match &self.generator {
             GeneratorConfig::Lstm(c) => {
                 check(c.embed_dim >= 1 && c.embed_dim <= 65_536, || {

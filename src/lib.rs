@@ -7,6 +7,7 @@
 pub mod algorithms;
 pub mod checkpoint;
 pub mod config;
+pub mod cuda_graph;
 pub mod data;
 pub mod device;
 pub mod error;

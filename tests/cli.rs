@@ -362,6 +362,21 @@ fn bad_inputs_fail_cleanly_and_write_nothing() {
     if !tch_cuda_available() {
         run("r8", &["--device", "cuda"], "no CUDA device");
     }
+    run(
+        "r10",
+        &["--set", "train.cuda_graph=true", "--device", "cpu"],
+        "train.cuda_graph needs a CUDA device",
+    );
+    run(
+        "r11",
+        &[
+            "--set",
+            "train.cuda_graph=true",
+            "--set",
+            "generator.kind=\"transformer\"",
+        ],
+        "LSTM generators only",
+    );
     let cfg = f.path("typo.toml");
     std::fs::write(&cfg, "[generator]\nkind = \"lstm\"\nhiden_dim = 3\n").unwrap();
     let (cfg_s, out) = (f.s("typo.toml"), f.s("r9"));
@@ -789,6 +804,10 @@ fn bench_reports_time_and_peak_memory_beside_the_reference() {
             "1",
         ],
         "--python",
+    );
+    fails(
+        &["bench", "--cuda-graph", "--device", "cpu", "--reps", "1"],
+        "--cuda-graph needs a CUDA device",
     );
     // Side by side in one command, where the checkout has its PyTorch (scripts/test.sh
     // installs it).

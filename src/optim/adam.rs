@@ -12,6 +12,8 @@ pub struct Adam {
     v: Vec<Tensor>,
     /// Updates taken so far (for bias correction).
     pub t: i64,
+    /// `t` on the parameters' device, for [`Adam::step_on_device`] (created on first use).
+    t_dev: Option<Tensor>,
     beta1: f64,
     beta2: f64,
     eps: f64,
@@ -36,6 +38,7 @@ impl Adam {
             m,
             v,
             t: 0,
+            t_dev: None,
             beta1: cfg.beta1,
             beta2: cfg.beta2,
             eps: cfg.eps,
@@ -80,6 +83,9 @@ impl Adam {
     pub fn step(&mut self, lr: f64) {
         let _guard = tch::no_grad_guard();
         self.t += 1;
+        if let Some(t) = &mut self.t_dev {
+            let _ = t.fill_(self.t);
+        }
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
         for ((p, m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
@@ -100,6 +106,101 @@ impl Adam {
             }
             let denom = (v.sqrt() / bc2.sqrt()) + self.eps;
             let _ = p.g_sub_(&(&*m / denom * (lr / bc1)));
+        }
+    }
+
+    /// [`Adam::clip_grad_norm`] without reading the norm back to the host, so it can be
+    /// captured in a CUDA graph: the scale `min(1, max_norm / (norm + 1e-6))` stays on the device.
+    pub fn clip_grad_norm_on_device(&mut self, max_norm: f64) {
+        let _guard = tch::no_grad_guard();
+        let grads: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(Tensor::grad)
+            .filter(Tensor::defined)
+            .collect();
+        if grads.is_empty() || max_norm <= 0.0 {
+            return;
+        }
+        let norms: Vec<Tensor> = grads
+            .iter()
+            .map(|g| g.norm().to_kind(Kind::Float))
+            .collect();
+        let total = Tensor::stack(&norms, 0).norm();
+        let scale = (max_norm / (total + 1e-6)).clamp_max(1.0);
+        for mut g in grads {
+            let _ = g.g_mul_(&scale);
+        }
+    }
+
+    /// [`Adam::step`] with the step count and the learning rate (a 0-d float tensor) on the
+    /// device, so it can be captured in a CUDA graph and replayed. It advances the device's
+    /// count only: whoever replays it adds 1 to `t` per replay.
+    pub fn step_on_device(&mut self, lr: &Tensor) {
+        let _guard = tch::no_grad_guard();
+        let mut t = self.device_count();
+        let _ = t.g_add_scalar_(1.0);
+        let bc1: Tensor = 1.0 - Tensor::pow_scalar(self.beta1, &t);
+        let bc2: Tensor = 1.0 - Tensor::pow_scalar(self.beta2, &t);
+        let step = lr / bc1;
+        let bc2_sqrt = bc2.sqrt();
+        for ((p, m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
+            let g = p.grad();
+            if !g.defined() {
+                continue;
+            }
+            let g = if self.weight_decay > 0.0 && !self.decoupled {
+                &g + &*p * self.weight_decay
+            } else {
+                g
+            };
+            let _ = m.lerp_(&g, 1.0 - self.beta1);
+            let _ = v.g_mul_scalar_(self.beta2);
+            let _ = v.g_add_(&(&g * &g * (1.0 - self.beta2)));
+            if self.weight_decay > 0.0 && self.decoupled {
+                let _ = p.g_mul_(&(1.0 - lr * self.weight_decay));
+            }
+            let denom = (v.sqrt() / &bc2_sqrt) + self.eps;
+            let _ = p.g_sub_(&(&*m / denom * &step));
+        }
+    }
+
+    /// The device copy of `t`, created from `t` on first use.
+    fn device_count(&mut self) -> Tensor {
+        let t = self.t;
+        let device = self.params.first().map_or(tch::Device::Cpu, Tensor::device);
+        self.t_dev
+            .get_or_insert_with(|| Tensor::from(t as f32).to_device(device))
+            .shallow_clone()
+    }
+
+    /// Copies of the parameters, moments and step count, to undo updates made for a warm-up.
+    pub fn snapshot(&mut self) -> AdamSnapshot {
+        let _guard = tch::no_grad_guard();
+        AdamSnapshot {
+            params: self.params.iter().map(Tensor::copy).collect(),
+            m: self.m.iter().map(Tensor::copy).collect(),
+            v: self.v.iter().map(Tensor::copy).collect(),
+            t: self.t,
+        }
+    }
+
+    /// Puts back what [`Adam::snapshot`] took, in place (captured graphs keep their pointers).
+    pub fn restore(&mut self, s: &AdamSnapshot) {
+        let _guard = tch::no_grad_guard();
+        for (dst, src) in self
+            .params
+            .iter_mut()
+            .zip(&s.params)
+            .chain(self.m.iter_mut().zip(&s.m))
+            .chain(self.v.iter_mut().zip(&s.v))
+        {
+            dst.copy_(src);
+        }
+        self.t = s.t;
+        let t = self.t;
+        if let Some(td) = &mut self.t_dev {
+            let _ = td.fill_(t);
         }
     }
 
@@ -138,6 +239,15 @@ impl Adam {
         }
         Ok(())
     }
+}
+
+/// A saved copy of an [`Adam`]'s parameters and state.
+#[derive(Debug)]
+pub struct AdamSnapshot {
+    params: Vec<Tensor>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    t: i64,
 }
 
 #[cfg(test)]
@@ -204,5 +314,55 @@ mod tests {
             (g[0] - 0.6).abs() < 1e-4 && (g[1] - 0.8).abs() < 1e-4,
             "{g:?}"
         );
+    }
+
+    /// The capturable update (device count, tensor learning rate, device-side clipping) takes
+    /// the same steps as the host one, for Adam and AdamW, with clipping active and not, and
+    /// snapshot/restore undoes updates exactly.
+    #[test]
+    fn device_side_step_and_clip_match_the_host_ones() {
+        for kind in [OptimizerKind::Adam, OptimizerKind::Adamw] {
+            let cfg = TrainConfig {
+                optimizer: kind,
+                weight_decay: 0.1,
+                ..Default::default()
+            };
+            let make = || {
+                let vs = nn::VarStore::new(Device::Cpu);
+                let w = vs
+                    .root()
+                    .var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0, 0.5]));
+                (vs, w)
+            };
+            let (vs_a, wa) = make();
+            let (vs_b, wb) = make();
+            let mut host = Adam::new(&vs_a, &cfg);
+            let mut dev = Adam::new(&vs_b, &cfg);
+            let lr = Tensor::from(0.05f32);
+            let loss = |w: &Tensor| w.pow_tensor_scalar(3).sum(Kind::Float) * 2.0;
+            let before = dev.snapshot();
+            for i in 0..5 {
+                let clip = if i % 2 == 0 { 0.5 } else { 100.0 };
+                host.zero_grad();
+                loss(&wa).backward();
+                host.clip_grad_norm(clip);
+                host.step(0.05);
+                dev.zero_grad();
+                loss(&wb).backward();
+                dev.clip_grad_norm_on_device(clip);
+                dev.step_on_device(&lr);
+                dev.t += 1;
+                let (a, b): (Vec<f32>, Vec<f32>) =
+                    (Vec::try_from(&wa).unwrap(), Vec::try_from(&wb).unwrap());
+                for (x, y) in a.iter().zip(&b) {
+                    assert!((x - y).abs() < 1e-5, "{kind:?} step {i}: {a:?} vs {b:?}");
+                }
+            }
+            dev.restore(&before);
+            let back: Vec<f32> = Vec::try_from(&wb).unwrap();
+            assert_eq!(back, vec![1.0, -2.0, 0.5]);
+            assert_eq!(dev.t, 0);
+            assert_eq!(dev.device_count().double_value(&[]), 0.0);
+        }
     }
 }

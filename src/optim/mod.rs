@@ -3,5 +3,5 @@
 mod adam;
 mod schedule;
 
-pub use adam::Adam;
+pub use adam::{Adam, AdamSnapshot};
 pub use schedule::Schedule;

@@ -1,6 +1,6 @@
 //! A training run on disk: created fresh or resumed from its checkpoint, trained by MLE, evaluated
 //! on a cadence, with metrics, samples and checkpoints in its directory.
-use super::{mle_step, Hooks};
+use super::{mle_step, GraphedMleStep, Hooks};
 use crate::checkpoint;
 use crate::config::{DataSource, RunConfig};
 use crate::data::{Batch, Batcher, Corpus, Vocab};
@@ -75,6 +75,18 @@ fn oracle_corpus(oracle: &Oracle, cfg: &RunConfig, device: Device) -> Corpus {
 }
 
 /// Loads the data a config names (reading files or drawing from the oracle).
+/// The run's device, refusing settings that need CUDA elsewhere.
+fn resolve_device(cfg: &RunConfig) -> Result<Device> {
+    let device = device::resolve(&cfg.train.device)?;
+    if cfg.train.cuda_graph && !device.is_cuda() {
+        return Err(Error::Device(format!(
+            "train.cuda_graph needs a CUDA device; this run is on {}",
+            device::describe(device)
+        )));
+    }
+    Ok(device)
+}
+
 pub fn load_data(cfg: &RunConfig, device: Device) -> Result<(Corpus, Option<Oracle>)> {
     match cfg.data.source {
         DataSource::Oracle => {
@@ -120,7 +132,7 @@ impl Session {
         if cfg.train.threads > 0 {
             tch::set_num_threads(cfg.train.threads);
         }
-        let device = device::resolve(&cfg.train.device)?;
+        let device = resolve_device(&cfg)?;
         let (corpus, oracle) = load_data(&cfg, device)?;
         tch::manual_seed(cfg.train.seed as i64);
         let mut model = GeneratorModel::new(
@@ -202,7 +214,7 @@ impl Session {
         if cfg.train.threads > 0 {
             tch::set_num_threads(cfg.train.threads);
         }
-        let device = device::resolve(&cfg.train.device)?;
+        let device = resolve_device(&cfg)?;
         let (corpus, oracle) = load_data(&cfg, device)?;
         if corpus.vocab != ck.vocab {
             return Err(Error::Data(
@@ -332,6 +344,7 @@ impl Session {
         };
         let eval_every = self.cfg.train.eval_every;
         let mut window = Window::default();
+        let mut graphed: Option<GraphedMleStep> = None;
         let mut last_eval = usize::MAX;
         while self.progress.step < total {
             let batches = batcher.epoch(self.corpus.train.len(), self.progress.epoch);
@@ -352,13 +365,32 @@ impl Session {
                     .collect();
                 let batch = Batch::new(&rows, &self.corpus.vocab, self.device);
                 let lr = self.schedule.lr(self.progress.step);
-                let loss = mle_step(
-                    self.model.net.as_ref(),
-                    &mut self.opt,
-                    &batch,
-                    self.cfg.train.grad_clip,
-                    lr,
-                );
+                if self.cfg.train.cuda_graph && graphed.is_none() {
+                    let shape = [self.cfg.train.batch_size, self.corpus.max_len as i64];
+                    graphed = Some(GraphedMleStep::new(
+                        self.model.net.as_ref(),
+                        &mut self.opt,
+                        shape,
+                        self.corpus.vocab.pad.unwrap_or(0),
+                        self.cfg.train.grad_clip,
+                        self.device,
+                    )?);
+                    self.message(hooks, "MLE step captured as a CUDA graph; replaying it");
+                }
+                let replayed = match &mut graphed {
+                    Some(g) => g.step(&mut self.opt, &batch, lr)?,
+                    None => None,
+                };
+                let loss = match replayed {
+                    Some(loss) => loss,
+                    None => mle_step(
+                        self.model.net.as_ref(),
+                        &mut self.opt,
+                        &batch,
+                        self.cfg.train.grad_clip,
+                        lr,
+                    ),
+                };
                 self.progress.step += 1;
                 self.progress.batch_in_epoch += 1;
                 window.add(&loss, batch.tokens, t0);

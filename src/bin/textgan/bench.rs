@@ -66,6 +66,9 @@ pub struct BenchArgs {
     /// TextGAN-PyTorch (for a like-for-like comparison with its timings).
     #[arg(long, value_enum, default_value = "gated")]
     highway: HighwayArg,
+    /// Time the MLE step replayed as one CUDA graph (CUDA devices, LSTM sizes).
+    #[arg(long)]
+    cuda_graph: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -229,6 +232,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         bail!("--reps must be at least 1");
     }
     let device = textgan::device::resolve(&a.device)?;
+    if a.cuda_graph && !device.is_cuda() {
+        bail!("--cuda-graph needs a CUDA device (--device cuda)");
+    }
     let reference = if a.reference {
         Some(Reference::find(a.python.clone())?)
     } else {
@@ -251,6 +257,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let vocab = Vocab::numeric(s.vocab as usize);
         for &step in &steps {
             reset_peak_rss();
+            textgan::cuda_graph::reset_peak_memory(device);
             let (secs, per_rep_tokens, reps) = match step {
                 Step::Mle => {
                     let data =
@@ -261,15 +268,32 @@ pub fn run(a: BenchArgs) -> Result<()> {
                     let refs: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
                     let batch = Batch::new(&refs, &vocab, device);
                     let mut opt = Adam::new(&model.vs, &TrainConfig::default());
-                    let secs = time(device, a.warmup, a.reps, || {
-                        let _ = textgan::train::mle_step(
+                    if a.cuda_graph && size == Size::Transformer {
+                        bail!("--cuda-graph is implemented for the LSTM sizes only");
+                    }
+                    let secs = if a.cuda_graph {
+                        let mut g = textgan::train::GraphedMleStep::new(
                             model.net.as_ref(),
                             &mut opt,
-                            &batch,
+                            batch.input.size().try_into().expect("[B, T]"),
+                            0,
                             5.0,
-                            1e-3,
-                        );
-                    });
+                            device,
+                        )?;
+                        time(device, a.warmup, a.reps, || {
+                            let _ = g.step(&mut opt, &batch, 1e-3).expect("replay");
+                        })
+                    } else {
+                        time(device, a.warmup, a.reps, || {
+                            let _ = textgan::train::mle_step(
+                                model.net.as_ref(),
+                                &mut opt,
+                                &batch,
+                                5.0,
+                                1e-3,
+                            );
+                        })
+                    };
                     (secs, s.batch * s.len, a.reps)
                 }
                 Step::Seqgan | Step::Relgan | Step::Scratchgan => {
@@ -322,6 +346,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 "reps": reps,
                 "peak_rss_mb": peak_rss_mb(),
             });
+            if let Some(b) = textgan::cuda_graph::peak_memory(device) {
+                line["peak_gpu_mb"] = json!(b as f64 / 1048576.0);
+            }
+            if a.cuda_graph && step == Step::Mle {
+                line["cuda_graph"] = json!(true);
+            }
             if step != Step::Mle && step != Step::Sample {
                 line["highway"] = json!(name(&a.highway));
             }
