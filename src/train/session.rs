@@ -75,8 +75,11 @@ fn oracle_corpus(oracle: &Oracle, cfg: &RunConfig, device: Device) -> Corpus {
 }
 
 /// Loads the data a config names (reading files or drawing from the oracle).
-/// The run's device, refusing settings that need CUDA elsewhere.
-fn resolve_device(cfg: &RunConfig) -> Result<Device> {
+/// Threads, the run's device (refusing settings that need CUDA elsewhere) and its data.
+fn prepare(cfg: &RunConfig) -> Result<(Device, Corpus, Option<Oracle>)> {
+    if cfg.train.threads > 0 {
+        tch::set_num_threads(cfg.train.threads);
+    }
     let device = device::resolve(&cfg.train.device)?;
     if cfg.train.cuda_graph && !device.is_cuda() {
         return Err(Error::Device(format!(
@@ -84,7 +87,8 @@ fn resolve_device(cfg: &RunConfig) -> Result<Device> {
             device::describe(device)
         )));
     }
-    Ok(device)
+    let (corpus, oracle) = load_data(cfg, device)?;
+    Ok((device, corpus, oracle))
 }
 
 pub fn load_data(cfg: &RunConfig, device: Device) -> Result<(Corpus, Option<Oracle>)> {
@@ -129,11 +133,7 @@ impl Session {
         }
         cfg.validate()?;
         absolutize(&mut cfg)?;
-        if cfg.train.threads > 0 {
-            tch::set_num_threads(cfg.train.threads);
-        }
-        let device = resolve_device(&cfg)?;
-        let (corpus, oracle) = load_data(&cfg, device)?;
+        let (device, corpus, oracle) = prepare(&cfg)?;
         tch::manual_seed(cfg.train.seed as i64);
         let mut model = GeneratorModel::new(
             &cfg.generator,
@@ -169,8 +169,22 @@ impl Session {
         checkpoint::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
         let vocab_json = serde_json::to_string_pretty(&corpus.vocab).expect("vocab serializes");
         checkpoint::write_atomic(&dir.join("vocab.json"), vocab_json.as_bytes())?;
+        Self::assemble(dir, cfg, (corpus, oracle), model, opt, schedule, progress)
+    }
+
+    /// The session around its parts, its log open; the device is the model's.
+    fn assemble(
+        dir: &Path,
+        cfg: RunConfig,
+        (corpus, oracle): (Corpus, Option<Oracle>),
+        model: GeneratorModel,
+        opt: Adam,
+        schedule: Schedule,
+        progress: Progress,
+    ) -> Result<Self> {
         let mut s = Session {
             dir: dir.to_path_buf(),
+            device: model.device(),
             cfg,
             corpus,
             model,
@@ -178,7 +192,6 @@ impl Session {
             schedule,
             progress,
             oracle,
-            device,
             last_metrics: serde_json::Value::Null,
             algo: None,
             bleu_refs: None,
@@ -211,11 +224,7 @@ impl Session {
         }
         let progress: Progress = serde_json::from_value(ck.state.clone())
             .map_err(|e| Error::checkpoint(&path, format!("stored progress: {e}")))?;
-        if cfg.train.threads > 0 {
-            tch::set_num_threads(cfg.train.threads);
-        }
-        let device = resolve_device(&cfg)?;
-        let (corpus, oracle) = load_data(&cfg, device)?;
+        let (device, corpus, oracle) = prepare(&cfg)?;
         if corpus.vocab != ck.vocab {
             return Err(Error::Data(
                 "the training data changed since the run started (its vocabulary differs)".into(),
@@ -240,22 +249,7 @@ impl Session {
             schedule.bad_evals = saved.bad_evals;
         }
         checkpoint::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
-        let mut s = Session {
-            dir: dir.to_path_buf(),
-            cfg,
-            corpus,
-            model,
-            opt,
-            schedule,
-            progress,
-            oracle,
-            device,
-            last_metrics: serde_json::Value::Null,
-            algo: None,
-            bleu_refs: None,
-            log: None,
-        };
-        s.open_log()?;
+        let mut s = Self::assemble(dir, cfg, (corpus, oracle), model, opt, schedule, progress)?;
         if s.progress.phase == "adv" {
             let mut algo = crate::algorithms::build(
                 &s.cfg,
