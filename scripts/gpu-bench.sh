@@ -3,7 +3,8 @@
 # torch 2.11 (the `device` tool's H100). Build here, then run there with the binaries carried:
 #
 #   cargo build --release --all-targets
-#   cp "$(ls -t target/release/deps/textgan-* | grep -v '\.d$' | head -1)" target/release/unit-tests
+#   cp "$(cargo test --release --lib --no-run 2>&1 | grep -o 'target/release/deps/textgan-[0-9a-f]*')" \
+#       target/release/unit-tests
 #   then the device tool's `run` with carry = [target/release/textgan, target/release/unit-tests]
 #   and command = scripts/gpu-bench.sh
 #
