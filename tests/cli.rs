@@ -157,6 +157,34 @@ fn train_writes_a_complete_run_directory() {
 }
 
 #[test]
+fn progress_lines_when_stderr_is_not_a_terminal() {
+    let f = Fixture::new();
+    let run = |name: &str, secs: &str| {
+        let out = f.s(name);
+        let mut args: Vec<String> = ["train", "--out", &out].map(String::from).to_vec();
+        args.extend(f.tiny());
+        let o = Command::new(env!("CARGO_BIN_EXE_textgan"))
+            .args(&args)
+            .env("TEXTGAN_PROGRESS_SECS", secs)
+            .output()
+            .expect("binary runs");
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    // The test's stderr is a pipe: every report (each 10 steps and the last) becomes a line.
+    // 8 sequences in batches of 4 for the default 5 epochs: 10 steps.
+    let err = run("every", "0");
+    assert!(err.contains("step 10/10 (100%)"), "{err}");
+    assert!(err.contains("eta 0s  loss "), "{err}");
+    // The evaluations (every 2 steps) are printed too, not dropped with the hidden bar.
+    let evals = err.lines().filter(|l| l.contains("  epoch ")).count();
+    assert_eq!(evals, 5, "{err}");
+    // With the default minute between lines, a run this short prints none.
+    let err = run("quiet", "60");
+    assert!(!err.contains("step 10/10"), "{err}");
+}
+
+#[test]
 fn resume_continues_the_same_run() {
     let f = Fixture::new();
     f.train("straight", 6, &[]);

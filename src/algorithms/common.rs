@@ -167,7 +167,8 @@ pub struct DiscSide {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DStats {
     pub loss: f64,
-    /// Fraction of real inputs scored as real (score > 0), and of fake ones scored as fake.
+    /// Fraction of real inputs scored as real and of fake ones scored as fake, by the decision
+    /// rule of the loss ([`losses::accuracy`]).
     pub real_acc: f64,
     pub fake_acc: f64,
 }
@@ -199,18 +200,11 @@ impl DiscSide {
         self.opt.zero_grad();
         loss.backward();
         self.opt.step(lr);
+        let (real_acc, fake_acc) = losses::accuracy(self.loss, &r, &f);
         DStats {
             loss: loss.double_value(&[]),
-            real_acc: r
-                .gt(0.0)
-                .to_kind(Kind::Float)
-                .mean(Kind::Float)
-                .double_value(&[]),
-            fake_acc: f
-                .le(0.0)
-                .to_kind(Kind::Float)
-                .mean(Kind::Float)
-                .double_value(&[]),
+            real_acc,
+            fake_acc,
         }
     }
 

@@ -44,6 +44,29 @@ pub fn g_loss(kind: GanLoss, real: &Tensor, fake: &Tensor) -> Tensor {
     }
 }
 
+/// The discriminator's accuracy on real and on fake scores, by the decision rule of its loss:
+/// the sign for the absolute losses (0.5 for LSGAN's targets 1 and 0); for RSGAN, whether each
+/// real row outscores its paired fake row (only differences carry meaning there, so both
+/// numbers are that one fraction); for RaGAN and WGAN, whether a score beats the other side's
+/// mean.
+pub fn accuracy(kind: GanLoss, real: &Tensor, fake: &Tensor) -> (f64, f64) {
+    let frac = |t: Tensor| t.to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+    match kind {
+        GanLoss::Standard | GanLoss::Nsgan | GanLoss::Hinge => {
+            (frac(real.gt(0.0)), frac(fake.le(0.0)))
+        }
+        GanLoss::Lsgan => (frac(real.gt(0.5)), frac(fake.le(0.5))),
+        GanLoss::Rsgan => {
+            let a = frac(real.gt_tensor(fake));
+            (a, a)
+        }
+        GanLoss::Ragan | GanLoss::Wgan => (
+            frac(real.gt_tensor(&fake.mean(Kind::Float))),
+            frac(fake.lt_tensor(&real.mean(Kind::Float))),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +104,31 @@ mod tests {
         for (i, (got, want)) in cases.into_iter().enumerate() {
             let got = v(got);
             assert!((got - want).abs() < 1e-5, "case {i}: {got} vs {want}");
+        }
+    }
+
+    /// real = [1, -0.5, 3], fake = [0.2, -1, 4]: signs 2/3 real, 1/3 fake; LSGAN's 0.5: 2/3,
+    /// 2/3; RSGAN pairs (1 > 0.2, -0.5 > -1, 3 < 4): 2/3; RaGAN against the means (fake 1.067,
+    /// real 1.167): real 1/3, fake 2/3.
+    #[test]
+    fn accuracy_follows_each_loss_decision_rule() {
+        let r = Tensor::from_slice(&[1.0f32, -0.5, 3.0]);
+        let f = Tensor::from_slice(&[0.2f32, -1.0, 4.0]);
+        let third = 1.0 / 3.0;
+        let cases = [
+            (GanLoss::Standard, (2.0 * third, third)),
+            (GanLoss::Hinge, (2.0 * third, third)),
+            (GanLoss::Lsgan, (2.0 * third, 2.0 * third)),
+            (GanLoss::Rsgan, (2.0 * third, 2.0 * third)),
+            (GanLoss::Ragan, (third, 2.0 * third)),
+            (GanLoss::Wgan, (third, 2.0 * third)),
+        ];
+        for (kind, (wr, wf)) in cases {
+            let (gr, gf) = accuracy(kind, &r, &f);
+            assert!(
+                (gr - wr).abs() < 1e-6 && (gf - wf).abs() < 1e-6,
+                "{kind:?}: {gr} {gf}"
+            );
         }
     }
 }

@@ -1,20 +1,51 @@
 //! Progress bar and log lines for training, as [`textgan::train::Hooks`].
+//!
+//! On a terminal, a bar. When stderr is a file or a pipe (`nohup`, CI, a job scheduler) the bar
+//! is hidden, so a plain progress line is printed instead at most every
+//! `TEXTGAN_PROGRESS_SECS` seconds (default 60).
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
 pub struct BarHooks {
     bar: Option<ProgressBar>,
+    /// Set when stderr is not a terminal: print a line every `every`.
+    plain: Option<Plain>,
+}
+
+struct Plain {
+    every: Duration,
+    last: Instant,
+    /// When and at which step the current phase started, and its length.
+    start: (Instant, usize),
+    total: usize,
 }
 
 impl BarHooks {
     pub fn new() -> Self {
-        BarHooks { bar: None }
+        let secs = std::env::var("TEXTGAN_PROGRESS_SECS")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(60.0);
+        let now = Instant::now();
+        BarHooks {
+            bar: None,
+            plain: (!std::io::stderr().is_terminal()).then(|| Plain {
+                every: Duration::from_secs_f64(secs),
+                last: now,
+                start: (now, 0),
+                total: 0,
+            }),
+        }
     }
 
     fn print(&self, line: &str) {
+        // A hidden bar (stderr not a terminal) drops what it is asked to print.
         match &self.bar {
-            Some(b) => b.println(line),
-            None => eprintln!("{line}"),
+            Some(b) if !b.is_hidden() => b.println(line),
+            _ => eprintln!("{line}"),
         }
     }
 
@@ -22,6 +53,35 @@ impl BarHooks {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+impl Plain {
+    /// "step 12/50 (24%), 5m10s elapsed, eta 10m45s" for the current phase.
+    fn line(&self, step: usize) -> String {
+        let elapsed = self.start.0.elapsed().as_secs_f64();
+        let done = step.saturating_sub(self.start.1);
+        let left = self.total.saturating_sub(step);
+        let eta = match done {
+            0 => "-".to_string(),
+            _ => clock(elapsed / done as f64 * left as f64),
+        };
+        let pct = 100.0 * step as f64 / self.total.max(1) as f64;
+        format!(
+            "step {step}/{} ({pct:.0}%), {} elapsed, eta {eta}",
+            self.total,
+            clock(elapsed)
+        )
+    }
+}
+
+/// Seconds as "1h02m", "5m10s" or "42s".
+fn clock(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
     }
 }
 
@@ -46,12 +106,22 @@ impl textgan::train::Hooks for BarHooks {
         );
         bar.set_position(step as u64);
         self.bar = Some(bar);
+        if let Some(p) = &mut self.plain {
+            let now = Instant::now();
+            (p.last, p.start, p.total) = (now, (now, step), total);
+        }
     }
 
     fn on_step(&mut self, step: usize, loss: f64, lr: f64) {
         if let Some(b) = &self.bar {
             b.set_position(step as u64);
             b.set_message(format!("loss {loss:.4}  lr {lr:.2e}"));
+        }
+        if let Some(p) = &mut self.plain {
+            if p.last.elapsed() >= p.every {
+                p.last = Instant::now();
+                eprintln!("{}  loss {loss:.4}  lr {lr:.2e}", p.line(step));
+            }
         }
     }
 
