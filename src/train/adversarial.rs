@@ -129,7 +129,8 @@ impl Session {
         hooks.on_start(self.progress.adv_step, total);
         let eval_every = self.cfg.gan.eval_every.max(1);
         let mut window = StatsWindow::default();
-        let mut first_self_bleu: Option<f64> = None;
+        // Collapse is judged against the starting point (step 0, the MLE generator).
+        let mut first_self_bleu = self.start_self_bleu();
         while self.progress.adv_step < total {
             let t0 = Instant::now();
             let mut rng = self.seed_step(self.progress.adv_step as u64);
@@ -163,6 +164,15 @@ impl Session {
     }
 
     /// Mode collapse and a discriminator that wins outright are logged as they appear.
+    /// Self-BLEU-4 at the adversarial phase's step 0, from `metrics.jsonl` (so also on resume).
+    fn start_self_bleu(&self) -> Option<f64> {
+        let text = std::fs::read_to_string(self.dir.join("metrics.jsonl")).ok()?;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|m| m["phase"] == "adv")
+            .and_then(|m| m["self_bleu"][2].as_f64())
+    }
+
     fn warn(&mut self, hooks: &mut dyn Hooks, m: &serde_json::Value, first: &mut Option<f64>) {
         let step = self.progress.adv_step;
         if let Some(sb) = m["self_bleu"][2].as_f64() {
