@@ -8,7 +8,7 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub struct Series {
     pub label: String,
-    /// (x, y, temperature)
+    /// (x, y, temperature); a NaN temperature draws the point without a label.
     pub points: Vec<(f64, f64, f64)>,
 }
 
@@ -129,12 +129,14 @@ pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> Stri
                 px(x),
                 py(y)
             );
-            let _ = write!(
-                s,
-                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#555">T={t}</text>"##,
-                px(x) + 6.0,
-                py(y) - 6.0
-            );
+            if t.is_finite() {
+                let _ = write!(
+                    s,
+                    r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#555">T={t}</text>"##,
+                    px(x) + 6.0,
+                    py(y) - 6.0
+                );
+            }
         }
         let ly = T + 10.0 + 20.0 * i as f64;
         let _ = write!(
@@ -159,6 +161,67 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// A run's training curves from its `metrics.jsonl` records, as (file stem, SVG) pairs:
+/// `mle` (train loss, test NLL and NLL-oracle by step) and, once the adversarial phase has
+/// begun, `adv_nll` (test NLL, NLL-oracle) and `adv_bleu` (BLEU-4, Self-BLEU-4) by adversarial
+/// step. Curves with no values are left out, and plots with no curves.
+pub fn training_curves(records: &[serde_json::Value]) -> Vec<(&'static str, String)> {
+    let curve =
+        |phase: &str, x: &str, label: &str, get: &dyn Fn(&serde_json::Value) -> Option<f64>| {
+            let points: Vec<(f64, f64, f64)> = records
+                .iter()
+                .filter(|m| m["phase"] == phase)
+                .filter_map(|m| Some((m[x].as_f64()?, get(m)?, f64::NAN)))
+                .collect();
+            (!points.is_empty()).then(|| Series {
+                label: label.into(),
+                points,
+            })
+        };
+    let key = |k: &'static str| move |m: &serde_json::Value| m[k].as_f64();
+    let fourth = |k: &'static str| move |m: &serde_json::Value| m[k][2].as_f64();
+    let plots = [
+        (
+            "mle",
+            "MLE training",
+            "step",
+            "nats per token",
+            vec![
+                curve("mle", "step", "train loss", &key("train_loss")),
+                curve("mle", "step", "test NLL", &key("test_nll")),
+                curve("mle", "step", "NLL-oracle", &key("nll_oracle")),
+            ],
+        ),
+        (
+            "adv_nll",
+            "Adversarial phase: likelihood",
+            "adversarial step",
+            "nats per token",
+            vec![
+                curve("adv", "adv_step", "test NLL", &key("test_nll")),
+                curve("adv", "adv_step", "NLL-oracle", &key("nll_oracle")),
+            ],
+        ),
+        (
+            "adv_bleu",
+            "Adversarial phase: quality and diversity",
+            "adversarial step",
+            "score",
+            vec![
+                curve("adv", "adv_step", "BLEU-4", &fourth("bleu")),
+                curve("adv", "adv_step", "Self-BLEU-4", &fourth("self_bleu")),
+            ],
+        ),
+    ];
+    plots
+        .into_iter()
+        .filter_map(|(stem, title, x, y, series)| {
+            let series: Vec<Series> = series.into_iter().flatten().collect();
+            (!series.is_empty()).then(|| (stem, svg(&series, title, x, y)))
+        })
+        .collect()
 }
 
 /// Renders SVG text to PNG bytes.
@@ -189,6 +252,36 @@ pub fn save(svg_text: &str, stem: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two MLE evaluations and three adversarial ones (one without BLEU): one curve point per
+    /// value, each plot only with the curves that have values.
+    #[test]
+    fn training_curves_follow_the_records() {
+        let recs: Vec<serde_json::Value> = [
+            r#"{"phase":"mle","step":10,"train_loss":5.0,"test_nll":5.5}"#,
+            r#"{"phase":"mle","step":20,"train_loss":4.0,"test_nll":4.8}"#,
+            r#"{"phase":"adv","step":20,"adv_step":0,"test_nll":4.8,"bleu":[0.6,0.4,0.2,0.1],"self_bleu":[0.7,0.5,0.3,0.2]}"#,
+            r#"{"phase":"adv","step":20,"adv_step":5,"test_nll":4.9}"#,
+            r#"{"phase":"adv","step":20,"adv_step":10,"test_nll":5.0,"bleu":[0.6,0.4,0.25,0.1],"self_bleu":[0.7,0.5,0.35,0.2]}"#,
+        ]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+        let plots = training_curves(&recs);
+        let names: Vec<&str> = plots.iter().map(|p| p.0).collect();
+        assert_eq!(names, ["mle", "adv_nll", "adv_bleu"]);
+        let circles = |s: &str| s.matches("<circle").count();
+        let lines = |s: &str| s.matches("<polyline").count();
+        assert_eq!((lines(&plots[0].1), circles(&plots[0].1)), (2, 4));
+        assert_eq!((lines(&plots[1].1), circles(&plots[1].1)), (1, 3));
+        assert_eq!((lines(&plots[2].1), circles(&plots[2].1)), (2, 4));
+        assert!(plots[2].1.contains("Self-BLEU-4") && !plots[0].1.contains("NLL-oracle"));
+        assert!(
+            !plots[0].1.contains("T="),
+            "no temperature labels on training curves"
+        );
+        assert!(training_curves(&[]).is_empty());
+    }
 
     #[test]
     fn renders_svg_and_png() {

@@ -500,10 +500,27 @@ impl Session {
             .map_err(|e| Error::io(&path, e))?;
         f.write_all(line.as_bytes())
             .map_err(|e| Error::io(&path, e))?;
+        self.plot_curves()?;
         self.save()?;
         hooks.on_eval(&metrics);
         self.last_metrics = metrics.clone();
         Ok(metrics)
+    }
+
+    /// Redraws `plots/*.{svg,png}` from the whole of `metrics.jsonl`.
+    fn plot_curves(&self) -> Result<()> {
+        let path = self.dir.join("metrics.jsonl");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let dir = self.dir.join("plots");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        for (stem, svg) in crate::eval::plot::training_curves(&records) {
+            crate::eval::plot::save(&svg, &dir.join(stem))?;
+        }
+        Ok(())
     }
 
     /// An MLE evaluation: the shared metrics plus loss, learning rate and throughput.
