@@ -19,12 +19,15 @@ fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo:rerun-if-env-changed=TEXTGAN_NO_CUDA_GRAPH");
+    println!("cargo:rustc-check-cfg=cfg(textgan_max_over_time)");
     println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
+    println!("cargo:rerun-if-changed=csrc/max_over_time.cpp");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
     let lib = Path::new(&lib);
     let lib = lib.canonicalize().unwrap_or_else(|_| lib.to_path_buf());
+    build_max_over_time(&lib);
     if lib.join("libtorch_cuda.so").exists() {
         let wanted = std::env::var_os("TEXTGAN_NO_CUDA_GRAPH").is_none();
         if let Some(cuda_includes) = cuda_include_dirs(&lib).filter(|_| wanted) {
@@ -68,7 +71,8 @@ fn cuda_include_dirs(lib: &Path) -> Option<Vec<PathBuf>> {
     Some(dirs)
 }
 
-fn build_shim(lib: &Path, cuda: &[PathBuf]) {
+/// A C++ build against the libtorch headers, with the flags libtorch was built with.
+fn torch_cpp(lib: &Path) -> cc::Build {
     let include = lib.parent().expect("libtorch root").join("include");
     let mut build = cc::Build::new();
     build
@@ -76,14 +80,31 @@ fn build_shim(lib: &Path, cuda: &[PathBuf]) {
         .pic(true)
         .warnings(false)
         .include(&include)
-        .include(&cuda[0])
         .flag("-std=c++17")
         .flag(format!(
             "-D_GLIBCXX_USE_CXX11_ABI={}",
             std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into())
         ))
-        .flag("-DGLOG_USE_GLOG_EXPORT")
-        .file("csrc/cuda_graph.cpp");
+        .flag("-DGLOG_USE_GLOG_EXPORT");
+    build
+}
+
+/// The fused max-over-time convolution (csrc/max_over_time.cpp), a CPU autograd op; without
+/// it the CNN discriminator takes its matrix-product path everywhere.
+fn build_max_over_time(lib: &Path) {
+    println!("cargo:rerun-if-env-changed=TEXTGAN_NO_FUSED");
+    if std::env::var_os("TEXTGAN_NO_FUSED").is_some() {
+        return;
+    }
+    let mut build = torch_cpp(lib);
+    build.opt_level(3).file("csrc/max_over_time.cpp");
+    build.compile("textgan_max_over_time");
+    println!("cargo:rustc-cfg=textgan_max_over_time");
+}
+
+fn build_shim(lib: &Path, cuda: &[PathBuf]) {
+    let mut build = torch_cpp(lib);
+    build.include(&cuda[0]).file("csrc/cuda_graph.cpp");
     for extra in &cuda[1..] {
         // After every other folder, so only what the main one lacks comes from here.
         build.flag(format!("-idirafter{}", extra.display()));

@@ -745,7 +745,11 @@ fn every_algorithm_trains_end_to_end() {
             assert!(last["beta"].as_f64().unwrap() > 1.0);
         }
         let plot = std::fs::read_to_string(f.path(algo).join("plots/adv_bleu.svg")).unwrap();
-        assert_eq!(plot.matches("<circle").count(), 6, "{algo}: 3 evaluations x 2 curves");
+        assert_eq!(
+            plot.matches("<circle").count(),
+            6,
+            "{algo}: 3 evaluations x 2 curves"
+        );
         // sample and eval work on adversarial runs.
         let run = f.s(algo);
         let o = ok(&["sample", "--run", &run, "-n", "3"]);

@@ -1,0 +1,185 @@
+//! Max-over-time convolution for narrow embedded representations on the CPU, in one pass.
+//!
+//! RelGAN's discriminator convolves 64 one-number representations of each sequence with 300
+//! filters of each width and keeps each filter's maximum over time. As matrix products the
+//! windows give products with an inner dimension of 2 to 5 and a [B, R, W, n] block of
+//! activations (93 MB per width at batch 64) that is written, scanned for its maxima and, in the
+//! backward pass, written again as a mostly-zero gradient. `csrc/max_over_time.cpp` is one
+//! autograd op instead: the forward pass keeps each filter's running maximum in registers while
+//! the windows stream past, the backward pass touches only the window at each maximum. It is
+//! built by `build.rs` against the libtorch headers; where it is not (`TEXTGAN_NO_FUSED`), or
+//! the input holds a NaN or an infinity (the running maximum would pass over a NaN, torch's max
+//! passes it on), the same numbers come from the matrix products.
+use tch::{Device, Kind, Tensor};
+
+/// One width's filters: `ws` [n, 1, f, s] and `bias` [n].
+pub struct Filters<'a> {
+    pub f: i64,
+    pub ws: &'a Tensor,
+    pub bias: Option<&'a Tensor>,
+}
+
+/// Whether the fused op was built into this binary.
+pub fn available() -> bool {
+    cfg!(textgan_max_over_time)
+}
+
+/// Max-over-time of each width's filters over the rows of `x` [N, T, s] (float, CPU), before
+/// the ReLU, side by side: [N, sum of n]. Differentiable in `x` and the filters.
+pub fn max_over_time(x: &Tensor, filters: &[Filters]) -> Tensor {
+    assert_eq!(x.device(), Device::Cpu, "the fused op runs on the CPU");
+    let finite = tch::no_grad(|| {
+        let mut all = x.isfinite().all().int64_value(&[]) != 0;
+        for c in filters {
+            all &= c.ws.isfinite().all().int64_value(&[]) != 0;
+            if let Some(b) = c.bias {
+                all &= b.isfinite().all().int64_value(&[]) != 0;
+            }
+        }
+        all
+    });
+    let parts: Vec<Tensor> = filters
+        .iter()
+        .map(|c| {
+            if finite && available() {
+                op(x, c)
+            } else {
+                products(x, c)
+            }
+        })
+        .collect();
+    Tensor::cat(&parts, 1)
+}
+
+/// The reference computation: every window's pre-activation, then the maximum over time.
+pub fn products(x: &Tensor, c: &Filters) -> Tensor {
+    let (rows, t, s) = x.size3().expect("[N, T, s]");
+    let n = c.ws.size()[0];
+    let win = x
+        .unfold(1, c.f, 1) // [N, W, s, f]
+        .transpose(2, 3)
+        .reshape([rows, t - c.f + 1, c.f * s]);
+    let y = win.matmul(&c.ws.view([n, -1]).tr()).amax([1], false);
+    match c.bias {
+        Some(b) => y + b,
+        None => y,
+    }
+}
+
+#[cfg(textgan_max_over_time)]
+mod ffi {
+    use std::os::raw::c_char;
+    use torch_sys::C_tensor;
+    extern "C" {
+        pub fn tg_max_over_time(
+            x: *const C_tensor,
+            ws: *const C_tensor,
+            bias: *const C_tensor,
+            f: i64,
+            out: *mut *mut C_tensor,
+        ) -> *mut c_char;
+        pub fn tg_mot_free_message(msg: *mut c_char);
+    }
+}
+
+#[cfg(textgan_max_over_time)]
+fn op(x: &Tensor, c: &Filters) -> Tensor {
+    let zeros;
+    let bias = match c.bias {
+        Some(b) => b,
+        None => {
+            zeros = Tensor::zeros([c.ws.size()[0]], (Kind::Float, Device::Cpu));
+            &zeros
+        }
+    };
+    let mut out = std::ptr::null_mut();
+    // SAFETY: the pointers are live tensors for the call; on success `out` is a new tensor
+    // that the returned `Tensor` owns; a message is freed by the side that allocated it.
+    unsafe {
+        let msg = ffi::tg_max_over_time(x.as_ptr(), c.ws.as_ptr(), bias.as_ptr(), c.f, &mut out);
+        if !msg.is_null() {
+            let text = std::ffi::CStr::from_ptr(msg).to_string_lossy().into_owned();
+            ffi::tg_mot_free_message(msg);
+            panic!("{text}");
+        }
+        Tensor::from_ptr(out)
+    }
+}
+
+#[cfg(not(textgan_max_over_time))]
+fn op(x: &Tensor, c: &Filters) -> Tensor {
+    products(x, c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_op_is_built_here() {
+        // The project's own builds always have the libtorch headers at hand.
+        assert!(available());
+    }
+
+    #[test]
+    fn matches_the_full_activations_values_and_gradients() {
+        tch::manual_seed(3);
+        let opts = (Kind::Float, Device::Cpu);
+        // 40 and 7 filters: full and part blocks of 32; s = 1 (RelGAN) and s = 3; 70 rows.
+        for (s, fs, t) in [(1, vec![2, 5], 20), (3, vec![4, 1], 9), (1, vec![7], 7)] {
+            let x = Tensor::randn([70, t, s], opts).set_requires_grad(true);
+            let mut wrt = vec![x.shallow_clone()];
+            let params: Vec<(i64, Tensor, Tensor)> = fs
+                .iter()
+                .zip([40, 7])
+                .map(|(&f, n)| {
+                    let ws = Tensor::randn([n, 1, f, s], opts).set_requires_grad(true);
+                    let b = Tensor::randn([n], opts).set_requires_grad(true);
+                    wrt.push(ws.shallow_clone());
+                    wrt.push(b.shallow_clone());
+                    (f, ws, b)
+                })
+                .collect();
+            let filters: Vec<Filters> = params
+                .iter()
+                .map(|(f, ws, b)| Filters {
+                    f: *f,
+                    ws,
+                    bias: Some(b),
+                })
+                .collect();
+            let got = max_over_time(&x, &filters);
+            let parts: Vec<Tensor> = filters.iter().map(|c| products(&x, c)).collect();
+            let want = Tensor::cat(&parts, 1);
+            assert_eq!(got.size(), want.size());
+            let diff = (&got - &want).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "s {s} {fs:?}: {diff}");
+            let up = Tensor::randn(got.size(), opts);
+            let g_got = Tensor::run_backward(&[(&got * &up).sum(Kind::Float)], &wrt, true, false);
+            let g_want = Tensor::run_backward(&[(&want * &up).sum(Kind::Float)], &wrt, true, false);
+            for (a, b) in g_got.iter().zip(&g_want) {
+                let diff = (a - b).abs().max().double_value(&[]);
+                assert!(diff < 1e-4, "s {s} {fs:?}: gradient off by {diff}");
+                assert!(a.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+            }
+            let nograd = tch::no_grad(|| max_over_time(&x, &filters));
+            assert!(!nograd.requires_grad());
+            assert!((&nograd - &want).abs().max().double_value(&[]) < 1e-5);
+        }
+    }
+
+    #[test]
+    fn a_nan_reaches_the_output() {
+        let x = Tensor::ones([2, 6, 1], (Kind::Float, Device::Cpu));
+        let _ = x.get(1).get(2).fill_(f64::NAN);
+        let ws = Tensor::ones([3, 1, 2, 1], (Kind::Float, Device::Cpu));
+        let filters = [Filters {
+            f: 2,
+            ws: &ws,
+            bias: None,
+        }];
+        let y = tch::no_grad(|| max_over_time(&x, &filters));
+        assert_eq!(y.get(0).double_value(&[0]), 2.0);
+        assert!(y.get(1).double_value(&[0]).is_nan());
+    }
+}
