@@ -164,6 +164,11 @@ struct MaxOverTime : public torch::autograd::Function<MaxOverTime> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // Its own arithmetic is not recorded, so a gradient of this gradient would silently miss
+    // the convolution: refuse (textgan's WGAN-GP penalty takes the matrix products).
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "max_over_time: no second derivatives (create_graph); use the matrix products");
+    if (!grads[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
     auto saved = ctx->get_saved_variables();
     const at::Tensor& x = saved[0];
     const at::Tensor& ws = saved[1];

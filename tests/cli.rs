@@ -685,6 +685,26 @@ fn eval_and_sweep_a_run() {
 }
 
 /// `--set` arguments for a tiny adversarial phase of `algorithm`.
+/// RelGAN's narrow representations (one number each: the fused CPU convolution) under the
+/// WGAN-GP loss, whose penalty differentiates the discriminator twice (the matrix products).
+#[test]
+fn narrow_representations_train_under_every_path() {
+    let f = Fixture::new();
+    for loss in ["rsgan", "wgan"] {
+        let mut extra = gan_args("gumbel", 2);
+        extra.extend(["--set".into(), "discriminator.num_rep=8".into()]);
+        extra.extend(["--set".into(), format!("gan.loss={loss}")]);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        f.train(loss, 2, &extra);
+        let m = metrics(&f.path(loss));
+        let last = m.last().unwrap();
+        assert_eq!(last["adv_step"], 2, "{loss}: {last}");
+        for k in ["g_loss", "d_loss"] {
+            assert!(last[k].as_f64().is_some_and(f64::is_finite), "{loss}: {k}");
+        }
+    }
+}
+
 fn gan_args(algorithm: &str, steps: usize) -> Vec<String> {
     let disc = if algorithm == "scratchgan" {
         "lstm"

@@ -214,11 +214,10 @@ impl DiscSide {
         let eps = Tensor::rand([b, 1, 1], (Kind::Float, real.device()));
         let mix: Tensor = &eps * real.detach() + (1.0 - &eps) * fake.detach();
         let x_hat = mix.set_requires_grad(true);
-        let score = self
-            .model
-            .net
-            .forward_embedded(&x_hat, true)
-            .sum(Kind::Float);
+        let net = self.model.net.as_ref();
+        let score =
+            crate::models::disc::twice_differentiable(|| net.forward_embedded(&x_hat, true))
+                .sum(Kind::Float);
         let grad = Tensor::run_backward(&[score], &[&x_hat], true, true).remove(0);
         let norm = grad
             .reshape([b, -1])

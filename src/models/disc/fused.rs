@@ -24,6 +24,20 @@ pub fn available() -> bool {
     cfg!(textgan_max_over_time)
 }
 
+thread_local! {
+    static OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the matrix-product path instead of the fused op, for graphs that will be
+/// differentiated twice (WGAN-GP's penalty): the op's backward pass is not itself
+/// differentiable, and refuses to run where a graph of it is being recorded.
+pub fn twice_differentiable<T>(f: impl FnOnce() -> T) -> T {
+    let before = OFF.with(|off| off.replace(true));
+    let out = f();
+    OFF.with(|off| off.set(before));
+    out
+}
+
 /// Max-over-time of each width's filters over the rows of `x` [N, T, s] (float, CPU), before
 /// the ReLU, side by side: [N, sum of n]. Differentiable in `x` and the filters.
 pub fn max_over_time(x: &Tensor, filters: &[Filters]) -> Tensor {
@@ -41,7 +55,7 @@ pub fn max_over_time(x: &Tensor, filters: &[Filters]) -> Tensor {
     let parts: Vec<Tensor> = filters
         .iter()
         .map(|c| {
-            if finite && available() {
+            if finite && available() && !OFF.with(|off| off.get()) {
                 op(x, c)
             } else {
                 products(x, c)
@@ -166,6 +180,33 @@ mod tests {
             assert!(!nograd.requires_grad());
             assert!((&nograd - &want).abs().max().double_value(&[]) < 1e-5);
         }
+    }
+
+    /// A gradient of a gradient (WGAN-GP) through the products; the op itself refuses it.
+    #[test]
+    fn second_derivatives_take_the_products() {
+        tch::manual_seed(4);
+        let opts = (Kind::Float, Device::Cpu);
+        let x = Tensor::randn([6, 8, 1], opts).set_requires_grad(true);
+        let ws = Tensor::randn([5, 1, 3, 1], opts).set_requires_grad(true);
+        let filters = [Filters {
+            f: 3,
+            ws: &ws,
+            bias: None,
+        }];
+        let penalty = |y: Tensor| {
+            let g = Tensor::run_backward(&[y.square().sum(Kind::Float)], &[&x], true, true);
+            let p = g[0].square().sum(Kind::Float);
+            Tensor::run_backward(&[p], &[&ws], false, false).remove(0)
+        };
+        let got = penalty(twice_differentiable(|| max_over_time(&x, &filters)));
+        let want = penalty(products(&x, &filters[0]));
+        assert!((&got - &want).abs().max().double_value(&[]) < 1e-4);
+        assert!(got.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+        // Outside the wrapper the op is used again, and recording its backward is an error.
+        let y = max_over_time(&x, &filters);
+        let result = Tensor::f_run_backward(&[y.sum(Kind::Float)], &[&x], true, true);
+        assert!(result.is_err(), "create_graph through the op must fail");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod mlp;
 mod transformer;
 
 pub use cnn::CnnDiscriminator;
+pub use fused::twice_differentiable;
 pub use lstm::LstmDiscriminator;
 pub use mlp::MlpDiscriminator;
 pub use transformer::TransformerDiscriminator;
