@@ -19,15 +19,16 @@ fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo:rerun-if-env-changed=TEXTGAN_NO_CUDA_GRAPH");
-    println!("cargo:rustc-check-cfg=cfg(textgan_max_over_time)");
+    println!("cargo:rustc-check-cfg=cfg(textgan_cpu_ops)");
     println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
     println!("cargo:rerun-if-changed=csrc/max_over_time.cpp");
+    println!("cargo:rerun-if-changed=csrc/highway.cpp");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
     let lib = Path::new(&lib);
     let lib = lib.canonicalize().unwrap_or_else(|_| lib.to_path_buf());
-    build_max_over_time(&lib);
+    build_cpu_ops(&lib);
     if lib.join("libtorch_cuda.so").exists() {
         let wanted = std::env::var_os("TEXTGAN_NO_CUDA_GRAPH").is_none();
         if let Some(cuda_includes) = cuda_include_dirs(&lib).filter(|_| wanted) {
@@ -89,17 +90,20 @@ fn torch_cpp(lib: &Path) -> cc::Build {
     build
 }
 
-/// The fused max-over-time convolution (csrc/max_over_time.cpp), a CPU autograd op; without
-/// it the CNN discriminator takes its matrix-product path everywhere.
-fn build_max_over_time(lib: &Path) {
+/// The CNN discriminator's fused CPU autograd ops (csrc/max_over_time.cpp, csrc/highway.cpp);
+/// without them it takes its plain torch path everywhere.
+fn build_cpu_ops(lib: &Path) {
     println!("cargo:rerun-if-env-changed=TEXTGAN_NO_FUSED");
     if std::env::var_os("TEXTGAN_NO_FUSED").is_some() {
         return;
     }
     let mut build = torch_cpp(lib);
-    build.opt_level(3).file("csrc/max_over_time.cpp");
-    build.compile("textgan_max_over_time");
-    println!("cargo:rustc-cfg=textgan_max_over_time");
+    build
+        .opt_level(3)
+        .file("csrc/max_over_time.cpp")
+        .file("csrc/highway.cpp");
+    build.compile("textgan_cpu_ops");
+    println!("cargo:rustc-cfg=textgan_cpu_ops");
 }
 
 fn build_shim(lib: &Path, cuda: &[PathBuf]) {

@@ -186,8 +186,8 @@ impl CnnDiscriminator {
             Some(gate) => gate.forward(h).sigmoid(),
             None => z.sigmoid(),
         };
-        let h: Tensor = &t * z.relu() + (1.0 - &t) * h;
-        self.out.forward(&h.dropout(self.dropout, train))
+        self.out
+            .forward(&fused::highway_dropout(&z, &t, h, self.dropout, train))
     }
 
     /// Per width f, a table [f * V, n]: row k * V + v is token v's term at window offset k,

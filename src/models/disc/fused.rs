@@ -1,4 +1,5 @@
-//! Max-over-time convolution for narrow embedded representations on the CPU, in one pass.
+//! The CNN discriminator's fused CPU ops: the max-over-time convolution for narrow embedded
+//! representations, and the highway mix with its dropout.
 //!
 //! RelGAN's discriminator convolves 64 one-number representations of each sequence with 300
 //! filters of each width and keeps each filter's maximum over time. As matrix products the
@@ -10,6 +11,11 @@
 //! built by `build.rs` against the libtorch headers; where it is not (`TEXTGAN_NO_FUSED`), or
 //! the input holds a NaN or an infinity (the running maximum would pass over a NaN, torch's max
 //! passes it on), the same numbers come from the matrix products.
+//!
+//! `csrc/highway.cpp` does the head's `t * relu(z) + (1 - t) * h` and its dropout in one pass
+//! each way instead of about ten, with a stateless mask (a hash of a seed drawn from torch's
+//! generator and the element's index) in place of torch's Bernoulli sampling, which is serial
+//! on AMD CPUs.
 use tch::{Device, Kind, Tensor};
 
 /// One width's filters: `ws` [n, 1, f, s] and `bias` [n].
@@ -21,7 +27,7 @@ pub struct Filters<'a> {
 
 /// Whether the fused op was built into this binary.
 pub fn available() -> bool {
-    cfg!(textgan_max_over_time)
+    cfg!(textgan_cpu_ops)
 }
 
 thread_local! {
@@ -55,7 +61,7 @@ pub fn max_over_time(x: &Tensor, filters: &[Filters]) -> Tensor {
     let parts: Vec<Tensor> = filters
         .iter()
         .map(|c| {
-            if finite && available() && !OFF.with(|off| off.get()) {
+            if finite && usable(x) {
                 op(x, c)
             } else {
                 products(x, c)
@@ -63,6 +69,24 @@ pub fn max_over_time(x: &Tensor, filters: &[Filters]) -> Tensor {
         })
         .collect();
     Tensor::cat(&parts, 1)
+}
+
+/// Whether the fused ops may run on `x`: built, on the CPU, float, and not inside
+/// [`twice_differentiable`].
+fn usable(x: &Tensor) -> bool {
+    available() && x.device() == Device::Cpu && x.kind() == Kind::Float && !OFF.with(|o| o.get())
+}
+
+/// The highway layer's mix `t * relu(z) + (1 - t) * h` with dropout `p` after it when `train`
+/// (all [N, F]); fused on the CPU, separate torch ops elsewhere.
+pub fn highway_dropout(z: &Tensor, t: &Tensor, h: &Tensor, p: f64, train: bool) -> Tensor {
+    let p = if train { p } else { 0.0 };
+    if usable(z) && (0.0..1.0).contains(&p) {
+        let seed = Tensor::randint(i64::MAX, [1], (Kind::Int64, Device::Cpu)).int64_value(&[0]);
+        return highway_op(z, t, h, p, seed);
+    }
+    let y: Tensor = t * z.relu() + (1.0 - t) * h;
+    y.dropout(p, train)
 }
 
 /// The reference computation: every window's pre-activation, then the maximum over time.
@@ -80,7 +104,7 @@ pub fn products(x: &Tensor, c: &Filters) -> Tensor {
     }
 }
 
-#[cfg(textgan_max_over_time)]
+#[cfg(textgan_cpu_ops)]
 mod ffi {
     use std::os::raw::c_char;
     use torch_sys::C_tensor;
@@ -93,10 +117,48 @@ mod ffi {
             out: *mut *mut C_tensor,
         ) -> *mut c_char;
         pub fn tg_mot_free_message(msg: *mut c_char);
+        pub fn tg_highway_dropout(
+            z: *const C_tensor,
+            t: *const C_tensor,
+            h: *const C_tensor,
+            p: f64,
+            seed: i64,
+            out: *mut *mut C_tensor,
+        ) -> *mut c_char;
+    }
+
+    /// The op's output, or a panic with its message (the checks before the call make an error
+    /// a bug, as with tch's own ops).
+    ///
+    /// # Safety
+    /// `msg` and `out` are what one of the entry points above returned.
+    pub unsafe fn take(msg: *mut c_char, out: *mut C_tensor) -> tch::Tensor {
+        if !msg.is_null() {
+            let text = std::ffi::CStr::from_ptr(msg).to_string_lossy().into_owned();
+            tg_mot_free_message(msg);
+            panic!("{text}");
+        }
+        tch::Tensor::from_ptr(out)
     }
 }
 
-#[cfg(textgan_max_over_time)]
+#[cfg(textgan_cpu_ops)]
+fn highway_op(z: &Tensor, t: &Tensor, h: &Tensor, p: f64, seed: i64) -> Tensor {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: live tensors for the call; `take` owns the result.
+    unsafe {
+        let msg = ffi::tg_highway_dropout(z.as_ptr(), t.as_ptr(), h.as_ptr(), p, seed, &mut out);
+        ffi::take(msg, out)
+    }
+}
+
+#[cfg(not(textgan_cpu_ops))]
+fn highway_op(z: &Tensor, t: &Tensor, h: &Tensor, p: f64, _seed: i64) -> Tensor {
+    let y: Tensor = t * z.relu() + (1.0 - t) * h;
+    y.dropout(p, true)
+}
+
+#[cfg(textgan_cpu_ops)]
 fn op(x: &Tensor, c: &Filters) -> Tensor {
     let zeros;
     let bias = match c.bias {
@@ -108,19 +170,15 @@ fn op(x: &Tensor, c: &Filters) -> Tensor {
     };
     let mut out = std::ptr::null_mut();
     // SAFETY: the pointers are live tensors for the call; on success `out` is a new tensor
-    // that the returned `Tensor` owns; a message is freed by the side that allocated it.
+    // that `take` hands to the returned `Tensor`; a message is freed by the side that
+    // allocated it.
     unsafe {
         let msg = ffi::tg_max_over_time(x.as_ptr(), c.ws.as_ptr(), bias.as_ptr(), c.f, &mut out);
-        if !msg.is_null() {
-            let text = std::ffi::CStr::from_ptr(msg).to_string_lossy().into_owned();
-            ffi::tg_mot_free_message(msg);
-            panic!("{text}");
-        }
-        Tensor::from_ptr(out)
+        ffi::take(msg, out)
     }
 }
 
-#[cfg(not(textgan_max_over_time))]
+#[cfg(not(textgan_cpu_ops))]
 fn op(x: &Tensor, c: &Filters) -> Tensor {
     products(x, c)
 }
@@ -207,6 +265,47 @@ mod tests {
         let y = max_over_time(&x, &filters);
         let result = Tensor::f_run_backward(&[y.sum(Kind::Float)], &[&x], true, true);
         assert!(result.is_err(), "create_graph through the op must fail");
+    }
+
+    #[test]
+    fn the_highway_mix_and_its_dropout() {
+        let opts = (Kind::Float, Device::Cpu);
+        tch::manual_seed(6);
+        let z = Tensor::randn([300, 400], opts).set_requires_grad(true);
+        let t = Tensor::rand([300, 400], opts).set_requires_grad(true);
+        let h = Tensor::randn([300, 400], opts).set_requires_grad(true);
+        let wrt = [z.shallow_clone(), t.shallow_clone(), h.shallow_clone()];
+        let reference: Tensor = &t * z.relu() + (1.0 - &t) * &h;
+        let up = Tensor::randn([300, 400], opts);
+        let grads =
+            |y: &Tensor| Tensor::run_backward(&[(y * &up).sum(Kind::Float)], &wrt, true, false);
+        // Without dropout (evaluation, or p = 0): the separate ops' values and gradients.
+        for (p, train) in [(0.3, false), (0.0, true)] {
+            let y = highway_dropout(&z, &t, &h, p, train);
+            assert!((&y - &reference).abs().max().double_value(&[]) < 1e-6);
+            for (a, b) in grads(&y).iter().zip(grads(&reference).iter()) {
+                assert!((a - b).abs().max().double_value(&[]) < 1e-6);
+            }
+        }
+        // With dropout: each element kept and scaled by 1 / (1 - p), or zero, about p of them
+        // zero, and the backward pass drops the same ones.
+        let p = 0.25;
+        let y = highway_dropout(&z, &t, &h, p, true);
+        let kept = y.ne(0.0).to_kind(Kind::Float);
+        let dropped = 1.0 - kept.mean(Kind::Float).double_value(&[]);
+        assert!((dropped - p).abs() < 0.01, "dropped {dropped}");
+        let scaled = &reference * &kept / (1.0 - p);
+        assert!((&y - scaled).abs().max().double_value(&[]) < 1e-5);
+        let gh = grads(&y).remove(2);
+        let want: Tensor = &up * (1.0 - &t) * &kept / (1.0 - p);
+        assert!((gh - want).abs().max().double_value(&[]) < 1e-5);
+        // The mask comes from torch's generator: the same seed, the same mask.
+        tch::manual_seed(9);
+        let a = highway_dropout(&z, &t, &h, p, true);
+        tch::manual_seed(9);
+        let b = highway_dropout(&z, &t, &h, p, true);
+        assert!(a.equal(&b));
+        assert!(!a.equal(&highway_dropout(&z, &t, &h, p, true)));
     }
 
     #[test]
