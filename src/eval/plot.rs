@@ -42,12 +42,20 @@ pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> Stri
     let (y0, y1) = nice_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
     let px = |x: f64| L + (x - x0) / (x1 - x0) * (W - L - R);
     let py = |y: f64| H - B - (y - y0) / (y1 - y0) * (H - T - B);
+    // The canvas widens to the right for long legend labels (about 7.2 px a character at 12 px
+    // DejaVu Sans), so none is cut off; the plot itself keeps its size.
+    let longest = series
+        .iter()
+        .map(|s| s.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let wt = W + (38.0 + 7.2 * longest as f64 + 10.0 - R).max(0.0);
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="DejaVu Sans" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{wt}" height="{H}" viewBox="0 0 {wt} {H}" font-family="DejaVu Sans" font-size="12">"#
     );
-    let _ = write!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = write!(s, r#"<rect width="{wt}" height="{H}" fill="white"/>"#);
     let _ = write!(
         s,
         r#"<text x="{}" y="28" font-size="16" text-anchor="middle">{}</text>"#,
@@ -300,5 +308,22 @@ mod tests {
         let bytes = png(&text).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(bytes.len() > 5000, "{}", bytes.len());
+        // Short labels keep the standard canvas; a long one widens it to fit.
+        assert!(text.contains(r#"width="720""#));
+        let long = vec![Series {
+            label: "RelGAN, the paper's schedule".into(),
+            points: vec![(0.9, 0.3, 0.7)],
+        }];
+        let text = svg(&long, "t", "x", "y");
+        let w: f64 = text
+            .split("width=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(w >= 540.0 + 38.0 + 7.2 * 28.0, "{w}");
     }
 }
