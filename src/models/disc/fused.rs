@@ -283,8 +283,11 @@ mod tests {
         for (p, train) in [(0.3, false), (0.0, true)] {
             let y = highway_dropout(&z, &t, &h, p, train);
             assert!((&y - &reference).abs().max().double_value(&[]) < 1e-6);
+            // Up to rounding: the fused op computes dt as up * (relu(z) - h), autograd as
+            // up * relu(z) - up * h, so the bound is relative to the sizes of the terms.
             for (a, b) in grads(&y).iter().zip(grads(&reference).iter()) {
-                assert!((a - b).abs().max().double_value(&[]) < 1e-6);
+                let err = (a - b).abs() / (b.abs() + &up.abs() * 10.0 + 1.0);
+                assert!(err.max().double_value(&[]) < 1e-6);
             }
         }
         // With dropout: each element kept and scaled by 1 / (1 - p), or zero, about p of them
@@ -299,12 +302,14 @@ mod tests {
         let gh = grads(&y).remove(2);
         let want: Tensor = &up * (1.0 - &t) * &kept / (1.0 - p);
         assert!((gh - want).abs().max().double_value(&[]) < 1e-5);
-        // The mask comes from torch's generator: the same seed, the same mask.
-        tch::manual_seed(9);
-        let a = highway_dropout(&z, &t, &h, p, true);
-        tch::manual_seed(9);
-        let b = highway_dropout(&z, &t, &h, p, true);
-        assert!(a.equal(&b));
+        // The mask is a function of the seed drawn from torch's generator: the same seed, the
+        // same mask; another seed, another. (Seeding the global generator twice and comparing
+        // would race with the other tests that draw from it on their own threads.)
+        let a = highway_op(&z, &t, &h, p, 9);
+        assert!(a.equal(&highway_op(&z, &t, &h, p, 9)));
+        if available() {
+            assert!(!a.equal(&highway_op(&z, &t, &h, p, 10)));
+        }
         assert!(!a.equal(&highway_dropout(&z, &t, &h, p, true)));
     }
 
