@@ -191,8 +191,18 @@ impl DiscSide {
     /// One update on embedded real and fake inputs ([B, L, E], fake detached by the caller).
     pub fn update(&mut self, real_emb: &Tensor, fake_emb: &Tensor, lr: f64) -> DStats {
         let d = self.model.net.as_ref();
-        let r = d.forward_embedded(real_emb, true);
-        let f = d.forward_embedded(fake_emb, true);
+        let (r, f) = if real_emb.size()[1..] == fake_emb.size()[1..] {
+            // One pass over both: every discriminator scores its rows independently, and one
+            // [2B, ...] pass makes fewer, larger matrix products than two.
+            let n = real_emb.size()[0];
+            let both = d.forward_embedded(&Tensor::cat(&[real_emb, fake_emb], 0), true);
+            (both.narrow(0, 0, n), both.narrow(0, n, both.size()[0] - n))
+        } else {
+            (
+                d.forward_embedded(real_emb, true),
+                d.forward_embedded(fake_emb, true),
+            )
+        };
         let mut loss = losses::d_loss(self.loss, &r, &f);
         if self.loss == GanLoss::Wgan && self.gp_weight > 0.0 {
             loss += self.gradient_penalty(real_emb, fake_emb) * self.gp_weight;
@@ -263,15 +273,18 @@ pub fn gumbel_decode(
         let g = -(-(u + 1e-10).log() + 1e-10).log();
         let noisy = &logits + g;
         let soft = (&noisy * beta).softmax(-1, Kind::Float);
-        let soft = pad_row.expand_as(&soft).where_self(&done, &soft);
-        tok = noisy.detach().argmax(-1, false).where_self(
-            &done.squeeze_dim(1).logical_not(),
-            &Tensor::from(shapes.pad).to_device(device),
-        );
+        tok = noisy.detach().argmax(-1, false);
+        // Without an end token no row finishes early (the oracle's fixed length): nothing to pad.
         if let Some(eos) = shapes.eos {
+            outs.push(pad_row.expand_as(&soft).where_self(&done, &soft));
+            tok = tok.where_self(
+                &done.squeeze_dim(1).logical_not(),
+                &Tensor::from(shapes.pad).to_device(device),
+            );
             done = done.logical_or(&tok.eq(eos).unsqueeze(1));
+        } else {
+            outs.push(soft);
         }
-        outs.push(soft);
     }
     Tensor::stack(&outs, 1) // [n, T, V]
 }
@@ -375,6 +388,23 @@ mod tests {
                 (rows - 1.0).abs().max().double_value(&[]) < 1e-4,
                 "soft rows sum to one"
             );
+            // Once a row has given the end token, the rows after it are the padding one-hot.
+            let wide = gumbel_decode(gen.net.as_ref(), 64, beta, &shapes, Device::Cpu);
+            let ids = wide.argmax(-1, false);
+            let (eos, pad) = (shapes.eos.expect("a word vocabulary ends"), shapes.pad);
+            let mut ended = 0;
+            for r in 0..64 {
+                let row: Vec<i64> = Vec::try_from(ids.get(r)).unwrap();
+                if let Some(e) = row.iter().position(|&t| t == eos).filter(|&e| e + 1 < 5) {
+                    ended += 1;
+                    let after = wide.get(r).narrow(0, e as i64 + 1, 4 - e as i64);
+                    let want = Tensor::from(pad)
+                        .one_hot(vocab.len() as i64)
+                        .to_kind(Kind::Float);
+                    assert_eq!((after - want).abs().max().double_value(&[]), 0.0);
+                }
+            }
+            assert!(ended > 0, "some row ends early");
             let score = disc.net.score_soft(&soft_to_d_len(&soft, &shapes), true);
             losses::g_loss(GanLoss::Rsgan, &score.detach(), &score).backward();
             let mut total = 0.0;

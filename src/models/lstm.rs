@@ -106,6 +106,6 @@ impl Generator for LstmGenerator {
         ); // [B, 1, H]
         state.tensors = vec![(h, 1), (c, 1)];
         state.pos += 1;
-        self.out.forward(&out.squeeze_dim(1)) // [B, V]
+        super::linear_few_rows(&self.out, &out.squeeze_dim(1)) // [B, V]
     }
 }

