@@ -105,9 +105,9 @@ impl Generator for RmcGenerator {
         let mem = &state.tensors[0].0; // [B, S, D]
         let s = self.cfg.mem_slots;
         let inp = self.input_proj.forward(x); // [B, D]
+                                              // The memory attends over itself and the input; the layer norms and the MLP work row
+                                              // by row, so the input row, whose output the core drops, is left out of them.
         let mpi = Tensor::cat(&[mem.shallow_clone(), inp.unsqueeze(1)], 1); // [B, S+1, D]
-                                                                            // The memory attends over itself and the input; the layer norms and the MLP work row
-                                                                            // by row, so the input row, whose output the core drops, is left out of them.
         let a = self.ln_1.forward(&(mem + self.attend(&mpi, s)));
         let candidate = self
             .ln_2
