@@ -339,7 +339,9 @@ pub enum BetaSchedule {
     Constant,
     /// beta_max^(n/N) (RelGAN's default).
     Exp,
+    /// 1 + (beta_max - 1) n/(N - 1).
     Linear,
+    /// 1 + (beta_max - 1) / (1 + exp(20 (N/2 - n)/N)).
     Sigmoid,
 }
 
@@ -359,6 +361,9 @@ pub struct GanConfig {
     pub g_beta1: f64,
     pub d_beta1: f64,
     pub grad_clip: f64,
+    /// Global-norm bound on each discriminator update's gradient; 0 (default) turns it off.
+    /// RelGAN's and TextGAN-PyTorch's code clip D at 5, SeqGAN's does not.
+    pub d_grad_clip: f64,
     pub loss: GanLoss,
     pub gp_weight: f64,
     /// SeqGAN: Monte Carlo completions per prefix, and the rollout policy's update rate.
@@ -367,6 +372,11 @@ pub struct GanConfig {
     /// Gumbel-softmax: largest inverse temperature and its schedule.
     pub beta_max: f64,
     pub beta_schedule: BetaSchedule,
+    /// N in the schedule: 0 (default) stretches it over the run's `steps`. RelGAN's and
+    /// TextGAN-PyTorch's code fix N = 5000 whatever the run's length (the published numbers
+    /// come from 3000 steps of that curve, so beta ends at beta_max^0.6); set 5000 to match.
+    /// Past step N, beta stays at beta_max.
+    pub beta_horizon: usize,
     /// ScratchGAN: discount of future rewards and decay of the moving-average baseline.
     pub gamma: f64,
     pub baseline_decay: f64,
@@ -388,12 +398,14 @@ impl Default for GanConfig {
             g_beta1: 0.9,
             d_beta1: 0.9,
             grad_clip: 5.0,
+            d_grad_clip: 0.0,
             loss: GanLoss::Standard,
             gp_weight: 10.0,
             rollouts: 16,
             rollout_update: 0.8,
             beta_max: 100.0,
             beta_schedule: BetaSchedule::Exp,
+            beta_horizon: 0,
             gamma: 0.23,
             baseline_decay: 0.9,
             eval_every: 100,
@@ -671,6 +683,9 @@ impl RunConfig {
         })?;
         check((0.0..=1.0).contains(&g.rollout_update), || {
             "gan.rollout_update must be in [0, 1]".into()
+        })?;
+        check(g.grad_clip >= 0.0 && g.d_grad_clip >= 0.0, || {
+            "gan.grad_clip and gan.d_grad_clip must be non-negative (0 turns clipping off)".into()
         })?;
         check(g.beta_max >= 1e-3, || {
             "gan.beta_max must be positive".into()

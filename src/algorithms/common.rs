@@ -161,6 +161,8 @@ pub struct DiscSide {
     pub opt: Adam,
     pub loss: GanLoss,
     pub gp_weight: f64,
+    /// `gan.d_grad_clip`: global-norm bound on each update's gradient (0: none).
+    pub grad_clip: f64,
 }
 
 /// What one discriminator update saw.
@@ -171,6 +173,8 @@ pub struct DStats {
     /// rule of the loss ([`losses::accuracy`]).
     pub real_acc: f64,
     pub fake_acc: f64,
+    /// The gradient's global norm before clipping, when the update clips.
+    pub grad_norm: Option<f64>,
 }
 
 impl DiscSide {
@@ -185,6 +189,7 @@ impl DiscSide {
             opt,
             loss: cfg.loss,
             gp_weight: cfg.gp_weight,
+            grad_clip: cfg.d_grad_clip,
         }
     }
 
@@ -209,12 +214,14 @@ impl DiscSide {
         }
         self.opt.zero_grad();
         loss.backward();
+        let grad_norm = (self.grad_clip > 0.0).then(|| self.opt.clip_grad_norm(self.grad_clip));
         self.opt.step(lr);
         let (real_acc, fake_acc) = losses::accuracy(self.loss, &r, &f);
         DStats {
             loss: loss.double_value(&[]),
             real_acc,
             fake_acc,
+            grad_norm,
         }
     }
 
@@ -343,6 +350,52 @@ mod tests {
                 "arm {i}: estimate {} vs exact {exact}",
                 est[i]
             );
+        }
+    }
+
+    /// `gan.d_grad_clip` bounds the gradient D's update steps with, and reports the norm before.
+    #[test]
+    fn discriminator_updates_clip_their_gradient() {
+        tch::manual_seed(5);
+        let dcfg = DiscriminatorConfig::Cnn(CnnDiscConfig {
+            embed_dim: 4,
+            filter_sizes: vec![2, 3],
+            num_filters: vec![3, 3],
+            num_rep: 1,
+            dropout: 0.0,
+            highway: Default::default(),
+        });
+        let real = Tensor::randint(9, [8, 6], (Kind::Int64, Device::Cpu));
+        let fake = Tensor::randint(9, [8, 6], (Kind::Int64, Device::Cpu));
+        for clip in [0.0, 1e-3] {
+            let cfg = GanConfig {
+                d_grad_clip: clip,
+                ..GanConfig::default()
+            };
+            let model = DiscriminatorModel::new(&dcfg, 9, 6, Device::Cpu);
+            let mut side = DiscSide::new(model, &cfg);
+            let stats = side.update_ids(&real, &fake, 1e-3);
+            let norm = side
+                .model
+                .vs
+                .trainable_variables()
+                .iter()
+                .map(|v| v.grad().square().sum(Kind::Double).double_value(&[]))
+                .sum::<f64>()
+                .sqrt();
+            match stats.grad_norm {
+                None => assert_eq!(clip, 0.0),
+                Some(before) => {
+                    assert!(
+                        before > 10.0 * clip,
+                        "the unclipped norm {before} is reported"
+                    );
+                    assert!(
+                        (norm - clip).abs() < 1e-6 * clip.max(1.0),
+                        "stepped with {norm}"
+                    );
+                }
+            }
         }
     }
 

@@ -18,14 +18,27 @@ pub struct Gumbel {
     g_opt: Adam,
 }
 
-/// Inverse temperature at adversarial step `n` of `total` (RelGAN §3.3): from 1 to `max`.
+/// Inverse temperature at adversarial step `n` of a schedule `total` steps long (RelGAN §3.3):
+/// from 1 to `max`, the formulas of RelGAN's `get_fixed_temperature` (TextGAN-PyTorch has the
+/// same). Past the schedule's end it stays at `max`.
 pub fn beta_at(schedule: BetaSchedule, max: f64, n: usize, total: usize) -> f64 {
-    let x = n as f64 / total.max(1) as f64;
+    let n = n.min(total) as f64;
+    let total = total.max(1) as f64;
     match schedule {
         BetaSchedule::Constant => max,
-        BetaSchedule::Exp => max.powf(x),
-        BetaSchedule::Linear => 1.0 + (max - 1.0) * x,
-        BetaSchedule::Sigmoid => 1.0 + (max - 1.0) / (1.0 + (-(10.0 * x - 5.0)).exp()),
+        BetaSchedule::Exp => max.powf(n / total),
+        BetaSchedule::Linear => 1.0 + (max - 1.0) * (n / (total - 1.0).max(1.0)).min(1.0),
+        BetaSchedule::Sigmoid => {
+            1.0 + (max - 1.0) / (1.0 + ((total / 2.0 - n) * 20.0 / total).exp())
+        }
+    }
+}
+
+/// N of the beta schedule: `gan.beta_horizon`, or the run's adversarial steps when it is 0.
+fn schedule_len(cfg: &GanConfig, steps: usize) -> usize {
+    match cfg.beta_horizon {
+        0 => steps,
+        n => n,
     }
 }
 
@@ -97,7 +110,7 @@ impl Gumbel {
             self.cfg.beta_schedule,
             self.cfg.beta_max,
             ctx.step,
-            ctx.total,
+            schedule_len(&self.cfg, ctx.total),
         )
     }
 
@@ -137,8 +150,43 @@ mod tests {
             assert!((beta_at(s, 100.0, 10, 10) - 100.0).abs() < 1e-9);
         }
         assert!((beta_at(BetaSchedule::Exp, 100.0, 5, 10) - 10.0).abs() < 1e-9);
-        assert!((beta_at(BetaSchedule::Linear, 101.0, 5, 10) - 51.0).abs() < 1e-9);
+        assert!(
+            (beta_at(BetaSchedule::Linear, 101.0, 5, 10) - (1.0 + 100.0 * 5.0 / 9.0)).abs() < 1e-9
+        );
         assert!((beta_at(BetaSchedule::Sigmoid, 101.0, 5, 10) - 51.0).abs() < 1e-9);
         assert_eq!(beta_at(BetaSchedule::Constant, 7.0, 0, 10), 7.0);
+    }
+
+    #[test]
+    fn the_horizon_replaces_the_runs_length() {
+        let mut cfg = GanConfig::default();
+        assert_eq!(schedule_len(&cfg, 3000), 3000);
+        cfg.beta_horizon = 5000;
+        assert_eq!(schedule_len(&cfg, 3000), 5000);
+    }
+
+    /// Values of RelGAN's `get_fixed_temperature(temper, i, N, adapt)` worked by hand, with the
+    /// N = 5000 its code fixes.
+    #[test]
+    fn schedules_match_relgans_formulas() {
+        // exp: 1000^(3000/5000) = 10^1.8, where the paper's 3000-step oracle run ends.
+        let e = beta_at(BetaSchedule::Exp, 1000.0, 3000, 5000);
+        assert!((e - 63.095_734_448).abs() < 1e-6, "{e}");
+        // sigmoid at i = 0: 1 + 99 / (1 + e^10).
+        let s = beta_at(BetaSchedule::Sigmoid, 100.0, 0, 5000);
+        assert!(
+            (s - (1.0 + 99.0 / (1.0 + 10f64.exp()))).abs() < 1e-12,
+            "{s}"
+        );
+        assert!((s - 1.004_494_4).abs() < 1e-6, "{s}");
+        // sigmoid at i = 3750: 1 + 99 / (1 + e^-5).
+        let s = beta_at(BetaSchedule::Sigmoid, 100.0, 3750, 5000);
+        assert!((s - 99.337_41).abs() < 1e-4, "{s}");
+        // lin at i = 4999 = N - 1 reaches the maximum.
+        assert!((beta_at(BetaSchedule::Linear, 100.0, 4999, 5000) - 100.0).abs() < 1e-9);
+        // Past the horizon every schedule holds its maximum.
+        for sch in [BetaSchedule::Exp, BetaSchedule::Linear] {
+            assert!((beta_at(sch, 100.0, 6000, 5000) - 100.0).abs() < 1e-9);
+        }
     }
 }

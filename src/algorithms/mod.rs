@@ -173,6 +173,9 @@ pub(crate) fn d_stats(out: &mut Stats, s: common::DStats) {
     out.insert("d_loss".into(), s.loss);
     out.insert("d_real_acc".into(), s.real_acc);
     out.insert("d_fake_acc".into(), s.fake_acc);
+    if let Some(n) = s.grad_norm {
+        out.insert("d_grad_norm".into(), n);
+    }
 }
 
 /// Keeps `dyn Generator` in scope for the algorithm files.

@@ -185,6 +185,7 @@ fn adversarial_step(
             cfg.gan.algorithm = Algorithm::Gumbel;
             cfg.gan.loss = GanLoss::Rsgan;
             cfg.gan.d_steps = a.relgan_d_steps;
+            cfg.gan.d_grad_clip = 5.0; // as the relgan presets (the reference does not clip)
             cfg.discriminator = DiscriminatorConfig::Cnn(CnnDiscConfig {
                 embed_dim: 64,
                 filter_sizes: vec![2, 3, 4, 5],

@@ -45,3 +45,25 @@ pub fn show(name: Option<&str>) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use textgan::config::RunConfig;
+
+    #[test]
+    fn every_preset_resolves_to_a_valid_config() {
+        for (name, text) in PRESETS {
+            let cfg =
+                RunConfig::from_toml_str(text).unwrap_or_else(|e| panic!("preset {name}: {e}"));
+            assert_eq!(
+                cfg.gan.beta_horizon, 0,
+                "{name}: schedules run over the run's steps"
+            );
+        }
+        let relgan = RunConfig::from_toml_str(get("relgan-oracle").unwrap()).unwrap();
+        assert_eq!((relgan.gan.steps, relgan.gan.d_steps), (3000, 5));
+        assert_eq!(relgan.gan.beta_max, 1000.0);
+        assert_eq!((relgan.gan.grad_clip, relgan.gan.d_grad_clip), (5.0, 5.0));
+    }
+}
