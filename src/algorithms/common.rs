@@ -212,10 +212,7 @@ impl DiscSide {
         if self.loss == GanLoss::Wgan && self.gp_weight > 0.0 {
             loss += self.gradient_penalty(real_emb, fake_emb) * self.gp_weight;
         }
-        self.opt.zero_grad();
-        loss.backward();
-        let grad_norm = (self.grad_clip > 0.0).then(|| self.opt.clip_grad_norm(self.grad_clip));
-        self.opt.step(lr);
+        let grad_norm = super::clipped_step(&mut self.opt, &loss, self.grad_clip, lr);
         let (real_acc, fake_acc) = losses::accuracy(self.loss, &r, &f);
         DStats {
             loss: loss.double_value(&[]),
@@ -357,14 +354,7 @@ mod tests {
     #[test]
     fn discriminator_updates_clip_their_gradient() {
         tch::manual_seed(5);
-        let dcfg = DiscriminatorConfig::Cnn(CnnDiscConfig {
-            embed_dim: 4,
-            filter_sizes: vec![2, 3],
-            num_filters: vec![3, 3],
-            num_rep: 1,
-            dropout: 0.0,
-            highway: Default::default(),
-        });
+        let dcfg = tiny_cnn();
         let real = Tensor::randint(9, [8, 6], (Kind::Int64, Device::Cpu));
         let fake = Tensor::randint(9, [8, 6], (Kind::Int64, Device::Cpu));
         for clip in [0.0, 1e-3] {
@@ -399,6 +389,18 @@ mod tests {
         }
     }
 
+    /// A CNN discriminator small enough for unit tests.
+    fn tiny_cnn() -> DiscriminatorConfig {
+        DiscriminatorConfig::Cnn(CnnDiscConfig {
+            embed_dim: 4,
+            filter_sizes: vec![2, 3],
+            num_filters: vec![3, 3],
+            num_rep: 1,
+            dropout: 0.0,
+            highway: Default::default(),
+        })
+    }
+
     fn tiny_shapes(vocab: &Vocab) -> Shapes {
         Shapes::new(vocab, 5, 3)
     }
@@ -424,14 +426,7 @@ mod tests {
             6,
             Device::Cpu,
         );
-        let dcfg = DiscriminatorConfig::Cnn(CnnDiscConfig {
-            embed_dim: 4,
-            filter_sizes: vec![2, 3],
-            num_filters: vec![3, 3],
-            num_rep: 1,
-            dropout: 0.0,
-            highway: Default::default(),
-        });
+        let dcfg = tiny_cnn();
         let disc = DiscriminatorModel::new(&dcfg, vocab.len() as i64, 6, Device::Cpu);
         for beta in [1.0, 100.0] {
             let soft = gumbel_decode(gen.net.as_ref(), 4, beta, &shapes, Device::Cpu);

@@ -138,14 +138,24 @@ pub fn build(
     })
 }
 
-/// Runs `gen` on `x` and clips its gradient before an update of `opt`.
-pub(crate) fn g_update(opt: &mut crate::optim::Adam, loss: &Tensor, clip: f64, lr: f64) -> f64 {
+/// One update of `opt` on `loss`'s gradient, clipped to global norm `clip` when it is positive;
+/// returns the norm before clipping when it clips.
+pub(crate) fn clipped_step(
+    opt: &mut crate::optim::Adam,
+    loss: &Tensor,
+    clip: f64,
+    lr: f64,
+) -> Option<f64> {
     opt.zero_grad();
     loss.backward();
-    if clip > 0.0 {
-        opt.clip_grad_norm(clip);
-    }
+    let norm = (clip > 0.0).then(|| opt.clip_grad_norm(clip));
     opt.step(lr);
+    norm
+}
+
+/// A generator update on `loss` (see [`clipped_step`]); returns the loss.
+pub(crate) fn g_update(opt: &mut crate::optim::Adam, loss: &Tensor, clip: f64, lr: f64) -> f64 {
+    clipped_step(opt, loss, clip, lr);
     loss.double_value(&[])
 }
 
