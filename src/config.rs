@@ -356,6 +356,13 @@ pub struct GanConfig {
     pub d_steps: usize,
     /// Discriminator updates on fresh samples before the first adversarial step.
     pub d_pretrain_steps: usize,
+    /// SeqGAN's own discriminator schedule (SeqGAN and MaliGAN): when positive, each of the
+    /// `d_steps` (and `d_pretrain_steps`) becomes a round of `d_epochs` passes over
+    /// `d_samples` freshly generated sequences against as many training lines, in batches of
+    /// `batch_size` of each. SeqGAN's code: 5 rounds of 3 epochs on 10,000 (50 to pretrain).
+    /// 0 (default): each is one batch update.
+    pub d_epochs: usize,
+    pub d_samples: usize,
     pub g_lr: f64,
     pub d_lr: f64,
     pub g_beta1: f64,
@@ -393,6 +400,8 @@ impl Default for GanConfig {
             g_steps: 1,
             d_steps: 5,
             d_pretrain_steps: 0,
+            d_epochs: 0,
+            d_samples: 10_000,
             g_lr: 1e-4,
             d_lr: 1e-4,
             g_beta1: 0.9,
@@ -687,6 +696,25 @@ impl RunConfig {
         check(g.grad_clip >= 0.0 && g.d_grad_clip >= 0.0, || {
             "gan.grad_clip and gan.d_grad_clip must be non-negative (0 turns clipping off)".into()
         })?;
+        check(
+            g.d_epochs == 0
+                || matches!(
+                    g.algorithm,
+                    Algorithm::Seqgan | Algorithm::Maligan | Algorithm::None
+                ),
+            || {
+                "gan.d_epochs (SeqGAN's epoch schedule for D) applies to gan.algorithm = \"seqgan\" or \"maligan\"; set it to 0".into()
+            },
+        )?;
+        check(
+            g.d_epochs == 0 || (1..=1 << 22).contains(&g.d_samples),
+            || {
+                format!(
+                    "gan.d_samples must be in 1..=4194304 when gan.d_epochs is set, got {}",
+                    g.d_samples
+                )
+            },
+        )?;
         check(g.beta_max >= 1e-3, || {
             "gan.beta_max must be positive".into()
         })?;
@@ -866,5 +894,25 @@ mod tests {
             let key = bad.split('=').next().unwrap();
             assert!(e.contains(key), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn seqgans_epoch_schedule_is_for_the_reinforce_algorithms() {
+        let with = |sets: &[&str]| {
+            let sets: Vec<String> = ["gan.steps=1", "gan.d_epochs=3"]
+                .iter()
+                .chain(sets)
+                .map(|s| s.to_string())
+                .collect();
+            RunConfig::load(None, &sets)
+        };
+        assert!(with(&["gan.algorithm=\"seqgan\""]).is_ok());
+        assert!(with(&["gan.algorithm=\"maligan\""]).is_ok());
+        let e = with(&["gan.algorithm=\"gumbel\""]).unwrap_err().to_string();
+        assert!(e.contains("gan.d_epochs"), "{e}");
+        let e = with(&["gan.algorithm=\"seqgan\"", "gan.d_samples=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gan.d_samples"), "{e}");
     }
 }

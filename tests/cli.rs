@@ -777,6 +777,39 @@ fn every_algorithm_trains_end_to_end() {
     }
 }
 
+/// `gan.d_epochs`: SeqGAN's rounds of epochs over fresh samples, said in the log; refused
+/// for an algorithm it does not apply to, with nothing written.
+#[test]
+fn seqgans_discriminator_schedule_end_to_end() {
+    let f = Fixture::new();
+    let mut extra = gan_args("seqgan", 2);
+    for s in ["gan.d_epochs=2", "gan.d_samples=12"] {
+        extra.extend(["--set".to_string(), s.to_string()]);
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    f.train("rounds", 4, &extra);
+    let log = std::fs::read_to_string(f.path("rounds").join("train.log")).unwrap();
+    assert!(
+        log.contains("discriminator pretrained for 2 rounds of 2 epochs over 12 fresh samples"),
+        "{log}"
+    );
+    let last = metrics(&f.path("rounds")).pop().unwrap();
+    assert_eq!(last["adv_step"], 2);
+    assert!(
+        last["d_loss"].as_f64().is_some_and(f64::is_finite),
+        "{last}"
+    );
+    let bad = f.s("bad");
+    let mut args = vec!["train", "--out", bad.as_str(), "--max-steps", "4"];
+    let tiny = f.tiny();
+    args.extend(tiny.iter().map(String::as_str));
+    let gumbel = gan_args("gumbel", 2);
+    args.extend(gumbel.iter().map(String::as_str));
+    args.extend(["--set", "gan.d_epochs=2"]);
+    fails(&args, "gan.d_epochs");
+    assert!(!f.path("bad").exists());
+}
+
 #[test]
 fn resume_continues_the_adversarial_phase() {
     let f = Fixture::new();

@@ -94,18 +94,37 @@ pub fn real_batch(
     rng: &mut impl Rng,
     device: Device,
 ) -> Tensor {
+    let picks: Vec<usize> = (0..n).map(|_| rng.gen_range(0..real.len())).collect();
+    real_rows(real, &picks, shapes, device)
+}
+
+/// Training lines `picks` as [picks.len(), d_len] ids: tokens, `<eos>`, padding.
+pub fn real_rows(real: &[Vec<i64>], picks: &[usize], shapes: &Shapes, device: Device) -> Tensor {
     let l = shapes.d_len as usize;
-    let mut ids = vec![shapes.pad; n as usize * l];
-    for row in 0..n as usize {
-        let s = &real[rng.gen_range(0..real.len())];
-        let toks = s.iter().copied().chain(shapes.eos).take(l);
+    let mut ids = vec![shapes.pad; picks.len() * l];
+    for (row, &i) in picks.iter().enumerate() {
+        let toks = real[i].iter().copied().chain(shapes.eos).take(l);
         for (j, t) in toks.enumerate() {
             ids[row * l + j] = t;
         }
     }
     Tensor::from_slice(&ids)
-        .view([n, shapes.d_len])
+        .view([picks.len() as i64, shapes.d_len])
         .to_device(device)
+}
+
+/// `n` indices into `0..len`, each at most once while `n <= len` (more: whole shuffled passes
+/// one after another, then part of one), as SeqGAN's data loader reads its positive file.
+pub fn draw_without_replacement(n: usize, len: usize, rng: &mut impl Rng) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    let mut out = Vec::with_capacity(n);
+    while len > 0 && out.len() < n {
+        let mut pass: Vec<usize> = (0..len).collect();
+        pass.shuffle(rng);
+        pass.truncate(n - out.len());
+        out.extend(pass);
+    }
+    out
 }
 
 /// A real batch and a generated batch of `n` sequences each, as discriminator-length ids.
@@ -386,6 +405,83 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn draws_without_replacement_pass_by_pass() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let sorted = |v: &[usize]| {
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            v
+        };
+        let few = draw_without_replacement(7, 10, &mut rng);
+        let mut distinct = sorted(&few);
+        distinct.dedup();
+        assert_eq!((few.len(), distinct.len()), (7, 7));
+        assert!(few.iter().all(|&i| i < 10));
+        let many = draw_without_replacement(25, 10, &mut rng);
+        assert_eq!(many.len(), 25);
+        let all: Vec<usize> = (0..10).collect();
+        assert_eq!(sorted(&many[..10]), all, "a whole pass first");
+        assert_eq!(sorted(&many[10..20]), all, "then another");
+        assert_ne!(many[..10], many[10..20], "each pass shuffled afresh");
+        assert!(draw_without_replacement(3, 0, &mut rng).is_empty());
+    }
+
+    /// `gan.d_epochs`: one discriminator step is a round of d_epochs passes over d_samples
+    /// rows in batches (here 3 batches of at most 4, twice); without it, one update.
+    #[test]
+    fn seqgans_discriminator_schedule_runs_epochs_over_fresh_samples() {
+        use rand::SeedableRng;
+        tch::manual_seed(2);
+        let vocab = Vocab::build(
+            ["a b c d e f"].iter().copied(),
+            crate::config::Tokenizer::Word,
+            0,
+            1,
+        );
+        let shapes = tiny_shapes(&vocab);
+        let gen = GeneratorModel::new(
+            &GeneratorConfig::Lstm(LstmConfig {
+                embed_dim: 4,
+                hidden_dim: 8,
+                num_layers: 1,
+                dropout: 0.0,
+            }),
+            vocab.len() as i64,
+            6,
+            Device::Cpu,
+        );
+        let real: Vec<Vec<i64>> = (0..6)
+            .map(|i| vec![vocab.id(["a", "b", "c"][i % 3]).unwrap(); 1 + i % 4])
+            .collect();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for (epochs, updates) in [(0, 1), (2, 6)] {
+            let cfg = GanConfig {
+                batch_size: 4,
+                d_epochs: epochs,
+                d_samples: 10,
+                ..GanConfig::default()
+            };
+            let model = DiscriminatorModel::new(&tiny_cnn(), vocab.len() as i64, 6, Device::Cpu);
+            let mut side = DiscSide::new(model, &cfg);
+            let mut ctx = crate::algorithms::Ctx {
+                gen: &gen,
+                real: &real,
+                device: Device::Cpu,
+                step: 0,
+                total: 1,
+                rng: &mut rng,
+            };
+            let stats = crate::algorithms::ids_d_step(&mut side, &shapes, &cfg, &mut ctx);
+            assert_eq!(side.opt.t, updates, "d_epochs = {epochs}");
+            for k in ["d_real_acc", "d_fake_acc"] {
+                assert!((0.0..=1.0).contains(&stats[k]), "{k} = {}", stats[k]);
+            }
+            assert!(stats["d_loss"].is_finite() && stats["d_loss"] > 0.0);
         }
     }
 

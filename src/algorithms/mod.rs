@@ -159,13 +159,17 @@ pub(crate) fn g_update(opt: &mut crate::optim::Adam, loss: &Tensor, clip: f64, l
     loss.double_value(&[])
 }
 
-/// One discriminator update on a real and a generated batch of ids (SeqGAN, MaliGAN).
+/// One discriminator update on a real and a generated batch of ids (SeqGAN, MaliGAN), or with
+/// `gan.d_epochs` set, one round of SeqGAN's epoch schedule ([`ids_d_round`]).
 pub(crate) fn ids_d_step(
     disc: &mut DiscSide,
     shapes: &Shapes,
     cfg: &crate::config::GanConfig,
     ctx: &mut Ctx,
 ) -> Stats {
+    if cfg.d_epochs > 0 {
+        return ids_d_round(disc, shapes, cfg, ctx);
+    }
     let (real, fake) = common::real_and_fake(
         net(ctx.gen),
         ctx.real,
@@ -177,6 +181,62 @@ pub(crate) fn ids_d_step(
     let mut out = Stats::new();
     d_stats(&mut out, disc.update_ids(&real, &fake, cfg.d_lr));
     out
+}
+
+/// Generated sequences are drawn in pieces of at most this many rows.
+const SAMPLE_CHUNK: usize = 4096;
+
+/// SeqGAN's discriminator training (its `train_discriminator`): `d_samples` fresh sequences
+/// from G against as many training lines drawn without replacement, then `d_epochs` passes
+/// over both in shuffled batches of `batch_size` real and `batch_size` generated rows. (SeqGAN's
+/// loader mixes the two files into batches of 64 rows in all; here each update sees both sides
+/// equally, the loss the other algorithms use.) Returns the means over the last pass.
+pub(crate) fn ids_d_round(
+    disc: &mut DiscSide,
+    shapes: &Shapes,
+    cfg: &crate::config::GanConfig,
+    ctx: &mut Ctx,
+) -> Stats {
+    let n = cfg.d_samples;
+    let mut pieces = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let m = left.min(SAMPLE_CHUNK);
+        let ids = common::sample_tensor(net(ctx.gen), m as i64, shapes, ctx.device);
+        pieces.push(shapes.to_d_len(&ids));
+        left -= m;
+    }
+    let fake = Tensor::cat(&pieces, 0);
+    let picks = common::draw_without_replacement(n, ctx.real.len(), ctx.rng);
+    let real = common::real_rows(ctx.real, &picks, shapes, ctx.device);
+    let batch = cfg.batch_size as usize;
+    let mut sums = Stats::new();
+    let mut count = 0.0;
+    for epoch in 0..cfg.d_epochs {
+        let order_r = common::draw_without_replacement(n, n, ctx.rng);
+        let order_f = common::draw_without_replacement(n, n, ctx.rng);
+        for (r, f) in order_r.chunks(batch).zip(order_f.chunks(batch)) {
+            let rows = |ids: &[usize]| {
+                let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+                Tensor::from_slice(&v).to_device(ctx.device)
+            };
+            let s = disc.update_ids(
+                &real.index_select(0, &rows(r)),
+                &fake.index_select(0, &rows(f)),
+                cfg.d_lr,
+            );
+            if epoch + 1 == cfg.d_epochs {
+                let mut one = Stats::new();
+                d_stats(&mut one, s);
+                for (k, v) in one {
+                    *sums.entry(k).or_insert(0.0) += v;
+                }
+                count += 1.0;
+            }
+        }
+    }
+    sums.values_mut().for_each(|v| *v /= count);
+    sums
 }
 
 pub(crate) fn d_stats(out: &mut Stats, s: common::DStats) {

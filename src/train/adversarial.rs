@@ -105,12 +105,32 @@ impl Session {
         };
         if self.progress.phase != "adv" {
             self.progress.phase = "adv".into();
-            for i in 0..self.cfg.gan.d_pretrain_steps {
+            let pre = self.cfg.gan.d_pretrain_steps;
+            let unit = match self.cfg.gan.d_epochs {
+                0 => "updates".to_string(),
+                e => format!(
+                    "rounds of {e} epochs over {} fresh samples",
+                    self.cfg.gan.d_samples
+                ),
+            };
+            if pre > 0 {
+                self.message(
+                    hooks,
+                    &format!("pretraining the discriminator: {pre} {unit}"),
+                );
+                hooks.on_start(0, pre);
+            }
+            for i in 0..pre {
                 let mut rng = self.seed_step(1 << 40 | i as u64);
                 let mut ctx = self.adv_ctx(&mut rng);
                 let s = algo.d_step(&mut ctx);
-                if i + 1 == self.cfg.gan.d_pretrain_steps {
-                    let m = format!("discriminator pretrained for {} updates: {s:?}", i + 1);
+                hooks.on_step(
+                    i + 1,
+                    s.get("d_loss").copied().unwrap_or(f64::NAN),
+                    self.cfg.gan.d_lr,
+                );
+                if i + 1 == pre {
+                    let m = format!("discriminator pretrained for {pre} {unit}: {s:?}");
                     self.message(hooks, &m);
                 }
             }
