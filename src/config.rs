@@ -680,8 +680,8 @@ impl RunConfig {
                 g.batch_size
             )
         })?;
-        check(g.g_lr > 0.0 && g.d_lr > 0.0, || {
-            "gan.g_lr and gan.d_lr must be positive".into()
+        check(finite_pos(g.g_lr) && finite_pos(g.d_lr), || {
+            "gan.g_lr and gan.d_lr must be positive and finite".into()
         })?;
         check(
             (0.0..1.0).contains(&g.g_beta1) && (0.0..1.0).contains(&g.d_beta1),
@@ -693,8 +693,14 @@ impl RunConfig {
         check((0.0..=1.0).contains(&g.rollout_update), || {
             "gan.rollout_update must be in [0, 1]".into()
         })?;
-        check(g.grad_clip >= 0.0 && g.d_grad_clip >= 0.0, || {
-            "gan.grad_clip and gan.d_grad_clip must be non-negative (0 turns clipping off)".into()
+        check(
+            finite_nonneg(g.grad_clip) && finite_nonneg(g.d_grad_clip),
+            || {
+                "gan.grad_clip and gan.d_grad_clip must be finite and non-negative (0 turns clipping off)".into()
+            },
+        )?;
+        check(finite_nonneg(g.gp_weight), || {
+            "gan.gp_weight must be finite and non-negative".into()
         })?;
         check(
             g.d_epochs == 0
@@ -715,8 +721,11 @@ impl RunConfig {
                 )
             },
         )?;
-        check(g.beta_max >= 1e-3, || {
-            "gan.beta_max must be positive".into()
+        check(g.beta_max >= 1e-3 && g.beta_max.is_finite(), || {
+            format!(
+                "gan.beta_max must be positive and finite, got {}",
+                g.beta_max
+            )
         })?;
         check(
             (0.0..=1.0).contains(&g.gamma) && (0.0..1.0).contains(&g.baseline_decay),
@@ -750,12 +759,14 @@ impl RunConfig {
             (0.0..1.0).contains(&t.beta1) && (0.0..1.0).contains(&t.beta2),
             || "train.beta1 and train.beta2 must be in [0, 1)".into(),
         )?;
-        check(t.eps > 0.0, || "train.eps must be positive".into())?;
-        check(t.weight_decay >= 0.0, || {
-            "train.weight_decay must be non-negative".into()
+        check(finite_pos(t.eps), || {
+            "train.eps must be positive and finite".into()
         })?;
-        check(t.grad_clip >= 0.0, || {
-            "train.grad_clip must be non-negative (0 turns clipping off)".into()
+        check(finite_nonneg(t.weight_decay), || {
+            "train.weight_decay must be finite and non-negative".into()
+        })?;
+        check(finite_nonneg(t.grad_clip), || {
+            "train.grad_clip must be finite and non-negative (0 turns clipping off)".into()
         })?;
         check(t.min_lr >= 0.0 && t.min_lr <= t.lr, || {
             "train.min_lr must be in [0, train.lr]".into()
@@ -769,6 +780,14 @@ impl RunConfig {
         crate::device::parse_device(&t.device)?;
         Ok(())
     }
+}
+
+fn finite_pos(x: f64) -> bool {
+    x > 0.0 && x.is_finite()
+}
+
+fn finite_nonneg(x: f64) -> bool {
+    x >= 0.0 && x.is_finite()
 }
 
 /// The first line of a multi-line parser message, with its remaining lines folded in.
@@ -887,6 +906,10 @@ mod tests {
             "train.lr=-1",
             "train.batch_size=0",
             "data.test_fraction=0.95",
+            "gan.beta_max=inf",
+            "gan.d_lr=inf",
+            "gan.gp_weight=-1",
+            "train.grad_clip=nan",
         ] {
             let e = RunConfig::load(None, &[bad.into()])
                 .unwrap_err()

@@ -376,6 +376,18 @@ fn bad_inputs_fail_cleanly_and_write_nothing() {
             "{out} was created for a failing run"
         );
     };
+    // A missing file's reason is said once (not again as the error's source).
+    let e = fails(
+        &[
+            "eval",
+            "--samples",
+            "/no/such/file.txt",
+            "--references",
+            "/no/such/file.txt",
+        ],
+        "/no/such/file.txt",
+    );
+    assert_eq!(e.matches("No such file").count(), 1, "{e}");
     let empty = format!("data.train=\"{}\"", f.s("empty.txt"));
     run("r1", &["--set", &empty], "no sentences");
     let bad = format!("data.train=\"{}\"", f.s("bad.txt"));
