@@ -264,6 +264,41 @@ fn sample_reads_the_run_alone() {
         g.iter().all(|l| *l == g[0]),
         "greedy decoding must be deterministic: {g:?}"
     );
+    // Output streams in pieces of 64 batches (here 128 sentences); the draws are those of one
+    // pass: fewer sentences are a prefix of more, across a piece's end, to stdout or a file.
+    let lines = |n: &str| {
+        let o = ok(&["sample", "--run", &run, "-n", n, "--batch-size", "2"]);
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let (short, long) = (lines("130"), lines("150"));
+    assert_eq!(long.lines().count(), 150);
+    assert!(
+        long.starts_with(&short),
+        "130 sentences are the first 130 of 150"
+    );
+    let file = f.s("streamed.txt");
+    ok(&[
+        "sample",
+        "--run",
+        &run,
+        "-n",
+        "150",
+        "--batch-size",
+        "2",
+        "--output",
+        &file,
+    ]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), long);
+    fails(
+        &["sample", "--run", &run, "-n", "0"],
+        "-n must be at least 1",
+    );
+    let o = ok(&["sample", "--run", &run, "-n", "1", "--prompt", "the zebra"]);
+    assert!(
+        stderr(&o).contains("1 of the prompt's 2 tokens are not in the run's vocabulary"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

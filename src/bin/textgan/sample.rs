@@ -45,7 +45,15 @@ pub struct SampleArgs {
     device: String,
 }
 
+/// Sentences generated and written at a time: the output streams, so `-n` is bounded by the
+/// disk, not by memory. A multiple of any `--batch-size` that divides it keeps the draws the
+/// same as one call would make.
+const CHUNK_BATCHES: usize = 64;
+
 pub fn run(a: SampleArgs) -> Result<()> {
+    if a.n == 0 {
+        bail!("-n must be at least 1");
+    }
     if !(a.temperature > 0.0 && a.temperature.is_finite()) {
         bail!("--temperature must be positive, got {}", a.temperature);
     }
@@ -62,6 +70,13 @@ pub fn run(a: SampleArgs) -> Result<()> {
         Some(p) => vocab.encode(p)?,
         None => vec![],
     };
+    let unknown = prefix.iter().filter(|&&t| Some(t) == vocab.unk).count();
+    if unknown > 0 {
+        eprintln!(
+            "warning: {unknown} of the prompt's {} tokens are not in the run's vocabulary and read as <unk>",
+            prefix.len()
+        );
+    }
     let limit = loaded.max_len;
     let max_len = a.max_len.unwrap_or(limit);
     if max_len == 0 || max_len > textgan::config::MAX_SEQ_LEN {
@@ -94,11 +109,30 @@ pub fn run(a: SampleArgs) -> Result<()> {
         top_p: a.top_p,
         greedy: a.greedy,
     };
-    let seqs = generate(loaded.model.net.as_ref(), &spec, &sampling, device);
-    let text: String = seqs.iter().map(|s| vocab.decode(s) + "\n").collect();
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
+        let chunk = spec.batch_size.saturating_mul(CHUNK_BATCHES);
+        let mut left = a.n;
+        while left > 0 {
+            let part = GenerateSpec {
+                count: left.min(chunk),
+                prefix: spec.prefix.clone(),
+                banned: spec.banned.clone(),
+                ..spec
+            };
+            let seqs = generate(loaded.model.net.as_ref(), &part, &sampling, device);
+            let text: String = seqs.iter().map(|s| vocab.decode(s) + "\n").collect();
+            out.write_all(text.as_bytes())?;
+            left -= part.count;
+        }
+        out.flush()
+    };
     match &a.output {
-        Some(path) => textgan::checkpoint::write_atomic(path, text.as_bytes())?,
-        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+        Some(path) => textgan::checkpoint::write_atomic_with(path, write)?,
+        None => match write(&mut std::io::BufWriter::new(std::io::stdout().lock())) {
+            // A reader that has had enough (`| head`) is not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            r => r?,
+        },
     }
     Ok(())
 }
