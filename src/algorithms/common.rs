@@ -437,24 +437,7 @@ mod tests {
     fn seqgans_discriminator_schedule_runs_epochs_over_fresh_samples() {
         use rand::SeedableRng;
         tch::manual_seed(2);
-        let vocab = Vocab::build(
-            ["a b c d e f"].iter().copied(),
-            crate::config::Tokenizer::Word,
-            0,
-            1,
-        );
-        let shapes = tiny_shapes(&vocab);
-        let gen = GeneratorModel::new(
-            &GeneratorConfig::Lstm(LstmConfig {
-                embed_dim: 4,
-                hidden_dim: 8,
-                num_layers: 1,
-                dropout: 0.0,
-            }),
-            vocab.len() as i64,
-            6,
-            Device::Cpu,
-        );
+        let (vocab, shapes, gen) = tiny_setup();
         let real: Vec<Vec<i64>> = (0..6)
             .map(|i| vec![vocab.id(["a", "b", "c"][i % 3]).unwrap(); 1 + i % 4])
             .collect();
@@ -497,20 +480,15 @@ mod tests {
         })
     }
 
-    fn tiny_shapes(vocab: &Vocab) -> Shapes {
-        Shapes::new(vocab, 5, 3)
-    }
-
-    #[test]
-    fn gradients_reach_the_generator_through_gumbel_softmax() {
-        tch::manual_seed(3);
+    /// A six-word vocabulary, its shapes and a small LSTM generator.
+    fn tiny_setup() -> (Vocab, Shapes, GeneratorModel) {
         let vocab = Vocab::build(
             ["a b c d e f"].iter().copied(),
             crate::config::Tokenizer::Word,
             0,
             1,
         );
-        let shapes = tiny_shapes(&vocab);
+        let shapes = Shapes::new(&vocab, 5, 3);
         let gen = GeneratorModel::new(
             &GeneratorConfig::Lstm(LstmConfig {
                 embed_dim: 4,
@@ -522,6 +500,13 @@ mod tests {
             6,
             Device::Cpu,
         );
+        (vocab, shapes, gen)
+    }
+
+    #[test]
+    fn gradients_reach_the_generator_through_gumbel_softmax() {
+        tch::manual_seed(3);
+        let (vocab, shapes, gen) = tiny_setup();
         let dcfg = tiny_cnn();
         let disc = DiscriminatorModel::new(&dcfg, vocab.len() as i64, 6, Device::Cpu);
         for beta in [1.0, 100.0] {
