@@ -47,6 +47,7 @@ enum Command {
 
 fn main() -> ExitCode {
     textgan::tune_allocator();
+    textgan::flush_denormals();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => train::run(a),
