@@ -212,14 +212,15 @@ pub(crate) fn ids_d_round(
     let batch = cfg.batch_size as usize;
     let mut sums = Stats::new();
     let mut count = 0.0;
+    let device = ctx.device;
+    let rows = |ids: &[usize]| {
+        let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+        Tensor::from_slice(&v).to_device(device)
+    };
     for epoch in 0..cfg.d_epochs {
         let order_r = common::draw_without_replacement(n, n, ctx.rng);
         let order_f = common::draw_without_replacement(n, n, ctx.rng);
         for (r, f) in order_r.chunks(batch).zip(order_f.chunks(batch)) {
-            let rows = |ids: &[usize]| {
-                let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-                Tensor::from_slice(&v).to_device(ctx.device)
-            };
             let s = disc.update_ids(
                 &real.index_select(0, &rows(r)),
                 &fake.index_select(0, &rows(f)),

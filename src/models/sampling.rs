@@ -289,7 +289,7 @@ mod tests {
         }
     }
 
-    /// Wide rows take the two-level path: block edges, the last (partly padded) block, a
+    /// Wide rows take the two-level path: block edges, the shorter last block, a
     /// token alone in its block and long runs of zeros must all come out at their rates.
     #[test]
     fn two_level_draw_follows_the_distribution_and_skips_zeros() {

@@ -111,14 +111,10 @@ pub fn run(a: SampleArgs) -> Result<()> {
     };
     let write = |out: &mut dyn Write| -> std::io::Result<()> {
         let chunk = spec.batch_size.saturating_mul(CHUNK_BATCHES);
+        let mut part = spec;
         let mut left = a.n;
         while left > 0 {
-            let part = GenerateSpec {
-                count: left.min(chunk),
-                prefix: spec.prefix.clone(),
-                banned: spec.banned.clone(),
-                ..spec
-            };
+            part.count = left.min(chunk);
             let seqs = generate(loaded.model.net.as_ref(), &part, &sampling, device);
             let text: String = seqs.iter().map(|s| vocab.decode(s) + "\n").collect();
             out.write_all(text.as_bytes())?;
