@@ -1,0 +1,212 @@
+//! Golden runs: the architecture may change, the numbers may not.
+//!
+//! A few MLE steps of every generator and a few adversarial steps of every algorithm (tiny
+//! models, one CPU thread, fixed seeds) are run through the real binary; their metrics lines
+//! (timings left out) and every sample file must equal `tests/golden/runs.json`, recorded with
+//! the code before the redesign of the run loop (issue 16). Numbers compare to 1e-9 relative
+//! (the same computation gives the same floats; the margin only absorbs JSON's printing),
+//! samples exactly.
+//!
+//! `TEXTGAN_BLESS=1 cargo test --release --test golden` rewrites the file: do it only for a
+//! change of behaviour that is meant, and say which lines changed and why in the commit.
+use serde_json::{json, Map, Value};
+use std::path::Path;
+use std::process::Command;
+
+const TRAIN: &str = "the cat sat on the mat\na dog ran in the park\nbirds fly over the sea\n\
+the dog sat on the mat\na cat ran in the sea\nbirds sat over the park\n\
+the birds fly in the park\na dog sat on the sea\n";
+const TEST: &str = "the cat ran in the park\na dog fly over the mat\n";
+
+/// Timings differ run to run; everything else is a function of the seeds.
+const TIMING: [&str; 4] = ["eval_s", "train_s", "tokens_per_s", "step_s"];
+
+fn base(dir: &Path) -> Vec<String> {
+    let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    vec![
+        "data.source=\"text\"".into(),
+        format!("data.train=\"{}\"", p("train.txt")),
+        format!("data.test=\"{}\"", p("test.txt")),
+        "generator.embed_dim=8".into(),
+        "generator.hidden_dim=16".into(),
+        "train.batch_size=4".into(),
+        "train.epochs=2".into(),
+        "train.eval_every=2".into(),
+        "train.eval_samples=6".into(),
+        "train.device=\"cpu\"".into(),
+        "train.threads=1".into(),
+        "train.lr=0.01".into(),
+        "train.seed=7".into(),
+    ]
+}
+
+fn gan(algorithm: &str, disc: &str) -> Vec<String> {
+    let mut s: Vec<String> = vec![
+        format!("gan.algorithm=\"{algorithm}\""),
+        "gan.steps=4".into(),
+        "gan.eval_every=2".into(),
+        "gan.batch_size=8".into(),
+        "gan.rollouts=3".into(),
+        "gan.d_steps=2".into(),
+        "gan.d_pretrain_steps=2".into(),
+        "gan.g_lr=0.01".into(),
+        format!("discriminator.kind=\"{disc}\""),
+    ];
+    if disc != "transformer" {
+        s.push("discriminator.embed_dim=8".into());
+    }
+    match disc {
+        "cnn" => s.extend([
+            "discriminator.filter_sizes=[2, 3]".into(),
+            "discriminator.num_filters=[4, 4]".into(),
+        ]),
+        "lstm" | "mlp" => s.push("discriminator.hidden_dim=8".into()),
+        "transformer" => s.extend([
+            "discriminator.n_layer=1".into(),
+            "discriminator.n_head=2".into(),
+            "discriminator.n_embd=8".into(),
+        ]),
+        _ => unreachable!(),
+    }
+    s
+}
+
+/// The runs: name and the `--set` values beyond the base.
+fn runs() -> Vec<(&'static str, Vec<String>)> {
+    let transformer = vec![
+        "generator.kind=\"transformer\"".to_string(),
+        "generator.n_layer=1".into(),
+        "generator.n_head=2".into(),
+        "generator.n_embd=8".into(),
+    ];
+    let rmc = vec![
+        "generator.kind=\"rmc\"".to_string(),
+        "generator.embed_dim=8".into(),
+        "generator.num_heads=2".into(),
+        "generator.head_size=4".into(),
+    ];
+    let with = |a: &[String], b: Vec<String>| a.iter().cloned().chain(b).collect::<Vec<_>>();
+    vec![
+        ("mle-lstm", vec![]),
+        ("mle-transformer", transformer.clone()),
+        ("mle-rmc", rmc.clone()),
+        ("seqgan-cnn", gan("seqgan", "cnn")),
+        (
+            "seqgan-rounds",
+            with(
+                &gan("seqgan", "cnn"),
+                vec!["gan.d_epochs=2".into(), "gan.d_samples=12".into()],
+            ),
+        ),
+        ("maligan-mlp", gan("maligan", "mlp")),
+        (
+            "gumbel-rsgan-rmc",
+            with(&rmc, with(&gan("gumbel", "cnn"), vec!["gan.loss=\"rsgan\"".into()])),
+        ),
+        (
+            "gumbel-wgan-transformer",
+            with(
+                &transformer,
+                with(
+                    &gan("gumbel", "transformer"),
+                    vec!["gan.loss=\"wgan\"".into()],
+                ),
+            ),
+        ),
+        ("scratchgan-lstm", gan("scratchgan", "lstm")),
+    ]
+}
+
+/// Runs one configuration and returns its metrics (timings dropped) and sample files.
+fn record(dir: &Path, name: &str, sets: &[String]) -> Value {
+    let out = dir.join(name);
+    let mut args: Vec<String> = vec!["train".into(), "--out".into(), out.display().to_string()];
+    for s in base(dir).iter().chain(sets) {
+        args.extend(["--set".to_string(), s.clone()]);
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(&args)
+        .output()
+        .expect("binary runs");
+    assert!(
+        o.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let metrics: Vec<Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            for k in TIMING {
+                v.as_object_mut().unwrap().remove(k);
+            }
+            v
+        })
+        .collect();
+    let mut samples = Map::new();
+    let mut files: Vec<_> = std::fs::read_dir(out.join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(out.join("samples").join(&f)).unwrap();
+        samples.insert(f, json!(text));
+    }
+    json!({"metrics": metrics, "samples": samples})
+}
+
+/// Equal up to float printing: numbers to 1e-9 relative, everything else exactly.
+fn same(a: &Value, b: &Value, at: &str, diffs: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            if (x - y).abs() > 1e-9 * x.abs().max(1.0) {
+                diffs.push(format!("{at}: golden {x}, now {y}"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                match (x.get(k), y.get(k)) {
+                    (Some(p), Some(q)) => same(p, q, &format!("{at}.{k}"), diffs),
+                    (p, q) => diffs.push(format!("{at}.{k}: golden {p:?}, now {q:?}")),
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                same(p, q, &format!("{at}[{i}]"), diffs);
+            }
+        }
+        _ if a == b => {}
+        _ => diffs.push(format!("{at}: golden {a}, now {b}")),
+    }
+}
+
+#[test]
+fn golden_runs_keep_their_numbers_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("train.txt"), TRAIN).unwrap();
+    std::fs::write(dir.path().join("test.txt"), TEST).unwrap();
+    let mut now = Map::new();
+    for (name, sets) in runs() {
+        now.insert(name.to_string(), record(dir.path(), name, &sets));
+    }
+    let now = Value::Object(now);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/runs.json");
+    if std::env::var_os("TEXTGAN_BLESS").is_some() {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, serde_json::to_string_pretty(&now).unwrap() + "\n").unwrap();
+        return;
+    }
+    let golden: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let mut diffs = Vec::new();
+    same(&golden, &now, "runs", &mut diffs);
+    assert!(
+        diffs.is_empty(),
+        "{} differences from tests/golden/runs.json:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
