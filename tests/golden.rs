@@ -46,12 +46,14 @@ fn gan(algorithm: &str, disc: &str) -> Vec<String> {
         "gan.steps=4".into(),
         "gan.eval_every=2".into(),
         "gan.batch_size=8".into(),
-        "gan.rollouts=3".into(),
         "gan.d_steps=2".into(),
         "gan.d_pretrain_steps=2".into(),
         "gan.g_lr=0.01".into(),
         format!("discriminator.kind=\"{disc}\""),
     ];
+    if algorithm == "seqgan" {
+        s.push("gan.rollouts=3".into());
+    }
     if disc != "transformer" {
         s.push("discriminator.embed_dim=8".into());
     }
