@@ -6,7 +6,6 @@ use crate::data::Vocab;
 use crate::error::{Error, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
@@ -77,39 +76,7 @@ pub fn save(
     meta.insert("state".to_string(), state.to_string());
     let bytes = safetensors::serialize(views, &Some(meta))
         .map_err(|e| Error::checkpoint(path, e.to_string()))?;
-    write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_with(path, |f| f.write_all(bytes))
-}
-
-/// [`write_atomic`] for output written piece by piece: `write` fills a buffered temporary file,
-/// which replaces `path` only when all of it is written. On an error nothing is left behind.
-pub fn write_atomic_with(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|s| s.to_str()).unwrap_or("file")
-    ));
-    let result = (|| {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        write(&mut f)?;
-        let f = f.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    crate::fsutil::write_atomic(path, &bytes)
 }
 
 /// Reads and checks a checkpoint.

@@ -504,6 +504,19 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// The MLE optimizer's settings.
+    pub fn adam(&self) -> crate::optim::AdamConfig {
+        crate::optim::AdamConfig {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            decoupled: self.optimizer == OptimizerKind::Adamw,
+        }
+    }
+}
+
 /// Longest sequence any model accepts; guards against absurd `max_len` values.
 pub const MAX_SEQ_LEN: usize = 4096;
 

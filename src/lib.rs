@@ -12,6 +12,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod fsutil;
 pub mod models;
 pub mod optim;
 pub mod train;

@@ -12,7 +12,9 @@ const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1-se
 #[test]
 fn a_format_1_checkpoint_samples_as_it_did() {
     let o = Command::new(env!("CARGO_BIN_EXE_textgan"))
-        .args(["sample", "--run", FIXTURE, "-n", "3", "--seed", "1", "--device", "cpu"])
+        .args([
+            "sample", "--run", FIXTURE, "-n", "3", "--seed", "1", "--device", "cpu",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

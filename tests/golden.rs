@@ -103,7 +103,10 @@ fn runs() -> Vec<(&'static str, Vec<String>)> {
         ("maligan-mlp", gan("maligan", "mlp")),
         (
             "gumbel-rsgan-rmc",
-            with(&rmc, with(&gan("gumbel", "cnn"), vec!["gan.loss=\"rsgan\"".into()])),
+            with(
+                &rmc,
+                with(&gan("gumbel", "cnn"), vec!["gan.loss=\"rsgan\"".into()]),
+            ),
         ),
         (
             "gumbel-wgan-transformer",

@@ -198,7 +198,7 @@ pub struct DStats {
 
 impl DiscSide {
     pub fn new(model: DiscriminatorModel, cfg: &GanConfig) -> Self {
-        let tc = crate::config::TrainConfig {
+        let tc = crate::optim::AdamConfig {
             beta1: cfg.d_beta1,
             ..Default::default()
         };
@@ -231,7 +231,7 @@ impl DiscSide {
         if self.loss == GanLoss::Wgan && self.gp_weight > 0.0 {
             loss += self.gradient_penalty(real_emb, fake_emb) * self.gp_weight;
         }
-        let grad_norm = super::clipped_step(&mut self.opt, &loss, self.grad_clip, lr);
+        let grad_norm = crate::optim::minimize(&mut self.opt, &loss, self.grad_clip, lr);
         let (real_acc, fake_acc) = losses::accuracy(self.loss, &r, &f);
         DStats {
             loss: loss.double_value(&[]),

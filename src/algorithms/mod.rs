@@ -116,7 +116,7 @@ pub fn build(
     let disc = DiscSide::new(dmodel, g);
     let g_opt = crate::optim::Adam::new(
         &gen.vs,
-        &crate::config::TrainConfig {
+        &crate::optim::AdamConfig {
             beta1: g.g_beta1,
             ..Default::default()
         },
@@ -138,24 +138,9 @@ pub fn build(
     })
 }
 
-/// One update of `opt` on `loss`'s gradient, clipped to global norm `clip` when it is positive;
-/// returns the norm before clipping when it clips.
-pub(crate) fn clipped_step(
-    opt: &mut crate::optim::Adam,
-    loss: &Tensor,
-    clip: f64,
-    lr: f64,
-) -> Option<f64> {
-    opt.zero_grad();
-    loss.backward();
-    let norm = (clip > 0.0).then(|| opt.clip_grad_norm(clip));
-    opt.step(lr);
-    norm
-}
-
-/// A generator update on `loss` (see [`clipped_step`]); returns the loss.
+/// A generator update on `loss` (see [`crate::optim::minimize`]); returns the loss.
 pub(crate) fn g_update(opt: &mut crate::optim::Adam, loss: &Tensor, clip: f64, lr: f64) -> f64 {
-    clipped_step(opt, loss, clip, lr);
+    crate::optim::minimize(opt, loss, clip, lr);
     loss.double_value(&[])
 }
 

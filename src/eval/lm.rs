@@ -6,8 +6,8 @@
 use super::corpus_nll;
 use crate::config::{GeneratorConfig, TrainConfig};
 use crate::data::{Batch, Batcher, Vocab};
-use crate::models::{lm_loss, GeneratorModel};
-use crate::optim::Adam;
+use crate::models::GeneratorModel;
+use crate::optim::{mle_step, Adam};
 use tch::Device;
 
 /// Trains a fresh `cfg` language model on `train` for `epochs` epochs; returns it.
@@ -22,7 +22,7 @@ pub fn fit_lm(
 ) -> GeneratorModel {
     tch::manual_seed(train_cfg.seed as i64);
     let model = GeneratorModel::new(cfg, vocab.len() as i64, max_len as i64, device);
-    let mut opt = Adam::new(&model.vs, train_cfg);
+    let mut opt = Adam::new(&model.vs, &train_cfg.adam());
     let batcher = Batcher {
         batch_size: train_cfg.batch_size as usize,
         seed: train_cfg.seed,
@@ -31,13 +31,13 @@ pub fn fit_lm(
         for idx in batcher.epoch(train.len(), epoch) {
             let rows: Vec<&[i64]> = idx.iter().map(|&i| train[i].as_slice()).collect();
             let batch = Batch::new(&rows, vocab, device);
-            let loss = lm_loss(model.net.as_ref(), &batch, true);
-            opt.zero_grad();
-            loss.backward();
-            if train_cfg.grad_clip > 0.0 {
-                opt.clip_grad_norm(train_cfg.grad_clip);
-            }
-            opt.step(train_cfg.lr);
+            let _ = mle_step(
+                model.net.as_ref(),
+                &mut opt,
+                &batch,
+                train_cfg.grad_clip,
+                train_cfg.lr,
+            );
         }
     }
     model

@@ -1,7 +1,7 @@
 //! NLL of a corpus under a generator: mean negative log-likelihood per token (nats), `<eos>` included.
 use crate::data::{in_order, Batch, Vocab};
-use crate::models::Generator;
-use tch::{Device, Tensor};
+use crate::models::{token_cross_entropy, Generator};
+use tch::Device;
 
 /// Mean per-token NLL of `seqs` (ids without `<bos>`/`<eos>`) under `gen` with its logits
 /// divided by `temperature` (1 = the model itself); NaN for no tokens.
@@ -19,15 +19,7 @@ pub fn corpus_nll(
         let rows: Vec<&[i64]> = seqs[r].iter().map(Vec::as_slice).collect();
         let batch = Batch::new(&rows, vocab, device);
         let logits = gen.forward(&batch.input, false) / temperature; // [B, T, V]
-        let sum = logits
-            .view([-1, gen.vocab_size()])
-            .cross_entropy_loss::<Tensor>(
-                &batch.target.view([-1]),
-                None,
-                tch::Reduction::Sum,
-                crate::data::IGNORE_INDEX,
-                0.0,
-            );
+        let sum = token_cross_entropy(&logits, &batch.target, tch::Reduction::Sum);
         total += sum.double_value(&[]);
         tokens += batch.tokens;
     }

@@ -253,8 +253,8 @@ pub fn png(svg: &str) -> Result<Vec<u8>> {
 
 /// Writes `<stem>.svg` and `<stem>.png`.
 pub fn save(svg_text: &str, stem: &Path) -> Result<()> {
-    crate::checkpoint::write_atomic(&stem.with_extension("svg"), svg_text.as_bytes())?;
-    crate::checkpoint::write_atomic(&stem.with_extension("png"), &png(svg_text)?)
+    crate::fsutil::write_atomic(&stem.with_extension("svg"), svg_text.as_bytes())?;
+    crate::fsutil::write_atomic(&stem.with_extension("png"), &png(svg_text)?)
 }
 
 #[cfg(test)]

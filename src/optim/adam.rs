@@ -1,8 +1,53 @@
 //! Adam and AdamW with their moment estimates exposed, so checkpoints can save and restore them
 //! (tch's built-in optimizers keep that state inside libtorch, out of reach).
-use crate::config::{OptimizerKind, TrainConfig};
 use std::collections::HashMap;
 use tch::{nn::VarStore, Kind, Tensor};
+
+/// Adam's settings (torch's defaults); `decoupled` makes it AdamW.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// Decoupled weight decay (AdamW) instead of L2 added to the gradient.
+    pub decoupled: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+        }
+    }
+}
+
+/// A scalar of the update: a host number, or a 0-d tensor on the device (CUDA-graph capture).
+#[derive(Clone, Copy)]
+enum Scalar<'a> {
+    Host(f64),
+    Device(&'a Tensor),
+}
+
+impl Scalar<'_> {
+    fn mul(self, t: &Tensor) -> Tensor {
+        match self {
+            Scalar::Host(x) => t * x,
+            Scalar::Device(x) => t * x,
+        }
+    }
+
+    fn div(self, t: &Tensor) -> Tensor {
+        match self {
+            Scalar::Host(x) => t / x,
+            Scalar::Device(x) => t / x,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Adam {
@@ -22,7 +67,7 @@ pub struct Adam {
 }
 
 impl Adam {
-    pub fn new(vs: &VarStore, cfg: &TrainConfig) -> Self {
+    pub fn new(vs: &VarStore, cfg: &AdamConfig) -> Self {
         let mut vars: Vec<(String, Tensor)> = vs
             .variables()
             .into_iter()
@@ -43,7 +88,7 @@ impl Adam {
             beta2: cfg.beta2,
             eps: cfg.eps,
             weight_decay: cfg.weight_decay,
-            decoupled: cfg.optimizer == OptimizerKind::Adamw,
+            decoupled: cfg.decoupled,
         }
     }
 
@@ -88,6 +133,17 @@ impl Adam {
         }
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
+        let keep = 1.0 - lr * self.weight_decay;
+        self.update(
+            Scalar::Host(lr / bc1),
+            Scalar::Host(bc2.sqrt()),
+            Scalar::Host(keep),
+        );
+    }
+
+    /// The update of every parameter with a gradient: `step` = lr / (1 - beta1^t),
+    /// `bc2_sqrt` = sqrt(1 - beta2^t), `keep` = 1 - lr * weight_decay (AdamW's shrink).
+    fn update(&mut self, step: Scalar, bc2_sqrt: Scalar, keep: Scalar) {
         for ((p, m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
             let g = p.grad();
             if !g.defined() {
@@ -102,10 +158,13 @@ impl Adam {
             let _ = v.g_mul_scalar_(self.beta2);
             let _ = v.g_add_(&(&g * &g * (1.0 - self.beta2)));
             if self.weight_decay > 0.0 && self.decoupled {
-                let _ = p.g_mul_scalar_(1.0 - lr * self.weight_decay);
+                let _ = match keep {
+                    Scalar::Host(k) => p.g_mul_scalar_(k),
+                    Scalar::Device(k) => p.g_mul_(k),
+                };
             }
-            let denom = (v.sqrt() / bc2.sqrt()) + self.eps;
-            let _ = p.g_sub_(&(&*m / denom * (lr / bc1)));
+            let denom = bc2_sqrt.div(&v.sqrt()) + self.eps;
+            let _ = p.g_sub_(&step.mul(&(&*m / denom)));
         }
     }
 
@@ -144,25 +203,12 @@ impl Adam {
         let bc2: Tensor = 1.0 - Tensor::pow_scalar(self.beta2, &t);
         let step = lr / bc1;
         let bc2_sqrt = bc2.sqrt();
-        for ((p, m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
-            let g = p.grad();
-            if !g.defined() {
-                continue;
-            }
-            let g = if self.weight_decay > 0.0 && !self.decoupled {
-                &g + &*p * self.weight_decay
-            } else {
-                g
-            };
-            let _ = m.lerp_(&g, 1.0 - self.beta1);
-            let _ = v.g_mul_scalar_(self.beta2);
-            let _ = v.g_add_(&(&g * &g * (1.0 - self.beta2)));
-            if self.weight_decay > 0.0 && self.decoupled {
-                let _ = p.g_mul_(&(1.0 - lr * self.weight_decay));
-            }
-            let denom = (v.sqrt() / &bc2_sqrt) + self.eps;
-            let _ = p.g_sub_(&(&*m / denom * &step));
-        }
+        let keep: Tensor = 1.0 - lr * self.weight_decay;
+        self.update(
+            Scalar::Device(&step),
+            Scalar::Device(&bc2_sqrt),
+            Scalar::Device(&keep),
+        );
     }
 
     /// The device copy of `t`, created from `t` on first use.
@@ -265,23 +311,15 @@ mod tests {
     #[test]
     fn matches_torch_adam_and_adamw() {
         for (kind, wd, expect) in [
-            (
-                OptimizerKind::Adam,
-                0.0,
-                [0.800_412_237_6, -1.800_166_487_7],
-            ),
-            (
-                OptimizerKind::Adamw,
-                0.5,
-                [0.708_248_436_4, -1.610_412_120_8],
-            ),
+            (false, 0.0, [0.800_412_237_6, -1.800_166_487_7]),
+            (true, 0.5, [0.708_248_436_4, -1.610_412_120_8]),
         ] {
             let vs = nn::VarStore::new(Device::Cpu);
             let w = vs
                 .root()
                 .var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]));
-            let cfg = TrainConfig {
-                optimizer: kind,
+            let cfg = AdamConfig {
+                decoupled: kind,
                 weight_decay: wd,
                 ..Default::default()
             };
@@ -305,7 +343,7 @@ mod tests {
     fn clipping_scales_to_the_bound() {
         let vs = nn::VarStore::new(Device::Cpu);
         let w = vs.root().var_copy("w", &Tensor::from_slice(&[3.0f32, 4.0]));
-        let mut opt = Adam::new(&vs, &TrainConfig::default());
+        let mut opt = Adam::new(&vs, &AdamConfig::default());
         (w.pow_tensor_scalar(2).sum(Kind::Float) / 2).backward(); // grad = [3, 4], norm 5
         let before = opt.clip_grad_norm(1.0);
         assert!((before - 5.0).abs() < 1e-5);
@@ -321,9 +359,9 @@ mod tests {
     /// snapshot/restore undoes updates exactly.
     #[test]
     fn device_side_step_and_clip_match_the_host_ones() {
-        for kind in [OptimizerKind::Adam, OptimizerKind::Adamw] {
-            let cfg = TrainConfig {
-                optimizer: kind,
+        for kind in [false, true] {
+            let cfg = AdamConfig {
+                decoupled: kind,
                 weight_decay: 0.1,
                 ..Default::default()
             };

@@ -2,6 +2,8 @@
 //! language models that the evaluation trains for its reverse-LM score.
 mod adam;
 mod schedule;
+mod step;
 
-pub use adam::{Adam, AdamSnapshot};
+pub use adam::{Adam, AdamConfig, AdamSnapshot};
 pub use schedule::Schedule;
+pub use step::{minimize, mle_step};

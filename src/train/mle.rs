@@ -1,26 +1,8 @@
-//! Maximum-likelihood training step: teacher forcing, cross-entropy with padding masked.
+//! The MLE step as a CUDA graph (the eager step is [`crate::optim::mle_step`]).
 use crate::data::Batch;
 use crate::models::{lm_loss, Generator};
 use crate::optim::Adam;
 use tch::Tensor;
-
-/// One optimizer step on `batch`; returns the detached loss for logging.
-pub fn mle_step(
-    gen: &dyn Generator,
-    opt: &mut Adam,
-    batch: &Batch,
-    grad_clip: f64,
-    lr: f64,
-) -> Tensor {
-    let loss = lm_loss(gen, batch, true);
-    opt.zero_grad();
-    loss.backward();
-    if grad_clip > 0.0 {
-        opt.clip_grad_norm(grad_clip);
-    }
-    opt.step(lr);
-    loss.detach()
-}
 
 /// The MLE step captured once as a CUDA graph and replayed for every batch.
 ///
@@ -30,7 +12,7 @@ pub fn mle_step(
 /// loss equals the eager step's), the learning rate into a 0-d tensor, and Adam's step count
 /// lives on the device ([`Adam::step_on_device`]). A batch of another size (the last of an
 /// epoch) is not graphed: [`GraphedMleStep::step`] returns `None` and the caller runs
-/// [`mle_step`], which keeps Adam's counts in step with the graph's.
+/// [`crate::optim::mle_step`], which keeps Adam's counts in step with the graph's.
 pub struct GraphedMleStep {
     graph: crate::cuda_graph::CudaGraph,
     input: Tensor,
@@ -111,9 +93,10 @@ impl GraphedMleStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{GeneratorConfig, LstmConfig, TrainConfig};
+    use crate::config::{GeneratorConfig, LstmConfig};
     use crate::data::Vocab;
     use crate::models::GeneratorModel;
+    use crate::optim::{mle_step, AdamConfig};
     use tch::Device;
 
     /// The replayed graph takes the same steps as the eager step: same losses, same weights
@@ -135,7 +118,7 @@ mod tests {
         let Some(device) = tch::Cuda::is_available().then_some(Device::Cuda(0)) else {
             tch::manual_seed(0);
             let m = GeneratorModel::new(&cfg, 40, 9, Device::Cpu);
-            let mut opt = Adam::new(&m.vs, &TrainConfig::default());
+            let mut opt = Adam::new(&m.vs, &AdamConfig::default());
             let e = GraphedMleStep::new(m.net.as_ref(), &mut opt, [8, 9], 0, 1.0, Device::Cpu);
             assert!(e.is_err());
             return;
@@ -143,7 +126,7 @@ mod tests {
         let make = || {
             tch::manual_seed(0);
             let m = GeneratorModel::new(&cfg, 40, 9, device);
-            let opt = Adam::new(&m.vs, &TrainConfig::default());
+            let opt = Adam::new(&m.vs, &AdamConfig::default());
             (m, opt)
         };
         let (eager, mut eager_opt) = make();

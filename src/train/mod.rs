@@ -6,7 +6,8 @@ mod adversarial;
 mod mle;
 mod session;
 
-pub use mle::{mle_step, GraphedMleStep};
+pub use crate::optim::mle_step;
+pub use mle::GraphedMleStep;
 pub use session::{load_data, Progress, Session};
 
 /// Callbacks from the run loop (progress bars and logs live in the binary).

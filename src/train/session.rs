@@ -141,7 +141,7 @@ impl Session {
             corpus.max_len as i64,
             device,
         );
-        let opt = Adam::new(&model.vs, &cfg.train);
+        let opt = Adam::new(&model.vs, &cfg.train.adam());
         let total = Self::planned_steps(&cfg, corpus.train.len());
         let schedule = Schedule::new(&cfg.train, total);
         let progress = Progress {
@@ -166,9 +166,9 @@ impl Session {
             progress.epoch = cfg.train.epochs;
         }
         std::fs::create_dir_all(dir.join("samples")).map_err(|e| Error::io(dir, e))?;
-        checkpoint::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+        crate::fsutil::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
         let vocab_json = serde_json::to_string_pretty(&corpus.vocab).expect("vocab serializes");
-        checkpoint::write_atomic(&dir.join("vocab.json"), vocab_json.as_bytes())?;
+        crate::fsutil::write_atomic(&dir.join("vocab.json"), vocab_json.as_bytes())?;
         Self::assemble(dir, cfg, (corpus, oracle), model, opt, schedule, progress)
     }
 
@@ -237,7 +237,7 @@ impl Session {
             device,
         );
         checkpoint::restore_vars(&mut model.vs, &ck.tensors, "model.", &path)?;
-        let mut opt = Adam::new(&model.vs, &cfg.train);
+        let mut opt = Adam::new(&model.vs, &cfg.train.adam());
         opt.load_state(&ck.tensors, "optim.")
             .map_err(|e| Error::checkpoint(&path, e))?;
         opt.t = progress.adam_t;
@@ -248,7 +248,7 @@ impl Session {
             schedule.best = saved.best;
             schedule.bad_evals = saved.bad_evals;
         }
-        checkpoint::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+        crate::fsutil::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
         let mut s = Self::assemble(dir, cfg, (corpus, oracle), model, opt, schedule, progress)?;
         if s.progress.phase == "adv" {
             let mut algo = crate::algorithms::build(
@@ -448,7 +448,7 @@ impl Session {
             "adv" => format!("samples/adv-{adv:07}.txt"),
             _ => format!("samples/step-{step:07}.txt"),
         };
-        crate::checkpoint::write_atomic(&self.dir.join(&sample_file), text.as_bytes())?;
+        crate::fsutil::write_atomic(&self.dir.join(&sample_file), text.as_bytes())?;
         let mut metrics = json!({
             "step": step,
             "epoch": self.progress.epoch,

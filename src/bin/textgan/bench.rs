@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
-use textgan::config::{GeneratorConfig, LstmConfig, RmcConfig, TrainConfig, TransformerConfig};
+use textgan::config::{GeneratorConfig, LstmConfig, RmcConfig, TransformerConfig};
 use textgan::data::{Batch, Vocab};
 use textgan::models::{generate, GenerateSpec, GeneratorModel, Sampling};
 use textgan::optim::Adam;
@@ -268,7 +268,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                         .collect();
                     let refs: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
                     let batch = Batch::new(&refs, &vocab, device);
-                    let mut opt = Adam::new(&model.vs, &TrainConfig::default());
+                    let mut opt = Adam::new(&model.vs, &textgan::optim::AdamConfig::default());
                     if a.cuda_graph && size == Size::Transformer {
                         bail!("--cuda-graph is implemented for the LSTM sizes only");
                     }

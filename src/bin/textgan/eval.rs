@@ -225,7 +225,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     };
     if let Some(path) = &a.save_samples {
         let text: String = samples.iter().map(|s| format!("{s}\n")).collect();
-        textgan::checkpoint::write_atomic(path, text.as_bytes())?;
+        textgan::fsutil::write_atomic(path, text.as_bytes())?;
     }
     let oracle_run = ctx.as_ref().is_some_and(RunContext::is_oracle);
     let run_refs = ctx

@@ -123,7 +123,7 @@ pub fn run(a: SampleArgs) -> Result<()> {
         out.flush()
     };
     match &a.output {
-        Some(path) => textgan::checkpoint::write_atomic_with(path, write)?,
+        Some(path) => textgan::fsutil::write_atomic_with(path, write)?,
         None => match write(&mut std::io::BufWriter::new(std::io::stdout().lock())) {
             // A reader that has had enough (`| head`) is not an error.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}

@@ -107,9 +107,9 @@ pub fn run(a: SweepArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let jsonl: String = rows.iter().map(|r| r.to_string() + "\n").collect();
-    textgan::checkpoint::write_atomic(&a.out.join("sweep.jsonl"), jsonl.as_bytes())?;
+    textgan::fsutil::write_atomic(&a.out.join("sweep.jsonl"), jsonl.as_bytes())?;
     let table = markdown(&rows, oracle);
-    textgan::checkpoint::write_atomic(&a.out.join("sweep.md"), table.as_bytes())?;
+    textgan::fsutil::write_atomic(&a.out.join("sweep.md"), table.as_bytes())?;
     let svg = if oracle {
         plot::svg(
             &series,
