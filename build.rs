@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 fn main() {
+    write_preset_list();
     println!("cargo:rustc-check-cfg=cfg(textgan_cuda_graph)");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
@@ -115,4 +116,32 @@ fn build_shim(lib: &Path, cuda: &[PathBuf]) {
     }
     build.compile("textgan_cuda_graph");
     println!("cargo:rustc-cfg=textgan_cuda_graph");
+}
+
+/// `$OUT_DIR/presets.rs`: every `configs/*.toml` as (name, text), sorted, for
+/// `textgan::presets`. A new preset is a new file; nothing lists it by hand.
+fn write_preset_list() {
+    println!("cargo:rerun-if-changed=configs");
+    let dir = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("configs");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("configs/ exists")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".toml").map(String::from)
+        })
+        .collect();
+    names.sort();
+    let mut out = String::from("&[\n");
+    for n in &names {
+        let path = dir.join(format!("{n}.toml"));
+        println!("cargo:rerun-if-changed={}", path.display());
+        out += &format!(
+            "    ({n:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        );
+    }
+    out += "]\n";
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("presets.rs");
+    std::fs::write(dest, out).expect("OUT_DIR is writable");
 }

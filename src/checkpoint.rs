@@ -1,10 +1,16 @@
 //! Checkpoints: one safetensors file holding the weights, the optimizer state, the resolved
 //! config, the vocabulary and the training progress, written atomically (temporary file, fsync,
 //! rename), so `sample` and `eval` need nothing else and a crash never leaves half a file.
+//!
+//! Formats: 2 (now) stores [`Progress`] as typed JSON and `[gan]` with the chosen algorithm's
+//! keys only; 1 (before the run loop's redesign) stored the same progress fields and every
+//! algorithm's `[gan]` keys, and still loads (`tests/fixtures/v1-seqgan`).
 use crate::config::RunConfig;
 use crate::data::Vocab;
 use crate::error::{Error, Result};
+use crate::optim::Schedule;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Device, Kind, Tensor};
@@ -12,15 +18,80 @@ use tch::{nn::VarStore, Device, Kind, Tensor};
 /// File name of the checkpoint inside a run directory.
 pub const FILE: &str = "checkpoint.safetensors";
 const FORMAT: &str = "textgan-checkpoint";
-const VERSION: &str = "1";
+/// The format written; [`load`] reads it and every earlier one.
+pub const VERSION: u32 = 2;
+
+/// The phases of a run, in order.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Maximum-likelihood training (teacher forcing).
+    #[default]
+    Mle,
+    /// The adversarial phase.
+    Adv,
+}
+
+/// Update counts of the adversarial phase's optimizers.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AdvCounts {
+    #[serde(default)]
+    pub d_t: i64,
+    #[serde(default)]
+    pub g_t: i64,
+}
+
+/// Where training stands; saved in every checkpoint. Random draws are seeded from the run's
+/// seed and the step, so no generator state needs saving for a resumed run to match.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Progress {
+    /// MLE optimizer steps taken.
+    pub step: usize,
+    pub epoch: usize,
+    /// Batches of `epoch` already consumed.
+    pub batch_in_epoch: usize,
+    /// The MLE optimizer's update count.
+    pub adam_t: i64,
+    pub schedule: Option<Schedule>,
+    /// Longest sequence the model was built for.
+    pub max_len: usize,
+    pub phase: Phase,
+    /// Adversarial steps taken.
+    #[serde(default)]
+    pub adv_step: usize,
+    /// The adversarial optimizers' counts, once that phase has begun.
+    #[serde(default)]
+    pub algo: Option<AdvCounts>,
+    /// The run's id (also in its directory's `run.json`); absent in format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
+impl Progress {
+    /// Optimizer steps of both phases together.
+    pub fn steps(&self) -> usize {
+        self.step + self.adv_step
+    }
+
+    /// Whether a metrics record at (`phase`, `step`, `adv_step`) lies at or before this point.
+    pub fn covers(&self, phase: Phase, step: usize, adv_step: usize) -> bool {
+        match (phase, self.phase) {
+            (Phase::Mle, Phase::Mle) => step <= self.step,
+            (Phase::Mle, Phase::Adv) => true,
+            (Phase::Adv, Phase::Mle) => false,
+            (Phase::Adv, Phase::Adv) => adv_step <= self.adv_step,
+        }
+    }
+}
 
 /// Everything a checkpoint holds.
 #[derive(Debug)]
 pub struct Checkpoint {
     pub config: RunConfig,
     pub vocab: Vocab,
-    /// Training progress, owned by the trainer that wrote it (step, epoch, schedule, ...).
-    pub state: serde_json::Value,
+    pub progress: Progress,
+    /// The format it was written in.
+    pub format: u32,
     /// Tensors by name, on the CPU: `model.<var>`, `optim.<...>`.
     pub tensors: HashMap<String, Tensor>,
 }
@@ -39,9 +110,21 @@ pub fn save(
     path: &Path,
     config: &RunConfig,
     vocab: &Vocab,
-    state: &serde_json::Value,
+    progress: &Progress,
     tensors: &[(String, Tensor)],
 ) -> Result<()> {
+    let bytes = serialize(path, config, vocab, progress, tensors)?;
+    crate::fsutil::write_atomic(path, &bytes)
+}
+
+/// The checkpoint file's bytes.
+pub fn serialize(
+    path: &Path,
+    config: &RunConfig,
+    vocab: &Vocab,
+    progress: &Progress,
+    tensors: &[(String, Tensor)],
+) -> Result<Vec<u8>> {
     let cpu: Vec<(String, Tensor, Vec<u8>)> = tensors
         .iter()
         .map(|(name, t)| {
@@ -73,10 +156,11 @@ pub fn save(
         "vocab".to_string(),
         serde_json::to_string(vocab).expect("vocab serializes"),
     );
-    meta.insert("state".to_string(), state.to_string());
-    let bytes = safetensors::serialize(views, &Some(meta))
-        .map_err(|e| Error::checkpoint(path, e.to_string()))?;
-    crate::fsutil::write_atomic(path, &bytes)
+    meta.insert(
+        "state".to_string(),
+        serde_json::to_string(progress).expect("progress serializes"),
+    );
+    safetensors::serialize(views, &Some(meta)).map_err(|e| Error::checkpoint(path, e.to_string()))
 }
 
 /// Reads and checks a checkpoint.
@@ -99,25 +183,34 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             "a safetensors file, but not a textgan checkpoint".into()
         ));
     }
-    if meta.get("version").map(String::as_str) != Some(VERSION) {
-        return Err(bad(format!(
-            "checkpoint version {:?} is not supported (expected {VERSION})",
-            meta.get("version")
-        )));
-    }
+    let format = match meta.get("version").map(String::as_str) {
+        Some("1") => 1,
+        Some("2") => 2,
+        other => {
+            return Err(bad(format!(
+                "checkpoint version {other:?} is not supported (this textgan reads 1 to {VERSION})"
+            )))
+        }
+    };
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("truncated or corrupt ({e:?})")))?;
     let field = |k: &str| {
         meta.get(k)
             .ok_or_else(|| bad(format!("metadata lacks `{k}`")))
     };
-    let config = RunConfig::from_toml_str(field("config")?)
-        .map_err(|e| bad(format!("stored config: {e}")))?;
+    let config = match format {
+        1 => RunConfig::from_format_1(field("config")?),
+        _ => RunConfig::from_toml_str(field("config")?),
+    }
+    .map_err(|e| bad(format!("stored config: {e}")))?;
     let mut vocab: Vocab = serde_json::from_str(field("vocab")?)
         .map_err(|e| bad(format!("stored vocabulary: {e}")))?;
     vocab.reindex();
-    let state =
-        serde_json::from_str(field("state")?).map_err(|e| bad(format!("stored state: {e}")))?;
+    let progress: Progress =
+        serde_json::from_str(field("state")?).map_err(|e| bad(format!("stored progress: {e}")))?;
+    if progress.max_len < 1 {
+        return Err(bad("stored progress has max_len 0".into()));
+    }
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
@@ -136,7 +229,8 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     Ok(Checkpoint {
         config,
         vocab,
-        state,
+        progress,
+        format,
         tensors,
     })
 }
@@ -210,12 +304,7 @@ impl LoadedGenerator {
             ));
         }
         let ck = load(&path)?;
-        let max_len = ck.state["max_len"]
-            .as_u64()
-            .filter(|&m| m >= 1)
-            .ok_or_else(|| Error::checkpoint(&path, "stored state lacks max_len"))?
-            as usize;
-        let step = ck.state["step"].as_u64().unwrap_or(0) as usize;
+        let (max_len, step) = (ck.progress.max_len, ck.progress.step);
         let mut model = crate::models::GeneratorModel::new(
             &ck.config.generator,
             ck.vocab.len() as i64,

@@ -44,3 +44,22 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// `Ok(())` when `ok`, else a config error with `msg`'s message (range checks of settings).
+pub fn ensure(ok: bool, msg: impl FnOnce() -> String) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(msg()))
+    }
+}
+
+/// `x` is positive and finite.
+pub fn finite_pos(x: f64) -> bool {
+    x > 0.0 && x.is_finite()
+}
+
+/// `x` is non-negative and finite.
+pub fn finite_nonneg(x: f64) -> bool {
+    x >= 0.0 && x.is_finite()
+}

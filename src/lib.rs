@@ -15,6 +15,8 @@ pub mod eval;
 pub mod fsutil;
 pub mod models;
 pub mod optim;
+pub mod presets;
+pub mod run;
 pub mod train;
 
 pub use error::{Error, Result};

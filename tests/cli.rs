@@ -731,7 +731,6 @@ fn eval_and_sweep_a_run() {
     );
 }
 
-/// `--set` arguments for a tiny adversarial phase of `algorithm`.
 /// RelGAN's narrow representations (one number each: the fused CPU convolution) under the
 /// WGAN-GP loss, whose penalty differentiates the discriminator twice (the matrix products).
 #[test]
@@ -742,7 +741,7 @@ fn narrow_representations_train_under_every_path() {
         extra.extend(["--set".into(), "discriminator.num_rep=8".into()]);
         extra.extend(["--set".into(), format!("gan.loss={loss}")]);
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        f.train(loss, 2, &extra);
+        f.train(loss, 4 + 2, &extra);
         let m = metrics(&f.path(loss));
         let last = m.last().unwrap();
         assert_eq!(last["adv_step"], 2, "{loss}: {last}");
@@ -752,6 +751,8 @@ fn narrow_representations_train_under_every_path() {
     }
 }
 
+/// `--set` arguments for a tiny adversarial phase of `algorithm` after 2 epochs of MLE (4 steps
+/// on the fixture's 8 lines in batches of 4).
 fn gan_args(algorithm: &str, steps: usize) -> Vec<String> {
     let disc = if algorithm == "scratchgan" {
         "lstm"
@@ -763,7 +764,6 @@ fn gan_args(algorithm: &str, steps: usize) -> Vec<String> {
         format!("gan.steps={steps}"),
         "gan.eval_every=2".into(),
         "gan.batch_size=8".into(),
-        "gan.rollouts=3".into(),
         "gan.d_steps=2".into(),
         "gan.d_pretrain_steps=2".into(),
         "gan.g_lr=0.01".into(),
@@ -771,6 +771,10 @@ fn gan_args(algorithm: &str, steps: usize) -> Vec<String> {
         "discriminator.embed_dim=8".into(),
     ];
     let mut sets = sets.to_vec();
+    sets.push("train.epochs=2".into());
+    if algorithm == "seqgan" {
+        sets.push("gan.rollouts=3".into());
+    }
     if disc == "cnn" {
         sets.extend([
             "discriminator.filter_sizes=[2, 3]".into(),
@@ -790,7 +794,7 @@ fn every_algorithm_trains_end_to_end() {
     for algo in ["seqgan", "maligan", "gumbel", "scratchgan"] {
         let extra = gan_args(algo, 4);
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        f.train(algo, 4, &extra);
+        f.train(algo, 4 + 4, &extra);
         let m = metrics(&f.path(algo));
         let adv: Vec<&serde_json::Value> = m.iter().filter(|l| l["phase"] == "adv").collect();
         assert_eq!(
@@ -834,7 +838,7 @@ fn seqgans_discriminator_schedule_end_to_end() {
         extra.extend(["--set".to_string(), s.to_string()]);
     }
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    f.train("rounds", 4, &extra);
+    f.train("rounds", 4 + 2, &extra);
     let log = std::fs::read_to_string(f.path("rounds").join("train.log")).unwrap();
     assert!(
         log.contains("discriminator pretrained for 2 rounds of 2 epochs over 12 fresh samples"),
@@ -847,7 +851,7 @@ fn seqgans_discriminator_schedule_end_to_end() {
         "{last}"
     );
     let bad = f.s("bad");
-    let mut args = vec!["train", "--out", bad.as_str(), "--max-steps", "4"];
+    let mut args = vec!["train", "--out", bad.as_str(), "--max-steps", "6"];
     let tiny = f.tiny();
     args.extend(tiny.iter().map(String::as_str));
     let gumbel = gan_args("gumbel", 2);
@@ -862,12 +866,20 @@ fn resume_continues_the_adversarial_phase() {
     let f = Fixture::new();
     let straight = gan_args("seqgan", 4);
     let straight: Vec<&str> = straight.iter().map(String::as_str).collect();
-    f.train("a", 4, &straight);
+    f.train("a", 4 + 4, &straight);
     let half = gan_args("seqgan", 2);
     let half: Vec<&str> = half.iter().map(String::as_str).collect();
-    f.train("b", 4, &half);
+    f.train("b", 4 + 2, &half);
     let b = f.s("b");
-    let o = ok(&["train", "--resume", &b, "--set", "gan.steps=4"]);
+    let o = ok(&[
+        "train",
+        "--resume",
+        &b,
+        "--set",
+        "gan.steps=4",
+        "--max-steps",
+        "8",
+    ]);
     assert!(
         stderr(&o).contains("resuming the adversarial phase at step 2"),
         "{}",
@@ -894,7 +906,7 @@ fn resume_continues_the_adversarial_phase() {
         "--init-from",
         &mle,
         "--max-steps",
-        "4",
+        "2",
     ];
     let tiny = f.tiny();
     args.extend(tiny.iter().map(String::as_str));

@@ -4,15 +4,77 @@
 //! multi-representation CNN, the RSGAN loss and `beta` rising to `beta_max` over the adversarial
 //! steps; GSGAN (Kusner and Hernández-Lobato 2016) with an LSTM pair and a fixed temperature; the
 //! seeds' LSTM/MLP systems with the standard minimax loss. The presets in `configs/` set them up.
-use super::common::{gumbel_decode, real_batch, soft_to_d_len, DiscSide, Shapes};
-use super::{d_stats, g_update, net, Algorithm, Ctx, Stats};
-use crate::algorithms::losses;
-use crate::config::{BetaSchedule, GanConfig};
+use super::batches::{real_batch, Shapes};
+use super::disc_side::DiscSide;
+use super::losses;
+use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
+use crate::error::{ensure, Result};
+use crate::models::Generator;
 use crate::optim::Adam;
-use tch::Tensor;
+use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
+use tch::{Device, Kind, Tensor};
+
+pub static SPEC: Spec<GumbelConfig> = Spec {
+    name: "gumbel",
+    about: "Gumbel-softmax relaxation with a rising inverse temperature (RelGAN, GSGAN)",
+    build: |c, p| Box::new(Gumbel::new(c, p)),
+    check: any_networks,
+    settings: PhantomData,
+};
+
+/// How the Gumbel-softmax inverse temperature rises from 1 to `beta_max` over the adversarial steps.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BetaSchedule {
+    /// Always `beta_max`.
+    Constant,
+    /// beta_max^(n/N) (RelGAN's default).
+    Exp,
+    /// 1 + (beta_max - 1) n/(N - 1).
+    Linear,
+    /// 1 + (beta_max - 1) / (1 + exp(20 (N/2 - n)/N)).
+    Sigmoid,
+}
+
+/// Gumbel-softmax's own `[gan]` keys.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GumbelConfig {
+    /// Largest inverse temperature and its schedule.
+    pub beta_max: f64,
+    pub beta_schedule: BetaSchedule,
+    /// N in the schedule: 0 (default) stretches it over the run's `steps`. RelGAN's and
+    /// TextGAN-PyTorch's code fix N = 5000 whatever the run's length (the published numbers
+    /// come from 3000 steps of that curve, so beta ends at beta_max^0.6); set 5000 to match.
+    /// Past step N, beta stays at beta_max.
+    pub beta_horizon: usize,
+}
+
+impl Default for GumbelConfig {
+    fn default() -> Self {
+        GumbelConfig {
+            beta_max: 100.0,
+            beta_schedule: BetaSchedule::Exp,
+            beta_horizon: 0,
+        }
+    }
+}
+
+impl Settings for GumbelConfig {
+    fn validate(&self) -> Result<()> {
+        ensure(self.beta_max >= 1e-3 && self.beta_max.is_finite(), || {
+            format!(
+                "gan.beta_max must be positive and finite, got {}",
+                self.beta_max
+            )
+        })
+    }
+}
 
 pub struct Gumbel {
-    cfg: GanConfig,
+    adv: AdvConfig,
+    cfg: GumbelConfig,
     shapes: Shapes,
     disc: DiscSide,
     g_opt: Adam,
@@ -35,7 +97,7 @@ pub fn beta_at(schedule: BetaSchedule, max: f64, n: usize, total: usize) -> f64 
 }
 
 /// N of the beta schedule: `gan.beta_horizon`, or the run's adversarial steps when it is 0.
-fn schedule_len(cfg: &GanConfig, steps: usize) -> usize {
+fn schedule_len(cfg: &GumbelConfig, steps: usize) -> usize {
     match cfg.beta_horizon {
         0 => steps,
         n => n,
@@ -43,12 +105,13 @@ fn schedule_len(cfg: &GanConfig, steps: usize) -> usize {
 }
 
 impl Gumbel {
-    pub fn new(cfg: GanConfig, shapes: Shapes, disc: DiscSide, g_opt: Adam) -> Self {
+    pub fn new(cfg: GumbelConfig, p: Parts) -> Self {
         Gumbel {
+            adv: p.adv.clone(),
             cfg,
-            shapes,
-            disc,
-            g_opt,
+            shapes: p.shapes,
+            disc: p.disc,
+            g_opt: p.g_opt,
         }
     }
 
@@ -57,7 +120,7 @@ impl Gumbel {
     fn real_ids(&self, ctx: &mut Ctx) -> Tensor {
         real_batch(
             ctx.real,
-            self.cfg.batch_size,
+            self.adv.batch_size,
             &self.shapes,
             ctx.rng,
             ctx.device,
@@ -66,11 +129,13 @@ impl Gumbel {
 }
 
 impl Algorithm for Gumbel {
-    fn step(&mut self, ctx: &mut Ctx) -> Stats {
+    fn step(&mut self, ctx: &mut Ctx) -> StepStats {
         let beta = self.beta(ctx);
-        let mut out = Stats::new();
-        out.insert("beta".into(), beta);
-        for _ in 0..self.cfg.g_steps {
+        let mut out = StepStats {
+            beta: Some(beta),
+            ..Default::default()
+        };
+        for _ in 0..self.adv.g_steps {
             let real = self.real_ids(ctx);
             let fake = self.fake_soft(ctx, beta);
             // D's own gradients are not needed here: frozen, its backward pass only carries
@@ -79,18 +144,19 @@ impl Algorithm for Gumbel {
             let d = self.disc.model.net.as_ref();
             let r = tch::no_grad(|| d.score(&real, true));
             let f = d.score_soft(&fake, true);
-            let loss = losses::g_loss(self.cfg.loss, &r, &f);
-            let g_loss = g_update(&mut self.g_opt, &loss, self.cfg.grad_clip, self.cfg.g_lr);
+            let loss = losses::g_loss(self.adv.loss, &r, &f);
+            let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
             self.disc.model.vs.unfreeze();
-            out.insert("g_loss".into(), g_loss);
+            out.g_loss = Some(g_loss);
         }
-        for _ in 0..self.cfg.d_steps {
-            out.extend(self.d_step_at(ctx, beta));
+        for _ in 0..self.adv.d_steps {
+            let s = self.d_step_at(ctx, beta);
+            out.update(s);
         }
         out
     }
 
-    fn d_step(&mut self, ctx: &mut Ctx) -> Stats {
+    fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let beta = self.beta(ctx);
         self.d_step_at(ctx, beta)
     }
@@ -116,32 +182,85 @@ impl Gumbel {
 
     /// Generated soft one-hot rows at discriminator length, carrying gradients into G.
     fn fake_soft(&self, ctx: &Ctx, beta: f64) -> Tensor {
-        let soft = gumbel_decode(
-            net(ctx.gen),
-            self.cfg.batch_size,
-            beta,
-            &self.shapes,
-            ctx.device,
-        );
+        let soft = gumbel_decode(ctx.gen, self.adv.batch_size, beta, &self.shapes, ctx.device);
         soft_to_d_len(&soft, &self.shapes)
     }
 
-    fn d_step_at(&mut self, ctx: &mut Ctx, beta: f64) -> Stats {
+    fn d_step_at(&mut self, ctx: &mut Ctx, beta: f64) -> StepStats {
         let real = self.real_ids(ctx);
         let fake = tch::no_grad(|| self.fake_soft(ctx, beta));
         let (re, fe) = {
             let d = self.disc.model.net.as_ref();
             (d.embed(&real), d.embed_soft(&fake))
         };
-        let mut out = Stats::new();
-        d_stats(&mut out, self.disc.update(&re, &fe, self.cfg.d_lr));
-        out
+        StepStats::from_d(self.disc.update(&re, &fe, self.adv.d_lr))
     }
+}
+
+/// Gumbel-softmax decoding of `n` sequences with inverse temperature `beta`: soft one-hot rows
+/// [n, gen_len, V] that carry gradients into `gen`. The next input is the hard sample
+/// `argmax(logits + g)` (RelGAN); after `<eos>` a row continues as one-hot padding, as real data does.
+pub fn gumbel_decode(
+    gen: &dyn Generator,
+    n: i64,
+    beta: f64,
+    shapes: &Shapes,
+    device: Device,
+) -> Tensor {
+    let ban = shapes.ban_mask(device);
+    let pad_row = Tensor::from(shapes.pad)
+        .to_device(device)
+        .one_hot(shapes.vocab_size)
+        .to_kind(Kind::Float); // [V]
+    let mut state = gen.initial_state(n);
+    let mut tok = Tensor::full([n], shapes.bos, (Kind::Int64, device));
+    let mut done = Tensor::zeros([n, 1], (Kind::Bool, device));
+    let mut outs = Vec::with_capacity(shapes.gen_len as usize);
+    for _ in 0..shapes.gen_len {
+        let mut logits = gen.step(&tok, &mut state); // [n, V]
+        if let Some(m) = &ban {
+            logits += m;
+        }
+        let u = Tensor::rand_like(&logits);
+        let g = -(-(u + 1e-10).log() + 1e-10).log();
+        let noisy = &logits + g;
+        let soft = (&noisy * beta).softmax(-1, Kind::Float);
+        tok = noisy.detach().argmax(-1, false);
+        // Without an end token no row finishes early (the oracle's fixed length): nothing to pad.
+        if let Some(eos) = shapes.eos {
+            outs.push(pad_row.expand_as(&soft).where_self(&done, &soft));
+            tok = tok.where_self(
+                &done.squeeze_dim(1).logical_not(),
+                &Tensor::from(shapes.pad).to_device(device),
+            );
+            done = done.logical_or(&tok.eq(eos).unsqueeze(1));
+        } else {
+            outs.push(soft);
+        }
+    }
+    Tensor::stack(&outs, 1) // [n, T, V]
+}
+
+/// Pads soft rows [B, T, V] with one-hot padding to the discriminator's length.
+pub fn soft_to_d_len(soft: &Tensor, shapes: &Shapes) -> Tensor {
+    let (b, t, v) = soft.size3().expect("[B, T, V]");
+    if t >= shapes.d_len {
+        return soft.narrow(1, 0, shapes.d_len);
+    }
+    let pad = Tensor::full(
+        [b, shapes.d_len - t],
+        shapes.pad,
+        (Kind::Int64, soft.device()),
+    )
+    .one_hot(v)
+    .to_kind(Kind::Float);
+    Tensor::cat(&[soft.shallow_clone(), pad], 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::disc::DiscriminatorModel;
 
     #[test]
     fn schedules_run_from_one_to_max() {
@@ -159,7 +278,7 @@ mod tests {
 
     #[test]
     fn the_horizon_replaces_the_runs_length() {
-        let mut cfg = GanConfig::default();
+        let mut cfg = GumbelConfig::default();
         assert_eq!(schedule_len(&cfg, 3000), 3000);
         cfg.beta_horizon = 5000;
         assert_eq!(schedule_len(&cfg, 3000), 5000);
@@ -187,6 +306,55 @@ mod tests {
         // Past the horizon every schedule holds its maximum.
         for sch in [BetaSchedule::Exp, BetaSchedule::Linear] {
             assert!((beta_at(sch, 100.0, 6000, 5000) - 100.0).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn gradients_reach_the_generator_through_gumbel_softmax() {
+        tch::manual_seed(3);
+        let (vocab, shapes, gen) = crate::algorithms::testing::tiny_setup();
+        let dcfg = crate::algorithms::testing::tiny_cnn();
+        let disc = DiscriminatorModel::new(&dcfg, vocab.len() as i64, 6, Device::Cpu);
+        for beta in [1.0, 100.0] {
+            let soft = gumbel_decode(gen.net.as_ref(), 4, beta, &shapes, Device::Cpu);
+            assert_eq!(soft.size(), vec![4, 5, vocab.len() as i64]);
+            let rows = soft.sum_dim_intlist([2i64].as_slice(), false, Kind::Float);
+            assert!(
+                (rows - 1.0).abs().max().double_value(&[]) < 1e-4,
+                "soft rows sum to one"
+            );
+            // Once a row has given the end token, the rows after it are the padding one-hot.
+            let wide = gumbel_decode(gen.net.as_ref(), 64, beta, &shapes, Device::Cpu);
+            let ids = wide.argmax(-1, false);
+            let (eos, pad) = (shapes.eos.expect("a word vocabulary ends"), shapes.pad);
+            let mut ended = 0;
+            for r in 0..64 {
+                let row: Vec<i64> = Vec::try_from(ids.get(r)).unwrap();
+                if let Some(e) = row.iter().position(|&t| t == eos).filter(|&e| e + 1 < 5) {
+                    ended += 1;
+                    let after = wide.get(r).narrow(0, e as i64 + 1, 4 - e as i64);
+                    let want = Tensor::from(pad)
+                        .one_hot(vocab.len() as i64)
+                        .to_kind(Kind::Float);
+                    assert_eq!((after - want).abs().max().double_value(&[]), 0.0);
+                }
+            }
+            assert!(ended > 0, "some row ends early");
+            let score = disc.net.score_soft(&soft_to_d_len(&soft, &shapes), true);
+            losses::g_loss(losses::GanLoss::Rsgan, &score.detach(), &score).backward();
+            let mut total = 0.0;
+            for (name, v) in gen.vs.variables() {
+                let g = v.grad();
+                assert!(g.defined(), "{name} got no gradient");
+                let s = g.abs().sum(Kind::Float).double_value(&[]);
+                assert!(s.is_finite(), "{name}: {s}");
+                total += s;
+                let _ = v.grad().zero_();
+            }
+            assert!(
+                total > 0.0,
+                "beta {beta}: no gradient reached the generator"
+            );
         }
     }
 }

@@ -2,8 +2,24 @@
 //!
 //! Scores may have any shape as long as real and fake match (a score per sequence, per
 //! representation or per token); every loss is a mean over all entries.
-use crate::config::GanLoss;
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
+
+/// Loss of the adversarial game, on raw discriminator scores.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GanLoss {
+    /// The minimax loss of the seeds: G minimises log(1 - D(fake)).
+    Standard,
+    /// G minimises -log D(fake).
+    Nsgan,
+    Rsgan,
+    Ragan,
+    Lsgan,
+    /// WGAN with gradient penalty (`gp_weight`).
+    Wgan,
+    Hinge,
+}
 
 fn mean(t: Tensor) -> Tensor {
     t.mean(Kind::Float)

@@ -1,25 +1,72 @@
 //! MaliGAN (Che et al. 2017): REINFORCE on whole sequences with importance weights
 //! r = D / (1 - D), normalised over the batch, minus their mean as a baseline.
-use super::common::{sample_tensor, token_log_probs, DiscSide, Shapes};
-use super::{g_update, ids_d_step, net, Algorithm, Ctx, Stats};
-use crate::config::GanConfig;
+use super::batches::{sample_tensor, token_log_probs, Shapes};
+use super::disc_side::DiscSide;
+use super::seqgan::DRounds;
+use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
+use crate::error::Result;
 use crate::optim::Adam;
+use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
 use tch::{Kind, Tensor};
 
+pub static SPEC: Spec<MaliganConfig> = Spec {
+    name: "maligan",
+    about: "REINFORCE with normalised importance weights D / (1 - D) (Che et al. 2017)",
+    build: |c, p| Box::new(MaliGan::new(c, p)),
+    check: any_networks,
+    settings: PhantomData,
+};
+
+/// MaliGAN's own `[gan]` keys: SeqGAN's discriminator schedule ([`DRounds`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaliganConfig {
+    pub d_epochs: usize,
+    pub d_samples: usize,
+}
+
+impl Default for MaliganConfig {
+    fn default() -> Self {
+        let d = DRounds::default();
+        MaliganConfig {
+            d_epochs: d.d_epochs,
+            d_samples: d.d_samples,
+        }
+    }
+}
+
+impl Settings for MaliganConfig {
+    fn validate(&self) -> Result<()> {
+        self.d_rounds().validate()
+    }
+}
+
+impl MaliganConfig {
+    pub fn d_rounds(&self) -> DRounds {
+        DRounds {
+            d_epochs: self.d_epochs,
+            d_samples: self.d_samples,
+        }
+    }
+}
+
 pub struct MaliGan {
-    cfg: GanConfig,
+    adv: AdvConfig,
+    rounds: DRounds,
     shapes: Shapes,
     disc: DiscSide,
     g_opt: Adam,
 }
 
 impl MaliGan {
-    pub fn new(cfg: GanConfig, shapes: Shapes, disc: DiscSide, g_opt: Adam) -> Self {
+    pub fn new(cfg: MaliganConfig, p: Parts) -> Self {
         MaliGan {
-            cfg,
-            shapes,
-            disc,
-            g_opt,
+            adv: p.adv.clone(),
+            rounds: cfg.d_rounds(),
+            shapes: p.shapes,
+            disc: p.disc,
+            g_opt: p.g_opt,
         }
     }
 }
@@ -32,11 +79,10 @@ pub fn mali_weights(d_prob: &Tensor) -> Tensor {
 }
 
 impl Algorithm for MaliGan {
-    fn step(&mut self, ctx: &mut Ctx) -> Stats {
-        let mut out = Stats::new();
-        for _ in 0..self.cfg.g_steps {
-            let samples =
-                sample_tensor(net(ctx.gen), self.cfg.batch_size, &self.shapes, ctx.device);
+    fn step(&mut self, ctx: &mut Ctx) -> StepStats {
+        let mut out = StepStats::default();
+        for _ in 0..self.adv.g_steps {
+            let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
             let weights = tch::no_grad(|| {
                 let d_in = self.shapes.to_d_len(&samples);
                 mali_weights(&self.disc.model.net.score(&d_in, false).sigmoid().mean_dim(
@@ -46,22 +92,30 @@ impl Algorithm for MaliGan {
                 ))
             });
             let mask = self.shapes.mask(&samples);
-            let seq_logp = (token_log_probs(net(ctx.gen), &samples, &self.shapes) * &mask)
+            let seq_logp = (token_log_probs(ctx.gen, &samples, &self.shapes) * &mask)
                 .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
             let loss = -(seq_logp * weights).sum(Kind::Float);
-            out.insert(
-                "g_loss".into(),
-                g_update(&mut self.g_opt, &loss, self.cfg.grad_clip, self.cfg.g_lr),
-            );
+            out.g_loss = Some(g_update(
+                &mut self.g_opt,
+                &loss,
+                self.adv.grad_clip,
+                self.adv.g_lr,
+            ));
         }
-        for _ in 0..self.cfg.d_steps {
-            out.extend(self.d_step(ctx));
+        for _ in 0..self.adv.d_steps {
+            let s = self.d_step(ctx);
+            out.update(s);
         }
         out
     }
 
-    fn d_step(&mut self, ctx: &mut Ctx) -> Stats {
-        ids_d_step(&mut self.disc, &self.shapes, &self.cfg, ctx)
+    fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
+        self.rounds
+            .step(&mut self.disc, &self.shapes, &self.adv, ctx)
+    }
+
+    fn d_unit(&self) -> String {
+        self.rounds.unit()
     }
 
     fn sides(&self) -> (&DiscSide, &Adam) {

@@ -1,32 +1,69 @@
 //! Adversarial training algorithms, each written against the [`Generator`] and
 //! [`Discriminator`](crate::models::disc::Discriminator) traits only, so any generator meets any
-//! discriminator. Each file holds one algorithm's step and nothing else; the loop around it
-//! (evaluation, checkpoints, logging) is the shared one in `train`.
-pub mod common;
+//! discriminator.
+//!
+//! An algorithm is one file: its settings (the `[gan]` keys of its own), its step, its
+//! discriminator schedule and an [`AlgorithmSpec`] static, plus one line in [`REGISTRY`].
+//! Shared pieces live in named modules: [`batches`] (real and generated text on the device),
+//! [`disc_side`] (the discriminator, its optimizer and loss), [`losses`], [`stats`].
+//! The loop around a step (evaluation, checkpoints, logging) is the trainer's.
+pub mod batches;
+pub mod config;
+pub mod disc_side;
 mod gumbel;
 pub mod losses;
 mod maligan;
 mod scratchgan;
 mod seqgan;
+pub mod stats;
+#[cfg(test)]
+pub(crate) mod testing;
 
-pub use gumbel::{beta_at, Gumbel};
-pub use maligan::MaliGan;
-pub use scratchgan::ScratchGan;
-pub use seqgan::{rollout_rewards, SeqGan};
+pub use config::{AdvConfig, GanConfig};
+pub use gumbel::{beta_at, BetaSchedule, Gumbel, GumbelConfig};
+pub use losses::GanLoss;
+pub use maligan::{MaliGan, MaliganConfig};
+pub use scratchgan::{ScratchGan, ScratchganConfig};
+pub use seqgan::{rollout_rewards, DRounds, SeqGan, SeqganConfig};
+pub use stats::StepStats;
 
-use crate::config::{Algorithm as Kind, RunConfig};
 use crate::data::Vocab;
 use crate::error::{Error, Result};
-use crate::models::disc::DiscriminatorModel;
-use crate::models::{Generator, GeneratorModel};
-use common::{DiscSide, Shapes};
-use std::collections::{BTreeMap, HashMap};
+use crate::models::disc::{DiscriminatorConfig, DiscriminatorModel};
+use crate::models::{Generator, GeneratorConfig};
+use crate::optim::Adam;
+use batches::Shapes;
+use disc_side::DiscSide;
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::path::Path;
-use tch::{Device, Tensor};
+use tch::{nn::VarStore, Device, Tensor};
 
-/// What an algorithm step sees of the run.
+/// The algorithms, by `gan.algorithm` name: one line each.
+pub static REGISTRY: &[&dyn AlgorithmSpec] = &[
+    &seqgan::SPEC,
+    &maligan::SPEC,
+    &gumbel::SPEC,
+    &scratchgan::SPEC,
+];
+
+/// The registered algorithm called `name`.
+pub fn spec(name: &str) -> Option<&'static dyn AlgorithmSpec> {
+    REGISTRY.iter().copied().find(|s| s.name() == name)
+}
+
+/// The registered names.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|s| s.name()).collect()
+}
+
+/// What an algorithm step sees of the run: the generator (the trait and its variables), the
+/// training sequences, and where it stands.
 pub struct Ctx<'a> {
-    pub gen: &'a GeneratorModel,
+    pub gen: &'a dyn Generator,
+    /// The generator's variables (SeqGAN's delayed rollout copy follows them).
+    pub gen_vars: &'a VarStore,
     pub real: &'a [Vec<i64>],
     pub device: Device,
     /// Adversarial step (0-based) and how many there are.
@@ -35,19 +72,21 @@ pub struct Ctx<'a> {
     pub rng: &'a mut rand_chacha::ChaCha8Rng,
 }
 
-/// Scalars one step reports (losses, discriminator accuracies, temperature).
-pub type Stats = BTreeMap<String, f64>;
-
 pub trait Algorithm {
     /// One adversarial step: generator update(s), then discriminator update(s).
-    fn step(&mut self, ctx: &mut Ctx) -> Stats;
+    fn step(&mut self, ctx: &mut Ctx) -> StepStats;
 
     /// One discriminator update on fresh samples (pretraining the discriminator).
-    fn d_step(&mut self, ctx: &mut Ctx) -> Stats;
+    fn d_step(&mut self, ctx: &mut Ctx) -> StepStats;
+
+    /// What one [`Algorithm::d_step`] is, for the log ("updates" unless it is a round).
+    fn d_unit(&self) -> String {
+        "updates".into()
+    }
 
     /// The discriminator and the generator's adversarial optimizer, for checkpoints.
-    fn sides(&self) -> (&DiscSide, &crate::optim::Adam);
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut crate::optim::Adam);
+    fn sides(&self) -> (&DiscSide, &Adam);
+    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam);
 
     /// Checkpointed tensors of the algorithm's own beyond D and the optimizers (rollout copy, baseline).
     fn extra_tensors(&self) -> Vec<(String, Tensor)> {
@@ -68,16 +107,19 @@ pub trait Algorithm {
         t
     }
 
-    /// Scalars to checkpoint (Adam step counts).
-    fn state_scalars(&self) -> serde_json::Value {
+    /// The optimizers' update counts, for checkpoints.
+    fn counts(&self) -> crate::checkpoint::AdvCounts {
         let (disc, g_opt) = self.sides();
-        serde_json::json!({"d_t": disc.opt.t, "g_t": g_opt.t})
+        crate::checkpoint::AdvCounts {
+            d_t: disc.opt.t,
+            g_t: g_opt.t,
+        }
     }
 
     fn load_state(
         &mut self,
         tensors: &HashMap<String, Tensor>,
-        scalars: &serde_json::Value,
+        counts: crate::checkpoint::AdvCounts,
         path: &Path,
     ) -> Result<()> {
         let (disc, g_opt) = self.sides_mut();
@@ -88,153 +130,146 @@ pub trait Algorithm {
         g_opt
             .load_state(tensors, "gopt_adv.")
             .map_err(|e| Error::checkpoint(path, e))?;
-        disc.opt.t = scalars["d_t"].as_i64().unwrap_or(0);
-        g_opt.t = scalars["g_t"].as_i64().unwrap_or(0);
+        disc.opt.t = counts.d_t;
+        g_opt.t = counts.g_t;
         self.load_extra(tensors, path)
     }
 }
 
-/// Builds the configured algorithm for a generator already pretrained (or not) by MLE.
+/// What a new algorithm is built from.
+pub struct Parts<'a> {
+    pub adv: &'a AdvConfig,
+    /// The generator's config and variables (SeqGAN builds its rollout copy from them).
+    pub generator: &'a GeneratorConfig,
+    pub gen_vars: &'a VarStore,
+    pub shapes: Shapes,
+    pub disc: DiscSide,
+    /// The generator's adversarial optimizer.
+    pub g_opt: Adam,
+    pub device: Device,
+}
+
+/// An algorithm as the registry knows it: its name, its settings and how to build it.
+pub trait AlgorithmSpec: Sync {
+    /// `gan.algorithm`'s value.
+    fn name(&self) -> &'static str;
+    /// One line for listings.
+    fn about(&self) -> &'static str;
+    /// Its own `[gan]` keys.
+    fn keys(&self) -> Vec<String>;
+    fn has_key(&self, key: &str) -> bool {
+        self.keys().iter().any(|k| k == key)
+    }
+    /// Reads and range-checks its own keys (unknown ones named); returns them with the
+    /// defaults filled in.
+    fn resolve(&self, own: toml::Table) -> Result<toml::Table>;
+    /// Checks that the rest of the run suits it (for example a discriminator that scores tokens).
+    fn check(&self, _generator: &GeneratorConfig, _disc: &DiscriminatorConfig) -> Result<()> {
+        Ok(())
+    }
+    fn build(&self, own: &toml::Table, parts: Parts) -> Box<dyn Algorithm>;
+}
+
+/// An algorithm's own settings: a `[gan]`-key struct with defaults and range checks.
+pub trait Settings: Serialize + DeserializeOwned + Default {
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The [`AlgorithmSpec`] of an algorithm with settings `C`: what each algorithm file declares.
+pub struct Spec<C> {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub build: fn(C, Parts) -> Box<dyn Algorithm>,
+    pub check: fn(&GeneratorConfig, &DiscriminatorConfig) -> Result<()>,
+    pub settings: PhantomData<fn() -> C>,
+}
+
+/// A [`Spec::check`] that accepts every run.
+pub fn any_networks(_: &GeneratorConfig, _: &DiscriminatorConfig) -> Result<()> {
+    Ok(())
+}
+
+fn to_table<C: Serialize>(c: &C) -> toml::Table {
+    match toml::Value::try_from(c).expect("settings serialize") {
+        toml::Value::Table(t) => t,
+        _ => unreachable!("a struct serializes to a table"),
+    }
+}
+
+impl<C: Settings> AlgorithmSpec for Spec<C> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn about(&self) -> &'static str {
+        self.about
+    }
+
+    fn keys(&self) -> Vec<String> {
+        to_table(&C::default()).keys().cloned().collect()
+    }
+
+    fn resolve(&self, own: toml::Table) -> Result<toml::Table> {
+        let c: C = toml::Value::Table(own)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                Error::Config(format!(
+                    "gan.algorithm = \"{}\": {}",
+                    self.name,
+                    e.message().lines().next().unwrap_or_default()
+                ))
+            })?;
+        c.validate()?;
+        Ok(to_table(&c))
+    }
+
+    fn check(&self, generator: &GeneratorConfig, disc: &DiscriminatorConfig) -> Result<()> {
+        (self.check)(generator, disc)
+    }
+
+    fn build(&self, own: &toml::Table, parts: Parts) -> Box<dyn Algorithm> {
+        let c: C = toml::Value::Table(own.clone())
+            .try_into()
+            .expect("validated when the config was resolved");
+        (self.build)(c, parts)
+    }
+}
+
+/// Builds the configured algorithm around a generator (pretrained by MLE or not); `None`
+/// when the config has no adversarial phase.
 pub fn build(
-    cfg: &RunConfig,
-    gen: &GeneratorModel,
+    gan: &GanConfig,
+    generator: &GeneratorConfig,
+    discriminator: &DiscriminatorConfig,
+    gen_vars: &VarStore,
     vocab: &Vocab,
     max_len: usize,
     device: Device,
 ) -> Option<Box<dyn Algorithm>> {
-    let g = &cfg.gan;
-    if g.algorithm == Kind::None {
-        return None;
-    }
+    let spec = spec(gan.algorithm?).expect("names are checked when the config is resolved");
     let dmodel = DiscriminatorModel::new(
-        &cfg.discriminator,
+        discriminator,
         vocab.len() as i64,
         max_len.max(1) as i64 + 32,
         device,
     );
     let shapes = Shapes::new(vocab, max_len, dmodel.net.min_len());
-    let disc = DiscSide::new(dmodel, g);
-    let g_opt = crate::optim::Adam::new(
-        &gen.vs,
-        &crate::optim::AdamConfig {
-            beta1: g.g_beta1,
-            ..Default::default()
-        },
-    );
-    Some(match g.algorithm {
-        Kind::Seqgan => Box::new(SeqGan::new(
-            g.clone(),
-            shapes,
-            disc,
-            g_opt,
-            &cfg.generator,
-            gen,
-            device,
-        )),
-        Kind::Maligan => Box::new(MaliGan::new(g.clone(), shapes, disc, g_opt)),
-        Kind::Gumbel => Box::new(Gumbel::new(g.clone(), shapes, disc, g_opt)),
-        Kind::Scratchgan => Box::new(ScratchGan::new(g.clone(), shapes, disc, g_opt, device)),
-        Kind::None => unreachable!(),
-    })
+    let parts = Parts {
+        adv: &gan.adv,
+        generator,
+        gen_vars,
+        shapes,
+        disc: DiscSide::new(dmodel, &gan.adv),
+        g_opt: Adam::new(gen_vars, &gan.adv.g_adam()),
+        device,
+    };
+    Some(spec.build(&gan.own, parts))
 }
 
 /// A generator update on `loss` (see [`crate::optim::minimize`]); returns the loss.
-pub(crate) fn g_update(opt: &mut crate::optim::Adam, loss: &Tensor, clip: f64, lr: f64) -> f64 {
+pub(crate) fn g_update(opt: &mut Adam, loss: &Tensor, clip: f64, lr: f64) -> f64 {
     crate::optim::minimize(opt, loss, clip, lr);
     loss.double_value(&[])
-}
-
-/// One discriminator update on a real and a generated batch of ids (SeqGAN, MaliGAN), or with
-/// `gan.d_epochs` set, one round of SeqGAN's epoch schedule ([`ids_d_round`]).
-pub(crate) fn ids_d_step(
-    disc: &mut DiscSide,
-    shapes: &Shapes,
-    cfg: &crate::config::GanConfig,
-    ctx: &mut Ctx,
-) -> Stats {
-    if cfg.d_epochs > 0 {
-        return ids_d_round(disc, shapes, cfg, ctx);
-    }
-    let (real, fake) = common::real_and_fake(
-        net(ctx.gen),
-        ctx.real,
-        cfg.batch_size,
-        shapes,
-        ctx.rng,
-        ctx.device,
-    );
-    let mut out = Stats::new();
-    d_stats(&mut out, disc.update_ids(&real, &fake, cfg.d_lr));
-    out
-}
-
-/// Generated sequences are drawn in pieces of at most this many rows.
-const SAMPLE_CHUNK: usize = 4096;
-
-/// SeqGAN's discriminator training (its `train_discriminator`): `d_samples` fresh sequences
-/// from G against as many training lines drawn without replacement, then `d_epochs` passes
-/// over both in shuffled batches of `batch_size` real and `batch_size` generated rows. (SeqGAN's
-/// loader mixes the two files into batches of 64 rows in all; here each update sees both sides
-/// equally, the loss the other algorithms use.) Returns the means over the last pass.
-pub(crate) fn ids_d_round(
-    disc: &mut DiscSide,
-    shapes: &Shapes,
-    cfg: &crate::config::GanConfig,
-    ctx: &mut Ctx,
-) -> Stats {
-    let n = cfg.d_samples;
-    let mut pieces = Vec::new();
-    let mut left = n;
-    while left > 0 {
-        let m = left.min(SAMPLE_CHUNK);
-        let ids = common::sample_tensor(net(ctx.gen), m as i64, shapes, ctx.device);
-        pieces.push(shapes.to_d_len(&ids));
-        left -= m;
-    }
-    let fake = Tensor::cat(&pieces, 0);
-    let picks = common::draw_without_replacement(n, ctx.real.len(), ctx.rng);
-    let real = common::real_rows(ctx.real, &picks, shapes, ctx.device);
-    let batch = cfg.batch_size as usize;
-    let mut sums = Stats::new();
-    let mut count = 0.0;
-    let device = ctx.device;
-    let rows = |ids: &[usize]| {
-        let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-        Tensor::from_slice(&v).to_device(device)
-    };
-    for epoch in 0..cfg.d_epochs {
-        let order_r = common::draw_without_replacement(n, n, ctx.rng);
-        let order_f = common::draw_without_replacement(n, n, ctx.rng);
-        for (r, f) in order_r.chunks(batch).zip(order_f.chunks(batch)) {
-            let s = disc.update_ids(
-                &real.index_select(0, &rows(r)),
-                &fake.index_select(0, &rows(f)),
-                cfg.d_lr,
-            );
-            if epoch + 1 == cfg.d_epochs {
-                let mut one = Stats::new();
-                d_stats(&mut one, s);
-                for (k, v) in one {
-                    *sums.entry(k).or_insert(0.0) += v;
-                }
-                count += 1.0;
-            }
-        }
-    }
-    sums.values_mut().for_each(|v| *v /= count);
-    sums
-}
-
-pub(crate) fn d_stats(out: &mut Stats, s: common::DStats) {
-    out.insert("d_loss".into(), s.loss);
-    out.insert("d_real_acc".into(), s.real_acc);
-    out.insert("d_fake_acc".into(), s.fake_acc);
-    if let Some(n) = s.grad_norm {
-        out.insert("d_grad_norm".into(), n);
-    }
-}
-
-/// Keeps `dyn Generator` in scope for the algorithm files.
-pub(crate) fn net(gen: &GeneratorModel) -> &dyn Generator {
-    gen.net.as_ref()
 }

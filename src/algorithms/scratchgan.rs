@@ -2,19 +2,66 @@
 //! token gives dense rewards r_t = 2 sigmoid(D_t) - 1; the generator follows REINFORCE on the
 //! discounted returns R_t = sum_k gamma^(k-t) r_k minus a moving-average baseline per position,
 //! with large batches and no MLE pretraining.
-use super::common::{
-    real_and_fake, reinforce_loss, sample_tensor, token_log_probs, DiscSide, Shapes,
-};
-use super::{g_update, net, Algorithm, Ctx, Stats};
-use crate::config::GanConfig;
-use crate::error::{Error, Result};
+use super::batches::{real_and_fake, reinforce_loss, sample_tensor, token_log_probs, Shapes};
+use super::disc_side::DiscSide;
+use super::{g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
+use crate::error::{ensure, Error, Result};
+use crate::models::disc::DiscriminatorConfig;
+use crate::models::GeneratorConfig;
 use crate::optim::Adam;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
+
+pub static SPEC: Spec<ScratchganConfig> = Spec {
+    name: "scratchgan",
+    about:
+        "dense per-token rewards from a per-token discriminator (de Masson d'Autume et al. 2019)",
+    build: |c, p| Box::new(ScratchGan::new(c, p)),
+    check: needs_per_token_scores,
+    settings: PhantomData,
+};
+
+/// ScratchGAN's own `[gan]` keys.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScratchganConfig {
+    /// Discount of future rewards.
+    pub gamma: f64,
+    /// Decay of the moving-average baseline.
+    pub baseline_decay: f64,
+}
+
+impl Default for ScratchganConfig {
+    fn default() -> Self {
+        ScratchganConfig {
+            gamma: 0.23,
+            baseline_decay: 0.9,
+        }
+    }
+}
+
+impl Settings for ScratchganConfig {
+    fn validate(&self) -> Result<()> {
+        ensure(
+            (0.0..=1.0).contains(&self.gamma) && (0.0..1.0).contains(&self.baseline_decay),
+            || "gan.gamma must be in [0, 1] and gan.baseline_decay in [0, 1)".into(),
+        )
+    }
+}
+
+fn needs_per_token_scores(_: &GeneratorConfig, d: &DiscriminatorConfig) -> Result<()> {
+    ensure(d.scores_per_token(), || {
+        "gan.algorithm = \"scratchgan\" needs per-token scores: discriminator.kind = \"lstm\""
+            .into()
+    })
+}
 
 pub struct ScratchGan {
-    cfg: GanConfig,
+    adv: AdvConfig,
+    cfg: ScratchganConfig,
     shapes: Shapes,
     disc: DiscSide,
     g_opt: Adam,
@@ -23,19 +70,14 @@ pub struct ScratchGan {
 }
 
 impl ScratchGan {
-    pub fn new(
-        cfg: GanConfig,
-        shapes: Shapes,
-        disc: DiscSide,
-        g_opt: Adam,
-        device: Device,
-    ) -> Self {
-        let baseline = Tensor::zeros([shapes.gen_len], (Kind::Float, device));
+    pub fn new(cfg: ScratchganConfig, p: Parts) -> Self {
+        let baseline = Tensor::zeros([p.shapes.gen_len], (Kind::Float, p.device));
         ScratchGan {
+            adv: p.adv.clone(),
             cfg,
-            shapes,
-            disc,
-            g_opt,
+            shapes: p.shapes,
+            disc: p.disc,
+            g_opt: p.g_opt,
             baseline,
         }
     }
@@ -63,11 +105,10 @@ fn per_token(disc: &DiscSide, ids: &Tensor, train: bool) -> Tensor {
 }
 
 impl Algorithm for ScratchGan {
-    fn step(&mut self, ctx: &mut Ctx) -> Stats {
-        let mut out = Stats::new();
-        for _ in 0..self.cfg.g_steps {
-            let samples =
-                sample_tensor(net(ctx.gen), self.cfg.batch_size, &self.shapes, ctx.device);
+    fn step(&mut self, ctx: &mut Ctx) -> StepStats {
+        let mut out = StepStats::default();
+        for _ in 0..self.adv.g_steps {
+            let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
             let mask = self.shapes.mask(&samples);
             let t = self.shapes.gen_len;
             let returns = tch::no_grad(|| {
@@ -85,28 +126,31 @@ impl Algorithm for ScratchGan {
                 let d = self.cfg.baseline_decay;
                 self.baseline = &self.baseline * d + mean_return * (1.0 - d);
             });
-            let logp = token_log_probs(net(ctx.gen), &samples, &self.shapes);
+            let logp = token_log_probs(ctx.gen, &samples, &self.shapes);
             let loss = reinforce_loss(&logp, &advantage, &mask);
-            out.insert(
-                "g_loss".into(),
-                g_update(&mut self.g_opt, &loss, self.cfg.grad_clip, self.cfg.g_lr),
-            );
-            out.insert(
+            out.g_loss = Some(g_update(
+                &mut self.g_opt,
+                &loss,
+                self.adv.grad_clip,
+                self.adv.g_lr,
+            ));
+            out.extra.insert(
                 "return".into(),
                 (returns.sum(Kind::Float) / mask.sum(Kind::Float)).double_value(&[]),
             );
         }
-        for _ in 0..self.cfg.d_steps {
-            out.extend(self.d_step(ctx));
+        for _ in 0..self.adv.d_steps {
+            let s = self.d_step(ctx);
+            out.update(s);
         }
         out
     }
 
-    fn d_step(&mut self, ctx: &mut Ctx) -> Stats {
+    fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (real, fake) = real_and_fake(
-            net(ctx.gen),
+            ctx.gen,
             ctx.real,
-            self.cfg.batch_size,
+            self.adv.batch_size,
             &self.shapes,
             ctx.rng,
             ctx.device,
@@ -119,18 +163,19 @@ impl Algorithm for ScratchGan {
             + (f.softplus() * &fm).sum(Kind::Float) / fm.sum(Kind::Float);
         self.disc.opt.zero_grad();
         loss.backward();
-        self.disc.opt.step(self.cfg.d_lr);
+        self.disc.opt.step(self.adv.d_lr);
         let acc = |x: Tensor, m: &Tensor| {
             (x.to_kind(Kind::Float) * m)
                 .sum(Kind::Float)
                 .double_value(&[])
                 / m.sum(Kind::Float).double_value(&[])
         };
-        let mut out = Stats::new();
-        out.insert("d_loss".into(), loss.double_value(&[]));
-        out.insert("d_real_acc".into(), acc(r.gt(0.0), &rm));
-        out.insert("d_fake_acc".into(), acc(f.le(0.0), &fm));
-        out
+        StepStats {
+            d_loss: Some(loss.double_value(&[])),
+            d_real_acc: Some(acc(r.gt(0.0), &rm)),
+            d_fake_acc: Some(acc(f.le(0.0), &fm)),
+            ..Default::default()
+        }
     }
 
     fn sides(&self) -> (&DiscSide, &Adam) {

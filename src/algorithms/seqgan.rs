@@ -6,18 +6,194 @@
 //! position p every completion in flight (prefixes 1..p) samples its next token in one step,
 //! and the completions of prefix p join from the teacher-forced state. The Python toolkits loop
 //! over prefixes and rollouts one batch at a time.
-use super::common::{reinforce_loss, sample_tensor, token_log_probs, DiscSide, Shapes};
-use super::{g_update, ids_d_step, net, Algorithm, Ctx, Stats};
-use crate::config::{GanConfig, GeneratorConfig};
-use crate::error::Result;
+use super::batches::{self, reinforce_loss, sample_tensor, token_log_probs, Shapes};
+use super::disc_side::DiscSide;
+use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
+use crate::error::{ensure, Result};
 use crate::models::{Generator, GeneratorModel, Sampling, State};
 use crate::optim::Adam;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
+use tch::{nn::VarStore, Kind, Tensor};
+
+pub static SPEC: Spec<SeqganConfig> = Spec {
+    name: "seqgan",
+    about: "REINFORCE with Monte Carlo rollout rewards (Yu et al. 2017)",
+    build: |c, p| Box::new(SeqGan::new(c, p)),
+    check: any_networks,
+    settings: PhantomData,
+};
+
+/// SeqGAN's own `[gan]` keys.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeqganConfig {
+    /// Monte Carlo completions per prefix.
+    pub rollouts: i64,
+    /// The rollout policy's update rate: rollout = r * rollout + (1 - r) * G.
+    pub rollout_update: f64,
+    /// SeqGAN's discriminator schedule ([`DRounds`]).
+    pub d_epochs: usize,
+    pub d_samples: usize,
+}
+
+impl Default for SeqganConfig {
+    fn default() -> Self {
+        SeqganConfig {
+            rollouts: 16,
+            rollout_update: 0.8,
+            d_epochs: DRounds::default().d_epochs,
+            d_samples: DRounds::default().d_samples,
+        }
+    }
+}
+
+impl Settings for SeqganConfig {
+    fn validate(&self) -> Result<()> {
+        ensure((1..=1024).contains(&self.rollouts), || {
+            format!("gan.rollouts must be in 1..=1024, got {}", self.rollouts)
+        })?;
+        ensure((0.0..=1.0).contains(&self.rollout_update), || {
+            "gan.rollout_update must be in [0, 1]".into()
+        })?;
+        self.d_rounds().validate()
+    }
+}
+
+impl SeqganConfig {
+    pub fn d_rounds(&self) -> DRounds {
+        DRounds {
+            d_epochs: self.d_epochs,
+            d_samples: self.d_samples,
+        }
+    }
+}
+
+/// SeqGAN's own discriminator schedule (used by SeqGAN and MaliGAN): when `d_epochs` is
+/// positive, each of `gan.d_steps` (and `gan.d_pretrain_steps`) becomes a round of `d_epochs`
+/// passes over `d_samples` freshly generated sequences against as many training lines, in
+/// batches of `gan.batch_size` of each. SeqGAN's code: 5 rounds of 3 epochs on 10,000 (50 to
+/// pretrain). 0 (default): each is one batch update.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DRounds {
+    pub d_epochs: usize,
+    pub d_samples: usize,
+}
+
+impl Default for DRounds {
+    fn default() -> Self {
+        DRounds {
+            d_epochs: 0,
+            d_samples: 10_000,
+        }
+    }
+}
+
+/// Generated sequences are drawn in pieces of at most this many rows.
+const SAMPLE_CHUNK: usize = 4096;
+
+impl DRounds {
+    pub fn validate(&self) -> Result<()> {
+        ensure(
+            self.d_epochs == 0 || (1..=1 << 22).contains(&self.d_samples),
+            || {
+                format!(
+                    "gan.d_samples must be in 1..=4194304 when gan.d_epochs is set, got {}",
+                    self.d_samples
+                )
+            },
+        )
+    }
+
+    /// What one discriminator step is, for the log.
+    pub fn unit(&self) -> String {
+        match self.d_epochs {
+            0 => "updates".to_string(),
+            e => format!("rounds of {e} epochs over {} fresh samples", self.d_samples),
+        }
+    }
+
+    /// One discriminator update on a real and a generated batch of ids, or with `d_epochs`
+    /// set, one round of SeqGAN's epoch schedule ([`DRounds::round`]).
+    pub fn step(
+        &self,
+        disc: &mut DiscSide,
+        shapes: &Shapes,
+        adv: &AdvConfig,
+        ctx: &mut Ctx,
+    ) -> StepStats {
+        if self.d_epochs > 0 {
+            return self.round(disc, shapes, adv, ctx);
+        }
+        let (real, fake) = batches::real_and_fake(
+            ctx.gen,
+            ctx.real,
+            adv.batch_size,
+            shapes,
+            ctx.rng,
+            ctx.device,
+        );
+        StepStats::from_d(disc.update_ids(&real, &fake, adv.d_lr))
+    }
+
+    /// SeqGAN's discriminator training (its `train_discriminator`): `d_samples` fresh sequences
+    /// from G against as many training lines drawn without replacement, then `d_epochs` passes
+    /// over both in shuffled batches of `batch_size` real and `batch_size` generated rows.
+    /// (SeqGAN's loader mixes the two files into batches of 64 rows in all; here each update
+    /// sees both sides equally, the loss the other algorithms use.) Returns the means over the
+    /// last pass.
+    pub fn round(
+        &self,
+        disc: &mut DiscSide,
+        shapes: &Shapes,
+        adv: &AdvConfig,
+        ctx: &mut Ctx,
+    ) -> StepStats {
+        let n = self.d_samples;
+        let mut pieces = Vec::new();
+        let mut left = n;
+        while left > 0 {
+            let m = left.min(SAMPLE_CHUNK);
+            let ids = sample_tensor(ctx.gen, m as i64, shapes, ctx.device);
+            pieces.push(shapes.to_d_len(&ids));
+            left -= m;
+        }
+        let fake = Tensor::cat(&pieces, 0);
+        let picks = batches::draw_without_replacement(n, ctx.real.len(), ctx.rng);
+        let real = batches::real_rows(ctx.real, &picks, shapes, ctx.device);
+        let batch = adv.batch_size as usize;
+        let mut sums = StepStats::default();
+        let mut count = 0.0;
+        let device = ctx.device;
+        let rows = |ids: &[usize]| {
+            let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+            Tensor::from_slice(&v).to_device(device)
+        };
+        for epoch in 0..self.d_epochs {
+            let order_r = batches::draw_without_replacement(n, n, ctx.rng);
+            let order_f = batches::draw_without_replacement(n, n, ctx.rng);
+            for (r, f) in order_r.chunks(batch).zip(order_f.chunks(batch)) {
+                let s = disc.update_ids(
+                    &real.index_select(0, &rows(r)),
+                    &fake.index_select(0, &rows(f)),
+                    adv.d_lr,
+                );
+                if epoch + 1 == self.d_epochs {
+                    sums.add(&StepStats::from_d(s));
+                    count += 1.0;
+                }
+            }
+        }
+        sums.scale(1.0 / count);
+        sums
+    }
+}
 
 pub struct SeqGan {
-    cfg: GanConfig,
+    adv: AdvConfig,
+    cfg: SeqganConfig,
     shapes: Shapes,
     disc: DiscSide,
     g_opt: Adam,
@@ -25,29 +201,24 @@ pub struct SeqGan {
 }
 
 impl SeqGan {
-    pub fn new(
-        cfg: GanConfig,
-        shapes: Shapes,
-        disc: DiscSide,
-        g_opt: Adam,
-        gcfg: &GeneratorConfig,
-        gen: &GeneratorModel,
-        device: Device,
-    ) -> Self {
-        let mut rollout = GeneratorModel::new(gcfg, shapes.vocab_size, shapes.gen_len + 1, device);
-        let _ = rollout.vs.copy(&gen.vs);
+    pub fn new(cfg: SeqganConfig, p: Parts) -> Self {
+        let shapes = p.shapes;
+        let mut rollout =
+            GeneratorModel::new(p.generator, shapes.vocab_size, shapes.gen_len + 1, p.device);
+        let _ = rollout.vs.copy(p.gen_vars);
         SeqGan {
+            adv: p.adv.clone(),
             cfg,
             shapes,
-            disc,
-            g_opt,
+            disc: p.disc,
+            g_opt: p.g_opt,
             rollout,
         }
     }
 
-    fn update_rollout(&mut self, gen: &GeneratorModel) {
+    fn update_rollout(&mut self, gen: &VarStore) {
         let _guard = tch::no_grad_guard();
-        let src = gen.vs.variables();
+        let src = gen.variables();
         for (name, mut dst) in self.rollout.vs.variables() {
             let s = &src[&name];
             let _ = dst.g_mul_scalar_(self.cfg.rollout_update);
@@ -55,8 +226,10 @@ impl SeqGan {
         }
     }
 
-    fn d_update(&mut self, ctx: &mut Ctx) -> Stats {
-        ids_d_step(&mut self.disc, &self.shapes, &self.cfg, ctx)
+    fn d_update(&mut self, ctx: &mut Ctx) -> StepStats {
+        self.cfg
+            .d_rounds()
+            .step(&mut self.disc, &self.shapes, &self.adv, ctx)
     }
 }
 
@@ -145,11 +318,10 @@ fn cat_states(a: &State, b: &State) -> State {
 }
 
 impl Algorithm for SeqGan {
-    fn step(&mut self, ctx: &mut Ctx) -> Stats {
-        let mut out = Stats::new();
-        for _ in 0..self.cfg.g_steps {
-            let samples =
-                sample_tensor(net(ctx.gen), self.cfg.batch_size, &self.shapes, ctx.device);
+    fn step(&mut self, ctx: &mut Ctx) -> StepStats {
+        let mut out = StepStats::default();
+        for _ in 0..self.adv.g_steps {
+            let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
             let rewards = rollout_rewards(
                 self.rollout.net.as_ref(),
                 &self.disc,
@@ -158,27 +330,34 @@ impl Algorithm for SeqGan {
                 &self.shapes,
             );
             let mask = self.shapes.mask(&samples);
-            let logp = token_log_probs(net(ctx.gen), &samples, &self.shapes);
+            let logp = token_log_probs(ctx.gen, &samples, &self.shapes);
             let loss = reinforce_loss(&logp, &rewards, &mask);
-            out.insert(
-                "g_loss".into(),
-                g_update(&mut self.g_opt, &loss, self.cfg.grad_clip, self.cfg.g_lr),
-            );
-            out.insert(
+            out.g_loss = Some(g_update(
+                &mut self.g_opt,
+                &loss,
+                self.adv.grad_clip,
+                self.adv.g_lr,
+            ));
+            out.extra.insert(
                 "reward".into(),
                 (rewards * &mask).sum(Kind::Float).double_value(&[])
                     / mask.sum(Kind::Float).double_value(&[]),
             );
         }
-        self.update_rollout(ctx.gen);
-        for _ in 0..self.cfg.d_steps {
-            out.extend(self.d_update(ctx));
+        self.update_rollout(ctx.gen_vars);
+        for _ in 0..self.adv.d_steps {
+            let s = self.d_update(ctx);
+            out.update(s);
         }
         out
     }
 
-    fn d_step(&mut self, ctx: &mut Ctx) -> Stats {
+    fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
         self.d_update(ctx)
+    }
+
+    fn d_unit(&self) -> String {
+        self.cfg.d_rounds().unit()
     }
 
     fn sides(&self) -> (&DiscSide, &Adam) {
@@ -201,9 +380,10 @@ impl Algorithm for SeqGan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{LstmConfig, Tokenizer};
-    use crate::data::Vocab;
+    use crate::data::{Tokenizer, Vocab};
     use crate::models::disc::{Discriminator, DiscriminatorModel};
+    use crate::models::{GeneratorConfig, LstmConfig};
+    use tch::Device;
 
     /// Scores a sequence by its first token alone: logit +5 if it is `target`, else -5.
     struct FirstToken {
@@ -232,7 +412,7 @@ mod tests {
         let v = vocab.len() as i64;
         let target = vocab.id("c").unwrap();
         let shapes = Shapes::new(&vocab, 6, 1);
-        let cfg = GanConfig::default();
+        let cfg = AdvConfig::default();
         let model = DiscriminatorModel {
             vs: tch::nn::VarStore::new(Device::Cpu),
             net: Box::new(FirstToken { vocab: v, target }),
@@ -289,7 +469,7 @@ mod tests {
                 target: 2,
             }),
         };
-        let disc = DiscSide::new(model, &GanConfig::default());
+        let disc = DiscSide::new(model, &AdvConfig::default());
         let gcfg = GeneratorConfig::Lstm(LstmConfig {
             embed_dim: 4,
             hidden_dim: 8,
@@ -310,5 +490,51 @@ mod tests {
         // A near-uniform policy draws the target last about a quarter of the time.
         let p = (r[0] - (1.0 - hi)) / (2.0 * hi - 1.0);
         assert!(p > 0.1 && p < 0.45, "{r:?}");
+    }
+
+    /// `gan.d_epochs`: one discriminator step is a round of d_epochs passes over d_samples
+    /// rows in batches (here 3 batches of at most 4, twice); without it, one update.
+    #[test]
+    fn seqgans_discriminator_schedule_runs_epochs_over_fresh_samples() {
+        use rand::SeedableRng;
+        tch::manual_seed(2);
+        let (vocab, shapes, gen) = crate::algorithms::testing::tiny_setup();
+        let real: Vec<Vec<i64>> = (0..6)
+            .map(|i| vec![vocab.id(["a", "b", "c"][i % 3]).unwrap(); 1 + i % 4])
+            .collect();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for (epochs, updates) in [(0, 1), (2, 6)] {
+            let adv = AdvConfig {
+                batch_size: 4,
+                ..AdvConfig::default()
+            };
+            let rounds = DRounds {
+                d_epochs: epochs,
+                d_samples: 10,
+            };
+            let model = DiscriminatorModel::new(
+                &crate::algorithms::testing::tiny_cnn(),
+                vocab.len() as i64,
+                6,
+                Device::Cpu,
+            );
+            let mut side = DiscSide::new(model, &adv);
+            let mut ctx = crate::algorithms::Ctx {
+                gen: gen.net.as_ref(),
+                gen_vars: &gen.vs,
+                real: &real,
+                device: Device::Cpu,
+                step: 0,
+                total: 1,
+                rng: &mut rng,
+            };
+            let stats = rounds.step(&mut side, &shapes, &adv, &mut ctx);
+            assert_eq!(side.opt.t, updates, "d_epochs = {epochs}");
+            for x in [stats.d_real_acc, stats.d_fake_acc] {
+                assert!((0.0..=1.0).contains(&x.unwrap()), "{stats:?}");
+            }
+            let loss = stats.d_loss.unwrap();
+            assert!(loss.is_finite() && loss > 0.0);
+        }
     }
 }

@@ -87,7 +87,7 @@ pub fn in_order(n: usize, batch_size: usize) -> impl Iterator<Item = std::ops::R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Tokenizer;
+    use crate::data::Tokenizer;
 
     #[test]
     fn shifts_and_pads() {

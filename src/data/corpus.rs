@@ -1,6 +1,6 @@
 //! Corpora: reading UTF-8 files line by line, the bundled COCO captions, and encoded train/test splits.
 use super::vocab::Vocab;
-use crate::config::{DataConfig, DataSource, Overlong, MAX_SEQ_LEN};
+use super::{DataConfig, DataSource, Overlong, MAX_SEQ_LEN};
 use crate::error::{Error, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -210,7 +210,7 @@ fn fit(seqs: Vec<Vec<i64>>, limit: usize, overlong: Overlong) -> (Vec<Vec<i64>>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Tokenizer;
+    use crate::data::Tokenizer;
     use std::io::Write;
 
     fn file(bytes: &[u8]) -> tempfile::NamedTempFile {

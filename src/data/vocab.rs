@@ -1,5 +1,5 @@
 //! The vocabulary: word- or character-level tokens, special ids, and encoding and decoding.
-use crate::config::Tokenizer;
+use super::Tokenizer;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -4,40 +4,44 @@
 //! Reverse-LM score: NLL of real test data under a language model of the same architecture
 //! trained from scratch on the samples (diversity: a collapsed generator teaches it little).
 use super::corpus_nll;
-use crate::config::{GeneratorConfig, TrainConfig};
 use crate::data::{Batch, Batcher, Vocab};
+use crate::models::GeneratorConfig;
 use crate::models::GeneratorModel;
-use crate::optim::{mle_step, Adam};
+use crate::optim::{mle_step, Adam, AdamConfig};
 use tch::Device;
 
-/// Trains a fresh `cfg` language model on `train` for `epochs` epochs; returns it.
+/// How [`fit_lm`] trains.
+#[derive(Debug, Clone)]
+pub struct FitSettings {
+    pub batch_size: usize,
+    pub lr: f64,
+    pub grad_clip: f64,
+    pub seed: u64,
+    pub adam: AdamConfig,
+    pub epochs: usize,
+}
+
+/// Trains a fresh `cfg` language model on `train` by MLE; returns it.
 pub fn fit_lm(
     cfg: &GeneratorConfig,
-    train_cfg: &TrainConfig,
+    fit: &FitSettings,
     vocab: &Vocab,
     max_len: usize,
     train: &[Vec<i64>],
-    epochs: usize,
     device: Device,
 ) -> GeneratorModel {
-    tch::manual_seed(train_cfg.seed as i64);
+    tch::manual_seed(fit.seed as i64);
     let model = GeneratorModel::new(cfg, vocab.len() as i64, max_len as i64, device);
-    let mut opt = Adam::new(&model.vs, &train_cfg.adam());
+    let mut opt = Adam::new(&model.vs, &fit.adam);
     let batcher = Batcher {
-        batch_size: train_cfg.batch_size as usize,
-        seed: train_cfg.seed,
+        batch_size: fit.batch_size,
+        seed: fit.seed,
     };
-    for epoch in 0..epochs {
+    for epoch in 0..fit.epochs {
         for idx in batcher.epoch(train.len(), epoch) {
             let rows: Vec<&[i64]> = idx.iter().map(|&i| train[i].as_slice()).collect();
             let batch = Batch::new(&rows, vocab, device);
-            let _ = mle_step(
-                model.net.as_ref(),
-                &mut opt,
-                &batch,
-                train_cfg.grad_clip,
-                train_cfg.lr,
-            );
+            let _ = mle_step(model.net.as_ref(), &mut opt, &batch, fit.grad_clip, fit.lr);
         }
     }
     model

@@ -3,8 +3,63 @@
 //! Embedding -> multi-layer LSTM (fused `aten::lstm`, cuDNN on GPU) -> dropout -> linear.
 //! Variable names follow PyTorch's `nn.LSTM` (`lstm.weight_ih_l0`, ...), so weights map one to one.
 use super::{Generator, State};
-use crate::config::LstmConfig;
+use crate::error::{ensure, Result};
+use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, Tensor};
+
+/// The LSTM generator's settings (`[generator] kind = "lstm"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LstmConfig {
+    pub embed_dim: i64,
+    pub hidden_dim: i64,
+    pub num_layers: i64,
+    /// Dropout between LSTM layers and before the output layer.
+    pub dropout: f64,
+}
+
+impl Default for LstmConfig {
+    fn default() -> Self {
+        LstmConfig {
+            embed_dim: 64,
+            hidden_dim: 128,
+            num_layers: 1,
+            dropout: 0.0,
+        }
+    }
+}
+
+impl LstmConfig {
+    /// SeqGAN's generator: embedding 32, hidden 32, one layer.
+    pub fn seqgan() -> Self {
+        LstmConfig {
+            embed_dim: 32,
+            hidden_dim: 32,
+            num_layers: 1,
+            dropout: 0.0,
+        }
+    }
+
+    /// Range checks that serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let c = self;
+        ensure(c.embed_dim >= 1 && c.embed_dim <= 65_536, || {
+            format!("generator.embed_dim out of range: {}", c.embed_dim)
+        })?;
+        ensure(c.hidden_dim >= 1 && c.hidden_dim <= 65_536, || {
+            format!("generator.hidden_dim out of range: {}", c.hidden_dim)
+        })?;
+        ensure((1..=64).contains(&c.num_layers), || {
+            format!(
+                "generator.num_layers must be in 1..=64, got {}",
+                c.num_layers
+            )
+        })?;
+        ensure((0.0..1.0).contains(&c.dropout), || {
+            format!("generator.dropout must be in [0, 1), got {}", c.dropout)
+        })
+    }
+}
 
 #[derive(Debug)]
 pub struct LstmGenerator {

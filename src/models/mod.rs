@@ -12,15 +12,42 @@ mod sampling;
 mod state;
 mod transformer;
 
-pub use lstm::LstmGenerator;
+pub use lstm::{LstmConfig, LstmGenerator};
 pub use oracle::{npy_f32, Oracle};
-pub use rmc::RmcGenerator;
+pub use rmc::{RmcConfig, RmcGenerator};
 pub use sampling::{generate, GenerateSpec, Sampling};
 pub use state::State;
-pub use transformer::TransformerGenerator;
+pub use transformer::{TransformerConfig, TransformerGenerator};
 
-use crate::config::GeneratorConfig;
+use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Tensor};
+
+/// The generator network; `kind` picks the architecture.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum GeneratorConfig {
+    Lstm(LstmConfig),
+    Transformer(TransformerConfig),
+    /// RelGAN's relational-memory generator.
+    Rmc(RmcConfig),
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        GeneratorConfig::Lstm(LstmConfig::default())
+    }
+}
+
+impl GeneratorConfig {
+    /// The chosen network's range checks.
+    pub fn validate(&self) -> crate::Result<()> {
+        match self {
+            GeneratorConfig::Lstm(c) => c.validate(),
+            GeneratorConfig::Transformer(c) => c.validate("generator"),
+            GeneratorConfig::Rmc(c) => c.validate(),
+        }
+    }
+}
 
 /// An autoregressive language model over a fixed vocabulary.
 pub trait Generator: Send {
@@ -143,7 +170,6 @@ pub fn token_cross_entropy(logits: &Tensor, target: &Tensor, reduction: tch::Red
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{LstmConfig, TransformerConfig};
     use tch::Kind;
 
     /// The transposed product gives the layer's values and gradients.

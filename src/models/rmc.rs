@@ -5,8 +5,42 @@
 //! layer norms), and LSTM-style input and forget gates blend the result into the memory. The
 //! flattened memory gives the logits.
 use super::{Generator, State};
-use crate::config::RmcConfig;
+use crate::error::{ensure, Result};
+use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, Kind, Tensor};
+
+/// RelGAN's relational-memory generator's settings (`[generator] kind = "rmc"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RmcConfig {
+    pub embed_dim: i64,
+    pub mem_slots: i64,
+    pub num_heads: i64,
+    pub head_size: i64,
+}
+
+impl Default for RmcConfig {
+    /// RelGAN's setting: 1 slot, 2 heads of 256, embedding 32.
+    fn default() -> Self {
+        RmcConfig {
+            embed_dim: 32,
+            mem_slots: 1,
+            num_heads: 2,
+            head_size: 256,
+        }
+    }
+}
+
+impl RmcConfig {
+    /// Range checks that serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let c = self;
+        ensure(
+            c.embed_dim >= 1 && c.mem_slots >= 1 && c.num_heads >= 1 && c.head_size >= 1,
+            || "generator.embed_dim, mem_slots, num_heads and head_size must be positive".into(),
+        )
+    }
+}
 
 pub struct RmcGenerator {
     embed: nn::Embedding,

@@ -4,8 +4,54 @@
 //! `x + attn(ln_1(x))`, `x + mlp(ln_2(x))` -> `ln_f` -> logits through the tied `wte`.
 //! Step-by-step decoding keeps a key/value cache per layer.
 use super::{Generator, State};
-use crate::config::TransformerConfig;
+use crate::error::{ensure, Result};
+use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, Kind, Tensor};
+
+/// The Transformer's settings, for the generator (`[generator] kind = "transformer"`) and the
+/// discriminator (`[discriminator] kind = "transformer"`) alike.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformerConfig {
+    pub n_layer: i64,
+    pub n_head: i64,
+    pub n_embd: i64,
+    pub dropout: f64,
+}
+
+impl Default for TransformerConfig {
+    fn default() -> Self {
+        TransformerConfig {
+            n_layer: 2,
+            n_head: 4,
+            n_embd: 128,
+            dropout: 0.1,
+        }
+    }
+}
+
+impl TransformerConfig {
+    /// Range checks that serde cannot express; `section` names the config section
+    /// (`generator` or `discriminator`) in the messages.
+    pub fn validate(&self, section: &str) -> Result<()> {
+        let c = self;
+        ensure((1..=64).contains(&c.n_layer), || {
+            format!("{section}.n_layer must be in 1..=64, got {}", c.n_layer)
+        })?;
+        ensure(c.n_head >= 1 && c.n_embd >= 1 && c.n_embd <= 65_536, || {
+            format!("{section}.n_head and n_embd must be positive")
+        })?;
+        ensure(c.n_embd % c.n_head == 0, || {
+            format!(
+                "{section}.n_embd ({}) must be divisible by {section}.n_head ({})",
+                c.n_embd, c.n_head
+            )
+        })?;
+        ensure((0.0..1.0).contains(&c.dropout), || {
+            format!("{section}.dropout must be in [0, 1), got {}", c.dropout)
+        })
+    }
+}
 
 #[derive(Debug)]
 struct CausalSelfAttention {

@@ -5,5 +5,5 @@ mod schedule;
 mod step;
 
 pub use adam::{Adam, AdamConfig, AdamSnapshot};
-pub use schedule::Schedule;
+pub use schedule::{Schedule, ScheduleConfig, ScheduleKind};
 pub use step::{minimize, mle_step};

@@ -1,6 +1,39 @@
 //! Learning-rate schedules: constant, cosine with linear warm-up, and reduce-on-plateau.
-use crate::config::{ScheduleKind, TrainConfig};
 use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    Constant,
+    /// Linear warm-up over `warmup_steps`, then cosine decay to `min_lr` at the last step.
+    Cosine,
+    /// Multiply the rate by `plateau_factor` when test NLL has not improved for `plateau_patience` evaluations.
+    Plateau,
+}
+
+/// What a [`Schedule`] is made from (the `[train]` section's rate settings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleConfig {
+    pub kind: ScheduleKind,
+    pub lr: f64,
+    pub min_lr: f64,
+    pub warmup_steps: usize,
+    pub plateau_factor: f64,
+    pub plateau_patience: usize,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            kind: ScheduleKind::Constant,
+            lr: 3e-3,
+            min_lr: 0.0,
+            warmup_steps: 0,
+            plateau_factor: 0.5,
+            plateau_patience: 2,
+        }
+    }
+}
 
 /// The schedule's state; plateau tracking is saved in checkpoints so a resumed run keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -20,9 +53,9 @@ pub struct Schedule {
 
 impl Schedule {
     /// `total` is the number of optimizer steps of the whole run (for cosine decay).
-    pub fn new(cfg: &TrainConfig, total: usize) -> Self {
+    pub fn new(cfg: &ScheduleConfig, total: usize) -> Self {
         Schedule {
-            kind: cfg.schedule,
+            kind: cfg.kind,
             base_lr: cfg.lr,
             min_lr: cfg.min_lr,
             warmup: cfg.warmup_steps,
@@ -89,11 +122,11 @@ mod tests {
 
     #[test]
     fn cosine_warms_up_then_decays_to_min() {
-        let cfg = TrainConfig {
+        let cfg = ScheduleConfig {
             lr: 1.0,
             min_lr: 0.1,
             warmup_steps: 10,
-            schedule: ScheduleKind::Cosine,
+            kind: ScheduleKind::Cosine,
             ..Default::default()
         };
         let s = Schedule::new(&cfg, 110);
@@ -105,9 +138,9 @@ mod tests {
 
     #[test]
     fn plateau_reduces_after_patience() {
-        let cfg = TrainConfig {
+        let cfg = ScheduleConfig {
             lr: 1.0,
-            schedule: ScheduleKind::Plateau,
+            kind: ScheduleKind::Plateau,
             plateau_patience: 1,
             plateau_factor: 0.5,
             ..Default::default()

@@ -32,9 +32,9 @@ pub fn mle_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{GeneratorConfig, LstmConfig, TransformerConfig};
     use crate::data::Vocab;
     use crate::models::GeneratorModel;
+    use crate::models::{GeneratorConfig, LstmConfig, TransformerConfig};
     use crate::optim::AdamConfig;
     use tch::Device;
 
@@ -47,7 +47,7 @@ mod tests {
             "a dog ran in the park",
             "birds fly over the sea",
         ];
-        let vocab = Vocab::build(lines.iter().copied(), crate::config::Tokenizer::Word, 0, 1);
+        let vocab = Vocab::build(lines.iter().copied(), crate::data::Tokenizer::Word, 0, 1);
         let seqs: Vec<Vec<i64>> = lines.iter().map(|l| vocab.encode(l).unwrap()).collect();
         let rows: Vec<&[i64]> = seqs.iter().map(Vec::as_slice).collect();
         let batch = Batch::new(&rows, &vocab, Device::Cpu);

@@ -1,8 +1,146 @@
-//! The MLE step as a CUDA graph (the eager step is [`crate::optim::mle_step`]).
-use crate::data::Batch;
+//! The MLE phase: teacher-forced steps over the training data in seeded epochs, evaluated
+//! every `train.eval_every` steps or at each epoch's end; and the MLE step captured as a CUDA
+//! graph (the eager step is [`crate::optim::mle_step`]).
+use super::metrics::{Metrics, MleWindow};
+use super::trainer::{Phase, Trainer};
+use super::Hooks;
+use crate::data::{Batch, Batcher};
 use crate::models::{lm_loss, Generator};
-use crate::optim::Adam;
+use crate::optim::{mle_step, Adam};
+use crate::Result;
+use std::time::Instant;
 use tch::Tensor;
+
+/// The MLE phase's state within one call of the run loop.
+#[derive(Default)]
+pub(crate) struct MlePhase {
+    window: MleWindow,
+    graphed: Option<GraphedMleStep>,
+    /// The current epoch's batch order: (epoch, batches).
+    order: Option<(usize, Vec<Vec<usize>>)>,
+}
+
+impl MlePhase {
+    /// The batches of `epoch`, in its seeded order.
+    fn batches(&mut self, t: &Trainer) -> &Vec<Vec<usize>> {
+        let epoch = t.progress.epoch;
+        if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let batcher = Batcher {
+                batch_size: t.cfg.train.batch_size as usize,
+                seed: t.cfg.train.seed,
+            };
+            self.order = Some((epoch, batcher.epoch(t.data.corpus.train.len(), epoch)));
+        }
+        &self.order.as_ref().expect("set above").1
+    }
+
+    /// Moves to the next epoch once the current one's batches are all used.
+    fn roll_over(&mut self, t: &mut Trainer) -> bool {
+        let n = self.batches(t).len();
+        if t.progress.batch_in_epoch >= n {
+            t.progress.epoch += 1;
+            t.progress.batch_in_epoch = 0;
+            return true;
+        }
+        false
+    }
+}
+
+impl Phase for MlePhase {
+    fn total(&self, t: &Trainer) -> usize {
+        t.plan.mle
+    }
+
+    fn done(&self, t: &Trainer) -> usize {
+        t.progress.step
+    }
+
+    fn begin(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<()> {
+        if t.progress.step > 0 {
+            let m = format!(
+                "resuming at step {} (epoch {})",
+                t.progress.step, t.progress.epoch
+            );
+            t.message(hooks, &m);
+        }
+        hooks.on_start(t.progress.step, t.plan.mle);
+        Ok(())
+    }
+
+    fn step(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<bool> {
+        // An epoch finished at the previous step's evaluation (`eval_every` > 0) ends now.
+        self.roll_over(t);
+        let t0 = Instant::now();
+        let cfg = &t.cfg.train;
+        // Seeding by step makes dropout depend on the step alone, so a resumed run matches.
+        tch::manual_seed(
+            (cfg.seed as i64)
+                .wrapping_mul(1_000_003)
+                .wrapping_add(t.progress.step as i64),
+        );
+        let idx = self.batches(t)[t.progress.batch_in_epoch].clone();
+        let corpus = &t.data.corpus;
+        let rows: Vec<&[i64]> = idx.iter().map(|&i| corpus.train[i].as_slice()).collect();
+        let batch = Batch::new(&rows, &corpus.vocab, t.device);
+        let lr = t.schedule.lr(t.progress.step);
+        if cfg.cuda_graph && self.graphed.is_none() {
+            let shape = [cfg.batch_size, corpus.max_len as i64];
+            self.graphed = Some(GraphedMleStep::new(
+                t.gen.net.as_ref(),
+                &mut t.opt,
+                shape,
+                corpus.vocab.pad.unwrap_or(0),
+                cfg.grad_clip,
+                t.device,
+            )?);
+            t.message(hooks, "MLE step captured as a CUDA graph; replaying it");
+        }
+        let replayed = match &mut self.graphed {
+            Some(g) => g.step(&mut t.opt, &batch, lr)?,
+            None => None,
+        };
+        let clip = t.cfg.train.grad_clip;
+        let loss = match replayed {
+            Some(loss) => loss,
+            None => mle_step(t.gen.net.as_ref(), &mut t.opt, &batch, clip, lr),
+        };
+        t.progress.step += 1;
+        t.progress.batch_in_epoch += 1;
+        self.window.add(&loss, batch.tokens, t0);
+        let (step, total) = (t.progress.step, t.plan.mle);
+        if step.is_multiple_of(10) || step == total {
+            hooks.on_step(step, self.window.loss(), lr);
+        }
+        let every = t.cfg.train.eval_every;
+        if every > 0 {
+            return Ok(step.is_multiple_of(every));
+        }
+        // Evaluations at each epoch's end see the new epoch.
+        Ok(self.roll_over(t))
+    }
+
+    fn finish(&mut self, t: &mut Trainer) {
+        self.roll_over(t);
+    }
+
+    fn close_window(&mut self, t: &mut Trainer, m: &mut Metrics, hooks: &mut dyn Hooks) {
+        let step = t.progress.step;
+        m.train_loss = Some(self.window.loss());
+        m.lr = Some(t.schedule.lr(step.saturating_sub(1)));
+        m.tokens_per_s = Some(self.window.tokens_per_s());
+        m.train_s = Some(self.window.seconds);
+        if let Some(nll) = m.test_nll {
+            if t.schedule.observe(nll) {
+                let msg = format!(
+                    "test NLL has not improved: learning rate now {:.3e}",
+                    t.schedule.lr(step)
+                );
+                t.message(hooks, &msg);
+            }
+        }
+        self.window = MleWindow::default();
+    }
+}
 
 /// The MLE step captured once as a CUDA graph and replayed for every batch.
 ///
@@ -93,9 +231,9 @@ impl GraphedMleStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{GeneratorConfig, LstmConfig};
     use crate::data::Vocab;
     use crate::models::GeneratorModel;
+    use crate::models::{GeneratorConfig, LstmConfig};
     use crate::optim::{mle_step, AdamConfig};
     use tch::Device;
 

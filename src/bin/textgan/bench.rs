@@ -8,9 +8,10 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
-use textgan::config::{GeneratorConfig, LstmConfig, RmcConfig, TransformerConfig};
+use textgan::config::{Override, RunConfig};
 use textgan::data::{Batch, Vocab};
 use textgan::models::{generate, GenerateSpec, GeneratorModel, Sampling};
+use textgan::models::{GeneratorConfig, LstmConfig, RmcConfig, TransformerConfig};
 use textgan::optim::Adam;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -77,11 +78,12 @@ pub enum HighwayArg {
     Tied,
 }
 
-impl From<HighwayArg> for textgan::config::Highway {
-    fn from(h: HighwayArg) -> Self {
-        match h {
-            HighwayArg::Gated => Self::Gated,
-            HighwayArg::Tied => Self::Tied,
+impl HighwayArg {
+    /// The config's name for it.
+    fn name(self) -> &'static str {
+        match self {
+            HighwayArg::Gated => "gated",
+            HighwayArg::Tied => "tied",
         }
     }
 }
@@ -161,46 +163,45 @@ fn adversarial_step(
     reps: usize,
     a: &BenchArgs,
 ) -> Result<f64> {
-    use textgan::config::*;
-    let mut cfg = RunConfig {
+    let base = RunConfig {
         generator: gcfg.clone(),
         ..Default::default()
-    };
-    cfg.gan = GanConfig {
-        batch_size: s.batch,
-        steps: 1000,
-        ..Default::default()
-    };
-    match step {
-        Step::Seqgan => {
-            cfg.gan.algorithm = Algorithm::Seqgan;
-            cfg.gan.rollouts = 16;
-            cfg.gan.d_steps = 0;
-            cfg.discriminator = DiscriminatorConfig::Cnn(CnnDiscConfig {
-                highway: a.highway.into(),
-                ..Default::default()
-            });
-        }
-        Step::Relgan => {
-            cfg.gan.algorithm = Algorithm::Gumbel;
-            cfg.gan.loss = GanLoss::Rsgan;
-            cfg.gan.d_steps = a.relgan_d_steps;
-            cfg.gan.d_grad_clip = 5.0; // as the relgan presets (the reference does not clip)
-            cfg.discriminator = DiscriminatorConfig::Cnn(CnnDiscConfig {
-                embed_dim: 64,
-                filter_sizes: vec![2, 3, 4, 5],
-                num_filters: vec![300; 4],
-                num_rep: 64,
-                dropout: 0.25,
-                highway: a.highway.into(),
-            });
-        }
-        _ => {
-            cfg.gan.algorithm = Algorithm::Scratchgan;
-            cfg.gan.d_steps = 1;
-            cfg.discriminator = DiscriminatorConfig::Lstm(LstmDiscConfig::default());
-        }
     }
+    .to_table();
+    let mut sets = vec![
+        Override::new("gan.batch_size", s.batch),
+        Override::new("gan.steps", 1000),
+    ];
+    let highway = Override::new("discriminator.highway", a.highway.name());
+    match step {
+        Step::Seqgan => sets.extend([
+            Override::new("gan.algorithm", "seqgan"),
+            Override::new("gan.rollouts", 16),
+            Override::new("gan.d_steps", 0),
+            Override::new("discriminator.kind", "cnn"),
+            highway,
+        ]),
+        Step::Relgan => sets.extend([
+            Override::new("gan.algorithm", "gumbel"),
+            Override::new("gan.loss", "rsgan"),
+            Override::new("gan.d_steps", a.relgan_d_steps as i64),
+            // As the relgan presets (the reference does not clip).
+            Override::new("gan.d_grad_clip", 5.0),
+            Override::new("discriminator.kind", "cnn"),
+            Override::new("discriminator.embed_dim", 64),
+            Override::new("discriminator.filter_sizes", vec![2, 3, 4, 5]),
+            Override::new("discriminator.num_filters", vec![300; 4]),
+            Override::new("discriminator.num_rep", 64),
+            Override::new("discriminator.dropout", 0.25),
+            highway,
+        ]),
+        _ => sets.extend([
+            Override::new("gan.algorithm", "scratchgan"),
+            Override::new("gan.d_steps", 1),
+            Override::new("discriminator.kind", "lstm"),
+        ]),
+    }
+    let cfg = RunConfig::resolve(base, &sets)?;
     let real: Vec<Vec<i64>> = (0..1000)
         .map(|_| {
             Vec::try_from(Tensor::randint(
@@ -211,12 +212,21 @@ fn adversarial_step(
             .expect("ids")
         })
         .collect();
-    let mut algo = textgan::algorithms::build(&cfg, model, vocab, s.len as usize, device)
-        .expect("an algorithm is set");
+    let mut algo = textgan::algorithms::build(
+        &cfg.gan,
+        &cfg.generator,
+        &cfg.discriminator,
+        &model.vs,
+        vocab,
+        s.len as usize,
+        device,
+    )
+    .expect("an algorithm is set");
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
     let secs = time(device, a.warmup.min(1), reps, || {
         let mut ctx = textgan::algorithms::Ctx {
-            gen: model,
+            gen: model.net.as_ref(),
+            gen_vars: &model.vs,
             real: &real,
             device,
             step: 10,
@@ -286,7 +296,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                         })
                     } else {
                         time(device, a.warmup, a.reps, || {
-                            let _ = textgan::train::mle_step(
+                            let _ = textgan::optim::mle_step(
                                 model.net.as_ref(),
                                 &mut opt,
                                 &batch,

@@ -4,14 +4,19 @@
 //! is hidden, so a plain progress line is printed instead at most every
 //! `TEXTGAN_PROGRESS_SECS` seconds (default 60).
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use textgan::checkpoint::Phase;
+use textgan::train::Metrics;
 
 pub struct BarHooks {
     bar: Option<ProgressBar>,
     /// Set when stderr is not a terminal: print a line every `every`.
     plain: Option<Plain>,
+    /// Set by a signal: stop after the current step.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 struct Plain {
@@ -23,7 +28,7 @@ struct Plain {
 }
 
 impl BarHooks {
-    pub fn new() -> Self {
+    pub fn new(stop: Option<Arc<AtomicBool>>) -> Self {
         let secs = std::env::var("TEXTGAN_PROGRESS_SECS")
             .ok()
             .and_then(|v| v.parse::<f64>().ok())
@@ -38,6 +43,7 @@ impl BarHooks {
                 start: (now, 0),
                 total: 0,
             }),
+            stop,
         }
     }
 
@@ -85,8 +91,8 @@ fn clock(secs: f64) -> String {
     }
 }
 
-fn fmt(v: &Value) -> String {
-    match v.as_f64() {
+fn fmt(v: Option<f64>) -> String {
+    match v {
         Some(x) => format!("{x:.4}"),
         None => "-".into(),
     }
@@ -125,45 +131,47 @@ impl textgan::train::Hooks for BarHooks {
         }
     }
 
-    fn on_eval(&mut self, m: &Value) {
-        if m["phase"] == "adv" {
+    fn on_eval(&mut self, m: &Metrics) {
+        if m.phase == Phase::Adv {
             let mut line = format!(
                 "adv {:>6}  G {}  D {}  D acc real {} fake {}  test NLL {}",
-                m["adv_step"],
-                fmt(&m["g_loss"]),
-                fmt(&m["d_loss"]),
-                fmt(&m["d_real_acc"]),
-                fmt(&m["d_fake_acc"]),
-                fmt(&m["test_nll"])
+                m.adv_step.unwrap_or(0),
+                fmt(m.adv.g_loss),
+                fmt(m.adv.d_loss),
+                fmt(m.adv.d_real_acc),
+                fmt(m.adv.d_fake_acc),
+                fmt(m.test_nll)
             );
-            if !m["beta"].is_null() {
-                line += &format!("  beta {}", fmt(&m["beta"]));
+            if m.adv.beta.is_some() {
+                line += &format!("  beta {}", fmt(m.adv.beta));
             }
-            if !m["bleu"].is_null() {
-                line += &format!(
-                    "  BLEU-4 {}  Self-BLEU-4 {}",
-                    fmt(&m["bleu"][2]),
-                    fmt(&m["self_bleu"][2])
-                );
+            if let Some((b, sb)) = m.bleu4() {
+                line += &format!("  BLEU-4 {}  Self-BLEU-4 {}", fmt(Some(b)), fmt(Some(sb)));
             }
-            if !m["nll_oracle"].is_null() {
-                line += &format!("  NLL-oracle {}", fmt(&m["nll_oracle"]));
+            if m.nll_oracle.is_some() {
+                line += &format!("  NLL-oracle {}", fmt(m.nll_oracle));
             }
             self.print(&line);
             return;
         }
         let mut line = format!(
             "step {:>7}  epoch {:>3}  train {}  test NLL {}",
-            m["step"],
-            m["epoch"],
-            fmt(&m["train_loss"]),
-            fmt(&m["test_nll"])
+            m.step,
+            m.epoch,
+            fmt(m.train_loss),
+            fmt(m.test_nll)
         );
-        if !m["nll_oracle"].is_null() {
-            line += &format!("  NLL-oracle {}", fmt(&m["nll_oracle"]));
+        if m.nll_oracle.is_some() {
+            line += &format!("  NLL-oracle {}", fmt(m.nll_oracle));
         }
-        line += &format!("  {:.0} tok/s", m["tokens_per_s"].as_f64().unwrap_or(0.0));
+        line += &format!("  {:.0} tok/s", m.tokens_per_s.unwrap_or(0.0));
         self.print(&line);
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
     fn on_message(&mut self, msg: &str) {

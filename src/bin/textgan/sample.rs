@@ -79,8 +79,8 @@ pub fn run(a: SampleArgs) -> Result<()> {
     }
     let limit = loaded.max_len;
     let max_len = a.max_len.unwrap_or(limit);
-    if max_len == 0 || max_len > textgan::config::MAX_SEQ_LEN {
-        bail!("--max-len must be in 1..={}", textgan::config::MAX_SEQ_LEN);
+    if max_len == 0 || max_len > textgan::data::MAX_SEQ_LEN {
+        bail!("--max-len must be in 1..={}", textgan::data::MAX_SEQ_LEN);
     }
     if let Some(bound) = loaded.model.net.max_len() {
         if max_len as i64 > bound {

@@ -57,7 +57,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         .runs
         .iter()
         .map(|d| RunContext::load(d, device))
-        .collect::<Result<_>>()?;
+        .collect::<textgan::Result<_>>()?;
     let oracle = ctxs[0].is_oracle();
     if ctxs.iter().any(|c| c.is_oracle() != oracle) {
         bail!("a sweep plots either oracle runs or text runs, not both");

@@ -1,10 +1,15 @@
 //! `textgan train` and `textgan oracle`: resolve the config, create or resume the run, train.
+//!
+//! SIGINT and SIGTERM end the run after the current step with a checkpoint (exit 0, resume
+//! with `--resume`); a second signal ends the process at once.
 use crate::{presets, progress::BarHooks};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
-use textgan::config::RunConfig;
-use textgan::train::Session;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use textgan::config::{Override, RunConfig};
+use textgan::train::{Outcome, Trainer};
 
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -26,7 +31,8 @@ pub struct TrainArgs {
     /// Override a config value, e.g. --set train.lr=0.001 --set generator.kind=transformer.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// Stop after N optimizer steps in all (a smoke run, or more steps on --resume).
+    /// Stop after N optimizer steps in all, MLE and adversarial together (a smoke run, or
+    /// more steps on --resume).
     #[arg(long, value_name = "N")]
     max_steps: Option<usize>,
     /// cpu, cuda, cuda:N or auto.
@@ -34,57 +40,80 @@ pub struct TrainArgs {
     device: Option<String>,
 }
 
-/// `--set` values with `--max-steps` and `--device` folded in.
-fn overrides(a: &TrainArgs) -> Vec<String> {
-    let mut o = a.set.clone();
+/// `--set` values, then `--max-steps` and `--device` as typed overrides.
+fn overrides(a: &TrainArgs) -> Result<Vec<Override>> {
+    let mut o = a
+        .set
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<textgan::Result<Vec<_>>>()?;
     if let Some(n) = a.max_steps {
-        o.push(format!("train.max_steps={n}"));
+        o.push(Override::new("train.max_steps", n as i64));
     }
     if let Some(d) = &a.device {
-        o.push(format!("train.device=\"{d}\""));
+        o.push(Override::new("train.device", d.as_str()));
     }
-    o
+    Ok(o)
 }
 
+/// The config of a new run: a file, a preset or the defaults, then the overrides.
 fn resolve_config(a: &TrainArgs) -> Result<RunConfig> {
-    let overrides = overrides(a);
-    let cfg = match (&a.config, &a.preset) {
-        (Some(path), _) => RunConfig::load(Some(path), &overrides)?,
-        (None, Some(name)) => {
-            let mut table: toml::Table =
-                toml::from_str(presets::get(name)?).context("bundled preset")?;
-            for o in &overrides {
-                textgan::config::apply_override(&mut table, o)?;
-            }
-            RunConfig::from_toml_str(&toml::to_string(&table)?)?
-        }
-        (None, None) => RunConfig::load(None, &overrides)?,
+    let base = match (&a.config, &a.preset) {
+        (Some(path), _) => RunConfig::read_table(path)?,
+        (None, Some(name)) => RunConfig::parse_table(presets::get(name)?, name)?,
+        (None, None) => RunConfig::default().to_table(),
     };
-    Ok(cfg)
+    Ok(RunConfig::resolve(base, &overrides(a)?)?)
+}
+
+/// SIGINT and SIGTERM set the returned flag; when it is already set, they exit at once.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Order matters: the conditional exit sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&flag))?;
+        signal_hook::flag::register(sig, Arc::clone(&flag))?;
+    }
+    Ok(flag)
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let mut session = match (&a.resume, &a.out) {
-        (Some(dir), _) => Session::resume(dir, &overrides(&a))?,
+    let mut trainer = match (&a.resume, &a.out) {
+        (Some(dir), _) => Trainer::resume(dir, &overrides(&a)?)?,
         (None, Some(dir)) => {
-            Session::create_from(dir, resolve_config(&a)?, a.init_from.as_deref())?
+            Trainer::create_from(dir, resolve_config(&a)?, a.init_from.as_deref())?
         }
         (None, None) => bail!("give --out DIR for a new run or --resume DIR"),
     };
-    let mut hooks = BarHooks::new();
-    let result = session.run(&mut hooks);
+    let stop = stop_on_signals()?;
+    let mut hooks = BarHooks::new(Some(Arc::clone(&stop)));
+    let result = trainer.run(&mut hooks);
     hooks.finish();
-    let metrics = result?;
-    eprintln!("run directory: {}", session.dir.display());
-    if let Some(v) = metrics["test_nll"].as_f64() {
-        eprintln!("final test NLL: {v:.4} nats/token");
+    let dir = trainer.path();
+    match result? {
+        Outcome::Stopped { steps } => {
+            eprintln!(
+                "stopped after {steps} steps; continue with: textgan train --resume {}",
+                dir.display()
+            );
+            return Ok(());
+        }
+        Outcome::AlreadyComplete => return Ok(()),
+        Outcome::Finished(last) => {
+            eprintln!("run directory: {}", dir.display());
+            let Some(m) = last else { return Ok(()) };
+            if let Some(v) = m.test_nll {
+                eprintln!("final test NLL: {v:.4} nats/token");
+            }
+            if let Some(v) = m.nll_oracle {
+                eprintln!(
+                    "final NLL-oracle: {v:.4} over {} generated sequences (SeqGAN paper MLE: 9.038)",
+                    trainer.cfg.train.oracle_eval_samples
+                );
+            }
+        }
     }
-    if let Some(v) = metrics["nll_oracle"].as_f64() {
-        eprintln!(
-            "final NLL-oracle: {v:.4} over {} generated sequences (SeqGAN paper MLE: 9.038)",
-            session.cfg.train.oracle_eval_samples
-        );
-    }
+    let _ = stop.load(Ordering::Relaxed);
     Ok(())
 }
 

@@ -3,8 +3,73 @@
 //! With `num_rep > 1`, RelGAN's multiple embedded representations (Nie et al. 2019): the
 //! embedding is split into `num_rep` slices, each convolved and scored on its own.
 use super::{fused, score_in_chunks, Discriminator, Table};
-use crate::config::{CnnDiscConfig, Highway};
+use crate::error::{ensure, Result};
+use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
+
+/// The CNN discriminator's settings (`[discriminator] kind = "cnn"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CnnDiscConfig {
+    pub embed_dim: i64,
+    pub filter_sizes: Vec<i64>,
+    pub num_filters: Vec<i64>,
+    /// RelGAN's multiple embedded representations (1 = SeqGAN's single one).
+    pub num_rep: i64,
+    pub dropout: f64,
+    /// `gated`: the papers' highway layer, separate transform and gate matrices; `tied`:
+    /// TextGAN-PyTorch's, one matrix as both (half the highway's work).
+    pub highway: Highway,
+}
+
+/// The highway layer after the CNN's pooling.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Highway {
+    /// t = sigmoid(W_t h), out = t * relu(W_h h) + (1 - t) * h (SeqGAN's and RelGAN's code).
+    #[default]
+    Gated,
+    /// z = W h, out = sigmoid(z) * relu(z) + (1 - sigmoid(z)) * h (TextGAN-PyTorch).
+    Tied,
+}
+
+impl Default for CnnDiscConfig {
+    /// SeqGAN's discriminator: widths 1-10, 15, 20 with 100-200 filters, embedding 64.
+    fn default() -> Self {
+        CnnDiscConfig {
+            embed_dim: 64,
+            filter_sizes: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20],
+            num_filters: vec![100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160],
+            num_rep: 1,
+            dropout: 0.25,
+            highway: Highway::Gated,
+        }
+    }
+}
+
+impl CnnDiscConfig {
+    /// Range checks that serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let c = self;
+        ensure(
+            !c.filter_sizes.is_empty() && c.filter_sizes.len() == c.num_filters.len(),
+            || {
+                "discriminator.filter_sizes and num_filters must be non-empty and of equal length"
+                    .into()
+            },
+        )?;
+        ensure(
+            c.filter_sizes.iter().chain(&c.num_filters).all(|&x| x >= 1),
+            || "discriminator filter sizes and counts must be positive".into(),
+        )?;
+        ensure(c.num_rep >= 1 && c.embed_dim % c.num_rep == 0, || {
+            format!(
+                "discriminator.embed_dim ({}) must be a positive multiple of num_rep ({})",
+                c.embed_dim, c.num_rep
+            )
+        })
+    }
+}
 
 /// Representations at most this wide go through the one-pass CPU kernel of [`fused`]: their
 /// windows make matrix products too thin to pay (RelGAN's are one number wide).

@@ -1,7 +1,36 @@
 //! LSTM discriminator (seed 000's; ScratchGAN's with one logit per time step).
 use super::{Discriminator, Table};
-use crate::config::LstmDiscConfig;
+use crate::error::{ensure, Result};
+use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, nn::RNN, Tensor};
+
+/// The LSTM discriminator's settings (`[discriminator] kind = "lstm"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LstmDiscConfig {
+    pub embed_dim: i64,
+    pub hidden_dim: i64,
+    pub dropout: f64,
+}
+
+impl Default for LstmDiscConfig {
+    fn default() -> Self {
+        LstmDiscConfig {
+            embed_dim: 64,
+            hidden_dim: 128,
+            dropout: 0.0,
+        }
+    }
+}
+
+impl LstmDiscConfig {
+    /// Range checks that serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        ensure(self.embed_dim >= 1 && self.hidden_dim >= 1, || {
+            "discriminator sizes must be positive".into()
+        })
+    }
+}
 
 pub struct LstmDiscriminator {
     emb: Table,

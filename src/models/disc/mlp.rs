@@ -1,7 +1,34 @@
 //! MLP discriminator over mean-pooled embeddings (seed 001's small classifier).
 use super::{Discriminator, Table};
-use crate::config::MlpDiscConfig;
+use crate::error::{ensure, Result};
+use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, Kind, Tensor};
+
+/// The MLP discriminator's settings (`[discriminator] kind = "mlp"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlpDiscConfig {
+    pub embed_dim: i64,
+    pub hidden_dim: i64,
+}
+
+impl Default for MlpDiscConfig {
+    fn default() -> Self {
+        MlpDiscConfig {
+            embed_dim: 64,
+            hidden_dim: 256,
+        }
+    }
+}
+
+impl MlpDiscConfig {
+    /// Range checks that serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        ensure(self.embed_dim >= 1 && self.hidden_dim >= 1, || {
+            "discriminator sizes must be positive".into()
+        })
+    }
+}
 
 pub struct MlpDiscriminator {
     emb: Table,

@@ -10,14 +10,48 @@ mod lstm;
 mod mlp;
 mod transformer;
 
-pub use cnn::CnnDiscriminator;
+pub use cnn::{CnnDiscConfig, CnnDiscriminator, Highway};
 pub use fused::twice_differentiable;
-pub use lstm::LstmDiscriminator;
-pub use mlp::MlpDiscriminator;
+pub use lstm::{LstmDiscConfig, LstmDiscriminator};
+pub use mlp::{MlpDiscConfig, MlpDiscriminator};
 pub use transformer::TransformerDiscriminator;
 
-use crate::config::DiscriminatorConfig;
+use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Tensor};
+
+/// The discriminator network; `kind` picks the architecture.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum DiscriminatorConfig {
+    Cnn(CnnDiscConfig),
+    Lstm(LstmDiscConfig),
+    Mlp(MlpDiscConfig),
+    Transformer(crate::models::TransformerConfig),
+}
+
+impl Default for DiscriminatorConfig {
+    fn default() -> Self {
+        DiscriminatorConfig::Cnn(CnnDiscConfig::default())
+    }
+}
+
+impl DiscriminatorConfig {
+    /// The chosen network's range checks.
+    pub fn validate(&self) -> crate::Result<()> {
+        match self {
+            DiscriminatorConfig::Cnn(c) => c.validate(),
+            DiscriminatorConfig::Lstm(c) => c.validate(),
+            DiscriminatorConfig::Mlp(c) => c.validate(),
+            DiscriminatorConfig::Transformer(c) => c.validate("discriminator"),
+        }
+    }
+
+    /// Whether the network scores every token ([`Discriminator::per_token`]), known before it
+    /// is built (a test checks it against the built networks).
+    pub fn scores_per_token(&self) -> bool {
+        matches!(self, DiscriminatorConfig::Lstm(_))
+    }
+}
 
 pub trait Discriminator: Send {
     /// Token embeddings: [B, T] ids -> [B, T, E].
@@ -123,7 +157,7 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::*;
+    use crate::models::TransformerConfig;
     use tch::Kind;
 
     fn all() -> Vec<DiscriminatorConfig> {
@@ -145,7 +179,7 @@ mod tests {
                 embed_dim: 8,
                 hidden_dim: 6,
             }),
-            DiscriminatorConfig::Transformer(TransformerDiscConfig {
+            DiscriminatorConfig::Transformer(TransformerConfig {
                 n_layer: 1,
                 n_head: 2,
                 n_embd: 8,

@@ -1,7 +1,7 @@
 //! Transformer-encoder discriminator: learned positions, pre-norm bidirectional self-attention
 //! blocks, mean pooling, a linear score.
 use super::{Discriminator, Table};
-use crate::config::TransformerDiscConfig;
+use crate::models::TransformerConfig;
 use tch::{nn, nn::Module, Kind, Tensor};
 
 struct Block {
@@ -24,7 +24,7 @@ pub struct TransformerDiscriminator {
 }
 
 impl TransformerDiscriminator {
-    pub fn new(p: &nn::Path, c: &TransformerDiscConfig, vocab: i64, max_len: i64) -> Self {
+    pub fn new(p: &nn::Path, c: &TransformerConfig, vocab: i64, max_len: i64) -> Self {
         let e = c.n_embd;
         let blocks = (0..c.n_layer)
             .map(|i| {

@@ -1,0 +1,234 @@
+//! Batches of real and generated text on the device, as the algorithms use them: real lines
+//! padded to the discriminator's length, samples from the generator, their log-probabilities,
+//! masks after `<eos>`, and the REINFORCE surrogate.
+use crate::data::Vocab;
+use crate::models::{Generator, Sampling};
+use rand::Rng;
+use tch::{Device, Kind, Tensor};
+
+/// What the algorithms need to know about the data and the shapes.
+pub struct Shapes {
+    /// Tokens a generated sequence may have (`<eos>` included).
+    pub gen_len: i64,
+    /// Length of the discriminator's input (at least its widest filter).
+    pub d_len: i64,
+    pub vocab_size: i64,
+    pub bos: i64,
+    pub eos: Option<i64>,
+    /// Filler after `<eos>` (the oracle has none and never ends early).
+    pub pad: i64,
+    pub banned: Vec<i64>,
+}
+
+impl Shapes {
+    pub fn new(vocab: &Vocab, gen_len: usize, d_min_len: i64) -> Self {
+        Shapes {
+            gen_len: gen_len as i64,
+            d_len: (gen_len as i64).max(d_min_len),
+            vocab_size: vocab.len() as i64,
+            bos: vocab.bos,
+            eos: vocab.eos,
+            pad: vocab.pad.unwrap_or(0),
+            banned: vocab.never_generated(),
+        }
+    }
+
+    /// [V] with -inf at banned ids (or None).
+    pub fn ban_mask(&self, device: Device) -> Option<Tensor> {
+        (!self.banned.is_empty()).then(|| {
+            let mut m = vec![0f32; self.vocab_size as usize];
+            for &b in &self.banned {
+                m[b as usize] = f32::NEG_INFINITY;
+            }
+            Tensor::from_slice(&m).to_device(device)
+        })
+    }
+
+    /// 1 up to and including the first `<eos>`, 0 after: [B, T] float.
+    pub fn mask(&self, tokens: &Tensor) -> Tensor {
+        match self.eos {
+            Some(eos) => {
+                let is_eos = tokens.eq(eos).to_kind(Kind::Int64);
+                let after = (is_eos.cumsum(1, Kind::Int64) - &is_eos).gt(0);
+                after.logical_not().to_kind(Kind::Float)
+            }
+            None => Tensor::ones_like(tokens).to_kind(Kind::Float),
+        }
+    }
+
+    /// Replaces everything after the first `<eos>` by padding.
+    pub fn pad_after_eos(&self, tokens: &Tensor) -> Tensor {
+        match self.eos {
+            Some(_) => tokens.where_self(
+                &self.mask(tokens).to_kind(Kind::Bool),
+                &Tensor::from(self.pad).to_device(tokens.device()),
+            ),
+            None => tokens.shallow_clone(),
+        }
+    }
+
+    /// Pads or cuts [B, T] ids to the discriminator's length.
+    pub fn to_d_len(&self, tokens: &Tensor) -> Tensor {
+        let (b, t) = tokens.size2().expect("[B, T]");
+        if t >= self.d_len {
+            tokens.narrow(1, 0, self.d_len)
+        } else {
+            let fill = Tensor::full(
+                [b, self.d_len - t],
+                self.pad,
+                (Kind::Int64, tokens.device()),
+            );
+            Tensor::cat(&[tokens.shallow_clone(), fill], 1)
+        }
+    }
+}
+
+/// `n` random training sequences as [n, d_len] ids: tokens, `<eos>`, padding.
+pub fn real_batch(
+    real: &[Vec<i64>],
+    n: i64,
+    shapes: &Shapes,
+    rng: &mut impl Rng,
+    device: Device,
+) -> Tensor {
+    let picks: Vec<usize> = (0..n).map(|_| rng.gen_range(0..real.len())).collect();
+    real_rows(real, &picks, shapes, device)
+}
+
+/// Training lines `picks` as [picks.len(), d_len] ids: tokens, `<eos>`, padding.
+pub fn real_rows(real: &[Vec<i64>], picks: &[usize], shapes: &Shapes, device: Device) -> Tensor {
+    let l = shapes.d_len as usize;
+    let mut ids = vec![shapes.pad; picks.len() * l];
+    for (row, &i) in picks.iter().enumerate() {
+        let toks = real[i].iter().copied().chain(shapes.eos).take(l);
+        for (j, t) in toks.enumerate() {
+            ids[row * l + j] = t;
+        }
+    }
+    Tensor::from_slice(&ids)
+        .view([picks.len() as i64, shapes.d_len])
+        .to_device(device)
+}
+
+/// `n` indices into `0..len`, each at most once while `n <= len` (more: whole shuffled passes
+/// one after another, then part of one), as SeqGAN's data loader reads its positive file.
+pub fn draw_without_replacement(n: usize, len: usize, rng: &mut impl Rng) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    let mut out = Vec::with_capacity(n);
+    while len > 0 && out.len() < n {
+        let mut pass: Vec<usize> = (0..len).collect();
+        pass.shuffle(rng);
+        pass.truncate(n - out.len());
+        out.extend(pass);
+    }
+    out
+}
+
+/// A real batch and a generated batch of `n` sequences each, as discriminator-length ids.
+pub fn real_and_fake(
+    gen: &dyn Generator,
+    real: &[Vec<i64>],
+    n: i64,
+    shapes: &Shapes,
+    rng: &mut impl Rng,
+    device: Device,
+) -> (Tensor, Tensor) {
+    let r = real_batch(real, n, shapes, rng, device);
+    let f = shapes.to_d_len(&sample_tensor(gen, n, shapes, device));
+    (r, f)
+}
+
+/// `n` sequences sampled from `gen` (no gradient) as [n, gen_len] ids, padding after `<eos>`.
+pub fn sample_tensor(gen: &dyn Generator, n: i64, shapes: &Shapes, device: Device) -> Tensor {
+    let _guard = tch::no_grad_guard();
+    let ban = shapes.ban_mask(device);
+    let mut state = gen.initial_state(n);
+    let mut tok = Tensor::full([n], shapes.bos, (Kind::Int64, device));
+    let mut cols = Vec::with_capacity(shapes.gen_len as usize);
+    for _ in 0..shapes.gen_len {
+        let mut logits = gen.step(&tok, &mut state);
+        if let Some(m) = &ban {
+            logits += m;
+        }
+        tok = Sampling::default().pick(&logits);
+        cols.push(tok.shallow_clone());
+    }
+    shapes.pad_after_eos(&Tensor::stack(&cols, 1))
+}
+
+/// Log-probabilities [B, T] of the tokens of `tokens` [B, T] under `gen` (with gradient).
+pub fn token_log_probs(gen: &dyn Generator, tokens: &Tensor, shapes: &Shapes) -> Tensor {
+    let (b, t) = tokens.size2().expect("[B, T]");
+    let start = Tensor::full([b, 1], shapes.bos, (Kind::Int64, tokens.device()));
+    let input = Tensor::cat(&[start, tokens.narrow(1, 0, t - 1)], 1);
+    let logp = gen.forward(&input, true).log_softmax(-1, Kind::Float); // [B, T, V]
+    logp.gather(2, &tokens.unsqueeze(2), false).squeeze_dim(2)
+}
+
+/// The REINFORCE surrogate: minimising it follows the score-function estimate of the gradient
+/// of E[reward], `-mean over counted tokens of log p(token) * reward`.
+pub fn reinforce_loss(log_probs: &Tensor, rewards: &Tensor, mask: &Tensor) -> Tensor {
+    -(log_probs * rewards.detach() * mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0)
+}
+
+/// One-hot rows of ids: [B, L] -> [B, L, V].
+pub fn one_hot(ids: &Tensor, vocab: i64) -> Tensor {
+    ids.one_hot(vocab).to_kind(Kind::Float)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    /// REINFORCE on a three-armed bandit with known answer: pi = softmax(theta), rewards
+    /// [1, 2, 5]; d E[r] / d theta_i = pi_i (r_i - E[r]). The estimate from 200,000 draws is
+    /// within Monte Carlo error of it (the surrogate's gradient is minus the estimate).
+    #[test]
+    fn reinforce_estimator_is_unbiased_on_a_bandit() {
+        tch::manual_seed(11);
+        let theta = Tensor::from_slice(&[0.2f32, -0.4, 0.1]).set_requires_grad(true);
+        let rewards_by_arm = Tensor::from_slice(&[1.0f32, 2.0, 5.0]);
+        let n = 200_000;
+        let logp_all = theta.log_softmax(0, Kind::Float); // [3]
+        let probs = logp_all.exp().detach();
+        let arms = probs.multinomial(n, true); // [n]
+        let logp = logp_all.index_select(0, &arms).view([n, 1]);
+        let rewards = rewards_by_arm.index_select(0, &arms).view([n, 1]);
+        let mask = Tensor::ones([n, 1], (Kind::Float, Device::Cpu));
+        reinforce_loss(&logp, &rewards, &mask).backward();
+        let est: Vec<f32> = Vec::try_from(-theta.grad()).unwrap();
+        let p: Vec<f32> = Vec::try_from(&probs).unwrap();
+        let r = [1.0f32, 2.0, 5.0];
+        let mean: f32 = p.iter().zip(r).map(|(a, b)| a * b).sum();
+        for i in 0..3 {
+            let exact = p[i] * (r[i] - mean);
+            assert!(
+                (est[i] - exact).abs() < 0.02,
+                "arm {i}: estimate {} vs exact {exact}",
+                est[i]
+            );
+        }
+    }
+
+    #[test]
+    fn draws_without_replacement_pass_by_pass() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let sorted = |v: &[usize]| {
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            v
+        };
+        let few = draw_without_replacement(7, 10, &mut rng);
+        let mut distinct = sorted(&few);
+        distinct.dedup();
+        assert_eq!((few.len(), distinct.len()), (7, 7));
+        assert!(few.iter().all(|&i| i < 10));
+        let many = draw_without_replacement(25, 10, &mut rng);
+        assert_eq!(many.len(), 25);
+        let all: Vec<usize> = (0..10).collect();
+        assert_eq!(sorted(&many[..10]), all, "a whole pass first");
+        assert_eq!(sorted(&many[10..20]), all, "then another");
+        assert_ne!(many[..10], many[10..20], "each pass shuffled afresh");
+        assert!(draw_without_replacement(3, 0, &mut rng).is_empty());
+    }
+}

@@ -1,0 +1,225 @@
+//! The `[gan]` section: the settings every algorithm shares ([`AdvConfig`]) and the chosen
+//! algorithm's own, which its file defines and its [`AlgorithmSpec`](super::AlgorithmSpec)
+//! validates. `algorithm = "seqgan"` accepts SeqGAN's keys and refuses Gumbel-softmax's.
+use super::losses::GanLoss;
+use crate::error::{ensure, finite_nonneg, finite_pos, Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Settings of the adversarial phase that every algorithm uses.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdvConfig {
+    /// Adversarial steps (each: `g_steps` generator and `d_steps` discriminator updates).
+    pub steps: usize,
+    pub batch_size: i64,
+    pub g_steps: usize,
+    pub d_steps: usize,
+    /// Discriminator updates on fresh samples before the first adversarial step.
+    pub d_pretrain_steps: usize,
+    pub g_lr: f64,
+    pub d_lr: f64,
+    pub g_beta1: f64,
+    pub d_beta1: f64,
+    pub grad_clip: f64,
+    /// Global-norm bound on each discriminator update's gradient; 0 (default) turns it off.
+    /// RelGAN's and TextGAN-PyTorch's code clip D at 5, SeqGAN's does not.
+    pub d_grad_clip: f64,
+    pub loss: GanLoss,
+    pub gp_weight: f64,
+    /// Evaluate (NLL, BLEU, Self-BLEU, D accuracy) and checkpoint every this many adversarial steps.
+    pub eval_every: usize,
+}
+
+impl Default for AdvConfig {
+    fn default() -> Self {
+        AdvConfig {
+            steps: 0,
+            batch_size: 64,
+            g_steps: 1,
+            d_steps: 5,
+            d_pretrain_steps: 0,
+            g_lr: 1e-4,
+            d_lr: 1e-4,
+            g_beta1: 0.9,
+            d_beta1: 0.9,
+            grad_clip: 5.0,
+            d_grad_clip: 0.0,
+            loss: GanLoss::Standard,
+            gp_weight: 10.0,
+            eval_every: 100,
+        }
+    }
+}
+
+impl AdvConfig {
+    /// Range checks that serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let g = self;
+        ensure((1..=1 << 20).contains(&g.batch_size), || {
+            format!(
+                "gan.batch_size must be in 1..=1048576, got {}",
+                g.batch_size
+            )
+        })?;
+        ensure(finite_pos(g.g_lr) && finite_pos(g.d_lr), || {
+            "gan.g_lr and gan.d_lr must be positive and finite".into()
+        })?;
+        ensure(
+            (0.0..1.0).contains(&g.g_beta1) && (0.0..1.0).contains(&g.d_beta1),
+            || "gan.g_beta1 and gan.d_beta1 must be in [0, 1)".into(),
+        )?;
+        ensure(
+            finite_nonneg(g.grad_clip) && finite_nonneg(g.d_grad_clip),
+            || {
+                "gan.grad_clip and gan.d_grad_clip must be finite and non-negative (0 turns clipping off)".into()
+            },
+        )?;
+        ensure(finite_nonneg(g.gp_weight), || {
+            "gan.gp_weight must be finite and non-negative".into()
+        })
+    }
+
+    /// The generator's adversarial optimizer (Adam with `g_beta1`).
+    pub fn g_adam(&self) -> crate::optim::AdamConfig {
+        crate::optim::AdamConfig {
+            beta1: self.g_beta1,
+            ..Default::default()
+        }
+    }
+
+    /// The discriminator's optimizer (Adam with `d_beta1`).
+    pub fn d_adam(&self) -> crate::optim::AdamConfig {
+        crate::optim::AdamConfig {
+            beta1: self.d_beta1,
+            ..Default::default()
+        }
+    }
+}
+
+/// The `[gan]` section as written: `algorithm`, the shared settings, and the algorithm's own
+/// (validated by its spec and stored with its defaults filled in, so the resolved config says
+/// every value the run used).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GanConfig {
+    /// The algorithm's registered name; `None`: no adversarial phase.
+    pub algorithm: Option<&'static str>,
+    pub adv: AdvConfig,
+    /// The algorithm's own keys, as its spec resolved them.
+    pub own: toml::Table,
+}
+
+/// The name of "no adversarial phase".
+pub const NONE: &str = "none";
+
+impl GanConfig {
+    /// Whether an adversarial phase is configured.
+    pub fn is_set(&self) -> bool {
+        self.algorithm.is_some()
+    }
+
+    /// Name as written in `gan.algorithm` ("none" when unset).
+    pub fn name(&self) -> &'static str {
+        self.algorithm.unwrap_or(NONE)
+    }
+
+    /// The algorithm's own settings as its typed struct.
+    pub fn own<T: serde::de::DeserializeOwned>(&self) -> T {
+        toml::Value::Table(self.own.clone())
+            .try_into()
+            .expect("validated by the algorithm's spec when the config was resolved")
+    }
+
+    /// Parses `[gan]` from its table: the algorithm's name picks whose keys are accepted.
+    pub fn from_table(mut table: toml::Table) -> Result<Self> {
+        let name = match table.remove("algorithm") {
+            None => NONE.to_string(),
+            Some(toml::Value::String(s)) => s,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "gan.algorithm must be a name (a string), got {other}"
+                )))
+            }
+        };
+        let spec = match name.as_str() {
+            NONE => None,
+            n => Some(super::spec(n).ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown gan.algorithm `{n}` (known: none, {})",
+                    super::names().join(", ")
+                ))
+            })?),
+        };
+        let shared = shared_keys();
+        let (common, own): (toml::Table, toml::Table) = table
+            .into_iter()
+            .partition(|(k, _)| shared.iter().any(|s| s == k));
+        if let Some(key) = own.keys().find(|k| spec.is_none_or(|s| !s.has_key(k))) {
+            let owner = super::REGISTRY.iter().find(|s| s.has_key(key));
+            return Err(Error::Config(match owner {
+                Some(o) => format!(
+                    "gan.{key} is a setting of gan.algorithm = \"{}\", not of \"{name}\"; remove it or change the algorithm",
+                    o.name()
+                ),
+                None => format!("unknown key gan.{key}"),
+            }));
+        }
+        let adv: AdvConfig = toml::Value::Table(common)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(format!("in `gan`: {}", one_line(&e))))?;
+        adv.validate()?;
+        let own = match spec {
+            Some(s) => s.resolve(own)?,
+            None => toml::Table::new(),
+        };
+        if spec.is_some() {
+            ensure(adv.steps >= 1, || {
+                "gan.steps must be at least 1 when gan.algorithm is set".into()
+            })?;
+        }
+        Ok(GanConfig {
+            algorithm: spec.map(|s| s.name()),
+            adv,
+            own,
+        })
+    }
+
+    /// The section as a table: `algorithm`, the shared keys, the algorithm's own.
+    pub fn to_table(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        t.insert("algorithm".into(), toml::Value::String(self.name().into()));
+        let toml::Value::Table(adv) = toml::Value::try_from(&self.adv).expect("serializes") else {
+            unreachable!("a struct serializes to a table")
+        };
+        t.extend(adv);
+        t.extend(self.own.clone());
+        t
+    }
+}
+
+/// The keys of [`AdvConfig`].
+pub fn shared_keys() -> Vec<String> {
+    match toml::Value::try_from(AdvConfig::default()).expect("serializes") {
+        toml::Value::Table(t) => t.keys().cloned().collect(),
+        _ => unreachable!("a struct serializes to a table"),
+    }
+}
+
+fn one_line(e: &toml::de::Error) -> String {
+    e.message().lines().next().unwrap_or_default().to_string()
+}
+
+impl Serialize for GanConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_table().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for GanConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let table = toml::Table::deserialize(d)?;
+        GanConfig::from_table(table).map_err(|e| {
+            let msg = e.to_string();
+            serde::de::Error::custom(msg.strip_prefix("config: ").unwrap_or(&msg).to_string())
+        })
+    }
+}

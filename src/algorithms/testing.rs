@@ -1,0 +1,36 @@
+//! Tiny networks and data for the algorithms' unit tests.
+use super::batches::Shapes;
+use crate::data::{Tokenizer, Vocab};
+use crate::models::disc::{CnnDiscConfig, DiscriminatorConfig};
+use crate::models::{GeneratorConfig, GeneratorModel, LstmConfig};
+use tch::Device;
+
+/// A CNN discriminator small enough for unit tests.
+pub fn tiny_cnn() -> DiscriminatorConfig {
+    DiscriminatorConfig::Cnn(CnnDiscConfig {
+        embed_dim: 4,
+        filter_sizes: vec![2, 3],
+        num_filters: vec![3, 3],
+        num_rep: 1,
+        dropout: 0.0,
+        highway: Default::default(),
+    })
+}
+
+/// A six-word vocabulary, its shapes and a small LSTM generator.
+pub fn tiny_setup() -> (Vocab, Shapes, GeneratorModel) {
+    let vocab = Vocab::build(["a b c d e f"].iter().copied(), Tokenizer::Word, 0, 1);
+    let shapes = Shapes::new(&vocab, 5, 3);
+    let gen = GeneratorModel::new(
+        &GeneratorConfig::Lstm(LstmConfig {
+            embed_dim: 4,
+            hidden_dim: 8,
+            num_layers: 1,
+            dropout: 0.0,
+        }),
+        vocab.len() as i64,
+        6,
+        Device::Cpu,
+    );
+    (vocab, shapes, gen)
+}

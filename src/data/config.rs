@@ -1,0 +1,129 @@
+//! The `[data]` section: where the sentences come from and how they become token ids.
+use crate::error::{ensure, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Longest sequence any model accepts; guards against absurd `max_len` values.
+pub const MAX_SEQ_LEN: usize = 4096;
+
+/// Where the sentences come from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DataSource {
+    /// The COCO captions bundled in the binary (Texygen's split, 10,000 train and 10,000 test).
+    Coco,
+    /// Text files named by `train` (and `test`).
+    Text,
+    /// Sequences drawn from the SeqGAN oracle LSTM (the synthetic benchmark).
+    Oracle,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Tokenizer {
+    /// Whitespace-separated words.
+    Word,
+    /// One token per character (for text written without spaces, e.g. Chinese poems).
+    Char,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Overlong {
+    /// Keep the first `max_len - 1` tokens (the last slot holds `<eos>`).
+    Truncate,
+    /// Drop the sentence.
+    Skip,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub source: DataSource,
+    /// Training file (source = "text"): UTF-8, one sentence a line.
+    pub train: Option<PathBuf>,
+    /// Test file; when absent, `test_fraction` of the training lines are held out.
+    pub test: Option<PathBuf>,
+    /// Fraction of training lines held out as test data when no test file is given.
+    pub test_fraction: f64,
+    pub tokenizer: Tokenizer,
+    /// Vocabulary cap, counting the special tokens (0 = no cap).
+    pub vocab_size: usize,
+    /// Words seen fewer times than this become `<unk>`.
+    pub min_count: usize,
+    /// Maximum tokens per sequence including `<eos>` (0 = longest training sentence + 1).
+    pub max_len: usize,
+    /// What to do with sentences longer than `max_len`.
+    pub overlong: Overlong,
+    /// Oracle benchmark: number of training sequences drawn from the oracle.
+    pub oracle_samples: usize,
+    /// Oracle benchmark: sequence length.
+    pub oracle_seq_len: usize,
+    /// Oracle benchmark: seed of the draw of the training and test sequences.
+    pub oracle_seed: u64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            source: DataSource::Coco,
+            train: None,
+            test: None,
+            test_fraction: 0.1,
+            tokenizer: Tokenizer::Word,
+            vocab_size: 20_000,
+            min_count: 1,
+            max_len: 0,
+            overlong: Overlong::Truncate,
+            oracle_samples: 10_000,
+            oracle_seq_len: 20,
+            oracle_seed: 88,
+        }
+    }
+}
+
+impl DataConfig {
+    /// Range checks that serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let d = self;
+        ensure(d.source != DataSource::Text || d.train.is_some(), || {
+            "data.source = \"text\" needs data.train (a UTF-8 file, one sentence a line)".into()
+        })?;
+        ensure((0.0..0.9).contains(&d.test_fraction), || {
+            format!(
+                "data.test_fraction must be in [0, 0.9), got {}",
+                d.test_fraction
+            )
+        })?;
+        ensure(d.vocab_size == 0 || d.vocab_size >= 5, || {
+            format!(
+                "data.vocab_size must be 0 (no cap) or at least 5, got {}",
+                d.vocab_size
+            )
+        })?;
+        ensure(d.min_count >= 1, || {
+            "data.min_count must be at least 1".into()
+        })?;
+        ensure(d.max_len <= MAX_SEQ_LEN, || {
+            format!(
+                "data.max_len must be at most {MAX_SEQ_LEN}, got {}",
+                d.max_len
+            )
+        })?;
+        ensure(d.max_len != 1, || {
+            "data.max_len must be at least 2 (one token and <eos>) or 0 (from the data)".into()
+        })?;
+        ensure((1..=1_000_000).contains(&d.oracle_samples), || {
+            format!(
+                "data.oracle_samples must be in 1..=1000000, got {}",
+                d.oracle_samples
+            )
+        })?;
+        ensure((1..=MAX_SEQ_LEN).contains(&d.oracle_seq_len), || {
+            format!(
+                "data.oracle_seq_len must be in 1..={MAX_SEQ_LEN}, got {}",
+                d.oracle_seq_len
+            )
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! The model-based metrics of `textgan eval` (NLLs, NLL-oracle, LM scores), each with its
+//! protocol, beside the text metrics of [`crate::eval::report`].
+use super::RunContext;
+use crate::error::{Error, Result};
+use crate::eval::{lm, report, Report};
+use std::path::Path;
+use tch::Device;
+
+/// What the model-based metrics are computed from.
+pub struct ModelInputs<'a> {
+    /// The run whose generator is scored.
+    pub run: Option<&'a RunContext>,
+    /// The samples as text, and as ids in the run's vocabulary where they are.
+    pub samples: &'a [String],
+    pub sample_ids: Option<&'a [Vec<i64>]>,
+    /// An MLE run on real data (LM score, reverse-LM score), and its directory.
+    pub lm: Option<(&'a RunContext, &'a Path)>,
+    /// Epochs of training of the reverse language model on the samples.
+    pub reverse_epochs: usize,
+    pub device: Device,
+}
+
+/// Every metric the inputs allow, in the report's order.
+pub fn default_metrics(
+    references: bool,
+    train: bool,
+    run: bool,
+    oracle: bool,
+    lm: bool,
+) -> Vec<String> {
+    let mut m: Vec<&str> = Vec::new();
+    if references {
+        m.push("bleu");
+    }
+    m.extend(["self-bleu", "distinct", "length"]);
+    if train {
+        m.push("copied");
+    }
+    if run {
+        m.extend(["nll-test", "nll-train"]);
+    }
+    if oracle {
+        m.push("nll-oracle");
+    }
+    if lm {
+        m.extend(["lm-score", "reverse-lm"]);
+    }
+    m.into_iter().map(String::from).collect()
+}
+
+/// Computes the model-based metrics among `metrics` into `rep` (the text metrics are
+/// [`report::text_metrics`]'s).
+pub fn model_metrics(rep: &mut Report, metrics: &[String], inp: &ModelInputs) -> Result<()> {
+    for m in metrics {
+        let need_run = || {
+            inp.run
+                .ok_or_else(|| Error::Eval(format!("{m} needs a trained run to score")))
+        };
+        match m.as_str() {
+            "nll-test" => {
+                let c = need_run()?;
+                let proto = format!(
+                    "generator NLL per token (nats, <eos> counted) on {} test sequences",
+                    c.corpus.test.len()
+                );
+                rep.push(m, c.nll_test(1.0), proto);
+            }
+            "nll-train" => {
+                let c = need_run()?;
+                let v = c.nll(&c.corpus.train, 1.0);
+                let proto = format!("generator NLL per token on the {} training sequences (what older toolkits call NLL-gen)", c.corpus.train.len());
+                rep.push(m, v, proto);
+            }
+            "nll-oracle" => {
+                let c = need_run()?;
+                let ids = inp.sample_ids.ok_or_else(|| {
+                    Error::Eval("nll-oracle needs samples in the run's vocabulary".into())
+                })?;
+                let v = c.nll_oracle(ids).ok_or_else(|| {
+                    Error::Eval("nll-oracle needs an oracle run and fixed-length samples".into())
+                })?;
+                let proto = format!(
+                    "oracle NLL per token of {} generated sequences (SeqGAN protocol)",
+                    ids.len()
+                );
+                rep.push(m, v, proto);
+            }
+            "lm-score" | "reverse-lm" => {
+                let (lm_ctx, lm_dir) = inp.lm.ok_or_else(|| {
+                    Error::Eval(format!("{m} needs a language model trained on real data"))
+                })?;
+                let v = &lm_ctx.gen.vocab;
+                let encoded: Vec<Vec<i64>> = inp
+                    .samples
+                    .iter()
+                    .map(|s| v.encode(s))
+                    .collect::<Result<_>>()?;
+                if m == "lm-score" {
+                    let proto = format!(
+                        "NLL per token of {} samples under the LM of {}",
+                        inp.samples.len(),
+                        lm_dir.display()
+                    );
+                    rep.push(m, lm::lm_score(&lm_ctx.gen.model, v, &encoded), proto);
+                } else {
+                    let non_empty: Vec<Vec<i64>> =
+                        encoded.into_iter().filter(|s| !s.is_empty()).collect();
+                    let cfg = &lm_ctx.gen.config;
+                    let fit = lm::FitSettings {
+                        batch_size: cfg.train.batch_size as usize,
+                        lr: cfg.train.lr,
+                        grad_clip: cfg.train.grad_clip,
+                        seed: cfg.train.seed,
+                        adam: cfg.train.adam(),
+                        epochs: inp.reverse_epochs,
+                    };
+                    let model = lm::fit_lm(
+                        &cfg.generator,
+                        &fit,
+                        v,
+                        lm_ctx.gen.max_len,
+                        &non_empty,
+                        inp.device,
+                    );
+                    let proto = format!(
+                        "NLL per token of {} real test sequences under a fresh {} LM trained {} epochs on the samples",
+                        lm_ctx.corpus.test.len(),
+                        lm_dir.display(),
+                        inp.reverse_epochs
+                    );
+                    rep.push(m, lm::lm_score(&model, v, &lm_ctx.corpus.test), proto);
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = report::METRIC_NAMES;
+    Ok(())
+}

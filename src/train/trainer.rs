@@ -1,0 +1,449 @@
+//! A run: the [`Trainer`] holds its state (directory, config, data, generator, MLE optimizer,
+//! progress) and drives its phases ([`MlePhase`](super::mle::MlePhase), then
+//! [`AdvPhase`](super::adversarial::AdvPhase)) through one loop that steps, evaluates on the
+//! phase's cadence, checkpoints and stops cleanly when asked.
+use super::adversarial::AdvPhase;
+use super::evaluate::{EvalSettings, Evaluator};
+use super::metrics::Metrics;
+use super::mle::MlePhase;
+use super::rundir::RunDir;
+use super::Hooks;
+use crate::algorithms::Algorithm;
+use crate::checkpoint::{self, AdvCounts, Phase as PhaseKind, Progress};
+use crate::config::{Override, RunConfig};
+use crate::data::Batcher;
+use crate::device;
+use crate::error::{Error, Result};
+use crate::models::GeneratorModel;
+use crate::optim::{Adam, Schedule};
+use crate::run::{load_data, RunData};
+use std::path::{Path, PathBuf};
+use tch::{Device, Tensor};
+
+/// How many steps each phase takes: `train.max_steps` caps the run as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// MLE optimizer steps.
+    pub mle: usize,
+    /// Adversarial steps.
+    pub adv: usize,
+    /// Discriminator pretraining steps before the first adversarial step.
+    pub d_pretrain: usize,
+}
+
+impl Plan {
+    /// The plan of `cfg` on `n_train` training sequences.
+    pub fn new(cfg: &RunConfig, n_train: usize) -> Plan {
+        let per_epoch = Batcher {
+            batch_size: cfg.train.batch_size as usize,
+            seed: 0,
+        }
+        .batches_per_epoch(n_train);
+        let all = per_epoch * cfg.train.epochs;
+        let cap = cfg.train.max_steps;
+        let gan = cfg.gan.is_set();
+        let mle = match (cap, cfg.train.epochs) {
+            (0, _) => all,
+            // Training by steps: no epochs, no adversarial phase.
+            (m, 0) if !gan => m,
+            (m, _) => m.min(all),
+        };
+        let (adv, d_pretrain) = match (gan, cap) {
+            (false, _) => (0, 0),
+            (true, 0) => (cfg.gan.adv.steps, cfg.gan.adv.d_pretrain_steps),
+            (true, m) => (
+                cfg.gan.adv.steps.min(m.saturating_sub(mle)),
+                cfg.gan.adv.d_pretrain_steps.min(m),
+            ),
+        };
+        Plan {
+            mle,
+            adv,
+            d_pretrain,
+        }
+    }
+}
+
+/// How a call of [`Trainer::run`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every planned step is done; the last evaluation.
+    Finished(Option<Box<Metrics>>),
+    /// Stopped by request ([`Hooks::should_stop`]) after a step, with a checkpoint written.
+    Stopped { steps: usize },
+    /// There was nothing left to do.
+    AlreadyComplete,
+}
+
+/// A phase of a run, driven by [`Trainer::run`].
+pub(crate) trait Phase {
+    /// Steps the phase takes in all, and those done.
+    fn total(&self, t: &Trainer) -> usize;
+    fn done(&self, t: &Trainer) -> usize;
+    /// Before the first step of this call: set-up, messages, evaluations of the start.
+    fn begin(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<()>;
+    /// One step; returns whether an evaluation is due after it.
+    fn step(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<bool>;
+    /// After the last step, before the closing evaluation (if one is still due).
+    fn finish(&mut self, _t: &mut Trainer) {}
+    /// Moves the figures gathered since the last evaluation into `m`, and starts afresh.
+    fn close_window(&mut self, t: &mut Trainer, m: &mut Metrics, hooks: &mut dyn Hooks);
+    /// The phase's own tensors and counts for the checkpoint (the algorithm's).
+    fn state(&self) -> (Vec<(String, Tensor)>, Option<AdvCounts>) {
+        (Vec::new(), None)
+    }
+}
+
+pub struct Trainer {
+    pub dir: RunDir,
+    pub cfg: RunConfig,
+    pub data: RunData,
+    pub device: Device,
+    pub gen: GeneratorModel,
+    /// The MLE optimizer and its schedule.
+    pub opt: Adam,
+    pub schedule: Schedule,
+    pub progress: Progress,
+    pub plan: Plan,
+    /// The latest evaluation.
+    pub last: Option<Metrics>,
+    evaluator: Evaluator,
+    /// An adversarial algorithm restored from the checkpoint, for [`AdvPhase`] to take.
+    pub(crate) restored: Option<Box<dyn Algorithm>>,
+}
+
+/// Threads, the run's device (refusing settings that need CUDA elsewhere) and its data.
+fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
+    if cfg.train.threads > 0 {
+        tch::set_num_threads(cfg.train.threads);
+    }
+    let device = device::resolve(&cfg.train.device)?;
+    if cfg.train.cuda_graph && !device.is_cuda() {
+        return Err(Error::Device(format!(
+            "train.cuda_graph needs a CUDA device; this run is on {}",
+            device::describe(device)
+        )));
+    }
+    let data = load_data(cfg, device)?;
+    Ok((device, data))
+}
+
+/// Resolves relative data paths against the working directory, so a resumed run finds them.
+fn absolutize(cfg: &mut RunConfig) -> Result<()> {
+    for p in [&mut cfg.data.train, &mut cfg.data.test]
+        .into_iter()
+        .flatten()
+    {
+        if p.is_relative() {
+            *p = std::fs::canonicalize(&*p).map_err(|e| Error::io(p.clone(), e))?;
+        }
+    }
+    Ok(())
+}
+
+impl Trainer {
+    /// Starts a new run in `dir`. Everything is checked before the directory is touched.
+    pub fn create(dir: &Path, cfg: RunConfig) -> Result<Self> {
+        Self::create_from(dir, cfg, None)
+    }
+
+    /// Starts a new run whose generator starts from the weights of another run's checkpoint
+    /// (same data and generator settings) and skips MLE pretraining: several adversarial
+    /// algorithms can then start from one pretrained generator, as in the papers.
+    pub fn create_from(dir: &Path, mut cfg: RunConfig, init_from: Option<&Path>) -> Result<Self> {
+        RunDir::check_new(dir)?;
+        if init_from.is_some() {
+            // MLE is skipped: the run's own steps are all adversarial.
+            cfg.train.epochs = 0;
+        }
+        cfg.validate()?;
+        absolutize(&mut cfg)?;
+        let (device, data) = prepare(&cfg)?;
+        let corpus = &data.corpus;
+        tch::manual_seed(cfg.train.seed as i64);
+        let mut gen = GeneratorModel::new(
+            &cfg.generator,
+            corpus.vocab.len() as i64,
+            corpus.max_len as i64,
+            device,
+        );
+        let opt = Adam::new(&gen.vs, &cfg.train.adam());
+        let plan = Plan::new(&cfg, corpus.train.len());
+        let schedule = Schedule::new(&cfg.train.schedule(), plan.mle);
+        let mut progress = Progress {
+            max_len: corpus.max_len,
+            ..Default::default()
+        };
+        if let Some(src) = init_from {
+            let path = checkpoint::locate(src);
+            let ck = checkpoint::load(&path)?;
+            if ck.vocab != corpus.vocab || ck.config.generator != cfg.generator {
+                return Err(Error::checkpoint(
+                    &path,
+                    "a generator to start from needs a run with the same data and generator settings",
+                ));
+            }
+            checkpoint::restore_vars(&mut gen.vs, &ck.tensors, "model.", &path)?;
+        }
+        let run = RunDir::create(dir, &cfg, &corpus.vocab)?;
+        progress.run_id = Some(run.id.clone());
+        Ok(Trainer {
+            dir: run,
+            device: gen.device(),
+            cfg,
+            data,
+            gen,
+            opt,
+            schedule,
+            progress,
+            plan,
+            last: None,
+            evaluator: Evaluator::default(),
+            restored: None,
+        })
+    }
+
+    /// Reopens the run in `dir` where its checkpoint left it. `overrides` may change training
+    /// settings (`train.*`, e.g. more steps; `gan.steps`); the data and the networks must stay.
+    pub fn resume(dir: &Path, overrides: &[Override]) -> Result<Self> {
+        let path = dir.join(checkpoint::FILE);
+        let ck = checkpoint::load(&path)?;
+        let cfg = RunConfig::resolve(ck.config.to_table(), overrides)?;
+        if cfg.data != ck.config.data
+            || cfg.generator != ck.config.generator
+            || cfg.discriminator != ck.config.discriminator
+            || cfg.gan.algorithm != ck.config.gan.algorithm
+        {
+            return Err(Error::Config(
+                "a resumed run keeps its [data], [generator], [discriminator] and gan.algorithm; only training settings may change"
+                    .into(),
+            ));
+        }
+        let mut progress = ck.progress.clone();
+        let (device, data) = prepare(&cfg)?;
+        if data.corpus.vocab != ck.vocab {
+            return Err(Error::Data(
+                "the training data changed since the run started (its vocabulary differs)".into(),
+            ));
+        }
+        let mut gen = GeneratorModel::new(
+            &cfg.generator,
+            ck.vocab.len() as i64,
+            progress.max_len as i64,
+            device,
+        );
+        checkpoint::restore_vars(&mut gen.vs, &ck.tensors, "model.", &path)?;
+        let mut opt = Adam::new(&gen.vs, &cfg.train.adam());
+        opt.load_state(&ck.tensors, "optim.")
+            .map_err(|e| Error::checkpoint(&path, e))?;
+        opt.t = progress.adam_t;
+        let plan = Plan::new(&cfg, data.corpus.train.len());
+        let mut schedule = Schedule::new(&cfg.train.schedule(), plan.mle);
+        if let Some(saved) = &progress.schedule {
+            schedule.scale = saved.scale;
+            schedule.best = saved.best;
+            schedule.bad_evals = saved.bad_evals;
+        }
+        let run = RunDir::reopen(dir, &mut progress)?;
+        let dropped = run.truncate_past(&progress)?;
+        run.write_config(&cfg)?;
+        let restored = match progress.phase {
+            PhaseKind::Adv => {
+                let mut algo = crate::algorithms::build(
+                    &cfg.gan,
+                    &cfg.generator,
+                    &cfg.discriminator,
+                    &gen.vs,
+                    &ck.vocab,
+                    progress.max_len,
+                    device,
+                )
+                .ok_or_else(|| {
+                    Error::checkpoint(&path, "an adversarial checkpoint without gan.algorithm")
+                })?;
+                algo.load_state(&ck.tensors, progress.algo.unwrap_or_default(), &path)?;
+                Some(algo)
+            }
+            PhaseKind::Mle => None,
+        };
+        let mut t = Trainer {
+            last: run.last_metrics(),
+            dir: run,
+            device,
+            cfg,
+            data,
+            gen,
+            opt,
+            schedule,
+            progress,
+            plan,
+            evaluator: Evaluator::default(),
+            restored,
+        };
+        if dropped > 0 {
+            t.dir.log(&format!(
+                "dropped {dropped} metrics records written after the checkpoint (the run was killed between the two)"
+            ));
+        }
+        Ok(t)
+    }
+
+    /// The run's directory.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// A message to the user, also written to `train.log`.
+    pub fn message(&mut self, hooks: &mut dyn Hooks, msg: &str) {
+        self.dir.log(msg);
+        hooks.on_message(msg);
+    }
+
+    /// Whether every planned step is done.
+    pub fn is_complete(&self) -> bool {
+        self.progress.step >= self.plan.mle && self.progress.adv_step >= self.plan.adv
+    }
+
+    /// Trains the whole run: MLE, then the adversarial phase if one is configured.
+    pub fn run(&mut self, hooks: &mut dyn Hooks) -> Result<Outcome> {
+        if self.is_complete() {
+            let m = format!(
+                "the run is complete ({} MLE and {} adversarial steps); raise --max-steps, train.epochs or gan.steps to go on",
+                self.progress.step, self.progress.adv_step
+            );
+            self.message(hooks, &m);
+            return Ok(Outcome::AlreadyComplete);
+        }
+        self.describe(hooks);
+        let mut mle = MlePhase::default();
+        if let Some(stop) = self.run_phase(&mut mle, hooks)? {
+            return Ok(stop);
+        }
+        if self.plan.adv > self.progress.adv_step {
+            let mut adv = AdvPhase::new(self.restored.take());
+            if let Some(stop) = self.run_phase(&mut adv, hooks)? {
+                return Ok(stop);
+            }
+        }
+        Ok(Outcome::Finished(self.last.clone().map(Box::new)))
+    }
+
+    /// The data and the model, in the log.
+    fn describe(&mut self, hooks: &mut dyn Hooks) {
+        let c = &self.data.corpus;
+        let summary = format!(
+            "data: {} train / {} test sequences, vocabulary {}, max length {}; train lines truncated {}, skipped {}; test truncated {}, skipped {}",
+            c.train.len(), c.test.len(), c.vocab.len(), c.max_len,
+            c.train_stats.truncated, c.train_stats.skipped, c.test_stats.truncated, c.test_stats.skipped
+        );
+        self.message(hooks, &summary);
+        let model_line = format!(
+            "model: {:?}, {} parameters, on {}",
+            self.cfg.generator,
+            self.gen.num_parameters(),
+            device::describe(self.device)
+        );
+        self.message(hooks, &model_line);
+    }
+
+    /// Steps `phase` to its end, evaluating on its cadence; `Some` when stopped early.
+    fn run_phase(
+        &mut self,
+        phase: &mut dyn Phase,
+        hooks: &mut dyn Hooks,
+    ) -> Result<Option<Outcome>> {
+        if phase.done(self) >= phase.total(self) {
+            return Ok(None);
+        }
+        phase.begin(self, hooks)?;
+        let mut last_eval = None;
+        while phase.done(self) < phase.total(self) {
+            if phase.step(self, hooks)? {
+                self.evaluate(phase, hooks)?;
+                last_eval = Some(phase.done(self));
+            }
+            test_signal(self.progress.steps());
+            if hooks.should_stop() && phase.done(self) < phase.total(self) {
+                self.save(phase)?;
+                let steps = self.progress.steps();
+                let m = format!(
+                    "stopped by request after {} MLE and {} adversarial steps; checkpoint written",
+                    self.progress.step, self.progress.adv_step
+                );
+                self.message(hooks, &m);
+                return Ok(Some(Outcome::Stopped { steps }));
+            }
+        }
+        phase.finish(self);
+        if last_eval != Some(phase.done(self)) {
+            self.evaluate(phase, hooks)?;
+        }
+        Ok(None)
+    }
+
+    /// Evaluates, gathers the phase's figures and records them (metrics, then checkpoint).
+    pub(crate) fn evaluate(&mut self, phase: &mut dyn Phase, hooks: &mut dyn Hooks) -> Result<()> {
+        let settings = EvalSettings {
+            seed: self.cfg.train.seed,
+            samples: self.cfg.train.eval_samples,
+            oracle_samples: self.cfg.train.oracle_eval_samples,
+        };
+        let mut m = self.evaluator.evaluate(
+            self.gen.net.as_ref(),
+            &self.data,
+            &self.progress,
+            &settings,
+            &self.dir,
+            self.device,
+        )?;
+        phase.close_window(self, &mut m, hooks);
+        self.record(phase, m, hooks)
+    }
+
+    /// Appends `m` to the metrics (and plots), then writes the checkpoint: the records never
+    /// run ahead of a checkpoint that a resumed run would not truncate them to.
+    pub(crate) fn record(
+        &mut self,
+        phase: &dyn Phase,
+        m: Metrics,
+        hooks: &mut dyn Hooks,
+    ) -> Result<()> {
+        self.dir.append_metrics(&m, self.progress.steps())?;
+        self.save(phase)?;
+        hooks.on_eval(&m);
+        self.last = Some(m);
+        Ok(())
+    }
+
+    /// Writes the checkpoint: weights, optimizers, config, vocabulary, progress.
+    pub(crate) fn save(&mut self, phase: &dyn Phase) -> Result<()> {
+        self.progress.adam_t = self.opt.t;
+        self.progress.schedule = Some(self.schedule.clone());
+        let mut tensors = checkpoint::named_vars(&self.gen.vs, "model.");
+        tensors.extend(self.opt.state_tensors("optim."));
+        let (own, counts) = phase.state();
+        tensors.extend(own);
+        if counts.is_some() {
+            self.progress.algo = counts;
+        }
+        self.dir
+            .save_checkpoint(&self.cfg, &self.data.corpus.vocab, &self.progress, &tensors)
+    }
+}
+
+/// The test hook `TEXTGAN_TEST_SIGNAL=STEPS[:COUNT]`: after `STEPS` optimizer steps the process
+/// sends itself SIGTERM (`COUNT` times, default once), as a user's Ctrl-C or a scheduler would.
+fn test_signal(steps: usize) {
+    let Ok(v) = std::env::var("TEXTGAN_TEST_SIGNAL") else {
+        return;
+    };
+    let (at, count) = v.split_once(':').unwrap_or((&v, "1"));
+    if at.parse() == Ok(steps) {
+        for _ in 0..count.parse().unwrap_or(1) {
+            // SAFETY: raising a signal on our own process.
+            unsafe {
+                libc::raise(libc::SIGTERM);
+            }
+        }
+    }
+}
