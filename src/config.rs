@@ -69,6 +69,9 @@ pub struct TrainConfig {
     pub eval_samples: usize,
     /// Oracle benchmark: generated sequences scored by the oracle at each evaluation.
     pub oracle_eval_samples: usize,
+    /// Test sequences whose NLL each evaluation measures: the first this many (0 = all).
+    /// For quick smoke runs; `textgan eval` always scores them all.
+    pub eval_test_sequences: usize,
     pub seed: u64,
     /// "cpu", "cuda", "cuda:N" or "auto".
     pub device: String,
@@ -99,6 +102,7 @@ impl Default for TrainConfig {
             eval_every: 0,
             eval_samples: 200,
             oracle_eval_samples: 10_000,
+            eval_test_sequences: 0,
             seed: 1234,
             device: "auto".into(),
             threads: 0,

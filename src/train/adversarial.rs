@@ -187,8 +187,10 @@ impl Phase for AdvPhase {
     }
 
     fn close_window(&mut self, t: &mut Trainer, m: &mut Metrics, hooks: &mut dyn Hooks) {
-        m.adv = self.window.means();
-        m.step_s = Some(self.window.seconds / self.window.steps.max(1) as f64);
+        if self.window.steps > 0 {
+            m.adv = self.window.means();
+            m.step_s = Some(self.window.seconds / self.window.steps as f64);
+        }
         self.warn(t, hooks, m);
         self.window = AdvWindow::default();
     }

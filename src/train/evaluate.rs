@@ -23,6 +23,8 @@ pub struct EvalSettings {
     pub samples: usize,
     /// Sequences scored by the oracle (the oracle benchmark).
     pub oracle_samples: usize,
+    /// Test sequences scored for the test NLL (0 = all).
+    pub test_sequences: usize,
 }
 
 impl Evaluator {
@@ -38,8 +40,12 @@ impl Evaluator {
         let t0 = Instant::now();
         let corpus = &data.corpus;
         let (step, adv) = (progress.step, progress.adv_step);
-        let test_nll = (!corpus.test.is_empty())
-            .then(|| corpus_nll(gen, &corpus.test, &corpus.vocab, 256, 1.0, device));
+        let test = match settings.test_sequences {
+            0 => &corpus.test[..],
+            n => &corpus.test[..n.min(corpus.test.len())],
+        };
+        let test_nll =
+            (!test.is_empty()).then(|| corpus_nll(gen, test, &corpus.vocab, 256, 1.0, device));
         tch::manual_seed((settings.seed as i64).wrapping_add(7919 * (step + adv) as i64));
         let spec = GenerateSpec {
             count: settings.samples,

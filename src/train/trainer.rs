@@ -387,6 +387,7 @@ impl Trainer {
             seed: self.cfg.train.seed,
             samples: self.cfg.train.eval_samples,
             oracle_samples: self.cfg.train.oracle_eval_samples,
+            test_sequences: self.cfg.train.eval_test_sequences,
         };
         let mut m = self.evaluator.evaluate(
             self.gen.net.as_ref(),

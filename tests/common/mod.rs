@@ -1,0 +1,147 @@
+//! Helpers of the end-to-end tests: the binary, tiny corpora, run directories.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn textgan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn ok(args: &[&str]) -> Output {
+    let o = textgan(args);
+    assert!(
+        o.status.success(),
+        "textgan {args:?} failed: {}",
+        stderr(&o)
+    );
+    o
+}
+
+/// Runs a command that must fail: non-zero exit, one `error:` line naming `needle`, no panic.
+pub fn fails(args: &[&str], needle: &str) -> String {
+    let o = textgan(args);
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "textgan {args:?} should exit 1: {err}"
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "expected one line: {err}"
+    );
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    err
+}
+
+pub const CORPUS: &str = "the cat sat on the mat\na dog ran in the park\nbirds fly over the sea\nthe dog sat on the mat\n\
+a cat ran in the sea\nbirds sat over the park\nthe birds fly in the park\na dog sat on the sea\n";
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("train.txt"), CORPUS).unwrap();
+        std::fs::write(
+            dir.path().join("test.txt"),
+            "the cat ran in the park\na dog fly over the mat\n",
+        )
+        .unwrap();
+        Fixture { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn s(&self, name: &str) -> String {
+        self.path(name).to_string_lossy().into_owned()
+    }
+
+    /// `--set` arguments for a tiny text run.
+    pub fn tiny(&self) -> Vec<String> {
+        let sets = [
+            "data.source=text".to_string(),
+            format!("data.train=\"{}\"", self.s("train.txt")),
+            format!("data.test=\"{}\"", self.s("test.txt")),
+            "generator.embed_dim=8".into(),
+            "generator.hidden_dim=16".into(),
+            "train.batch_size=4".into(),
+            "train.eval_every=2".into(),
+            "train.eval_samples=5".into(),
+            "train.device=cpu".into(),
+            "train.lr=0.01".into(),
+        ];
+        sets.iter()
+            .flat_map(|s| ["--set".to_string(), s.clone()])
+            .collect()
+    }
+
+    pub fn train(&self, out: &str, steps: usize, extra: &[&str]) -> Output {
+        let out = self.s(out);
+        let steps = steps.to_string();
+        let mut args: Vec<&str> = vec!["train", "--out", &out, "--max-steps", &steps];
+        let tiny = self.tiny();
+        args.extend(tiny.iter().map(String::as_str));
+        args.extend(extra);
+        ok(&args)
+    }
+}
+
+pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `--set` arguments for a tiny adversarial phase of `algorithm` after 2 epochs of MLE (4 steps
+/// on the fixture's 8 lines in batches of 4).
+pub fn gan_args(algorithm: &str, steps: usize) -> Vec<String> {
+    let disc = if algorithm == "scratchgan" {
+        "lstm"
+    } else {
+        "cnn"
+    };
+    let sets = [
+        format!("gan.algorithm={algorithm}"),
+        format!("gan.steps={steps}"),
+        "gan.eval_every=2".into(),
+        "gan.batch_size=8".into(),
+        "gan.d_steps=2".into(),
+        "gan.d_pretrain_steps=2".into(),
+        "gan.g_lr=0.01".into(),
+        format!("discriminator.kind={disc}"),
+        "discriminator.embed_dim=8".into(),
+    ];
+    let mut sets = sets.to_vec();
+    sets.push("train.epochs=2".into());
+    if algorithm == "seqgan" {
+        sets.push("gan.rollouts=3".into());
+    }
+    if disc == "cnn" {
+        sets.extend([
+            "discriminator.filter_sizes=[2, 3]".into(),
+            "discriminator.num_filters=[4, 4]".into(),
+        ]);
+    } else {
+        sets.push("discriminator.hidden_dim=8".into());
+    }
+    sets.iter()
+        .flat_map(|s| ["--set".to_string(), s.clone()])
+        .collect()
+}
