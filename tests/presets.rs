@@ -48,7 +48,11 @@ fn every_preset_smoke_runs_in_three_steps() {
         let (mle, adv) = steps(&out);
         assert_eq!(mle + adv, 3, "{name}");
         if cfg.train.epochs == 0 {
-            assert_eq!((mle, adv), (0, 3), "{name}: no MLE steps without pretraining");
+            assert_eq!(
+                (mle, adv),
+                (0, 3),
+                "{name}: no MLE steps without pretraining"
+            );
         }
         if cfg.gan.is_set() && cfg.train.epochs > 0 {
             let mut args = vec!["train", "--preset", name, "--out", o.to_str().unwrap()];

@@ -1,4 +1,5 @@
 //! Teacher-forcing batches: `<bos>`-shifted inputs, `<eos>`-terminated targets, padding masked.
+use super::condition::Condition;
 use super::vocab::Vocab;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -16,6 +17,8 @@ pub struct Batch {
     pub target: Tensor,
     /// Number of target tokens that count (not padding).
     pub tokens: i64,
+    /// What the rows are conditioned on (none for unconditional data).
+    pub cond: Condition,
 }
 
 impl Batch {
@@ -45,7 +48,14 @@ impl Batch {
             input: Tensor::from_slice(&input).view(shape).to_device(device),
             target: Tensor::from_slice(&target).view(shape).to_device(device),
             tokens,
+            cond: Condition::None,
         }
+    }
+
+    /// The batch with its rows conditioned on `cond` (one condition row per sequence).
+    pub fn given(self, cond: Condition) -> Batch {
+        debug_assert!(cond.rows().is_none_or(|r| r == self.input.size()[0]));
+        Batch { cond, ..self }
     }
 }
 

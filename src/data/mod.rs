@@ -3,11 +3,13 @@
 //! Data knows no networks; the oracle benchmark hands its sampled sequences in through
 //! [`Corpus::from_ids`].
 mod batch;
+mod condition;
 mod config;
 mod corpus;
 mod vocab;
 
 pub use batch::{in_order, Batch, Batcher, IGNORE_INDEX};
+pub use condition::Condition;
 pub use config::{DataConfig, DataSource, Overlong, Tokenizer, MAX_SEQ_LEN};
 pub use corpus::{bundled_coco, read_lines, read_lines_with_blanks, Corpus, EncodeStats};
 pub use vocab::{tokenize, Vocab, BOS, EOS, PAD, UNK};

@@ -19,6 +19,7 @@ pub use sampling::{generate, GenerateSpec, Sampling};
 pub use state::State;
 pub use transformer::{TransformerConfig, TransformerGenerator};
 
+pub use crate::data::Condition;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Tensor};
 
@@ -82,6 +83,31 @@ pub trait Generator: Send {
     fn step(&self, tokens: &Tensor, state: &mut State) -> Tensor {
         let x = self.embed(&tokens.unsqueeze(1)).squeeze_dim(1); // [B, E]
         self.step_embedded(&x, state)
+    }
+
+    // The conditional entry points, which training, evaluation and sampling call. An
+    // unconditional network inherits them and ignores the condition; a conditional one
+    // overrides them and keeps what its steps need (a label's embedding, an encoder's
+    // memory, the state after a source prefix) in the decoding [`State`].
+
+    /// Whether the network reads a [`Condition`] (a run checks it against its data).
+    fn reads_condition(&self) -> bool {
+        false
+    }
+
+    /// Teacher forcing under `cond`: [B, T, E] -> [B, T, V].
+    fn forward_embedded_given(&self, emb: &Tensor, _cond: &Condition, train: bool) -> Tensor {
+        self.forward_embedded(emb, train)
+    }
+
+    /// A fresh decoding state for `batch` sequences under `cond`.
+    fn initial_state_given(&self, batch: i64, _cond: &Condition) -> State {
+        self.initial_state(batch)
+    }
+
+    /// Teacher forcing of ids under `cond`: [B, T] -> [B, T, V].
+    fn forward_given(&self, input: &Tensor, cond: &Condition, train: bool) -> Tensor {
+        self.forward_embedded_given(&self.embed(input), cond, train)
     }
 }
 
@@ -150,7 +176,7 @@ pub fn linear_few_rows(lin: &nn::Linear, x: &Tensor) -> Tensor {
 }
 
 pub fn lm_loss(gen: &dyn Generator, batch: &crate::data::Batch, train: bool) -> Tensor {
-    let logits = gen.forward(&batch.input, train); // [B, T, V]
+    let logits = gen.forward_given(&batch.input, &batch.cond, train); // [B, T, V]
     token_cross_entropy(&logits, &batch.target, tch::Reduction::Mean)
 }
 

@@ -1,5 +1,5 @@
 //! Decoding: greedy, temperature, top-k and top-p sampling, batched over many sequences at once.
-use super::Generator;
+use super::{Condition, Generator};
 use tch::{Device, Kind, Tensor};
 
 /// How the next token is chosen from the logits.
@@ -159,6 +159,8 @@ pub struct GenerateSpec {
     pub banned: Vec<i64>,
     /// Forced first tokens (a prompt); they are part of the output.
     pub prefix: Vec<i64>,
+    /// What the sequences are conditioned on: one row per sequence (`count` rows), or none.
+    pub cond: Condition,
 }
 
 /// Samples `spec.count` sequences; each is returned without `<bos>` and cut before `<eos>`.
@@ -181,7 +183,8 @@ pub fn generate(
     });
     while left > 0 {
         let b = left.min(spec.batch_size.max(1)) as i64;
-        let mut state = gen.initial_state(b);
+        let cond = spec.cond.narrow((spec.count - left) as i64, b);
+        let mut state = gen.initial_state_given(b, &cond);
         let mut tok = Tensor::full([b], spec.bos, (Kind::Int64, device));
         let mut logits = gen.step(&tok, &mut state);
         for &p in &spec.prefix {

@@ -25,6 +25,7 @@ fn oracle_corpus(oracle: &Oracle, d: &crate::data::DataConfig, device: Device) -
         eos: None,
         banned: vec![],
         prefix: vec![],
+        cond: Default::default(),
     };
     let mut seqs = generate(oracle, &spec, &Sampling::default(), device);
     let test = seqs.split_off(d.oracle_samples);
@@ -91,6 +92,7 @@ impl RunContext {
             eos: v.eos,
             banned: v.never_generated(),
             prefix: vec![],
+            cond: Default::default(),
         };
         let sampling = Sampling {
             temperature,

@@ -55,6 +55,7 @@ impl Evaluator {
             eos: corpus.vocab.eos,
             banned: corpus.vocab.never_generated(),
             prefix: vec![],
+            cond: Default::default(),
         };
         let samples = generate(gen, &spec, &Sampling::default(), device);
         let lines: Vec<String> = samples.iter().map(|s| corpus.vocab.decode(s)).collect();

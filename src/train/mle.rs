@@ -181,6 +181,7 @@ impl GraphedMleStep {
             input: input.shallow_clone(),
             target: target.shallow_clone(),
             tokens: 0,
+            cond: crate::data::Condition::None,
         };
         let graph = crate::cuda_graph::CudaGraph::capture(device, 3, || {
             let l = lm_loss(gen, &batch, true);

@@ -338,6 +338,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                         eos: None,
                         banned: vec![],
                         prefix: vec![],
+                        cond: Default::default(),
                     };
                     let reps = a.reps.clamp(1, 5);
                     let secs = time(device, 1, reps, || {

@@ -102,6 +102,7 @@ pub fn run(a: SampleArgs) -> Result<()> {
         eos: vocab.eos,
         banned: vocab.never_generated(),
         prefix,
+        cond: Default::default(),
     };
     let sampling = Sampling {
         temperature: a.temperature,

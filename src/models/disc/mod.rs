@@ -16,6 +16,7 @@ pub use lstm::{LstmDiscConfig, LstmDiscriminator};
 pub use mlp::{MlpDiscConfig, MlpDiscriminator};
 pub use transformer::TransformerDiscriminator;
 
+use crate::data::Condition;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Tensor};
 
@@ -62,6 +63,17 @@ pub trait Discriminator: Send {
 
     /// Sequence scores from embeddings: [B, T, E] -> [B, K] logits.
     fn forward_embedded(&self, emb: &Tensor, train: bool) -> Tensor;
+
+    /// Sequence scores under a condition (a pair discriminator reads the source, a class
+    /// discriminator the label); unconditional networks ignore it.
+    fn forward_embedded_given(&self, emb: &Tensor, _cond: &Condition, train: bool) -> Tensor {
+        self.forward_embedded(emb, train)
+    }
+
+    /// Sequence scores of token ids under a condition: [B, T] -> [B, K].
+    fn score_given(&self, tokens: &Tensor, cond: &Condition, train: bool) -> Tensor {
+        self.forward_embedded_given(&self.embed(tokens), cond, train)
+    }
 
     /// Per-token scores [B, T] (token t judged on tokens 0..=t), where the network has them.
     fn per_token(&self, _emb: &Tensor, _train: bool) -> Option<Tensor> {

@@ -1,0 +1,101 @@
+//! What a sequence is generated or judged under: nothing, a class label, or a source sequence.
+//!
+//! A [`Batch`](super::Batch) and a sampling request may carry one; the generator and
+//! discriminator traits take it in their `*_given` entry points and unconditional networks
+//! ignore it. The forms are the ones conditional text GANs need: a label embedding (SentiGAN,
+//! CatGAN, style transfer), an encoder-decoder reading a source sentence (translation,
+//! dialogue), and a decoder-only model reading the source as a prefix (pretrained LMs).
+use tch::{Device, Tensor};
+
+#[derive(Debug, Default)]
+pub enum Condition {
+    /// Unconditional.
+    #[default]
+    None,
+    /// A class per row: [B] int64 ids.
+    Label(Tensor),
+    /// A source sequence per row: [B, S] int64 ids, right-padded with `pad`.
+    Source { ids: Tensor, pad: i64 },
+}
+
+impl Clone for Condition {
+    /// Shares the tensors (conditions are read, never written in place).
+    fn clone(&self) -> Self {
+        self.map(Tensor::shallow_clone)
+    }
+}
+
+impl Condition {
+    pub fn is_none(&self) -> bool {
+        matches!(self, Condition::None)
+    }
+
+    /// Rows it conditions (None when unconditional).
+    pub fn rows(&self) -> Option<i64> {
+        match self {
+            Condition::None => None,
+            Condition::Label(t) | Condition::Source { ids: t, .. } => Some(t.size()[0]),
+        }
+    }
+
+    /// The same condition with `f` applied to its tensor (rows are dimension 0).
+    pub fn map(&self, f: impl Fn(&Tensor) -> Tensor) -> Condition {
+        match self {
+            Condition::None => Condition::None,
+            Condition::Label(t) => Condition::Label(f(t)),
+            Condition::Source { ids, pad } => Condition::Source {
+                ids: f(ids),
+                pad: *pad,
+            },
+        }
+    }
+
+    /// Rows `start .. start + len` (a chunk of a larger request).
+    pub fn narrow(&self, start: i64, len: i64) -> Condition {
+        self.map(|t| t.narrow(0, start, len))
+    }
+
+    /// Each row repeated `n` times in a row (rollouts, beams): B -> B * n.
+    pub fn repeat_interleave(&self, n: i64) -> Condition {
+        self.map(|t| t.repeat_interleave_self_int(n, 0, None))
+    }
+
+    /// The rows at `index` [K].
+    pub fn index_select(&self, index: &Tensor) -> Condition {
+        self.map(|t| t.index_select(0, index))
+    }
+
+    pub fn to_device(&self, device: Device) -> Condition {
+        self.map(|t| t.to_device(device))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_follow_the_batch_dimension() {
+        let c = Condition::Source {
+            ids: Tensor::from_slice(&[4i64, 5, 0, 6, 0, 0]).view([2, 3]),
+            pad: 0,
+        };
+        assert_eq!(c.rows(), Some(2));
+        let r = c.repeat_interleave(2);
+        assert_eq!(r.rows(), Some(4));
+        let Condition::Source { ids, pad } = r.narrow(2, 2) else {
+            panic!("still a source")
+        };
+        assert_eq!(pad, 0);
+        assert_eq!(
+            Vec::<i64>::try_from(ids.view([-1])).unwrap(),
+            [6, 0, 0, 6, 0, 0]
+        );
+        assert!(Condition::None.narrow(0, 1).is_none());
+        let l = Condition::Label(Tensor::from_slice(&[1i64, 0, 1]));
+        let Condition::Label(t) = l.index_select(&Tensor::from_slice(&[2i64, 1])) else {
+            panic!("still a label")
+        };
+        assert_eq!(Vec::<i64>::try_from(t).unwrap(), [1, 0]);
+    }
+}
