@@ -13,7 +13,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// File name of the checkpoint inside a run directory.
 pub const FILE: &str = "checkpoint.safetensors";
@@ -32,14 +32,7 @@ pub enum Phase {
     Adv,
 }
 
-/// Update counts of the adversarial phase's optimizers.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AdvCounts {
-    #[serde(default)]
-    pub d_t: i64,
-    #[serde(default)]
-    pub g_t: i64,
-}
+pub use crate::algorithms::AdvCounts;
 
 /// Where training stands; saved in every checkpoint. Random draws are seeded from the run's
 /// seed and the step, so no generator state needs saving for a resumed run to match.
@@ -235,53 +228,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     })
 }
 
-/// The variables of `vs` under `prefix` (sorted by name), for saving.
-pub fn named_vars(vs: &VarStore, prefix: &str) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .map(|(k, v)| (format!("{prefix}{k}"), v))
-        .collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
-}
-
-/// Copies the checkpoint's `prefix` tensors into `vs`, checking names and shapes both ways.
-pub fn restore_vars(
-    vs: &mut VarStore,
-    tensors: &HashMap<String, Tensor>,
-    prefix: &str,
-    path: &Path,
-) -> Result<()> {
-    let vars = vs.variables();
-    for (name, var) in &vars {
-        let key = format!("{prefix}{name}");
-        let src = tensors
-            .get(&key)
-            .ok_or_else(|| Error::checkpoint(path, format!("missing tensor {key}")))?;
-        if src.size() != var.size() {
-            return Err(Error::checkpoint(
-                path,
-                format!(
-                    "tensor {key} has shape {:?}, the model expects {:?}",
-                    src.size(),
-                    var.size()
-                ),
-            ));
-        }
-        tch::no_grad(|| var.shallow_clone().copy_(src));
-    }
-    if let Some(extra) = tensors
-        .keys()
-        .find(|k| k.starts_with(prefix) && !vars.contains_key(&k[prefix.len()..]))
-    {
-        return Err(Error::checkpoint(
-            path,
-            format!("unexpected tensor {extra} (the checkpoint is of another model)"),
-        ));
-    }
-    Ok(())
-}
+pub use crate::models::vars::{named_vars, restore_vars};
 
 /// A generator rebuilt from a checkpoint alone, for sampling and evaluation.
 pub struct LoadedGenerator {

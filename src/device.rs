@@ -31,7 +31,7 @@ pub fn resolve(s: &str) -> Result<Device> {
         DeviceRequest::Cuda(i) => {
             if !tch::Cuda::is_available() {
                 return Err(Error::Device(
-                    "CUDA was requested but no CUDA device is available on this machine (use --device cpu or auto)".into(),
+                    "CUDA was requested but no CUDA device is available on this machine".into(),
                 ));
             }
             let n = tch::Cuda::device_count() as usize;

@@ -526,7 +526,7 @@ two dogs play\na cat sitting on a couch\n";
     );
     fails(
         &["eval", "--samples", &f.s("hyps.txt"), "--metrics", "bleu"],
-        "bleu needs --references",
+        "bleu needs reference sentences (give --references FILE",
     );
     fails(
         &[

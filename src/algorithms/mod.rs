@@ -58,6 +58,15 @@ pub fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|s| s.name()).collect()
 }
 
+/// Update counts of the adversarial phase's optimizers.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct AdvCounts {
+    #[serde(default)]
+    pub d_t: i64,
+    #[serde(default)]
+    pub g_t: i64,
+}
+
 /// What an algorithm step sees of the run: the generator (the trait and its variables), the
 /// training sequences, and where it stands.
 pub struct Ctx<'a> {
@@ -100,7 +109,7 @@ pub trait Algorithm {
     /// Tensors to checkpoint beside the generator: discriminator, optimizers, extras.
     fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let (disc, g_opt) = self.sides();
-        let mut t = crate::checkpoint::named_vars(&disc.model.vs, "disc.");
+        let mut t = crate::models::vars::named_vars(&disc.model.vs, "disc.");
         t.extend(disc.opt.state_tensors("dopt."));
         t.extend(g_opt.state_tensors("gopt_adv."));
         t.extend(self.extra_tensors());
@@ -108,9 +117,9 @@ pub trait Algorithm {
     }
 
     /// The optimizers' update counts, for checkpoints.
-    fn counts(&self) -> crate::checkpoint::AdvCounts {
+    fn counts(&self) -> AdvCounts {
         let (disc, g_opt) = self.sides();
-        crate::checkpoint::AdvCounts {
+        AdvCounts {
             d_t: disc.opt.t,
             g_t: g_opt.t,
         }
@@ -119,11 +128,11 @@ pub trait Algorithm {
     fn load_state(
         &mut self,
         tensors: &HashMap<String, Tensor>,
-        counts: crate::checkpoint::AdvCounts,
+        counts: AdvCounts,
         path: &Path,
     ) -> Result<()> {
         let (disc, g_opt) = self.sides_mut();
-        crate::checkpoint::restore_vars(&mut disc.model.vs, tensors, "disc.", path)?;
+        crate::models::vars::restore_vars(&mut disc.model.vs, tensors, "disc.", path)?;
         disc.opt
             .load_state(tensors, "dopt.")
             .map_err(|e| Error::checkpoint(path, e))?;

@@ -369,11 +369,11 @@ impl Algorithm for SeqGan {
     }
 
     fn extra_tensors(&self) -> Vec<(String, Tensor)> {
-        crate::checkpoint::named_vars(&self.rollout.vs, "rollout.")
+        crate::models::vars::named_vars(&self.rollout.vs, "rollout.")
     }
 
     fn load_extra(&mut self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-        crate::checkpoint::restore_vars(&mut self.rollout.vs, tensors, "rollout.", path)
+        crate::models::vars::restore_vars(&mut self.rollout.vs, tensors, "rollout.", path)
     }
 }
 

@@ -38,10 +38,10 @@ fn nice_range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
 
 /// An SVG line-and-point plot of `series`, points labelled with their temperature.
 pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> String {
-    let (x0, x1) = nice_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let (y0, y1) = nice_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-    let px = |x: f64| L + (x - x0) / (x1 - x0) * (W - L - R);
-    let py = |y: f64| H - B - (y - y0) / (y1 - y0) * (H - T - B);
+    let ax = Axes {
+        x: nice_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0))),
+        y: nice_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1))),
+    };
     // The canvas widens to the right for long legend labels (about 7.2 px a character at 12 px
     // DejaVu Sans), so none is cut off; the plot itself keeps its size.
     let longest = series
@@ -56,6 +56,32 @@ pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> Stri
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{wt}" height="{H}" viewBox="0 0 {wt} {H}" font-family="DejaVu Sans" font-size="12">"#
     );
     let _ = write!(s, r#"<rect width="{wt}" height="{H}" fill="white"/>"#);
+    frame(&mut s, &ax, title, x_label, y_label);
+    for (i, ser) in series.iter().enumerate() {
+        marks(&mut s, &ax, ser, i);
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The data ranges and their mapping to the canvas.
+struct Axes {
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Axes {
+    fn px(&self, x: f64) -> f64 {
+        L + (x - self.x.0) / (self.x.1 - self.x.0) * (W - L - R)
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        H - B - (y - self.y.0) / (self.y.1 - self.y.0) * (H - T - B)
+    }
+}
+
+/// Title, plot box, grid with tick labels, axis labels.
+fn frame(s: &mut String, ax: &Axes, title: &str, x_label: &str, y_label: &str) {
     let _ = write!(
         s,
         r#"<text x="{}" y="28" font-size="16" text-anchor="middle">{}</text>"#,
@@ -69,35 +95,29 @@ pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> Stri
         H - T - B
     );
     for i in 0..=5 {
-        let fx = x0 + (x1 - x0) * i as f64 / 5.0;
-        let fy = y0 + (y1 - y0) * i as f64 / 5.0;
+        let fx = ax.x.0 + (ax.x.1 - ax.x.0) * i as f64 / 5.0;
+        let fy = ax.y.0 + (ax.y.1 - ax.y.0) * i as f64 / 5.0;
+        let (x, y) = (ax.px(fx), ax.py(fy));
         let _ = write!(
             s,
-            r##"<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="#ddd"/>"##,
-            px(fx),
-            T,
+            r##"<line x1="{x}" y1="{T}" x2="{x}" y2="{}" stroke="#ddd"/>"##,
             H - B
         );
         let _ = write!(
             s,
-            r##"<line x1="{1}" y1="{0}" x2="{2}" y2="{0}" stroke="#ddd"/>"##,
-            py(fy),
-            L,
+            r##"<line x1="{L}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/>"##,
             W - R
         );
         let _ = write!(
             s,
-            r#"<text x="{}" y="{}" text-anchor="middle">{:.3}</text>"#,
-            px(fx),
-            H - B + 18.0,
-            fx
+            r#"<text x="{x}" y="{}" text-anchor="middle">{fx:.3}</text>"#,
+            H - B + 18.0
         );
         let _ = write!(
             s,
-            r#"<text x="{}" y="{}" text-anchor="end">{:.3}</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="end">{fy:.3}</text>"#,
             L - 6.0,
-            py(fy) + 4.0,
-            fy
+            y + 4.0
         );
     }
     let _ = write!(
@@ -113,56 +133,51 @@ pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> Stri
         (T + H - B) / 2.0,
         esc(y_label)
     );
-    for (i, ser) in series.iter().enumerate() {
-        let c = COLORS[i % COLORS.len()];
-        let pts: Vec<String> = ser
-            .points
-            .iter()
-            .filter(|p| p.0.is_finite() && p.1.is_finite())
-            .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.1)))
-            .collect();
-        let _ = write!(
-            s,
-            r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"/>"#,
-            pts.join(" ")
-        );
-        for &(x, y, t) in ser
-            .points
-            .iter()
-            .filter(|p| p.0.is_finite() && p.1.is_finite())
-        {
+}
+
+/// One series: its line, its points (with their temperatures), its legend entry.
+fn marks(s: &mut String, ax: &Axes, ser: &Series, i: usize) {
+    let c = COLORS[i % COLORS.len()];
+    let finite: Vec<&(f64, f64, f64)> = ser
+        .points
+        .iter()
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
+    let pts: Vec<String> = finite
+        .iter()
+        .map(|p| format!("{:.1},{:.1}", ax.px(p.0), ax.py(p.1)))
+        .collect();
+    let _ = write!(
+        s,
+        r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"/>"#,
+        pts.join(" ")
+    );
+    for &&(x, y, t) in &finite {
+        let (x, y) = (ax.px(x), ax.py(y));
+        let _ = write!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{c}"/>"#);
+        if t.is_finite() {
             let _ = write!(
                 s,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{c}"/>"#,
-                px(x),
-                py(y)
+                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#555">T={t}</text>"##,
+                x + 6.0,
+                y - 6.0
             );
-            if t.is_finite() {
-                let _ = write!(
-                    s,
-                    r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#555">T={t}</text>"##,
-                    px(x) + 6.0,
-                    py(y) - 6.0
-                );
-            }
         }
-        let ly = T + 10.0 + 20.0 * i as f64;
-        let _ = write!(
-            s,
-            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{c}" stroke-width="3"/>"#,
-            W - R + 12.0,
-            W - R + 32.0
-        );
-        let _ = write!(
-            s,
-            r#"<text x="{}" y="{}">{}</text>"#,
-            W - R + 38.0,
-            ly + 4.0,
-            esc(&ser.label)
-        );
     }
-    s.push_str("</svg>\n");
-    s
+    let ly = T + 10.0 + 20.0 * i as f64;
+    let _ = write!(
+        s,
+        r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{c}" stroke-width="3"/>"#,
+        W - R + 12.0,
+        W - R + 32.0
+    );
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}">{}</text>"#,
+        W - R + 38.0,
+        ly + 4.0,
+        esc(&ser.label)
+    );
 }
 
 fn esc(s: &str) -> String {

@@ -15,11 +15,11 @@ pub const METRIC_NAMES: &[(&str, &str)] = &[
     ("copied", "fraction of samples equal to a training sentence"),
     (
         "nll-test",
-        "generator NLL per token on the test data (needs --run)",
+        "generator NLL per token on the test data (needs a run)",
     ),
     (
         "nll-train",
-        "generator NLL per token on the training data (needs --run)",
+        "generator NLL per token on the training data (needs a run)",
     ),
     (
         "nll-oracle",
@@ -27,11 +27,11 @@ pub const METRIC_NAMES: &[(&str, &str)] = &[
     ),
     (
         "lm-score",
-        "NLL of the samples under a real-data LM (needs --lm-run)",
+        "NLL of the samples under a real-data LM (needs an LM run)",
     ),
     (
         "reverse-lm",
-        "NLL of the test data under an LM trained on the samples (needs --lm-run)",
+        "NLL of the test data under an LM trained on the samples (needs an LM run)",
     ),
 ];
 
@@ -132,8 +132,8 @@ pub fn text_metrics(
     for m in metrics {
         match m.as_str() {
             "bleu" => {
-                let refs =
-                    references.ok_or_else(|| Error::Eval("bleu needs --references".into()))?;
+                let refs = references
+                    .ok_or_else(|| Error::Eval("bleu needs reference sentences".into()))?;
                 let refs = int.tokenize_all(refs)?;
                 let index = bleu::ReferenceIndex::new(&refs, bleu::MAX_ORDER);
                 let scores = bleu::bleu(&hyps, &index);
@@ -172,7 +172,8 @@ pub fn text_metrics(
                 format!("mean {tok} over {} samples", hyps.len()),
             ),
             "copied" => {
-                let train = train.ok_or_else(|| Error::Eval("copied needs --train".into()))?;
+                let train = train
+                    .ok_or_else(|| Error::Eval("copied needs the training sentences".into()))?;
                 let proto = format!("samples identical to one of {} training lines (after whitespace normalisation)", train.len());
                 report.push("copied", text::copied_fraction(samples, train), proto);
             }

@@ -11,6 +11,7 @@ mod rmc;
 mod sampling;
 mod state;
 mod transformer;
+pub mod vars;
 
 pub use lstm::{LstmConfig, LstmGenerator};
 pub use oracle::{npy_f32, Oracle};

@@ -2,7 +2,7 @@
 //! protocol, beside the text metrics of [`crate::eval::report`].
 use super::RunContext;
 use crate::error::{Error, Result};
-use crate::eval::{lm, report, Report};
+use crate::eval::{lm, Report};
 use std::path::Path;
 use tch::Device;
 
@@ -85,55 +85,58 @@ pub fn model_metrics(rep: &mut Report, metrics: &[String], inp: &ModelInputs) ->
                 );
                 rep.push(m, v, proto);
             }
-            "lm-score" | "reverse-lm" => {
-                let (lm_ctx, lm_dir) = inp.lm.ok_or_else(|| {
-                    Error::Eval(format!("{m} needs a language model trained on real data"))
-                })?;
-                let v = &lm_ctx.gen.vocab;
-                let encoded: Vec<Vec<i64>> = inp
-                    .samples
-                    .iter()
-                    .map(|s| v.encode(s))
-                    .collect::<Result<_>>()?;
-                if m == "lm-score" {
-                    let proto = format!(
-                        "NLL per token of {} samples under the LM of {}",
-                        inp.samples.len(),
-                        lm_dir.display()
-                    );
-                    rep.push(m, lm::lm_score(&lm_ctx.gen.model, v, &encoded), proto);
-                } else {
-                    let non_empty: Vec<Vec<i64>> =
-                        encoded.into_iter().filter(|s| !s.is_empty()).collect();
-                    let cfg = &lm_ctx.gen.config;
-                    let fit = lm::FitSettings {
-                        batch_size: cfg.train.batch_size as usize,
-                        lr: cfg.train.lr,
-                        grad_clip: cfg.train.grad_clip,
-                        seed: cfg.train.seed,
-                        adam: cfg.train.adam(),
-                        epochs: inp.reverse_epochs,
-                    };
-                    let model = lm::fit_lm(
-                        &cfg.generator,
-                        &fit,
-                        v,
-                        lm_ctx.gen.max_len,
-                        &non_empty,
-                        inp.device,
-                    );
-                    let proto = format!(
-                        "NLL per token of {} real test sequences under a fresh {} LM trained {} epochs on the samples",
-                        lm_ctx.corpus.test.len(),
-                        lm_dir.display(),
-                        inp.reverse_epochs
-                    );
-                    rep.push(m, lm::lm_score(&model, v, &lm_ctx.corpus.test), proto);
-                }
-            }
+            "lm-score" | "reverse-lm" => lm_metric(rep, m, inp)?,
             _ => {}
         }
     }
-    let _ = report::METRIC_NAMES;
+    Ok(())
+}
+
+/// LM score (the samples under a real-data LM) or reverse-LM score (the real test data under
+/// an LM of the same kind trained on the samples).
+fn lm_metric(rep: &mut Report, m: &str, inp: &ModelInputs) -> Result<()> {
+    let (lm_ctx, lm_dir) = inp
+        .lm
+        .ok_or_else(|| Error::Eval(format!("{m} needs a language model trained on real data")))?;
+    let v = &lm_ctx.gen.vocab;
+    let encoded: Vec<Vec<i64>> = inp
+        .samples
+        .iter()
+        .map(|s| v.encode(s))
+        .collect::<Result<_>>()?;
+    if m == "lm-score" {
+        let proto = format!(
+            "NLL per token of {} samples under the LM of {}",
+            inp.samples.len(),
+            lm_dir.display()
+        );
+        rep.push(m, lm::lm_score(&lm_ctx.gen.model, v, &encoded), proto);
+        return Ok(());
+    }
+    let non_empty: Vec<Vec<i64>> = encoded.into_iter().filter(|s| !s.is_empty()).collect();
+    let cfg = &lm_ctx.gen.config;
+    let fit = lm::FitSettings {
+        batch_size: cfg.train.batch_size as usize,
+        lr: cfg.train.lr,
+        grad_clip: cfg.train.grad_clip,
+        seed: cfg.train.seed,
+        adam: cfg.train.adam(),
+        epochs: inp.reverse_epochs,
+    };
+    let model = lm::fit_lm(
+        &cfg.generator,
+        &fit,
+        v,
+        lm_ctx.gen.max_len,
+        &non_empty,
+        inp.device,
+    );
+    let proto = format!(
+        "NLL per token of {} real test sequences under a fresh {} LM trained {} epochs on the samples",
+        lm_ctx.corpus.test.len(),
+        lm_dir.display(),
+        inp.reverse_epochs
+    );
+    rep.push(m, lm::lm_score(&model, v, &lm_ctx.corpus.test), proto);
     Ok(())
 }

@@ -42,7 +42,7 @@ impl RunDir {
     pub fn check_new(path: &Path) -> Result<()> {
         if path.join(checkpoint::FILE).exists() {
             return Err(Error::Config(format!(
-                "{} already holds a run; continue it with --resume or choose another --out",
+                "{} already holds a run: continue it, or choose another directory",
                 path.display()
             )));
         }
@@ -105,7 +105,7 @@ impl RunDir {
             }
             (Some(ck), None) => {
                 return Err(Error::Config(format!(
-                    "{}: the checkpoint belongs to run {ck} but the directory has no {RUN_FILE}; it was copied from another run (start a new run from it with --init-from)",
+                    "{}: the checkpoint belongs to run {ck} but the directory has no {RUN_FILE}; it was copied from another run (a new run can start from its generator)",
                     path.display()
                 )))
             }

@@ -308,7 +308,7 @@ impl Trainer {
     pub fn run(&mut self, hooks: &mut dyn Hooks) -> Result<Outcome> {
         if self.is_complete() {
             let m = format!(
-                "the run is complete ({} MLE and {} adversarial steps); raise --max-steps, train.epochs or gan.steps to go on",
+                "the run is complete ({} MLE and {} adversarial steps); raise train.max_steps, train.epochs or gan.steps to go on",
                 self.progress.step, self.progress.adv_step
             );
             self.message(hooks, &m);

@@ -78,6 +78,64 @@ fn encode_strict(vocab: &Vocab, lines: &[String], path: &Path) -> Result<Vec<Vec
     Ok(out)
 }
 
+/// The samples as text, and as ids in the run's vocabulary when there is a run: read from
+/// `--samples`, or drawn from the run.
+fn samples_of(
+    a: &EvalArgs,
+    lines: Option<Vec<String>>,
+    ctx: Option<&RunContext>,
+) -> Result<(Vec<String>, Option<Vec<Vec<i64>>>)> {
+    Ok(match (lines, ctx) {
+        (Some(lines), Some(c)) => {
+            let ids = encode_strict(&c.gen.vocab, &lines, a.samples.as_deref().unwrap())?;
+            (lines, Some(ids))
+        }
+        (Some(lines), None) => (lines, None),
+        (None, Some(c)) => {
+            let ids = c.sample(a.n, a.temperature, a.seed);
+            (c.decode_all(&ids), Some(ids))
+        }
+        (None, None) => bail!("give --samples FILE (with --references FILE for BLEU) or --run DIR"),
+    })
+}
+
+/// The real-data LM of `--lm-run`, when a metric asks for one; metrics that need `--run`
+/// are refused without it.
+fn lm_run<'a>(
+    a: &'a EvalArgs,
+    metrics: &[String],
+    has_run: bool,
+    device: tch::Device,
+) -> Result<Option<(RunContext, &'a Path)>> {
+    if !has_run {
+        if let Some(m) = metrics.iter().find(|m| m.starts_with("nll-")) {
+            bail!("{m} needs --run DIR");
+        }
+    }
+    let wanted = metrics.iter().any(|m| m == "lm-score" || m == "reverse-lm");
+    Ok(match (&a.lm_run, wanted) {
+        (Some(dir), true) => Some((RunContext::load(dir, device)?, dir.as_path())),
+        (None, true) => {
+            bail!("lm-score and reverse-lm need --lm-run DIR (an MLE run on real data)")
+        }
+        _ => None,
+    })
+}
+
+/// The arguments' ranges.
+fn check(a: &EvalArgs) -> Result<()> {
+    if a.run.is_none() && a.samples.is_none() {
+        bail!("give --samples FILE (with --references FILE for BLEU) or --run DIR");
+    }
+    if !(a.temperature > 0.0 && a.temperature.is_finite()) {
+        bail!("--temperature must be positive, got {}", a.temperature);
+    }
+    if a.n == 0 {
+        bail!("-n must be at least 1");
+    }
+    Ok(())
+}
+
 pub fn run(a: EvalArgs) -> Result<()> {
     if a.list_metrics {
         for (n, d) in report::METRIC_NAMES {
@@ -90,15 +148,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .as_deref()
         .map(report::parse_metrics)
         .transpose()?;
-    if a.run.is_none() && a.samples.is_none() {
-        bail!("give --samples FILE (with --references FILE for BLEU) or --run DIR");
-    }
-    if !(a.temperature > 0.0 && a.temperature.is_finite()) {
-        bail!("--temperature must be positive, got {}", a.temperature);
-    }
-    if a.n == 0 {
-        bail!("-n must be at least 1");
-    }
+    check(&a)?;
     let device = textgan::device::resolve(&a.device)?;
     // Read the files first: a bad file fails before any model work.
     let sample_lines = a.samples.as_deref().map(eval_lines).transpose()?;
@@ -110,22 +160,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .map(|d| RunContext::load(d, device))
         .transpose()?;
 
-    let (samples, sample_ids): (Vec<String>, Option<Vec<Vec<i64>>>) = match (&sample_lines, &ctx) {
-        (Some(lines), Some(c)) => (
-            lines.clone(),
-            Some(encode_strict(
-                &c.gen.vocab,
-                lines,
-                a.samples.as_deref().unwrap(),
-            )?),
-        ),
-        (Some(lines), None) => (lines.clone(), None),
-        (None, Some(c)) => {
-            let ids = c.sample(a.n, a.temperature, a.seed);
-            (c.decode_all(&ids), Some(ids))
-        }
-        (None, None) => unreachable!("checked above"),
-    };
+    let (samples, sample_ids) = samples_of(&a, sample_lines, ctx.as_ref())?;
     if let Some(path) = &a.save_samples {
         let text: String = samples.iter().map(|s| format!("{s}\n")).collect();
         textgan::fsutil::write_atomic(path, text.as_bytes())?;
@@ -160,21 +195,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         references.as_deref(),
         train.as_deref(),
     )?;
-    let lm_ctx = match (
-        &a.lm_run,
-        metrics.iter().any(|m| m == "lm-score" || m == "reverse-lm"),
-    ) {
-        (Some(dir), true) => Some((RunContext::load(dir, device)?, dir.as_path())),
-        (None, true) => {
-            bail!("lm-score and reverse-lm need --lm-run DIR (an MLE run on real data)")
-        }
-        _ => None,
-    };
-    if ctx.is_none() {
-        if let Some(m) = metrics.iter().find(|m| m.starts_with("nll-")) {
-            bail!("{m} needs --run DIR");
-        }
-    }
+    let lm_ctx = lm_run(&a, &metrics, ctx.is_some(), device)?;
     let inputs = ModelInputs {
         run: ctx.as_ref(),
         samples: &samples,

@@ -61,8 +61,37 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {e:#}{}", hint(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The flag that helps with a library error, where one does: the library describes the
+/// problem, the command line knows its own flags.
+fn hint(e: &anyhow::Error) -> &'static str {
+    let Some(lib) = e.downcast_ref::<textgan::Error>() else {
+        return "";
+    };
+    let msg = lib.to_string();
+    match lib {
+        textgan::Error::Device(_) if msg.contains("no CUDA device") => {
+            " (use --device cpu or auto)"
+        }
+        textgan::Error::Config(_) if msg.contains("already holds a run") => {
+            " (--resume DIR continues it)"
+        }
+        textgan::Error::Config(_) if msg.contains("raise train.max_steps") => " (--max-steps N)",
+        textgan::Error::Config(_) if msg.contains("copied from another run") => {
+            " (--init-from DIR starts a new run from its generator)"
+        }
+        textgan::Error::Eval(_) if msg.contains("bleu needs reference") => {
+            " (give --references FILE or --run DIR)"
+        }
+        textgan::Error::Eval(_) if msg.contains("copied needs the training") => {
+            " (give --train FILE or --run DIR)"
+        }
+        textgan::Error::Eval(_) if msg.contains("needs a trained run") => " (give --run DIR)",
+        _ => "",
     }
 }

@@ -76,33 +76,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| a.runs[i].display().to_string())
         });
-        let mut int = Interner::default();
-        let refs = match (&ref_lines, oracle) {
-            (_, true) => None,
-            (Some(r), _) => Some(int.tokenize_all(r)?),
-            (None, false) => Some(int.tokenize_all(&c.test_lines())?),
-        };
-        let index = refs.as_ref().map(|r| ReferenceIndex::new(r, 5));
-        let mut points = Vec::new();
-        for &t in &a.temperatures {
-            bar.set_message(format!("{label} T={t}"));
-            let ids = c.sample(a.n, t, a.seed);
-            let row = if oracle {
-                let q = c.nll_oracle(&ids).unwrap_or(f64::NAN);
-                let d = c.nll_test(t);
-                points.push((d, q, t));
-                json!({"run": label, "temperature": t, "nll_oracle": q, "nll_test": d, "samples": a.n})
-            } else {
-                let hyps = int.tokenize_all(&c.decode_all(&ids))?;
-                let b = bleu::bleu(&hyps, index.as_ref().expect("text runs have references"));
-                let s = bleu::self_bleu(&hyps, 5);
-                points.push((s[4], b[4], t));
-                json!({"run": label, "temperature": t, "bleu": &b[1..], "self_bleu": &s[1..], "samples": a.n,
-                       "references": refs.as_ref().map(Vec::len)})
-            };
-            rows.push(row);
-            bar.inc(1);
-        }
+        let points = sweep_one(&a, c, &label, ref_lines.as_deref(), oracle, &bar, &mut rows)?;
         series.push(Series { label, points });
     }
     bar.finish_and_clear();
@@ -132,6 +106,46 @@ pub fn run(a: SweepArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// One run at every temperature: its table rows (appended to `rows`) and its plot points.
+fn sweep_one(
+    a: &SweepArgs,
+    c: &RunContext,
+    label: &str,
+    ref_lines: Option<&[String]>,
+    oracle: bool,
+    bar: &ProgressBar,
+    rows: &mut Vec<serde_json::Value>,
+) -> Result<Vec<(f64, f64, f64)>> {
+    let mut int = Interner::default();
+    let refs = match (ref_lines, oracle) {
+        (_, true) => None,
+        (Some(r), _) => Some(int.tokenize_all(r)?),
+        (None, false) => Some(int.tokenize_all(&c.test_lines())?),
+    };
+    let index = refs.as_ref().map(|r| ReferenceIndex::new(r, 5));
+    let mut points = Vec::new();
+    for &t in &a.temperatures {
+        bar.set_message(format!("{label} T={t}"));
+        let ids = c.sample(a.n, t, a.seed);
+        let row = if oracle {
+            let q = c.nll_oracle(&ids).unwrap_or(f64::NAN);
+            let d = c.nll_test(t);
+            points.push((d, q, t));
+            json!({"run": label, "temperature": t, "nll_oracle": q, "nll_test": d, "samples": a.n})
+        } else {
+            let hyps = int.tokenize_all(&c.decode_all(&ids))?;
+            let b = bleu::bleu(&hyps, index.as_ref().expect("text runs have references"));
+            let s = bleu::self_bleu(&hyps, 5);
+            points.push((s[4], b[4], t));
+            json!({"run": label, "temperature": t, "bleu": &b[1..], "self_bleu": &s[1..], "samples": a.n,
+                   "references": refs.as_ref().map(Vec::len)})
+        };
+        rows.push(row);
+        bar.inc(1);
+    }
+    Ok(points)
 }
 
 fn markdown(rows: &[serde_json::Value], oracle: bool) -> String {

@@ -14,6 +14,9 @@ use textgan::models::{generate, GenerateSpec, GeneratorModel, Sampling};
 use textgan::models::{GeneratorConfig, LstmConfig, RmcConfig, TransformerConfig};
 use textgan::optim::Adam;
 
+mod reference;
+use reference::{peak_rss_mb, reset_peak_rss, Reference};
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 pub enum Step {
     /// One MLE training step (forward, backward, clip, Adam).
@@ -270,82 +273,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
             reset_peak_rss();
             textgan::cuda_graph::reset_peak_memory(device);
             let (secs, per_rep_tokens, reps) = match step {
-                Step::Mle => {
-                    let data =
-                        Tensor::randint(s.vocab, [s.batch, s.len], (Kind::Int64, Device::Cpu));
-                    let rows: Vec<Vec<i64>> = (0..s.batch)
-                        .map(|i| Vec::try_from(data.get(i)).expect("ids"))
-                        .collect();
-                    let refs: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
-                    let batch = Batch::new(&refs, &vocab, device);
-                    let mut opt = Adam::new(&model.vs, &textgan::optim::AdamConfig::default());
-                    if a.cuda_graph && size == Size::Transformer {
-                        bail!("--cuda-graph is implemented for the LSTM sizes only");
-                    }
-                    let secs = if a.cuda_graph {
-                        let mut g = textgan::train::GraphedMleStep::new(
-                            model.net.as_ref(),
-                            &mut opt,
-                            batch.input.size().try_into().expect("[B, T]"),
-                            0,
-                            5.0,
-                            device,
-                        )?;
-                        time(device, a.warmup, a.reps, || {
-                            let _ = g.step(&mut opt, &batch, 1e-3).expect("replay");
-                        })
-                    } else {
-                        time(device, a.warmup, a.reps, || {
-                            let _ = textgan::optim::mle_step(
-                                model.net.as_ref(),
-                                &mut opt,
-                                &batch,
-                                5.0,
-                                1e-3,
-                            );
-                        })
-                    };
-                    (secs, s.batch * s.len, a.reps)
-                }
+                Step::Mle => mle_secs(&a, &s, size, &model, &vocab, device)?,
                 Step::Seqgan | Step::Relgan | Step::Scratchgan => {
-                    let reps = a.reps.clamp(1, 10);
-                    // RelGAN's own generator at the oracle size: the relational memory.
-                    let rmc = (step == Step::Relgan && size == Size::Oracle).then(|| {
-                        tch::manual_seed(0);
-                        let c = GeneratorConfig::Rmc(RmcConfig::default());
-                        let m = GeneratorModel::new(&c, s.vocab, s.len + 1, device);
-                        (c, m)
-                    });
-                    let secs = adversarial_step(
-                        step,
-                        &s,
-                        rmc.as_ref()
-                            .map(|(c, m)| (c, m))
-                            .unwrap_or((&s.gen, &model)),
-                        &vocab,
-                        device,
-                        reps,
-                        &a,
-                    )?;
-                    (secs, s.batch * s.len, reps)
+                    adversarial_secs(&a, &s, step, size, &model, &vocab, device)?
                 }
-                Step::Sample => {
-                    let spec = GenerateSpec {
-                        count: 10_000,
-                        max_len: s.len as usize,
-                        batch_size: 10_000,
-                        bos: 0,
-                        eos: None,
-                        banned: vec![],
-                        prefix: vec![],
-                        cond: Default::default(),
-                    };
-                    let reps = a.reps.clamp(1, 5);
-                    let secs = time(device, 1, reps, || {
-                        let _ = generate(model.net.as_ref(), &spec, &Sampling::default(), device);
-                    });
-                    (secs, 10_000 * s.len, reps)
-                }
+                Step::Sample => sample_secs(&a, &s, &model, device),
             };
             let mut line = json!({
                 "impl": "textgan",
@@ -389,84 +321,91 @@ pub fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Linux: restarts the process's peak resident set (VmHWM) from its current size, so that the
-/// next reading is the peak of the work in between.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// Peak resident set of this process in MB (Linux), null elsewhere.
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
-}
-
-/// The plain-PyTorch yardstick, run as a child process (never in the product's path).
-struct Reference {
-    python: std::path::PathBuf,
-    script: std::path::PathBuf,
-}
-
-impl Reference {
-    const SCRIPT: &'static str = "benches/reference/torch_reference.py";
-
-    fn find(python: Option<std::path::PathBuf>) -> Result<Self> {
-        let script = std::path::PathBuf::from(Self::SCRIPT);
-        if !script.is_file() {
-            bail!(
-                "--reference needs {} (run `textgan bench` from the repository root)",
-                Self::SCRIPT
-            );
-        }
-        let python = python.unwrap_or_else(|| ".venv/bin/python".into());
-        if !python.exists() {
-            bail!(
-                "--reference needs a Python with torch: {} does not exist (pass --python PATH)",
-                python.display()
-            );
-        }
-        Ok(Reference { python, script })
+/// Median seconds of an MLE step at size `s` (eager, or replayed as a CUDA graph), the
+/// tokens a step reads, and the repetitions.
+fn mle_secs(
+    a: &BenchArgs,
+    s: &Setup,
+    size: Size,
+    model: &GeneratorModel,
+    vocab: &Vocab,
+    device: Device,
+) -> Result<(f64, i64, usize)> {
+    let data = Tensor::randint(s.vocab, [s.batch, s.len], (Kind::Int64, Device::Cpu));
+    let rows: Vec<Vec<i64>> = (0..s.batch)
+        .map(|i| Vec::try_from(data.get(i)).expect("ids"))
+        .collect();
+    let refs: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
+    let batch = Batch::new(&refs, vocab, device);
+    let mut opt = Adam::new(&model.vs, &textgan::optim::AdamConfig::default());
+    if a.cuda_graph && size == Size::Transformer {
+        bail!("--cuda-graph is implemented for the LSTM sizes only");
     }
+    let secs = if a.cuda_graph {
+        let mut g = textgan::train::GraphedMleStep::new(
+            model.net.as_ref(),
+            &mut opt,
+            batch.input.size().try_into().expect("[B, T]"),
+            0,
+            5.0,
+            device,
+        )?;
+        time(device, a.warmup, a.reps, || {
+            let _ = g.step(&mut opt, &batch, 1e-3).expect("replay");
+        })
+    } else {
+        time(device, a.warmup, a.reps, || {
+            let _ = textgan::optim::mle_step(model.net.as_ref(), &mut opt, &batch, 5.0, 1e-3);
+        })
+    };
+    Ok((secs, s.batch * s.len, a.reps))
+}
 
-    /// Runs the reference on one step and size; its JSON line.
-    fn run(
-        &self,
-        a: &BenchArgs,
-        device: Device,
-        (step, size): (&str, &str),
-        reps: usize,
-    ) -> Result<serde_json::Value> {
-        let device = match device {
-            Device::Cuda(i) => format!("cuda:{i}"),
-            _ => "cpu".to_string(),
-        };
-        let out = std::process::Command::new(&self.python)
-            .arg(&self.script)
-            .args(["--step", step, "--size", size, "--device", &device])
-            .args(["--reps", &reps.to_string()])
-            .args(["--threads", &tch::get_num_threads().to_string()])
-            .args(["--highway", &name(&a.highway)])
-            .args(["--relgan-d-steps", &a.relgan_d_steps.to_string()])
-            .output()?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        match stdout.lines().rev().find(|l| l.starts_with('{')) {
-            Some(l) if out.status.success() => Ok(serde_json::from_str(l)?),
-            _ => bail!(
-                "the PyTorch reference failed on {step}/{size}: {}",
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("no output")
-            ),
-        }
-    }
+/// Median seconds of an adversarial step (RelGAN's relational memory at the oracle size).
+fn adversarial_secs(
+    a: &BenchArgs,
+    s: &Setup,
+    step: Step,
+    size: Size,
+    model: &GeneratorModel,
+    vocab: &Vocab,
+    device: Device,
+) -> Result<(f64, i64, usize)> {
+    let reps = a.reps.clamp(1, 10);
+    // RelGAN's own generator at the oracle size: the relational memory.
+    let rmc = (step == Step::Relgan && size == Size::Oracle).then(|| {
+        tch::manual_seed(0);
+        let c = GeneratorConfig::Rmc(RmcConfig::default());
+        let m = GeneratorModel::new(&c, s.vocab, s.len + 1, device);
+        (c, m)
+    });
+    let gen = rmc.as_ref().map(|(c, m)| (c, m)).unwrap_or((&s.gen, model));
+    let secs = adversarial_step(step, s, gen, vocab, device, reps, a)?;
+    Ok((secs, s.batch * s.len, reps))
+}
+
+/// Median seconds of sampling 10,000 sequences.
+fn sample_secs(
+    a: &BenchArgs,
+    s: &Setup,
+    model: &GeneratorModel,
+    device: Device,
+) -> (f64, i64, usize) {
+    let spec = GenerateSpec {
+        count: 10_000,
+        max_len: s.len as usize,
+        batch_size: 10_000,
+        bos: 0,
+        eos: None,
+        banned: vec![],
+        prefix: vec![],
+        cond: Default::default(),
+    };
+    let reps = a.reps.clamp(1, 5);
+    let secs = time(device, 1, reps, || {
+        let _ = generate(model.net.as_ref(), &spec, &Sampling::default(), device);
+    });
+    (secs, 10_000 * s.len, reps)
 }
 
 /// A value-enum's name as the command line and the JSON lines spell it: `Seqgan` -> `seqgan`.

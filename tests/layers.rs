@@ -1,0 +1,234 @@
+//! The library's shape, checked on its sources: no import runs up the layers, no source file
+//! is over ~450 lines (tests apart), no function over ~80 lines.
+//!
+//! Layers, from the bottom: `error`, `fsutil`, `device`; `data`; `models`; `optim`; `eval`
+//! and `algorithms`; `config`, `presets`; `checkpoint`; `run`; `cuda_graph`, `train`. A module
+//! may import only modules of its own layer's list below; tests count too.
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// What each top-level module may import (beside itself).
+fn allowed(module: &str) -> &'static [&'static str] {
+    const BASE: &[&str] = &["error", "fsutil", "device"];
+    match module {
+        "error" | "fsutil" | "device" | "lib" => &["error"],
+        "data" => BASE,
+        "models" => &["error", "fsutil", "device", "data"],
+        "optim" => &["error", "fsutil", "device", "data", "models"],
+        "eval" => &["error", "fsutil", "device", "data", "models", "optim"],
+        "algorithms" => &["error", "fsutil", "device", "data", "models", "optim"],
+        "config" => &[
+            "error",
+            "fsutil",
+            "device",
+            "data",
+            "models",
+            "optim",
+            "algorithms",
+        ],
+        "presets" => &[
+            "error",
+            "fsutil",
+            "device",
+            "data",
+            "models",
+            "optim",
+            "algorithms",
+            "config",
+        ],
+        "checkpoint" => &[
+            "error",
+            "fsutil",
+            "device",
+            "data",
+            "models",
+            "optim",
+            "algorithms",
+            "config",
+        ],
+        "run" => &[
+            "error",
+            "fsutil",
+            "device",
+            "data",
+            "models",
+            "optim",
+            "eval",
+            "algorithms",
+            "config",
+            "checkpoint",
+        ],
+        "cuda_graph" => &["error", "device"],
+        "train" => &[
+            "error",
+            "fsutil",
+            "device",
+            "data",
+            "models",
+            "optim",
+            "eval",
+            "algorithms",
+            "config",
+            "checkpoint",
+            "run",
+            "cuda_graph",
+        ],
+        other => panic!("module `{other}` has no layer: add it to tests/layers.rs"),
+    }
+}
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if p.file_name().unwrap() != "bin" {
+                sources(&p, out);
+            }
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// The top-level module a file belongs to.
+fn module_of(file: &Path) -> String {
+    let rel = file.strip_prefix(root()).unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// Top-level modules a source names through `crate::`, including `use crate::{a, b}` lists.
+fn imports(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (i, _) in text.match_indices("crate::") {
+        let rest = &text[i + 7..];
+        if let Some(list) = rest.strip_prefix('{') {
+            let end = list.find('}').unwrap_or(list.len());
+            for item in list[..end].split(',') {
+                let name: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name.chars().next().unwrap().is_lowercase() {
+                    out.insert(name);
+                }
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if name.chars().next().is_some_and(|c| c.is_lowercase()) {
+                out.insert(name);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_import_runs_up_the_layers() {
+    let mut files = Vec::new();
+    sources(&root(), &mut files);
+    let mut breaches = Vec::new();
+    for f in &files {
+        let module = module_of(f);
+        let text = std::fs::read_to_string(f).unwrap();
+        for m in imports(&text) {
+            if m != module && !allowed(&module).contains(&m.as_str()) && m != "Result" {
+                breaches.push(format!("{} imports crate::{m}", f.display()));
+            }
+        }
+    }
+    assert!(breaches.is_empty(), "{}", breaches.join("\n"));
+    // The check sees real imports (a breach would be caught).
+    assert!(imports("use crate::{data::Batch, train::X};").contains("train"));
+}
+
+/// Non-test lines of a source (up to its `#[cfg(test)]` module).
+fn code_lines(text: &str) -> usize {
+    text.lines()
+        .take_while(|l| !l.starts_with("#[cfg(test)]"))
+        .count()
+}
+
+/// Functions longer than `max` lines: (name, lines).
+fn long_functions(text: &str, max: usize) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let l = lines[i].trim_start();
+        let after_fn = l
+            .strip_prefix("pub ")
+            .or_else(|| l.strip_prefix("pub(crate) "))
+            .unwrap_or(l)
+            .strip_prefix("fn ");
+        let Some(sig) = after_fn else {
+            i += 1;
+            continue;
+        };
+        let name: String = sig
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let (mut depth, mut started, mut j) = (0i32, false, i);
+        'scan: while j < lines.len() {
+            for c in lines[j].chars() {
+                match c {
+                    '{' => (depth, started) = (depth + 1, true),
+                    '}' => depth -= 1,
+                    ';' if !started => break 'scan,
+                    _ => {}
+                }
+                if started && depth == 0 {
+                    break 'scan;
+                }
+            }
+            j += 1;
+        }
+        if started && j - i + 1 > max {
+            out.push((name, j - i + 1));
+        }
+        i = if started { j.max(i) + 1 } else { i + 1 };
+    }
+    out
+}
+
+#[test]
+fn files_and_functions_stay_short() {
+    let mut files = Vec::new();
+    sources(&root(), &mut files);
+    sources(&root().join("bin"), &mut files);
+    let mut long = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let n = code_lines(&text);
+        if n > 460 {
+            long.push(format!("{}: {n} lines", f.display()));
+        }
+        let code: String = text
+            .lines()
+            .take_while(|l| !l.starts_with("#[cfg(test)]"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for (name, n) in long_functions(&code, 85) {
+            long.push(format!("{}: fn {name} has {n} lines", f.display()));
+        }
+    }
+    assert!(long.is_empty(), "{}", long.join("\n"));
+    assert_eq!(
+        long_functions("fn a() {\n1\n2\n3\n}\n", 3),
+        vec![("a".to_string(), 5)]
+    );
+}
