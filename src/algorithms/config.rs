@@ -154,7 +154,7 @@ impl GanConfig {
             .into_iter()
             .partition(|(k, _)| shared.iter().any(|s| s == k));
         if let Some(key) = own.keys().find(|k| spec.is_none_or(|s| !s.has_key(k))) {
-            let owner = super::REGISTRY.iter().find(|s| s.has_key(key));
+            let owner = super::all().into_iter().find(|s| s.has_key(key));
             return Err(Error::Config(match owner {
                 Some(o) => format!(
                     "gan.{key} is a setting of gan.algorithm = \"{}\", not of \"{name}\"; remove it or change the algorithm",

@@ -48,14 +48,42 @@ pub static REGISTRY: &[&dyn AlgorithmSpec] = &[
     &scratchgan::SPEC,
 ];
 
-/// The registered algorithm called `name`.
-pub fn spec(name: &str) -> Option<&'static dyn AlgorithmSpec> {
-    REGISTRY.iter().copied().find(|s| s.name() == name)
+/// Algorithms registered at run time ([`register`]): defined outside the library.
+static REGISTERED: std::sync::RwLock<Vec<&'static dyn AlgorithmSpec>> =
+    std::sync::RwLock::new(Vec::new());
+
+/// Makes an algorithm defined outside the library (another crate, a test) available as
+/// `gan.algorithm = "<its name>"`, as a built-in is through [`REGISTRY`]. A taken name is
+/// refused.
+pub fn register(spec: &'static dyn AlgorithmSpec) -> Result<()> {
+    let mut extra = REGISTERED.write().expect("not poisoned");
+    if spec.name() == config::NONE || all_of(&extra).iter().any(|s| s.name() == spec.name()) {
+        return Err(Error::Config(format!(
+            "an algorithm called `{}` is already registered",
+            spec.name()
+        )));
+    }
+    extra.push(spec);
+    Ok(())
 }
 
-/// The registered names.
+fn all_of(extra: &[&'static dyn AlgorithmSpec]) -> Vec<&'static dyn AlgorithmSpec> {
+    REGISTRY.iter().chain(extra).copied().collect()
+}
+
+/// Every algorithm: the built-ins, then those registered at run time.
+pub fn all() -> Vec<&'static dyn AlgorithmSpec> {
+    all_of(&REGISTERED.read().expect("not poisoned"))
+}
+
+/// The algorithm called `name`.
+pub fn spec(name: &str) -> Option<&'static dyn AlgorithmSpec> {
+    all().into_iter().find(|s| s.name() == name)
+}
+
+/// The algorithms' names.
 pub fn names() -> Vec<&'static str> {
-    REGISTRY.iter().map(|s| s.name()).collect()
+    all().iter().map(|s| s.name()).collect()
 }
 
 /// Update counts of the adversarial phase's optimizers.

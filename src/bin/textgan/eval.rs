@@ -78,13 +78,15 @@ fn encode_strict(vocab: &Vocab, lines: &[String], path: &Path) -> Result<Vec<Vec
     Ok(out)
 }
 
-/// The samples as text, and as ids in the run's vocabulary when there is a run: read from
-/// `--samples`, or drawn from the run.
+/// Samples as text, and as ids in the run's vocabulary when there is a run.
+type Samples = (Vec<String>, Option<Vec<Vec<i64>>>);
+
+/// The samples: read from `--samples`, or drawn from the run.
 fn samples_of(
     a: &EvalArgs,
     lines: Option<Vec<String>>,
     ctx: Option<&RunContext>,
-) -> Result<(Vec<String>, Option<Vec<Vec<i64>>>)> {
+) -> Result<Samples> {
     Ok(match (lines, ctx) {
         (Some(lines), Some(c)) => {
             let ids = encode_strict(&c.gen.vocab, &lines, a.samples.as_deref().unwrap())?;

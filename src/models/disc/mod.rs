@@ -200,6 +200,17 @@ mod tests {
         ]
     }
 
+    /// The config's answer, known before building, is the built network's.
+    #[test]
+    fn per_token_scoring_is_known_from_the_config() {
+        let ids = Tensor::from_slice(&[1i64, 4, 5, 6, 2, 0]).view([1, 6]);
+        for cfg in all() {
+            let d = DiscriminatorModel::new(&cfg, 11, 6, Device::Cpu);
+            let has = d.net.per_token(&d.net.embed(&ids), false).is_some();
+            assert_eq!(cfg.scores_per_token(), has, "{cfg:?}");
+        }
+    }
+
     #[test]
     fn ids_and_one_hots_score_alike_and_soft_inputs_get_gradients() {
         tch::manual_seed(0);
