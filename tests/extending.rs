@@ -56,33 +56,35 @@ pub struct VanillaPg {
 }
 
 impl Algorithm for VanillaPg {
-    fn step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let mut out = StepStats::default();
-        for _ in 0..self.adv.g_steps {
-            let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
-            let reward = tch::no_grad(|| {
-                let d_in = self.shapes.to_d_len(&samples);
-                let score = self.disc.model.net.score(&d_in, false); // [B, K]
-                score
-                    .sigmoid()
-                    .mean_dim([1i64].as_slice(), false, Kind::Float) // [B]
-            });
-            let reward = match self.cfg.mean_baseline {
-                true => &reward - reward.mean(Kind::Float),
-                false => reward,
-            } * self.cfg.reward_scale;
-            let mask = self.shapes.mask(&samples);
-            let seq_logp = (token_log_probs(ctx.gen, &samples, &self.shapes) * &mask)
-                .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
-            let loss = -(seq_logp * reward).mean(Kind::Float);
-            minimize(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
-            out.g_loss = Some(loss.double_value(&[]));
+    fn adv(&self) -> &AdvConfig {
+        &self.adv
+    }
+
+    fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
+        let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
+        let reward = tch::no_grad(|| {
+            let d_in = self.shapes.to_d_len(&samples);
+            let score = self.disc.model.net.score(&d_in, false); // [B, K]
+            score
+                .sigmoid()
+                .mean_dim([1i64].as_slice(), false, Kind::Float) // [B]
+        });
+        let reward = match self.cfg.mean_baseline {
+            true => &reward - reward.mean(Kind::Float),
+            false => reward,
+        } * self.cfg.reward_scale;
+        let mask = self.shapes.mask(&samples);
+        let seq_logp = (token_log_probs(ctx.gen, &samples, &self.shapes) * &mask).sum_dim_intlist(
+            [1i64].as_slice(),
+            false,
+            Kind::Float,
+        );
+        let loss = -(seq_logp * reward).mean(Kind::Float);
+        minimize(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
+        StepStats {
+            g_loss: Some(loss.double_value(&[])),
+            ..Default::default()
         }
-        for _ in 0..self.adv.d_steps {
-            let d = self.d_step(ctx);
-            out.update(d);
-        }
-        out
     }
 
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {

@@ -129,36 +129,45 @@ impl Gumbel {
 }
 
 impl Algorithm for Gumbel {
-    fn step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let beta = self.beta(ctx);
-        let mut out = StepStats {
-            beta: Some(beta),
+    fn adv(&self) -> &AdvConfig {
+        &self.adv
+    }
+
+    fn step_figures(&self, ctx: &Ctx) -> StepStats {
+        StepStats {
+            beta: Some(self.beta(ctx)),
             ..Default::default()
-        };
-        for _ in 0..self.adv.g_steps {
-            let real = self.real_ids(ctx);
-            let fake = self.fake_soft(ctx, beta);
-            // D's own gradients are not needed here: frozen, its backward pass only carries
-            // the gradient through to G (about half the work of the full backward).
-            self.disc.model.vs.freeze();
-            let d = self.disc.model.net.as_ref();
-            let r = tch::no_grad(|| d.score(&real, true));
-            let f = d.score_soft(&fake, true);
-            let loss = losses::g_loss(self.adv.loss, &r, &f);
-            let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
-            self.disc.model.vs.unfreeze();
-            out.g_loss = Some(g_loss);
         }
-        for _ in 0..self.adv.d_steps {
-            let s = self.d_step_at(ctx, beta);
-            out.update(s);
+    }
+
+    fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
+        let beta = self.beta(ctx);
+        let real = self.real_ids(ctx);
+        let fake = self.fake_soft(ctx, beta);
+        // D's own gradients are not needed here: frozen, its backward pass only carries
+        // the gradient through to G (about half the work of the full backward).
+        self.disc.model.vs.freeze();
+        let d = self.disc.model.net.as_ref();
+        let r = tch::no_grad(|| d.score(&real, true));
+        let f = d.score_soft(&fake, true);
+        let loss = losses::g_loss(self.adv.loss, &r, &f);
+        let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
+        self.disc.model.vs.unfreeze();
+        StepStats {
+            g_loss: Some(g_loss),
+            ..Default::default()
         }
-        out
     }
 
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let beta = self.beta(ctx);
-        self.d_step_at(ctx, beta)
+        let real = self.real_ids(ctx);
+        let fake = tch::no_grad(|| self.fake_soft(ctx, beta));
+        let (re, fe) = {
+            let d = self.disc.model.net.as_ref();
+            (d.embed(&real), d.embed_soft(&fake))
+        };
+        StepStats::from_d(self.disc.update(&re, &fe, self.adv.d_lr))
     }
 
     fn sides(&self) -> (&DiscSide, &Adam) {
@@ -184,16 +193,6 @@ impl Gumbel {
     fn fake_soft(&self, ctx: &Ctx, beta: f64) -> Tensor {
         let soft = gumbel_decode(ctx.gen, self.adv.batch_size, beta, &self.shapes, ctx.device);
         soft_to_d_len(&soft, &self.shapes)
-    }
-
-    fn d_step_at(&mut self, ctx: &mut Ctx, beta: f64) -> StepStats {
-        let real = self.real_ids(ctx);
-        let fake = tch::no_grad(|| self.fake_soft(ctx, beta));
-        let (re, fe) = {
-            let d = self.disc.model.net.as_ref();
-            (d.embed(&real), d.embed_soft(&fake))
-        };
-        StepStats::from_d(self.disc.update(&re, &fe, self.adv.d_lr))
     }
 }
 

@@ -79,34 +79,32 @@ pub fn mali_weights(d_prob: &Tensor) -> Tensor {
 }
 
 impl Algorithm for MaliGan {
-    fn step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let mut out = StepStats::default();
-        for _ in 0..self.adv.g_steps {
-            let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
-            let weights = tch::no_grad(|| {
-                let d_in = self.shapes.to_d_len(&samples);
-                mali_weights(&self.disc.model.net.score(&d_in, false).sigmoid().mean_dim(
-                    [1i64].as_slice(),
-                    false,
-                    Kind::Float,
-                ))
-            });
-            let mask = self.shapes.mask(&samples);
-            let seq_logp = (token_log_probs(ctx.gen, &samples, &self.shapes) * &mask)
-                .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
-            let loss = -(seq_logp * weights).sum(Kind::Float);
-            out.g_loss = Some(g_update(
-                &mut self.g_opt,
-                &loss,
-                self.adv.grad_clip,
-                self.adv.g_lr,
-            ));
+    fn adv(&self) -> &AdvConfig {
+        &self.adv
+    }
+
+    fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
+        let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
+        let weights = tch::no_grad(|| {
+            let d_in = self.shapes.to_d_len(&samples);
+            mali_weights(&self.disc.model.net.score(&d_in, false).sigmoid().mean_dim(
+                [1i64].as_slice(),
+                false,
+                Kind::Float,
+            ))
+        });
+        let mask = self.shapes.mask(&samples);
+        let seq_logp = (token_log_probs(ctx.gen, &samples, &self.shapes) * &mask).sum_dim_intlist(
+            [1i64].as_slice(),
+            false,
+            Kind::Float,
+        );
+        let loss = -(seq_logp * weights).sum(Kind::Float);
+        let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
+        StepStats {
+            g_loss: Some(g_loss),
+            ..Default::default()
         }
-        for _ in 0..self.adv.d_steps {
-            let s = self.d_step(ctx);
-            out.update(s);
-        }
-        out
     }
 
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {

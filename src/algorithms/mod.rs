@@ -110,11 +110,38 @@ pub struct Ctx<'a> {
 }
 
 pub trait Algorithm {
-    /// One adversarial step: generator update(s), then discriminator update(s).
-    fn step(&mut self, ctx: &mut Ctx) -> StepStats;
+    /// The settings every algorithm shares (how many updates a step makes, rates, loss).
+    fn adv(&self) -> &AdvConfig;
 
-    /// One discriminator update on fresh samples (pretraining the discriminator).
+    /// One generator update.
+    fn g_step(&mut self, ctx: &mut Ctx) -> StepStats;
+
+    /// One discriminator update on fresh samples (also how the discriminator is pretrained).
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats;
+
+    /// Figures of the step as a whole, taken before its updates (the Gumbel temperature).
+    fn step_figures(&self, _ctx: &Ctx) -> StepStats {
+        StepStats::default()
+    }
+
+    /// Between the generator's updates and the discriminator's (SeqGAN's rollout copy).
+    fn after_g_steps(&mut self, _ctx: &mut Ctx) {}
+
+    /// One adversarial step: `gan.g_steps` generator updates, then `gan.d_steps`
+    /// discriminator updates; the figures are those of the last update of each kind.
+    fn step(&mut self, ctx: &mut Ctx) -> StepStats {
+        let mut out = self.step_figures(ctx);
+        for _ in 0..self.adv().g_steps {
+            let s = self.g_step(ctx);
+            out.update(s);
+        }
+        self.after_g_steps(ctx);
+        for _ in 0..self.adv().d_steps {
+            let s = self.d_step(ctx);
+            out.update(s);
+        }
+        out
+    }
 
     /// What one [`Algorithm::d_step`] is, for the log ("updates" unless it is a round).
     fn d_unit(&self) -> String {

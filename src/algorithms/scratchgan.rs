@@ -105,44 +105,44 @@ fn per_token(disc: &DiscSide, ids: &Tensor, train: bool) -> Tensor {
 }
 
 impl Algorithm for ScratchGan {
-    fn step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let mut out = StepStats::default();
-        for _ in 0..self.adv.g_steps {
-            let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
-            let mask = self.shapes.mask(&samples);
-            let t = self.shapes.gen_len;
-            let returns = tch::no_grad(|| {
-                let logits =
-                    per_token(&self.disc, &self.shapes.to_d_len(&samples), false).narrow(1, 0, t);
-                let rewards = logits.sigmoid() * 2.0 - 1.0;
-                discounted_returns(&rewards, &mask, self.cfg.gamma)
-            });
-            let mean_return = returns.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
-                / mask
-                    .sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
-                    .clamp_min(1.0);
-            let advantage = (&returns - &self.baseline) * &mask;
-            tch::no_grad(|| {
-                let d = self.cfg.baseline_decay;
-                self.baseline = &self.baseline * d + mean_return * (1.0 - d);
-            });
-            let logp = token_log_probs(ctx.gen, &samples, &self.shapes);
-            let loss = reinforce_loss(&logp, &advantage, &mask);
-            out.g_loss = Some(g_update(
+    fn adv(&self) -> &AdvConfig {
+        &self.adv
+    }
+
+    fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
+        let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
+        let mask = self.shapes.mask(&samples);
+        let t = self.shapes.gen_len;
+        let returns = tch::no_grad(|| {
+            let logits =
+                per_token(&self.disc, &self.shapes.to_d_len(&samples), false).narrow(1, 0, t);
+            let rewards = logits.sigmoid() * 2.0 - 1.0;
+            discounted_returns(&rewards, &mask, self.cfg.gamma)
+        });
+        let mean_return = returns.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
+            / mask
+                .sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
+                .clamp_min(1.0);
+        let advantage = (&returns - &self.baseline) * &mask;
+        tch::no_grad(|| {
+            let d = self.cfg.baseline_decay;
+            self.baseline = &self.baseline * d + mean_return * (1.0 - d);
+        });
+        let logp = token_log_probs(ctx.gen, &samples, &self.shapes);
+        let loss = reinforce_loss(&logp, &advantage, &mask);
+        let mut out = StepStats {
+            g_loss: Some(g_update(
                 &mut self.g_opt,
                 &loss,
                 self.adv.grad_clip,
                 self.adv.g_lr,
-            ));
-            out.extra.insert(
-                "return".into(),
-                (returns.sum(Kind::Float) / mask.sum(Kind::Float)).double_value(&[]),
-            );
-        }
-        for _ in 0..self.adv.d_steps {
-            let s = self.d_step(ctx);
-            out.update(s);
-        }
+            )),
+            ..Default::default()
+        };
+        out.extra.insert(
+            "return".into(),
+            (returns.sum(Kind::Float) / mask.sum(Kind::Float)).double_value(&[]),
+        );
         out
     }
 

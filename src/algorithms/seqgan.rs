@@ -318,38 +318,41 @@ fn cat_states(a: &State, b: &State) -> State {
 }
 
 impl Algorithm for SeqGan {
-    fn step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let mut out = StepStats::default();
-        for _ in 0..self.adv.g_steps {
-            let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
-            let rewards = rollout_rewards(
-                self.rollout.net.as_ref(),
-                &self.disc,
-                &samples,
-                self.cfg.rollouts,
-                &self.shapes,
-            );
-            let mask = self.shapes.mask(&samples);
-            let logp = token_log_probs(ctx.gen, &samples, &self.shapes);
-            let loss = reinforce_loss(&logp, &rewards, &mask);
-            out.g_loss = Some(g_update(
+    fn adv(&self) -> &AdvConfig {
+        &self.adv
+    }
+
+    fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
+        let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
+        let rewards = rollout_rewards(
+            self.rollout.net.as_ref(),
+            &self.disc,
+            &samples,
+            self.cfg.rollouts,
+            &self.shapes,
+        );
+        let mask = self.shapes.mask(&samples);
+        let logp = token_log_probs(ctx.gen, &samples, &self.shapes);
+        let loss = reinforce_loss(&logp, &rewards, &mask);
+        let mut out = StepStats {
+            g_loss: Some(g_update(
                 &mut self.g_opt,
                 &loss,
                 self.adv.grad_clip,
                 self.adv.g_lr,
-            ));
-            out.extra.insert(
-                "reward".into(),
-                (rewards * &mask).sum(Kind::Float).double_value(&[])
-                    / mask.sum(Kind::Float).double_value(&[]),
-            );
-        }
-        self.update_rollout(ctx.gen_vars);
-        for _ in 0..self.adv.d_steps {
-            let s = self.d_update(ctx);
-            out.update(s);
-        }
+            )),
+            ..Default::default()
+        };
+        out.extra.insert(
+            "reward".into(),
+            (rewards * &mask).sum(Kind::Float).double_value(&[])
+                / mask.sum(Kind::Float).double_value(&[]),
+        );
         out
+    }
+
+    fn after_g_steps(&mut self, ctx: &mut Ctx) {
+        self.update_rollout(ctx.gen_vars);
     }
 
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
