@@ -81,22 +81,12 @@ impl Algorithm for VanillaPg {
         );
         let loss = -(seq_logp * reward).mean(Kind::Float);
         minimize(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
-        StepStats {
-            g_loss: Some(loss.double_value(&[])),
-            ..Default::default()
-        }
+        StepStats::g(loss.double_value(&[]))
     }
 
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let (real, fake) = textgan::algorithms::batches::real_and_fake(
-            ctx.gen,
-            ctx.real,
-            self.adv.batch_size,
-            &self.shapes,
-            ctx.rng,
-            ctx.device,
-        );
-        StepStats::from_d(self.disc.update_ids(&real, &fake, self.adv.d_lr))
+        let s = self.disc.update_on_fresh(ctx, &self.shapes, &self.adv);
+        StepStats::from_d(s)
     }
 
     fn sides(&self) -> (&DiscSide, &Adam) {

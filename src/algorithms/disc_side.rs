@@ -1,7 +1,9 @@
 //! The discriminator side of every algorithm: the network, its optimizer, its loss (with the
 //! WGAN gradient penalty), one update and what it saw.
+use super::batches::Shapes;
 use super::config::AdvConfig;
 use super::losses::{self, GanLoss};
+use super::Ctx;
 use crate::models::disc::DiscriminatorModel;
 use crate::optim::Adam;
 use tch::{Kind, Tensor};
@@ -84,6 +86,20 @@ impl DiscSide {
             .reshape([b, -1])
             .norm_scalaropt_dim(2.0, [1i64].as_slice(), false);
         (norm - 1.0).square().mean(Kind::Float)
+    }
+
+    /// One update on `batch_size` random training lines against as many fresh samples of
+    /// the generator, as ids.
+    pub fn update_on_fresh(&mut self, ctx: &mut Ctx, shapes: &Shapes, adv: &AdvConfig) -> DStats {
+        let (real, fake) = super::batches::real_and_fake(
+            ctx.gen,
+            ctx.real,
+            adv.batch_size,
+            shapes,
+            ctx.rng,
+            ctx.device,
+        );
+        self.update_ids(&real, &fake, adv.d_lr)
     }
 
     /// Update on real ids [B, L] against fake ids [B, L].

@@ -153,10 +153,7 @@ impl Algorithm for Gumbel {
         let loss = losses::g_loss(self.adv.loss, &r, &f);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         self.disc.model.vs.unfreeze();
-        StepStats {
-            g_loss: Some(g_loss),
-            ..Default::default()
-        }
+        StepStats::g(g_loss)
     }
 
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {

@@ -101,10 +101,7 @@ impl Algorithm for MaliGan {
         );
         let loss = -(seq_logp * weights).sum(Kind::Float);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
-        StepStats {
-            g_loss: Some(g_loss),
-            ..Default::default()
-        }
+        StepStats::g(g_loss)
     }
 
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {

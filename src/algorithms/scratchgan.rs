@@ -130,15 +130,8 @@ impl Algorithm for ScratchGan {
         });
         let logp = token_log_probs(ctx.gen, &samples, &self.shapes);
         let loss = reinforce_loss(&logp, &advantage, &mask);
-        let mut out = StepStats {
-            g_loss: Some(g_update(
-                &mut self.g_opt,
-                &loss,
-                self.adv.grad_clip,
-                self.adv.g_lr,
-            )),
-            ..Default::default()
-        };
+        let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
+        let mut out = StepStats::g(g_loss);
         out.extra.insert(
             "return".into(),
             (returns.sum(Kind::Float) / mask.sum(Kind::Float)).double_value(&[]),

@@ -127,15 +127,7 @@ impl DRounds {
         if self.d_epochs > 0 {
             return self.round(disc, shapes, adv, ctx);
         }
-        let (real, fake) = batches::real_and_fake(
-            ctx.gen,
-            ctx.real,
-            adv.batch_size,
-            shapes,
-            ctx.rng,
-            ctx.device,
-        );
-        StepStats::from_d(disc.update_ids(&real, &fake, adv.d_lr))
+        StepStats::from_d(disc.update_on_fresh(ctx, shapes, adv))
     }
 
     /// SeqGAN's discriminator training (its `train_discriminator`): `d_samples` fresh sequences
@@ -334,15 +326,8 @@ impl Algorithm for SeqGan {
         let mask = self.shapes.mask(&samples);
         let logp = token_log_probs(ctx.gen, &samples, &self.shapes);
         let loss = reinforce_loss(&logp, &rewards, &mask);
-        let mut out = StepStats {
-            g_loss: Some(g_update(
-                &mut self.g_opt,
-                &loss,
-                self.adv.grad_clip,
-                self.adv.g_lr,
-            )),
-            ..Default::default()
-        };
+        let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
+        let mut out = StepStats::g(g_loss);
         out.extra.insert(
             "reward".into(),
             (rewards * &mask).sum(Kind::Float).double_value(&[])

@@ -27,6 +27,14 @@ pub struct StepStats {
 }
 
 impl StepStats {
+    /// A generator update's figures.
+    pub fn g(loss: f64) -> Self {
+        StepStats {
+            g_loss: Some(loss),
+            ..Default::default()
+        }
+    }
+
     /// A discriminator update's figures.
     pub fn from_d(s: DStats) -> Self {
         StepStats {

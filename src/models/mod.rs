@@ -194,6 +194,24 @@ pub fn token_cross_entropy(logits: &Tensor, target: &Tensor, reduction: tch::Red
     )
 }
 
+/// A small LSTM and a small Transformer, for unit tests.
+#[cfg(test)]
+pub(crate) fn tiny_configs() -> [GeneratorConfig; 2] {
+    let lstm = GeneratorConfig::Lstm(LstmConfig {
+        embed_dim: 8,
+        hidden_dim: 16,
+        num_layers: 2,
+        dropout: 0.0,
+    });
+    let gpt = GeneratorConfig::Transformer(TransformerConfig {
+        n_layer: 2,
+        n_head: 2,
+        n_embd: 16,
+        dropout: 0.0,
+    });
+    [lstm, gpt]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,19 +240,7 @@ mod tests {
 
     fn both(vocab: i64, max_len: i64) -> Vec<GeneratorModel> {
         tch::manual_seed(0);
-        let lstm = GeneratorConfig::Lstm(LstmConfig {
-            embed_dim: 8,
-            hidden_dim: 16,
-            num_layers: 2,
-            dropout: 0.0,
-        });
-        let gpt = GeneratorConfig::Transformer(TransformerConfig {
-            n_layer: 2,
-            n_head: 2,
-            n_embd: 16,
-            dropout: 0.0,
-        });
-        [lstm, gpt]
+        tiny_configs()
             .iter()
             .map(|c| GeneratorModel::new(c, vocab, max_len, Device::Cpu))
             .collect()

@@ -34,7 +34,6 @@ mod tests {
     use super::*;
     use crate::data::Vocab;
     use crate::models::GeneratorModel;
-    use crate::models::{GeneratorConfig, LstmConfig, TransformerConfig};
     use crate::optim::AdamConfig;
     use tch::Device;
 
@@ -52,19 +51,7 @@ mod tests {
         let rows: Vec<&[i64]> = seqs.iter().map(Vec::as_slice).collect();
         let batch = Batch::new(&rows, &vocab, Device::Cpu);
         tch::manual_seed(0);
-        let lstm = GeneratorConfig::Lstm(LstmConfig {
-            embed_dim: 8,
-            hidden_dim: 16,
-            num_layers: 2,
-            dropout: 0.0,
-        });
-        let gpt = GeneratorConfig::Transformer(TransformerConfig {
-            n_layer: 2,
-            n_head: 2,
-            n_embd: 16,
-            dropout: 0.0,
-        });
-        for cfg in [lstm, gpt] {
+        for cfg in crate::models::tiny_configs() {
             let m = GeneratorModel::new(&cfg, vocab.len() as i64, 8, Device::Cpu);
             let mut opt = Adam::new(&m.vs, &AdamConfig::default());
             let mut loss = f64::NAN;

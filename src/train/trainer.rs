@@ -187,20 +187,40 @@ impl Trainer {
         }
         let run = RunDir::create(dir, &cfg, &corpus.vocab)?;
         progress.run_id = Some(run.id.clone());
-        Ok(Trainer {
-            dir: run,
+        Ok(Trainer::assemble(
+            run,
+            cfg,
+            data,
+            (gen, opt, schedule),
+            progress,
+            None,
+        ))
+    }
+
+    /// The trainer around its parts; the device is the generator's, the last evaluation the
+    /// directory's.
+    fn assemble(
+        dir: RunDir,
+        cfg: RunConfig,
+        data: RunData,
+        (gen, opt, schedule): (GeneratorModel, Adam, Schedule),
+        progress: Progress,
+        restored: Option<Box<dyn Algorithm>>,
+    ) -> Trainer {
+        Trainer {
+            last: dir.last_metrics(),
+            plan: Plan::new(&cfg, data.corpus.train.len()),
             device: gen.device(),
+            dir,
             cfg,
             data,
             gen,
             opt,
             schedule,
             progress,
-            plan,
-            last: None,
             evaluator: Evaluator::default(),
-            restored: None,
-        })
+            restored,
+        }
     }
 
     /// Reopens the run in `dir` where its checkpoint left it. `overrides` may change training
@@ -266,20 +286,7 @@ impl Trainer {
             }
             PhaseKind::Mle => None,
         };
-        let mut t = Trainer {
-            last: run.last_metrics(),
-            dir: run,
-            device,
-            cfg,
-            data,
-            gen,
-            opt,
-            schedule,
-            progress,
-            plan,
-            evaluator: Evaluator::default(),
-            restored,
-        };
+        let mut t = Trainer::assemble(run, cfg, data, (gen, opt, schedule), progress, restored);
         if dropped > 0 {
             t.dir.log(&format!(
                 "dropped {dropped} metrics records written after the checkpoint (the run was killed between the two)"
