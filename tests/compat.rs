@@ -23,3 +23,20 @@ fn a_format_1_checkpoint_samples_as_it_did() {
         "cat cat birds dog sea dog over\na\nbirds fly on in dog in a\n"
     );
 }
+
+/// The library reads the format-1 fixture's typed progress and migrates its `[gan]` section
+/// (format 1 stored every algorithm's keys there) to the chosen algorithm's.
+#[test]
+fn a_format_1_checkpoint_reads_as_typed_progress() {
+    let path = std::path::Path::new(FIXTURE).join("checkpoint.safetensors");
+    let ck = textgan::checkpoint::load(&path).unwrap();
+    assert_eq!(ck.format, 1);
+    let p = &ck.progress;
+    assert_eq!(p.phase, textgan::checkpoint::Phase::Adv);
+    assert_eq!((p.step, p.epoch, p.adv_step, p.max_len), (4, 2, 2, 7));
+    assert_eq!(p.algo, Some(textgan::checkpoint::AdvCounts { d_t: 4, g_t: 2 }));
+    assert_eq!(p.run_id, None);
+    assert_eq!(ck.config.gan.algorithm, Some("seqgan"));
+    let s: textgan::algorithms::SeqganConfig = ck.config.gan.own();
+    assert_eq!(s.rollouts, 3);
+}
