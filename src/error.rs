@@ -10,7 +10,7 @@ pub enum Error {
         path: PathBuf,
         reason: std::io::Error,
     },
-    #[error("{path}: line {line} is not valid UTF-8")]
+    #[error("{path}: line {line} is not valid UTF-8 (for Latin-1 or Windows-1252 text, set data.encoding)")]
     NotUtf8 { path: PathBuf, line: usize },
     #[error("{path}: no sentences (the file is empty or holds only blank lines)")]
     EmptyCorpus { path: PathBuf },

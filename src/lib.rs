@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod cuda_graph;
 pub mod data;
+pub mod datasets;
 pub mod device;
 pub mod error;
 pub mod eval;

@@ -34,7 +34,10 @@ fn a_format_1_checkpoint_reads_as_typed_progress() {
     let p = &ck.progress;
     assert_eq!(p.phase, textgan::checkpoint::Phase::Adv);
     assert_eq!((p.step, p.epoch, p.adv_step, p.max_len), (4, 2, 2, 7));
-    assert_eq!(p.algo, Some(textgan::checkpoint::AdvCounts { d_t: 4, g_t: 2 }));
+    assert_eq!(
+        p.algo,
+        Some(textgan::checkpoint::AdvCounts { d_t: 4, g_t: 2 })
+    );
     assert_eq!(p.run_id, None);
     assert_eq!(ck.config.gan.algorithm, Some("seqgan"));
     let s: textgan::algorithms::SeqganConfig = ck.config.gan.own();

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["error", "lib"],
     &["fsutil", "device"],
+    &["datasets"],
     &["data"],
     &["models"],
     &["optim"],

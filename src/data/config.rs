@@ -10,12 +10,35 @@ pub const MAX_SEQ_LEN: usize = 4096;
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum DataSource {
-    /// The COCO captions bundled in the binary (Texygen's split, 10,000 train and 10,000 test).
+    /// Sentences drawn from a probabilistic grammar: the built-in grammar of scene
+    /// descriptions, or `data.grammar`'s file. No download; exact metrics (grammar NLL,
+    /// validity).
+    Grammar,
+    /// The COCO captions, Texygen's split (10,000 train and 10,000 test): data set `coco`,
+    /// read from the data directory.
     Coco,
     /// Text files named by `train` (and `test`).
     Text,
-    /// Sequences drawn from the SeqGAN oracle LSTM (the synthetic benchmark).
+    /// Sequences drawn from the SeqGAN oracle LSTM (the synthetic benchmark; data set
+    /// `seqgan-oracle`).
     Oracle,
+    /// Sequences drawn from an oracle LSTM of the same shape with N(0, 1) weights from a
+    /// fixed seed: no download.
+    #[serde(rename = "oracle-random")]
+    OracleRandom,
+}
+
+impl DataSource {
+    /// Its name in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataSource::Grammar => "grammar",
+            DataSource::Coco => "coco",
+            DataSource::Text => "text",
+            DataSource::Oracle => "oracle",
+            DataSource::OracleRandom => "oracle-random",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -25,6 +48,19 @@ pub enum Tokenizer {
     Word,
     /// One token per character (for text written without spaces, e.g. Chinese poems).
     Char,
+}
+
+/// How a text file's bytes become characters.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Encoding {
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// ISO-8859-1, read as its superset Windows-1252 (as web browsers do).
+    #[serde(rename = "latin-1")]
+    Latin1,
+    #[serde(rename = "windows-1252")]
+    Windows1252,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -44,6 +80,9 @@ pub struct DataConfig {
     pub train: Option<PathBuf>,
     /// Test file; when absent, `test_fraction` of the training lines are held out.
     pub test: Option<PathBuf>,
+    /// The text files' encoding: `utf-8` (default), `latin-1` or `windows-1252` (the MR
+    /// sentiment corpus).
+    pub encoding: Encoding,
     /// Fraction of training lines held out as test data when no test file is given.
     pub test_fraction: f64,
     pub tokenizer: Tokenizer,
@@ -61,14 +100,21 @@ pub struct DataConfig {
     pub oracle_seq_len: usize,
     /// Oracle benchmark: seed of the draw of the training and test sequences.
     pub oracle_seed: u64,
+    /// Grammar benchmark: a grammar file of your own (absent: the built-in scene grammar).
+    pub grammar: Option<PathBuf>,
+    /// Grammar benchmark: training and test sentences drawn, and the draw's seed.
+    pub grammar_train: usize,
+    pub grammar_test: usize,
+    pub grammar_seed: u64,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
-            source: DataSource::Coco,
+            source: DataSource::Grammar,
             train: None,
             test: None,
+            encoding: Encoding::Utf8,
             test_fraction: 0.1,
             tokenizer: Tokenizer::Word,
             vocab_size: 20_000,
@@ -78,6 +124,10 @@ impl Default for DataConfig {
             oracle_samples: 10_000,
             oracle_seq_len: 20,
             oracle_seed: 88,
+            grammar: None,
+            grammar_train: 10_000,
+            grammar_test: 2_000,
+            grammar_seed: 7,
         }
     }
 }
@@ -113,6 +163,26 @@ impl DataConfig {
         ensure(d.max_len != 1, || {
             "data.max_len must be at least 2 (one token and <eos>) or 0 (from the data)".into()
         })?;
+        ensure(
+            (d.train.is_none() && d.test.is_none()) || d.source == DataSource::Text,
+            || {
+                format!(
+                    "data.train and data.test name files of sentences, read only with data.source = \"text\" (this config reads {})",
+                    d.source.name()
+                )
+            },
+        )?;
+        ensure(
+            d.grammar.is_none() || d.source == DataSource::Grammar,
+            || "data.grammar needs data.source = \"grammar\"".into(),
+        )?;
+        ensure(
+            (1..=1_000_000).contains(&d.grammar_train) && d.grammar_test <= 1_000_000,
+            || {
+                "data.grammar_train must be in 1..=1000000 and data.grammar_test at most 1000000"
+                    .into()
+            },
+        )?;
         ensure((1..=1_000_000).contains(&d.oracle_samples), || {
             format!(
                 "data.oracle_samples must be in 1..=1000000, got {}",

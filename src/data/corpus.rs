@@ -1,30 +1,39 @@
-//! Corpora: reading UTF-8 files line by line, the bundled COCO captions, and encoded train/test splits.
+//! Corpora: reading text files line by line (UTF-8, or Latin-1 / Windows-1252), the named
+//! data sets, sentences drawn from a grammar, and encoded train/test splits.
+use super::grammar::Grammar;
 use super::vocab::Vocab;
-use super::{DataConfig, DataSource, Overlong, MAX_SEQ_LEN};
+use super::{DataConfig, DataSource, Encoding, Overlong, MAX_SEQ_LEN};
 use crate::error::{Error, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::Path;
 
-const COCO_TRAIN: &str = include_str!("../../data/coco/train.txt");
-const COCO_TEST: &str = include_str!("../../data/coco/test.txt");
-
-/// The COCO captions of the Texygen benchmark (train, test), bundled in the binary.
-pub fn bundled_coco() -> (Vec<String>, Vec<String>) {
-    let lines = |s: &str| {
-        s.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect()
-    };
-    (lines(COCO_TRAIN), lines(COCO_TEST))
-}
-
 /// Non-blank lines of a UTF-8 file, trimmed. Names the first line that is not UTF-8.
 pub fn read_lines(path: &Path) -> Result<Vec<String>> {
-    let mut lines = read_lines_with_blanks(path)?;
+    read_lines_in(path, Encoding::Utf8)
+}
+
+/// Non-blank lines of a file in `encoding`, trimmed.
+pub fn read_lines_in(path: &Path, encoding: Encoding) -> Result<Vec<String>> {
+    let mut lines = match encoding {
+        Encoding::Utf8 => read_lines_with_blanks(path)?,
+        single_byte => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let codec = match single_byte {
+                Encoding::Latin1 | Encoding::Windows1252 => encoding_rs::WINDOWS_1252,
+                Encoding::Utf8 => unreachable!("handled above"),
+            };
+            // Every byte maps to a character in these encodings: decoding cannot fail.
+            let (text, _, _) = codec.decode(&bytes);
+            text.lines().map(|l| l.trim().to_string()).collect()
+        }
+    };
     lines.retain(|l| !l.is_empty());
+    if lines.is_empty() {
+        return Err(Error::EmptyCorpus {
+            path: path.to_path_buf(),
+        });
+    }
     Ok(lines)
 }
 
@@ -80,20 +89,26 @@ impl Corpus {
     /// Reads and encodes a text corpus as the config says (source "coco" or "text").
     pub fn load(cfg: &DataConfig, seed: u64) -> Result<Self> {
         let (train_lines, test_lines) = match cfg.source {
-            DataSource::Coco => {
-                let (train, test) = bundled_coco();
+            DataSource::Grammar => {
+                let (train, test) = grammar_lines(cfg)?;
                 (train, Some(test))
+            }
+            DataSource::Coco => {
+                let dir = crate::datasets::set("coco")?.locate()?;
+                let train = read_lines(&dir.join("train.txt"))?;
+                (train, Some(read_lines(&dir.join("test.txt"))?))
             }
             DataSource::Text => {
                 let train_path = cfg
                     .train
                     .as_deref()
                     .ok_or_else(|| Error::Config("data.train is not set".into()))?;
-                let train = read_lines(train_path)?;
-                let test = cfg.test.as_deref().map(read_lines).transpose()?;
+                let read = |p: &Path| read_lines_in(p, cfg.encoding);
+                let train = read(train_path)?;
+                let test = cfg.test.as_deref().map(read).transpose()?;
                 (train, test)
             }
-            DataSource::Oracle => {
+            DataSource::Oracle | DataSource::OracleRandom => {
                 return Err(Error::Data(
                     "oracle data is drawn from the oracle, not read".into(),
                 ))
@@ -103,6 +118,7 @@ impl Corpus {
             Some(test) => (train_lines, test),
             None => split_off_test(train_lines, cfg.test_fraction, seed),
         };
+        refuse_giant_tokens(&train_lines, cfg.tokenizer)?;
         let vocab = Vocab::build(
             train_lines.iter().map(String::as_str),
             cfg.tokenizer,
@@ -147,6 +163,17 @@ impl Corpus {
         })
     }
 
+    /// The grammar a config names: its file, or the built-in scene grammar.
+    pub fn grammar(cfg: &DataConfig) -> Result<Grammar> {
+        match &cfg.grammar {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+                Grammar::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+            }
+            None => Grammar::parse(super::grammar::SCENES),
+        }
+    }
+
     /// A corpus of ready-made id sequences (the oracle benchmark): fixed length, no `<eos>`.
     pub fn from_ids(vocab: Vocab, train: Vec<Vec<i64>>, test: Vec<Vec<i64>>) -> Self {
         let max_len = train.iter().chain(&test).map(Vec::len).max().unwrap_or(0);
@@ -169,6 +196,40 @@ impl Corpus {
 }
 
 /// Holds out a seeded random `fraction` of lines as test data.
+/// Seeded training and test sentences drawn from the config's grammar (at most `max_len - 1`
+/// words, or 40 when `max_len` is 0: longer draws are redrawn).
+fn grammar_lines(cfg: &DataConfig) -> Result<(Vec<String>, Vec<String>)> {
+    use rand::SeedableRng;
+    let g = Corpus::grammar(cfg)?;
+    let max_words = match cfg.max_len {
+        0 => 40,
+        m => m - 1,
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.grammar_seed);
+    let train = g.sample_lines(&mut rng, cfg.grammar_train, max_words);
+    let test = g.sample_lines(&mut rng, cfg.grammar_test, max_words);
+    Ok((train, test))
+}
+
+/// Longest token a vocabulary takes, in characters.
+pub const MAX_TOKEN_CHARS: usize = 200;
+
+/// A token of hundreds of characters means the text is not words one sentence a line (a
+/// minified file, a binary, a language written without spaces in word mode): say so.
+fn refuse_giant_tokens(lines: &[String], tokenizer: super::Tokenizer) -> Result<()> {
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(t) = super::tokenize(l, tokenizer).find(|t| t.chars().count() > MAX_TOKEN_CHARS)
+        {
+            return Err(Error::Data(format!(
+                "training line {} has a token of {} characters (over {MAX_TOKEN_CHARS}): is this text one sentence a line, with spaces between words? (data.tokenizer = \"char\" for text without spaces)",
+                i + 1,
+                t.chars().count()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn split_off_test(mut lines: Vec<String>, fraction: f64, seed: u64) -> (Vec<String>, Vec<String>) {
     let n_test = ((lines.len() as f64) * fraction).round() as usize;
     if n_test == 0 || n_test >= lines.len() {
@@ -289,8 +350,22 @@ mod tests {
     }
 
     #[test]
-    fn bundled_coco_is_complete() {
-        let (train, test) = bundled_coco();
+    fn coco_reads_from_the_data_directory() {
+        let set = crate::datasets::set("coco").unwrap();
+        if let Err(e) = set.locate() {
+            eprintln!("skipped: {e}");
+            return;
+        }
+        let cfg = DataConfig::default();
+        let c = Corpus::load(
+            &DataConfig {
+                source: DataSource::Coco,
+                ..cfg
+            },
+            1,
+        )
+        .unwrap();
+        let (train, test) = (c.train_text, c.test_text);
         assert_eq!((train.len(), test.len()), (10_000, 10_000));
         let v = Vocab::build(train.iter().map(String::as_str), Tokenizer::Word, 0, 1);
         assert_eq!(v.len(), 4 + 6094); // `tr -s " " "\n" < train.txt | sort -u | wc -l` = 6094

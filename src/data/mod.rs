@@ -6,10 +6,12 @@ mod batch;
 mod condition;
 mod config;
 mod corpus;
+pub mod grammar;
 mod vocab;
 
 pub use batch::{in_order, Batch, Batcher, IGNORE_INDEX};
 pub use condition::Condition;
-pub use config::{DataConfig, DataSource, Overlong, Tokenizer, MAX_SEQ_LEN};
-pub use corpus::{bundled_coco, read_lines, read_lines_with_blanks, Corpus, EncodeStats};
+pub use config::{DataConfig, DataSource, Encoding, Overlong, Tokenizer, MAX_SEQ_LEN};
+pub use corpus::{read_lines, read_lines_in, read_lines_with_blanks, Corpus, EncodeStats};
+pub use grammar::Grammar;
 pub use vocab::{tokenize, Vocab, BOS, EOS, PAD, UNK};

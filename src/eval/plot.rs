@@ -215,6 +215,18 @@ pub fn training_curves(records: &[serde_json::Value]) -> Vec<(&'static str, Stri
                 curve("mle", "step", "train loss", &key("train_loss")),
                 curve("mle", "step", "test NLL", &key("test_nll")),
                 curve("mle", "step", "NLL-oracle", &key("nll_oracle")),
+                curve("mle", "step", "grammar NLL of samples", &key("grammar_nll")),
+            ],
+        ),
+        (
+            "mle_scores",
+            "MLE training: quality and diversity",
+            "step",
+            "score",
+            vec![
+                curve("mle", "step", "BLEU-4", &fourth("bleu")),
+                curve("mle", "step", "Self-BLEU-4", &fourth("self_bleu")),
+                curve("mle", "step", "validity", &key("validity")),
             ],
         ),
         (
@@ -225,6 +237,12 @@ pub fn training_curves(records: &[serde_json::Value]) -> Vec<(&'static str, Stri
             vec![
                 curve("adv", "adv_step", "test NLL", &key("test_nll")),
                 curve("adv", "adv_step", "NLL-oracle", &key("nll_oracle")),
+                curve(
+                    "adv",
+                    "adv_step",
+                    "grammar NLL of samples",
+                    &key("grammar_nll"),
+                ),
             ],
         ),
         (
@@ -235,6 +253,7 @@ pub fn training_curves(records: &[serde_json::Value]) -> Vec<(&'static str, Stri
             vec![
                 curve("adv", "adv_step", "BLEU-4", &fourth("bleu")),
                 curve("adv", "adv_step", "Self-BLEU-4", &fourth("self_bleu")),
+                curve("adv", "adv_step", "validity", &key("validity")),
             ],
         ),
     ];

@@ -26,6 +26,14 @@ pub const METRIC_NAMES: &[(&str, &str)] = &[
         "oracle NLL per token of the samples (oracle runs)",
     ),
     (
+        "grammar-nll",
+        "per-token NLL of the samples under the run's grammar, of those it derives (grammar runs)",
+    ),
+    (
+        "validity",
+        "fraction of the samples the run's grammar derives (grammar runs)",
+    ),
+    (
         "lm-score",
         "NLL of the samples under a real-data LM (needs an LM run)",
     ),
@@ -39,6 +47,11 @@ pub const METRIC_NAMES: &[(&str, &str)] = &[
 pub fn parse_metrics(list: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        // The table's row names (`bleu-4`, `self-bleu-2`, `distinct-3`) name their family.
+        let name = match name.rsplit_once('-') {
+            Some((family, n)) if n.parse::<u8>().is_ok() && family != "nll" => family,
+            _ => name,
+        };
         if !METRIC_NAMES.iter().any(|(n, _)| *n == name) {
             let known: Vec<&str> = METRIC_NAMES.iter().map(|(n, _)| *n).collect();
             return Err(Error::Eval(format!(

@@ -1,40 +1,37 @@
 //! The SeqGAN oracle: a fixed, randomly initialised LSTM (vocab 5000, embedding 32, hidden 32)
 //! that defines the synthetic benchmark's "true" distribution (Yu et al. 2017, §5.1).
 //!
-//! Its weights ship inside the binary (`data/oracle-seqgan/*.npy`, byte-identical to SeqGAN's
-//! `target_params.pkl`). Row vectors multiply on the left (`x @ W`), with separate gates, as in
-//! SeqGAN's TensorFlow code; the formulas are in `data/oracle-seqgan/README.md`.
+//! Its weights are the data set `seqgan-oracle` (`textgan data get seqgan-oracle`: float32
+//! `.npy` arrays byte-identical to SeqGAN's `target_params.pkl`); `oracle-random` is the same
+//! network with N(0, 1) weights drawn from a seed in code, as TextGAN-PyTorch makes its oracle,
+//! and needs no download. Row vectors multiply on the left (`x @ W`), with separate gates, as
+//! in SeqGAN's TensorFlow code.
 use super::{Generator, State};
 use crate::data::in_order;
 use crate::error::{Error, Result};
 use tch::{Device, Kind, Tensor};
 
-macro_rules! npy {
-    ($name:literal) => {
-        (
-            $name,
-            include_bytes!(concat!("../../data/oracle-seqgan/", $name, ".npy")).as_slice(),
-        )
-    };
-}
-
-const ARRAYS: [(&str, &[u8]); 15] = [
-    npy!("embedding"),
-    npy!("wi"),
-    npy!("ui"),
-    npy!("bi"),
-    npy!("wf"),
-    npy!("uf"),
-    npy!("bf"),
-    npy!("wog"),
-    npy!("uog"),
-    npy!("bog"),
-    npy!("wc"),
-    npy!("uc"),
-    npy!("bc"),
-    npy!("wo"),
-    npy!("bo"),
+/// The arrays in the order the cell reads them, by file stem.
+const ARRAYS: [&str; 15] = [
+    "embedding",
+    "wi",
+    "ui",
+    "bi",
+    "wf",
+    "uf",
+    "bf",
+    "wog",
+    "uog",
+    "bog",
+    "wc",
+    "uc",
+    "bc",
+    "wo",
+    "bo",
 ];
+
+/// The seed of `oracle-random`'s weights (fixed, so every run draws the same oracle).
+pub const RANDOM_ORACLE_SEED: i64 = 2017;
 
 /// Parses a little-endian float32 `.npy` array (format 1.0 or 2.0, C order): shape and values.
 pub fn npy_f32(bytes: &[u8]) -> Result<(Vec<i64>, Vec<f32>)> {
@@ -99,23 +96,60 @@ impl Oracle {
     /// Start token fed to the first step.
     pub const START: i64 = 0;
 
+    /// SeqGAN's oracle, from the data set `seqgan-oracle` in the data directory.
     pub fn load(device: Device) -> Result<Self> {
+        let dir = crate::datasets::set("seqgan-oracle")?.locate()?;
         let w = ARRAYS
             .iter()
-            .map(|(name, bytes)| {
-                let (shape, values) =
-                    npy_f32(bytes).map_err(|e| Error::Data(format!("oracle array {name}: {e}")))?;
+            .map(|name| {
+                let path = dir.join(format!("{name}.npy"));
+                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                let (shape, values) = npy_f32(&bytes)
+                    .map_err(|e| Error::Data(format!("oracle array {name}: {e}")))?;
                 Ok(Tensor::from_slice(&values)
                     .view(shape.as_slice())
                     .to_device(device))
             })
             .collect::<Result<Vec<_>>>()?;
+        Ok(Self::from_arrays(w))
+    }
+
+    /// An oracle of SeqGAN's shape (vocabulary 5,000, 32/32) with N(0, 1) weights drawn from
+    /// [`RANDOM_ORACLE_SEED`].
+    pub fn random(device: Device) -> Self {
+        let (v, e, h) = (5000, 32, 32);
+        let shapes: [&[i64]; 15] = [
+            &[v, e],
+            &[e, h],
+            &[h, h],
+            &[h],
+            &[e, h],
+            &[h, h],
+            &[h],
+            &[e, h],
+            &[h, h],
+            &[h],
+            &[e, h],
+            &[h, h],
+            &[h],
+            &[h, v],
+            &[v],
+        ];
+        tch::manual_seed(RANDOM_ORACLE_SEED);
+        let w = shapes
+            .iter()
+            .map(|s| Tensor::randn(*s, (Kind::Float, Device::Cpu)).to_device(device))
+            .collect();
+        Self::from_arrays(w)
+    }
+
+    fn from_arrays(w: Vec<Tensor>) -> Self {
         let (vocab_size, hidden) = w[0].size2().expect("embedding is 2-D");
-        Ok(Oracle {
+        Oracle {
             w,
             vocab_size,
             hidden,
-        })
+        }
     }
 
     fn cell(&self, x: &Tensor, h: &Tensor, c: &Tensor) -> (Tensor, Tensor) {
@@ -205,21 +239,44 @@ impl Generator for Oracle {
 mod tests {
     use super::*;
 
+    /// SeqGAN's oracle, when the data set is in the data directory (CI points it at the
+    /// copies beside the checkout); `None` (the test says it skipped) elsewhere.
+    fn seqgan_oracle() -> Option<Oracle> {
+        match crate::datasets::set("seqgan-oracle").unwrap().locate() {
+            Ok(_) => Some(Oracle::load(Device::Cpu).unwrap()),
+            Err(e) => {
+                eprintln!("skipped: {e}");
+                None
+            }
+        }
+    }
+
     #[test]
     fn parses_every_array_with_the_documented_shapes() {
-        let o = Oracle::load(Device::Cpu).unwrap();
+        assert!(npy_f32(b"not numpy").is_err());
+        let r = Oracle::random(Device::Cpu);
+        assert_eq!(r.w[0].size(), vec![5000, 32]);
+        assert_eq!(r.w[3].size(), vec![32]);
+        let std = r.w[13].std(true).double_value(&[]);
+        assert!((std - 1.0).abs() < 0.02, "N(0, 1) weights: std {std}");
+        let again = Oracle::random(Device::Cpu);
+        assert!(r.w[13].equal(&again.w[13]), "the same oracle every time");
+        let Some(o) = seqgan_oracle() else { return };
         assert_eq!(o.w[0].size(), vec![5000, 32]);
         assert_eq!(o.w[13].size(), vec![32, 5000]);
         assert_eq!(o.w[14].size(), vec![5000]);
-        assert!(npy_f32(b"not numpy").is_err());
-        let (_, bytes) = ARRAYS[3];
+        let dir = crate::datasets::set("seqgan-oracle")
+            .unwrap()
+            .locate()
+            .unwrap();
+        let bytes = std::fs::read(dir.join("bi.npy")).unwrap();
         assert!(npy_f32(&bytes[..bytes.len() - 4]).is_err());
     }
 
     /// Log-probabilities checked against an independent float64 numpy implementation of the
-    /// formulas in data/oracle-seqgan/README.md:
+    /// formulas of the data set's README:
     /// ```python
-    /// d = {k: np.load(f"data/oracle-seqgan/{k}.npy") for k in "embedding wi ui bi ...".split()}
+    /// d = {k: np.load(f"{DATA}/oracle-seqgan/{k}.npy") for k in "embedding wi ui bi ...".split()}
     /// def logprob(seq):
     ///     h = c = np.zeros(32); prev = 0; lp = 0.0
     ///     for tok in seq:
@@ -235,7 +292,7 @@ mod tests {
     /// ```
     #[test]
     fn log_probabilities_match_numpy() {
-        let o = Oracle::load(Device::Cpu).unwrap();
+        let Some(o) = seqgan_oracle() else { return };
         let seq3 = [
             4999i64, 17, 2500, 3, 3, 3, 42, 1000, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
         ];

@@ -26,6 +26,7 @@ pub fn default_metrics(
     train: bool,
     run: bool,
     oracle: bool,
+    grammar: bool,
     lm: bool,
 ) -> Vec<String> {
     let mut m: Vec<&str> = Vec::new();
@@ -41,6 +42,9 @@ pub fn default_metrics(
     }
     if oracle {
         m.push("nll-oracle");
+    }
+    if grammar {
+        m.extend(["grammar-nll", "validity"]);
     }
     if lm {
         m.extend(["lm-score", "reverse-lm"]);
@@ -84,6 +88,24 @@ pub fn model_metrics(rep: &mut Report, metrics: &[String], inp: &ModelInputs) ->
                     ids.len()
                 );
                 rep.push(m, v, proto);
+            }
+            "grammar-nll" | "validity" => {
+                let g = need_run()?.grammar.as_ref().ok_or_else(|| {
+                    Error::Eval(format!(
+                        "{m} needs a run trained on a grammar (data.source = \"grammar\")"
+                    ))
+                })?;
+                let (nll, validity) = g.score(inp.samples);
+                if m == "validity" {
+                    let proto = format!(
+                        "fraction of {} samples the run's grammar derives (inside algorithm)",
+                        inp.samples.len()
+                    );
+                    rep.push(m, validity, proto);
+                } else {
+                    let proto = format!("mean over the samples the grammar derives of -log P(sample) / (words + 1), the end counted as NLL-test counts <eos>; {:.1}% of {} samples", validity * 100.0, inp.samples.len());
+                    rep.push(m, nll.unwrap_or(f64::NAN), proto);
+                }
             }
             "lm-score" | "reverse-lm" => lm_metric(rep, m, inp)?,
             _ => {}

@@ -2,16 +2,17 @@
 //! (reading files or drawing from the oracle), and the [`RunContext`] that `eval`, `sweep` and
 //! other callers sample and score a checkpoint with.
 use crate::checkpoint::LoadedGenerator;
-use crate::data::{Corpus, DataSource, Vocab};
+use crate::data::{Corpus, DataSource, Grammar, Vocab};
 use crate::error::{Error, Result};
 use crate::eval;
 use crate::models::{generate, GenerateSpec, Oracle, Sampling};
 use tch::{Device, Tensor};
 
-/// A run's sentences, and the oracle when they come from one.
+/// A run's sentences, and the oracle or grammar when they come from one.
 pub struct RunData {
     pub corpus: Corpus,
     pub oracle: Option<Oracle>,
+    pub grammar: Option<Grammar>,
 }
 
 /// Draws the oracle benchmark's training and test sequences.
@@ -35,17 +36,25 @@ fn oracle_corpus(oracle: &Oracle, d: &crate::data::DataConfig, device: Device) -
 /// Loads the data a config names; `seed` holds out a test fraction reproducibly.
 pub fn load_data(cfg: &crate::config::RunConfig, device: Device) -> Result<RunData> {
     match cfg.data.source {
-        DataSource::Oracle => {
-            let oracle = Oracle::load(device)?;
+        DataSource::Oracle | DataSource::OracleRandom => {
+            let oracle = match cfg.data.source {
+                DataSource::Oracle => Oracle::load(device)?,
+                _ => Oracle::random(device),
+            };
             let corpus = oracle_corpus(&oracle, &cfg.data, device);
             Ok(RunData {
                 corpus,
                 oracle: Some(oracle),
+                grammar: None,
             })
         }
-        _ => Ok(RunData {
+        source => Ok(RunData {
             corpus: Corpus::load(&cfg.data, cfg.train.seed)?,
             oracle: None,
+            grammar: match source {
+                DataSource::Grammar => Some(Corpus::grammar(&cfg.data)?),
+                _ => None,
+            },
         }),
     }
 }
@@ -56,6 +65,7 @@ pub struct RunContext {
     pub gen: LoadedGenerator,
     pub corpus: Corpus,
     pub oracle: Option<Oracle>,
+    pub grammar: Option<Grammar>,
 }
 
 impl RunContext {
@@ -73,11 +83,12 @@ impl RunContext {
             gen,
             corpus: data.corpus,
             oracle: data.oracle,
+            grammar: data.grammar,
         })
     }
 
     pub fn is_oracle(&self) -> bool {
-        self.gen.config.data.source == DataSource::Oracle
+        self.oracle.is_some()
     }
 
     /// `n` samples at `temperature`, as id sequences.

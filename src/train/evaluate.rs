@@ -83,6 +83,11 @@ impl Evaluator {
             let t = Tensor::from_slice(&gen.concat()).view([gen.len() as i64, -1]);
             m.nll_oracle = Some(oracle.nll(&t));
         } else if lines.len() >= 2 && !corpus.test_text.is_empty() {
+            if let Some(g) = &data.grammar {
+                let (nll, validity) = g.score(&lines);
+                m.grammar_nll = nll;
+                m.validity = Some(validity);
+            }
             let (int, index) = self.bleu_refs.get_or_insert_with(|| {
                 let mut int = bleu::Interner::default();
                 // The test sentences as written (a held-out fraction has its raw lines too).

@@ -29,6 +29,12 @@ pub struct Metrics {
     pub bleu: Option<Vec<f64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_bleu: Option<Vec<f64>>,
+    /// Grammar benchmark: mean per-token NLL of the samples the grammar derives, under the
+    /// grammar (quality), and the fraction it derives (validity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grammar_nll: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity: Option<f64>,
     /// Seconds the evaluation took.
     #[serde(default)]
     pub eval_s: f64,

@@ -145,3 +145,17 @@ pub fn gan_args(algorithm: &str, steps: usize) -> Vec<String> {
         .flat_map(|s| ["--set".to_string(), s.clone()])
         .collect()
 }
+
+/// Whether the named data set is in the data directory (CI points `TEXTGAN_DATA` at the copies
+/// beside the checkout); tests that need it say they skipped when it is not.
+pub fn have(set: &str) -> bool {
+    let present = textgan::datasets::set(set).unwrap().status().ok()
+        == Some(textgan::datasets::Status::Present);
+    if !present {
+        eprintln!(
+            "skipped: data set {set} is not in {}",
+            textgan::datasets::data_dir().display()
+        );
+    }
+    present
+}

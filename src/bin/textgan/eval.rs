@@ -34,7 +34,7 @@ pub struct EvalArgs {
     #[arg(short = 'n', long = "num", default_value_t = 10_000)]
     n: usize,
     /// Sampling temperature for --run.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     temperature: f64,
     /// Write the drawn samples to FILE.
     #[arg(long, value_name = "FILE")]
@@ -45,7 +45,7 @@ pub struct EvalArgs {
     /// Epochs of training of the reverse language model on the samples.
     #[arg(long, default_value_t = 5)]
     reverse_epochs: usize,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: i64,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
@@ -186,6 +186,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             train.is_some(),
             ctx.is_some(),
             oracle_run,
+            ctx.as_ref().is_some_and(|c| c.grammar.is_some()),
             a.lm_run.is_some(),
         ),
     };

@@ -3,6 +3,7 @@
 //! Errors print as one line (`error: what: why`) and exit with status 1; nothing else here
 //! decides an exit code.
 mod bench;
+mod data;
 mod eval;
 mod presets;
 mod progress;
@@ -38,6 +39,8 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Time the hot paths (MLE step, sampling) on synthetic data.
     Bench(bench::BenchArgs),
+    /// The named data sets (COCO, the SeqGAN oracle, MR, Multi30k): list them, or get them.
+    Data(data::DataArgs),
     /// List the bundled config presets, or print one.
     Presets {
         /// Preset to print as TOML.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Data(a) => data::run(a),
         Command::Presets { name } => presets::show(name.as_deref()),
     };
     match result {
@@ -77,6 +81,9 @@ fn hint(e: &anyhow::Error) -> &'static str {
     match lib {
         textgan::Error::Device(_) if msg.contains("no CUDA device") => {
             " (use --device cpu or auto)"
+        }
+        textgan::Error::Config(_) if msg.contains("read only with data.source = \"text\"") => {
+            " (or give the file with --data FILE)"
         }
         textgan::Error::Config(_) if msg.contains("already holds a run") => {
             " (--resume DIR continues it)"

@@ -17,19 +17,19 @@ pub struct SampleArgs {
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Softmax temperature (lower: safer, less diverse).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     temperature: f64,
     /// Sample among the k most likely tokens only (0: all).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     top_k: i64,
     /// Nucleus sampling: the smallest set of tokens with probability >= p (1: all).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     top_p: f64,
     /// Always take the most likely token.
     #[arg(long)]
     greedy: bool,
     /// Random seed (same seed, same sentences on the same device).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: i64,
     /// Text every sentence starts with.
     #[arg(long)]

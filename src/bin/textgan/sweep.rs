@@ -19,7 +19,12 @@ pub struct SweepArgs {
     #[arg(long = "label", value_name = "NAME")]
     labels: Vec<String>,
     /// Comma-separated sampling temperatures.
-    #[arg(long, value_delimiter = ',', default_value = "0.5,0.7,0.9,1.0,1.1,1.3")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.5,0.7,0.9,1.0,1.1,1.3",
+        allow_negative_numbers = true
+    )]
     temperatures: Vec<f64>,
     /// Samples per run and temperature.
     #[arg(short = 'n', long = "num", default_value_t = 2000)]
@@ -30,7 +35,7 @@ pub struct SweepArgs {
     /// Output directory for sweep.jsonl, sweep.md and quality_diversity.{svg,png}.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: i64,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
@@ -62,13 +67,15 @@ pub fn run(a: SweepArgs) -> Result<()> {
     if ctxs.iter().any(|c| c.is_oracle() != oracle) {
         bail!("a sweep plots either oracle runs or text runs, not both");
     }
-    std::fs::create_dir_all(&a.out)?;
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| anyhow::anyhow!("--out {}: {e}", a.out.display()))?;
     let bar = ProgressBar::new((ctxs.len() * a.temperatures.len()) as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} {bar:32} {pos}/{len} {msg}").expect("template"),
     );
     let mut rows = Vec::new();
     let mut series = Vec::new();
+    let mut grammar_series = Vec::new();
     for (i, c) in ctxs.iter().enumerate() {
         let label = a.labels.get(i).cloned().unwrap_or_else(|| {
             a.runs[i]
@@ -76,7 +83,11 @@ pub fn run(a: SweepArgs) -> Result<()> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| a.runs[i].display().to_string())
         });
+        let first_row = rows.len();
         let points = sweep_one(&a, c, &label, ref_lines.as_deref(), oracle, &bar, &mut rows)?;
+        if c.grammar.is_some() {
+            grammar_series.push(grammar_points(&label, &rows[first_row..]));
+        }
         series.push(Series { label, points });
     }
     bar.finish_and_clear();
@@ -100,12 +111,37 @@ pub fn run(a: SweepArgs) -> Result<()> {
         )
     };
     plot::save(&svg, &a.out.join("quality_diversity"))?;
+    if !grammar_series.is_empty() {
+        let svg = plot::svg(
+            &grammar_series,
+            "Quality vs coverage (grammar, exact)",
+            "NLL-test on fresh grammar sentences (lower: covers more)",
+            "grammar NLL of the samples (lower: better quality)",
+        );
+        plot::save(&svg, &a.out.join("grammar_quality_coverage"))?;
+    }
     print!("{table}");
     eprintln!(
         "wrote {}/sweep.jsonl, sweep.md, quality_diversity.svg and .png",
         a.out.display()
     );
     Ok(())
+}
+
+/// Exact quality (grammar NLL of the samples) against coverage (NLL-test on fresh grammar
+/// sentences), per temperature, from a run's rows.
+fn grammar_points(label: &str, rows: &[serde_json::Value]) -> Series {
+    let points = rows
+        .iter()
+        .map(|r| {
+            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            (f("nll_test"), f("grammar_nll"), f("temperature"))
+        })
+        .collect();
+    Series {
+        label: label.to_string(),
+        points,
+    }
 }
 
 /// One run at every temperature: its table rows (appended to `rows`) and its plot points.
@@ -135,12 +171,20 @@ fn sweep_one(
             points.push((d, q, t));
             json!({"run": label, "temperature": t, "nll_oracle": q, "nll_test": d, "samples": a.n})
         } else {
-            let hyps = int.tokenize_all(&c.decode_all(&ids))?;
+            let lines = c.decode_all(&ids);
+            let hyps = int.tokenize_all(&lines)?;
             let b = bleu::bleu(&hyps, index.as_ref().expect("text runs have references"));
             let s = bleu::self_bleu(&hyps, 5);
             points.push((s[4], b[4], t));
-            json!({"run": label, "temperature": t, "bleu": &b[1..], "self_bleu": &s[1..], "samples": a.n,
-                   "references": refs.as_ref().map(Vec::len)})
+            let mut row = json!({"run": label, "temperature": t, "bleu": &b[1..], "self_bleu": &s[1..], "samples": a.n,
+                   "references": refs.as_ref().map(Vec::len)});
+            if let Some(g) = &c.grammar {
+                let (nll, validity) = g.score(&lines);
+                row["grammar_nll"] = json!(nll);
+                row["validity"] = json!(validity);
+                row["nll_test"] = json!(c.nll_test(t));
+            }
+            row
         };
         rows.push(row);
         bar.inc(1);

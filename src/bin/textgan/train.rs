@@ -38,6 +38,12 @@ pub struct TrainArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, value_name = "DEVICE")]
     device: Option<String>,
+    /// Train on your own text: one sentence a line (sets data.source = "text", data.train).
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    data: Option<PathBuf>,
+    /// Test sentences for --data (default: a held-out fraction, data.test_fraction).
+    #[arg(long, value_name = "FILE", requires = "data")]
+    test_data: Option<PathBuf>,
 }
 
 /// `--set` values, then `--max-steps` and `--device` as typed overrides.
@@ -52,6 +58,13 @@ fn overrides(a: &TrainArgs) -> Result<Vec<Override>> {
     }
     if let Some(d) = &a.device {
         o.push(Override::new("train.device", d.as_str()));
+    }
+    if let Some(f) = &a.data {
+        o.push(Override::new("data.source", "text"));
+        o.push(Override::new("data.train", f.display().to_string()));
+    }
+    if let Some(f) = &a.test_data {
+        o.push(Override::new("data.test", f.display().to_string()));
     }
     Ok(o)
 }
