@@ -486,6 +486,67 @@ mod tests {
         assert!((total - 1.0).abs() < 1e-12, "{total}");
     }
 
+    /// Every derivation of `symbols` (a finite grammar), as (words, probability).
+    fn derivations(g: &Grammar, symbols: &[Sym]) -> Vec<(Vec<usize>, f64)> {
+        let Some(i) = symbols.iter().position(|s| matches!(s, Sym::N(_))) else {
+            let words = symbols.iter().map(|s| match s {
+                Sym::T(w) => *w,
+                Sym::N(_) => unreachable!(),
+            });
+            return vec![(words.collect(), 1.0)];
+        };
+        let Sym::N(a) = symbols[i] else {
+            unreachable!()
+        };
+        let mut out = Vec::new();
+        for r in &g.rules[a] {
+            let mut next = symbols[..i].to_vec();
+            next.extend(&r.rhs);
+            next.extend(&symbols[i + 1..]);
+            out.extend(derivations(g, &next).into_iter().map(|(w, p)| (w, p * r.p)));
+        }
+        out
+    }
+
+    /// Brute force: the probability of each sentence, summed over every derivation that
+    /// yields it, equals the inside algorithm's, for a grammar with ambiguity, unit rules,
+    /// long rules and words inside longer rules.
+    #[test]
+    fn inside_equals_brute_force_enumeration() {
+        let g = Grammar::parse(
+            "S -> Np Vp [0.6] | Np [0.1] | Np and Np Vp [0.3]\n\
+             Np -> Det N [0.4] | N [0.2] | Det Adj N [0.2] | Adj N [0.1] | Det Nom [0.1]\n\
+             Nom -> Adj N\n\
+             Vp -> V [0.5] | V Np [0.3] | V with N [0.2]\n\
+             Det -> the [0.7] | a [0.3]\n\
+             Adj -> Col [0.5] | big [0.5]\n\
+             Col -> red | blue\n\
+             N -> dog [0.5] | cat [0.5]\n\
+             V -> runs [0.5] | sees [0.5]\n",
+        )
+        .unwrap();
+        let mut by_sentence: HashMap<Vec<usize>, f64> = HashMap::new();
+        let mut count: HashMap<Vec<usize>, usize> = HashMap::new();
+        for (w, p) in derivations(&g, &[Sym::N(0)]) {
+            *by_sentence.entry(w.clone()).or_insert(0.0) += p;
+            *count.entry(w).or_insert(0) += 1;
+        }
+        // "the red dog": Np -> Det Adj N, or Np -> Det Nom and Nom -> Adj N.
+        assert!(count.values().filter(|&&c| c > 1).count() > 100);
+        assert!(by_sentence.len() > 1000, "{}", by_sentence.len());
+        let total: f64 = by_sentence.values().sum();
+        assert!((total - 1.0).abs() < 1e-9, "{total}");
+        for (w, p) in &by_sentence {
+            let words: Vec<&str> = w.iter().map(|&i| g.words[i].as_str()).collect();
+            let inside = g.probability(&words);
+            assert!(
+                (inside - p).abs() <= 1e-12 * p,
+                "{words:?}: {inside} vs {p}"
+            );
+        }
+        assert_eq!(g.probability(&["the", "dog", "runs", "runs"]), 0.0);
+    }
+
     /// The built-in grammar: its size, samples it derives, and Monte Carlo agreement between
     /// sampling frequencies and inside probabilities on a frequent sentence shape.
     #[test]

@@ -17,16 +17,63 @@ pub const MAX_ORDER: usize = 5;
 const EPSILON: f64 = 0.1;
 const BITS: u32 = 24;
 
-/// Sentences as token ids (whitespace tokens, interned).
+/// How the text metrics cut sentences into tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Tokenize {
+    /// Whitespace-separated words, as Python's `str.split()` (nltk's protocol).
+    #[default]
+    Whitespace,
+    /// Characters, whitespace left out (text written without spaces, such as Chinese).
+    Chars,
+}
+
+impl Tokenize {
+    /// As a run's tokenizer cuts its text.
+    pub fn of(t: crate::data::Tokenizer) -> Self {
+        match t {
+            crate::data::Tokenizer::Word => Tokenize::Whitespace,
+            crate::data::Tokenizer::Char => Tokenize::Chars,
+        }
+    }
+
+    /// The tokens' name in a metric's protocol.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Tokenize::Whitespace => "whitespace tokens",
+            Tokenize::Chars => "character tokens (whitespace dropped)",
+        }
+    }
+}
+
+/// Sentences as token ids (tokens interned).
 #[derive(Debug, Default)]
 pub struct Interner {
     ids: HashMap<String, u32>,
+    mode: Tokenize,
 }
 
 impl Interner {
-    /// Splits on whitespace (as Python's `str.split()`) and interns the tokens.
+    /// An interner that cuts sentences as `mode` says.
+    pub fn new(mode: Tokenize) -> Self {
+        Interner {
+            ids: HashMap::new(),
+            mode,
+        }
+    }
+
+    /// Cuts `line` into tokens and interns them.
     pub fn tokenize(&mut self, line: &str) -> Result<Vec<u32>> {
-        line.split_whitespace()
+        let mut buf = [0u8; 4];
+        let tokens: Vec<&str> = match self.mode {
+            Tokenize::Whitespace => line.split_whitespace().collect(),
+            Tokenize::Chars => line
+                .char_indices()
+                .filter(|(_, c)| !c.is_whitespace())
+                .map(|(i, c)| &line[i..i + c.encode_utf8(&mut buf).len()])
+                .collect(),
+        };
+        tokens
+            .into_iter()
             .map(|w| {
                 let next = self.ids.len() as u32;
                 let id = *self.ids.entry(w.to_string()).or_insert(next);

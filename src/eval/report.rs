@@ -138,10 +138,11 @@ pub fn text_metrics(
     samples: &[String],
     references: Option<&[String]>,
     train: Option<&[String]>,
+    mode: bleu::Tokenize,
 ) -> Result<()> {
-    let mut int = bleu::Interner::default();
+    let mut int = bleu::Interner::new(mode);
     let hyps = int.tokenize_all(samples)?;
-    let tok = "whitespace tokens";
+    let tok = mode.describe();
     for m in metrics {
         match m.as_str() {
             "bleu" => {

@@ -89,7 +89,7 @@ impl Evaluator {
                 m.validity = Some(validity);
             }
             let (int, index) = self.bleu_refs.get_or_insert_with(|| {
-                let mut int = bleu::Interner::default();
+                let mut int = bleu::Interner::new(bleu::Tokenize::of(corpus.vocab.tokenizer));
                 // The test sentences as written (a held-out fraction has its raw lines too).
                 let ids = int.tokenize_all(&corpus.test_text).unwrap_or_default();
                 let index = bleu::ReferenceIndex::new(&ids, bleu::MAX_ORDER);

@@ -351,6 +351,10 @@ impl Trainer {
             device::describe(self.device)
         );
         self.message(hooks, &model_line);
+        let warnings = self.data.grammar.as_ref().map(|g| g.warnings.clone());
+        for w in warnings.unwrap_or_default() {
+            self.message(hooks, &format!("warning: grammar: {w}"));
+        }
     }
 
     /// Steps `phase` to its end, evaluating on its cadence; `Some` when stopped early.

@@ -3,6 +3,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use textgan::data::{read_lines_with_blanks, Vocab};
+use textgan::eval::bleu::Tokenize;
 use textgan::eval::{report, Report};
 pub use textgan::run::RunContext;
 use textgan::run::{default_metrics, model_metrics, ModelInputs};
@@ -50,6 +51,10 @@ pub struct EvalArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// How the text metrics cut sentences: whitespace, char, or (default) the run's tokenizer
+    /// with --run and whitespace without.
+    #[arg(long, value_name = "HOW", value_parser = ["whitespace", "char", "run"], default_value = "run")]
+    tokenize: String,
 }
 
 /// Lines of a file for evaluation: blank lines are kept (an empty sample scores 0), but a file
@@ -191,12 +196,18 @@ pub fn run(a: EvalArgs) -> Result<()> {
         ),
     };
     let mut rep = Report::default();
+    let mode = match (a.tokenize.as_str(), &ctx) {
+        ("char", _) => Tokenize::Chars,
+        ("run", Some(c)) => Tokenize::of(c.gen.vocab.tokenizer),
+        _ => Tokenize::Whitespace,
+    };
     report::text_metrics(
         &mut rep,
         &metrics,
         &samples,
         references.as_deref(),
         train.as_deref(),
+        mode,
     )?;
     let lm_ctx = lm_run(&a, &metrics, ctx.is_some(), device)?;
     let inputs = ModelInputs {

@@ -154,7 +154,7 @@ fn sweep_one(
     bar: &ProgressBar,
     rows: &mut Vec<serde_json::Value>,
 ) -> Result<Vec<(f64, f64, f64)>> {
-    let mut int = Interner::default();
+    let mut int = Interner::new(textgan::eval::bleu::Tokenize::of(c.gen.vocab.tokenizer));
     let refs = match (ref_lines, oracle) {
         (_, true) => None,
         (Some(r), _) => Some(int.tokenize_all(r)?),
