@@ -8,14 +8,16 @@ mod adversarial;
 mod evaluate;
 mod metrics;
 mod mle;
+mod plan;
 mod rundir;
 mod trainer;
 
 pub use evaluate::{EvalSettings, Evaluator};
 pub use metrics::Metrics;
 pub use mle::GraphedMleStep;
+pub use plan::{Outcome, Plan};
 pub use rundir::RunDir;
-pub use trainer::{Outcome, Plan, Trainer};
+pub use trainer::Trainer;
 
 /// Callbacks from the run loop (progress bars and logs live in the binary).
 pub trait Hooks {

@@ -6,12 +6,12 @@ use super::adversarial::AdvPhase;
 use super::evaluate::{EvalSettings, Evaluator};
 use super::metrics::Metrics;
 use super::mle::MlePhase;
+use super::plan::{Outcome, Plan};
 use super::rundir::RunDir;
 use super::Hooks;
 use crate::algorithms::Algorithm;
 use crate::checkpoint::{self, AdvCounts, Phase as PhaseKind, Progress};
 use crate::config::{Override, RunConfig};
-use crate::data::Batcher;
 use crate::device;
 use crate::error::{Error, Result};
 use crate::models::GeneratorModel;
@@ -19,61 +19,6 @@ use crate::optim::{Adam, Schedule};
 use crate::run::{load_data, RunData};
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
-
-/// How many steps each phase takes: `train.max_steps` caps the run as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
-    /// MLE optimizer steps.
-    pub mle: usize,
-    /// Adversarial steps.
-    pub adv: usize,
-    /// Discriminator pretraining steps before the first adversarial step.
-    pub d_pretrain: usize,
-}
-
-impl Plan {
-    /// The plan of `cfg` on `n_train` training sequences.
-    pub fn new(cfg: &RunConfig, n_train: usize) -> Plan {
-        let per_epoch = Batcher {
-            batch_size: cfg.train.batch_size as usize,
-            seed: 0,
-        }
-        .batches_per_epoch(n_train);
-        let all = per_epoch * cfg.train.epochs;
-        let cap = cfg.train.max_steps;
-        let gan = cfg.gan.is_set();
-        let mle = match (cap, cfg.train.epochs) {
-            (0, _) => all,
-            // Training by steps: no epochs, no adversarial phase.
-            (m, 0) if !gan => m,
-            (m, _) => m.min(all),
-        };
-        let (adv, d_pretrain) = match (gan, cap) {
-            (false, _) => (0, 0),
-            (true, 0) => (cfg.gan.adv.steps, cfg.gan.adv.d_pretrain_steps),
-            (true, m) => (
-                cfg.gan.adv.steps.min(m.saturating_sub(mle)),
-                cfg.gan.adv.d_pretrain_steps.min(m),
-            ),
-        };
-        Plan {
-            mle,
-            adv,
-            d_pretrain,
-        }
-    }
-}
-
-/// How a call of [`Trainer::run`] ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Every planned step is done; the last evaluation.
-    Finished(Option<Box<Metrics>>),
-    /// Stopped by request ([`Hooks::should_stop`]) after a step, with a checkpoint written.
-    Stopped { steps: usize },
-    /// There was nothing left to do.
-    AlreadyComplete,
-}
 
 /// A phase of a run, driven by [`Trainer::run`].
 pub(crate) trait Phase {

@@ -219,13 +219,18 @@ pub fn run(a: EvalArgs) -> Result<()> {
         device,
     };
     model_metrics(&mut rep, &metrics, &inputs)?;
+    print_report(&a, &rep, samples.len(), references.as_ref().map(Vec::len));
+    Ok(())
+}
+
+/// The report as a table, or one JSON object with `--json`.
+fn print_report(a: &EvalArgs, rep: &Report, samples: usize, references: Option<usize>) {
     if a.json {
         let mut j = rep.to_json();
-        j["samples"] = serde_json::json!(samples.len());
-        j["references"] = serde_json::json!(references.as_ref().map(Vec::len));
+        j["samples"] = serde_json::json!(samples);
+        j["references"] = serde_json::json!(references);
         println!("{j}");
     } else {
         print!("{}", rep.table());
     }
-    Ok(())
 }

@@ -173,10 +173,15 @@ fn sweep_one(
         } else {
             let lines = c.decode_all(&ids);
             let hyps = int.tokenize_all(&lines)?;
-            let b = bleu::bleu(&hyps, index.as_ref().expect("text runs have references"));
+            // Without reference sentences BLEU is not defined: n/a, not 0.
+            let b = index
+                .as_ref()
+                .filter(|_| refs.as_ref().is_some_and(|r| !r.is_empty()))
+                .map(|ix| bleu::bleu(&hyps, ix));
             let s = bleu::self_bleu(&hyps, 5);
-            points.push((s[4], b[4], t));
-            let mut row = json!({"run": label, "temperature": t, "bleu": &b[1..], "self_bleu": &s[1..], "samples": a.n,
+            points.push((s[4], b.as_ref().map_or(f64::NAN, |b| b[4]), t));
+            let b = b.map(|b| b[1..].to_vec());
+            let mut row = json!({"run": label, "temperature": t, "bleu": b, "self_bleu": &s[1..], "samples": a.n,
                    "references": refs.as_ref().map(Vec::len)});
             if let Some(g) = &c.grammar {
                 let (nll, validity) = g.score(&lines);
