@@ -199,6 +199,9 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     let mut vocab: Vocab = serde_json::from_str(field("vocab")?)
         .map_err(|e| bad(format!("stored vocabulary: {e}")))?;
     vocab.reindex();
+    vocab
+        .validate()
+        .map_err(|e| bad(format!("stored vocabulary: {e}")))?;
     let progress: Progress =
         serde_json::from_str(field("state")?).map_err(|e| bad(format!("stored progress: {e}")))?;
     if progress.max_len < 1 {

@@ -206,8 +206,8 @@ fn grammar_lines(cfg: &DataConfig) -> Result<(Vec<String>, Vec<String>)> {
         m => m - 1,
     };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.grammar_seed);
-    let train = g.sample_lines(&mut rng, cfg.grammar_train, max_words);
-    let test = g.sample_lines(&mut rng, cfg.grammar_test, max_words);
+    let train = g.sample_lines(&mut rng, cfg.grammar_train, max_words)?;
+    let test = g.sample_lines(&mut rng, cfg.grammar_test, max_words)?;
     Ok((train, test))
 }
 

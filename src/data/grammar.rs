@@ -173,15 +173,29 @@ impl Grammar {
         Some(out)
     }
 
-    /// `n` sentences of at most `max_words` words (longer draws are redrawn), as text.
-    pub fn sample_lines(&self, rng: &mut impl Rng, n: usize, max_words: usize) -> Vec<String> {
+    /// `n` sentences of at most `max_words` words (longer draws are redrawn), as text. A
+    /// grammar whose sentences are almost never that short is an error, not a hang.
+    pub fn sample_lines(
+        &self,
+        rng: &mut impl Rng,
+        n: usize,
+        max_words: usize,
+    ) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(n);
+        let mut tries = 0usize;
         while out.len() < n {
+            tries += 1;
+            if tries > 1000 + 100 * n {
+                return Err(Error::Data(format!(
+                    "the grammar's sentences are longer than {max_words} words in all but {} of {tries} draws: raise data.max_len (or shorten the grammar's recursion)",
+                    out.len()
+                )));
+            }
             if let Some(s) = self.sample(rng, max_words) {
                 out.push(s.join(" "));
             }
         }
-        out
+        Ok(out)
     }
 
     /// The probability that the grammar generates exactly `sentence` (the inside algorithm);
@@ -560,7 +574,7 @@ mod tests {
         );
         assert!(g.num_rules() > 300, "{}", g.num_rules());
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let lines = g.sample_lines(&mut rng, 200, 40);
+        let lines = g.sample_lines(&mut rng, 200, 40).unwrap();
         let (nll, valid) = g.score(&lines);
         assert_eq!(valid, 1.0);
         assert!(nll.unwrap() > 0.5 && nll.unwrap() < 20.0, "{nll:?}");

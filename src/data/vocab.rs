@@ -92,6 +92,37 @@ impl Vocab {
         v
     }
 
+    /// Checks a vocabulary read from a file: tokens, and special ids that index them.
+    pub fn validate(&self) -> crate::Result<()> {
+        let n = self.tokens.len() as i64;
+        let bad = |what: &str, id: i64| {
+            crate::Error::Data(format!(
+                "vocabulary: {what} id {id} is outside its {n} tokens"
+            ))
+        };
+        if n == 0 {
+            return Err(crate::Error::Data("vocabulary: no tokens".into()));
+        }
+        if !(0..n).contains(&self.bos) {
+            return Err(bad("<bos>", self.bos));
+        }
+        for (what, id) in [
+            ("<pad>", self.pad),
+            ("<eos>", self.eos),
+            ("<unk>", self.unk),
+        ] {
+            if let Some(id) = id.filter(|i| !(0..n).contains(i)) {
+                return Err(bad(what, id));
+            }
+        }
+        if self.index.len() != self.tokens.len() {
+            return Err(crate::Error::Data(
+                "vocabulary: a token appears twice".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Rebuilds the token index after deserialization.
     pub fn reindex(&mut self) {
         self.index = self
