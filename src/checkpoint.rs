@@ -36,7 +36,7 @@ pub use crate::algorithms::AdvCounts;
 
 /// Where training stands; saved in every checkpoint. Random draws are seeded from the run's
 /// seed and the step, so no generator state needs saving for a resumed run to match.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Progress {
     /// MLE optimizer steps taken.
     pub step: usize,
@@ -58,6 +58,38 @@ pub struct Progress {
     /// The run's id (also in its directory's `run.json`); absent in format 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The divergence guard: the factor on every learning rate (1 until a rollback lowers
+    /// it), rollbacks so far, steps skipped so far.
+    #[serde(default = "one")]
+    pub lr_scale: f64,
+    #[serde(default)]
+    pub rollbacks: u32,
+    #[serde(default)]
+    pub skipped_steps: u64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            step: 0,
+            epoch: 0,
+            batch_in_epoch: 0,
+            adam_t: 0,
+            schedule: None,
+            max_len: 0,
+            phase: Phase::Mle,
+            adv_step: 0,
+            algo: None,
+            run_id: None,
+            lr_scale: 1.0,
+            rollbacks: 0,
+            skipped_steps: 0,
+        }
+    }
 }
 
 impl Progress {

@@ -79,6 +79,13 @@ pub struct TrainConfig {
     pub threads: i32,
     /// Capture the MLE step as one CUDA graph and replay it (CUDA only; LSTM generators).
     pub cuda_graph: bool,
+    /// The divergence guard, for every phase: after this many steps in a row whose updates
+    /// were skipped (a NaN or infinite loss or gradient), roll back to the last checkpoint...
+    pub guard_patience: usize,
+    /// ...with every learning rate multiplied by this...
+    pub guard_lr_factor: f64,
+    /// ...and stop after this many rollbacks.
+    pub guard_rollbacks: u32,
 }
 
 impl Default for TrainConfig {
@@ -107,6 +114,9 @@ impl Default for TrainConfig {
             device: "auto".into(),
             threads: 0,
             cuda_graph: false,
+            guard_patience: 3,
+            guard_lr_factor: 0.5,
+            guard_rollbacks: 3,
         }
     }
 }
@@ -154,6 +164,15 @@ impl TrainConfig {
         })?;
         ensure(t.plateau_factor > 0.0 && t.plateau_factor < 1.0, || {
             "train.plateau_factor must be in (0, 1)".into()
+        })?;
+        ensure(t.guard_patience >= 1 && t.guard_rollbacks <= 1000, || {
+            "train.guard_patience must be at least 1 and train.guard_rollbacks at most 1000".into()
+        })?;
+        ensure(t.guard_lr_factor > 0.0 && t.guard_lr_factor < 1.0, || {
+            format!(
+                "train.guard_lr_factor must be in (0, 1), got {}",
+                t.guard_lr_factor
+            )
         })?;
         ensure(t.threads >= 0, || {
             "train.threads must be non-negative".into()

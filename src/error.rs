@@ -24,6 +24,8 @@ pub enum Error {
     Data(String),
     #[error("eval: {0}")]
     Eval(String),
+    #[error("training diverged: {0}")]
+    Diverged(String),
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
 }

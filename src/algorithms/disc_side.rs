@@ -32,7 +32,7 @@ pub struct DStats {
 
 impl DiscSide {
     pub fn new(model: DiscriminatorModel, cfg: &AdvConfig) -> Self {
-        let opt = Adam::new(&model.vs, &cfg.d_adam());
+        let opt = Adam::new(&model.vs, &cfg.d_adam()).named("discriminator");
         DiscSide {
             model,
             opt,

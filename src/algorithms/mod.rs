@@ -326,7 +326,7 @@ pub fn build(
         gen_vars,
         shapes,
         disc: DiscSide::new(dmodel, &gan.adv),
-        g_opt: Adam::new(gen_vars, &gan.adv.g_adam()),
+        g_opt: Adam::new(gen_vars, &gan.adv.g_adam()).named("generator"),
         device,
     };
     Some(spec.build(&gan.own, parts))

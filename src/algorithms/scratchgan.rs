@@ -154,9 +154,7 @@ impl Algorithm for ScratchGan {
         // Per-token binary cross-entropy, real tokens labelled 1 and generated ones 0.
         let loss = ((-&r).softplus() * &rm).sum(Kind::Float) / rm.sum(Kind::Float)
             + (f.softplus() * &fm).sum(Kind::Float) / fm.sum(Kind::Float);
-        self.disc.opt.zero_grad();
-        loss.backward();
-        self.disc.opt.step(self.adv.d_lr);
+        crate::optim::minimize(&mut self.disc.opt, &loss, 0.0, self.adv.d_lr);
         let acc = |x: Tensor, m: &Tensor| {
             (x.to_kind(Kind::Float) * m)
                 .sum(Kind::Float)

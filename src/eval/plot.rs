@@ -191,80 +191,120 @@ fn esc(s: &str) -> String {
 /// begun, `adv_nll` (test NLL, NLL-oracle) and `adv_bleu` (BLEU-4, Self-BLEU-4) by adversarial
 /// step. Curves with no values are left out, and plots with no curves.
 pub fn training_curves(records: &[serde_json::Value]) -> Vec<(&'static str, String)> {
-    let curve =
-        |phase: &str, x: &str, label: &str, get: &dyn Fn(&serde_json::Value) -> Option<f64>| {
-            let points: Vec<(f64, f64, f64)> = records
-                .iter()
-                .filter(|m| m["phase"] == phase)
-                .filter_map(|m| Some((m[x].as_f64()?, get(m)?, f64::NAN)))
-                .collect();
-            (!points.is_empty()).then(|| Series {
-                label: label.into(),
-                points,
-            })
+    let curve = |&(phase, x, label, get): &Curve| {
+        let value = |m: &serde_json::Value| match get {
+            Get::Key(k) => m[k].as_f64(),
+            Get::Fourth(k) => m[k][2].as_f64(),
         };
-    let key = |k: &'static str| move |m: &serde_json::Value| m[k].as_f64();
-    let fourth = |k: &'static str| move |m: &serde_json::Value| m[k][2].as_f64();
-    let plots = [
-        (
-            "mle",
-            "MLE training",
-            "step",
-            "nats per token",
-            vec![
-                curve("mle", "step", "train loss", &key("train_loss")),
-                curve("mle", "step", "test NLL", &key("test_nll")),
-                curve("mle", "step", "NLL-oracle", &key("nll_oracle")),
-                curve("mle", "step", "grammar NLL of samples", &key("grammar_nll")),
-            ],
-        ),
-        (
-            "mle_scores",
-            "MLE training: quality and diversity",
-            "step",
-            "score",
-            vec![
-                curve("mle", "step", "BLEU-4", &fourth("bleu")),
-                curve("mle", "step", "Self-BLEU-4", &fourth("self_bleu")),
-                curve("mle", "step", "validity", &key("validity")),
-            ],
-        ),
-        (
-            "adv_nll",
-            "Adversarial phase: likelihood",
-            "adversarial step",
-            "nats per token",
-            vec![
-                curve("adv", "adv_step", "test NLL", &key("test_nll")),
-                curve("adv", "adv_step", "NLL-oracle", &key("nll_oracle")),
-                curve(
-                    "adv",
-                    "adv_step",
-                    "grammar NLL of samples",
-                    &key("grammar_nll"),
-                ),
-            ],
-        ),
-        (
-            "adv_bleu",
-            "Adversarial phase: quality and diversity",
-            "adversarial step",
-            "score",
-            vec![
-                curve("adv", "adv_step", "BLEU-4", &fourth("bleu")),
-                curve("adv", "adv_step", "Self-BLEU-4", &fourth("self_bleu")),
-                curve("adv", "adv_step", "validity", &key("validity")),
-            ],
-        ),
-    ];
-    plots
-        .into_iter()
-        .filter_map(|(stem, title, x, y, series)| {
-            let series: Vec<Series> = series.into_iter().flatten().collect();
-            (!series.is_empty()).then(|| (stem, svg(&series, title, x, y)))
+        let points: Vec<(f64, f64, f64)> = records
+            .iter()
+            .filter(|m| m["phase"] == phase)
+            .filter_map(|m| Some((m[x].as_f64()?, value(m)?, f64::NAN)))
+            .collect();
+        (!points.is_empty()).then(|| Series {
+            label: label.into(),
+            points,
+        })
+    };
+    PLOTS
+        .iter()
+        .filter_map(|(stem, title, x, y, curves)| {
+            let series: Vec<Series> = curves.iter().filter_map(curve).collect();
+            (!series.is_empty()).then(|| (*stem, svg(&series, title, x, y)))
         })
         .collect()
 }
+
+/// How a curve reads a record: a number, or the fourth of a list (BLEU-4 of BLEU-2..5).
+#[derive(Clone, Copy)]
+enum Get {
+    Key(&'static str),
+    Fourth(&'static str),
+}
+
+/// (phase, x key, label, y value).
+type Curve = (&'static str, &'static str, &'static str, Get);
+
+/// The training plots: (file stem, title, x label, y label, curves).
+const PLOTS: &[(&str, &str, &str, &str, &[Curve])] = &[
+    (
+        "mle",
+        "MLE training",
+        "step",
+        "nats per token",
+        &[
+            ("mle", "step", "train loss", Get::Key("train_loss")),
+            ("mle", "step", "test NLL", Get::Key("test_nll")),
+            ("mle", "step", "NLL-oracle", Get::Key("nll_oracle")),
+            (
+                "mle",
+                "step",
+                "grammar NLL of samples",
+                Get::Key("grammar_nll"),
+            ),
+        ],
+    ),
+    (
+        "mle_scores",
+        "MLE training: quality and diversity",
+        "step",
+        "score",
+        &[
+            ("mle", "step", "BLEU-4", Get::Fourth("bleu")),
+            ("mle", "step", "Self-BLEU-4", Get::Fourth("self_bleu")),
+            ("mle", "step", "validity", Get::Key("validity")),
+        ],
+    ),
+    (
+        "adv_nll",
+        "Adversarial phase: likelihood",
+        "adversarial step",
+        "nats per token",
+        &[
+            ("adv", "adv_step", "test NLL", Get::Key("test_nll")),
+            ("adv", "adv_step", "NLL-oracle", Get::Key("nll_oracle")),
+            (
+                "adv",
+                "adv_step",
+                "grammar NLL of samples",
+                Get::Key("grammar_nll"),
+            ),
+        ],
+    ),
+    (
+        "adv_bleu",
+        "Adversarial phase: quality and diversity",
+        "adversarial step",
+        "score",
+        &[
+            ("adv", "adv_step", "BLEU-4", Get::Fourth("bleu")),
+            ("adv", "adv_step", "Self-BLEU-4", Get::Fourth("self_bleu")),
+            ("adv", "adv_step", "validity", Get::Key("validity")),
+        ],
+    ),
+    (
+        "guard",
+        "Divergence guard: skipped steps (per evaluation) and rollbacks",
+        "step (MLE) or adversarial step",
+        "count",
+        &[
+            ("mle", "step", "skipped, MLE", Get::Key("skipped_steps")),
+            ("mle", "step", "rollbacks, MLE", Get::Key("rollbacks")),
+            (
+                "adv",
+                "adv_step",
+                "skipped, adversarial",
+                Get::Key("skipped_steps"),
+            ),
+            (
+                "adv",
+                "adv_step",
+                "rollbacks, adversarial",
+                Get::Key("rollbacks"),
+            ),
+        ],
+    ),
+];
 
 /// Renders SVG text to PNG bytes.
 pub fn png(svg: &str) -> Result<Vec<u8>> {

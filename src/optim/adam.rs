@@ -64,9 +64,52 @@ pub struct Adam {
     eps: f64,
     weight_decay: f64,
     decoupled: bool,
+    /// What it updates, for messages about skipped updates.
+    pub name: &'static str,
 }
 
 impl Adam {
+    /// The same optimizer, named for messages ("generator", "discriminator").
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// The gradients' global L2 norm and `loss`'s value, read from the device together (one
+    /// wait for the device per update, whatever the number of parameters).
+    pub fn grad_norm_and_loss(&self, loss: &Tensor) -> (f64, f64) {
+        let _guard = tch::no_grad_guard();
+        let norms: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(Tensor::grad)
+            .filter(Tensor::defined)
+            .map(|g| g.norm().to_kind(Kind::Float))
+            .collect();
+        let device = loss.device();
+        let total = match norms.is_empty() {
+            true => Tensor::zeros([], (Kind::Float, device)),
+            false => Tensor::stack(&norms, 0).norm(),
+        };
+        let both = Tensor::stack(&[total, loss.detach().to_kind(Kind::Float).reshape([])], 0);
+        let v: Vec<f32> = Vec::try_from(both.to_device(tch::Device::Cpu)).expect("two floats");
+        (f64::from(v[0]), f64::from(v[1]))
+    }
+
+    /// Scales the gradients so their global norm, `total`, is at most `max_norm`.
+    pub fn scale_grads(&mut self, total: f64, max_norm: f64) {
+        let _guard = tch::no_grad_guard();
+        if max_norm > 0.0 && total > max_norm {
+            let scale = max_norm / (total + 1e-6);
+            for p in &self.params {
+                let mut g = p.grad();
+                if g.defined() {
+                    let _ = g.g_mul_scalar_(scale);
+                }
+            }
+        }
+    }
+
     pub fn new(vs: &VarStore, cfg: &AdamConfig) -> Self {
         let mut vars: Vec<(String, Tensor)> = vs
             .variables()
@@ -89,6 +132,7 @@ impl Adam {
             eps: cfg.eps,
             weight_decay: cfg.weight_decay,
             decoupled: cfg.decoupled,
+            name: "model",
         }
     }
 

@@ -6,4 +6,4 @@ mod step;
 
 pub use adam::{Adam, AdamConfig, AdamSnapshot};
 pub use schedule::{Schedule, ScheduleConfig, ScheduleKind};
-pub use step::{minimize, mle_step};
+pub use step::{minimize, mle_step, poison_updates, take_skipped};

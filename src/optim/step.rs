@@ -3,16 +3,65 @@
 use super::Adam;
 use crate::data::Batch;
 use crate::models::{lm_loss, Generator};
+use std::cell::{Cell, RefCell};
 use tch::Tensor;
+
+thread_local! {
+    /// What went bad in the updates skipped on this thread since [`take_skipped`].
+    static SKIPPED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// Test hook: how many of the next updates on this thread see a NaN loss.
+    static POISON: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Test hook: the next `n` updates on this thread have their loss replaced by NaN (0 ends
+/// it), as a diverging run's would be.
+pub fn poison_updates(n: usize) {
+    POISON.with(|p| p.set(n));
+}
+
+/// The updates skipped on this thread since the last call, each as "model: what went bad".
+pub fn take_skipped() -> Vec<String> {
+    SKIPPED.with(|s| std::mem::take(&mut *s.borrow_mut()))
+}
 
 /// One update of `opt` on `loss`'s gradient, clipped to global norm `clip` when it is positive;
 /// returns the norm before clipping when it clips.
+///
+/// The divergence guard: the loss and the gradients' global norm are read together before
+/// the update; when either is NaN or infinite the update is skipped (the weights and the
+/// optimizer's moments are left as they were) and recorded for [`take_skipped`].
 pub fn minimize(opt: &mut Adam, loss: &Tensor, clip: f64, lr: f64) -> Option<f64> {
+    let poisoned = POISON.with(|p| {
+        let n = p.get();
+        p.set(n.saturating_sub(1));
+        n > 0
+    });
+    let nan;
+    let loss = match poisoned {
+        true => {
+            nan = loss * f64::NAN;
+            &nan
+        }
+        false => loss,
+    };
     opt.zero_grad();
     loss.backward();
-    let norm = (clip > 0.0).then(|| opt.clip_grad_norm(clip));
+    let (norm, value) = opt.grad_norm_and_loss(loss);
+    if !value.is_finite() || !norm.is_finite() {
+        let what = match value.is_finite() {
+            false => format!("loss is {value}"),
+            true => format!("gradient norm is {norm}"),
+        };
+        SKIPPED.with(|s| s.borrow_mut().push(format!("{}: {what}", opt.name)));
+        opt.zero_grad();
+        return None;
+    }
+    let clipped = (clip > 0.0).then(|| {
+        opt.scale_grads(norm, clip);
+        norm
+    });
     opt.step(lr);
-    norm
+    clipped
 }
 
 /// One maximum-likelihood step on `batch` (teacher forcing, padding masked); returns the

@@ -57,7 +57,7 @@ impl AdvPhase {
     /// Builds the algorithm, pretrains the discriminator and records the starting point.
     fn start(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<()> {
         let algo = algorithms::build(
-            &t.cfg.gan,
+            &t.gan(),
             &t.cfg.generator,
             &t.cfg.discriminator,
             &t.gen.vs,
@@ -176,6 +176,10 @@ impl Phase for AdvPhase {
     }
 
     fn step(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<bool> {
+        if self.algo.is_none() {
+            // A rollback went back to before the phase began.
+            self.start(t, hooks)?;
+        }
         let t0 = Instant::now();
         let mut rng = seed_step(t.cfg.train.seed, t.progress.adv_step as u64);
         let stats = self.algo().step(&mut Self::ctx(t, &mut rng));
@@ -193,6 +197,33 @@ impl Phase for AdvPhase {
         }
         self.warn(t, hooks, m);
         self.window = AdvWindow::default();
+    }
+
+    fn reload(
+        &mut self,
+        t: &mut Trainer,
+        tensors: &std::collections::HashMap<String, Tensor>,
+        path: &std::path::Path,
+    ) -> Result<()> {
+        self.window = AdvWindow::default();
+        if t.progress.phase != PhaseKind::Adv {
+            // Back before the phase began: it starts afresh.
+            self.algo = None;
+            return Ok(());
+        }
+        let mut algo = algorithms::build(
+            &t.gan(),
+            &t.cfg.generator,
+            &t.cfg.discriminator,
+            &t.gen.vs,
+            &t.data.corpus.vocab,
+            t.progress.max_len,
+            t.device,
+        )
+        .expect("the adversarial phase runs only with an algorithm");
+        algo.load_state(tensors, t.progress.algo.unwrap_or_default(), path)?;
+        self.algo = Some(algo);
+        Ok(())
     }
 
     fn state(&self) -> (Vec<(String, Tensor)>, Option<AdvCounts>) {

@@ -50,6 +50,12 @@ pub struct Metrics {
     /// Adversarial: the step figures' means since the last evaluation.
     #[serde(flatten)]
     pub adv: StepStats,
+    /// The divergence guard: steps with a skipped update since the last evaluation, and
+    /// rollbacks so far (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_steps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollbacks: Option<u32>,
     /// Adversarial: mean seconds per step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_s: Option<f64>,

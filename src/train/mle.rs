@@ -82,7 +82,7 @@ impl Phase for MlePhase {
         let corpus = &t.data.corpus;
         let rows: Vec<&[i64]> = idx.iter().map(|&i| corpus.train[i].as_slice()).collect();
         let batch = Batch::new(&rows, &corpus.vocab, t.device);
-        let lr = t.schedule.lr(t.progress.step);
+        let lr = t.schedule.lr(t.progress.step) * t.progress.lr_scale;
         if cfg.cuda_graph && self.graphed.is_none() {
             let shape = [cfg.batch_size, corpus.max_len as i64];
             self.graphed = Some(GraphedMleStep::new(
@@ -119,6 +119,17 @@ impl Phase for MlePhase {
         Ok(self.roll_over(t))
     }
 
+    fn reload(
+        &mut self,
+        _t: &mut Trainer,
+        _tensors: &std::collections::HashMap<String, Tensor>,
+        _path: &std::path::Path,
+    ) -> Result<()> {
+        self.window = MleWindow::default();
+        self.graphed = None;
+        Ok(())
+    }
+
     fn finish(&mut self, t: &mut Trainer) {
         self.roll_over(t);
     }
@@ -126,7 +137,7 @@ impl Phase for MlePhase {
     fn close_window(&mut self, t: &mut Trainer, m: &mut Metrics, hooks: &mut dyn Hooks) {
         let step = t.progress.step;
         m.train_loss = Some(self.window.loss());
-        m.lr = Some(t.schedule.lr(step.saturating_sub(1)));
+        m.lr = Some(t.schedule.lr(step.saturating_sub(1)) * t.progress.lr_scale);
         m.tokens_per_s = Some(self.window.tokens_per_s());
         m.train_s = Some(self.window.seconds);
         if let Some(nll) = m.test_nll {

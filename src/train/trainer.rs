@@ -33,6 +33,14 @@ pub(crate) trait Phase {
     fn finish(&mut self, _t: &mut Trainer) {}
     /// Moves the figures gathered since the last evaluation into `m`, and starts afresh.
     fn close_window(&mut self, t: &mut Trainer, m: &mut Metrics, hooks: &mut dyn Hooks);
+    /// After a rollback to the checkpoint whose tensors are `tensors`: the phase's own state
+    /// from it (the algorithm's), and a fresh window.
+    fn reload(
+        &mut self,
+        t: &mut Trainer,
+        tensors: &std::collections::HashMap<String, Tensor>,
+        path: &Path,
+    ) -> Result<()>;
     /// The phase's own tensors and counts for the checkpoint (the algorithm's).
     fn state(&self) -> (Vec<(String, Tensor)>, Option<AdvCounts>) {
         (Vec::new(), None)
@@ -53,6 +61,7 @@ pub struct Trainer {
     /// The latest evaluation.
     pub last: Option<Metrics>,
     evaluator: Evaluator,
+    pub(crate) guard: super::guard::Guard,
     /// An adversarial algorithm restored from the checkpoint, for [`AdvPhase`] to take.
     pub(crate) restored: Option<Box<dyn Algorithm>>,
 }
@@ -112,7 +121,7 @@ impl Trainer {
             corpus.max_len as i64,
             device,
         );
-        let opt = Adam::new(&gen.vs, &cfg.train.adam());
+        let opt = Adam::new(&gen.vs, &cfg.train.adam()).named("generator (MLE)");
         let plan = Plan::new(&cfg, corpus.train.len());
         let schedule = Schedule::new(&cfg.train.schedule(), plan.mle);
         let mut progress = Progress {
@@ -164,6 +173,7 @@ impl Trainer {
             schedule,
             progress,
             evaluator: Evaluator::default(),
+            guard: Default::default(),
             restored,
         }
     }
@@ -198,7 +208,7 @@ impl Trainer {
             device,
         );
         checkpoint::restore_vars(&mut gen.vs, &ck.tensors, "model.", &path)?;
-        let mut opt = Adam::new(&gen.vs, &cfg.train.adam());
+        let mut opt = Adam::new(&gen.vs, &cfg.train.adam()).named("generator (MLE)");
         opt.load_state(&ck.tensors, "optim.")
             .map_err(|e| Error::checkpoint(&path, e))?;
         opt.t = progress.adam_t;
@@ -214,8 +224,11 @@ impl Trainer {
         run.write_config(&cfg)?;
         let restored = match progress.phase {
             PhaseKind::Adv => {
+                let mut gan = cfg.gan.clone();
+                gan.adv.g_lr *= progress.lr_scale;
+                gan.adv.d_lr *= progress.lr_scale;
                 let mut algo = crate::algorithms::build(
-                    &cfg.gan,
+                    &gan,
                     &cfg.generator,
                     &cfg.discriminator,
                     &gen.vs,
@@ -238,6 +251,15 @@ impl Trainer {
             ));
         }
         Ok(t)
+    }
+
+    /// The `[gan]` settings the run trains with: the config's, every learning rate times the
+    /// divergence guard's factor.
+    pub fn gan(&self) -> crate::algorithms::GanConfig {
+        let mut g = self.cfg.gan.clone();
+        g.adv.g_lr *= self.progress.lr_scale;
+        g.adv.d_lr *= self.progress.lr_scale;
+        g
     }
 
     /// The run's directory.
@@ -268,6 +290,10 @@ impl Trainer {
         }
         self.describe(hooks);
         let mut mle = MlePhase::default();
+        if !self.dir.path().join(checkpoint::FILE).exists() {
+            // The divergence guard's first place to roll back to.
+            self.save(&mle)?;
+        }
         if let Some(stop) = self.run_phase(&mut mle, hooks)? {
             return Ok(stop);
         }
@@ -314,7 +340,15 @@ impl Trainer {
         phase.begin(self, hooks)?;
         let mut last_eval = None;
         while phase.done(self) < phase.total(self) {
-            if phase.step(self, hooks)? {
+            super::guard::test_poison(self.progress.steps());
+            let due = phase.step(self, hooks)?;
+            let before = self.progress.rollbacks;
+            self.guard_step(phase, hooks)?;
+            if self.progress.rollbacks != before {
+                last_eval = None;
+                continue;
+            }
+            if due {
                 self.evaluate(phase, hooks)?;
                 last_eval = Some(phase.done(self));
             }
@@ -354,6 +388,10 @@ impl Trainer {
             self.device,
         )?;
         phase.close_window(self, &mut m, hooks);
+        if self.guard.window > 0 {
+            m.skipped_steps = Some(std::mem::take(&mut self.guard.window));
+        }
+        m.rollbacks = (self.progress.rollbacks > 0).then_some(self.progress.rollbacks);
         self.record(phase, m, hooks)
     }
 

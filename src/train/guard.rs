@@ -1,0 +1,113 @@
+//! The divergence guard's side in the run loop. Every update goes through
+//! [`crate::optim::minimize`], which skips it when its loss or gradient is NaN or infinite;
+//! here the loop counts the steps with skipped updates, and after `train.guard_patience` in a
+//! row rolls the run back to its last checkpoint with every learning rate multiplied by
+//! `train.guard_lr_factor`, stopping with a clear error after `train.guard_rollbacks`.
+use super::trainer::{Phase, Trainer};
+use super::Hooks;
+use crate::checkpoint;
+use crate::error::{Error, Result};
+
+/// What the guard has seen since the last rollback and the last evaluation.
+#[derive(Debug, Default)]
+pub(crate) struct Guard {
+    /// Steps in a row with a skipped update.
+    in_a_row: usize,
+    /// Steps with a skipped update since the last evaluation.
+    pub window: u64,
+}
+
+impl Trainer {
+    /// After a step: counts it if an update was skipped, and rolls back after too many.
+    pub(crate) fn guard_step(
+        &mut self,
+        phase: &mut dyn Phase,
+        hooks: &mut dyn Hooks,
+    ) -> Result<()> {
+        let bad = crate::optim::take_skipped();
+        if bad.is_empty() {
+            self.guard.in_a_row = 0;
+            return Ok(());
+        }
+        self.guard.in_a_row += 1;
+        self.guard.window += 1;
+        self.progress.skipped_steps += 1;
+        let (mle, adv) = (self.progress.step, self.progress.adv_step);
+        let m = format!(
+            "warning: step {} skipped ({mle} MLE, {adv} adversarial): {}",
+            mle + adv,
+            bad.join("; ")
+        );
+        self.message(hooks, &m);
+        if self.guard.in_a_row < self.cfg.train.guard_patience {
+            return Ok(());
+        }
+        if self.progress.rollbacks >= self.cfg.train.guard_rollbacks {
+            return Err(Error::Diverged(format!(
+                "{} steps in a row skipped at step {} ({}) after {} rollbacks; the last good checkpoint is kept (resume it with a lower learning rate)",
+                self.guard.in_a_row,
+                mle + adv,
+                bad.join("; "),
+                self.progress.rollbacks
+            )));
+        }
+        self.roll_back(phase, hooks)
+    }
+
+    /// Back to the last checkpoint, every learning rate lowered.
+    fn roll_back(&mut self, phase: &mut dyn Phase, hooks: &mut dyn Hooks) -> Result<()> {
+        let path = self.dir.path().join(checkpoint::FILE);
+        let ck = checkpoint::load(&path)?;
+        let (rollbacks, skipped) = (self.progress.rollbacks + 1, self.progress.skipped_steps);
+        let scale = self.progress.lr_scale * self.cfg.train.guard_lr_factor;
+        checkpoint::restore_vars(&mut self.gen.vs, &ck.tensors, "model.", &path)?;
+        self.opt
+            .load_state(&ck.tensors, "optim.")
+            .map_err(|e| Error::checkpoint(&path, e))?;
+        self.opt.t = ck.progress.adam_t;
+        if let Some(saved) = &ck.progress.schedule {
+            self.schedule.scale = saved.scale;
+            self.schedule.best = saved.best;
+            self.schedule.bad_evals = saved.bad_evals;
+        }
+        self.progress = ck.progress;
+        self.progress.rollbacks = rollbacks;
+        self.progress.skipped_steps = skipped;
+        self.progress.lr_scale = scale;
+        self.guard.in_a_row = 0;
+        phase.reload(self, &ck.tensors, &path)?;
+        let m = format!(
+            "rolled back to the checkpoint of step {} ({} MLE, {} adversarial); learning rates now x{scale} (rollback {rollbacks} of at most {})",
+            self.progress.steps(),
+            self.progress.step,
+            self.progress.adv_step,
+            self.cfg.train.guard_rollbacks
+        );
+        self.message(hooks, &m);
+        Ok(())
+    }
+}
+
+/// The test hook `TEXTGAN_TEST_NAN=STEPS[:COUNT]`: the updates of the `COUNT` steps (default
+/// 1) after `STEPS` optimizer steps see a NaN loss, once (a rolled-back run redoes them clean).
+pub(crate) fn test_poison(steps_done: usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static LEFT: AtomicUsize = AtomicUsize::new(usize::MAX);
+    let Ok(v) = std::env::var("TEXTGAN_TEST_NAN") else {
+        return;
+    };
+    let (at, count) = v.split_once(':').unwrap_or((&v, "1"));
+    let (Ok(at), Ok(count)) = (at.parse::<usize>(), count.parse::<usize>()) else {
+        return;
+    };
+    if LEFT.load(Ordering::Relaxed) == usize::MAX && steps_done == at {
+        LEFT.store(count, Ordering::Relaxed);
+    }
+    let left = LEFT.load(Ordering::Relaxed);
+    if left != usize::MAX && left > 0 {
+        LEFT.store(left - 1, Ordering::Relaxed);
+        crate::optim::poison_updates(usize::MAX);
+    } else {
+        crate::optim::poison_updates(0);
+    }
+}
