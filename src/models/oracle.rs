@@ -135,10 +135,23 @@ impl Oracle {
             &[h, v],
             &[v],
         ];
-        tch::manual_seed(RANDOM_ORACLE_SEED);
+        // Drawn in Rust from a ChaCha stream (Box-Muller), not from torch's shared generator,
+        // so the oracle is the same whatever else draws random numbers.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(RANDOM_ORACLE_SEED as u64);
         let w = shapes
             .iter()
-            .map(|s| Tensor::randn(*s, (Kind::Float, Device::Cpu)).to_device(device))
+            .map(|s| {
+                let n: i64 = s.iter().product();
+                let values: Vec<f32> = (0..n)
+                    .map(|_| {
+                        let (u1, u2): (f64, f64) = (rng.gen(), rng.gen());
+                        let r = (-2.0 * (1.0 - u1).ln()).sqrt();
+                        (r * (std::f64::consts::TAU * u2).cos()) as f32
+                    })
+                    .collect();
+                Tensor::from_slice(&values).view(*s).to_device(device)
+            })
             .collect();
         Self::from_arrays(w)
     }
