@@ -24,7 +24,7 @@ impl Trainer {
         phase: &mut dyn Phase,
         hooks: &mut dyn Hooks,
     ) -> Result<()> {
-        let bad = crate::optim::take_skipped();
+        let bad = summarise(crate::optim::take_skipped());
         if bad.is_empty() {
             self.guard.in_a_row = 0;
             return Ok(());
@@ -86,6 +86,21 @@ impl Trainer {
         self.message(hooks, &m);
         Ok(())
     }
+}
+
+/// What went bad, each different report once with its count: "discriminator: gradient
+/// norm is inf (x5)".
+fn summarise(reports: Vec<String>) -> Vec<String> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for r in reports {
+        match out.iter_mut().find(|(s, _)| *s == r) {
+            Some((_, n)) => *n += 1,
+            None => out.push((r, 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(s, n)| if n > 1 { format!("{s} (x{n})") } else { s })
+        .collect()
 }
 
 /// The test hook `TEXTGAN_TEST_NAN=STEPS[:COUNT]`: the updates of the `COUNT` steps (default
