@@ -86,6 +86,9 @@ pub struct TrainConfig {
     pub guard_lr_factor: f64,
     /// ...and stop after this many rollbacks.
     pub guard_rollbacks: u32,
+    /// The loss-spike guard: an update whose loss is over this many times the median of the
+    /// optimizer's recent losses counts as bad too (0 = off, the default).
+    pub guard_spike: f64,
 }
 
 impl Default for TrainConfig {
@@ -117,6 +120,7 @@ impl Default for TrainConfig {
             guard_patience: 3,
             guard_lr_factor: 0.5,
             guard_rollbacks: 3,
+            guard_spike: 0.0,
         }
     }
 }
@@ -168,6 +172,15 @@ impl TrainConfig {
         ensure(t.guard_patience >= 1 && t.guard_rollbacks <= 1000, || {
             "train.guard_patience must be at least 1 and train.guard_rollbacks at most 1000".into()
         })?;
+        ensure(
+            t.guard_spike == 0.0 || (t.guard_spike > 1.0 && t.guard_spike.is_finite()),
+            || {
+                format!(
+                    "train.guard_spike must be 0 (off) or over 1, got {}",
+                    t.guard_spike
+                )
+            },
+        )?;
         ensure(t.guard_lr_factor > 0.0 && t.guard_lr_factor < 1.0, || {
             format!(
                 "train.guard_lr_factor must be in (0, 1), got {}",

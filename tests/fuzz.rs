@@ -2,7 +2,7 @@
 //! checkpoint files, vocabulary JSON, grammar files, sampling options; and invariants of the
 //! text metrics. The property: every input ends in a result or an error, never a panic or a
 //! hang. Each property runs a bounded number of cases (about a minute in all on 2 cores);
-//! failing inputs proptest finds are kept in `proptest-regressions/` and replayed first.
+//! failing inputs proptest finds are kept in `tests/regressions/` and replayed first.
 use proptest::prelude::*;
 use std::path::Path;
 use tch::{Kind, Tensor};

@@ -66,7 +66,15 @@ pub struct Adam {
     decoupled: bool,
     /// What it updates, for messages about skipped updates.
     pub name: &'static str,
+    /// The loss-spike guard, when on: a loss over this many times the median of the recent
+    /// good ones is skipped like a non-finite one.
+    pub spike_factor: f64,
+    /// The recent good losses (at most [`SPIKE_WINDOW`]).
+    pub(crate) recent: std::collections::VecDeque<f64>,
 }
+
+/// How many recent losses the spike guard's median looks at.
+pub const SPIKE_WINDOW: usize = 50;
 
 impl Adam {
     /// The same optimizer, named for messages ("generator", "discriminator").
@@ -133,6 +141,8 @@ impl Adam {
             weight_decay: cfg.weight_decay,
             decoupled: cfg.decoupled,
             name: "model",
+            spike_factor: 0.0,
+            recent: std::collections::VecDeque::new(),
         }
     }
 

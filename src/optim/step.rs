@@ -47,14 +47,25 @@ pub fn minimize(opt: &mut Adam, loss: &Tensor, clip: f64, lr: f64) -> Option<f64
     opt.zero_grad();
     loss.backward();
     let (norm, value) = opt.grad_norm_and_loss(loss);
-    if !value.is_finite() || !norm.is_finite() {
-        let what = match value.is_finite() {
-            false => format!("loss is {value}"),
-            true => format!("gradient norm is {norm}"),
+    let spike = spike_of(opt, value);
+    if !value.is_finite() || !norm.is_finite() || spike.is_some() {
+        let what = match (value.is_finite(), spike) {
+            (false, _) => format!("loss is {value}"),
+            (true, Some(median)) => format!(
+                "loss {value:.4} is over {} times the recent median {median:.4}",
+                opt.spike_factor
+            ),
+            (true, None) => format!("gradient norm is {norm}"),
         };
         SKIPPED.with(|s| s.borrow_mut().push(format!("{}: {what}", opt.name)));
         opt.zero_grad();
         return None;
+    }
+    if opt.spike_factor > 0.0 {
+        if opt.recent.len() == super::adam::SPIKE_WINDOW {
+            opt.recent.pop_front();
+        }
+        opt.recent.push_back(value);
     }
     let clipped = (clip > 0.0).then(|| {
         opt.scale_grads(norm, clip);
@@ -62,6 +73,18 @@ pub fn minimize(opt: &mut Adam, loss: &Tensor, clip: f64, lr: f64) -> Option<f64
     });
     opt.step(lr);
     clipped
+}
+
+/// The median of the recent good losses when `value` is a spike over it (the guard on, and at
+/// least 10 losses seen). Losses at or below zero (some GAN losses) are never spikes.
+fn spike_of(opt: &Adam, value: f64) -> Option<f64> {
+    if opt.spike_factor <= 0.0 || opt.recent.len() < 10 || !value.is_finite() {
+        return None;
+    }
+    let mut v: Vec<f64> = opt.recent.iter().copied().collect();
+    v.sort_by(f64::total_cmp);
+    let median = v[v.len() / 2];
+    (median > 0.0 && value > opt.spike_factor * median).then_some(median)
 }
 
 /// One maximum-likelihood step on `batch` (teacher forcing, padding masked); returns the
@@ -81,6 +104,40 @@ pub fn mle_step(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With the spike guard on, a loss far over the recent median is skipped, a finite
+    /// ordinary one is not, and a non-finite one always is.
+    #[test]
+    fn the_guard_skips_spikes_and_non_finite_losses() {
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let w = vs
+            .root()
+            .var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]));
+        let mut opt = Adam::new(&vs, &crate::optim::AdamConfig::default()).named("toy");
+        opt.spike_factor = 10.0;
+        let loss = |scale: f64| w.square().sum(tch::Kind::Float) * scale;
+        for _ in 0..12 {
+            minimize(&mut opt, &loss(1.0), 0.0, 1e-3);
+        }
+        assert!(take_skipped().is_empty());
+        let before = Vec::<f32>::try_from(&w).unwrap();
+        minimize(&mut opt, &loss(1e3), 0.0, 1e-3);
+        let skipped = take_skipped();
+        assert!(
+            skipped[0].starts_with("toy: loss") && skipped[0].contains("over 10 times"),
+            "{skipped:?}"
+        );
+        assert_eq!(
+            Vec::<f32>::try_from(&w).unwrap(),
+            before,
+            "a skipped update leaves the weights"
+        );
+        minimize(&mut opt, &loss(2.0), 0.0, 1e-3);
+        assert!(take_skipped().is_empty(), "twice the median is no spike");
+        minimize(&mut opt, &loss(f64::INFINITY), 0.0, 1e-3);
+        assert_eq!(take_skipped(), vec!["toy: loss is inf".to_string()]);
+        assert_eq!(opt.t, 13, "skipped updates do not count");
+    }
     use crate::data::Vocab;
     use crate::models::GeneratorModel;
     use crate::optim::AdamConfig;

@@ -73,6 +73,8 @@ impl AdvPhase {
             t.cfg.discriminator
         );
         t.message(hooks, &m);
+        let mut algo = algo;
+        super::trainer::arm_spike_guard(algo.as_mut(), t.cfg.train.guard_spike);
         self.algo = Some(algo);
         t.progress.phase = PhaseKind::Adv;
         let pre = t.plan.d_pretrain;
@@ -222,6 +224,7 @@ impl Phase for AdvPhase {
         )
         .expect("the adversarial phase runs only with an algorithm");
         algo.load_state(tensors, t.progress.algo.unwrap_or_default(), path)?;
+        super::trainer::arm_spike_guard(algo.as_mut(), t.cfg.train.guard_spike);
         self.algo = Some(algo);
         Ok(())
     }

@@ -121,7 +121,8 @@ impl Trainer {
             corpus.max_len as i64,
             device,
         );
-        let opt = Adam::new(&gen.vs, &cfg.train.adam()).named("generator (MLE)");
+        let mut opt = Adam::new(&gen.vs, &cfg.train.adam()).named("generator (MLE)");
+        opt.spike_factor = cfg.train.guard_spike;
         let plan = Plan::new(&cfg, corpus.train.len());
         let schedule = Schedule::new(&cfg.train.schedule(), plan.mle);
         let mut progress = Progress {
@@ -209,6 +210,7 @@ impl Trainer {
         );
         checkpoint::restore_vars(&mut gen.vs, &ck.tensors, "model.", &path)?;
         let mut opt = Adam::new(&gen.vs, &cfg.train.adam()).named("generator (MLE)");
+        opt.spike_factor = cfg.train.guard_spike;
         opt.load_state(&ck.tensors, "optim.")
             .map_err(|e| Error::checkpoint(&path, e))?;
         opt.t = progress.adam_t;
@@ -240,6 +242,7 @@ impl Trainer {
                     Error::checkpoint(&path, "an adversarial checkpoint without gan.algorithm")
                 })?;
                 algo.load_state(&ck.tensors, progress.algo.unwrap_or_default(), &path)?;
+                arm_spike_guard(algo.as_mut(), cfg.train.guard_spike);
                 Some(algo)
             }
             PhaseKind::Mle => None,
@@ -424,6 +427,13 @@ impl Trainer {
         self.dir
             .save_checkpoint(&self.cfg, &self.data.corpus.vocab, &self.progress, &tensors)
     }
+}
+
+/// The loss-spike guard's factor on an algorithm's two optimizers.
+pub(crate) fn arm_spike_guard(algo: &mut dyn Algorithm, factor: f64) {
+    let (disc, g_opt) = algo.sides_mut();
+    disc.opt.spike_factor = factor;
+    g_opt.spike_factor = factor;
 }
 
 /// The test hook `TEXTGAN_TEST_SIGNAL=STEPS[:COUNT]`: after `STEPS` optimizer steps the process
