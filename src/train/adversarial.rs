@@ -4,7 +4,7 @@
 use super::metrics::{AdvWindow, Metrics};
 use super::trainer::{Phase, Trainer};
 use super::Hooks;
-use crate::algorithms::{self, Algorithm, Ctx};
+use crate::algorithms::{Algorithm, Ctx};
 use crate::checkpoint::{AdvCounts, Phase as PhaseKind};
 use crate::Result;
 use rand::SeedableRng;
@@ -56,16 +56,7 @@ impl AdvPhase {
 
     /// Builds the algorithm, pretrains the discriminator and records the starting point.
     fn start(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<()> {
-        let algo = algorithms::build(
-            &t.gan(),
-            &t.cfg.generator,
-            &t.cfg.discriminator,
-            &t.gen.vs,
-            &t.data.corpus.vocab,
-            t.progress.max_len,
-            t.device,
-        )
-        .expect("the adversarial phase runs only with an algorithm");
+        let algo = t.build_algorithm();
         let m = format!(
             "adversarial phase: {} for {} steps, discriminator {:?}",
             t.cfg.gan.name(),
@@ -73,8 +64,6 @@ impl AdvPhase {
             t.cfg.discriminator
         );
         t.message(hooks, &m);
-        let mut algo = algo;
-        super::trainer::arm_spike_guard(algo.as_mut(), t.cfg.train.guard_spike);
         self.algo = Some(algo);
         t.progress.phase = PhaseKind::Adv;
         let pre = t.plan.d_pretrain;
@@ -213,18 +202,8 @@ impl Phase for AdvPhase {
             self.algo = None;
             return Ok(());
         }
-        let mut algo = algorithms::build(
-            &t.gan(),
-            &t.cfg.generator,
-            &t.cfg.discriminator,
-            &t.gen.vs,
-            &t.data.corpus.vocab,
-            t.progress.max_len,
-            t.device,
-        )
-        .expect("the adversarial phase runs only with an algorithm");
+        let mut algo = t.build_algorithm();
         algo.load_state(tensors, t.progress.algo.unwrap_or_default(), path)?;
-        super::trainer::arm_spike_guard(algo.as_mut(), t.cfg.train.guard_spike);
         self.algo = Some(algo);
         Ok(())
     }

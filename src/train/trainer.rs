@@ -224,30 +224,18 @@ impl Trainer {
         let run = RunDir::reopen(dir, &mut progress)?;
         let dropped = run.truncate_past(&progress)?;
         run.write_config(&cfg)?;
-        let restored = match progress.phase {
-            PhaseKind::Adv => {
-                let mut gan = cfg.gan.clone();
-                gan.adv.g_lr *= progress.lr_scale;
-                gan.adv.d_lr *= progress.lr_scale;
-                let mut algo = crate::algorithms::build(
-                    &gan,
-                    &cfg.generator,
-                    &cfg.discriminator,
-                    &gen.vs,
-                    &ck.vocab,
-                    progress.max_len,
-                    device,
-                )
-                .ok_or_else(|| {
-                    Error::checkpoint(&path, "an adversarial checkpoint without gan.algorithm")
-                })?;
-                algo.load_state(&ck.tensors, progress.algo.unwrap_or_default(), &path)?;
-                arm_spike_guard(algo.as_mut(), cfg.train.guard_spike);
-                Some(algo)
+        let mut t = Trainer::assemble(run, cfg, data, (gen, opt, schedule), progress, None);
+        if t.progress.phase == PhaseKind::Adv {
+            if !t.cfg.gan.is_set() {
+                return Err(Error::checkpoint(
+                    &path,
+                    "an adversarial checkpoint without gan.algorithm",
+                ));
             }
-            PhaseKind::Mle => None,
-        };
-        let mut t = Trainer::assemble(run, cfg, data, (gen, opt, schedule), progress, restored);
+            let mut algo = t.build_algorithm();
+            algo.load_state(&ck.tensors, t.progress.algo.unwrap_or_default(), &path)?;
+            t.restored = Some(algo);
+        }
         if dropped > 0 {
             t.dir.log(&format!(
                 "dropped {dropped} metrics records written after the checkpoint (the run was killed between the two)"
@@ -263,6 +251,25 @@ impl Trainer {
         g.adv.g_lr *= self.progress.lr_scale;
         g.adv.d_lr *= self.progress.lr_scale;
         g
+    }
+
+    /// The configured algorithm around the generator, at the guard's learning rates, its two
+    /// optimizers armed with the loss-spike guard.
+    pub(crate) fn build_algorithm(&self) -> Box<dyn Algorithm> {
+        let mut algo = crate::algorithms::build(
+            &self.gan(),
+            &self.cfg.generator,
+            &self.cfg.discriminator,
+            &self.gen.vs,
+            &self.data.corpus.vocab,
+            self.progress.max_len,
+            self.device,
+        )
+        .expect("the adversarial phase runs only with an algorithm");
+        let (disc, g_opt) = algo.sides_mut();
+        disc.opt.spike_factor = self.cfg.train.guard_spike;
+        g_opt.spike_factor = self.cfg.train.guard_spike;
+        algo
     }
 
     /// The run's directory.
@@ -427,13 +434,6 @@ impl Trainer {
         self.dir
             .save_checkpoint(&self.cfg, &self.data.corpus.vocab, &self.progress, &tensors)
     }
-}
-
-/// The loss-spike guard's factor on an algorithm's two optimizers.
-pub(crate) fn arm_spike_guard(algo: &mut dyn Algorithm, factor: f64) {
-    let (disc, g_opt) = algo.sides_mut();
-    disc.opt.spike_factor = factor;
-    g_opt.spike_factor = factor;
 }
 
 /// The test hook `TEXTGAN_TEST_SIGNAL=STEPS[:COUNT]`: after `STEPS` optimizer steps the process
