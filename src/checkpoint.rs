@@ -121,6 +121,31 @@ pub struct Checkpoint {
     pub tensors: HashMap<String, Tensor>,
 }
 
+impl Checkpoint {
+    /// Puts the generator's weights, the MLE optimizer's moments and count, and the
+    /// schedule's plateau state back as this checkpoint (read from `path`) holds them.
+    pub fn restore_mle(
+        &self,
+        path: &Path,
+        (gen, opt, schedule): (
+            &mut crate::models::GeneratorModel,
+            &mut crate::optim::Adam,
+            &mut Schedule,
+        ),
+    ) -> Result<()> {
+        restore_vars(&mut gen.vs, &self.tensors, "model.", path)?;
+        opt.load_state(&self.tensors, "optim.")
+            .map_err(|e| Error::checkpoint(path, e))?;
+        opt.t = self.progress.adam_t;
+        if let Some(saved) = &self.progress.schedule {
+            schedule.scale = saved.scale;
+            schedule.best = saved.best;
+            schedule.bad_evals = saved.bad_evals;
+        }
+        Ok(())
+    }
+}
+
 /// The checkpoint file of a run directory, or the path itself if it names a file.
 pub fn locate(run: &Path) -> PathBuf {
     if run.is_dir() {

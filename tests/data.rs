@@ -34,16 +34,19 @@ fn a_set_is_got_from_a_folder_checked_and_found_corrupt_on_use() {
     assert!(list.contains("coco") && list.contains("missing"), "{list}");
     // A missing set is a one-line error naming the command that gets it.
     let run = data.path().join("run");
-    let o = with_data(
-        data.path(),
-        &[
-            "train",
-            "--preset",
-            "coco-lstm",
-            "--out",
-            run.to_str().unwrap(),
-        ],
-    );
+    let train_coco = || {
+        with_data(
+            data.path(),
+            &[
+                "train",
+                "--preset",
+                "coco-lstm",
+                "--out",
+                run.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = train_coco();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("textgan data get coco"), "{err}");
@@ -62,16 +65,7 @@ fn a_set_is_got_from_a_folder_checked_and_found_corrupt_on_use() {
     let mut bytes = std::fs::read(&train).unwrap();
     bytes[100] ^= 1;
     std::fs::write(&train, bytes).unwrap();
-    let o = with_data(
-        data.path(),
-        &[
-            "train",
-            "--preset",
-            "coco-lstm",
-            "--out",
-            run.to_str().unwrap(),
-        ],
-    );
+    let o = train_coco();
     let err = stderr(&o);
     assert!(
         err.contains("does not match its checksum") && err.contains("textgan data get coco"),

@@ -118,23 +118,13 @@ impl Oracle {
     /// [`RANDOM_ORACLE_SEED`].
     pub fn random(device: Device) -> Self {
         let (v, e, h) = (5000, 32, 32);
-        let shapes: [&[i64]; 15] = [
-            &[v, e],
-            &[e, h],
-            &[h, h],
-            &[h],
-            &[e, h],
-            &[h, h],
-            &[h],
-            &[e, h],
-            &[h, h],
-            &[h],
-            &[e, h],
-            &[h, h],
-            &[h],
-            &[h, v],
-            &[v],
-        ];
+        // The embedding, then w, u and b of the four gates (the order of [`ARRAYS`]), then
+        // the output layer.
+        let gate: [Vec<i64>; 3] = [vec![e, h], vec![h, h], vec![h]];
+        let shapes: Vec<Vec<i64>> = std::iter::once(vec![v, e])
+            .chain(gate.iter().cycle().take(12).cloned())
+            .chain([vec![h, v], vec![v]])
+            .collect();
         // Drawn in Rust from a ChaCha stream (Box-Muller), not from torch's shared generator,
         // so the oracle is the same whatever else draws random numbers.
         use rand::{Rng, SeedableRng};
@@ -150,7 +140,9 @@ impl Oracle {
                         (r * (std::f64::consts::TAU * u2).cos()) as f32
                     })
                     .collect();
-                Tensor::from_slice(&values).view(*s).to_device(device)
+                Tensor::from_slice(&values)
+                    .view(s.as_slice())
+                    .to_device(device)
             })
             .collect();
         Self::from_arrays(w)

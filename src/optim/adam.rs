@@ -87,21 +87,32 @@ impl Adam {
     /// wait for the device per update, whatever the number of parameters).
     pub fn grad_norm_and_loss(&self, loss: &Tensor) -> (f64, f64) {
         let _guard = tch::no_grad_guard();
-        let norms: Vec<Tensor> = self
-            .params
-            .iter()
-            .map(Tensor::grad)
-            .filter(Tensor::defined)
-            .map(|g| g.norm().to_kind(Kind::Float))
-            .collect();
-        let device = loss.device();
-        let total = match norms.is_empty() {
-            true => Tensor::zeros([], (Kind::Float, device)),
-            false => Tensor::stack(&norms, 0).norm(),
-        };
+        let total = self
+            .grad_norm()
+            .unwrap_or_else(|| Tensor::zeros([], (Kind::Float, loss.device())));
         let both = Tensor::stack(&[total, loss.detach().to_kind(Kind::Float).reshape([])], 0);
         let v: Vec<f32> = Vec::try_from(both.to_device(tch::Device::Cpu)).expect("two floats");
         (f64::from(v[0]), f64::from(v[1]))
+    }
+
+    /// The defined gradients.
+    fn grads(&self) -> Vec<Tensor> {
+        self.params
+            .iter()
+            .map(Tensor::grad)
+            .filter(Tensor::defined)
+            .collect()
+    }
+
+    /// The gradients' global L2 norm as a 0-d float tensor on their device; `None` when no
+    /// parameter has a gradient.
+    fn grad_norm(&self) -> Option<Tensor> {
+        let norms: Vec<Tensor> = self
+            .grads()
+            .iter()
+            .map(|g| g.norm().to_kind(Kind::Float))
+            .collect();
+        (!norms.is_empty()).then(|| Tensor::stack(&norms, 0).norm())
     }
 
     /// Scales the gradients so their global norm, `total`, is at most `max_norm`.
@@ -109,11 +120,8 @@ impl Adam {
         let _guard = tch::no_grad_guard();
         if max_norm > 0.0 && total > max_norm {
             let scale = max_norm / (total + 1e-6);
-            for p in &self.params {
-                let mut g = p.grad();
-                if g.defined() {
-                    let _ = g.g_mul_scalar_(scale);
-                }
+            for mut g in self.grads() {
+                let _ = g.g_mul_scalar_(scale);
             }
         }
     }
@@ -154,27 +162,14 @@ impl Adam {
 
     /// Scales gradients so their global L2 norm is at most `max_norm`; returns the norm before.
     pub fn clip_grad_norm(&mut self, max_norm: f64) -> f64 {
-        let _guard = tch::no_grad_guard();
-        let grads: Vec<Tensor> = self
-            .params
-            .iter()
-            .map(Tensor::grad)
-            .filter(Tensor::defined)
-            .collect();
-        if grads.is_empty() {
-            return 0.0;
-        }
-        let norms: Vec<Tensor> = grads
-            .iter()
-            .map(|g| g.norm().to_kind(Kind::Float))
-            .collect();
-        let total = Tensor::stack(&norms, 0).norm().double_value(&[]);
-        if max_norm > 0.0 && total > max_norm {
-            let scale = max_norm / (total + 1e-6);
-            for mut g in grads {
-                let _ = g.g_mul_scalar_(scale);
+        let total = {
+            let _guard = tch::no_grad_guard();
+            match self.grad_norm() {
+                Some(t) => t.double_value(&[]),
+                None => return 0.0,
             }
-        }
+        };
+        self.scale_grads(total, max_norm);
         total
     }
 
@@ -226,22 +221,11 @@ impl Adam {
     /// captured in a CUDA graph: the scale `min(1, max_norm / (norm + 1e-6))` stays on the device.
     pub fn clip_grad_norm_on_device(&mut self, max_norm: f64) {
         let _guard = tch::no_grad_guard();
-        let grads: Vec<Tensor> = self
-            .params
-            .iter()
-            .map(Tensor::grad)
-            .filter(Tensor::defined)
-            .collect();
-        if grads.is_empty() || max_norm <= 0.0 {
+        let Some(total) = self.grad_norm().filter(|_| max_norm > 0.0) else {
             return;
-        }
-        let norms: Vec<Tensor> = grads
-            .iter()
-            .map(|g| g.norm().to_kind(Kind::Float))
-            .collect();
-        let total = Tensor::stack(&norms, 0).norm();
+        };
         let scale = (max_norm / (total + 1e-6)).clamp_max(1.0);
-        for mut g in grads {
+        for mut g in self.grads() {
             let _ = g.g_mul_(&scale);
         }
     }

@@ -202,9 +202,7 @@ impl Phase for AdvPhase {
             self.algo = None;
             return Ok(());
         }
-        let mut algo = t.build_algorithm();
-        algo.load_state(tensors, t.progress.algo.unwrap_or_default(), path)?;
-        self.algo = Some(algo);
+        self.algo = Some(t.restore_algorithm(tensors, path)?);
         Ok(())
     }
 

@@ -18,16 +18,17 @@ pub(crate) struct Guard {
 }
 
 impl Trainer {
-    /// After a step: counts it if an update was skipped, and rolls back after too many.
+    /// After a step: counts it if an update was skipped, and rolls back after too many;
+    /// returns whether it rolled back.
     pub(crate) fn guard_step(
         &mut self,
         phase: &mut dyn Phase,
         hooks: &mut dyn Hooks,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let bad = summarise(crate::optim::take_skipped());
         if bad.is_empty() {
             self.guard.in_a_row = 0;
-            return Ok(());
+            return Ok(false);
         }
         self.guard.in_a_row += 1;
         self.guard.window += 1;
@@ -40,7 +41,7 @@ impl Trainer {
         );
         self.message(hooks, &m);
         if self.guard.in_a_row < self.cfg.train.guard_patience {
-            return Ok(());
+            return Ok(false);
         }
         if self.progress.rollbacks >= self.cfg.train.guard_rollbacks {
             return Err(Error::Diverged(format!(
@@ -51,7 +52,8 @@ impl Trainer {
                 self.progress.rollbacks
             )));
         }
-        self.roll_back(phase, hooks)
+        self.roll_back(phase, hooks)?;
+        Ok(true)
     }
 
     /// Back to the last checkpoint, every learning rate lowered.
@@ -60,16 +62,7 @@ impl Trainer {
         let ck = checkpoint::load(&path)?;
         let (rollbacks, skipped) = (self.progress.rollbacks + 1, self.progress.skipped_steps);
         let scale = self.progress.lr_scale * self.cfg.train.guard_lr_factor;
-        checkpoint::restore_vars(&mut self.gen.vs, &ck.tensors, "model.", &path)?;
-        self.opt
-            .load_state(&ck.tensors, "optim.")
-            .map_err(|e| Error::checkpoint(&path, e))?;
-        self.opt.t = ck.progress.adam_t;
-        if let Some(saved) = &ck.progress.schedule {
-            self.schedule.scale = saved.scale;
-            self.schedule.best = saved.best;
-            self.schedule.bad_evals = saved.bad_evals;
-        }
+        ck.restore_mle(&path, (&mut self.gen, &mut self.opt, &mut self.schedule))?;
         self.progress = ck.progress;
         self.progress.rollbacks = rollbacks;
         self.progress.skipped_steps = skipped;
@@ -108,11 +101,8 @@ fn summarise(reports: Vec<String>) -> Vec<String> {
 pub(crate) fn test_poison(steps_done: usize) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static LEFT: AtomicUsize = AtomicUsize::new(usize::MAX);
-    let Ok(v) = std::env::var("TEXTGAN_TEST_NAN") else {
-        return;
-    };
-    let (at, count) = v.split_once(':').unwrap_or((&v, "1"));
-    let (Ok(at), Ok(count)) = (at.parse::<usize>(), count.parse::<usize>()) else {
+    static HOOK: Hook = Hook::new();
+    let Some((at, count)) = test_hook(&HOOK, "TEXTGAN_TEST_NAN") else {
         return;
     };
     if LEFT.load(Ordering::Relaxed) == usize::MAX && steps_done == at {
@@ -125,4 +115,17 @@ pub(crate) fn test_poison(steps_done: usize) {
     } else {
         crate::optim::poison_updates(0);
     }
+}
+
+/// A test hook's parsed value, read once per process.
+pub(crate) type Hook = std::sync::OnceLock<Option<(usize, usize)>>;
+
+/// A test hook's `STEPS[:COUNT]` (count 1 by default), read from the environment variable
+/// `name` into `cell` once: the run loop asks every step.
+pub(crate) fn test_hook(cell: &'static Hook, name: &str) -> Option<(usize, usize)> {
+    *cell.get_or_init(|| {
+        let v = std::env::var(name).ok()?;
+        let (at, count) = v.split_once(':').unwrap_or((&v, "1"));
+        Some((at.parse().ok()?, count.parse().ok()?))
+    })
 }

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::models::GeneratorModel;
 use crate::optim::{Adam, Schedule};
 use crate::run::{load_data, RunData};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 
@@ -38,7 +39,7 @@ pub(crate) trait Phase {
     fn reload(
         &mut self,
         t: &mut Trainer,
-        tensors: &std::collections::HashMap<String, Tensor>,
+        tensors: &HashMap<String, Tensor>,
         path: &Path,
     ) -> Result<()>;
     /// The phase's own tensors and counts for the checkpoint (the algorithm's).
@@ -146,9 +147,9 @@ impl Trainer {
             run,
             cfg,
             data,
+            plan,
             (gen, opt, schedule),
             progress,
-            None,
         ))
     }
 
@@ -158,13 +159,13 @@ impl Trainer {
         dir: RunDir,
         cfg: RunConfig,
         data: RunData,
+        plan: Plan,
         (gen, opt, schedule): (GeneratorModel, Adam, Schedule),
         progress: Progress,
-        restored: Option<Box<dyn Algorithm>>,
     ) -> Trainer {
         Trainer {
             last: dir.last_metrics(),
-            plan: Plan::new(&cfg, data.corpus.train.len()),
+            plan,
             device: gen.device(),
             dir,
             cfg,
@@ -175,7 +176,7 @@ impl Trainer {
             progress,
             evaluator: Evaluator::default(),
             guard: Default::default(),
-            restored,
+            restored: None,
         }
     }
 
@@ -208,33 +209,17 @@ impl Trainer {
             progress.max_len as i64,
             device,
         );
-        checkpoint::restore_vars(&mut gen.vs, &ck.tensors, "model.", &path)?;
         let mut opt = Adam::new(&gen.vs, &cfg.train.adam()).named("generator (MLE)");
         opt.spike_factor = cfg.train.guard_spike;
-        opt.load_state(&ck.tensors, "optim.")
-            .map_err(|e| Error::checkpoint(&path, e))?;
-        opt.t = progress.adam_t;
         let plan = Plan::new(&cfg, data.corpus.train.len());
         let mut schedule = Schedule::new(&cfg.train.schedule(), plan.mle);
-        if let Some(saved) = &progress.schedule {
-            schedule.scale = saved.scale;
-            schedule.best = saved.best;
-            schedule.bad_evals = saved.bad_evals;
-        }
+        ck.restore_mle(&path, (&mut gen, &mut opt, &mut schedule))?;
         let run = RunDir::reopen(dir, &mut progress)?;
         let dropped = run.truncate_past(&progress)?;
         run.write_config(&cfg)?;
-        let mut t = Trainer::assemble(run, cfg, data, (gen, opt, schedule), progress, None);
+        let mut t = Trainer::assemble(run, cfg, data, plan, (gen, opt, schedule), progress);
         if t.progress.phase == PhaseKind::Adv {
-            if !t.cfg.gan.is_set() {
-                return Err(Error::checkpoint(
-                    &path,
-                    "an adversarial checkpoint without gan.algorithm",
-                ));
-            }
-            let mut algo = t.build_algorithm();
-            algo.load_state(&ck.tensors, t.progress.algo.unwrap_or_default(), &path)?;
-            t.restored = Some(algo);
+            t.restored = Some(t.restore_algorithm(&ck.tensors, &path)?);
         }
         if dropped > 0 {
             t.dir.log(&format!(
@@ -270,6 +255,23 @@ impl Trainer {
         disc.opt.spike_factor = self.cfg.train.guard_spike;
         g_opt.spike_factor = self.cfg.train.guard_spike;
         algo
+    }
+
+    /// The algorithm as the checkpoint at `path` (its `tensors`, this run's progress) left it.
+    pub(crate) fn restore_algorithm(
+        &self,
+        tensors: &HashMap<String, Tensor>,
+        path: &Path,
+    ) -> Result<Box<dyn Algorithm>> {
+        if !self.cfg.gan.is_set() {
+            return Err(Error::checkpoint(
+                path,
+                "an adversarial checkpoint without gan.algorithm",
+            ));
+        }
+        let mut algo = self.build_algorithm();
+        algo.load_state(tensors, self.progress.algo.unwrap_or_default(), path)?;
+        Ok(algo)
     }
 
     /// The run's directory.
@@ -352,9 +354,7 @@ impl Trainer {
         while phase.done(self) < phase.total(self) {
             super::guard::test_poison(self.progress.steps());
             let due = phase.step(self, hooks)?;
-            let before = self.progress.rollbacks;
-            self.guard_step(phase, hooks)?;
-            if self.progress.rollbacks != before {
+            if self.guard_step(phase, hooks)? {
                 last_eval = None;
                 continue;
             }
@@ -439,12 +439,12 @@ impl Trainer {
 /// The test hook `TEXTGAN_TEST_SIGNAL=STEPS[:COUNT]`: after `STEPS` optimizer steps the process
 /// sends itself SIGTERM (`COUNT` times, default once), as a user's Ctrl-C or a scheduler would.
 fn test_signal(steps: usize) {
-    let Ok(v) = std::env::var("TEXTGAN_TEST_SIGNAL") else {
+    static HOOK: super::guard::Hook = super::guard::Hook::new();
+    let Some((at, count)) = super::guard::test_hook(&HOOK, "TEXTGAN_TEST_SIGNAL") else {
         return;
     };
-    let (at, count) = v.split_once(':').unwrap_or((&v, "1"));
-    if at.parse() == Ok(steps) {
-        for _ in 0..count.parse().unwrap_or(1) {
+    if at == steps {
+        for _ in 0..count {
             // SAFETY: raising a signal on our own process.
             unsafe {
                 libc::raise(libc::SIGTERM);
