@@ -17,8 +17,12 @@ pub enum DataSource {
     /// The COCO captions, Texygen's split (10,000 train and 10,000 test): data set `coco`,
     /// read from the data directory.
     Coco,
-    /// Text files named by `train` (and `test`).
+    /// Text files named by `train` (and `test`), or one file per class (`classes`).
     Text,
+    /// The MR movie-review sentiment corpus (data set `mr`): labels `neg` and `pos`,
+    /// Windows-1252, `test_fraction` held out. MR15, the SentiGAN/CatGAN benchmark, is
+    /// `max_len = 16` with `overlong = "skip"` (at most 15 words).
+    Mr,
     /// Sequences drawn from the SeqGAN oracle LSTM (the synthetic benchmark; data set
     /// `seqgan-oracle`).
     Oracle,
@@ -35,6 +39,7 @@ impl DataSource {
             DataSource::Grammar => "grammar",
             DataSource::Coco => "coco",
             DataSource::Text => "text",
+            DataSource::Mr => "mr",
             DataSource::Oracle => "oracle",
             DataSource::OracleRandom => "oracle-random",
         }
@@ -80,6 +85,13 @@ pub struct DataConfig {
     pub train: Option<PathBuf>,
     /// Test file; when absent, `test_fraction` of the training lines are held out.
     pub test: Option<PathBuf>,
+    /// `train` and `test` hold `label<TAB>text` lines: a labelled corpus.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub labelled: bool,
+    /// One file per class, by class name (`classes = { pos = "a.pos", neg = "a.neg" }`):
+    /// a labelled corpus read with source = "text" instead of `train`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub classes: std::collections::BTreeMap<String, PathBuf>,
     /// The text files' encoding: `utf-8` (default), `latin-1` or `windows-1252` (the MR
     /// sentiment corpus).
     pub encoding: Encoding,
@@ -114,6 +126,8 @@ impl Default for DataConfig {
             source: DataSource::Grammar,
             train: None,
             test: None,
+            labelled: false,
+            classes: Default::default(),
             encoding: Encoding::Utf8,
             test_fraction: 0.1,
             tokenizer: Tokenizer::Word,
@@ -136,8 +150,18 @@ impl DataConfig {
     /// Range checks that serde cannot express.
     pub fn validate(&self) -> Result<()> {
         let d = self;
-        ensure(d.source != DataSource::Text || d.train.is_some(), || {
-            "data.source = \"text\" needs data.train (a UTF-8 file, one sentence a line)".into()
+        ensure(
+            d.source != DataSource::Text || d.train.is_some() || !d.classes.is_empty(),
+            || "data.source = \"text\" needs data.train (a UTF-8 file, one sentence a line) or data.classes (a file per class)".into(),
+        )?;
+        ensure(d.classes.is_empty() || d.train.is_none(), || {
+            "data.classes and data.train both name training text: give one".into()
+        })?;
+        ensure(d.classes.is_empty() || d.classes.len() >= 2, || {
+            "data.classes names one class: a label-conditional model needs at least two".into()
+        })?;
+        ensure(!d.labelled || d.train.is_some(), || {
+            "data.labelled reads `label<TAB>text` lines from data.train, which is not set".into()
         })?;
         ensure((0.0..0.9).contains(&d.test_fraction), || {
             format!(
@@ -164,7 +188,8 @@ impl DataConfig {
             "data.max_len must be at least 2 (one token and <eos>) or 0 (from the data)".into()
         })?;
         ensure(
-            (d.train.is_none() && d.test.is_none()) || d.source == DataSource::Text,
+            (d.train.is_none() && d.test.is_none() && d.classes.is_empty())
+                || d.source == DataSource::Text,
             || {
                 format!(
                     "data.train and data.test name files of sentences, read only with data.source = \"text\" (this config reads {})",

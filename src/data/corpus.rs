@@ -1,6 +1,7 @@
 //! Corpora: reading text files line by line (UTF-8, or Latin-1 / Windows-1252), the named
 //! data sets, sentences drawn from a grammar, and encoded train/test splits.
 use super::grammar::Grammar;
+use super::labelled::{label_ids, label_names, read_class_files, read_tab_lines, Lines};
 use super::vocab::Vocab;
 use super::{DataConfig, DataSource, Encoding, Overlong, MAX_SEQ_LEN};
 use crate::error::{Error, Result};
@@ -83,48 +84,37 @@ pub struct Corpus {
     /// copy checks use the text as written, not as the vocabulary decodes it (`<unk>`).
     pub train_text: Vec<String>,
     pub test_text: Vec<String>,
+    /// Label ids of `train` and `test` (names in `vocab.labels`); empty when unlabelled.
+    pub train_labels: Vec<i64>,
+    pub test_labels: Vec<i64>,
 }
 
 impl Corpus {
     /// Reads and encodes a text corpus as the config says (source "coco" or "text").
     pub fn load(cfg: &DataConfig, seed: u64) -> Result<Self> {
-        let (train_lines, test_lines) = match cfg.source {
-            DataSource::Grammar => {
-                let (train, test) = grammar_lines(cfg)?;
-                (train, Some(test))
-            }
-            DataSource::Coco => {
-                let dir = crate::datasets::set("coco")?.locate()?;
-                let train = read_lines(&dir.join("train.txt"))?;
-                (train, Some(read_lines(&dir.join("test.txt"))?))
-            }
-            DataSource::Text => {
-                let train_path = cfg
-                    .train
-                    .as_deref()
-                    .ok_or_else(|| Error::Config("data.train is not set".into()))?;
-                let read = |p: &Path| read_lines_in(p, cfg.encoding);
-                let train = read(train_path)?;
-                let test = cfg.test.as_deref().map(read).transpose()?;
-                (train, test)
-            }
-            DataSource::Oracle | DataSource::OracleRandom => {
-                return Err(Error::Data(
-                    "oracle data is drawn from the oracle, not read".into(),
-                ))
-            }
+        let (train, test) = match read_source(cfg)? {
+            (train, Some(test)) => (train, test),
+            (train, None) => split_off_test(train, cfg.test_fraction, seed),
         };
-        let (train_lines, test_lines) = match test_lines {
-            Some(test) => (train_lines, test),
-            None => split_off_test(train_lines, cfg.test_fraction, seed),
-        };
+        let labels = label_names(&train)?;
+        let (train_labels, test_labels) = (
+            label_ids(&train, &labels, "test")?,
+            label_ids(&test, &labels, "test")?,
+        );
+        if train.is_labelled() && !test.text.is_empty() && !test.is_labelled() {
+            return Err(Error::Data(
+                "the training text is labelled but the test text is not".into(),
+            ));
+        }
+        let (train_lines, test_lines) = (train.text, test.text);
         refuse_giant_tokens(&train_lines, cfg.tokenizer)?;
-        let vocab = Vocab::build(
+        let mut vocab = Vocab::build(
             train_lines.iter().map(String::as_str),
             cfg.tokenizer,
             cfg.vocab_size,
             cfg.min_count,
         );
+        vocab.labels = labels;
         let train_ids: Vec<Vec<i64>> = train_lines
             .iter()
             .map(|l| vocab.encode(l))
@@ -144,8 +134,15 @@ impl Corpus {
                 "the longest training sentence has {longest} tokens, over the limit of {MAX_SEQ_LEN}; set data.max_len"
             )));
         }
-        let (train, train_stats) = fit(train_ids, max_len - 1, cfg.overlong);
-        let (test, test_stats) = fit(test_ids, max_len - 1, cfg.overlong);
+        let (train, train_kept, train_stats) = fit(train_ids, max_len - 1, cfg.overlong);
+        let (test, test_kept, test_stats) = fit(test_ids, max_len - 1, cfg.overlong);
+        let keep = |labels: Vec<i64>, kept: &[usize]| match labels.is_empty() {
+            true => labels,
+            false => kept.iter().map(|&i| labels[i]).collect(),
+        };
+        let keep_text = |lines: Vec<String>, kept: &[usize]| -> Vec<String> {
+            kept.iter().map(|&i| lines[i].clone()).collect()
+        };
         if train.is_empty() {
             return Err(Error::Data(format!(
                 "no training sentence fits data.max_len = {max_len} (all were skipped)"
@@ -158,9 +155,23 @@ impl Corpus {
             max_len,
             train_stats,
             test_stats,
-            train_text: train_lines,
-            test_text: test_lines,
+            train_labels: keep(train_labels, &train_kept),
+            test_labels: keep(test_labels, &test_kept),
+            train_text: keep_text(train_lines, &train_kept),
+            test_text: keep_text(test_lines, &test_kept),
         })
+    }
+
+    /// Whether the sentences carry class labels.
+    pub fn is_labelled(&self) -> bool {
+        !self.vocab.labels.is_empty()
+    }
+
+    /// Test sequences (and their text) of class `label`.
+    pub fn test_of_class(&self, label: i64) -> (Vec<Vec<i64>>, Vec<String>) {
+        let rows = (0..self.test.len()).filter(|&i| self.test_labels[i] == label);
+        rows.map(|i| (self.test[i].clone(), self.test_text.get(i).cloned().unwrap_or_default()))
+            .unzip()
     }
 
     /// The grammar a config names: its file, or the built-in scene grammar.
@@ -191,6 +202,8 @@ impl Corpus {
             max_len,
             train_text: Vec::new(),
             test_text: Vec::new(),
+            train_labels: Vec::new(),
+            test_labels: Vec::new(),
         }
     }
 }
@@ -230,22 +243,75 @@ fn refuse_giant_tokens(lines: &[String], tokenizer: super::Tokenizer) -> Result<
     Ok(())
 }
 
-fn split_off_test(mut lines: Vec<String>, fraction: f64, seed: u64) -> (Vec<String>, Vec<String>) {
-    let n_test = ((lines.len() as f64) * fraction).round() as usize;
-    if n_test == 0 || n_test >= lines.len() {
-        return (lines, Vec::new());
-    }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7e57);
-    lines.shuffle(&mut rng);
-    let test = lines.split_off(lines.len() - n_test);
-    (lines, test)
+/// The training lines and, where the source has them, the test lines.
+fn read_source(cfg: &DataConfig) -> Result<(Lines, Option<Lines>)> {
+    Ok(match cfg.source {
+        DataSource::Grammar => {
+            let (train, test) = grammar_lines(cfg)?;
+            (Lines::plain(train), Some(Lines::plain(test)))
+        }
+        DataSource::Coco => {
+            let dir = crate::datasets::set("coco")?.locate()?;
+            let train = read_lines(&dir.join("train.txt"))?;
+            let test = read_lines(&dir.join("test.txt"))?;
+            (Lines::plain(train), Some(Lines::plain(test)))
+        }
+        DataSource::Mr => {
+            let dir = crate::datasets::set("mr")?.locate()?;
+            let files = ["neg", "pos"].map(|c| (c.to_string(), dir.join(format!("rt-polarity.{c}"))));
+            (read_class_files(&files, Encoding::Windows1252)?, None)
+        }
+        DataSource::Text if !cfg.classes.is_empty() => {
+            let files: Vec<(String, std::path::PathBuf)> =
+                cfg.classes.iter().map(|(c, p)| (c.clone(), p.clone())).collect();
+            let train = read_class_files(&files, cfg.encoding)?;
+            let test = cfg.test.as_deref().map(|p| read_tab_lines(p, cfg.encoding)).transpose()?;
+            (train, test)
+        }
+        DataSource::Text => {
+            let train_path = cfg
+                .train
+                .as_deref()
+                .ok_or_else(|| Error::Config("data.train is not set".into()))?;
+            let read = |p: &Path| match cfg.labelled {
+                true => read_tab_lines(p, cfg.encoding),
+                false => read_lines_in(p, cfg.encoding).map(Lines::plain),
+            };
+            (read(train_path)?, cfg.test.as_deref().map(read).transpose()?)
+        }
+        DataSource::Oracle | DataSource::OracleRandom => {
+            return Err(Error::Data(
+                "oracle data is drawn from the oracle, not read".into(),
+            ))
+        }
+    })
 }
 
-/// Applies the length limit (`limit` tokens before `<eos>`), counting what it changed.
-fn fit(seqs: Vec<Vec<i64>>, limit: usize, overlong: Overlong) -> (Vec<Vec<i64>>, EncodeStats) {
+/// Holds out a seeded random `fraction` of lines (labels kept with their lines) as test data.
+fn split_off_test(lines: Lines, fraction: f64, seed: u64) -> (Lines, Lines) {
+    let n = lines.text.len();
+    let n_test = ((n as f64) * fraction).round() as usize;
+    if n_test == 0 || n_test >= n {
+        return (lines, Lines::default());
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7e57);
+    idx.shuffle(&mut rng);
+    let (train, test) = idx.split_at(n - n_test);
+    (lines.pick(train), lines.pick(test))
+}
+
+/// Applies the length limit (`limit` tokens before `<eos>`), counting what it changed; also
+/// returns the indices of the sequences kept.
+fn fit(
+    seqs: Vec<Vec<i64>>,
+    limit: usize,
+    overlong: Overlong,
+) -> (Vec<Vec<i64>>, Vec<usize>, EncodeStats) {
     let mut stats = EncodeStats::default();
     let mut out = Vec::with_capacity(seqs.len());
-    for mut s in seqs {
+    let mut kept = Vec::with_capacity(seqs.len());
+    for (i, mut s) in seqs.into_iter().enumerate() {
         if s.len() > limit {
             match overlong {
                 Overlong::Truncate => {
@@ -264,8 +330,9 @@ fn fit(seqs: Vec<Vec<i64>>, limit: usize, overlong: Overlong) -> (Vec<Vec<i64>>,
         }
         stats.kept += 1;
         out.push(s);
+        kept.push(i);
     }
-    (out, stats)
+    (out, kept, stats)
 }
 
 #[cfg(test)]
@@ -347,6 +414,70 @@ mod tests {
         let b = Corpus::load(&cfg, 7).unwrap();
         assert_eq!((a.train.len(), a.test.len()), (90, 10));
         assert_eq!(a.test, b.test);
+    }
+
+    /// MR15: the data README counts 1,606 positive and 1,630 negative sentences of at most 15
+    /// words; the held-out 10% keeps labels with their lines.
+    #[test]
+    fn mr15_counts_and_labels() {
+        if let Err(e) = crate::datasets::set("mr").unwrap().locate() {
+            eprintln!("skipped: {e}");
+            return;
+        }
+        let cfg = DataConfig {
+            source: DataSource::Mr,
+            max_len: 16,
+            overlong: Overlong::Skip,
+            ..Default::default()
+        };
+        let c = Corpus::load(&cfg, 3).unwrap();
+        assert_eq!(c.vocab.labels, ["neg", "pos"]);
+        let count = |labels: &[i64], l| labels.iter().filter(|&&x| x == l).count();
+        let all = |l| count(&c.train_labels, l) + count(&c.test_labels, l);
+        assert_eq!((all(1), all(0)), (1_606, 1_630));
+        assert_eq!(c.train.len() + c.test.len(), 3_236);
+        assert!((300..350).contains(&c.test.len()), "{}", c.test.len()); // ~10% of 3,236
+        assert_eq!(c.test_text.len(), c.test.len());
+        // Labels travel with their lines: every test line is in its class's file.
+        let dir = crate::datasets::set("mr").unwrap().locate().unwrap();
+        let pos = read_lines_in(&dir.join("rt-polarity.pos"), Encoding::Windows1252).unwrap();
+        for (text, &l) in c.test_text.iter().zip(&c.test_labels) {
+            assert_eq!(pos.contains(text), l == 1, "{text}");
+        }
+        let (seqs, text) = c.test_of_class(1);
+        assert_eq!((seqs.len(), text.len()), (count(&c.test_labels, 1), seqs.len()));
+    }
+
+    #[test]
+    fn class_files_and_tab_lines_give_the_same_corpus() {
+        let pos = file(b"good film\nfine acting\n");
+        let neg = file(b"bad film\n");
+        let tab = file(b"pos\tgood film\nneg\tbad film\npos\tfine acting\n");
+        let by_files = DataConfig {
+            source: DataSource::Text,
+            classes: [("pos", pos.path()), ("neg", neg.path())]
+                .map(|(c, p)| (c.to_string(), p.to_path_buf()))
+                .into(),
+            test_fraction: 0.0,
+            ..Default::default()
+        };
+        let a = Corpus::load(&by_files, 0).unwrap();
+        let by_tabs = DataConfig {
+            classes: Default::default(),
+            train: Some(tab.path().into()),
+            labelled: true,
+            ..by_files
+        };
+        let b = Corpus::load(&by_tabs, 0).unwrap();
+        let pairs = |c: &Corpus| {
+            let mut v: Vec<(String, i64)> =
+                c.train_text.iter().cloned().zip(c.train_labels.clone()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(pairs(&a), pairs(&b));
+        assert_eq!(pairs(&a)[0], ("bad film".to_string(), 0));
+        assert_eq!(a.vocab.labels, ["neg", "pos"]);
     }
 
     #[test]

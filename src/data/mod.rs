@@ -6,6 +6,7 @@ mod batch;
 mod condition;
 mod config;
 mod corpus;
+mod labelled;
 pub mod grammar;
 mod vocab;
 

@@ -22,6 +22,10 @@ pub struct Vocab {
     pub bos: i64,
     pub eos: Option<i64>,
     pub unk: Option<i64>,
+    /// Class names of a labelled corpus, by label id (sorted by name); empty when the text
+    /// carries no labels. A label-conditional model's condition vocabulary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
     #[serde(skip)]
     index: HashMap<String, i64>,
 }
@@ -86,6 +90,7 @@ impl Vocab {
             bos,
             eos,
             unk,
+            labels: Vec::new(),
             index: HashMap::new(),
         };
         v.reindex();
@@ -143,6 +148,20 @@ impl Vocab {
 
     pub fn id(&self, token: &str) -> Option<i64> {
         self.index.get(token).copied()
+    }
+
+    /// Id of a class label, or an error naming the known ones.
+    pub fn label_id(&self, label: &str) -> Result<i64> {
+        match self.labels.iter().position(|l| l == label) {
+            Some(i) => Ok(i as i64),
+            None if self.labels.is_empty() => Err(Error::Data(format!(
+                "label `{label}` given, but this model was trained without labels"
+            ))),
+            None => Err(Error::Data(format!(
+                "unknown label `{label}`: the labels are {}",
+                self.labels.join(", ")
+            ))),
+        }
     }
 
     /// Token ids of a line, without `<bos>` or `<eos>`. Unknown tokens become `<unk>`; a
