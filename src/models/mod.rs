@@ -4,6 +4,7 @@
 //! `VarStore`. Teacher forcing (`forward`) and step-by-step decoding (`step`) both start from
 //! embeddings, so a Gumbel-softmax algorithm can feed soft one-hot vectors through
 //! [`Generator::embed_soft`] and reach any generator the same way.
+mod conditioned;
 pub mod disc;
 mod lstm;
 mod oracle;
@@ -13,6 +14,7 @@ mod state;
 mod transformer;
 pub mod vars;
 
+pub use conditioned::{CondSpec, LabelDiscriminator, LabelGenerator, PerClassGenerator};
 pub use lstm::{LstmConfig, LstmGenerator};
 pub use oracle::{npy_f32, Oracle};
 pub use rmc::{RmcConfig, RmcGenerator};
@@ -132,16 +134,38 @@ pub struct GeneratorModel {
 impl GeneratorModel {
     /// Builds a freshly initialised generator; `max_len` bounds the Transformer's positions.
     pub fn new(cfg: &GeneratorConfig, vocab_size: i64, max_len: i64, device: Device) -> Self {
+        Self::conditional(cfg, vocab_size, max_len, CondSpec::None, device)
+    }
+
+    /// The network `cfg` names, reading the condition as `cond` says.
+    pub fn conditional(
+        cfg: &GeneratorConfig,
+        vocab_size: i64,
+        max_len: i64,
+        cond: CondSpec,
+        device: Device,
+    ) -> Self {
         let vs = nn::VarStore::new(device);
-        let net: Box<dyn Generator> = match cfg {
-            GeneratorConfig::Lstm(c) => Box::new(LstmGenerator::new(&vs.root(), c, vocab_size)),
-            GeneratorConfig::Transformer(c) => Box::new(TransformerGenerator::new(
-                &vs.root(),
-                c,
-                vocab_size,
-                max_len,
-            )),
-            GeneratorConfig::Rmc(c) => Box::new(RmcGenerator::new(&vs.root(), c, vocab_size)),
+        let build = |p: &nn::Path| -> Box<dyn Generator> {
+            match cfg {
+                GeneratorConfig::Lstm(c) => Box::new(LstmGenerator::new(p, c, vocab_size)),
+                GeneratorConfig::Transformer(c) => {
+                    Box::new(TransformerGenerator::new(p, c, vocab_size, max_len))
+                }
+                GeneratorConfig::Rmc(c) => Box::new(RmcGenerator::new(p, c, vocab_size)),
+            }
+        };
+        let root = vs.root();
+        let net: Box<dyn Generator> = match cond {
+            CondSpec::None => build(&root),
+            CondSpec::Labels {
+                classes,
+                per_class: false,
+            } => Box::new(LabelGenerator::new(&(&root / "label"), build(&root), classes)),
+            CondSpec::Labels {
+                classes,
+                per_class: true,
+            } => Box::new(PerClassGenerator::new(&root, classes, build)),
         };
         GeneratorModel { vs, net }
     }

@@ -83,11 +83,19 @@ pub struct CnnDiscriminator {
     gate: Option<nn::Linear>,
     out: nn::Linear,
     num_rep: i64,
+    /// Logits per representation: 1 (real or not), or one per class of a classifier.
+    outputs: i64,
     dropout: f64,
 }
 
 impl CnnDiscriminator {
     pub fn new(p: &nn::Path, c: &CnnDiscConfig, vocab: i64) -> Self {
+        Self::with_outputs(p, c, vocab, 1)
+    }
+
+    /// A CNN with `outputs` logits per representation: SentiGAN's (k+1)-way discriminator, a
+    /// label classifier. Scores are [B, num_rep * outputs].
+    pub fn with_outputs(p: &nn::Path, c: &CnnDiscConfig, vocab: i64, outputs: i64) -> Self {
         let slice = c.embed_dim / c.num_rep;
         let convs = c
             .filter_sizes
@@ -109,8 +117,9 @@ impl CnnDiscriminator {
             highway: nn::linear(p / "highway", feat, feat, Default::default()),
             gate: (c.highway == Highway::Gated)
                 .then(|| nn::linear(p / "gate", feat, feat, Default::default())),
-            out: nn::linear(p / "out", feat, 1, Default::default()),
+            out: nn::linear(p / "out", feat, outputs, Default::default()),
             num_rep: c.num_rep,
+            outputs,
             dropout: c.dropout,
         }
     }
@@ -148,7 +157,7 @@ impl Discriminator for CnnDiscriminator {
                 })
                 .collect();
             let h = fused::max_over_time(&rows, &filters).relu(); // [B*R, F]
-            return self.head(&h, train).view([b, r]);
+            return self.head(&h, train).view([b, r * self.outputs]);
         }
         // Elsewhere, the convolutions as one matrix product per width over unfolded windows:
         // the same numbers as conv2d with a (f, s) kernel and stride s, and faster on the CPU
@@ -178,7 +187,7 @@ impl Discriminator for CnnDiscriminator {
             })
             .collect();
         let h = Tensor::cat(&pools, 2).reshape([b * r, -1]); // [B*R, F]
-        self.head(&h, train).view([b, r]) // [B, R]
+        self.head(&h, train).view([b, r * self.outputs]) // [B, R * outputs]
     }
 
     /// With one representation, the filters' work on the prefixes the completions share is

@@ -136,6 +136,35 @@ impl DiscriminatorModel {
         };
         DiscriminatorModel { vs, net }
     }
+
+    /// A CNN with `outputs` logits a sequence (one representation): a (k+1)-way
+    /// discriminator or a k-way label classifier.
+    pub fn classifier(cfg: &CnnDiscConfig, vocab_size: i64, outputs: i64, device: Device) -> Self {
+        let vs = nn::VarStore::new(device);
+        let cfg = CnnDiscConfig {
+            num_rep: 1,
+            ..cfg.clone()
+        };
+        let net = Box::new(CnnDiscriminator::with_outputs(&vs.root(), &cfg, vocab_size, outputs));
+        DiscriminatorModel { vs, net }
+    }
+
+    /// The network `cfg` names, reading labels as `cond` says (a learned vector per class
+    /// added to every input embedding).
+    pub fn conditional(
+        cfg: &DiscriminatorConfig,
+        vocab_size: i64,
+        max_len: i64,
+        cond: crate::models::CondSpec,
+        device: Device,
+    ) -> Self {
+        let DiscriminatorModel { vs, net } = Self::new(cfg, vocab_size, max_len, device);
+        let net: Box<dyn Discriminator> = match cond.classes() {
+            Some(k) => Box::new(crate::models::LabelDiscriminator::new(&vs.root(), net, k)),
+            None => net,
+        };
+        DiscriminatorModel { vs, net }
+    }
 }
 
 /// An embedding table used both as a lookup and as a matrix for soft inputs.
