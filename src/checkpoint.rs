@@ -312,10 +312,11 @@ impl LoadedGenerator {
         }
         let ck = load(&path)?;
         let (max_len, step) = (ck.progress.max_len, ck.progress.step);
-        let mut model = crate::models::GeneratorModel::new(
+        let mut model = crate::models::GeneratorModel::conditional(
             &ck.config.generator,
             ck.vocab.len() as i64,
             max_len as i64,
+            ck.config.cond_spec(&ck.vocab),
             device,
         );
         restore_vars(&mut model.vs, &ck.tensors, "model.", &path)?;

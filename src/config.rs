@@ -277,6 +277,23 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
 }
 
 impl RunConfig {
+    /// How the run's networks read its data's condition: labels when the vocabulary has
+    /// classes (one generator per class where the algorithm says so), else nothing.
+    pub fn cond_spec(&self, vocab: &crate::data::Vocab) -> crate::models::CondSpec {
+        if vocab.labels.is_empty() {
+            return crate::models::CondSpec::None;
+        }
+        let per_class = self
+            .gan
+            .algorithm
+            .and_then(crate::algorithms::spec)
+            .is_some_and(|s| s.per_class_generators());
+        crate::models::CondSpec::Labels {
+            classes: vocab.labels.len() as i64,
+            per_class,
+        }
+    }
+
     /// The one resolve path: `base` (a config's table), the overrides merged in order, then
     /// deserialised and validated once.
     pub fn resolve(mut base: toml::Table, overrides: &[Override]) -> Result<Self> {

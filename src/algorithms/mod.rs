@@ -206,6 +206,8 @@ pub struct Parts<'a> {
     /// The generator's config and variables (SeqGAN builds its rollout copy from them).
     pub generator: &'a GeneratorConfig,
     pub gen_vars: &'a VarStore,
+    /// How the networks read the run's condition (labels).
+    pub cond: crate::models::CondSpec,
     pub shapes: Shapes,
     pub disc: DiscSide,
     /// The generator's adversarial optimizer.
@@ -232,6 +234,11 @@ pub trait AlgorithmSpec: Sync {
         Ok(())
     }
     fn build(&self, own: &toml::Table, parts: Parts) -> Box<dyn Algorithm>;
+    /// Whether a labelled run trains one generator per class (SentiGAN) rather than one
+    /// generator reading the label.
+    fn per_class_generators(&self) -> bool {
+        false
+    }
 }
 
 /// An algorithm's own settings: a `[gan]`-key struct with defaults and range checks.
@@ -309,14 +316,15 @@ pub fn build(
     discriminator: &DiscriminatorConfig,
     gen_vars: &VarStore,
     vocab: &Vocab,
-    max_len: usize,
+    (max_len, cond): (usize, crate::models::CondSpec),
     device: Device,
 ) -> Option<Box<dyn Algorithm>> {
     let spec = spec(gan.algorithm?).expect("names are checked when the config is resolved");
-    let dmodel = DiscriminatorModel::new(
+    let dmodel = DiscriminatorModel::conditional(
         discriminator,
         vocab.len() as i64,
         max_len.max(1) as i64 + 32,
+        cond,
         device,
     );
     let shapes = Shapes::new(vocab, max_len, dmodel.net.min_len());
@@ -324,6 +332,7 @@ pub fn build(
         adv: &gan.adv,
         generator,
         gen_vars,
+        cond,
         shapes,
         disc: DiscSide::new(dmodel, &gan.adv),
         g_opt: Adam::new(gen_vars, &gan.adv.g_adam()).named("generator"),

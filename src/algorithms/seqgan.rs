@@ -195,8 +195,13 @@ pub struct SeqGan {
 impl SeqGan {
     pub fn new(cfg: SeqganConfig, p: Parts) -> Self {
         let shapes = p.shapes;
-        let mut rollout =
-            GeneratorModel::new(p.generator, shapes.vocab_size, shapes.gen_len + 1, p.device);
+        let mut rollout = GeneratorModel::conditional(
+            p.generator,
+            shapes.vocab_size,
+            shapes.gen_len + 1,
+            p.cond,
+            p.device,
+        );
         let _ = rollout.vs.copy(p.gen_vars);
         SeqGan {
             adv: p.adv.clone(),

@@ -26,6 +26,26 @@ impl Clone for Condition {
 }
 
 impl Condition {
+    /// The labels of rows `idx` of a corpus whose labels are `labels` (none when the corpus
+    /// is unlabelled).
+    pub fn labels_of(labels: &[i64], idx: impl IntoIterator<Item = usize>, device: Device) -> Self {
+        if labels.is_empty() {
+            return Condition::None;
+        }
+        let picked: Vec<i64> = idx.into_iter().map(|i| labels[i]).collect();
+        Condition::Label(Tensor::from_slice(&picked).to_device(device))
+    }
+
+    /// `n` rows cycling through `classes` labels (0, 1, .., k-1, 0, ..): equal counts per class
+    /// for sampling a labelled model (none when `classes` is 0).
+    pub fn cycling(classes: usize, n: usize, device: Device) -> Self {
+        if classes == 0 {
+            return Condition::None;
+        }
+        let ids: Vec<i64> = (0..n).map(|i| (i % classes) as i64).collect();
+        Condition::Label(Tensor::from_slice(&ids).to_device(device))
+    }
+
     pub fn is_none(&self) -> bool {
         matches!(self, Condition::None)
     }

@@ -108,8 +108,14 @@ impl Corpus {
         }
         let (train_lines, test_lines) = (train.text, test.text);
         refuse_giant_tokens(&train_lines, cfg.tokenizer)?;
+        // Sentences that `overlong = "skip"` will drop do not contribute words.
+        let fits = |l: &&String| {
+            cfg.max_len == 0
+                || cfg.overlong == Overlong::Truncate
+                || super::tokenize(l, cfg.tokenizer).count() < cfg.max_len
+        };
         let mut vocab = Vocab::build(
-            train_lines.iter().map(String::as_str),
+            train_lines.iter().filter(fits).map(String::as_str),
             cfg.tokenizer,
             cfg.vocab_size,
             cfg.min_count,

@@ -8,5 +8,5 @@ pub mod plot;
 pub mod report;
 pub mod text;
 
-pub use nll::corpus_nll;
+pub use nll::{corpus_nll, corpus_nll_given};
 pub use report::{Metric, Report};

@@ -3,7 +3,8 @@
 use super::metrics::Metrics;
 use super::rundir::RunDir;
 use crate::checkpoint::{Phase, Progress};
-use crate::eval::{bleu, corpus_nll};
+use crate::data::Condition;
+use crate::eval::{bleu, corpus_nll_given};
 use crate::models::{generate, GenerateSpec, Generator, Sampling};
 use crate::run::RunData;
 use crate::Result;
@@ -13,7 +14,8 @@ use tch::{Device, Tensor};
 /// Evaluates a generator; keeps the test sentences' BLEU index between evaluations.
 #[derive(Default)]
 pub struct Evaluator {
-    bleu_refs: Option<(bleu::Interner, bleu::ReferenceIndex)>,
+    /// The interner and one reference index per class (one in all for unlabelled text).
+    bleu_refs: Option<(bleu::Interner, Vec<bleu::ReferenceIndex>)>,
 }
 
 /// What an evaluation needs to know of the run.
@@ -44,8 +46,10 @@ impl Evaluator {
             0 => &corpus.test[..],
             n => &corpus.test[..n.min(corpus.test.len())],
         };
-        let test_nll =
-            (!test.is_empty()).then(|| corpus_nll(gen, test, &corpus.vocab, 256, 1.0, device));
+        let labels = &corpus.test_labels[..test.len().min(corpus.test_labels.len())];
+        let test_nll = (!test.is_empty())
+            .then(|| corpus_nll_given(gen, (test, labels), &corpus.vocab, 256, 1.0, device));
+        let classes = corpus.vocab.labels.len();
         tch::manual_seed((settings.seed as i64).wrapping_add(7919 * (step + adv) as i64));
         let spec = GenerateSpec {
             count: settings.samples,
@@ -55,11 +59,19 @@ impl Evaluator {
             eos: corpus.vocab.eos,
             banned: corpus.vocab.never_generated(),
             prefix: vec![],
-            cond: Default::default(),
+            cond: Condition::cycling(classes, settings.samples, device),
         };
         let samples = generate(gen, &spec, &Sampling::default(), device);
         let lines: Vec<String> = samples.iter().map(|s| corpus.vocab.decode(s)).collect();
-        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        // A labelled run's samples are written as its data is read: `label<TAB>text`.
+        let text: String = match classes {
+            0 => lines.iter().map(|l| format!("{l}\n")).collect(),
+            k => lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| format!("{}\t{l}\n", corpus.vocab.labels[i % k]))
+                .collect(),
+        };
         let sample_file = match progress.phase {
             Phase::Adv => format!("samples/adv-{adv:07}.txt"),
             Phase::Mle => format!("samples/step-{step:07}.txt"),
@@ -77,6 +89,7 @@ impl Evaluator {
         if let Some(oracle) = &data.oracle {
             let spec = GenerateSpec {
                 count: settings.oracle_samples,
+                cond: Condition::None,
                 ..spec
             };
             let gen = generate(gen, &spec, &Sampling::default(), device);
@@ -88,20 +101,48 @@ impl Evaluator {
                 m.grammar_nll = nll;
                 m.validity = Some(validity);
             }
-            let (int, index) = self.bleu_refs.get_or_insert_with(|| {
+            let (int, indexes) = self.bleu_refs.get_or_insert_with(|| {
                 let mut int = bleu::Interner::new(bleu::Tokenize::of(corpus.vocab.tokenizer));
-                // The test sentences as written (a held-out fraction has its raw lines too).
+                // The test sentences as written (a held-out fraction has its raw lines too),
+                // each class's apart for a labelled run.
                 let ids = int.tokenize_all(&corpus.test_text).unwrap_or_default();
-                let index = bleu::ReferenceIndex::new(&ids, bleu::MAX_ORDER);
-                (int, index)
+                let index = |c: Option<i64>| {
+                    let rows = (0..ids.len()).filter(|&i| c.is_none_or(|c| corpus.test_labels[i] == c));
+                    let refs: Vec<Vec<u32>> = rows.map(|i| ids[i].clone()).collect();
+                    bleu::ReferenceIndex::new(&refs, bleu::MAX_ORDER)
+                };
+                let indexes = match classes {
+                    0 => vec![index(None)],
+                    k => (0..k as i64).map(|c| index(Some(c))).collect(),
+                };
+                (int, indexes)
             });
             let hyps = int.tokenize_all(&lines)?;
-            let b = bleu::bleu(&hyps, index);
-            let sb = bleu::self_bleu(&hyps, bleu::MAX_ORDER);
-            m.bleu = Some(b[1..].to_vec());
-            m.self_bleu = Some(sb[1..].to_vec());
+            let (b, sb) = per_class_bleu(&hyps, indexes);
+            m.bleu = Some(b);
+            m.self_bleu = Some(sb);
         }
         m.eval_s = t0.elapsed().as_secs_f64();
         Ok(m)
     }
+}
+
+/// BLEU-2.. and Self-BLEU-2.. of samples whose row i has class i % k (k = `indexes.len()`),
+/// each class against its own references, averaged over the samples (one class: plain).
+fn per_class_bleu(hyps: &[Vec<u32>], indexes: &[bleu::ReferenceIndex]) -> (Vec<f64>, Vec<f64>) {
+    let k = indexes.len();
+    let (mut b, mut sb) = (vec![0.0; bleu::MAX_ORDER - 1], vec![0.0; bleu::MAX_ORDER - 1]);
+    for (c, index) in indexes.iter().enumerate() {
+        let mine: Vec<Vec<u32>> = hyps.iter().skip(c).step_by(k).cloned().collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let w = mine.len() as f64 / hyps.len() as f64;
+        let (bc, sbc) = (bleu::bleu(&mine, index), bleu::self_bleu(&mine, bleu::MAX_ORDER));
+        for n in 0..b.len() {
+            b[n] += w * bc[n + 1];
+            sb[n] += w * sbc[n + 1];
+        }
+    }
+    (b, sb)
 }

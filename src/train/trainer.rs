@@ -116,10 +116,11 @@ impl Trainer {
         let (device, data) = prepare(&cfg)?;
         let corpus = &data.corpus;
         tch::manual_seed(cfg.train.seed as i64);
-        let mut gen = GeneratorModel::new(
+        let mut gen = GeneratorModel::conditional(
             &cfg.generator,
             corpus.vocab.len() as i64,
             corpus.max_len as i64,
+            cfg.cond_spec(&corpus.vocab),
             device,
         );
         let mut opt = Adam::new(&gen.vs, &cfg.train.adam()).named("generator (MLE)");
@@ -203,10 +204,11 @@ impl Trainer {
                 "the training data changed since the run started (its vocabulary differs)".into(),
             ));
         }
-        let mut gen = GeneratorModel::new(
+        let mut gen = GeneratorModel::conditional(
             &cfg.generator,
             ck.vocab.len() as i64,
             progress.max_len as i64,
+            cfg.cond_spec(&ck.vocab),
             device,
         );
         let mut opt = Adam::new(&gen.vs, &cfg.train.adam()).named("generator (MLE)");
@@ -247,7 +249,10 @@ impl Trainer {
             &self.cfg.discriminator,
             &self.gen.vs,
             &self.data.corpus.vocab,
-            self.progress.max_len,
+            (
+                self.progress.max_len,
+                self.cfg.cond_spec(&self.data.corpus.vocab),
+            ),
             self.device,
         )
         .expect("the adversarial phase runs only with an algorithm");

@@ -3,7 +3,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
-use textgan::models::{generate, GenerateSpec, Sampling};
+use textgan::models::{generate, Condition, GenerateSpec, Sampling};
 
 #[derive(Args, Debug)]
 pub struct SampleArgs {
@@ -34,6 +34,10 @@ pub struct SampleArgs {
     /// Text every sentence starts with.
     #[arg(long)]
     prompt: Option<String>,
+    /// Class label to generate under (a labelled run; without it, a labelled run's
+    /// sentences cycle through its labels and are written `label<TAB>text`).
+    #[arg(long, value_name = "NAME")]
+    label: Option<String>,
     /// Longest sentence in tokens (default: the run's maximum length).
     #[arg(long)]
     max_len: Option<usize>,
@@ -66,6 +70,7 @@ pub fn run(a: SampleArgs) -> Result<()> {
     let device = textgan::device::resolve(&a.device)?;
     let loaded = textgan::checkpoint::LoadedGenerator::load(&a.run, device)?;
     let vocab = &loaded.vocab;
+    let label = a.label.as_deref().map(|l| vocab.label_id(l)).transpose()?;
     let prefix = match &a.prompt {
         Some(p) => vocab.encode(p)?,
         None => vec![],
@@ -114,10 +119,30 @@ pub fn run(a: SampleArgs) -> Result<()> {
         let chunk = spec.batch_size.saturating_mul(CHUNK_BATCHES);
         let mut part = spec;
         let mut left = a.n;
+        let classes = vocab.labels.len();
         while left > 0 {
             part.count = left.min(chunk);
+            let labels: Vec<i64> = match label {
+                Some(l) => vec![l; part.count],
+                None if classes > 0 => {
+                    let done = a.n - left;
+                    (done..done + part.count).map(|i| (i % classes) as i64).collect()
+                }
+                None => vec![],
+            };
+            part.cond = match labels.is_empty() {
+                true => Condition::None,
+                false => Condition::Label(tch::Tensor::from_slice(&labels).to_device(device)),
+            };
             let seqs = generate(loaded.model.net.as_ref(), &part, &sampling, device);
-            let text: String = seqs.iter().map(|s| vocab.decode(s) + "\n").collect();
+            let text: String = match (label, classes) {
+                (None, k) if k > 0 => seqs
+                    .iter()
+                    .zip(&labels)
+                    .map(|(s, &l)| format!("{}\t{}\n", vocab.labels[l as usize], vocab.decode(s)))
+                    .collect(),
+                _ => seqs.iter().map(|s| vocab.decode(s) + "\n").collect(),
+            };
             out.write_all(text.as_bytes())?;
             left -= part.count;
         }

@@ -221,7 +221,7 @@ fn adversarial_step(
         &cfg.discriminator,
         &model.vs,
         vocab,
-        s.len as usize,
+        (s.len as usize, Default::default()),
         device,
     )
     .expect("an algorithm is set");
