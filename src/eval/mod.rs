@@ -2,6 +2,7 @@
 //!
 //! Metrics do not depend on training: this module never imports `train`.
 pub mod bleu;
+pub mod classifier;
 pub mod lm;
 pub mod nll;
 pub mod plot;

@@ -71,7 +71,7 @@ pub fn model_metrics(rep: &mut Report, metrics: &[String], inp: &ModelInputs) ->
             }
             "nll-train" => {
                 let c = need_run()?;
-                let v = c.nll(&c.corpus.train, 1.0);
+                let v = c.nll_train(1.0);
                 let proto = format!("generator NLL per token on the {} training sequences (what older toolkits call NLL-gen)", c.corpus.train.len());
                 rep.push(m, v, proto);
             }

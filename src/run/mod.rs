@@ -2,7 +2,7 @@
 //! (reading files or drawing from the oracle), and the [`RunContext`] that `eval`, `sweep` and
 //! other callers sample and score a checkpoint with.
 use crate::checkpoint::LoadedGenerator;
-use crate::data::{Corpus, DataSource, Grammar, Vocab};
+use crate::data::{Condition, Corpus, DataSource, Grammar, Vocab};
 use crate::error::{Error, Result};
 use crate::eval;
 use crate::models::{generate, GenerateSpec, Oracle, Sampling};
@@ -91,8 +91,16 @@ impl RunContext {
         self.oracle.is_some()
     }
 
-    /// `n` samples at `temperature`, as id sequences.
+    /// `n` samples at `temperature`, as id sequences (a labelled run's cycle through its
+    /// labels: row i has label i mod k).
     pub fn sample(&self, n: usize, temperature: f64, seed: i64) -> Vec<Vec<i64>> {
+        let k = self.gen.vocab.labels.len();
+        let cond = Condition::cycling(k, n, self.gen.model.device());
+        self.sample_given(n, temperature, seed, cond)
+    }
+
+    /// `n` samples at `temperature` under `cond` (one row per sample, or none).
+    pub fn sample_given(&self, n: usize, temperature: f64, seed: i64, cond: Condition) -> Vec<Vec<i64>> {
         tch::manual_seed(seed);
         let v = &self.gen.vocab;
         let spec = GenerateSpec {
@@ -103,7 +111,7 @@ impl RunContext {
             eos: v.eos,
             banned: v.never_generated(),
             prefix: vec![],
-            cond: Default::default(),
+            cond,
         };
         let sampling = Sampling {
             temperature,
@@ -149,8 +157,13 @@ impl RunContext {
 
     /// NLL per token of `seqs` under the run's generator at `temperature`.
     pub fn nll(&self, seqs: &[Vec<i64>], temperature: f64) -> f64 {
+        self.nll_given((seqs, &[]), temperature)
+    }
+
+    /// NLL per token of `seqs` under their `labels` (empty: unconditional).
+    pub fn nll_given(&self, seqs: (&[Vec<i64>], &[i64]), temperature: f64) -> f64 {
         let m = &self.gen.model;
-        eval::corpus_nll(
+        eval::corpus_nll_given(
             m.net.as_ref(),
             seqs,
             &self.gen.vocab,
@@ -162,9 +175,16 @@ impl RunContext {
 
     /// Test NLL of the run's generator at `temperature`.
     pub fn nll_test(&self, temperature: f64) -> f64 {
-        self.nll(&self.corpus.test, temperature)
+        self.nll_given((&self.corpus.test, &self.corpus.test_labels), temperature)
+    }
+
+    /// Training NLL of the run's generator at `temperature`.
+    pub fn nll_train(&self, temperature: f64) -> f64 {
+        self.nll_given((&self.corpus.train, &self.corpus.train_labels), temperature)
     }
 }
 
+mod classes;
 mod metrics;
+pub use classes::{class_metrics, LabelledSamples};
 pub use metrics::{default_metrics, model_metrics, ModelInputs};

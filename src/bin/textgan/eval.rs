@@ -167,6 +167,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .map(|d| RunContext::load(d, device))
         .transpose()?;
 
+    if let Some(c) = ctx.as_ref().filter(|c| c.corpus.is_labelled()) {
+        return eval_labelled(&a, c, sample_lines, requested, device);
+    }
     let (samples, sample_ids) = samples_of(&a, sample_lines, ctx.as_ref())?;
     if let Some(path) = &a.save_samples {
         let text: String = samples.iter().map(|s| format!("{s}\n")).collect();
@@ -220,6 +223,54 @@ pub fn run(a: EvalArgs) -> Result<()> {
     };
     model_metrics(&mut rep, &metrics, &inputs)?;
     print_report(&a, &rep, samples.len(), references.as_ref().map(Vec::len));
+    Ok(())
+}
+
+/// A labelled run: every figure per class (BLEU against the class's own test sentences, label
+/// accuracy by a classifier trained on the real data), then the run-wide ones.
+fn eval_labelled(
+    a: &EvalArgs,
+    c: &RunContext,
+    lines: Option<Vec<String>>,
+    requested: Option<Vec<String>>,
+    device: tch::Device,
+) -> Result<()> {
+    let k = c.gen.vocab.labels.len();
+    let s = match lines {
+        Some(lines) => c.read_labelled(&lines)?,
+        None => c.sample_classes(a.n.div_ceil(k), a.temperature, a.seed),
+    };
+    if let Some(path) = &a.save_samples {
+        let v = &c.gen.vocab;
+        let text: String = (s.text.iter().zip(&s.labels))
+            .map(|(t, &l)| format!("{}\t{t}\n", v.labels[l as usize]))
+            .collect();
+        textgan::fsutil::write_atomic(path, text.as_bytes())?;
+    }
+    let mode = match a.tokenize.as_str() {
+        "char" => Tokenize::Chars,
+        "whitespace" => Tokenize::Whitespace,
+        _ => Tokenize::of(c.gen.vocab.tokenizer),
+    };
+    let mut rep = Report::default();
+    textgan::run::class_metrics(&mut rep, c, &s, mode, device)?;
+    let rest: Vec<String> = ["distinct", "length", "copied", "nll-test", "nll-train"]
+        .into_iter()
+        .map(String::from)
+        .filter(|m| requested.as_ref().is_none_or(|r| r.contains(m)))
+        .collect();
+    let train = c.train_lines();
+    report::text_metrics(&mut rep, &rest, &s.text, None, Some(&train), mode)?;
+    let inputs = ModelInputs {
+        run: Some(c),
+        samples: &s.text,
+        sample_ids: Some(&s.ids),
+        lm: None,
+        reverse_epochs: a.reverse_epochs,
+        device,
+    };
+    model_metrics(&mut rep, &rest, &inputs)?;
+    print_report(a, &rep, s.text.len(), Some(c.corpus.test.len()));
     Ok(())
 }
 
