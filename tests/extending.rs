@@ -8,6 +8,7 @@ use textgan::algorithms::disc_side::DiscSide;
 use textgan::algorithms::{
     any_networks, register, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats,
 };
+use textgan::data::Condition;
 use textgan::models::disc::{Discriminator, DiscriminatorModel};
 use textgan::optim::{minimize, Adam};
 use textgan::Result;
@@ -61,10 +62,19 @@ impl Algorithm for VanillaPg {
     }
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
+        // Labels for the samples, drawn like the training data's (none for unlabelled data):
+        // the same step then trains a label-conditional generator against a conditional D.
+        let cond = ctx.draw_cond(self.adv.batch_size);
+        let samples = sample_tensor(
+            ctx.gen,
+            self.adv.batch_size,
+            &cond,
+            &self.shapes,
+            ctx.device,
+        );
         let reward = tch::no_grad(|| {
             let d_in = self.shapes.to_d_len(&samples);
-            let score = self.disc.model.net.score(&d_in, false); // [B, K]
+            let score = self.disc.model.net.score_given(&d_in, &cond, false); // [B, K]
             score
                 .sigmoid()
                 .mean_dim([1i64].as_slice(), false, Kind::Float) // [B]
@@ -74,11 +84,8 @@ impl Algorithm for VanillaPg {
             false => reward,
         } * self.cfg.reward_scale;
         let mask = self.shapes.mask(&samples);
-        let seq_logp = (token_log_probs(ctx.gen, &samples, &self.shapes) * &mask).sum_dim_intlist(
-            [1i64].as_slice(),
-            false,
-            Kind::Float,
-        );
+        let seq_logp = (token_log_probs(ctx.gen, &samples, &cond, &self.shapes) * &mask)
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
         let loss = -(seq_logp * reward).mean(Kind::Float);
         minimize(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         StepStats::g(loss.double_value(&[]))
@@ -223,10 +230,10 @@ fn a_new_discriminator_learns_through_the_shared_side() {
     // [/doc:disc-side]
     let real = Tensor::randint_low(1, 5, [16, 6], (Kind::Int64, Device::Cpu));
     let fake = Tensor::randint_low(5, 10, [16, 6], (Kind::Int64, Device::Cpu));
-    let first = side.update_ids(&real, &fake, 0.05);
+    let first = side.update_ids(&real, &fake, (&Condition::None, &Condition::None), 0.05);
     let mut last = first;
     for _ in 0..60 {
-        last = side.update_ids(&real, &fake, 0.05);
+        last = side.update_ids(&real, &fake, (&Condition::None, &Condition::None), 0.05);
     }
     assert!(
         last.loss < first.loss * 0.5,

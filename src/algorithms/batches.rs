@@ -1,7 +1,7 @@
 //! Batches of real and generated text on the device, as the algorithms use them: real lines
 //! padded to the discriminator's length, samples from the generator, their log-probabilities,
 //! masks after `<eos>`, and the REINFORCE surrogate.
-use crate::data::Vocab;
+use crate::data::{Condition, Vocab};
 use crate::models::{Generator, Sampling};
 use rand::Rng;
 use tch::{Device, Kind, Tensor};
@@ -124,25 +124,35 @@ pub fn draw_without_replacement(n: usize, len: usize, rng: &mut impl Rng) -> Vec
     out
 }
 
-/// A real batch and a generated batch of `n` sequences each, as discriminator-length ids.
-pub fn real_and_fake(
-    gen: &dyn Generator,
-    real: &[Vec<i64>],
-    n: i64,
-    shapes: &Shapes,
-    rng: &mut impl Rng,
-    device: Device,
-) -> (Tensor, Tensor) {
-    let r = real_batch(real, n, shapes, rng, device);
-    let f = shapes.to_d_len(&sample_tensor(gen, n, shapes, device));
-    (r, f)
+/// `n` random training rows as [n, d_len] ids, with their condition (labels).
+pub fn real_batch_given(ctx: &mut super::Ctx, n: i64, shapes: &Shapes) -> (Tensor, Condition) {
+    let picks: Vec<usize> = (0..n)
+        .map(|_| ctx.rng.gen_range(0..ctx.real.len()))
+        .collect();
+    let ids = real_rows(ctx.real, &picks, shapes, ctx.device);
+    (ids, ctx.cond_of(&picks))
 }
 
-/// `n` sequences sampled from `gen` (no gradient) as [n, gen_len] ids, padding after `<eos>`.
-pub fn sample_tensor(gen: &dyn Generator, n: i64, shapes: &Shapes, device: Device) -> Tensor {
+/// A real batch and a generated batch of `n` sequences each, as discriminator-length ids; the
+/// fakes are drawn under the real rows' condition, which is returned with them.
+pub fn real_and_fake(ctx: &mut super::Ctx, n: i64, shapes: &Shapes) -> (Tensor, Tensor, Condition) {
+    let (r, cond) = real_batch_given(ctx, n, shapes);
+    let f = shapes.to_d_len(&sample_tensor(ctx.gen, n, &cond, shapes, ctx.device));
+    (r, f, cond)
+}
+
+/// `n` sequences sampled from `gen` under `cond` (no gradient) as [n, gen_len] ids, padding
+/// after `<eos>`.
+pub fn sample_tensor(
+    gen: &dyn Generator,
+    n: i64,
+    cond: &Condition,
+    shapes: &Shapes,
+    device: Device,
+) -> Tensor {
     let _guard = tch::no_grad_guard();
     let ban = shapes.ban_mask(device);
-    let mut state = gen.initial_state(n);
+    let mut state = gen.initial_state_given(n, cond);
     let mut tok = Tensor::full([n], shapes.bos, (Kind::Int64, device));
     let mut cols = Vec::with_capacity(shapes.gen_len as usize);
     for _ in 0..shapes.gen_len {
@@ -156,12 +166,20 @@ pub fn sample_tensor(gen: &dyn Generator, n: i64, shapes: &Shapes, device: Devic
     shapes.pad_after_eos(&Tensor::stack(&cols, 1))
 }
 
-/// Log-probabilities [B, T] of the tokens of `tokens` [B, T] under `gen` (with gradient).
-pub fn token_log_probs(gen: &dyn Generator, tokens: &Tensor, shapes: &Shapes) -> Tensor {
+/// Log-probabilities [B, T] of the tokens of `tokens` [B, T] under `gen` given `cond` (with
+/// gradient).
+pub fn token_log_probs(
+    gen: &dyn Generator,
+    tokens: &Tensor,
+    cond: &Condition,
+    shapes: &Shapes,
+) -> Tensor {
     let (b, t) = tokens.size2().expect("[B, T]");
     let start = Tensor::full([b, 1], shapes.bos, (Kind::Int64, tokens.device()));
     let input = Tensor::cat(&[start, tokens.narrow(1, 0, t - 1)], 1);
-    let logp = gen.forward(&input, true).log_softmax(-1, Kind::Float); // [B, T, V]
+    let logp = gen
+        .forward_given(&input, cond, true)
+        .log_softmax(-1, Kind::Float); // [B, T, V]
     logp.gather(2, &tokens.unsqueeze(2), false).squeeze_dim(2)
 }
 

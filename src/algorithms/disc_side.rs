@@ -4,6 +4,7 @@ use super::batches::Shapes;
 use super::config::AdvConfig;
 use super::losses::{self, GanLoss};
 use super::Ctx;
+use crate::data::Condition;
 use crate::models::disc::DiscriminatorModel;
 use crate::optim::Adam;
 use tch::{Kind, Tensor};
@@ -43,23 +44,38 @@ impl DiscSide {
     }
 
     /// One update on embedded real and fake inputs ([B, L, E], fake detached by the caller).
-    pub fn update(&mut self, real_emb: &Tensor, fake_emb: &Tensor, lr: f64) -> DStats {
+    /// The real rows are under `rc`, the fake rows under `fc` (the fakes were drawn under
+    /// labels like the real rows').
+    pub fn update(
+        &mut self,
+        real_emb: &Tensor,
+        fake_emb: &Tensor,
+        (rc, fc): (&Condition, &Condition),
+        lr: f64,
+    ) -> DStats {
         let d = self.model.net.as_ref();
         let (r, f) = if real_emb.size()[1..] == fake_emb.size()[1..] {
             // One pass over both: every discriminator scores its rows independently, and one
             // [2B, ...] pass makes fewer, larger matrix products than two.
             let n = real_emb.size()[0];
-            let both = d.forward_embedded(&Tensor::cat(&[real_emb, fake_emb], 0), true);
+            let both_cond = match (rc, fc) {
+                (Condition::Label(a), Condition::Label(b)) => {
+                    Condition::Label(Tensor::cat(&[a, b], 0))
+                }
+                _ => Condition::None,
+            };
+            let both =
+                d.forward_embedded_given(&Tensor::cat(&[real_emb, fake_emb], 0), &both_cond, true);
             (both.narrow(0, 0, n), both.narrow(0, n, both.size()[0] - n))
         } else {
             (
-                d.forward_embedded(real_emb, true),
-                d.forward_embedded(fake_emb, true),
+                d.forward_embedded_given(real_emb, rc, true),
+                d.forward_embedded_given(fake_emb, fc, true),
             )
         };
         let mut loss = losses::d_loss(self.loss, &r, &f);
         if self.loss == GanLoss::Wgan && self.gp_weight > 0.0 {
-            loss += self.gradient_penalty(real_emb, fake_emb) * self.gp_weight;
+            loss += self.gradient_penalty(real_emb, fake_emb, rc) * self.gp_weight;
         }
         let grad_norm = crate::optim::minimize(&mut self.opt, &loss, self.grad_clip, lr);
         let (real_acc, fake_acc) = losses::accuracy(self.loss, &r, &f);
@@ -71,16 +87,18 @@ impl DiscSide {
         }
     }
 
-    /// (|grad D(x_hat)| - 1)^2 at random interpolates of the embedded real and fake inputs.
-    fn gradient_penalty(&self, real: &Tensor, fake: &Tensor) -> Tensor {
+    /// (|grad D(x_hat)| - 1)^2 at random interpolates of the embedded real and fake inputs
+    /// (under the real rows' condition).
+    fn gradient_penalty(&self, real: &Tensor, fake: &Tensor, cond: &Condition) -> Tensor {
         let b = real.size()[0];
         let eps = Tensor::rand([b, 1, 1], (Kind::Float, real.device()));
         let mix: Tensor = &eps * real.detach() + (1.0 - &eps) * fake.detach();
         let x_hat = mix.set_requires_grad(true);
         let net = self.model.net.as_ref();
-        let score =
-            crate::models::disc::twice_differentiable(|| net.forward_embedded(&x_hat, true))
-                .sum(Kind::Float);
+        let score = crate::models::disc::twice_differentiable(|| {
+            net.forward_embedded_given(&x_hat, cond, true)
+        })
+        .sum(Kind::Float);
         let grad = Tensor::run_backward(&[score], &[&x_hat], true, true).remove(0);
         let norm = grad
             .reshape([b, -1])
@@ -91,24 +109,23 @@ impl DiscSide {
     /// One update on `batch_size` random training lines against as many fresh samples of
     /// the generator, as ids.
     pub fn update_on_fresh(&mut self, ctx: &mut Ctx, shapes: &Shapes, adv: &AdvConfig) -> DStats {
-        let (real, fake) = super::batches::real_and_fake(
-            ctx.gen,
-            ctx.real,
-            adv.batch_size,
-            shapes,
-            ctx.rng,
-            ctx.device,
-        );
-        self.update_ids(&real, &fake, adv.d_lr)
+        let (real, fake, cond) = super::batches::real_and_fake(ctx, adv.batch_size, shapes);
+        self.update_ids(&real, &fake, (&cond, &cond), adv.d_lr)
     }
 
-    /// Update on real ids [B, L] against fake ids [B, L].
-    pub fn update_ids(&mut self, real: &Tensor, fake: &Tensor, lr: f64) -> DStats {
+    /// Update on real ids [B, L] against fake ids [B, L], under their conditions.
+    pub fn update_ids(
+        &mut self,
+        real: &Tensor,
+        fake: &Tensor,
+        conds: (&Condition, &Condition),
+        lr: f64,
+    ) -> DStats {
         let (re, fe) = {
             let d = self.model.net.as_ref();
             (d.embed(real), d.embed(fake).detach())
         };
-        self.update(&re, &fe, lr)
+        self.update(&re, &fe, conds, lr)
     }
 }
 
@@ -131,7 +148,7 @@ mod tests {
             };
             let model = DiscriminatorModel::new(&dcfg, 9, 6, Device::Cpu);
             let mut side = DiscSide::new(model, &cfg);
-            let stats = side.update_ids(&real, &fake, 1e-3);
+            let stats = side.update_ids(&real, &fake, (&Condition::None, &Condition::None), 1e-3);
             let norm = side
                 .model
                 .vs

@@ -4,10 +4,11 @@
 //! multi-representation CNN, the RSGAN loss and `beta` rising to `beta_max` over the adversarial
 //! steps; GSGAN (Kusner and Hernández-Lobato 2016) with an LSTM pair and a fixed temperature; the
 //! seeds' LSTM/MLP systems with the standard minimax loss. The presets in `configs/` set them up.
-use super::batches::{real_batch, Shapes};
+use super::batches::{real_batch_given, Shapes};
 use super::disc_side::DiscSide;
 use super::losses;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
+use crate::data::Condition;
 use crate::error::{ensure, Result};
 use crate::models::Generator;
 use crate::optim::Adam;
@@ -117,14 +118,8 @@ impl Gumbel {
 
     /// Real ids [B, d_len]: through the embedding lookup they give what their one-hot rows
     /// give through the table as a matrix, without the [B, d_len, V] product.
-    fn real_ids(&self, ctx: &mut Ctx) -> Tensor {
-        real_batch(
-            ctx.real,
-            self.adv.batch_size,
-            &self.shapes,
-            ctx.rng,
-            ctx.device,
-        )
+    fn real_ids(&self, ctx: &mut Ctx) -> (Tensor, Condition) {
+        real_batch_given(ctx, self.adv.batch_size, &self.shapes)
     }
 }
 
@@ -142,14 +137,14 @@ impl Algorithm for Gumbel {
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let beta = self.beta(ctx);
-        let real = self.real_ids(ctx);
-        let fake = self.fake_soft(ctx, beta);
+        let (real, cond) = self.real_ids(ctx);
+        let fake = self.fake_soft(ctx, beta, &cond);
         // D's own gradients are not needed here: frozen, its backward pass only carries
         // the gradient through to G (about half the work of the full backward).
         self.disc.model.vs.freeze();
         let d = self.disc.model.net.as_ref();
-        let r = tch::no_grad(|| d.score(&real, true));
-        let f = d.score_soft(&fake, true);
+        let r = tch::no_grad(|| d.score_given(&real, &cond, true));
+        let f = d.forward_embedded_given(&d.embed_soft(&fake), &cond, true);
         let loss = losses::g_loss(self.adv.loss, &r, &f);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         self.disc.model.vs.unfreeze();
@@ -158,13 +153,13 @@ impl Algorithm for Gumbel {
 
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let beta = self.beta(ctx);
-        let real = self.real_ids(ctx);
-        let fake = tch::no_grad(|| self.fake_soft(ctx, beta));
+        let (real, cond) = self.real_ids(ctx);
+        let fake = tch::no_grad(|| self.fake_soft(ctx, beta, &cond));
         let (re, fe) = {
             let d = self.disc.model.net.as_ref();
             (d.embed(&real), d.embed_soft(&fake))
         };
-        StepStats::from_d(self.disc.update(&re, &fe, self.adv.d_lr))
+        StepStats::from_d(self.disc.update(&re, &fe, (&cond, &cond), self.adv.d_lr))
     }
 
     fn sides(&self) -> (&DiscSide, &Adam) {
@@ -187,8 +182,9 @@ impl Gumbel {
     }
 
     /// Generated soft one-hot rows at discriminator length, carrying gradients into G.
-    fn fake_soft(&self, ctx: &Ctx, beta: f64) -> Tensor {
-        let soft = gumbel_decode(ctx.gen, self.adv.batch_size, beta, &self.shapes, ctx.device);
+    fn fake_soft(&self, ctx: &Ctx, beta: f64, cond: &Condition) -> Tensor {
+        let n = self.adv.batch_size;
+        let soft = gumbel_decode(ctx.gen, (n, cond), beta, &self.shapes, ctx.device);
         soft_to_d_len(&soft, &self.shapes)
     }
 }
@@ -198,7 +194,7 @@ impl Gumbel {
 /// `argmax(logits + g)` (RelGAN); after `<eos>` a row continues as one-hot padding, as real data does.
 pub fn gumbel_decode(
     gen: &dyn Generator,
-    n: i64,
+    (n, cond): (i64, &Condition),
     beta: f64,
     shapes: &Shapes,
     device: Device,
@@ -208,7 +204,7 @@ pub fn gumbel_decode(
         .to_device(device)
         .one_hot(shapes.vocab_size)
         .to_kind(Kind::Float); // [V]
-    let mut state = gen.initial_state(n);
+    let mut state = gen.initial_state_given(n, cond);
     let mut tok = Tensor::full([n], shapes.bos, (Kind::Int64, device));
     let mut done = Tensor::zeros([n, 1], (Kind::Bool, device));
     let mut outs = Vec::with_capacity(shapes.gen_len as usize);
@@ -312,7 +308,13 @@ mod tests {
         let dcfg = crate::algorithms::testing::tiny_cnn();
         let disc = DiscriminatorModel::new(&dcfg, vocab.len() as i64, 6, Device::Cpu);
         for beta in [1.0, 100.0] {
-            let soft = gumbel_decode(gen.net.as_ref(), 4, beta, &shapes, Device::Cpu);
+            let soft = gumbel_decode(
+                gen.net.as_ref(),
+                (4, &Condition::None),
+                beta,
+                &shapes,
+                Device::Cpu,
+            );
             assert_eq!(soft.size(), vec![4, 5, vocab.len() as i64]);
             let rows = soft.sum_dim_intlist([2i64].as_slice(), false, Kind::Float);
             assert!(
@@ -320,7 +322,13 @@ mod tests {
                 "soft rows sum to one"
             );
             // Once a row has given the end token, the rows after it are the padding one-hot.
-            let wide = gumbel_decode(gen.net.as_ref(), 64, beta, &shapes, Device::Cpu);
+            let wide = gumbel_decode(
+                gen.net.as_ref(),
+                (64, &Condition::None),
+                beta,
+                &shapes,
+                Device::Cpu,
+            );
             let ids = wide.argmax(-1, false);
             let (eos, pad) = (shapes.eos.expect("a word vocabulary ends"), shapes.pad);
             let mut ended = 0;

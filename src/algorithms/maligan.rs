@@ -84,21 +84,26 @@ impl Algorithm for MaliGan {
     }
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
+        let cond = ctx.draw_cond(self.adv.batch_size);
+        let samples = sample_tensor(
+            ctx.gen,
+            self.adv.batch_size,
+            &cond,
+            &self.shapes,
+            ctx.device,
+        );
         let weights = tch::no_grad(|| {
             let d_in = self.shapes.to_d_len(&samples);
-            mali_weights(&self.disc.model.net.score(&d_in, false).sigmoid().mean_dim(
+            let d = self.disc.model.net.as_ref();
+            mali_weights(&d.score_given(&d_in, &cond, false).sigmoid().mean_dim(
                 [1i64].as_slice(),
                 false,
                 Kind::Float,
             ))
         });
         let mask = self.shapes.mask(&samples);
-        let seq_logp = (token_log_probs(ctx.gen, &samples, &self.shapes) * &mask).sum_dim_intlist(
-            [1i64].as_slice(),
-            false,
-            Kind::Float,
-        );
+        let seq_logp = (token_log_probs(ctx.gen, &samples, &cond, &self.shapes) * &mask)
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
         let loss = -(seq_logp * weights).sum(Kind::Float);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         StepStats::g(g_loss)

@@ -14,6 +14,7 @@ mod gumbel;
 pub mod losses;
 mod maligan;
 mod scratchgan;
+mod sentigan;
 mod seqgan;
 pub mod stats;
 #[cfg(test)]
@@ -24,7 +25,8 @@ pub use gumbel::{beta_at, BetaSchedule, Gumbel, GumbelConfig};
 pub use losses::GanLoss;
 pub use maligan::{MaliGan, MaliganConfig};
 pub use scratchgan::{ScratchGan, ScratchganConfig};
-pub use seqgan::{rollout_rewards, DRounds, SeqGan, SeqganConfig};
+pub use sentigan::{penalty_loss, SentiGan, SentiganConfig};
+pub use seqgan::{rollout_rewards, rollout_scores, DRounds, SeqGan, SeqganConfig};
 pub use stats::StepStats;
 
 use crate::data::Vocab;
@@ -46,6 +48,7 @@ pub static REGISTRY: &[&dyn AlgorithmSpec] = &[
     &maligan::SPEC,
     &gumbel::SPEC,
     &scratchgan::SPEC,
+    &sentigan::SPEC,
 ];
 
 /// Algorithms registered at run time ([`register`]): defined outside the library.
@@ -102,11 +105,34 @@ pub struct Ctx<'a> {
     /// The generator's variables (SeqGAN's delayed rollout copy follows them).
     pub gen_vars: &'a VarStore,
     pub real: &'a [Vec<i64>],
+    /// The class label of each of `real` (empty when the data are unlabelled).
+    pub labels: &'a [i64],
     pub device: Device,
     /// Adversarial step (0-based) and how many there are.
     pub step: usize,
     pub total: usize,
     pub rng: &'a mut rand_chacha::ChaCha8Rng,
+}
+
+impl Ctx<'_> {
+    /// The condition of training rows `picks` (none for unlabelled data): generated text is
+    /// drawn under the labels of the real text it is compared with.
+    pub fn cond_of(&self, picks: &[usize]) -> crate::data::Condition {
+        crate::data::Condition::labels_of(self.labels, picks.iter().copied(), self.device)
+    }
+
+    /// Labels for `n` generated rows, drawn as the training data's labels are distributed
+    /// (none for unlabelled data, which leaves the random stream untouched).
+    pub fn draw_cond(&mut self, n: i64) -> crate::data::Condition {
+        if self.labels.is_empty() {
+            return crate::data::Condition::None;
+        }
+        use rand::Rng;
+        let picks: Vec<usize> = (0..n)
+            .map(|_| self.rng.gen_range(0..self.labels.len()))
+            .collect();
+        self.cond_of(&picks)
+    }
 }
 
 pub trait Algorithm {
@@ -205,6 +231,8 @@ pub struct Parts<'a> {
     pub adv: &'a AdvConfig,
     /// The generator's config and variables (SeqGAN builds its rollout copy from them).
     pub generator: &'a GeneratorConfig,
+    /// The discriminator's config (the one in `disc` is built from it).
+    pub discriminator: &'a DiscriminatorConfig,
     pub gen_vars: &'a VarStore,
     /// How the networks read the run's condition (labels).
     pub cond: crate::models::CondSpec,
@@ -255,6 +283,34 @@ pub struct Spec<C> {
     pub build: fn(C, Parts) -> Box<dyn Algorithm>,
     pub check: fn(&GeneratorConfig, &DiscriminatorConfig) -> Result<()>,
     pub settings: PhantomData<fn() -> C>,
+}
+
+/// An algorithm that trains one generator per class of a labelled run (SentiGAN): a [`Spec`]
+/// whose [`AlgorithmSpec::per_class_generators`] says so.
+pub struct PerClass<C>(pub Spec<C>);
+
+impl<C: Settings> AlgorithmSpec for PerClass<C> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn about(&self) -> &'static str {
+        self.0.about()
+    }
+    fn keys(&self) -> Vec<String> {
+        self.0.keys()
+    }
+    fn resolve(&self, own: toml::Table) -> Result<toml::Table> {
+        self.0.resolve(own)
+    }
+    fn check(&self, generator: &GeneratorConfig, disc: &DiscriminatorConfig) -> Result<()> {
+        self.0.check(generator, disc)
+    }
+    fn build(&self, own: &toml::Table, parts: Parts) -> Box<dyn Algorithm> {
+        self.0.build(own, parts)
+    }
+    fn per_class_generators(&self) -> bool {
+        true
+    }
 }
 
 /// A [`Spec::check`] that accepts every run.
@@ -331,6 +387,7 @@ pub fn build(
     let parts = Parts {
         adv: &gan.adv,
         generator,
+        discriminator,
         gen_vars,
         cond,
         shapes,

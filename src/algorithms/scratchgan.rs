@@ -5,6 +5,7 @@
 use super::batches::{real_and_fake, reinforce_loss, sample_tensor, token_log_probs, Shapes};
 use super::disc_side::DiscSide;
 use super::{g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
+use crate::data::Condition;
 use crate::error::{ensure, Error, Result};
 use crate::models::disc::DiscriminatorConfig;
 use crate::models::GeneratorConfig;
@@ -98,9 +99,9 @@ pub fn discounted_returns(rewards: &Tensor, mask: &Tensor, gamma: f64) -> Tensor
 }
 
 /// Per-token discriminator logits [B, L] of ids [B, L].
-fn per_token(disc: &DiscSide, ids: &Tensor, train: bool) -> Tensor {
+fn per_token(disc: &DiscSide, ids: &Tensor, cond: &Condition, train: bool) -> Tensor {
     let d = disc.model.net.as_ref();
-    d.per_token(&d.embed(ids), train)
+    d.per_token_given(&d.embed(ids), cond, train)
         .expect("checked at build: the discriminator scores tokens")
 }
 
@@ -110,12 +111,19 @@ impl Algorithm for ScratchGan {
     }
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
+        let cond = ctx.draw_cond(self.adv.batch_size);
+        let samples = sample_tensor(
+            ctx.gen,
+            self.adv.batch_size,
+            &cond,
+            &self.shapes,
+            ctx.device,
+        );
         let mask = self.shapes.mask(&samples);
         let t = self.shapes.gen_len;
         let returns = tch::no_grad(|| {
-            let logits =
-                per_token(&self.disc, &self.shapes.to_d_len(&samples), false).narrow(1, 0, t);
+            let d_in = self.shapes.to_d_len(&samples);
+            let logits = per_token(&self.disc, &d_in, &cond, false).narrow(1, 0, t);
             let rewards = logits.sigmoid() * 2.0 - 1.0;
             discounted_returns(&rewards, &mask, self.cfg.gamma)
         });
@@ -128,7 +136,7 @@ impl Algorithm for ScratchGan {
             let d = self.cfg.baseline_decay;
             self.baseline = &self.baseline * d + mean_return * (1.0 - d);
         });
-        let logp = token_log_probs(ctx.gen, &samples, &self.shapes);
+        let logp = token_log_probs(ctx.gen, &samples, &cond, &self.shapes);
         let loss = reinforce_loss(&logp, &advantage, &mask);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         let mut out = StepStats::g(g_loss);
@@ -140,17 +148,10 @@ impl Algorithm for ScratchGan {
     }
 
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let (real, fake) = real_and_fake(
-            ctx.gen,
-            ctx.real,
-            self.adv.batch_size,
-            &self.shapes,
-            ctx.rng,
-            ctx.device,
-        );
+        let (real, fake, cond) = real_and_fake(ctx, self.adv.batch_size, &self.shapes);
         let (rm, fm) = (self.shapes.mask(&real), self.shapes.mask(&fake));
-        let r = per_token(&self.disc, &real, true);
-        let f = per_token(&self.disc, &fake, true);
+        let r = per_token(&self.disc, &real, &cond, true);
+        let f = per_token(&self.disc, &fake, &cond, true);
         // Per-token binary cross-entropy, real tokens labelled 1 and generated ones 0.
         let loss = ((-&r).softplus() * &rm).sum(Kind::Float) / rm.sum(Kind::Float)
             + (f.softplus() * &fm).sum(Kind::Float) / fm.sum(Kind::Float);

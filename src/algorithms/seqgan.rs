@@ -9,7 +9,9 @@
 use super::batches::{self, reinforce_loss, sample_tensor, token_log_probs, Shapes};
 use super::disc_side::DiscSide;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
+use crate::data::Condition;
 use crate::error::{ensure, Result};
+use crate::models::disc::Discriminator;
 use crate::models::{Generator, GeneratorModel, Sampling, State};
 use crate::optim::Adam;
 use serde::{Deserialize, Serialize};
@@ -144,17 +146,21 @@ impl DRounds {
         ctx: &mut Ctx,
     ) -> StepStats {
         let n = self.d_samples;
+        // The real rows first: the fakes are drawn under their labels. (Picking uses the
+        // algorithm's random stream, sampling torch's: the order changes neither.)
+        let picks = batches::draw_without_replacement(n, ctx.real.len(), ctx.rng);
+        let real = batches::real_rows(ctx.real, &picks, shapes, ctx.device);
+        let cond = ctx.cond_of(&picks);
         let mut pieces = Vec::new();
         let mut left = n;
         while left > 0 {
             let m = left.min(SAMPLE_CHUNK);
-            let ids = sample_tensor(ctx.gen, m as i64, shapes, ctx.device);
+            let c = cond.narrow((n - left) as i64, m as i64);
+            let ids = sample_tensor(ctx.gen, m as i64, &c, shapes, ctx.device);
             pieces.push(shapes.to_d_len(&ids));
             left -= m;
         }
         let fake = Tensor::cat(&pieces, 0);
-        let picks = batches::draw_without_replacement(n, ctx.real.len(), ctx.rng);
-        let real = batches::real_rows(ctx.real, &picks, shapes, ctx.device);
         let batch = adv.batch_size as usize;
         let mut sums = StepStats::default();
         let mut count = 0.0;
@@ -167,9 +173,11 @@ impl DRounds {
             let order_r = batches::draw_without_replacement(n, n, ctx.rng);
             let order_f = batches::draw_without_replacement(n, n, ctx.rng);
             for (r, f) in order_r.chunks(batch).zip(order_f.chunks(batch)) {
+                let (r, f) = (rows(r), rows(f));
                 let s = disc.update_ids(
-                    &real.index_select(0, &rows(r)),
-                    &fake.index_select(0, &rows(f)),
+                    &real.index_select(0, &r),
+                    &fake.index_select(0, &f),
+                    (&cond.index_select(&r), &cond.index_select(&f)),
                     adv.d_lr,
                 );
                 if epoch + 1 == self.d_epochs {
@@ -235,25 +243,59 @@ impl SeqGan {
 pub fn rollout_rewards(
     policy: &dyn Generator,
     disc: &DiscSide,
-    samples: &Tensor,
+    (samples, cond): (&Tensor, &Condition),
     n: i64,
     shapes: &Shapes,
 ) -> Tensor {
-    let _guard = tch::no_grad_guard();
-    let (b, t) = samples.size2().expect("[B, T]");
-    let device = samples.device();
-    let ban = shapes.ban_mask(device);
-    let sampling = Sampling::default();
     let d = disc.model.net.as_ref();
-    let d_ids = |ids: &Tensor| shapes.to_d_len(&shapes.pad_after_eos(ids));
     // [N] probabilities of "real", mean over representations.
     let prob = |scores: Tensor| {
         scores
             .sigmoid()
             .mean_dim([1i64].as_slice(), false, Kind::Float)
     };
+    let score = |base: &Tensor, rows: &Tensor, rows_cond: &Condition| match rows_cond {
+        // Unconditional: the discriminator may share the work on the common prefixes.
+        Condition::None => prob(d.score_completions(base, rows, n)),
+        c => prob(score_given_in_chunks(d, rows, c)),
+    };
+    let last = |base: &Tensor| prob(d.score_given(base, cond, false));
+    rollout_scores(policy, (samples, cond), n, shapes, &score, &last)
+}
+
+/// Evaluation-mode scores of many rows under their condition, in chunks.
+pub fn score_given_in_chunks(d: &dyn Discriminator, rows: &Tensor, cond: &Condition) -> Tensor {
+    let _guard = tch::no_grad_guard();
+    let n = rows.size()[0];
+    let parts: Vec<Tensor> = (0..n)
+        .step_by(8192)
+        .map(|s| {
+            let len = 8192.min(n - s);
+            d.score_given(&rows.narrow(0, s, len), &cond.narrow(s, len), false)
+        })
+        .collect();
+    Tensor::cat(&parts, 0)
+}
+
+/// The per-token rewards [B, T] of `rollout_rewards` with the scoring given: `score(base,
+/// rows, rows_cond)` gives a reward [N] for each completion, `last(base)` one for each whole
+/// sample (the base at the discriminator's length).
+pub fn rollout_scores(
+    policy: &dyn Generator,
+    (samples, cond): (&Tensor, &Condition),
+    n: i64,
+    shapes: &Shapes,
+    score: &dyn Fn(&Tensor, &Tensor, &Condition) -> Tensor,
+    last: &dyn Fn(&Tensor) -> Tensor,
+) -> Tensor {
+    let _guard = tch::no_grad_guard();
+    let (b, t) = samples.size2().expect("[B, T]");
+    let device = samples.device();
+    let ban = shapes.ban_mask(device);
+    let sampling = Sampling::default();
+    let d_ids = |ids: &Tensor| shapes.to_d_len(&shapes.pad_after_eos(ids));
     // Teacher-forced pass of the base samples: state after <bos>, y_0 .. y_{p-1}.
-    let mut base = policy.initial_state(b);
+    let mut base = policy.initial_state_given(b, cond);
     let _ = policy.step(
         &Tensor::full([b], shapes.bos, (Kind::Int64, device)),
         &mut base,
@@ -292,13 +334,13 @@ pub fn rollout_rewards(
     // rows: prefix-major blocks of [B * n]; mean over the n completions of each (prefix, sample).
     // Padding after <eos> keeps each completion's prefix equal to its base's.
     let base = d_ids(samples);
-    let mut rewards = prob(d.score_completions(&base, &d_ids(&rows), n))
+    // The completions' condition: each sample's n times, in every prefix block.
+    let rows_cond = cond.repeat_interleave(n).map(|c| c.repeat([t - 1]));
+    let rewards = score(&base, &d_ids(&rows), &rows_cond)
         .view([t - 1, b, n])
         .mean_dim([2i64].as_slice(), false, Kind::Float)
         .transpose(0, 1); // [B, T-1]
-    let last = prob(d.score(&base, false)).unsqueeze(1); // [B, 1]
-    rewards = Tensor::cat(&[rewards, last], 1);
-    rewards
+    Tensor::cat(&[rewards, last(&base).unsqueeze(1)], 1)
 }
 
 fn cat_states(a: &State, b: &State) -> State {
@@ -320,16 +362,23 @@ impl Algorithm for SeqGan {
     }
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let samples = sample_tensor(ctx.gen, self.adv.batch_size, &self.shapes, ctx.device);
+        let cond = ctx.draw_cond(self.adv.batch_size);
+        let samples = sample_tensor(
+            ctx.gen,
+            self.adv.batch_size,
+            &cond,
+            &self.shapes,
+            ctx.device,
+        );
         let rewards = rollout_rewards(
             self.rollout.net.as_ref(),
             &self.disc,
-            &samples,
+            (&samples, &cond),
             self.cfg.rollouts,
             &self.shapes,
         );
         let mask = self.shapes.mask(&samples);
-        let logp = token_log_probs(ctx.gen, &samples, &self.shapes);
+        let logp = token_log_probs(ctx.gen, &samples, &cond, &self.shapes);
         let loss = reinforce_loss(&logp, &rewards, &mask);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         let mut out = StepStats::g(g_loss);
@@ -422,7 +471,13 @@ mod tests {
         ids[0] = target; // sample 0 starts with the target, sample 1 and 2 do not
         ids[6] = vocab.id("b").unwrap();
         let samples = Tensor::from_slice(&ids).view([3, 6]);
-        let r = rollout_rewards(policy.net.as_ref(), &disc, &samples, 4, &shapes);
+        let r = rollout_rewards(
+            policy.net.as_ref(),
+            &disc,
+            (&samples, &Condition::None),
+            4,
+            &shapes,
+        );
         assert_eq!(r.size(), vec![3, 6]);
         let hi = 1.0 / (1.0 + (-5.0f64).exp());
         let got: Vec<f32> = Vec::try_from(r.view([-1])).unwrap();
@@ -472,7 +527,14 @@ mod tests {
         let policy = GeneratorModel::new(&gcfg, 4, 6, Device::Cpu);
         let samples = Tensor::from_slice(&[0i64, 1, 3, 1, 2]).view([1, 5]);
         let r: Vec<f32> = Vec::try_from(
-            rollout_rewards(policy.net.as_ref(), &disc, &samples, 256, &shapes).view([-1]),
+            rollout_rewards(
+                policy.net.as_ref(),
+                &disc,
+                (&samples, &Condition::None),
+                256,
+                &shapes,
+            )
+            .view([-1]),
         )
         .unwrap();
         let hi = (1.0 / (1.0 + (-5.0f64).exp())) as f32;
@@ -516,6 +578,7 @@ mod tests {
                 gen: gen.net.as_ref(),
                 gen_vars: &gen.vs,
                 real: &real,
+                labels: &[],
                 device: Device::Cpu,
                 step: 0,
                 total: 1,

@@ -152,7 +152,9 @@ impl DataConfig {
         let d = self;
         ensure(
             d.source != DataSource::Text || d.train.is_some() || !d.classes.is_empty(),
-            || "data.source = \"text\" needs data.train (a UTF-8 file, one sentence a line) or data.classes (a file per class)".into(),
+            || {
+                "data.source = \"text\" needs data.train (a UTF-8 file, one sentence a line) or data.classes (a file per class)".into()
+            },
         )?;
         ensure(d.classes.is_empty() || d.train.is_none(), || {
             "data.classes and data.train both name training text: give one".into()

@@ -176,8 +176,13 @@ impl Corpus {
     /// Test sequences (and their text) of class `label`.
     pub fn test_of_class(&self, label: i64) -> (Vec<Vec<i64>>, Vec<String>) {
         let rows = (0..self.test.len()).filter(|&i| self.test_labels[i] == label);
-        rows.map(|i| (self.test[i].clone(), self.test_text.get(i).cloned().unwrap_or_default()))
-            .unzip()
+        rows.map(|i| {
+            (
+                self.test[i].clone(),
+                self.test_text.get(i).cloned().unwrap_or_default(),
+            )
+        })
+        .unzip()
     }
 
     /// The grammar a config names: its file, or the built-in scene grammar.
@@ -264,14 +269,22 @@ fn read_source(cfg: &DataConfig) -> Result<(Lines, Option<Lines>)> {
         }
         DataSource::Mr => {
             let dir = crate::datasets::set("mr")?.locate()?;
-            let files = ["neg", "pos"].map(|c| (c.to_string(), dir.join(format!("rt-polarity.{c}"))));
+            let files =
+                ["neg", "pos"].map(|c| (c.to_string(), dir.join(format!("rt-polarity.{c}"))));
             (read_class_files(&files, Encoding::Windows1252)?, None)
         }
         DataSource::Text if !cfg.classes.is_empty() => {
-            let files: Vec<(String, std::path::PathBuf)> =
-                cfg.classes.iter().map(|(c, p)| (c.clone(), p.clone())).collect();
+            let files: Vec<(String, std::path::PathBuf)> = cfg
+                .classes
+                .iter()
+                .map(|(c, p)| (c.clone(), p.clone()))
+                .collect();
             let train = read_class_files(&files, cfg.encoding)?;
-            let test = cfg.test.as_deref().map(|p| read_tab_lines(p, cfg.encoding)).transpose()?;
+            let test = cfg
+                .test
+                .as_deref()
+                .map(|p| read_tab_lines(p, cfg.encoding))
+                .transpose()?;
             (train, test)
         }
         DataSource::Text => {
@@ -283,7 +296,10 @@ fn read_source(cfg: &DataConfig) -> Result<(Lines, Option<Lines>)> {
                 true => read_tab_lines(p, cfg.encoding),
                 false => read_lines_in(p, cfg.encoding).map(Lines::plain),
             };
-            (read(train_path)?, cfg.test.as_deref().map(read).transpose()?)
+            (
+                read(train_path)?,
+                cfg.test.as_deref().map(read).transpose()?,
+            )
         }
         DataSource::Oracle | DataSource::OracleRandom => {
             return Err(Error::Data(
@@ -451,7 +467,10 @@ mod tests {
             assert_eq!(pos.contains(text), l == 1, "{text}");
         }
         let (seqs, text) = c.test_of_class(1);
-        assert_eq!((seqs.len(), text.len()), (count(&c.test_labels, 1), seqs.len()));
+        assert_eq!(
+            (seqs.len(), text.len()),
+            (count(&c.test_labels, 1), seqs.len())
+        );
     }
 
     #[test]
@@ -476,8 +495,12 @@ mod tests {
         };
         let b = Corpus::load(&by_tabs, 0).unwrap();
         let pairs = |c: &Corpus| {
-            let mut v: Vec<(String, i64)> =
-                c.train_text.iter().cloned().zip(c.train_labels.clone()).collect();
+            let mut v: Vec<(String, i64)> = c
+                .train_text
+                .iter()
+                .cloned()
+                .zip(c.train_labels.clone())
+                .collect();
             v.sort();
             v
         };

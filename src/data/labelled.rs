@@ -43,7 +43,8 @@ pub fn read_class_files(files: &[(String, PathBuf)], encoding: Encoding) -> Resu
     let mut out = Lines::default();
     for (class, path) in files {
         let text = read_lines_in(path, encoding)?;
-        out.labels.extend(std::iter::repeat_n(class.clone(), text.len()));
+        out.labels
+            .extend(std::iter::repeat_n(class.clone(), text.len()));
         out.text.extend(text);
     }
     Ok(out)
@@ -57,7 +58,10 @@ pub fn read_tab_lines(path: &Path, encoding: Encoding) -> Result<Lines> {
         Encoding::Utf8 => match std::str::from_utf8(&bytes) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(e) => {
-                let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+                let line = bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
                 return Err(Error::NotUtf8 {
                     path: path.to_path_buf(),
                     line: line + 1,
@@ -159,7 +163,10 @@ mod tests {
             text: vec!["a".into()],
             labels: vec!["pos".into()],
         };
-        assert!(label_names(&one).unwrap_err().to_string().contains("one class"));
+        assert!(label_names(&one)
+            .unwrap_err()
+            .to_string()
+            .contains("one class"));
         let names = vec!["neg".to_string(), "pos".to_string()];
         let test = Lines {
             text: vec!["a".into()],

@@ -6,8 +6,8 @@ mod batch;
 mod condition;
 mod config;
 mod corpus;
-mod labelled;
 pub mod grammar;
+mod labelled;
 mod vocab;
 
 pub use batch::{in_order, Batch, Batcher, IGNORE_INDEX};

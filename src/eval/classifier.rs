@@ -108,7 +108,9 @@ impl LabelClassifier {
         for chunk in seqs.chunks(512) {
             let rows: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
             let logits = self.model.net.score(&self.ids(&rows, device), false);
-            out.extend(Vec::<i64>::try_from(logits.argmax(-1, false).to_kind(Kind::Int64)).unwrap());
+            out.extend(
+                Vec::<i64>::try_from(logits.argmax(-1, false).to_kind(Kind::Int64)).unwrap(),
+            );
         }
         out
     }

@@ -125,10 +125,18 @@ pub struct PerClassGenerator {
 }
 
 impl PerClassGenerator {
-    pub fn new(p: &nn::Path, classes: i64, build: impl Fn(&nn::Path) -> Box<dyn Generator>) -> Self {
-        let gens: Vec<Box<dyn Generator>> =
-            (0..classes).map(|i| build(&(p / format!("class{i}")))).collect();
-        let widths = gens.iter().map(|g| g.initial_state(1).tensors.len()).collect();
+    pub fn new(
+        p: &nn::Path,
+        classes: i64,
+        build: impl Fn(&nn::Path) -> Box<dyn Generator>,
+    ) -> Self {
+        let gens: Vec<Box<dyn Generator>> = (0..classes)
+            .map(|i| build(&(p / format!("class{i}"))))
+            .collect();
+        let widths = gens
+            .iter()
+            .map(|g| g.initial_state(1).tensors.len())
+            .collect();
         PerClassGenerator { gens, widths }
     }
 
@@ -156,10 +164,24 @@ impl Generator for PerClassGenerator {
         self.gens[0].max_len()
     }
     fn embed(&self, tokens: &Tensor) -> Tensor {
-        Tensor::cat(&self.gens.iter().map(|g| g.embed(tokens)).collect::<Vec<_>>(), -1)
+        Tensor::cat(
+            &self
+                .gens
+                .iter()
+                .map(|g| g.embed(tokens))
+                .collect::<Vec<_>>(),
+            -1,
+        )
     }
     fn embed_soft(&self, probs: &Tensor) -> Tensor {
-        Tensor::cat(&self.gens.iter().map(|g| g.embed_soft(probs)).collect::<Vec<_>>(), -1)
+        Tensor::cat(
+            &self
+                .gens
+                .iter()
+                .map(|g| g.embed_soft(probs))
+                .collect::<Vec<_>>(),
+            -1,
+        )
     }
     fn forward_embedded(&self, emb: &Tensor, train: bool) -> Tensor {
         self.forward_embedded_given(emb, &Condition::None, train)
@@ -256,6 +278,18 @@ impl Discriminator for LabelDiscriminator {
     fn min_len(&self) -> i64 {
         self.inner.min_len()
     }
+    fn per_token(&self, emb: &Tensor, train: bool) -> Option<Tensor> {
+        self.inner.per_token(emb, train)
+    }
+    fn per_token_given(&self, emb: &Tensor, cond: &Condition, train: bool) -> Option<Tensor> {
+        match cond {
+            Condition::Label(l) => {
+                let v = self.table.index_select(0, l).unsqueeze(1);
+                self.inner.per_token(&(emb + v), train)
+            }
+            _ => self.inner.per_token(emb, train),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -301,13 +335,17 @@ mod tests {
                     assert!(diff < 1e-4, "{cfg:?} {spec:?} position {t}: {diff}");
                 }
                 // Rollouts repeat and pick the label with the rest of the state.
-                let picked = state.repeat_interleave(2).select(&Tensor::from_slice(&[4i64]));
+                let picked = state
+                    .repeat_interleave(2)
+                    .select(&Tensor::from_slice(&[4i64]));
                 let orig = state.select(&Tensor::from_slice(&[2i64]));
                 for ((a, _), (b, _)) in picked.tensors.iter().zip(&orig.tensors) {
                     assert!(a.equal(b));
                 }
                 let other = Condition::Label(Tensor::from_slice(&[0i64, 1, 2]));
-                let moved = (m.net.forward_given(&input, &other, false) - &full).abs().max();
+                let moved = (m.net.forward_given(&input, &other, false) - &full)
+                    .abs()
+                    .max();
                 assert!(moved.double_value(&[]) > 1e-4, "{cfg:?} {spec:?}");
             }
         }
@@ -326,7 +364,10 @@ mod tests {
         let m = GeneratorModel::conditional(cfg, 11, 8, spec, Device::Cpu);
         let input = Tensor::from_slice(&[1i64, 4, 5, 6]).view([1, 4]);
         let cond = Condition::Label(Tensor::from_slice(&[1i64]));
-        m.net.forward_given(&input, &cond, true).sum(Kind::Float).backward();
+        m.net
+            .forward_given(&input, &cond, true)
+            .sum(Kind::Float)
+            .backward();
         for (name, t) in m.vs.variables() {
             let g = t.grad();
             let moved = g.defined() && g.abs().sum(Kind::Float).double_value(&[]) > 0.0;

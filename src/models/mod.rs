@@ -161,7 +161,11 @@ impl GeneratorModel {
             CondSpec::Labels {
                 classes,
                 per_class: false,
-            } => Box::new(LabelGenerator::new(&(&root / "label"), build(&root), classes)),
+            } => Box::new(LabelGenerator::new(
+                &(&root / "label"),
+                build(&root),
+                classes,
+            )),
             CondSpec::Labels {
                 classes,
                 per_class: true,

@@ -21,7 +21,9 @@ impl RunContext {
     /// `per_class` samples of every class, class by class.
     pub fn sample_classes(&self, per_class: usize, temperature: f64, seed: i64) -> LabelledSamples {
         let k = self.gen.vocab.labels.len();
-        let labels: Vec<i64> = (0..k as i64).flat_map(|c| std::iter::repeat_n(c, per_class)).collect();
+        let labels: Vec<i64> = (0..k as i64)
+            .flat_map(|c| std::iter::repeat_n(c, per_class))
+            .collect();
         let device = self.gen.model.device();
         let cond = Condition::Label(Tensor::from_slice(&labels).to_device(device));
         let ids = self.sample_given(labels.len(), temperature, seed, cond);
@@ -81,10 +83,15 @@ pub fn class_metrics(
     rep.push(
         "label-acc",
         acc,
-        format!("fraction of {} samples the classifier assigns the label they were generated under", samples.ids.len()),
+        format!(
+            "fraction of {} samples the classifier assigns the label they were generated under",
+            samples.ids.len()
+        ),
     );
     for (c, name) in corpus.vocab.labels.iter().enumerate() {
-        let rows: Vec<usize> = (0..samples.labels.len()).filter(|&i| samples.labels[i] == c as i64).collect();
+        let rows: Vec<usize> = (0..samples.labels.len())
+            .filter(|&i| samples.labels[i] == c as i64)
+            .collect();
         if rows.is_empty() {
             continue;
         }
@@ -119,7 +126,10 @@ pub fn class_metrics(
                 1.0,
                 device,
             );
-            let proto = format!("NLL per token of the {} test sentences of class {name} under label {name}", test.len());
+            let proto = format!(
+                "NLL per token of the {} test sentences of class {name} under label {name}",
+                test.len()
+            );
             rep.push(format!("nll-test[{name}]"), nll, proto);
         }
     }

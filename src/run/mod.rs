@@ -100,7 +100,13 @@ impl RunContext {
     }
 
     /// `n` samples at `temperature` under `cond` (one row per sample, or none).
-    pub fn sample_given(&self, n: usize, temperature: f64, seed: i64, cond: Condition) -> Vec<Vec<i64>> {
+    pub fn sample_given(
+        &self,
+        n: usize,
+        temperature: f64,
+        seed: i64,
+        cond: Condition,
+    ) -> Vec<Vec<i64>> {
         tch::manual_seed(seed);
         let v = &self.gen.vocab;
         let spec = GenerateSpec {

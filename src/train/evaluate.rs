@@ -107,7 +107,8 @@ impl Evaluator {
                 // each class's apart for a labelled run.
                 let ids = int.tokenize_all(&corpus.test_text).unwrap_or_default();
                 let index = |c: Option<i64>| {
-                    let rows = (0..ids.len()).filter(|&i| c.is_none_or(|c| corpus.test_labels[i] == c));
+                    let rows =
+                        (0..ids.len()).filter(|&i| c.is_none_or(|c| corpus.test_labels[i] == c));
                     let refs: Vec<Vec<u32>> = rows.map(|i| ids[i].clone()).collect();
                     bleu::ReferenceIndex::new(&refs, bleu::MAX_ORDER)
                 };
@@ -131,14 +132,20 @@ impl Evaluator {
 /// each class against its own references, averaged over the samples (one class: plain).
 fn per_class_bleu(hyps: &[Vec<u32>], indexes: &[bleu::ReferenceIndex]) -> (Vec<f64>, Vec<f64>) {
     let k = indexes.len();
-    let (mut b, mut sb) = (vec![0.0; bleu::MAX_ORDER - 1], vec![0.0; bleu::MAX_ORDER - 1]);
+    let (mut b, mut sb) = (
+        vec![0.0; bleu::MAX_ORDER - 1],
+        vec![0.0; bleu::MAX_ORDER - 1],
+    );
     for (c, index) in indexes.iter().enumerate() {
         let mine: Vec<Vec<u32>> = hyps.iter().skip(c).step_by(k).cloned().collect();
         if mine.is_empty() {
             continue;
         }
         let w = mine.len() as f64 / hyps.len() as f64;
-        let (bc, sbc) = (bleu::bleu(&mine, index), bleu::self_bleu(&mine, bleu::MAX_ORDER));
+        let (bc, sbc) = (
+            bleu::bleu(&mine, index),
+            bleu::self_bleu(&mine, bleu::MAX_ORDER),
+        );
         for n in 0..b.len() {
             b[n] += w * bc[n + 1];
             sb[n] += w * sbc[n + 1];

@@ -80,14 +80,24 @@ fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
         )));
     }
     let data = load_data(cfg, device)?;
+    if let Some(spec) = cfg.gan.algorithm.and_then(crate::algorithms::spec) {
+        if spec.per_class_generators() && !data.corpus.is_labelled() {
+            return Err(Error::Config(format!(
+                "gan.algorithm = \"{}\" trains one generator per class: it needs labelled data (data.source = \"mr\", data.classes or data.labelled)",
+                spec.name()
+            )));
+        }
+    }
     Ok((device, data))
 }
 
 /// Resolves relative data paths against the working directory, so a resumed run finds them.
 fn absolutize(cfg: &mut RunConfig) -> Result<()> {
+    let classes = cfg.data.classes.values_mut();
     for p in [&mut cfg.data.train, &mut cfg.data.test]
         .into_iter()
         .flatten()
+        .chain(classes)
     {
         if p.is_relative() {
             *p = std::fs::canonicalize(&*p).map_err(|e| Error::io(p.clone(), e))?;

@@ -126,7 +126,9 @@ pub fn run(a: SampleArgs) -> Result<()> {
                 Some(l) => vec![l; part.count],
                 None if classes > 0 => {
                     let done = a.n - left;
-                    (done..done + part.count).map(|i| (i % classes) as i64).collect()
+                    (done..done + part.count)
+                        .map(|i| (i % classes) as i64)
+                        .collect()
                 }
                 None => vec![],
             };

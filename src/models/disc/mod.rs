@@ -80,6 +80,11 @@ pub trait Discriminator: Send {
         None
     }
 
+    /// Per-token scores under a condition; unconditional networks ignore it.
+    fn per_token_given(&self, emb: &Tensor, _cond: &Condition, train: bool) -> Option<Tensor> {
+        self.per_token(emb, train)
+    }
+
     /// Shortest input the network accepts (the CNN's widest filter).
     fn min_len(&self) -> i64 {
         1
@@ -145,7 +150,12 @@ impl DiscriminatorModel {
             num_rep: 1,
             ..cfg.clone()
         };
-        let net = Box::new(CnnDiscriminator::with_outputs(&vs.root(), &cfg, vocab_size, outputs));
+        let net = Box::new(CnnDiscriminator::with_outputs(
+            &vs.root(),
+            &cfg,
+            vocab_size,
+            outputs,
+        ));
         DiscriminatorModel { vs, net }
     }
 

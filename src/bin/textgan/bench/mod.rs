@@ -231,6 +231,7 @@ fn adversarial_step(
             gen: model.net.as_ref(),
             gen_vars: &model.vs,
             real: &real,
+            labels: &[],
             device,
             step: 10,
             total: 1000,
