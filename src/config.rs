@@ -280,6 +280,12 @@ impl RunConfig {
     /// How the run's networks read its data's condition: labels when the vocabulary has
     /// classes (one generator per class where the algorithm says so), else nothing.
     pub fn cond_spec(&self, vocab: &crate::data::Vocab) -> crate::models::CondSpec {
+        if self.data.is_parallel() {
+            return crate::models::CondSpec::Source {
+                vocab: vocab.source.as_ref().map(|s| s.len() as i64),
+                max_len: self.data.max_source_len as i64,
+            };
+        }
         if vocab.labels.is_empty() {
             return crate::models::CondSpec::None;
         }
@@ -363,6 +369,13 @@ impl RunConfig {
             !self.train.cuda_graph || matches!(self.generator, GeneratorConfig::Lstm(_)),
             || "train.cuda_graph is implemented for LSTM generators only".into(),
         )?;
+        let seq2seq = matches!(self.generator, GeneratorConfig::Seq2seq(_));
+        ensure(seq2seq == self.data.is_parallel(), || {
+            match seq2seq {
+            true => "generator.kind = \"seq2seq\" reads a source per sentence: it needs a parallel corpus (data.source = \"multi30k\", data.parallel or data.train_source)".into(),
+            false => "a parallel corpus is generated from its sources by generator.kind = \"seq2seq\" (an encoder-decoder)".into(),
+        }
+        })?;
         let t = &self.train;
         ensure(
             t.epochs >= 1 || t.max_steps >= 1 || self.gan.is_set(),

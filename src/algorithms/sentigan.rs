@@ -78,7 +78,10 @@ impl SentiGan {
         let DiscriminatorConfig::Cnn(cnn) = p.discriminator else {
             unreachable!("checked when the config was resolved")
         };
-        let k = p.cond.classes().expect("checked when the run starts: labelled data");
+        let k = p
+            .cond
+            .classes()
+            .expect("checked when the run starts: labelled data");
         let model = DiscriminatorModel::classifier(cnn, p.shapes.vocab_size, k + 1, p.device);
         SentiGan {
             disc: DiscSide::new(model, p.adv),
@@ -136,8 +139,10 @@ impl Algorithm for SentiGan {
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         let mut out = StepStats::g(g_loss);
         let mean = |t: &Tensor| (t * &mask).sum(Kind::Float).double_value(&[]);
-        out.extra
-            .insert("penalty".into(), mean(&penalty) / mean(&Tensor::ones_like(&mask)));
+        out.extra.insert(
+            "penalty".into(),
+            mean(&penalty) / mean(&Tensor::ones_like(&mask)),
+        );
         out
     }
 
@@ -147,13 +152,15 @@ impl Algorithm for SentiGan {
         let n = self.adv.batch_size;
         let picks: Vec<usize> = {
             use rand::Rng;
-            (0..n).map(|_| ctx.rng.gen_range(0..ctx.real.len())).collect()
+            (0..n)
+                .map(|_| ctx.rng.gen_range(0..ctx.real.len()))
+                .collect()
         };
         let real = real_rows(ctx.real, &picks, &self.shapes, ctx.device);
         let cond = ctx.cond_of(&picks);
-        let fake = self
-            .shapes
-            .to_d_len(&sample_tensor(ctx.gen, n, &cond, &self.shapes, ctx.device));
+        let fake =
+            self.shapes
+                .to_d_len(&sample_tensor(ctx.gen, n, &cond, &self.shapes, ctx.device));
         let Condition::Label(labels) = &cond else {
             unreachable!("SentiGAN's rows are labelled")
         };
@@ -164,8 +171,16 @@ impl Algorithm for SentiGan {
             .net
             .score(&Tensor::cat(&[real, fake], 0), true);
         let loss = logits.cross_entropy_for_logits(&target);
-        crate::optim::minimize(&mut self.disc.opt, &loss, self.adv.d_grad_clip, self.adv.d_lr);
-        let hit = logits.argmax(-1, false).eq_tensor(&target).to_kind(Kind::Float);
+        crate::optim::minimize(
+            &mut self.disc.opt,
+            &loss,
+            self.adv.d_grad_clip,
+            self.adv.d_lr,
+        );
+        let hit = logits
+            .argmax(-1, false)
+            .eq_tensor(&target)
+            .to_kind(Kind::Float);
         let acc = |t: Tensor| t.mean(Kind::Float).double_value(&[]);
         StepStats {
             d_loss: Some(loss.double_value(&[])),

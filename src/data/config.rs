@@ -23,6 +23,9 @@ pub enum DataSource {
     /// Windows-1252, `test_fraction` held out. MR15, the SentiGAN/CatGAN benchmark, is
     /// `max_len = 16` with `overlong = "skip"` (at most 15 words).
     Mr,
+    /// Multi30k task 1 (data set `multi30k`): German-English image-caption translation
+    /// pairs, `direction` "de-en" (default) or "en-de"; the test set is test_2016_flickr.
+    Multi30k,
     /// Sequences drawn from the SeqGAN oracle LSTM (the synthetic benchmark; data set
     /// `seqgan-oracle`).
     Oracle,
@@ -40,6 +43,7 @@ impl DataSource {
             DataSource::Coco => "coco",
             DataSource::Text => "text",
             DataSource::Mr => "mr",
+            DataSource::Multi30k => "multi30k",
             DataSource::Oracle => "oracle",
             DataSource::OracleRandom => "oracle-random",
         }
@@ -68,6 +72,26 @@ pub enum Encoding {
     Windows1252,
 }
 
+fn is_default_source_len(n: &usize) -> bool {
+    *n == 128
+}
+
+/// Tokenisation applied to the text as it is read.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Pretokenize {
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    #[serde(rename = "13a")]
+    Thirteen,
+}
+
+impl Pretokenize {
+    fn is_none(&self) -> bool {
+        *self == Pretokenize::None
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Overlong {
@@ -92,6 +116,28 @@ pub struct DataConfig {
     /// a labelled corpus read with source = "text" instead of `train`.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub classes: std::collections::BTreeMap<String, PathBuf>,
+    /// `train` and `test` hold `source<TAB>target` lines: a parallel corpus (translation,
+    /// dialogue context -> reply).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub parallel: bool,
+    /// Source files line-aligned with `train` and `test` (which then hold the targets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_source: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_source: Option<PathBuf>,
+    /// Multi30k's direction: "de-en" or "en-de".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// One vocabulary for sources and targets (a shared embedding in the encoder-decoder).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shared_vocab: bool,
+    /// Longest source in tokens; longer sources are cut and counted.
+    #[serde(skip_serializing_if = "is_default_source_len")]
+    pub max_source_len: usize,
+    /// Split punctuation off words before the vocabulary sees the text: "13a" (sacreBLEU's
+    /// tokenizer, for raw text such as Multi30k's) or "none".
+    #[serde(skip_serializing_if = "Pretokenize::is_none")]
+    pub pretokenize: Pretokenize,
     /// The text files' encoding: `utf-8` (default), `latin-1` or `windows-1252` (the MR
     /// sentiment corpus).
     pub encoding: Encoding,
@@ -128,6 +174,13 @@ impl Default for DataConfig {
             test: None,
             labelled: false,
             classes: Default::default(),
+            parallel: false,
+            train_source: None,
+            test_source: None,
+            direction: None,
+            shared_vocab: false,
+            max_source_len: 128,
+            pretokenize: Pretokenize::None,
             encoding: Encoding::Utf8,
             test_fraction: 0.1,
             tokenizer: Tokenizer::Word,
@@ -147,6 +200,58 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
+    /// Whether the data are pairs (a source per sentence).
+    pub fn is_parallel(&self) -> bool {
+        self.parallel || self.train_source.is_some() || self.source == DataSource::Multi30k
+    }
+
+    /// The settings of a parallel corpus.
+    fn validate_pairs(&self) -> Result<()> {
+        let d = self;
+        ensure(!(d.parallel && d.train_source.is_some()), || {
+            "data.parallel (source<TAB>target lines) and data.train_source (aligned files) both give sources: use one".into()
+        })?;
+        ensure(
+            !(d.parallel || d.train_source.is_some()) || d.train.is_some(),
+            || {
+                "a parallel corpus needs data.train (the targets, or source<TAB>target lines)"
+                    .into()
+            },
+        )?;
+        ensure(
+            d.test_source.is_none() || (d.train_source.is_some() && d.test.is_some()),
+            || "data.test_source needs data.train_source and data.test".into(),
+        )?;
+        ensure(
+            d.train_source.is_none() || d.test.is_none() || d.test_source.is_some(),
+            || "data.test holds targets here: give their sources as data.test_source".into(),
+        )?;
+        ensure(
+            !(d.labelled && (d.parallel || d.train_source.is_some())),
+            || "a corpus is labelled or parallel, not both".into(),
+        )?;
+        ensure(
+            d.direction.is_none() || d.source == DataSource::Multi30k,
+            || "data.direction is for data.source = \"multi30k\"".into(),
+        )?;
+        ensure(
+            matches!(d.direction.as_deref(), None | Some("de-en") | Some("en-de")),
+            || {
+                format!(
+                    "data.direction must be \"de-en\" or \"en-de\", got {:?}",
+                    d.direction.as_deref().unwrap_or("")
+                )
+            },
+        )?;
+        ensure((1..=MAX_SEQ_LEN).contains(&d.max_source_len), || {
+            format!(
+                "data.max_source_len must be in 1..={MAX_SEQ_LEN}, got {}",
+                d.max_source_len
+            )
+        })?;
+        Ok(())
+    }
+
     /// Range checks that serde cannot express.
     pub fn validate(&self) -> Result<()> {
         let d = self;
@@ -162,6 +267,7 @@ impl DataConfig {
         ensure(d.classes.is_empty() || d.classes.len() >= 2, || {
             "data.classes names one class: a label-conditional model needs at least two".into()
         })?;
+        d.validate_pairs()?;
         ensure(!d.labelled || d.train.is_some(), || {
             "data.labelled reads `label<TAB>text` lines from data.train, which is not set".into()
         })?;

@@ -87,39 +87,26 @@ pub struct Corpus {
     /// Label ids of `train` and `test` (names in `vocab.labels`); empty when unlabelled.
     pub train_labels: Vec<i64>,
     pub test_labels: Vec<i64>,
+    /// The source side of a parallel corpus (translation, dialogue).
+    pub sources: Option<super::parallel::Sources>,
 }
 
 impl Corpus {
     /// Reads and encodes a text corpus as the config says (source "coco" or "text").
     pub fn load(cfg: &DataConfig, seed: u64) -> Result<Self> {
-        let (train, test) = match read_source(cfg)? {
-            (train, Some(test)) => (train, test),
-            (train, None) => split_off_test(train, cfg.test_fraction, seed),
+        let (train, test, empty) = match read_source(cfg)? {
+            (train, Some(test), empty) => (train, test, empty),
+            (train, None, empty) => {
+                let (train, test) = split_off_test(train, cfg.test_fraction, seed);
+                (train, test, empty)
+            }
         };
-        let labels = label_names(&train)?;
-        let (train_labels, test_labels) = (
-            label_ids(&train, &labels, "test")?,
-            label_ids(&test, &labels, "test")?,
-        );
-        if train.is_labelled() && !test.text.is_empty() && !test.is_labelled() {
-            return Err(Error::Data(
-                "the training text is labelled but the test text is not".into(),
-            ));
-        }
+        let (train, test) = (pretokenize(train, cfg), pretokenize(test, cfg));
+        let src_lines = (train.sources.clone(), test.sources.clone());
+        let (labels, train_labels, test_labels) = labels_of(&train, &test)?;
         let (train_lines, test_lines) = (train.text, test.text);
         refuse_giant_tokens(&train_lines, cfg.tokenizer)?;
-        // Sentences that `overlong = "skip"` will drop do not contribute words.
-        let fits = |l: &&String| {
-            cfg.max_len == 0
-                || cfg.overlong == Overlong::Truncate
-                || super::tokenize(l, cfg.tokenizer).count() < cfg.max_len
-        };
-        let mut vocab = Vocab::build(
-            train_lines.iter().filter(fits).map(String::as_str),
-            cfg.tokenizer,
-            cfg.vocab_size,
-            cfg.min_count,
-        );
+        let mut vocab = build_vocab(cfg, &train_lines, &src_lines.0);
         vocab.labels = labels;
         let train_ids: Vec<Vec<i64>> = train_lines
             .iter()
@@ -140,8 +127,16 @@ impl Corpus {
                 "the longest training sentence has {longest} tokens, over the limit of {MAX_SEQ_LEN}; set data.max_len"
             )));
         }
-        let (train, train_kept, train_stats) = fit(train_ids, max_len - 1, cfg.overlong);
-        let (test, test_kept, test_stats) = fit(test_ids, max_len - 1, cfg.overlong);
+        let (train, train_kept, mut train_stats) = fit(train_ids, max_len - 1, cfg.overlong);
+        let (test, test_kept, mut test_stats) = fit(test_ids, max_len - 1, cfg.overlong);
+        (train_stats.skipped, test_stats.skipped) =
+            (train_stats.skipped + empty.0, test_stats.skipped + empty.1);
+        let sources = super::parallel::encode_sources(
+            cfg,
+            &mut vocab,
+            (&src_lines.0, &train_kept),
+            (&src_lines.1, &test_kept),
+        )?;
         let keep = |labels: Vec<i64>, kept: &[usize]| match labels.is_empty() {
             true => labels,
             false => kept.iter().map(|&i| labels[i]).collect(),
@@ -165,6 +160,7 @@ impl Corpus {
             test_labels: keep(test_labels, &test_kept),
             train_text: keep_text(train_lines, &train_kept),
             test_text: keep_text(test_lines, &test_kept),
+            sources,
         })
     }
 
@@ -215,6 +211,7 @@ impl Corpus {
             test_text: Vec::new(),
             train_labels: Vec::new(),
             test_labels: Vec::new(),
+            sources: None,
         }
     }
 }
@@ -254,8 +251,48 @@ fn refuse_giant_tokens(lines: &[String], tokenizer: super::Tokenizer) -> Result<
     Ok(())
 }
 
-/// The training lines and, where the source has them, the test lines.
-fn read_source(cfg: &DataConfig) -> Result<(Lines, Option<Lines>)> {
+/// The class names of labelled training lines and the label ids of training and test lines.
+fn labels_of(train: &Lines, test: &Lines) -> Result<(Vec<String>, Vec<i64>, Vec<i64>)> {
+    let labels = label_names(train)?;
+    if train.is_labelled() && !test.text.is_empty() && !test.is_labelled() {
+        return Err(Error::Data(
+            "the training text is labelled but the test text is not".into(),
+        ));
+    }
+    let train_ids = label_ids(train, &labels, "test")?;
+    let test_ids = label_ids(test, &labels, "test")?;
+    Ok((labels, train_ids, test_ids))
+}
+
+/// The target vocabulary from the training lines (and the sources, when shared). Sentences
+/// that `overlong = "skip"` will drop do not contribute words.
+fn build_vocab(cfg: &DataConfig, lines: &[String], sources: &[String]) -> Vocab {
+    let fits = |l: &&String| {
+        cfg.max_len == 0
+            || cfg.overlong == Overlong::Truncate
+            || super::tokenize(l, cfg.tokenizer).count() < cfg.max_len
+    };
+    let shared = if cfg.shared_vocab { sources } else { &[] };
+    let words = lines.iter().filter(fits).chain(shared).map(String::as_str);
+    Vocab::build(words, cfg.tokenizer, cfg.vocab_size, cfg.min_count)
+}
+
+/// Text split by sacreBLEU's 13a tokenizer where the config asks (targets and sources).
+fn pretokenize(mut lines: Lines, cfg: &DataConfig) -> Lines {
+    if cfg.pretokenize == super::Pretokenize::Thirteen {
+        for l in lines.text.iter_mut().chain(lines.sources.iter_mut()) {
+            *l = super::tokenize_13a(l);
+        }
+    }
+    lines
+}
+
+/// The training lines and, where the source has them, the test lines; and the pairs of a
+/// parallel corpus skipped for an empty side (train, test).
+fn read_source(cfg: &DataConfig) -> Result<super::parallel::Read> {
+    if let Some(r) = super::parallel::read_parallel(cfg)? {
+        return Ok(r);
+    }
     Ok(match cfg.source {
         DataSource::Grammar => {
             let (train, test) = grammar_lines(cfg)?;
@@ -301,12 +338,13 @@ fn read_source(cfg: &DataConfig) -> Result<(Lines, Option<Lines>)> {
                 cfg.test.as_deref().map(read).transpose()?,
             )
         }
-        DataSource::Oracle | DataSource::OracleRandom => {
+        DataSource::Oracle | DataSource::OracleRandom | DataSource::Multi30k => {
             return Err(Error::Data(
                 "oracle data is drawn from the oracle, not read".into(),
             ))
         }
     })
+    .map(|(train, test)| (train, test, (0, 0)))
 }
 
 /// Holds out a seeded random `fraction` of lines (labels kept with their lines) as test data.

@@ -12,13 +12,15 @@ pub struct Lines {
     pub text: Vec<String>,
     /// One per line, or empty for unlabelled text.
     pub labels: Vec<String>,
+    /// The source sentence of each line of a parallel corpus (empty otherwise).
+    pub sources: Vec<String>,
 }
 
 impl Lines {
     pub fn plain(text: Vec<String>) -> Self {
         Lines {
             text,
-            labels: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -33,6 +35,10 @@ impl Lines {
             labels: match self.is_labelled() {
                 true => idx.iter().map(|&i| self.labels[i].clone()).collect(),
                 false => Vec::new(),
+            },
+            sources: match self.sources.is_empty() {
+                true => Vec::new(),
+                false => idx.iter().map(|&i| self.sources[i].clone()).collect(),
             },
         }
     }
@@ -162,6 +168,7 @@ mod tests {
         let one = Lines {
             text: vec!["a".into()],
             labels: vec!["pos".into()],
+            ..Default::default()
         };
         assert!(label_names(&one)
             .unwrap_err()
@@ -171,6 +178,7 @@ mod tests {
         let test = Lines {
             text: vec!["a".into()],
             labels: vec!["meh".into()],
+            ..Default::default()
         };
         let e = label_ids(&test, &names, "test").unwrap_err().to_string();
         assert!(e.contains("`meh`") && e.contains("neg, pos"), "{e}");

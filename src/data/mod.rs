@@ -8,11 +8,15 @@ mod config;
 mod corpus;
 pub mod grammar;
 mod labelled;
+mod parallel;
+mod tok13a;
 mod vocab;
 
 pub use batch::{in_order, Batch, Batcher, IGNORE_INDEX};
 pub use condition::Condition;
-pub use config::{DataConfig, DataSource, Encoding, Overlong, Tokenizer, MAX_SEQ_LEN};
+pub use config::{DataConfig, DataSource, Encoding, Overlong, Pretokenize, Tokenizer, MAX_SEQ_LEN};
 pub use corpus::{read_lines, read_lines_in, read_lines_with_blanks, Corpus, EncodeStats};
 pub use grammar::Grammar;
+pub use parallel::Sources;
+pub use tok13a::tokenize_13a;
 pub use vocab::{tokenize, Vocab, BOS, EOS, PAD, UNK};

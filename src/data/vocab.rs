@@ -26,6 +26,9 @@ pub struct Vocab {
     /// carries no labels. A label-conditional model's condition vocabulary.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// The source side's vocabulary of a parallel corpus, when it has its own (not shared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Box<Vocab>>,
     #[serde(skip)]
     index: HashMap<String, i64>,
 }
@@ -91,6 +94,7 @@ impl Vocab {
             eos,
             unk,
             labels: Vec::new(),
+            source: None,
             index: HashMap::new(),
         };
         v.reindex();
@@ -136,6 +140,9 @@ impl Vocab {
             .enumerate()
             .map(|(i, t)| (t.clone(), i as i64))
             .collect();
+        if let Some(s) = &mut self.source {
+            s.reindex();
+        }
     }
 
     pub fn len(&self) -> usize {

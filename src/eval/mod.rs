@@ -7,6 +7,7 @@ pub mod lm;
 pub mod nll;
 pub mod plot;
 pub mod report;
+pub mod sacrebleu;
 pub mod text;
 
 pub use nll::{corpus_nll, corpus_nll_given};

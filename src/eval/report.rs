@@ -10,6 +10,14 @@ pub const METRIC_NAMES: &[(&str, &str)] = &[
         "self-bleu",
         "Self-BLEU-2..5: each sample against all other samples",
     ),
+    (
+        "sacrebleu",
+        "corpus BLEU as sacreBLEU 2.x by default (13a, exp smoothing); one reference line per sample",
+    ),
+    (
+        "chrf",
+        "corpus chrF2 as sacreBLEU 2.x by default; one reference line per sample",
+    ),
     ("distinct", "distinct-1..4 over all samples"),
     ("length", "mean tokens per sample"),
     ("copied", "fraction of samples equal to a training sentence"),
@@ -171,6 +179,7 @@ pub fn text_metrics(
                     report.push(format!("self-bleu-{n}"), scores[n - 1], proto);
                 }
             }
+            "sacrebleu" | "chrf" => corpus_metric(report, m, samples, references)?,
             "distinct" => {
                 for n in 1..=4 {
                     let proto = format!(
@@ -193,6 +202,35 @@ pub fn text_metrics(
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// sacreBLEU's corpus BLEU or chrF of line-aligned translations.
+fn corpus_metric(
+    report: &mut Report,
+    m: &str,
+    samples: &[String],
+    references: Option<&[String]>,
+) -> Result<()> {
+    let refs = references
+        .ok_or_else(|| Error::Eval(format!("{m} needs reference sentences (--references)")))?;
+    if refs.len() != samples.len() {
+        return Err(Error::Eval(format!(
+            "{m} scores line-aligned translations: {} samples but {} references",
+            samples.len(),
+            refs.len()
+        )));
+    }
+    let streams = [refs.to_vec()];
+    if m == "sacrebleu" {
+        let b = super::sacrebleu::corpus_bleu(samples, &streams);
+        let proto = format!("{} | {}", super::sacrebleu::bleu_signature(1), b.line());
+        report.push("sacrebleu", b.score, proto);
+    } else {
+        let c = super::sacrebleu::corpus_chrf(samples, &streams);
+        let proto = format!("chrF2|{}", super::sacrebleu::chrf_signature(1));
+        report.push("chrf", c, proto);
     }
     Ok(())
 }

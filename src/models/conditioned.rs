@@ -20,14 +20,17 @@ pub enum CondSpec {
     None,
     /// `classes` labels: one shared network with a class vector, or one generator per class.
     Labels { classes: i64, per_class: bool },
+    /// A source sentence per row: its vocabulary's size (None: the target vocabulary,
+    /// shared) and its longest length.
+    Source { vocab: Option<i64>, max_len: i64 },
 }
 
 impl CondSpec {
     /// The number of classes, for a label-conditional run.
     pub fn classes(self) -> Option<i64> {
         match self {
-            CondSpec::None => None,
             CondSpec::Labels { classes, .. } => Some(classes),
+            _ => None,
         }
     }
 }
@@ -304,7 +307,6 @@ mod tests {
             mem_slots: 1,
             head_size: 4,
             num_heads: 2,
-            ..Default::default()
         }));
         all
     }

@@ -10,6 +10,7 @@ mod lstm;
 mod oracle;
 mod rmc;
 mod sampling;
+mod seq2seq;
 mod state;
 mod transformer;
 pub mod vars;
@@ -19,6 +20,7 @@ pub use lstm::{LstmConfig, LstmGenerator};
 pub use oracle::{npy_f32, Oracle};
 pub use rmc::{RmcConfig, RmcGenerator};
 pub use sampling::{generate, GenerateSpec, Sampling};
+pub use seq2seq::{Positions, Seq2seqConfig, Seq2seqGenerator};
 pub use state::State;
 pub use transformer::{TransformerConfig, TransformerGenerator};
 
@@ -34,6 +36,8 @@ pub enum GeneratorConfig {
     Transformer(TransformerConfig),
     /// RelGAN's relational-memory generator.
     Rmc(RmcConfig),
+    /// A Transformer encoder-decoder, for a parallel corpus (translation, dialogue).
+    Seq2seq(Seq2seqConfig),
 }
 
 impl Default for GeneratorConfig {
@@ -49,6 +53,7 @@ impl GeneratorConfig {
             GeneratorConfig::Lstm(c) => c.validate(),
             GeneratorConfig::Transformer(c) => c.validate("generator"),
             GeneratorConfig::Rmc(c) => c.validate(),
+            GeneratorConfig::Seq2seq(c) => c.validate(),
         }
     }
 }
@@ -153,11 +158,18 @@ impl GeneratorModel {
                     Box::new(TransformerGenerator::new(p, c, vocab_size, max_len))
                 }
                 GeneratorConfig::Rmc(c) => Box::new(RmcGenerator::new(p, c, vocab_size)),
+                GeneratorConfig::Seq2seq(c) => {
+                    let src = match cond {
+                        CondSpec::Source { vocab, max_len } => (vocab, max_len),
+                        _ => panic!("an encoder-decoder is built for a parallel corpus (checked with the config)"),
+                    };
+                    Box::new(Seq2seqGenerator::new(p, c, src, vocab_size, max_len))
+                }
             }
         };
         let root = vs.root();
         let net: Box<dyn Generator> = match cond {
-            CondSpec::None => build(&root),
+            CondSpec::None | CondSpec::Source { .. } => build(&root),
             CondSpec::Labels {
                 classes,
                 per_class: false,

@@ -101,30 +101,40 @@ impl Evaluator {
                 m.grammar_nll = nll;
                 m.validity = Some(validity);
             }
-            let (int, indexes) = self.bleu_refs.get_or_insert_with(|| {
-                let mut int = bleu::Interner::new(bleu::Tokenize::of(corpus.vocab.tokenizer));
-                // The test sentences as written (a held-out fraction has its raw lines too),
-                // each class's apart for a labelled run.
-                let ids = int.tokenize_all(&corpus.test_text).unwrap_or_default();
-                let index = |c: Option<i64>| {
-                    let rows =
-                        (0..ids.len()).filter(|&i| c.is_none_or(|c| corpus.test_labels[i] == c));
-                    let refs: Vec<Vec<u32>> = rows.map(|i| ids[i].clone()).collect();
-                    bleu::ReferenceIndex::new(&refs, bleu::MAX_ORDER)
-                };
-                let indexes = match classes {
-                    0 => vec![index(None)],
-                    k => (0..k as i64).map(|c| index(Some(c))).collect(),
-                };
-                (int, indexes)
-            });
-            let hyps = int.tokenize_all(&lines)?;
-            let (b, sb) = per_class_bleu(&hyps, indexes);
+            let (b, sb) = self.bleu(corpus, &lines)?;
             m.bleu = Some(b);
             m.self_bleu = Some(sb);
         }
         m.eval_s = t0.elapsed().as_secs_f64();
         Ok(m)
+    }
+
+    /// BLEU-2.. and Self-BLEU-2.. of sample lines against the test sentences (a labelled
+    /// run's: each class's samples against that class's).
+    fn bleu(
+        &mut self,
+        corpus: &crate::data::Corpus,
+        lines: &[String],
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let classes = corpus.vocab.labels.len();
+        let (int, indexes) = self.bleu_refs.get_or_insert_with(|| {
+            let mut int = bleu::Interner::new(bleu::Tokenize::of(corpus.vocab.tokenizer));
+            // The test sentences as written (a held-out fraction has its raw lines too),
+            // each class's apart for a labelled run.
+            let ids = int.tokenize_all(&corpus.test_text).unwrap_or_default();
+            let index = |c: Option<i64>| {
+                let rows = (0..ids.len()).filter(|&i| c.is_none_or(|c| corpus.test_labels[i] == c));
+                let refs: Vec<Vec<u32>> = rows.map(|i| ids[i].clone()).collect();
+                bleu::ReferenceIndex::new(&refs, bleu::MAX_ORDER)
+            };
+            let indexes = match classes {
+                0 => vec![index(None)],
+                k => (0..k as i64).map(|c| index(Some(c))).collect(),
+            };
+            (int, indexes)
+        });
+        let hyps = int.tokenize_all(lines)?;
+        Ok(per_class_bleu(&hyps, indexes))
     }
 }
 

@@ -11,6 +11,7 @@ mod metrics;
 mod mle;
 mod plan;
 mod rundir;
+mod setup;
 mod trainer;
 
 pub use evaluate::{EvalSettings, Evaluator};

@@ -8,6 +8,7 @@ use super::metrics::Metrics;
 use super::mle::MlePhase;
 use super::plan::{Outcome, Plan};
 use super::rundir::RunDir;
+use super::setup::{absolutize, prepare};
 use super::Hooks;
 use crate::algorithms::Algorithm;
 use crate::checkpoint::{self, AdvCounts, Phase as PhaseKind, Progress};
@@ -16,7 +17,7 @@ use crate::device;
 use crate::error::{Error, Result};
 use crate::models::GeneratorModel;
 use crate::optim::{Adam, Schedule};
-use crate::run::{load_data, RunData};
+use crate::run::RunData;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
@@ -65,45 +66,6 @@ pub struct Trainer {
     pub(crate) guard: super::guard::Guard,
     /// An adversarial algorithm restored from the checkpoint, for [`AdvPhase`] to take.
     pub(crate) restored: Option<Box<dyn Algorithm>>,
-}
-
-/// Threads, the run's device (refusing settings that need CUDA elsewhere) and its data.
-fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
-    if cfg.train.threads > 0 {
-        tch::set_num_threads(cfg.train.threads);
-    }
-    let device = device::resolve(&cfg.train.device)?;
-    if cfg.train.cuda_graph && !device.is_cuda() {
-        return Err(Error::Device(format!(
-            "train.cuda_graph needs a CUDA device; this run is on {}",
-            device::describe(device)
-        )));
-    }
-    let data = load_data(cfg, device)?;
-    if let Some(spec) = cfg.gan.algorithm.and_then(crate::algorithms::spec) {
-        if spec.per_class_generators() && !data.corpus.is_labelled() {
-            return Err(Error::Config(format!(
-                "gan.algorithm = \"{}\" trains one generator per class: it needs labelled data (data.source = \"mr\", data.classes or data.labelled)",
-                spec.name()
-            )));
-        }
-    }
-    Ok((device, data))
-}
-
-/// Resolves relative data paths against the working directory, so a resumed run finds them.
-fn absolutize(cfg: &mut RunConfig) -> Result<()> {
-    let classes = cfg.data.classes.values_mut();
-    for p in [&mut cfg.data.train, &mut cfg.data.test]
-        .into_iter()
-        .flatten()
-        .chain(classes)
-    {
-        if p.is_relative() {
-            *p = std::fs::canonicalize(&*p).map_err(|e| Error::io(p.clone(), e))?;
-        }
-    }
-    Ok(())
 }
 
 impl Trainer {

@@ -49,12 +49,36 @@ pub struct SampleArgs {
     device: String,
 }
 
+/// The labels of sentences `done .. done + count` of a request: `label` for all, or (a
+/// labelled run without `--label`) cycling through the run's `classes`; none for an
+/// unlabelled run.
+fn labels_of(label: Option<i64>, classes: usize, done: usize, count: usize) -> Vec<i64> {
+    match label {
+        Some(l) => vec![l; count],
+        None if classes > 0 => (done..done + count).map(|i| (i % classes) as i64).collect(),
+        None => vec![],
+    }
+}
+
+/// Output lines: `label<TAB>text` when the labels are to be shown (and there are some).
+fn lines(vocab: &textgan::data::Vocab, seqs: &[Vec<i64>], shown: Option<&[i64]>) -> String {
+    match shown.filter(|l| !l.is_empty()) {
+        Some(labels) => seqs
+            .iter()
+            .zip(labels)
+            .map(|(s, &l)| format!("{}\t{}\n", vocab.labels[l as usize], vocab.decode(s)))
+            .collect(),
+        None => seqs.iter().map(|s| vocab.decode(s) + "\n").collect(),
+    }
+}
+
 /// Sentences generated and written at a time: the output streams, so `-n` is bounded by the
 /// disk, not by memory. A multiple of any `--batch-size` that divides it keeps the draws the
 /// same as one call would make.
 const CHUNK_BATCHES: usize = 64;
 
-pub fn run(a: SampleArgs) -> Result<()> {
+/// The arguments' ranges.
+fn check(a: &SampleArgs) -> Result<()> {
     if a.n == 0 {
         bail!("-n must be at least 1");
     }
@@ -67,6 +91,11 @@ pub fn run(a: SampleArgs) -> Result<()> {
     if a.top_k < 0 {
         bail!("--top-k must be non-negative");
     }
+    Ok(())
+}
+
+pub fn run(a: SampleArgs) -> Result<()> {
+    check(&a)?;
     let device = textgan::device::resolve(&a.device)?;
     let loaded = textgan::checkpoint::LoadedGenerator::load(&a.run, device)?;
     let vocab = &loaded.vocab;
@@ -122,29 +151,13 @@ pub fn run(a: SampleArgs) -> Result<()> {
         let classes = vocab.labels.len();
         while left > 0 {
             part.count = left.min(chunk);
-            let labels: Vec<i64> = match label {
-                Some(l) => vec![l; part.count],
-                None if classes > 0 => {
-                    let done = a.n - left;
-                    (done..done + part.count)
-                        .map(|i| (i % classes) as i64)
-                        .collect()
-                }
-                None => vec![],
-            };
+            let labels = labels_of(label, classes, a.n - left, part.count);
             part.cond = match labels.is_empty() {
                 true => Condition::None,
                 false => Condition::Label(tch::Tensor::from_slice(&labels).to_device(device)),
             };
             let seqs = generate(loaded.model.net.as_ref(), &part, &sampling, device);
-            let text: String = match (label, classes) {
-                (None, k) if k > 0 => seqs
-                    .iter()
-                    .zip(&labels)
-                    .map(|(s, &l)| format!("{}\t{}\n", vocab.labels[l as usize], vocab.decode(s)))
-                    .collect(),
-                _ => seqs.iter().map(|s| vocab.decode(s) + "\n").collect(),
-            };
+            let text = lines(vocab, &seqs, label.is_none().then_some(&labels[..]));
             out.write_all(text.as_bytes())?;
             left -= part.count;
         }
