@@ -7,6 +7,7 @@
 //! Shared pieces live in named modules: [`batches`] (real and generated text on the device),
 //! [`disc_side`] (the discriminator, its optimizer and loss), [`losses`], [`stats`].
 //! The loop around a step (evaluation, checkpoints, logging) is the trainer's.
+mod adversarial_nmt;
 pub mod batches;
 pub mod config;
 pub mod disc_side;
@@ -20,6 +21,7 @@ pub mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use adversarial_nmt::{AdvNmt, AdvNmtConfig};
 pub use config::{AdvConfig, GanConfig};
 pub use gumbel::{beta_at, BetaSchedule, Gumbel, GumbelConfig};
 pub use losses::GanLoss;
@@ -49,6 +51,7 @@ pub static REGISTRY: &[&dyn AlgorithmSpec] = &[
     &gumbel::SPEC,
     &scratchgan::SPEC,
     &sentigan::SPEC,
+    &adversarial_nmt::SPEC,
 ];
 
 /// Algorithms registered at run time ([`register`]): defined outside the library.
@@ -105,8 +108,8 @@ pub struct Ctx<'a> {
     /// The generator's variables (SeqGAN's delayed rollout copy follows them).
     pub gen_vars: &'a VarStore,
     pub real: &'a [Vec<i64>],
-    /// The class label of each of `real` (empty when the data are unlabelled).
-    pub labels: &'a [i64],
+    /// The condition of each of `real`: a label, a source, or none.
+    pub conds: crate::data::Conds<'a>,
     pub device: Device,
     /// Adversarial step (0-based) and how many there are.
     pub step: usize,
@@ -118,18 +121,19 @@ impl Ctx<'_> {
     /// The condition of training rows `picks` (none for unlabelled data): generated text is
     /// drawn under the labels of the real text it is compared with.
     pub fn cond_of(&self, picks: &[usize]) -> crate::data::Condition {
-        crate::data::Condition::labels_of(self.labels, picks.iter().copied(), self.device)
+        self.conds.pick(picks.iter().copied(), self.device)
     }
 
-    /// Labels for `n` generated rows, drawn as the training data's labels are distributed
-    /// (none for unlabelled data, which leaves the random stream untouched).
+    /// Conditions for `n` generated rows: those of random training rows (labels drawn as the
+    /// data's are distributed, sources to translate); none for unconditional data, which
+    /// leaves the random stream untouched.
     pub fn draw_cond(&mut self, n: i64) -> crate::data::Condition {
-        if self.labels.is_empty() {
+        if self.conds.is_none() {
             return crate::data::Condition::None;
         }
         use rand::Rng;
         let picks: Vec<usize> = (0..n)
-            .map(|_| self.rng.gen_range(0..self.labels.len()))
+            .map(|_| self.rng.gen_range(0..self.conds.len()))
             .collect();
         self.cond_of(&picks)
     }

@@ -335,7 +335,7 @@ pub fn rollout_scores(
     // Padding after <eos> keeps each completion's prefix equal to its base's.
     let base = d_ids(samples);
     // The completions' condition: each sample's n times, in every prefix block.
-    let rows_cond = cond.repeat_interleave(n).map(|c| c.repeat([t - 1]));
+    let rows_cond = cond.repeat_interleave(n).tile(t - 1);
     let rewards = score(&base, &d_ids(&rows), &rows_cond)
         .view([t - 1, b, n])
         .mean_dim([2i64].as_slice(), false, Kind::Float)
@@ -578,7 +578,7 @@ mod tests {
                 gen: gen.net.as_ref(),
                 gen_vars: &gen.vs,
                 real: &real,
-                labels: &[],
+                conds: Default::default(),
                 device: Device::Cpu,
                 step: 0,
                 total: 1,

@@ -18,6 +18,56 @@ pub enum Condition {
     Source { ids: Tensor, pad: i64 },
 }
 
+/// The conditions of a corpus's rows, to pick batches' conditions from: none, a label per
+/// row, or a source sequence per row (right-padded with `pad` when picked).
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Conds<'a> {
+    #[default]
+    None,
+    Labels(&'a [i64]),
+    Sources(&'a [Vec<i64>], i64),
+}
+
+impl Conds<'_> {
+    /// The conditions of rows `idx`.
+    pub fn pick(&self, idx: impl IntoIterator<Item = usize>, device: Device) -> Condition {
+        match *self {
+            Conds::None => Condition::None,
+            Conds::Labels(l) => Condition::labels_of(l, idx, device),
+            Conds::Sources(s, pad) => {
+                let rows: Vec<&[i64]> = idx.into_iter().map(|i| s[i].as_slice()).collect();
+                let w = rows.iter().map(|r| r.len()).max().unwrap_or(1).max(1);
+                let mut ids = vec![pad; rows.len() * w];
+                for (r, row) in rows.iter().enumerate() {
+                    ids[r * w..r * w + row.len()].copy_from_slice(row);
+                }
+                let t = Tensor::from_slice(&ids).view([rows.len() as i64, w as i64]);
+                Condition::Source {
+                    ids: t.to_device(device),
+                    pad,
+                }
+            }
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        matches!(self, Conds::None)
+    }
+
+    /// Rows it holds (0 when none).
+    pub fn len(&self) -> usize {
+        match self {
+            Conds::None => 0,
+            Conds::Labels(l) => l.len(),
+            Conds::Sources(s, _) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Clone for Condition {
     /// Shares the tensors (conditions are read, never written in place).
     fn clone(&self) -> Self {
@@ -73,6 +123,15 @@ impl Condition {
     /// Rows `start .. start + len` (a chunk of a larger request).
     pub fn narrow(&self, start: i64, len: i64) -> Condition {
         self.map(|t| t.narrow(0, start, len))
+    }
+
+    /// The whole batch repeated `n` times, one copy after another: B -> n * B.
+    pub fn tile(&self, n: i64) -> Condition {
+        self.map(|t| {
+            let mut reps = vec![1i64; t.dim()];
+            reps[0] = n;
+            t.repeat(reps.as_slice())
+        })
     }
 
     /// Each row repeated `n` times in a row (rollouts, beams): B -> B * n.

@@ -164,6 +164,24 @@ impl Corpus {
         })
     }
 
+    /// The conditions of the training rows (labels, sources, or none).
+    pub fn train_conds(&self) -> super::Conds<'_> {
+        match &self.sources {
+            Some(s) => super::Conds::Sources(&s.train, s.pad),
+            None if self.is_labelled() => super::Conds::Labels(&self.train_labels),
+            None => super::Conds::None,
+        }
+    }
+
+    /// The conditions of the test rows.
+    pub fn test_conds(&self) -> super::Conds<'_> {
+        match &self.sources {
+            Some(s) => super::Conds::Sources(&s.test, s.pad),
+            None if self.is_labelled() => super::Conds::Labels(&self.test_labels),
+            None => super::Conds::None,
+        }
+    }
+
     /// Whether the sentences carry class labels.
     pub fn is_labelled(&self) -> bool {
         !self.vocab.labels.is_empty()

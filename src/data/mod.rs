@@ -13,7 +13,7 @@ mod tok13a;
 mod vocab;
 
 pub use batch::{in_order, Batch, Batcher, IGNORE_INDEX};
-pub use condition::Condition;
+pub use condition::{Condition, Conds};
 pub use config::{DataConfig, DataSource, Encoding, Overlong, Pretokenize, Tokenizer, MAX_SEQ_LEN};
 pub use corpus::{read_lines, read_lines_in, read_lines_with_blanks, Corpus, EncodeStats};
 pub use grammar::Grammar;

@@ -1,5 +1,5 @@
 //! NLL of a corpus under a generator: mean negative log-likelihood per token (nats), `<eos>` included.
-use crate::data::{in_order, Batch, Condition, Vocab};
+use crate::data::{in_order, Batch, Conds, Vocab};
 use crate::models::{token_cross_entropy, Generator};
 use tch::Device;
 
@@ -13,13 +13,13 @@ pub fn corpus_nll(
     temperature: f64,
     device: Device,
 ) -> f64 {
-    corpus_nll_given(gen, (seqs, &[]), vocab, batch_size, temperature, device)
+    corpus_nll_given(gen, (seqs, Conds::None), vocab, batch_size, temperature, device)
 }
 
-/// [`corpus_nll`] of sequences under their labels (`labels` empty: unconditional).
+/// [`corpus_nll`] of sequences under their conditions (labels, sources).
 pub fn corpus_nll_given(
     gen: &dyn Generator,
-    (seqs, labels): (&[Vec<i64>], &[i64]),
+    (seqs, conds): (&[Vec<i64>], Conds),
     vocab: &Vocab,
     batch_size: usize,
     temperature: f64,
@@ -29,7 +29,7 @@ pub fn corpus_nll_given(
     let (mut total, mut tokens) = (0.0, 0i64);
     for r in in_order(seqs.len(), batch_size) {
         let rows: Vec<&[i64]> = seqs[r.clone()].iter().map(Vec::as_slice).collect();
-        let cond = Condition::labels_of(labels, r, device);
+        let cond = conds.pick(r, device);
         let batch = Batch::new(&rows, vocab, device);
         let logits = gen.forward_given(&batch.input, &cond, false) / temperature; // [B, T, V]
         let sum = token_cross_entropy(&logits, &batch.target, tch::Reduction::Sum);

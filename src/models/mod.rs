@@ -4,6 +4,7 @@
 //! `VarStore`. Teacher forcing (`forward`) and step-by-step decoding (`step`) both start from
 //! embeddings, so a Gumbel-softmax algorithm can feed soft one-hot vectors through
 //! [`Generator::embed_soft`] and reach any generator the same way.
+mod beam;
 mod conditioned;
 pub mod disc;
 mod lstm;
@@ -15,6 +16,7 @@ mod state;
 mod transformer;
 pub mod vars;
 
+pub use beam::{beam_search, Beam};
 pub use conditioned::{CondSpec, LabelDiscriminator, LabelGenerator, PerClassGenerator};
 pub use lstm::{LstmConfig, LstmGenerator};
 pub use oracle::{npy_f32, Oracle};

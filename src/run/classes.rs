@@ -120,7 +120,7 @@ pub fn class_metrics(
             let class_labels = vec![c as i64; test.len()];
             let nll = corpus_nll_given(
                 ctx.gen.model.net.as_ref(),
-                (&test, &class_labels),
+                (&test, crate::data::Conds::Labels(&class_labels)),
                 &ctx.gen.vocab,
                 256,
                 1.0,

@@ -163,11 +163,11 @@ impl RunContext {
 
     /// NLL per token of `seqs` under the run's generator at `temperature`.
     pub fn nll(&self, seqs: &[Vec<i64>], temperature: f64) -> f64 {
-        self.nll_given((seqs, &[]), temperature)
+        self.nll_given((seqs, crate::data::Conds::None), temperature)
     }
 
-    /// NLL per token of `seqs` under their `labels` (empty: unconditional).
-    pub fn nll_given(&self, seqs: (&[Vec<i64>], &[i64]), temperature: f64) -> f64 {
+    /// NLL per token of `seqs` under their conditions.
+    pub fn nll_given(&self, seqs: (&[Vec<i64>], crate::data::Conds), temperature: f64) -> f64 {
         let m = &self.gen.model;
         eval::corpus_nll_given(
             m.net.as_ref(),
@@ -181,16 +181,18 @@ impl RunContext {
 
     /// Test NLL of the run's generator at `temperature`.
     pub fn nll_test(&self, temperature: f64) -> f64 {
-        self.nll_given((&self.corpus.test, &self.corpus.test_labels), temperature)
+        self.nll_given((&self.corpus.test, self.corpus.test_conds()), temperature)
     }
 
     /// Training NLL of the run's generator at `temperature`.
     pub fn nll_train(&self, temperature: f64) -> f64 {
-        self.nll_given((&self.corpus.train, &self.corpus.train_labels), temperature)
+        self.nll_given((&self.corpus.train, self.corpus.train_conds()), temperature)
     }
 }
 
 mod classes;
 mod metrics;
+mod translate;
 pub use classes::{class_metrics, LabelledSamples};
 pub use metrics::{default_metrics, model_metrics, ModelInputs};
+pub use translate::{Decode, SourceStats, Translator};

@@ -47,7 +47,7 @@ impl AdvPhase {
             gen: t.gen.net.as_ref(),
             gen_vars: &t.gen.vs,
             real: &t.data.corpus.train,
-            labels: &t.data.corpus.train_labels,
+            conds: t.data.corpus.train_conds(),
             device: t.device,
             step: t.progress.adv_step,
             total: t.cfg.gan.adv.steps,

@@ -46,9 +46,15 @@ impl Evaluator {
             0 => &corpus.test[..],
             n => &corpus.test[..n.min(corpus.test.len())],
         };
-        let labels = &corpus.test_labels[..test.len().min(corpus.test_labels.len())];
+        let conds = corpus.test_conds();
         let test_nll = (!test.is_empty())
-            .then(|| corpus_nll_given(gen, (test, labels), &corpus.vocab, 256, 1.0, device));
+            .then(|| corpus_nll_given(gen, (test, conds), &corpus.vocab, 256, 1.0, device));
+        if corpus.sources.is_some() {
+            let mut m = translate_test(gen, corpus, progress, settings, dir, device)?;
+            m.test_nll = test_nll;
+            m.eval_s = t0.elapsed().as_secs_f64();
+            return Ok(m);
+        }
         let classes = corpus.vocab.labels.len();
         tch::manual_seed((settings.seed as i64).wrapping_add(7919 * (step + adv) as i64));
         let spec = GenerateSpec {
@@ -162,4 +168,53 @@ fn per_class_bleu(hyps: &[Vec<u32>], indexes: &[bleu::ReferenceIndex]) -> (Vec<f
         }
     }
     (b, sb)
+}
+
+/// A parallel corpus's evaluation: greedy translations of the first `samples` test sources,
+/// written to the samples file, and their sacreBLEU and chrF against the test targets.
+fn translate_test(
+    gen: &dyn Generator,
+    corpus: &crate::data::Corpus,
+    progress: &Progress,
+    settings: &EvalSettings,
+    dir: &RunDir,
+    device: Device,
+) -> Result<Metrics> {
+    let n = settings.samples.min(corpus.test.len());
+    let spec = GenerateSpec {
+        count: n,
+        max_len: progress.max_len,
+        batch_size: 250,
+        bos: corpus.vocab.bos,
+        eos: corpus.vocab.eos,
+        banned: corpus.vocab.never_generated(),
+        prefix: vec![],
+        cond: corpus.test_conds().pick(0..n, device),
+    };
+    let greedy = Sampling {
+        greedy: true,
+        ..Default::default()
+    };
+    let hyps: Vec<String> = generate(gen, &spec, &greedy, device)
+        .iter()
+        .map(|s| corpus.vocab.decode(s))
+        .collect();
+    let (step, adv) = (progress.step, progress.adv_step);
+    let sample_file = match progress.phase {
+        Phase::Adv => format!("samples/adv-{adv:07}.txt"),
+        Phase::Mle => format!("samples/step-{step:07}.txt"),
+    };
+    let text: String = hyps.iter().map(|l| format!("{l}\n")).collect();
+    dir.write_samples(&sample_file, &text, progress.steps())?;
+    let refs = [corpus.test_text[..n].to_vec()];
+    Ok(Metrics {
+        step,
+        epoch: progress.epoch,
+        phase: progress.phase,
+        adv_step: (progress.phase == Phase::Adv).then_some(adv),
+        samples: sample_file,
+        sacrebleu: Some(crate::eval::sacrebleu::corpus_bleu(&hyps, &refs).score),
+        chrf: Some(crate::eval::sacrebleu::corpus_chrf(&hyps, &refs)),
+        ..Default::default()
+    })
 }

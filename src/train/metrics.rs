@@ -29,6 +29,11 @@ pub struct Metrics {
     pub bleu: Option<Vec<f64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_bleu: Option<Vec<f64>>,
+    /// Parallel corpora: sacreBLEU and chrF of greedy translations of the test sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sacrebleu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chrf: Option<f64>,
     /// Grammar benchmark: mean per-token NLL of the samples the grammar derives, under the
     /// grammar (quality), and the fraction it derives (validity).
     #[serde(default, skip_serializing_if = "Option::is_none")]

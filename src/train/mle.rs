@@ -4,7 +4,7 @@
 use super::metrics::{Metrics, MleWindow};
 use super::trainer::{Phase, Trainer};
 use super::Hooks;
-use crate::data::{Batch, Batcher, Condition};
+use crate::data::{Batch, Batcher};
 use crate::models::{lm_loss, Generator};
 use crate::optim::{mle_step, Adam};
 use crate::Result;
@@ -81,7 +81,7 @@ impl Phase for MlePhase {
         let idx = self.batches(t)[t.progress.batch_in_epoch].clone();
         let corpus = &t.data.corpus;
         let rows: Vec<&[i64]> = idx.iter().map(|&i| corpus.train[i].as_slice()).collect();
-        let cond = Condition::labels_of(&corpus.train_labels, idx.iter().copied(), t.device);
+        let cond = corpus.train_conds().pick(idx.iter().copied(), t.device);
         let batch = Batch::new(&rows, &corpus.vocab, t.device).given(cond);
         let lr = t.schedule.lr(t.progress.step) * t.progress.lr_scale;
         if cfg.cuda_graph && self.graphed.is_none() {

@@ -10,6 +10,7 @@ mod progress;
 mod sample;
 mod sweep;
 mod train;
+mod translate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ enum Command {
     Oracle(train::OracleArgs),
     /// Print sentences sampled from a run's checkpoint.
     Sample(sample::SampleArgs),
+    /// Translate (or reply to) source lines with a run trained on a parallel corpus: one output line per input line.
+    Translate(translate::TranslateArgs),
     /// Metrics of a sample file (BLEU, Self-BLEU, distinct-n, ...) or of a run's checkpoint (adds NLLs).
     Eval(eval::EvalArgs),
     /// Sample runs at several temperatures; write a table and a quality-diversity plot.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Train(a) => train::run(a),
         Command::Oracle(a) => train::run_oracle(a),
         Command::Sample(a) => sample::run(a),
+        Command::Translate(a) => translate::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Bench(a) => bench::run(a),

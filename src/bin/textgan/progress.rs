@@ -151,6 +151,7 @@ impl textgan::train::Hooks for BarHooks {
             if m.nll_oracle.is_some() {
                 line += &format!("  NLL-oracle {}", fmt(m.nll_oracle));
             }
+            line += &translation(m);
             self.print(&line);
             return;
         }
@@ -164,6 +165,7 @@ impl textgan::train::Hooks for BarHooks {
         if m.nll_oracle.is_some() {
             line += &format!("  NLL-oracle {}", fmt(m.nll_oracle));
         }
+        line += &translation(m);
         line += &format!("  {:.0} tok/s", m.tokens_per_s.unwrap_or(0.0));
         self.print(&line);
     }
@@ -176,5 +178,13 @@ impl textgan::train::Hooks for BarHooks {
 
     fn on_message(&mut self, msg: &str) {
         self.print(msg);
+    }
+}
+
+/// sacreBLEU and chrF of a parallel corpus's evaluation (nothing for other runs).
+fn translation(m: &Metrics) -> String {
+    match (m.sacrebleu, m.chrf) {
+        (Some(b), Some(c)) => format!("  sacreBLEU {b:.2}  chrF {c:.2}"),
+        _ => String::new(),
     }
 }

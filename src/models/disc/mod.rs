@@ -8,12 +8,14 @@ mod cnn;
 mod fused;
 mod lstm;
 mod mlp;
+mod pair;
 mod transformer;
 
 pub use cnn::{CnnDiscConfig, CnnDiscriminator, Highway};
 pub use fused::twice_differentiable;
 pub use lstm::{LstmDiscConfig, LstmDiscriminator};
 pub use mlp::{MlpDiscConfig, MlpDiscriminator};
+pub use pair::PairDiscriminator;
 pub use transformer::TransformerDiscriminator;
 
 use crate::data::Condition;
@@ -169,9 +171,14 @@ impl DiscriminatorModel {
         device: Device,
     ) -> Self {
         let DiscriminatorModel { vs, net } = Self::new(cfg, vocab_size, max_len, device);
-        let net: Box<dyn Discriminator> = match cond.classes() {
-            Some(k) => Box::new(crate::models::LabelDiscriminator::new(&vs.root(), net, k)),
-            None => net,
+        let net: Box<dyn Discriminator> = match cond {
+            crate::models::CondSpec::Labels { classes, .. } => {
+                Box::new(crate::models::LabelDiscriminator::new(&vs.root(), net, classes))
+            }
+            crate::models::CondSpec::Source { vocab, .. } => {
+                Box::new(PairDiscriminator::new(&vs.root(), net, vocab.unwrap_or(vocab_size)))
+            }
+            crate::models::CondSpec::None => net,
         };
         DiscriminatorModel { vs, net }
     }

@@ -231,7 +231,7 @@ fn adversarial_step(
             gen: model.net.as_ref(),
             gen_vars: &model.vs,
             real: &real,
-            labels: &[],
+            conds: Default::default(),
             device,
             step: 10,
             total: 1000,
