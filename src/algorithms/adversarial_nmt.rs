@@ -92,9 +92,11 @@ impl AdvNmt {
             0 => tch::no_grad(|| {
                 let d_in = self.shapes.to_d_len(samples);
                 let d = self.disc.model.net.as_ref();
-                let p = score_given_in_chunks(d, &d_in, cond)
-                    .sigmoid()
-                    .mean_dim([1i64].as_slice(), false, Kind::Float); // [B]
+                let p = score_given_in_chunks(d, &d_in, cond).sigmoid().mean_dim(
+                    [1i64].as_slice(),
+                    false,
+                    Kind::Float,
+                ); // [B]
                 p.unsqueeze(1).expand_as(samples).to_kind(Kind::Float)
             }),
             n => rollout_rewards(ctx.gen, &self.disc, (samples, cond), n, &self.shapes),
@@ -118,7 +120,9 @@ impl Algorithm for AdvNmt {
         let n = self.adv.batch_size;
         let picks: Vec<usize> = {
             use rand::Rng;
-            (0..n).map(|_| ctx.rng.gen_range(0..ctx.real.len())).collect()
+            (0..n)
+                .map(|_| ctx.rng.gen_range(0..ctx.real.len()))
+                .collect()
         };
         let cond = ctx.cond_of(&picks);
         let samples = sample_tensor(ctx.gen, n, &cond, &self.shapes, ctx.device);
@@ -134,8 +138,11 @@ impl Algorithm for AdvNmt {
         out.extra.insert("reward".into(), mean(&q));
         if self.cfg.teacher_forcing {
             // The human translations of the same sources, reward 1 on every token.
-            let real = real_rows(ctx.real, &picks, &self.shapes, ctx.device)
-                .narrow(1, 0, self.shapes.gen_len);
+            let real = real_rows(ctx.real, &picks, &self.shapes, ctx.device).narrow(
+                1,
+                0,
+                self.shapes.gen_len,
+            );
             let mask = self.shapes.mask(&real);
             let logp = token_log_probs(ctx.gen, &real, &cond, &self.shapes);
             let tf = prob_loss(&logp, &Tensor::ones_like(&mask), &mask);

@@ -13,7 +13,14 @@ pub fn corpus_nll(
     temperature: f64,
     device: Device,
 ) -> f64 {
-    corpus_nll_given(gen, (seqs, Conds::None), vocab, batch_size, temperature, device)
+    corpus_nll_given(
+        gen,
+        (seqs, Conds::None),
+        vocab,
+        batch_size,
+        temperature,
+        device,
+    )
 }
 
 /// [`corpus_nll`] of sequences under their conditions (labels, sources).

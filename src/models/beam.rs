@@ -27,7 +27,12 @@ impl Default for Beam {
 }
 
 /// The best hypothesis for each of `spec.count` rows (without `<bos>`, cut before `<eos>`).
-pub fn beam_search(gen: &dyn Generator, spec: &GenerateSpec, beam: &Beam, device: Device) -> Vec<Vec<i64>> {
+pub fn beam_search(
+    gen: &dyn Generator,
+    spec: &GenerateSpec,
+    beam: &Beam,
+    device: Device,
+) -> Vec<Vec<i64>> {
     let _guard = tch::no_grad_guard();
     let mut out = Vec::with_capacity(spec.count);
     let chunk = spec.batch_size.max(1);
@@ -71,8 +76,11 @@ fn search_chunk(
         let mut logp = (logits.log_softmax(-1, Kind::Float) + &ban).to_kind(Kind::Float); // [B*W, V]
         if let Some(e) = eos {
             // A finished hypothesis continues with <eos> alone, at no cost.
-            let only_eos = Tensor::full([v], f64::NEG_INFINITY, (Kind::Float, device))
-                .index_fill(0, &Tensor::from(e).to_device(device), 0.0);
+            let only_eos = Tensor::full([v], f64::NEG_INFINITY, (Kind::Float, device)).index_fill(
+                0,
+                &Tensor::from(e).to_device(device),
+                0.0,
+            );
             logp = logp.where_self(&done.logical_not().unsqueeze(1), &only_eos.unsqueeze(0));
         }
         let total = (scores.unsqueeze(1) + logp).view([b, w * v]);
@@ -87,7 +95,9 @@ fn search_chunk(
             Some(e) => was_done.logical_or(&tok.eq(e)),
             None => was_done,
         };
-        if bool::try_from(done.all()).unwrap_or(false) || step + 1 + spec.prefix.len() >= spec.max_len {
+        if bool::try_from(done.all()).unwrap_or(false)
+            || step + 1 + spec.prefix.len() >= spec.max_len
+        {
             break;
         }
         state = state.select(&from);
@@ -158,7 +168,8 @@ mod tests {
             let (mut tok, mut sum) = (1i64, 0.0);
             let end: &[i64] = if s.len() < 4 { &[2] } else { &[] };
             for &t in s.iter().chain(end) {
-                let l = (m.net.step(&Tensor::from_slice(&[tok]), &mut st) + &ban).log_softmax(-1, Kind::Float);
+                let l = (m.net.step(&Tensor::from_slice(&[tok]), &mut st) + &ban)
+                    .log_softmax(-1, Kind::Float);
                 sum += l.double_value(&[0, t]);
                 tok = t;
             }

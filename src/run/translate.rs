@@ -56,7 +56,10 @@ impl<'a> Translator<'a> {
             Pretokenize::None => line.trim().to_string(),
         };
         let mut ids = self.src_vocab.encode(&line)?;
-        stats.unknown += ids.iter().filter(|&&t| Some(t) == self.src_vocab.unk).count();
+        stats.unknown += ids
+            .iter()
+            .filter(|&&t| Some(t) == self.src_vocab.unk)
+            .count();
         if ids.len() > self.max_source_len {
             ids.truncate(self.max_source_len);
             stats.truncated += 1;
@@ -66,8 +69,16 @@ impl<'a> Translator<'a> {
 
     /// Outputs for encoded sources (an empty source gets an empty output), `max_len` tokens
     /// at most each (0: the run's), `batch` sources at a time on the device.
-    pub fn translate(&self, sources: &[Vec<i64>], how: &Decode, max_len: usize, batch: usize) -> Vec<String> {
-        let rows: Vec<usize> = (0..sources.len()).filter(|&i| !sources[i].is_empty()).collect();
+    pub fn translate(
+        &self,
+        sources: &[Vec<i64>],
+        how: &Decode,
+        max_len: usize,
+        batch: usize,
+    ) -> Vec<String> {
+        let rows: Vec<usize> = (0..sources.len())
+            .filter(|&i| !sources[i].is_empty())
+            .collect();
         let mut out = vec![String::new(); sources.len()];
         if rows.is_empty() {
             return out;
@@ -78,7 +89,11 @@ impl<'a> Translator<'a> {
         let v = &self.run.vocab;
         let spec = GenerateSpec {
             count: rows.len(),
-            max_len: if max_len == 0 { self.run.max_len } else { max_len },
+            max_len: if max_len == 0 {
+                self.run.max_len
+            } else {
+                max_len
+            },
             batch_size: batch.max(1),
             bos: v.bos,
             eos: v.eos,

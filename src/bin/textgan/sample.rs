@@ -4,6 +4,7 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use textgan::models::{generate, Condition, GenerateSpec, Sampling};
+use textgan::run::{SourceStats, Translator};
 
 #[derive(Args, Debug)]
 pub struct SampleArgs {
@@ -38,6 +39,10 @@ pub struct SampleArgs {
     /// sentences cycle through its labels and are written `label<TAB>text`).
     #[arg(long, value_name = "NAME")]
     label: Option<String>,
+    /// Source sentence to generate from (a run trained on a parallel corpus: a translation
+    /// or a dialogue context); every sentence is drawn under it.
+    #[arg(long, value_name = "TEXT")]
+    source: Option<String>,
     /// Longest sentence in tokens (default: the run's maximum length).
     #[arg(long)]
     max_len: Option<usize>,
@@ -47,6 +52,31 @@ pub struct SampleArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
+}
+
+/// The encoded `--source` of a run trained on pairs, which needs one (and only it takes one).
+fn source_ids<'a>(
+    a: &SampleArgs,
+    loaded: &'a textgan::checkpoint::LoadedGenerator,
+) -> Result<Option<(Translator<'a>, Vec<i64>)>> {
+    let parallel = loaded.config.data.is_parallel();
+    match (&a.source, parallel) {
+        (None, false) => Ok(None),
+        (Some(_), false) => bail!("--source: this run was not trained on a parallel corpus; it generates without a source"),
+        (None, true) => bail!("this run generates from a source sentence: give --source TEXT (or use `textgan translate`)"),
+        (Some(s), true) => {
+            let tr = Translator::new(loaded)?;
+            let mut stats = SourceStats::default();
+            let ids = tr.encode(s, &mut stats)?;
+            if ids.is_empty() {
+                bail!("--source is empty");
+            }
+            if stats.truncated > 0 {
+                eprintln!("warning: the source was cut to the run's maximum source length ({} tokens)", ids.len());
+            }
+            Ok(Some((tr, ids)))
+        }
+    }
 }
 
 /// The labels of sentences `done .. done + count` of a request: `label` for all, or (a
@@ -100,6 +130,7 @@ pub fn run(a: SampleArgs) -> Result<()> {
     let loaded = textgan::checkpoint::LoadedGenerator::load(&a.run, device)?;
     let vocab = &loaded.vocab;
     let label = a.label.as_deref().map(|l| vocab.label_id(l)).transpose()?;
+    let source = source_ids(&a, &loaded)?;
     let prefix = match &a.prompt {
         Some(p) => vocab.encode(p)?,
         None => vec![],
@@ -152,9 +183,12 @@ pub fn run(a: SampleArgs) -> Result<()> {
         while left > 0 {
             part.count = left.min(chunk);
             let labels = labels_of(label, classes, a.n - left, part.count);
-            part.cond = match labels.is_empty() {
-                true => Condition::None,
-                false => Condition::Label(tch::Tensor::from_slice(&labels).to_device(device)),
+            part.cond = match (&source, labels.is_empty()) {
+                (Some((tr, ids)), _) => tr.condition_for(ids, part.count),
+                (None, true) => Condition::None,
+                (None, false) => {
+                    Condition::Label(tch::Tensor::from_slice(&labels).to_device(device))
+                }
             };
             let seqs = generate(loaded.model.net.as_ref(), &part, &sampling, device);
             let text = lines(vocab, &seqs, label.is_none().then_some(&labels[..]));

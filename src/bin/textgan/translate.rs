@@ -68,7 +68,10 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     let tr = Translator::new(&loaded)?;
     if let Some(m) = a.max_len {
         if m == 0 || loaded.model.net.max_len().is_some_and(|b| m as i64 > b) {
-            bail!("--max-len must be in 1..={}", loaded.model.net.max_len().unwrap_or(4096));
+            bail!(
+                "--max-len must be in 1..={}",
+                loaded.model.net.max_len().unwrap_or(4096)
+            );
         }
     }
     let input: Box<dyn BufRead> = match &a.input {
@@ -122,9 +125,15 @@ fn report(s: &SourceStats) {
         eprintln!("warning: {} empty source lines got empty outputs", s.empty);
     }
     if s.truncated > 0 {
-        eprintln!("warning: {} sources were cut to the run's maximum source length (data.max_source_len)", s.truncated);
+        eprintln!(
+            "warning: {} sources were cut to the run's maximum source length (data.max_source_len)",
+            s.truncated
+        );
     }
     if s.unknown > 0 {
-        eprintln!("warning: {} source tokens are not in the run's vocabulary and read as <unk>", s.unknown);
+        eprintln!(
+            "warning: {} source tokens are not in the run's vocabulary and read as <unk>",
+            s.unknown
+        );
     }
 }

@@ -172,12 +172,14 @@ impl DiscriminatorModel {
     ) -> Self {
         let DiscriminatorModel { vs, net } = Self::new(cfg, vocab_size, max_len, device);
         let net: Box<dyn Discriminator> = match cond {
-            crate::models::CondSpec::Labels { classes, .. } => {
-                Box::new(crate::models::LabelDiscriminator::new(&vs.root(), net, classes))
-            }
-            crate::models::CondSpec::Source { vocab, .. } => {
-                Box::new(PairDiscriminator::new(&vs.root(), net, vocab.unwrap_or(vocab_size)))
-            }
+            crate::models::CondSpec::Labels { classes, .. } => Box::new(
+                crate::models::LabelDiscriminator::new(&vs.root(), net, classes),
+            ),
+            crate::models::CondSpec::Source { vocab, .. } => Box::new(PairDiscriminator::new(
+                &vs.root(),
+                net,
+                vocab.unwrap_or(vocab_size),
+            )),
             crate::models::CondSpec::None => net,
         };
         DiscriminatorModel { vs, net }

@@ -1,0 +1,271 @@
+//! Source-conditional generation end to end through the binary: a word-for-word toy
+//! translation task (aligned files) learned by the encoder-decoder, `translate` with greedy
+//! decoding and beam search scored by `eval --metrics sacrebleu,chrf`, `sample --source`,
+//! a dialogue pair file, adversarial NMT, and the bad inputs of parallel data.
+mod common;
+use common::{fails, ok, textgan};
+use std::path::Path;
+
+const SRC: [&str; 10] = [
+    "ein", "hund", "katze", "rot", "blau", "läuft", "springt", "groß", "klein", "baum",
+];
+const TGT: [&str; 10] = [
+    "a", "dog", "cat", "red", "blue", "runs", "jumps", "big", "small", "tree",
+];
+
+/// `n` pairs of 2-5 random words (a seeded LCG): the target is the source translated word
+/// for word.
+fn pairs(n: usize, seed: u64) -> (Vec<String>, Vec<String>) {
+    let mut state = seed;
+    let mut draw = |k: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) % k) as usize
+    };
+    let (mut s, mut t) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let len = 2 + draw(4);
+        let words: Vec<usize> = (0..len).map(|_| draw(10)).collect();
+        s.push(words.iter().map(|&w| SRC[w]).collect::<Vec<_>>().join(" "));
+        t.push(words.iter().map(|&w| TGT[w]).collect::<Vec<_>>().join(" "));
+    }
+    (s, t)
+}
+
+fn write(dir: &Path, name: &str, lines: &[String]) -> String {
+    let p = dir.join(name);
+    std::fs::write(
+        &p,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn seq2seq_sets() -> Vec<String> {
+    [
+        "generator.kind=seq2seq",
+        "generator.enc_layers=1",
+        "generator.dec_layers=1",
+        "generator.n_head=2",
+        "generator.n_embd=32",
+        "generator.ffn=64",
+        "generator.dropout=0.0",
+        "train.batch_size=16",
+        "train.lr=0.003",
+        "train.device=cpu",
+        "train.eval_every=300",
+        "train.eval_samples=40",
+    ]
+    .iter()
+    .flat_map(|s| ["--set".to_string(), s.to_string()])
+    .collect()
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The toy task is learned: greedy and beam translations of unseen sources are (nearly) the
+/// word-for-word references, by sacreBLEU and chrF, and the run's own evaluation says so.
+#[test]
+fn a_toy_translation_is_learned_and_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (s, t) = pairs(300, 1);
+    let (ts, tt) = pairs(40, 2);
+    let mut a: Vec<String> = vec![
+        "train".into(),
+        "--out".into(),
+        d.join("mt").to_string_lossy().into(),
+    ];
+    for (k, v) in [
+        ("data.source", "text".to_string()),
+        (
+            "data.train_source",
+            format!("\"{}\"", write(d, "train.de", &s)),
+        ),
+        ("data.train", format!("\"{}\"", write(d, "train.en", &t))),
+        (
+            "data.test_source",
+            format!("\"{}\"", write(d, "test.de", &ts)),
+        ),
+        ("data.test", format!("\"{}\"", write(d, "test.en", &tt))),
+        ("train.max_steps", "600".into()),
+        ("train.epochs", "1000".into()),
+    ] {
+        a.extend(["--set".into(), format!("{k}={v}")]);
+    }
+    a.extend(seq2seq_sets());
+    ok(&args(&a));
+    let run = d.join("mt").to_string_lossy().into_owned();
+    let m = common::metrics(&d.join("mt"));
+    let last = m.last().unwrap();
+    assert!(last["sacrebleu"].as_f64().unwrap() > 80.0, "{last}");
+    let refs = write(d, "refs.en", &tt);
+    for beam in ["1", "3"] {
+        let o = ok(&[
+            "translate",
+            "--run",
+            &run,
+            "--input",
+            &d.join("test.de").to_string_lossy(),
+            "--beam",
+            beam,
+        ]);
+        let hyps: Vec<String> = String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(hyps.len(), 40);
+        let exact = hyps.iter().zip(&tt).filter(|(h, r)| h == r).count();
+        assert!(exact >= 32, "beam {beam}: {exact} of 40 exact\n{hyps:?}");
+        let hyp_file = write(d, &format!("hyp{beam}.en"), &hyps);
+        let o = ok(&[
+            "eval",
+            "--samples",
+            &hyp_file,
+            "--references",
+            &refs,
+            "--metrics",
+            "sacrebleu,chrf",
+            "--json",
+        ]);
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(j["metrics"]["sacrebleu"].as_f64().unwrap() > 80.0, "{j}");
+        assert!(j["metrics"]["chrf"].as_f64().unwrap() > 80.0, "{j}");
+    }
+    // Sampling under one source, and the counted warnings of translate.
+    let o = ok(&[
+        "sample",
+        "--run",
+        &run,
+        "--source",
+        "hund läuft",
+        "-n",
+        "5",
+        "--temperature",
+        "0.3",
+    ]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.lines().filter(|l| *l == "dog runs").count() >= 4,
+        "{text}"
+    );
+    let long = vec![
+        ["ein"; 200].join(" "),
+        String::new(),
+        "hund xyz".to_string(),
+    ];
+    let input = write(d, "odd.de", &long);
+    let o = textgan(&["translate", "--run", &run, "--input", &input]);
+    assert!(o.status.success());
+    let out = String::from_utf8(o.stdout.clone()).unwrap();
+    assert_eq!(out.lines().count(), 3, "one line out per line in");
+    assert_eq!(
+        out.lines().nth(1),
+        Some(""),
+        "an empty source, an empty line"
+    );
+    let err = common::stderr(&o);
+    for w in [
+        "1 empty source",
+        "1 sources were cut",
+        "1 source tokens are not in",
+    ] {
+        assert!(err.contains(w), "{w}: {err}");
+    }
+    fails(&["sample", "--run", &run], "give --source TEXT");
+}
+
+/// Dialogue uses the same form (context<TAB>reply lines); adversarial NMT runs on pairs.
+#[test]
+fn dialogue_pairs_and_adversarial_nmt() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let turns: Vec<String> = (0..60)
+        .map(|i| match i % 3 {
+            0 => "hello there\thi , how are you ?",
+            1 => "how are you ?\ti am fine , thanks",
+            _ => "goodbye\tsee you soon",
+        })
+        .map(String::from)
+        .collect();
+    let file = write(d, "dialogue.tsv", &turns);
+    let mut a: Vec<String> = vec![
+        "train".into(),
+        "--out".into(),
+        d.join("chat").to_string_lossy().into(),
+    ];
+    for s in [
+        "data.source=text".to_string(),
+        format!("data.train=\"{file}\""),
+        "data.parallel=true".into(),
+        "data.test_fraction=0.1".into(),
+        "train.epochs=40".into(),
+        "gan.algorithm=adversarial-nmt".into(),
+        "gan.steps=2".into(),
+        "gan.rollouts=2".into(),
+        "gan.batch_size=8".into(),
+        "gan.d_pretrain_steps=2".into(),
+        "gan.eval_every=2".into(),
+        "discriminator.kind=cnn".into(),
+        "discriminator.embed_dim=8".into(),
+        "discriminator.filter_sizes=[1, 2]".into(),
+        "discriminator.num_filters=[4, 4]".into(),
+    ] {
+        a.extend(["--set".into(), s]);
+    }
+    a.extend(seq2seq_sets());
+    ok(&args(&a));
+    let m = common::metrics(&d.join("chat"));
+    let last = m.last().unwrap();
+    assert_eq!(last["phase"], "adv", "{last}");
+    assert!(
+        last["teacher_loss"].as_f64().is_some_and(f64::is_finite),
+        "{last}"
+    );
+    let run = d.join("chat").to_string_lossy().into_owned();
+    let o = ok(&[
+        "sample", "--run", &run, "--source", "goodbye", "-n", "3", "--greedy",
+    ]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.lines().all(|l| l == "see you soon"), "{text}");
+}
+
+#[test]
+fn parallel_data_errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (s, t) = pairs(10, 1);
+    let (src, tgt) = (write(d, "a.de", &s), write(d, "a.en", &t[..9]));
+    let out = d.join("never").to_string_lossy().into_owned();
+    let base = |extra: &[&str]| {
+        let mut a: Vec<String> = vec!["train".into(), "--out".into(), out.clone()];
+        for s in extra {
+            a.extend(["--set".into(), s.to_string()]);
+        }
+        a
+    };
+    let train = format!("data.train=\"{tgt}\"");
+    let train_src = format!("data.train_source=\"{src}\"");
+    let a = base(&[
+        "data.source=text",
+        &train,
+        &train_src,
+        "generator.kind=seq2seq",
+    ]);
+    fails(&args(&a), "has 10 lines");
+    let a = base(&["data.source=text", &train, &train_src]);
+    fails(&args(&a), "generator.kind = \"seq2seq\"");
+    let plain = write(d, "plain.txt", &t);
+    let a = base(&[
+        "data.source=text",
+        &format!("data.train=\"{plain}\""),
+        "generator.kind=seq2seq",
+    ]);
+    fails(&args(&a), "needs a parallel corpus");
+    assert!(!d.join("never").exists());
+}
