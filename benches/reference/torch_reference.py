@@ -17,6 +17,10 @@ SIZES = {
     "oracle": dict(kind="lstm", emb=32, hid=32, vocab=5000, batch=64, length=20),
     "lstm512": dict(kind="lstm", emb=512, hid=512, vocab=5000, batch=256, length=40),
     "transformer": dict(kind="transformer", emb=256, layers=4, heads=4, vocab=5000, batch=64, length=20),
+    # Multi30k de->en sizes: bentrevett's Transformer (d 256, 3 + 3 layers, 8 heads, FFN 512),
+    # vocabularies of words seen twice (7,853 German, 6,271 English), sources of 16 tokens.
+    "seq2seq": dict(kind="seq2seq", emb=256, layers=3, heads=8, ffn=512, src_vocab=7853, vocab=6271,
+                    batch=128, length=16),
 }
 
 
@@ -239,7 +243,92 @@ def rsgan(pos, neg):
     return F.binary_cross_entropy_with_logits(pos - neg, torch.ones_like(pos))
 
 
+class Seq2seq(nn.Module):
+    """nn.Transformer as textgan's encoder-decoder: pre-norm, learned positions, output tied to
+    the target embedding, ReLU feed-forward, dropout 0.1."""
+
+    def __init__(s, c, max_len=128):
+        super().__init__()
+        d = c["emb"]
+        s.heads = c["heads"]
+        s.se, s.te = nn.Embedding(c["src_vocab"], d), nn.Embedding(c["vocab"], d)
+        s.sp, s.tp = nn.Embedding(max_len, d), nn.Embedding(max_len, d)
+        s.tr = nn.Transformer(d, c["heads"], c["layers"], c["layers"], c["ffn"], 0.1,
+                              batch_first=True, norm_first=True)
+
+    def encode(s, src):
+        pad = src == 0
+        x = s.se(src) + s.sp(torch.arange(src.size(1), device=src.device))
+        return s.tr.encoder(x, src_key_padding_mask=pad), pad
+
+    def forward(s, src, tgt):
+        mem, pad = s.encode(src)
+        t = tgt.size(1)
+        y = s.te(tgt) + s.tp(torch.arange(t, device=tgt.device))
+        mask = nn.Transformer.generate_square_subsequent_mask(t, device=tgt.device)
+        h = s.tr.decoder(y, mem, tgt_mask=mask, tgt_is_causal=True, memory_key_padding_mask=pad)
+        return h @ s.te.weight.t()
+
+
+@torch.no_grad()
+def beam_translate(m, src, width, steps, bos=1, eos=2):
+    """Beam search with a key/value cache per decoder layer (the cross-attention's keys and
+    values computed once), finished beams frozen: the algorithm of textgan's beam search."""
+    m.eval()
+    b, v = src.size(0), m.te.weight.size(0)
+    mem, pad = m.encode(src)
+    layers = m.tr.decoder.layers
+
+    def proj(att, x, which):
+        return F.linear(x, att.in_proj_weight.chunk(3)[which], att.in_proj_bias.chunk(3)[which])
+
+    def heads(x):
+        return x.view(x.size(0), x.size(1), m.heads, -1).transpose(1, 2)
+
+    rep = lambda t: t.repeat_interleave(width, 0)
+    cross = [(rep(heads(proj(l.multihead_attn, mem, 1))), rep(heads(proj(l.multihead_attn, mem, 2))))
+             for l in layers]
+    cmask = ~rep(pad)[:, None, None, :]
+    cache = [None] * len(layers)
+    scores = torch.full((b, width), float("-inf"), device=src.device)
+    scores[:, 0] = 0
+    scores = scores.view(-1)
+    tok = torch.full((b * width,), bos, dtype=torch.long, device=src.device)
+    seqs = torch.empty(b * width, 0, dtype=torch.long, device=src.device)
+    done = torch.zeros(b * width, dtype=torch.bool, device=src.device)
+    only_eos = torch.full((v,), float("-inf"), device=src.device)
+    only_eos[eos] = 0
+    base = torch.arange(b, device=src.device)[:, None] * width
+    for t in range(steps):
+        x = (m.te(tok) + m.tp.weight[t])[:, None]
+        for i, l in enumerate(layers):
+            h = l.norm1(x)
+            q, k, vv = heads(proj(l.self_attn, h, 0)), heads(proj(l.self_attn, h, 1)), heads(proj(l.self_attn, h, 2))
+            if cache[i] is not None:
+                k, vv = torch.cat([cache[i][0], k], 2), torch.cat([cache[i][1], vv], 2)
+            cache[i] = (k, vv)
+            a = F.scaled_dot_product_attention(q, k, vv)
+            x = x + l.self_attn.out_proj(a.transpose(1, 2).reshape(x.size(0), 1, -1))
+            q = heads(proj(l.multihead_attn, l.norm2(x), 0))
+            a = F.scaled_dot_product_attention(q, cross[i][0], cross[i][1], attn_mask=cmask)
+            x = x + l.multihead_attn.out_proj(a.transpose(1, 2).reshape(x.size(0), 1, -1))
+            x = x + l.linear2(F.relu(l.linear1(l.norm3(x))))
+        logp = F.log_softmax(m.tr.decoder.norm(x[:, 0]) @ m.te.weight.t(), -1)
+        logp = torch.where(done[:, None], only_eos[None], logp)
+        top, idx = (scores[:, None] + logp).view(b, -1).topk(width, -1)
+        frm = (idx // v + base).view(-1)
+        tok, scores = (idx % v).view(-1), top.view(-1)
+        seqs = torch.cat([seqs[frm], tok[:, None]], 1)
+        done = done[frm] | (tok == eos)
+        cache = [(k[frm], vv[frm]) for k, vv in cache]
+        if bool(done.all()):
+            break
+    return seqs
+
+
 def make_gen(c, dev):
+    if c["kind"] == "seq2seq":
+        return Seq2seq(c).to(dev)
     if c["kind"] == "transformer":
         return GPTGen(c["vocab"], c["emb"], c["layers"], c["heads"]).to(dev)
     return LSTMGen(c["vocab"], c["emb"], c["hid"]).to(dev)
@@ -268,7 +357,23 @@ def main():
         for step in a.step or ["mle", "sample"]:
             reset_peak()
             tokens = b * length
-            if step == "mle":
+            if c["kind"] == "seq2seq":
+                # MLE: the step; sample: translating 1,000 sources with beam 5 (17 steps).
+                src = torch.randint(4, c["src_vocab"], (1000, length), device=dev)
+                if step == "mle":
+                    g.train()
+                    def fn():
+                        logits = g(src[:b], data[:, :-1])
+                        loss = F.cross_entropy(logits.reshape(-1, vocab), data[:, 1:].reshape(-1))
+                        opt.zero_grad(); loss.backward()
+                        nn.utils.clip_grad_norm_(g.parameters(), 5.0); opt.step()
+                    ms, reps = median_ms(fn, dev, 3, a.reps), a.reps
+                else:
+                    reps = min(a.reps, 3)
+                    ms = median_ms(lambda: [beam_translate(g, src[i:i + b], 5, length + 1)
+                                            for i in range(0, 1000, b)], dev, 1, reps)
+                    tokens = 1000 * (length + 1)
+            elif step == "mle":
                 def fn():
                     logits, _ = g(data[:, :-1])
                     loss = F.cross_entropy(logits.reshape(-1, vocab), data[:, 1:].reshape(-1))

@@ -353,6 +353,7 @@ fn cat_states(a: &State, b: &State) -> State {
     State {
         tensors,
         pos: a.pos,
+        fixed: a.fixed,
     }
 }
 

@@ -52,12 +52,16 @@ fn search_chunk(
     device: Device,
 ) -> Vec<Vec<i64>> {
     let (w, v) = (beam.width.max(1), gen.vocab_size());
-    let mut state = gen.initial_state_given(b, cond).repeat_interleave(w);
-    let ids = |x: i64| Tensor::full([b * w], x, (Kind::Int64, device));
+    // The start and any prefix are the same for every hypothesis: decoded once per row, then
+    // copied to the beam.
+    let mut state = gen.initial_state_given(b, cond);
+    let ids = |x: i64| Tensor::full([b], x, (Kind::Int64, device));
     let mut logits = gen.step(&ids(spec.bos), &mut state);
     for &p in &spec.prefix {
         logits = gen.step(&ids(p), &mut state);
     }
+    let mut state = state.repeat_interleave(w);
+    let mut logits = logits.repeat_interleave_self_int(w, 0, None);
     let mut ban = vec![0f32; v as usize];
     for &t in &spec.banned {
         ban[t as usize] = f32::NEG_INFINITY;
@@ -100,7 +104,7 @@ fn search_chunk(
         {
             break;
         }
-        state = state.select(&from);
+        state = state.select_in_groups(&from);
         logits = gen.step(&tok, &mut state);
     }
     // The best of each row's beam after the length penalty.

@@ -111,6 +111,7 @@ impl Generator for LabelGenerator {
     fn initial_state_given(&self, batch: i64, cond: &Condition) -> State {
         let mut s = self.inner.initial_state(batch);
         s.tensors.push((class_vectors(&self.table, cond, batch), 0));
+        s.fixed += 1;
         s
     }
 }
@@ -202,6 +203,7 @@ impl Generator for PerClassGenerator {
             let mut s = State {
                 tensors: rest,
                 pos: state.pos,
+                fixed: 0,
             };
             logits.push(g.step_embedded(x, &mut s));
             state.tensors.extend(s.tensors);
@@ -237,7 +239,9 @@ impl Generator for PerClassGenerator {
         }
         let device = tensors.first().map_or(Device::Cpu, |(t, _)| t.device());
         tensors.push((Self::labels(cond, batch, device), 0));
-        State::new(tensors)
+        let mut s = State::new(tensors);
+        s.fixed = 1;
+        s
     }
 }
 

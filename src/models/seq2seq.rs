@@ -362,7 +362,9 @@ impl Generator for Seq2seqGenerator {
             tensors.push((v, 0));
         }
         tensors.push((mem.mask, 0));
-        State::new(tensors)
+        let mut s = State::new(tensors);
+        s.fixed = 2 * self.decoder.len() + 1; // the source's keys, values and mask
+        s
     }
     fn step_embedded(&self, x: &Tensor, state: &mut State) -> Tensor {
         let n = self.decoder.len();

@@ -15,6 +15,7 @@ use textgan::models::{GeneratorConfig, LstmConfig, RmcConfig, TransformerConfig}
 use textgan::optim::Adam;
 
 mod reference;
+mod seq2seq;
 use reference::{peak_rss_mb, reset_peak_rss, Reference};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -36,6 +37,9 @@ pub enum Size {
     Oracle,
     Lstm512,
     Transformer,
+    /// The Multi30k encoder-decoder (d 256, 3 + 3 layers, batch 128, length 16); its
+    /// `sample` step is translating 1,000 sources with beam 5.
+    Seq2seq,
 }
 
 #[derive(Args, Debug)]
@@ -127,6 +131,12 @@ fn setup(size: Size) -> Setup {
             vocab: 5000,
             batch: 64,
             len: 20,
+        },
+        Size::Seq2seq => Setup {
+            gen: GeneratorConfig::Seq2seq(Default::default()),
+            vocab: 6271,
+            batch: 128,
+            len: 16,
         },
     }
 }
@@ -268,17 +278,23 @@ pub fn run(a: BenchArgs) -> Result<()> {
     for &size in &sizes {
         let s = setup(size);
         tch::manual_seed(0);
-        let model = GeneratorModel::new(&s.gen, s.vocab, s.len + 1, device);
+        let model = match size {
+            Size::Seq2seq => seq2seq::model(&s, device),
+            _ => GeneratorModel::new(&s.gen, s.vocab, s.len + 1, device),
+        };
         let vocab = Vocab::numeric(s.vocab as usize);
         for &step in &steps {
             reset_peak_rss();
             textgan::cuda_graph::reset_peak_memory(device);
-            let (secs, per_rep_tokens, reps) = match step {
-                Step::Mle => mle_secs(&a, &s, size, &model, &vocab, device)?,
-                Step::Seqgan | Step::Relgan | Step::Scratchgan => {
+            let (secs, per_rep_tokens, reps) = match (step, size) {
+                (Step::Mle, Size::Seq2seq) => seq2seq::mle_secs(&a, &s, &model, &vocab, device),
+                (Step::Sample, Size::Seq2seq) => seq2seq::translate_secs(&a, &s, &model, device),
+                (_, Size::Seq2seq) => bail!("--size seq2seq times the mle and sample steps only"),
+                (Step::Mle, _) => mle_secs(&a, &s, size, &model, &vocab, device)?,
+                (Step::Seqgan | Step::Relgan | Step::Scratchgan, _) => {
                     adversarial_secs(&a, &s, step, size, &model, &vocab, device)?
                 }
-                Step::Sample => sample_secs(&a, &s, &model, device),
+                (Step::Sample, _) => sample_secs(&a, &s, &model, device),
             };
             let mut line = json!({
                 "impl": "textgan",
