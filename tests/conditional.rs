@@ -127,6 +127,7 @@ fn every_algorithm_trains_under_labels() {
         ("gumbel", "rmc"),
         ("scratchgan", "lstm"),
         ("sentigan", "lstm"),
+        ("catgan", "rmc"),
     ] {
         // MLE epochs of 5 batches: SentiGAN's generators each learn their class first.
         let epochs = if algo == "sentigan" { 30 } else { 2 };
@@ -153,6 +154,11 @@ fn every_algorithm_trains_under_labels() {
         if algo == "sentigan" {
             extra.extend(["--set".into(), "gan.rollouts=3".into()]);
         }
+        if algo == "catgan" {
+            for s in ["gan.loss=ragan", "gan.eval_batches=1"] {
+                extra.extend(["--set".into(), s.into()]);
+            }
+        }
         let out = f.s(algo);
         let mut all: Vec<String> = ["train", "--out", &out].map(String::from).to_vec();
         all.extend(labelled_args(&f));
@@ -166,6 +172,13 @@ fn every_algorithm_trains_under_labels() {
             assert!(
                 last[k].as_f64().is_some_and(f64::is_finite),
                 "{algo}: {k} in {last}"
+            );
+        }
+        if algo == "catgan" {
+            let fit = last["fitness"].as_f64().unwrap();
+            assert!(
+                fit.is_finite() && last["beta"].as_f64().unwrap() > 1.0,
+                "{last}"
             );
         }
         if algo == "sentigan" {
@@ -216,6 +229,10 @@ fn labelled_data_errors_are_one_line() {
     senti.extend(f.tiny());
     senti.extend(["--set", "gan.algorithm=sentigan", "--set", "gan.steps=2"].map(String::from));
     run(senti, "needs labelled data");
+    let mut cat = vec!["train".to_string(), "--out".into(), out.clone()];
+    cat.extend(f.tiny());
+    cat.extend(["--set", "gan.algorithm=catgan", "--set", "gan.steps=2"].map(String::from));
+    run(cat, "needs labelled data");
 
     train(&f, "mle", 2, &[]);
     fails(

@@ -9,6 +9,7 @@
 //! The loop around a step (evaluation, checkpoints, logging) is the trainer's.
 mod adversarial_nmt;
 pub mod batches;
+mod catgan;
 pub mod config;
 pub mod disc_side;
 mod gumbel;
@@ -22,6 +23,7 @@ pub mod stats;
 pub(crate) mod testing;
 
 pub use adversarial_nmt::{AdvNmt, AdvNmtConfig};
+pub use catgan::{CatGan, CatganConfig};
 pub use config::{AdvConfig, GanConfig};
 pub use gumbel::{beta_at, BetaSchedule, Gumbel, GumbelConfig};
 pub use losses::GanLoss;
@@ -52,6 +54,7 @@ pub static REGISTRY: &[&dyn AlgorithmSpec] = &[
     &scratchgan::SPEC,
     &sentigan::SPEC,
     &adversarial_nmt::SPEC,
+    &catgan::SPEC,
 ];
 
 /// Algorithms registered at run time ([`register`]): defined outside the library.
@@ -271,6 +274,10 @@ pub trait AlgorithmSpec: Sync {
     fn per_class_generators(&self) -> bool {
         false
     }
+    /// Whether it runs on labelled data only.
+    fn needs_labels(&self) -> bool {
+        self.per_class_generators()
+    }
 }
 
 /// An algorithm's own settings: a `[gan]`-key struct with defaults and range checks.
@@ -289,30 +296,36 @@ pub struct Spec<C> {
     pub settings: PhantomData<fn() -> C>,
 }
 
-/// An algorithm that trains one generator per class of a labelled run (SentiGAN): a [`Spec`]
-/// whose [`AlgorithmSpec::per_class_generators`] says so.
-pub struct PerClass<C>(pub Spec<C>);
+/// An algorithm defined for labelled data only (SentiGAN, CatGAN): a [`Spec`] whose
+/// [`AlgorithmSpec::needs_labels`] says so, training one generator per class or not.
+pub struct Labelled<C> {
+    pub spec: Spec<C>,
+    pub per_class: bool,
+}
 
-impl<C: Settings> AlgorithmSpec for PerClass<C> {
+impl<C: Settings> AlgorithmSpec for Labelled<C> {
     fn name(&self) -> &'static str {
-        self.0.name()
+        self.spec.name()
     }
     fn about(&self) -> &'static str {
-        self.0.about()
+        self.spec.about()
     }
     fn keys(&self) -> Vec<String> {
-        self.0.keys()
+        self.spec.keys()
     }
     fn resolve(&self, own: toml::Table) -> Result<toml::Table> {
-        self.0.resolve(own)
+        self.spec.resolve(own)
     }
     fn check(&self, generator: &GeneratorConfig, disc: &DiscriminatorConfig) -> Result<()> {
-        self.0.check(generator, disc)
+        self.spec.check(generator, disc)
     }
     fn build(&self, own: &toml::Table, parts: Parts) -> Box<dyn Algorithm> {
-        self.0.build(own, parts)
+        self.spec.build(own, parts)
     }
     fn per_class_generators(&self) -> bool {
+        self.per_class
+    }
+    fn needs_labels(&self) -> bool {
         true
     }
 }

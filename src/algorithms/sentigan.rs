@@ -25,13 +25,16 @@ use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
 use tch::{Kind, Tensor};
 
-pub static SPEC: super::PerClass<SentiganConfig> = super::PerClass(Spec {
-    name: "sentigan",
-    about: "one generator per class, a (k+1)-way discriminator and MC-rollout penalties (Wang & Wan 2018)",
-    build: |c, p| Box::new(SentiGan::new(c, p)),
-    check: cnn_only,
-    settings: PhantomData,
-});
+pub static SPEC: super::Labelled<SentiganConfig> = super::Labelled {
+    spec: Spec {
+        name: "sentigan",
+        about: "one generator per class, a (k+1)-way discriminator and MC-rollout penalties (Wang & Wan 2018)",
+        build: |c, p| Box::new(SentiGan::new(c, p)),
+        check: cnn_only,
+        settings: PhantomData,
+    },
+    per_class: true,
+};
 
 fn cnn_only(_: &GeneratorConfig, d: &DiscriminatorConfig) -> Result<()> {
     match d {
@@ -196,5 +199,60 @@ impl Algorithm for SentiGan {
 
     fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
         (&mut self.disc, &mut self.g_opt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    /// The paper's sign: minimising p(token) * penalty takes probability away from the
+    /// sampled token with the higher penalty and gives it to the others (TextGAN-PyTorch's
+    /// minus sign, issue #54, would move it the other way).
+    #[test]
+    fn the_penalty_pushes_probability_from_penalised_tokens() {
+        let theta = Tensor::zeros([3], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let logp = theta.log_softmax(0, Kind::Float);
+        // Two one-token sequences: token 0 with penalty 0.9, token 1 with penalty 0.1.
+        let lp = Tensor::stack(&[logp.get(0), logp.get(1)], 0).view([2, 1]);
+        let penalty = Tensor::from_slice(&[0.9f32, 0.1]).view([2, 1]);
+        let mask = Tensor::ones([2, 1], (Kind::Float, Device::Cpu));
+        penalty_loss(&lp, &penalty, &mask).backward();
+        let after = tch::no_grad(|| (&theta - theta.grad() * 1.0).softmax(0, Kind::Float));
+        let p: Vec<f32> = Vec::try_from(after).unwrap();
+        assert!(p[0] < 1.0 / 3.0 && p[0] < p[1], "{p:?}");
+    }
+
+    /// The reward of a row is the probability of "real text of its own class": column
+    /// label + 1 of the (k+1)-way softmax, column 0 being "generated".
+    #[test]
+    fn rewards_read_the_rows_own_class() {
+        struct Fixed(Tensor);
+        impl Discriminator for Fixed {
+            fn embed(&self, t: &Tensor) -> Tensor {
+                t.to_kind(Kind::Float).unsqueeze(2)
+            }
+            fn embed_soft(&self, p: &Tensor) -> Tensor {
+                p.shallow_clone()
+            }
+            fn forward_embedded(&self, e: &Tensor, _: bool) -> Tensor {
+                self.0.narrow(0, 0, e.size()[0])
+            }
+        }
+        let logits = Tensor::from_slice(&[0.0f32, 2.0, 0.0, 0.0, 0.0, 2.0]).view([2, 3]);
+        let d = Fixed(logits.shallow_clone());
+        let ids = Tensor::zeros([2, 4], (Kind::Int64, Device::Cpu));
+        let cond = Condition::Label(Tensor::from_slice(&[0i64, 1]));
+        let r: Vec<f32> = Vec::try_from(p_real_class(&d, &ids, &cond)).unwrap();
+        let want = 2f32.exp() / (2f32.exp() + 2.0);
+        assert!(r.iter().all(|x| (x - want).abs() < 1e-6), "{r:?}");
+        let swapped = Condition::Label(Tensor::from_slice(&[1i64, 0]));
+        let r: Vec<f32> = Vec::try_from(p_real_class(&d, &ids, &swapped)).unwrap();
+        assert!(
+            r.iter()
+                .all(|x| (x - 1.0 / (2f32.exp() + 2.0)).abs() < 1e-6),
+            "{r:?}"
+        );
     }
 }

@@ -20,9 +20,9 @@ pub(super) fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
     }
     let data = load_data(cfg, device)?;
     if let Some(spec) = cfg.gan.algorithm.and_then(crate::algorithms::spec) {
-        if spec.per_class_generators() && !data.corpus.is_labelled() {
+        if spec.needs_labels() && !data.corpus.is_labelled() {
             return Err(Error::Config(format!(
-                "gan.algorithm = \"{}\" trains one generator per class: it needs labelled data (data.source = \"mr\", data.classes or data.labelled)",
+                "gan.algorithm = \"{}\" generates under class labels: it needs labelled data (data.source = \"mr\", data.classes or data.labelled)",
                 spec.name()
             )));
         }
