@@ -137,6 +137,11 @@ fn a_toy_translation_is_learned_and_scored() {
         assert!(j["metrics"]["sacrebleu"].as_f64().unwrap() > 80.0, "{j}");
         assert!(j["metrics"]["chrf"].as_f64().unwrap() > 80.0, "{j}");
     }
+    // eval of the run translates its test sources and scores them the same way.
+    let o = ok(&["eval", "--run", &run, "--beam", "3", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(j["metrics"]["sacrebleu"].as_f64().unwrap() > 80.0, "{j}");
+    assert!(j["metrics"]["nll-test"].as_f64().unwrap() < 1.0, "{j}");
     // Sampling under one source, and the counted warnings of translate.
     let o = ok(&[
         "sample",

@@ -95,7 +95,14 @@ impl RunContext {
     /// labels: row i has label i mod k).
     pub fn sample(&self, n: usize, temperature: f64, seed: i64) -> Vec<Vec<i64>> {
         let k = self.gen.vocab.labels.len();
-        let cond = Condition::cycling(k, n, self.gen.model.device());
+        let device = self.gen.model.device();
+        let cond = match self.corpus.test_conds() {
+            // A run on pairs: outputs for the test sources, in order (again from the first).
+            c @ crate::data::Conds::Sources(s, _) if !s.is_empty() => {
+                c.pick((0..n).map(|i| i % s.len()), device)
+            }
+            _ => Condition::cycling(k, n, device),
+        };
         self.sample_given(n, temperature, seed, cond)
     }
 

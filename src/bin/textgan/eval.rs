@@ -51,6 +51,9 @@ pub struct EvalArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// A run trained on pairs: beam width for translating the test sources (1: greedy).
+    #[arg(long, default_value_t = 1)]
+    beam: i64,
     /// How the text metrics cut sentences: whitespace, char, or (default) the run's tokenizer
     /// with --run and whitespace without.
     #[arg(long, value_name = "HOW", value_parser = ["whitespace", "char", "run"], default_value = "run")]
@@ -170,6 +173,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if let Some(c) = ctx.as_ref().filter(|c| c.corpus.is_labelled()) {
         return eval_labelled(&a, c, sample_lines, requested, device);
     }
+    if let Some(c) = ctx.as_ref().filter(|c| c.corpus.sources.is_some()) {
+        if sample_lines.is_none() {
+            return eval_translation(&a, c);
+        }
+    }
     let (samples, sample_ids) = samples_of(&a, sample_lines, ctx.as_ref())?;
     if let Some(path) = &a.save_samples {
         let text: String = samples.iter().map(|s| format!("{s}\n")).collect();
@@ -271,6 +279,49 @@ fn eval_labelled(
     };
     model_metrics(&mut rep, &rest, &inputs)?;
     print_report(a, &rep, s.text.len(), Some(c.corpus.test.len()));
+    Ok(())
+}
+
+/// A run trained on pairs: its translations of the first `-n` test sources (greedy, or beam
+/// search with `--beam`), scored by sacreBLEU and chrF against their references, with the
+/// test NLL.
+fn eval_translation(a: &EvalArgs, c: &RunContext) -> Result<()> {
+    if !(1..=256).contains(&a.beam) {
+        bail!("--beam must be in 1..=256, got {}", a.beam);
+    }
+    let src = &c.corpus.sources.as_ref().expect("a run on pairs").test;
+    let n = a.n.min(src.len());
+    let tr = textgan::run::Translator::new(&c.gen)?;
+    let how = match a.beam {
+        1 => textgan::run::Decode::Sample(textgan::models::Sampling {
+            greedy: true,
+            ..Default::default()
+        }),
+        w => textgan::run::Decode::Beam(textgan::models::Beam {
+            width: w,
+            length_penalty: 1.0,
+        }),
+    };
+    let hyps = tr.translate(&src[..n], &how, 0, 64);
+    if let Some(path) = &a.save_samples {
+        let text: String = hyps.iter().map(|s| format!("{s}\n")).collect();
+        textgan::fsutil::write_atomic(path, text.as_bytes())?;
+    }
+    let mut rep = Report::default();
+    let refs = c.corpus.test_text[..n].to_vec();
+    let metrics: Vec<String> = ["sacrebleu", "chrf", "length"].map(String::from).to_vec();
+    let mode = Tokenize::of(c.gen.vocab.tokenizer);
+    report::text_metrics(&mut rep, &metrics, &hyps, Some(&refs), None, mode)?;
+    let inputs = ModelInputs {
+        run: Some(c),
+        samples: &hyps,
+        sample_ids: None,
+        lm: None,
+        reverse_epochs: a.reverse_epochs,
+        device: c.gen.model.device(),
+    };
+    model_metrics(&mut rep, &["nll-test".to_string()], &inputs)?;
+    print_report(a, &rep, n, Some(n));
     Ok(())
 }
 
