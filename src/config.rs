@@ -370,11 +370,8 @@ impl RunConfig {
             || "train.cuda_graph is implemented for LSTM generators only".into(),
         )?;
         let seq2seq = matches!(self.generator, GeneratorConfig::Seq2seq(_));
-        ensure(seq2seq == self.data.is_parallel(), || {
-            match seq2seq {
-            true => "generator.kind = \"seq2seq\" reads a source per sentence: it needs a parallel corpus (data.source = \"multi30k\", data.parallel or data.train_source)".into(),
-            false => "a parallel corpus is generated from its sources by generator.kind = \"seq2seq\" (an encoder-decoder)".into(),
-        }
+        ensure(!seq2seq || self.data.is_parallel(), || {
+            "generator.kind = \"seq2seq\" reads a source per sentence: it needs a parallel corpus (data.source = \"multi30k\", data.parallel or data.train_source)".into()
         })?;
         let t = &self.train;
         ensure(

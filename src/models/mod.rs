@@ -9,6 +9,7 @@ mod conditioned;
 pub mod disc;
 mod lstm;
 mod oracle;
+mod prefix;
 mod rmc;
 mod sampling;
 mod seq2seq;
@@ -20,6 +21,7 @@ pub use beam::{beam_search, Beam};
 pub use conditioned::{CondSpec, LabelDiscriminator, LabelGenerator, PerClassGenerator};
 pub use lstm::{LstmConfig, LstmGenerator};
 pub use oracle::{npy_f32, Oracle};
+pub use prefix::PrefixGenerator;
 pub use rmc::{RmcConfig, RmcGenerator};
 pub use sampling::{generate, GenerateSpec, Sampling};
 pub use seq2seq::{Positions, Seq2seqConfig, Seq2seqGenerator};
@@ -157,7 +159,12 @@ impl GeneratorModel {
             match cfg {
                 GeneratorConfig::Lstm(c) => Box::new(LstmGenerator::new(p, c, vocab_size)),
                 GeneratorConfig::Transformer(c) => {
-                    Box::new(TransformerGenerator::new(p, c, vocab_size, max_len))
+                    // Read as a prefix, the source takes positions too.
+                    let src = match cond {
+                        CondSpec::Source { max_len, .. } => max_len,
+                        _ => 0,
+                    };
+                    Box::new(TransformerGenerator::new(p, c, vocab_size, max_len + src))
                 }
                 GeneratorConfig::Rmc(c) => Box::new(RmcGenerator::new(p, c, vocab_size)),
                 GeneratorConfig::Seq2seq(c) => {
@@ -170,7 +177,11 @@ impl GeneratorModel {
             }
         };
         let root = vs.root();
+        let seq2seq = matches!(cfg, GeneratorConfig::Seq2seq(_));
         let net: Box<dyn Generator> = match cond {
+            CondSpec::Source { vocab, .. } if !seq2seq => {
+                Box::new(PrefixGenerator::new(&root, build(&root), vocab))
+            }
             CondSpec::None | CondSpec::Source { .. } => build(&root),
             CondSpec::Labels {
                 classes,
