@@ -146,12 +146,16 @@ fn check(a: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+fn list_metrics() -> Result<()> {
+    for (n, d) in report::METRIC_NAMES {
+        println!("{n:12} {d}");
+    }
+    Ok(())
+}
+
 pub fn run(a: EvalArgs) -> Result<()> {
     if a.list_metrics {
-        for (n, d) in report::METRIC_NAMES {
-            println!("{n:12} {d}");
-        }
-        return Ok(());
+        return list_metrics();
     }
     let requested = a
         .metrics
@@ -170,13 +174,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .map(|d| RunContext::load(d, device))
         .transpose()?;
 
-    if let Some(c) = ctx.as_ref().filter(|c| c.corpus.is_labelled()) {
-        return eval_labelled(&a, c, sample_lines, requested, device);
-    }
-    if let Some(c) = ctx.as_ref().filter(|c| c.corpus.sources.is_some()) {
-        if sample_lines.is_none() {
-            return eval_translation(&a, c);
-        }
+    if let Some(c) = ctx.as_ref().filter(|c| {
+        c.corpus.is_labelled() || (c.corpus.sources.is_some() && sample_lines.is_none())
+    }) {
+        return match c.corpus.is_labelled() {
+            true => eval_labelled(&a, c, sample_lines, requested, device),
+            false => eval_translation(&a, c),
+        };
     }
     let (samples, sample_ids) = samples_of(&a, sample_lines, ctx.as_ref())?;
     if let Some(path) = &a.save_samples {
