@@ -303,7 +303,21 @@ impl Trainer {
             c.train.len(), c.test.len(), c.vocab.len(), c.max_len,
             c.train_stats.truncated, c.train_stats.skipped, c.test_stats.truncated, c.test_stats.skipped
         );
-        self.message(hooks, &summary);
+        let mut lines = vec![summary];
+        if let Some(s) = &c.sources {
+            let v = c.vocab.source.as_ref().map_or(c.vocab.len(), |v| v.len());
+            lines.push(format!(
+                "sources: vocabulary {v}{}; {} cut to data.max_source_len; pairs with an empty side are among the skipped",
+                if c.vocab.source.is_none() { " (shared)" } else { "" },
+                s.truncated
+            ));
+        }
+        if c.is_labelled() {
+            lines.push(format!("labels: {}", c.vocab.labels.join(", ")));
+        }
+        for l in lines {
+            self.message(hooks, &l);
+        }
         let model_line = format!(
             "model: {:?}, {} parameters, on {}",
             self.cfg.generator,
