@@ -369,10 +369,12 @@ impl RunConfig {
             !self.train.cuda_graph || matches!(self.generator, GeneratorConfig::Lstm(_)),
             || "train.cuda_graph is implemented for LSTM generators only".into(),
         )?;
-        let seq2seq = matches!(self.generator, GeneratorConfig::Seq2seq(_));
-        ensure(!seq2seq || self.data.is_parallel(), || {
-            "generator.kind = \"seq2seq\" reads a source per sentence: it needs a parallel corpus (data.source = \"multi30k\", data.parallel or data.train_source)".into()
-        })?;
+        ensure(
+            !self.generator.is_encoder_decoder() || self.data.is_parallel(),
+            || {
+                "generator.kind = \"seq2seq\" or \"lstm-seq2seq\" reads a source per sentence: it needs a parallel corpus (data.source = \"multi30k\", data.parallel or data.train_source)".into()
+            },
+        )?;
         let t = &self.train;
         ensure(
             t.epochs >= 1 || t.max_steps >= 1 || self.gan.is_set(),

@@ -184,7 +184,25 @@ fn a_toy_translation_is_learned_and_scored() {
     }
     fails(&["sample", "--run", &run], "give --source TEXT");
 
-    // A decoder-only LSTM reading the source as a prefix learns the task too.
+    // A sweep over beam widths.
+    let sw = d.join("sweep").to_string_lossy().into_owned();
+    ok(&[
+        "sweep", "--run", &run, "--beams", "1,3", "-n", "40", "--out", &sw,
+    ]);
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(d.join("sweep/sweep.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter().all(|r| r["sacrebleu"].as_f64().unwrap() > 80.0),
+        "{rows:?}"
+    );
+    assert!(d.join("sweep/beam_sweep.svg").exists());
+
+    // A decoder-only LSTM reading the source as a prefix learns the task too, and so does the
+    // LSTM encoder-decoder with attention.
     let mut a: Vec<String> = a
         .iter()
         .map(|s| {
@@ -197,6 +215,32 @@ fn a_toy_translation_is_learned_and_scored() {
     a.extend(["--set", "generator.kind=lstm"].map(String::from));
     ok(&args(&a));
     let m = common::metrics(&d.join("prefix"));
+    let last = m.last().unwrap();
+    assert!(last["sacrebleu"].as_f64().unwrap() > 50.0, "{last}");
+    let mut a: Vec<String> = a
+        .iter()
+        .map(|s| {
+            s.replace(
+                &d.join("prefix").to_string_lossy().to_string(),
+                &d.join("rnn").to_string_lossy(),
+            )
+        })
+        .collect();
+    a.extend(
+        [
+            "--set",
+            "generator.kind=lstm-seq2seq",
+            "--set",
+            "generator.embed_dim=32",
+            "--set",
+            "generator.hidden_dim=32",
+            "--set",
+            "generator.dropout=0.0",
+        ]
+        .map(String::from),
+    );
+    ok(&args(&a));
+    let m = common::metrics(&d.join("rnn"));
     let last = m.last().unwrap();
     assert!(last["sacrebleu"].as_f64().unwrap() > 50.0, "{last}");
 }

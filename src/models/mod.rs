@@ -8,6 +8,7 @@ mod beam;
 mod conditioned;
 pub mod disc;
 mod lstm;
+mod lstm_seq2seq;
 mod oracle;
 mod prefix;
 mod rmc;
@@ -20,6 +21,7 @@ pub mod vars;
 pub use beam::{beam_search, Beam};
 pub use conditioned::{CondSpec, LabelDiscriminator, LabelGenerator, PerClassGenerator};
 pub use lstm::{LstmConfig, LstmGenerator};
+pub use lstm_seq2seq::{LstmSeq2seq, LstmSeq2seqConfig};
 pub use oracle::{npy_f32, Oracle};
 pub use prefix::PrefixGenerator;
 pub use rmc::{RmcConfig, RmcGenerator};
@@ -42,6 +44,19 @@ pub enum GeneratorConfig {
     Rmc(RmcConfig),
     /// A Transformer encoder-decoder, for a parallel corpus (translation, dialogue).
     Seq2seq(Seq2seqConfig),
+    /// An LSTM encoder-decoder with attention, for a parallel corpus.
+    #[serde(rename = "lstm-seq2seq")]
+    LstmSeq2seq(LstmSeq2seqConfig),
+}
+
+impl GeneratorConfig {
+    /// Whether the network is an encoder-decoder (it needs a source per sentence).
+    pub fn is_encoder_decoder(&self) -> bool {
+        matches!(
+            self,
+            GeneratorConfig::Seq2seq(_) | GeneratorConfig::LstmSeq2seq(_)
+        )
+    }
 }
 
 impl Default for GeneratorConfig {
@@ -58,6 +73,7 @@ impl GeneratorConfig {
             GeneratorConfig::Transformer(c) => c.validate("generator"),
             GeneratorConfig::Rmc(c) => c.validate(),
             GeneratorConfig::Seq2seq(c) => c.validate(),
+            GeneratorConfig::LstmSeq2seq(c) => c.validate(),
         }
     }
 }
@@ -174,10 +190,16 @@ impl GeneratorModel {
                     };
                     Box::new(Seq2seqGenerator::new(p, c, src, vocab_size, max_len))
                 }
+                GeneratorConfig::LstmSeq2seq(c) => {
+                    let CondSpec::Source { vocab, .. } = cond else {
+                        panic!("an encoder-decoder is built for a parallel corpus (checked with the config)")
+                    };
+                    Box::new(LstmSeq2seq::new(p, c, vocab, vocab_size))
+                }
             }
         };
         let root = vs.root();
-        let seq2seq = matches!(cfg, GeneratorConfig::Seq2seq(_));
+        let seq2seq = cfg.is_encoder_decoder();
         let net: Box<dyn Generator> = match cond {
             CondSpec::Source { vocab, .. } if !seq2seq => {
                 Box::new(PrefixGenerator::new(&root, build(&root), vocab))

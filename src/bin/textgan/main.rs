@@ -9,6 +9,7 @@ mod presets;
 mod progress;
 mod sample;
 mod sweep;
+mod sweep_beam;
 mod train;
 mod translate;
 

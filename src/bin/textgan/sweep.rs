@@ -14,10 +14,10 @@ use textgan::eval::plot::{self, Series};
 pub struct SweepArgs {
     /// Run directory (repeat for several runs on one plot).
     #[arg(long = "run", value_name = "DIR", required = true)]
-    runs: Vec<PathBuf>,
+    pub runs: Vec<PathBuf>,
     /// Legend label per run (default: the directory name).
     #[arg(long = "label", value_name = "NAME")]
-    labels: Vec<String>,
+    pub labels: Vec<String>,
     /// Comma-separated sampling temperatures.
     #[arg(
         long,
@@ -26,15 +26,19 @@ pub struct SweepArgs {
         allow_negative_numbers = true
     )]
     temperatures: Vec<f64>,
-    /// Samples per run and temperature.
+    /// Runs trained on pairs: comma-separated beam widths to translate their test sources
+    /// with (temperatures do not apply).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,5")]
+    pub beams: Vec<i64>,
+    /// Samples per run and temperature (runs on pairs: test sources translated).
     #[arg(short = 'n', long = "num", default_value_t = 2000)]
-    n: usize,
+    pub n: usize,
     /// References for BLEU (default: each run's test data).
     #[arg(long, value_name = "FILE")]
     references: Option<PathBuf>,
     /// Output directory for sweep.jsonl, sweep.md and quality_diversity.{svg,png}.
     #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    pub out: PathBuf,
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: i64,
     /// cpu, cuda, cuda:N or auto.
@@ -63,6 +67,9 @@ pub fn run(a: SweepArgs) -> Result<()> {
         .iter()
         .map(|d| RunContext::load(d, device))
         .collect::<textgan::Result<_>>()?;
+    if let Some(done) = sweep_pairs(&a, &ctxs) {
+        return done;
+    }
     let oracle = ctxs[0].is_oracle();
     if ctxs.iter().any(|c| c.is_oracle() != oracle) {
         bail!("a sweep plots either oracle runs or text runs, not both");
@@ -77,12 +84,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     let mut series = Vec::new();
     let mut grammar_series = Vec::new();
     for (i, c) in ctxs.iter().enumerate() {
-        let label = a.labels.get(i).cloned().unwrap_or_else(|| {
-            a.runs[i]
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| a.runs[i].display().to_string())
-        });
+        let label = label_of(&a, i);
         let first_row = rows.len();
         let points = sweep_one(&a, c, &label, ref_lines.as_deref(), oracle, &bar, &mut rows)?;
         if c.grammar.is_some() {
@@ -126,6 +128,33 @@ pub fn run(a: SweepArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// Runs trained on pairs sweep beam widths (`sweep_beam`); None for other runs.
+fn sweep_pairs(a: &SweepArgs, ctxs: &[RunContext]) -> Option<Result<()>> {
+    let pairs = ctxs.iter().filter(|c| c.corpus.sources.is_some()).count();
+    if pairs == 0 {
+        return None;
+    }
+    Some((|| {
+        if pairs < ctxs.len() {
+            bail!("a sweep compares runs of one kind: runs on pairs (over beam widths) or others (over temperatures)");
+        }
+        std::fs::create_dir_all(&a.out)
+            .map_err(|e| anyhow::anyhow!("--out {}: {e}", a.out.display()))?;
+        let labels: Vec<String> = (0..ctxs.len()).map(|i| label_of(a, i)).collect();
+        crate::sweep_beam::run(a, ctxs, &labels)
+    })())
+}
+
+/// The legend label of run `i`: `--label`, or the directory's name.
+fn label_of(a: &SweepArgs, i: usize) -> String {
+    a.labels.get(i).cloned().unwrap_or_else(|| {
+        a.runs[i]
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| a.runs[i].display().to_string())
+    })
 }
 
 /// Exact quality (grammar NLL of the samples) against coverage (NLL-test on fresh grammar
