@@ -3,7 +3,7 @@
 //! `[doc:NAME]` sections of this file verbatim (the last test checks it).
 use std::marker::PhantomData;
 use tch::{nn, nn::Module, Device, Kind, Tensor};
-use textgan::algorithms::batches::{sample_tensor, token_log_probs, Shapes};
+use textgan::algorithms::batches::{fresh_samples, token_log_probs, Shapes};
 use textgan::algorithms::disc_side::DiscSide;
 use textgan::algorithms::{
     any_networks, register, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats,
@@ -62,16 +62,10 @@ impl Algorithm for VanillaPg {
     }
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
-        // Labels for the samples, drawn like the training data's (none for unlabelled data):
-        // the same step then trains a label-conditional generator against a conditional D.
-        let cond = ctx.draw_cond(self.adv.batch_size);
-        let samples = sample_tensor(
-            ctx.gen,
-            self.adv.batch_size,
-            &cond,
-            &self.shapes,
-            ctx.device,
-        );
+        // Samples under conditions drawn like the training data's (labels, sources; none for
+        // plain text): the same step then trains a conditional generator against a
+        // conditional D.
+        let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
         let reward = tch::no_grad(|| {
             let d_in = self.shapes.to_d_len(&samples);
             let score = self.disc.model.net.score_given(&d_in, &cond, false); // [B, K]

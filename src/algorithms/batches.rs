@@ -166,6 +166,13 @@ pub fn sample_tensor(
     shapes.pad_after_eos(&Tensor::stack(&cols, 1))
 }
 
+/// `n` samples of the generator under conditions drawn like the training data's (labels,
+/// sources; none for plain text), with those conditions: a generator step's samples.
+pub fn fresh_samples(ctx: &mut super::Ctx, n: i64, shapes: &Shapes) -> (Tensor, Condition) {
+    let cond = ctx.draw_cond(n);
+    (sample_tensor(ctx.gen, n, &cond, shapes, ctx.device), cond)
+}
+
 /// Log-probabilities [B, T] of the tokens of `tokens` [B, T] under `gen` given `cond` (with
 /// gradient).
 pub fn token_log_probs(

@@ -1,6 +1,6 @@
 //! MaliGAN (Che et al. 2017): REINFORCE on whole sequences with importance weights
 //! r = D / (1 - D), normalised over the batch, minus their mean as a baseline.
-use super::batches::{sample_tensor, token_log_probs, Shapes};
+use super::batches::{fresh_samples, token_log_probs, Shapes};
 use super::disc_side::DiscSide;
 use super::seqgan::DRounds;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
@@ -84,14 +84,7 @@ impl Algorithm for MaliGan {
     }
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let cond = ctx.draw_cond(self.adv.batch_size);
-        let samples = sample_tensor(
-            ctx.gen,
-            self.adv.batch_size,
-            &cond,
-            &self.shapes,
-            ctx.device,
-        );
+        let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
         let weights = tch::no_grad(|| {
             let d_in = self.shapes.to_d_len(&samples);
             let d = self.disc.model.net.as_ref();

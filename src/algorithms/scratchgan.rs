@@ -2,7 +2,7 @@
 //! token gives dense rewards r_t = 2 sigmoid(D_t) - 1; the generator follows REINFORCE on the
 //! discounted returns R_t = sum_k gamma^(k-t) r_k minus a moving-average baseline per position,
 //! with large batches and no MLE pretraining.
-use super::batches::{real_and_fake, reinforce_loss, sample_tensor, token_log_probs, Shapes};
+use super::batches::{fresh_samples, real_and_fake, reinforce_loss, token_log_probs, Shapes};
 use super::disc_side::DiscSide;
 use super::{g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::Condition;
@@ -111,14 +111,7 @@ impl Algorithm for ScratchGan {
     }
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let cond = ctx.draw_cond(self.adv.batch_size);
-        let samples = sample_tensor(
-            ctx.gen,
-            self.adv.batch_size,
-            &cond,
-            &self.shapes,
-            ctx.device,
-        );
+        let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
         let mask = self.shapes.mask(&samples);
         let t = self.shapes.gen_len;
         let returns = tch::no_grad(|| {

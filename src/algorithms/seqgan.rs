@@ -6,7 +6,7 @@
 //! position p every completion in flight (prefixes 1..p) samples its next token in one step,
 //! and the completions of prefix p join from the teacher-forced state. The Python toolkits loop
 //! over prefixes and rollouts one batch at a time.
-use super::batches::{self, reinforce_loss, sample_tensor, token_log_probs, Shapes};
+use super::batches::{self, fresh_samples, reinforce_loss, sample_tensor, token_log_probs, Shapes};
 use super::disc_side::DiscSide;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::Condition;
@@ -363,14 +363,7 @@ impl Algorithm for SeqGan {
     }
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
-        let cond = ctx.draw_cond(self.adv.batch_size);
-        let samples = sample_tensor(
-            ctx.gen,
-            self.adv.batch_size,
-            &cond,
-            &self.shapes,
-            ctx.device,
-        );
+        let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
         let rewards = rollout_rewards(
             self.rollout.net.as_ref(),
             &self.disc,

@@ -417,13 +417,8 @@ fn fit(
 mod tests {
     use super::*;
     use crate::data::Tokenizer;
-    use std::io::Write;
 
-    fn file(bytes: &[u8]) -> tempfile::NamedTempFile {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(bytes).unwrap();
-        f
-    }
+    use crate::data::test_file as file;
 
     #[test]
     fn reads_lines_and_names_bad_utf8() {

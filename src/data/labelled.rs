@@ -140,13 +140,8 @@ pub fn label_ids(lines: &Lines, names: &[String], what: &str) -> Result<Vec<i64>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
-    fn file(bytes: &[u8]) -> tempfile::NamedTempFile {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(bytes).unwrap();
-        f
-    }
+    use crate::data::test_file as file;
 
     #[test]
     fn tab_lines_and_their_errors() {

@@ -20,3 +20,12 @@ pub use grammar::Grammar;
 pub use parallel::Sources;
 pub use tok13a::tokenize_13a;
 pub use vocab::{tokenize, Vocab, BOS, EOS, PAD, UNK};
+
+/// A temporary file holding `bytes`, for the readers' tests.
+#[cfg(test)]
+pub(crate) fn test_file(bytes: &[u8]) -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(bytes).unwrap();
+    f
+}

@@ -201,13 +201,8 @@ pub fn encode_sources(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
-    fn file(bytes: &[u8]) -> tempfile::NamedTempFile {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(bytes).unwrap();
-        f
-    }
+    use crate::data::test_file as file;
 
     #[test]
     fn aligned_files_and_tab_pairs() {

@@ -36,7 +36,7 @@ impl CondSpec {
 }
 
 /// The embedding width of a network's inputs, found by embedding one token.
-fn embed_dim(embed: impl Fn(&Tensor) -> Tensor, device: Device) -> i64 {
+pub(crate) fn embed_dim(embed: impl Fn(&Tensor) -> Tensor, device: Device) -> i64 {
     let _g = tch::no_grad_guard();
     let e = embed(&Tensor::zeros([1, 1], (Kind::Int64, device)));
     *e.size().last().expect("[1, 1, E]")

@@ -5,7 +5,7 @@
 //! embeddings, so a Gumbel-softmax algorithm can feed soft one-hot vectors through
 //! [`Generator::embed_soft`] and reach any generator the same way.
 mod beam;
-mod conditioned;
+pub(crate) mod conditioned;
 pub mod disc;
 mod lstm;
 mod lstm_seq2seq;
@@ -267,6 +267,32 @@ pub fn token_cross_entropy(logits: &Tensor, target: &Tensor, reduction: tch::Red
         crate::data::IGNORE_INDEX,
         0.0,
     )
+}
+
+/// Checks that stepping `m` through `input` [B, T] under `cond` gives teacher forcing's
+/// logits, and that the condition `other` changes them (`what` names the case).
+#[cfg(test)]
+pub(crate) fn assert_steps_match(
+    m: &GeneratorModel,
+    input: &Tensor,
+    (cond, other): (&Condition, &Condition),
+    what: &str,
+) {
+    let (b, t) = input.size2().expect("[B, T]");
+    let full = m.net.forward_given(input, cond, false);
+    let mut state = m.net.initial_state_given(b, cond);
+    for i in 0..t {
+        let step = m.net.step(&input.select(1, i), &mut state);
+        let diff = (&step - full.select(1, i)).abs().max().double_value(&[]);
+        assert!(diff < 1e-4, "{what} position {i}: {diff}");
+    }
+    let moved = (m.net.forward_given(input, other, false) - &full)
+        .abs()
+        .max();
+    assert!(
+        moved.double_value(&[]) > 1e-4,
+        "{what}: the condition is ignored"
+    );
 }
 
 /// A small LSTM and a small Transformer, for unit tests.

@@ -18,11 +18,7 @@ pub struct PrefixGenerator {
 impl PrefixGenerator {
     pub fn new(p: &nn::Path, inner: Box<dyn Generator>, src_vocab: Option<i64>) -> Self {
         let src_embed = src_vocab.map(|v| {
-            let dim = {
-                let _g = tch::no_grad_guard();
-                let e = inner.embed(&Tensor::zeros([1, 1], (Kind::Int64, p.device())));
-                *e.size().last().expect("[1, 1, E]")
-            };
+            let dim = super::conditioned::embed_dim(|t| inner.embed(t), p.device());
             let init = nn::EmbeddingConfig {
                 ws_init: nn::Init::Randn {
                     mean: 0.0,
@@ -113,27 +109,17 @@ mod tests {
         let input = Tensor::from_slice(&[1i64, 4, 5, 6, 1, 8, 9, 4]).view([2, 4]);
         let src = Tensor::from_slice(&[3i64, 5, 7, 3, 0, 0]).view([2, 3]);
         let cond = Condition::Source { ids: src, pad: 0 };
+        let other = Condition::Source {
+            ids: Tensor::from_slice(&[4i64, 4, 4, 8, 8, 8]).view([2, 3]),
+            pad: 0,
+        };
         for cfg in crate::models::tiny_configs() {
             let spec = CondSpec::Source {
                 vocab: Some(9),
                 max_len: 3,
             };
             let m = GeneratorModel::conditional(&cfg, 11, 8, spec, Device::Cpu);
-            let full = m.net.forward_given(&input, &cond, false);
-            let mut state = m.net.initial_state_given(2, &cond);
-            for t in 0..4 {
-                let step = m.net.step(&input.select(1, t), &mut state);
-                let diff = (&step - full.select(1, t)).abs().max().double_value(&[]);
-                assert!(diff < 1e-4, "{cfg:?} position {t}: {diff}");
-            }
-            let other = Condition::Source {
-                ids: Tensor::from_slice(&[4i64, 4, 4, 8, 8, 8]).view([2, 3]),
-                pad: 0,
-            };
-            let moved = (m.net.forward_given(&input, &other, false) - &full)
-                .abs()
-                .max();
-            assert!(moved.double_value(&[]) > 1e-4, "{cfg:?}");
+            crate::models::assert_steps_match(&m, &input, (&cond, &other), &format!("{cfg:?}"));
         }
     }
 }

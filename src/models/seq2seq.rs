@@ -422,25 +422,16 @@ mod tests {
             ids: Tensor::from_slice(&[3i64, 5, 7, 3, 0, 0]).view([2, 3]),
             pad: 0,
         };
+        let other = Condition::Source {
+            ids: Tensor::from_slice(&[4i64, 4, 4, 8, 8, 8]).view([2, 3]),
+            pad: 0,
+        };
         for cfg in configs {
             for vocab in [Some(9), None] {
                 let spec = CondSpec::Source { vocab, max_len: 8 };
                 let m = GeneratorModel::conditional(&cfg, 11, 8, spec, Device::Cpu);
-                let full = m.net.forward_given(&input, &cond, false);
-                let mut state = m.net.initial_state_given(2, &cond);
-                for t in 0..4 {
-                    let step = m.net.step(&input.select(1, t), &mut state);
-                    let diff = (&step - full.select(1, t)).abs().max().double_value(&[]);
-                    assert!(diff < 1e-4, "{cfg:?} {vocab:?} position {t}: {diff}");
-                }
-                let other = Condition::Source {
-                    ids: Tensor::from_slice(&[4i64, 4, 4, 8, 8, 8]).view([2, 3]),
-                    pad: 0,
-                };
-                let moved = (m.net.forward_given(&input, &other, false) - &full)
-                    .abs()
-                    .max();
-                assert!(moved.double_value(&[]) > 1e-4, "{cfg:?}");
+                let what = format!("{cfg:?} {vocab:?}");
+                crate::models::assert_steps_match(&m, &input, (&cond, &other), &what);
             }
         }
     }

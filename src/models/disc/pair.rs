@@ -8,7 +8,7 @@
 //! embedding, so any discriminator (CNN, LSTM, Transformer) reads the pair.
 use super::Discriminator;
 use crate::data::Condition;
-use tch::{nn, nn::Module, Kind, Tensor};
+use tch::{nn, nn::Module, Tensor};
 
 pub struct PairDiscriminator {
     inner: Box<dyn Discriminator>,
@@ -21,14 +21,7 @@ impl PairDiscriminator {
     /// `src_vocab` source tokens; the target network `inner` takes embeddings of width `dim`.
     pub fn new(p: &nn::Path, inner: Box<dyn Discriminator>, src_vocab: i64) -> Self {
         let p = p / "source";
-        let dim = {
-            let _g = tch::no_grad_guard();
-            *inner
-                .embed(&Tensor::zeros([1, 1], (Kind::Int64, p.device())))
-                .size()
-                .last()
-                .expect("[1, 1, E]")
-        };
+        let dim = crate::models::conditioned::embed_dim(|t| inner.embed(t), p.device());
         let conv = nn::ConvConfig {
             padding: 1,
             ..Default::default()
