@@ -14,12 +14,13 @@
 //! - The discriminator reads the pair ([`PairDiscriminator`](crate::models::disc::PairDiscriminator),
 //!   built for every parallel run) and is trained with the run's GAN loss on human against
 //!   sampled translations of the same sources.
-use super::batches::{real_rows, sample_tensor, token_log_probs, Shapes};
+use super::batches::{real_batch_given, sample_tensor, token_log_probs, Shapes};
 use super::disc_side::DiscSide;
-use super::seqgan::{rollout_rewards, score_given_in_chunks};
+use super::seqgan::rollout_rewards;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::Condition;
 use crate::error::{ensure, Result};
+use crate::models::disc::score_given_in_chunks;
 use crate::optim::Adam;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -118,13 +119,8 @@ impl Algorithm for AdvNmt {
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let n = self.adv.batch_size;
-        let picks: Vec<usize> = {
-            use rand::Rng;
-            (0..n)
-                .map(|_| ctx.rng.gen_range(0..ctx.real.len()))
-                .collect()
-        };
-        let cond = ctx.cond_of(&picks);
+        // Training pairs: their sources to translate, their targets for teacher forcing.
+        let (real, cond) = real_batch_given(ctx, n, &self.shapes);
         let samples = sample_tensor(ctx.gen, n, &cond, &self.shapes, ctx.device);
         let q = self.rewards(ctx, &samples, &cond);
         let mask = self.shapes.mask(&samples);
@@ -138,11 +134,7 @@ impl Algorithm for AdvNmt {
         out.extra.insert("reward".into(), mean(&q));
         if self.cfg.teacher_forcing {
             // The human translations of the same sources, reward 1 on every token.
-            let real = real_rows(ctx.real, &picks, &self.shapes, ctx.device).narrow(
-                1,
-                0,
-                self.shapes.gen_len,
-            );
+            let real = real.narrow(1, 0, self.shapes.gen_len);
             let mask = self.shapes.mask(&real);
             let logp = token_log_probs(ctx.gen, &real, &cond, &self.shapes);
             let tf = prob_loss(&logp, &Tensor::ones_like(&mask), &mask);

@@ -17,7 +17,7 @@
 //!   is not done: beta follows its schedule.
 use super::batches::{one_hot, real_rows, sample_tensor, token_log_probs, Shapes};
 use super::disc_side::DiscSide;
-use super::gumbel::{beta_at, gumbel_decode, soft_to_d_len, BetaSchedule};
+use super::gumbel::{beta_at, gumbel_decode, schedule_len, soft_to_d_len, BetaSchedule};
 use super::losses::{self, GanLoss};
 use super::{any_networks, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::{Condition, Conds};
@@ -130,10 +130,7 @@ impl CatGan {
     }
 
     fn beta(&self, ctx: &Ctx) -> f64 {
-        let n = match self.cfg.beta_horizon {
-            0 => ctx.total,
-            n => n,
-        };
+        let n = schedule_len(self.cfg.beta_horizon, ctx.total);
         beta_at(self.cfg.beta_schedule, self.cfg.beta_max, ctx.step, n)
     }
 

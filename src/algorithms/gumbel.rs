@@ -98,8 +98,8 @@ pub fn beta_at(schedule: BetaSchedule, max: f64, n: usize, total: usize) -> f64 
 }
 
 /// N of the beta schedule: `gan.beta_horizon`, or the run's adversarial steps when it is 0.
-fn schedule_len(cfg: &GumbelConfig, steps: usize) -> usize {
-    match cfg.beta_horizon {
+pub(super) fn schedule_len(horizon: usize, steps: usize) -> usize {
+    match horizon {
         0 => steps,
         n => n,
     }
@@ -177,7 +177,7 @@ impl Gumbel {
             self.cfg.beta_schedule,
             self.cfg.beta_max,
             ctx.step,
-            schedule_len(&self.cfg, ctx.total),
+            schedule_len(self.cfg.beta_horizon, ctx.total),
         )
     }
 
@@ -271,9 +271,9 @@ mod tests {
     #[test]
     fn the_horizon_replaces_the_runs_length() {
         let mut cfg = GumbelConfig::default();
-        assert_eq!(schedule_len(&cfg, 3000), 3000);
+        assert_eq!(schedule_len(cfg.beta_horizon, 3000), 3000);
         cfg.beta_horizon = 5000;
-        assert_eq!(schedule_len(&cfg, 3000), 5000);
+        assert_eq!(schedule_len(cfg.beta_horizon, 3000), 5000);
     }
 
     /// Values of RelGAN's `get_fixed_temperature(temper, i, N, adapt)` worked by hand, with the

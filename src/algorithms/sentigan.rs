@@ -12,7 +12,7 @@
 //!   of the authors' code (minimised with the penalty `P(fake)`), not TextGAN-PyTorch's, whose
 //!   minus sign (issue #54) maximises the penalty. Rewards are laid out [rollout, prefix, row]
 //!   and averaged over rollouts (TextGAN-PyTorch's reshape bug, issue #62, is avoided).
-use super::batches::{real_rows, sample_tensor, Shapes};
+use super::batches::{real_and_fake, sample_tensor, Shapes};
 use super::disc_side::DiscSide;
 use super::seqgan::rollout_scores;
 use super::{g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
@@ -101,7 +101,7 @@ fn p_real_class(d: &dyn Discriminator, ids: &Tensor, cond: &Condition) -> Tensor
     let Condition::Label(labels) = cond else {
         unreachable!("SentiGAN's rows are labelled")
     };
-    let logits = super::seqgan::score_given_in_chunks(d, ids, &Condition::None); // [N, k+1]
+    let logits = crate::models::disc::score_in_chunks(d, ids); // [N, k+1]
     logits
         .softmax(-1, Kind::Float)
         .gather(1, &(labels + 1).unsqueeze(1), false)
@@ -141,11 +141,9 @@ impl Algorithm for SentiGan {
         let loss = penalty_loss(&logp, &penalty, &mask);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         let mut out = StepStats::g(g_loss);
-        let mean = |t: &Tensor| (t * &mask).sum(Kind::Float).double_value(&[]);
-        out.extra.insert(
-            "penalty".into(),
-            mean(&penalty) / mean(&Tensor::ones_like(&mask)),
-        );
+        let counted = |t: Tensor| t.sum(Kind::Float).double_value(&[]);
+        let mean_penalty = counted(&penalty * &mask) / counted(mask.shallow_clone());
+        out.extra.insert("penalty".into(), mean_penalty);
         out
     }
 
@@ -153,17 +151,7 @@ impl Algorithm for SentiGan {
     /// many samples (-> 0), generated under labels drawn like the data's.
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let n = self.adv.batch_size;
-        let picks: Vec<usize> = {
-            use rand::Rng;
-            (0..n)
-                .map(|_| ctx.rng.gen_range(0..ctx.real.len()))
-                .collect()
-        };
-        let real = real_rows(ctx.real, &picks, &self.shapes, ctx.device);
-        let cond = ctx.cond_of(&picks);
-        let fake =
-            self.shapes
-                .to_d_len(&sample_tensor(ctx.gen, n, &cond, &self.shapes, ctx.device));
+        let (real, fake, cond) = real_and_fake(ctx, n, &self.shapes);
         let Condition::Label(labels) = &cond else {
             unreachable!("SentiGAN's rows are labelled")
         };

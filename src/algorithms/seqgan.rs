@@ -11,7 +11,7 @@ use super::disc_side::DiscSide;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::Condition;
 use crate::error::{ensure, Result};
-use crate::models::disc::Discriminator;
+use crate::models::disc::score_given_in_chunks;
 use crate::models::{Generator, GeneratorModel, Sampling, State};
 use crate::optim::Adam;
 use serde::{Deserialize, Serialize};
@@ -261,20 +261,6 @@ pub fn rollout_rewards(
     };
     let last = |base: &Tensor| prob(d.score_given(base, cond, false));
     rollout_scores(policy, (samples, cond), n, shapes, &score, &last)
-}
-
-/// Evaluation-mode scores of many rows under their condition, in chunks.
-pub fn score_given_in_chunks(d: &dyn Discriminator, rows: &Tensor, cond: &Condition) -> Tensor {
-    let _guard = tch::no_grad_guard();
-    let n = rows.size()[0];
-    let parts: Vec<Tensor> = (0..n)
-        .step_by(8192)
-        .map(|s| {
-            let len = 8192.min(n - s);
-            d.score_given(&rows.narrow(0, s, len), &cond.narrow(s, len), false)
-        })
-        .collect();
-    Tensor::cat(&parts, 0)
 }
 
 /// The per-token rewards [B, T] of `rollout_rewards` with the scoring given: `score(base,

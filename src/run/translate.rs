@@ -13,6 +13,22 @@ pub enum Decode {
     Sample(Sampling),
 }
 
+impl Decode {
+    /// Greedy decoding for width 1, beam search of that width otherwise.
+    pub fn search(width: i64, length_penalty: f64) -> Self {
+        match width {
+            1 => Decode::Sample(Sampling {
+                greedy: true,
+                ..Default::default()
+            }),
+            width => Decode::Beam(Beam {
+                width,
+                length_penalty,
+            }),
+        }
+    }
+}
+
 /// What preparing the sources changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SourceStats {

@@ -78,20 +78,8 @@ impl Evaluator {
                 .map(|(i, l)| format!("{}\t{l}\n", corpus.vocab.labels[i % k]))
                 .collect(),
         };
-        let sample_file = match progress.phase {
-            Phase::Adv => format!("samples/adv-{adv:07}.txt"),
-            Phase::Mle => format!("samples/step-{step:07}.txt"),
-        };
-        dir.write_samples(&sample_file, &text, progress.steps())?;
-        let mut m = Metrics {
-            step,
-            epoch: progress.epoch,
-            phase: progress.phase,
-            adv_step: (progress.phase == Phase::Adv).then_some(adv),
-            test_nll,
-            samples: sample_file,
-            ..Default::default()
-        };
+        let mut m = record_with_samples(progress, dir, &text)?;
+        m.test_nll = test_nll;
         if let Some(oracle) = &data.oracle {
             let spec = GenerateSpec {
                 count: settings.oracle_samples,
@@ -199,22 +187,29 @@ fn translate_test(
         .iter()
         .map(|s| corpus.vocab.decode(s))
         .collect();
+    let text: String = hyps.iter().map(|l| format!("{l}\n")).collect();
+    let mut m = record_with_samples(progress, dir, &text)?;
+    let refs = [corpus.test_text[..n].to_vec()];
+    m.sacrebleu = Some(crate::eval::sacrebleu::corpus_bleu(&hyps, &refs).score);
+    m.chrf = Some(crate::eval::sacrebleu::corpus_chrf(&hyps, &refs));
+    Ok(m)
+}
+
+/// Writes an evaluation's samples (`samples/step-N.txt`, or `adv-N.txt` in the adversarial
+/// phase) and starts its record: where the run stands and the samples' file.
+fn record_with_samples(progress: &Progress, dir: &RunDir, text: &str) -> Result<Metrics> {
     let (step, adv) = (progress.step, progress.adv_step);
-    let sample_file = match progress.phase {
+    let samples = match progress.phase {
         Phase::Adv => format!("samples/adv-{adv:07}.txt"),
         Phase::Mle => format!("samples/step-{step:07}.txt"),
     };
-    let text: String = hyps.iter().map(|l| format!("{l}\n")).collect();
-    dir.write_samples(&sample_file, &text, progress.steps())?;
-    let refs = [corpus.test_text[..n].to_vec()];
+    dir.write_samples(&samples, text, progress.steps())?;
     Ok(Metrics {
         step,
         epoch: progress.epoch,
         phase: progress.phase,
         adv_step: (progress.phase == Phase::Adv).then_some(adv),
-        samples: sample_file,
-        sacrebleu: Some(crate::eval::sacrebleu::corpus_bleu(&hyps, &refs).score),
-        chrf: Some(crate::eval::sacrebleu::corpus_chrf(&hyps, &refs)),
+        samples,
         ..Default::default()
     })
 }

@@ -124,7 +124,13 @@ fn lm_run<'a>(
     }
     let wanted = metrics.iter().any(|m| m == "lm-score" || m == "reverse-lm");
     Ok(match (&a.lm_run, wanted) {
-        (Some(dir), true) => Some((RunContext::load(dir, device)?, dir.as_path())),
+        (Some(dir), true) => {
+            let lm = RunContext::load(dir, device)?;
+            if lm.corpus.is_labelled() || lm.corpus.sources.is_some() {
+                bail!("--lm-run needs a language model of plain text; {} was trained on labelled text or pairs", dir.display());
+            }
+            Some((lm, dir.as_path()))
+        }
         (None, true) => {
             bail!("lm-score and reverse-lm need --lm-run DIR (an MLE run on real data)")
         }
@@ -296,16 +302,7 @@ fn eval_translation(a: &EvalArgs, c: &RunContext) -> Result<()> {
     let src = &c.corpus.sources.as_ref().expect("a run on pairs").test;
     let n = a.n.min(src.len());
     let tr = textgan::run::Translator::new(&c.gen)?;
-    let how = match a.beam {
-        1 => textgan::run::Decode::Sample(textgan::models::Sampling {
-            greedy: true,
-            ..Default::default()
-        }),
-        w => textgan::run::Decode::Beam(textgan::models::Beam {
-            width: w,
-            length_penalty: 1.0,
-        }),
-    };
+    let how = textgan::run::Decode::search(a.beam, 1.0);
     let hyps = tr.translate(&src[..n], &how, 0, 64);
     if let Some(path) = &a.save_samples {
         let text: String = hyps.iter().map(|s| format!("{s}\n")).collect();

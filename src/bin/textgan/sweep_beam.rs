@@ -7,7 +7,6 @@ use anyhow::{bail, Result};
 use serde_json::json;
 use textgan::eval::plot::{self, Series};
 use textgan::eval::sacrebleu::{corpus_bleu, corpus_chrf};
-use textgan::models::{Beam, Sampling};
 use textgan::run::{Decode, Translator};
 
 pub fn run(a: &SweepArgs, ctxs: &[RunContext], labels: &[String]) -> Result<()> {
@@ -28,16 +27,7 @@ pub fn run(a: &SweepArgs, ctxs: &[RunContext], labels: &[String]) -> Result<()> 
         let tr = Translator::new(&c.gen)?;
         let mut points = Vec::new();
         for &w in &a.beams {
-            let how = match w {
-                1 => Decode::Sample(Sampling {
-                    greedy: true,
-                    ..Default::default()
-                }),
-                w => Decode::Beam(Beam {
-                    width: w,
-                    length_penalty: 1.0,
-                }),
-            };
+            let how = Decode::search(w, 1.0);
             let hyps = tr.translate(&src[..n], &how, 0, 64);
             let (b, ch) = (corpus_bleu(&hyps, &refs), corpus_chrf(&hyps, &refs));
             let len = hyps

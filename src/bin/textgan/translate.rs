@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use textgan::models::{Beam, Sampling};
+use textgan::models::Sampling;
 use textgan::run::{Decode, SourceStats, Translator};
 
 #[derive(Args, Debug)]
@@ -50,14 +50,7 @@ fn decode_of(a: &TranslateArgs) -> Result<Decode> {
             temperature,
             ..Default::default()
         }),
-        None if a.beam == 1 => Decode::Sample(Sampling {
-            greedy: true,
-            ..Default::default()
-        }),
-        None => Decode::Beam(Beam {
-            width: a.beam,
-            length_penalty: a.length_penalty,
-        }),
+        None => Decode::search(a.beam, a.length_penalty),
     })
 }
 

@@ -114,11 +114,26 @@ pub trait Discriminator: Send {
 
 /// Evaluation-mode scores of many rows of ids, in chunks that bound the memory held at once.
 pub fn score_in_chunks<D: Discriminator + ?Sized>(d: &D, rows: &Tensor) -> Tensor {
+    score_given_in_chunks(d, rows, &Condition::None)
+}
+
+/// [`score_in_chunks`] of rows under their condition (one condition row per row).
+pub fn score_given_in_chunks<D: Discriminator + ?Sized>(
+    d: &D,
+    rows: &Tensor,
+    cond: &Condition,
+) -> Tensor {
     let _guard = tch::no_grad_guard();
+    let mut start = 0;
     let parts: Vec<Tensor> = rows
         .split(8192, 0)
         .iter()
-        .map(|c| d.score(c, false))
+        .map(|c| {
+            let len = c.size()[0];
+            let s = d.score_given(c, &cond.narrow(start, len), false);
+            start += len;
+            s
+        })
         .collect();
     Tensor::cat(&parts, 0)
 }
