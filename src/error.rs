@@ -18,6 +18,9 @@ pub enum Error {
     Config(String),
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: PathBuf, reason: String },
+    /// A request to a served run that it cannot answer as asked (a 4xx).
+    #[error("{0}")]
+    Request(String),
     #[error("device: {0}")]
     Device(String),
     #[error("data: {0}")]

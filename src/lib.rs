@@ -18,6 +18,7 @@ pub mod models;
 pub mod optim;
 pub mod presets;
 pub mod run;
+pub mod serve;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["presets", "checkpoint"],
     &["run", "cuda_graph"],
-    &["train"],
+    &["train", "serve"],
 ];
 
 /// What `module` may import (beside itself).

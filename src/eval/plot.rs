@@ -1,7 +1,7 @@
 //! Quality-diversity plots as SVG and PNG (rendered with resvg and the bundled DejaVu Sans, so no
 //! system fonts are needed).
 use crate::error::{Error, Result};
-use std::fmt::Write;
+use plotters::prelude::*;
 use std::path::Path;
 
 /// One curve: a run's points at several temperatures.
@@ -12,17 +12,24 @@ pub struct Series {
     pub points: Vec<(f64, f64, f64)>,
 }
 
-const COLORS: [&str; 8] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+const COLORS: [RGBColor; 8] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x17, 0xbe, 0xcf),
 ];
-const W: f64 = 720.0;
-const H: f64 = 520.0;
-const L: f64 = 80.0; // margins: left, right (legend), top, bottom
-const R: f64 = 180.0;
-const T: f64 = 50.0;
-const B: f64 = 60.0;
+const W: u32 = 720;
+const H: u32 = 520;
+/// Width of the legend column at the right.
+const R: u32 = 180;
+const FONT: &str = "DejaVu Sans";
 
-fn nice_range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
+/// The data range padded by 8% each side (plotters puts its ticks at round numbers inside).
+fn nice_range(vals: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let v: Vec<f64> = vals.filter(|x| x.is_finite()).collect();
     let (lo, hi) = v
         .iter()
@@ -30,18 +37,15 @@ fn nice_range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
             (a.min(x), b.max(x))
         });
     if !lo.is_finite() {
-        return (0.0, 1.0);
+        return 0.0..1.0;
     }
     let pad = ((hi - lo) * 0.08).max(1e-3);
-    (lo - pad, hi + pad)
+    (lo - pad)..(hi + pad)
 }
 
-/// An SVG line-and-point plot of `series`, points labelled with their temperature.
+/// An SVG line-and-point plot of `series`, points labelled with their temperature. Drawn by
+/// `plotters` (axis ticks at round numbers); the legend is a column at the right.
 pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> String {
-    let ax = Axes {
-        x: nice_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0))),
-        y: nice_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1))),
-    };
     // The canvas widens to the right for long legend labels (about 7.2 px a character at 12 px
     // DejaVu Sans), so none is cut off; the plot itself keeps its size.
     let longest = series
@@ -49,141 +53,87 @@ pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> Stri
         .map(|s| s.label.chars().count())
         .max()
         .unwrap_or(0);
-    let wt = W + (38.0 + 7.2 * longest as f64 + 10.0 - R).max(0.0);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{wt}" height="{H}" viewBox="0 0 {wt} {H}" font-family="DejaVu Sans" font-size="12">"#
+    let legend = R.max((38.0 + 7.2 * longest as f64 + 10.0).ceil() as u32);
+    let mut out = String::new();
+    // Drawing into a string cannot fail but for plotters' own range errors, which the
+    // padded ranges rule out; a failure leaves what was drawn.
+    let _ = draw(
+        &mut out,
+        (W - R + legend, legend),
+        series,
+        [title, x_label, y_label],
     );
-    let _ = write!(s, r#"<rect width="{wt}" height="{H}" fill="white"/>"#);
-    frame(&mut s, &ax, title, x_label, y_label);
+    out
+}
+
+/// A tick label: the shortest form of the round number plotters chose (`2`, `0.25`), free of
+/// floating-point noise.
+fn tick(v: f64) -> String {
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    match s {
+        "-0" => "0".into(),
+        s => s.into(),
+    }
+}
+
+type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+fn draw(
+    out: &mut String,
+    (width, legend): (u32, u32),
+    series: &[Series],
+    [title, x_label, y_label]: [&str; 3],
+) -> DrawResult {
+    let root = SVGBackend::with_string(out, (width, H)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (plot, side) = root.split_horizontally(width - legend);
+    let xr = nice_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    let yr = nice_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(xr, yr)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 16))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
+        .draw()?;
     for (i, ser) in series.iter().enumerate() {
-        marks(&mut s, &ax, ser, i);
+        let c = COLORS[i % COLORS.len()];
+        let pts: Vec<(f64, f64, f64)> = ser
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
+        chart.draw_series(LineSeries::new(
+            pts.iter().map(|p| (p.0, p.1)),
+            c.stroke_width(2),
+        ))?;
+        chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 4, c.filled())))?;
+        chart.draw_series(pts.iter().filter(|p| p.2.is_finite()).map(|p| {
+            EmptyElement::at((p.0, p.1))
+                + Text::new(
+                    format!("T={}", p.2),
+                    (6, -14),
+                    (FONT, 13).into_font().color(&RGBColor(0x55, 0x55, 0x55)),
+                )
+        }))?;
+        let y = 50 + 20 * i as i32;
+        side.draw(&Rectangle::new([(12, y - 2), (32, y + 1)], c.filled()))?;
+        side.draw(&Text::new(ser.label.as_str(), (38, y - 8), (FONT, 15)))?;
     }
-    s.push_str("</svg>\n");
-    s
-}
-
-/// The data ranges and their mapping to the canvas.
-struct Axes {
-    x: (f64, f64),
-    y: (f64, f64),
-}
-
-impl Axes {
-    fn px(&self, x: f64) -> f64 {
-        L + (x - self.x.0) / (self.x.1 - self.x.0) * (W - L - R)
-    }
-
-    fn py(&self, y: f64) -> f64 {
-        H - B - (y - self.y.0) / (self.y.1 - self.y.0) * (H - T - B)
-    }
-}
-
-/// Title, plot box, grid with tick labels, axis labels.
-fn frame(s: &mut String, ax: &Axes, title: &str, x_label: &str, y_label: &str) {
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="28" font-size="16" text-anchor="middle">{}</text>"#,
-        (L + W - R) / 2.0,
-        esc(title)
-    );
-    let _ = write!(
-        s,
-        r##"<rect x="{L}" y="{T}" width="{}" height="{}" fill="none" stroke="#333"/>"##,
-        W - L - R,
-        H - T - B
-    );
-    for i in 0..=5 {
-        let fx = ax.x.0 + (ax.x.1 - ax.x.0) * i as f64 / 5.0;
-        let fy = ax.y.0 + (ax.y.1 - ax.y.0) * i as f64 / 5.0;
-        let (x, y) = (ax.px(fx), ax.py(fy));
-        let _ = write!(
-            s,
-            r##"<line x1="{x}" y1="{T}" x2="{x}" y2="{}" stroke="#ddd"/>"##,
-            H - B
-        );
-        let _ = write!(
-            s,
-            r##"<line x1="{L}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/>"##,
-            W - R
-        );
-        let _ = write!(
-            s,
-            r#"<text x="{x}" y="{}" text-anchor="middle">{fx:.3}</text>"#,
-            H - B + 18.0
-        );
-        let _ = write!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="end">{fy:.3}</text>"#,
-            L - 6.0,
-            y + 4.0
-        );
-    }
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
-        (L + W - R) / 2.0,
-        H - 15.0,
-        esc(x_label)
-    );
-    let _ = write!(
-        s,
-        r#"<text x="20" y="{0}" text-anchor="middle" transform="rotate(-90 20 {0})">{1}</text>"#,
-        (T + H - B) / 2.0,
-        esc(y_label)
-    );
-}
-
-/// One series: its line, its points (with their temperatures), its legend entry.
-fn marks(s: &mut String, ax: &Axes, ser: &Series, i: usize) {
-    let c = COLORS[i % COLORS.len()];
-    let finite: Vec<&(f64, f64, f64)> = ser
-        .points
-        .iter()
-        .filter(|p| p.0.is_finite() && p.1.is_finite())
-        .collect();
-    let pts: Vec<String> = finite
-        .iter()
-        .map(|p| format!("{:.1},{:.1}", ax.px(p.0), ax.py(p.1)))
-        .collect();
-    let _ = write!(
-        s,
-        r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"/>"#,
-        pts.join(" ")
-    );
-    for &&(x, y, t) in &finite {
-        let (x, y) = (ax.px(x), ax.py(y));
-        let _ = write!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{c}"/>"#);
-        if t.is_finite() {
-            let _ = write!(
-                s,
-                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#555">T={t}</text>"##,
-                x + 6.0,
-                y - 6.0
-            );
-        }
-    }
-    let ly = T + 10.0 + 20.0 * i as f64;
-    let _ = write!(
-        s,
-        r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{c}" stroke-width="3"/>"#,
-        W - R + 12.0,
-        W - R + 32.0
-    );
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="{}">{}</text>"#,
-        W - R + 38.0,
-        ly + 4.0,
-        esc(&ser.label)
-    );
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    root.present()?;
+    Ok(())
 }
 
 /// A run's training curves from its `metrics.jsonl` records, as (file stem, SVG) pairs:
@@ -191,21 +141,7 @@ fn esc(s: &str) -> String {
 /// begun, `adv_nll` (test NLL, NLL-oracle) and `adv_bleu` (BLEU-4, Self-BLEU-4) by adversarial
 /// step. Curves with no values are left out, and plots with no curves.
 pub fn training_curves(records: &[serde_json::Value]) -> Vec<(&'static str, String)> {
-    let curve = |&(phase, x, label, get): &Curve| {
-        let value = |m: &serde_json::Value| match get {
-            Get::Key(k) => m[k].as_f64(),
-            Get::Fourth(k) => m[k][2].as_f64(),
-        };
-        let points: Vec<(f64, f64, f64)> = records
-            .iter()
-            .filter(|m| m["phase"] == phase)
-            .filter_map(|m| Some((m[x].as_f64()?, value(m)?, f64::NAN)))
-            .collect();
-        (!points.is_empty()).then(|| Series {
-            label: label.into(),
-            points,
-        })
-    };
+    let curve = |c: &Curve| curve_of(records, c);
     PLOTS
         .iter()
         .filter_map(|(stem, title, x, y, curves)| {
@@ -213,6 +149,47 @@ pub fn training_curves(records: &[serde_json::Value]) -> Vec<(&'static str, Stri
             (!series.is_empty()).then(|| (*stem, svg(&series, title, x, y)))
         })
         .collect()
+}
+
+/// The training plots by file stem and title, in the order [`training_curves`] draws them.
+pub fn training_plot_names() -> Vec<(&'static str, &'static str)> {
+    PLOTS.iter().map(|p| (p.0, p.1)).collect()
+}
+
+/// One training plot (`stem`, see [`training_plot_names`]) over several runs: each run's
+/// curves, labelled `run: curve`. `None` for an unknown stem or when no run has a value.
+pub fn compare_runs(runs: &[(String, Vec<serde_json::Value>)], stem: &str) -> Option<String> {
+    let (_, title, x, y, curves) = PLOTS.iter().find(|p| p.0 == stem)?;
+    let mut series = Vec::new();
+    for (name, records) in runs {
+        for c in curves.iter() {
+            if let Some(mut s) = curve_of(records, c) {
+                s.label = match runs.len() {
+                    1 => s.label,
+                    _ => format!("{name}: {}", s.label),
+                };
+                series.push(s);
+            }
+        }
+    }
+    (!series.is_empty()).then(|| svg(&series, title, x, y))
+}
+
+/// A curve's points in `records`, or `None` when it has no values.
+fn curve_of(records: &[serde_json::Value], &(phase, x, label, get): &Curve) -> Option<Series> {
+    let value = |m: &serde_json::Value| match get {
+        Get::Key(k) => m[k].as_f64(),
+        Get::Fourth(k) => m[k][2].as_f64(),
+    };
+    let points: Vec<(f64, f64, f64)> = records
+        .iter()
+        .filter(|m| m["phase"] == phase)
+        .filter_map(|m| Some((m[x].as_f64()?, value(m)?, f64::NAN)))
+        .collect();
+    (!points.is_empty()).then(|| Series {
+        label: label.into(),
+        points,
+    })
 }
 
 /// How a curve reads a record: a number, or the fourth of a list (BLEU-4 of BLEU-2..5).
@@ -280,6 +257,37 @@ const PLOTS: &[(&str, &str, &str, &str, &[Curve])] = &[
             ("adv", "adv_step", "BLEU-4", Get::Fourth("bleu")),
             ("adv", "adv_step", "Self-BLEU-4", Get::Fourth("self_bleu")),
             ("adv", "adv_step", "validity", Get::Key("validity")),
+        ],
+    ),
+    (
+        "adv_game",
+        "Adversarial phase: losses",
+        "adversarial step",
+        "loss",
+        &[
+            ("adv", "adv_step", "G loss", Get::Key("g_loss")),
+            ("adv", "adv_step", "D loss", Get::Key("d_loss")),
+        ],
+    ),
+    (
+        "adv_disc",
+        "Adversarial phase: discriminator accuracy and Gumbel beta",
+        "adversarial step",
+        "fraction (beta: its value)",
+        &[
+            (
+                "adv",
+                "adv_step",
+                "D accuracy, real",
+                Get::Key("d_real_acc"),
+            ),
+            (
+                "adv",
+                "adv_step",
+                "D accuracy, generated",
+                Get::Key("d_fake_acc"),
+            ),
+            ("adv", "adv_step", "beta", Get::Key("beta")),
         ],
     ),
     (
@@ -353,7 +361,13 @@ mod tests {
         let names: Vec<&str> = plots.iter().map(|p| p.0).collect();
         assert_eq!(names, ["mle", "adv_nll", "adv_bleu"]);
         let circles = |s: &str| s.matches("<circle").count();
-        let lines = |s: &str| s.matches("<polyline").count();
+        // Curves are the 2-pixel polylines (plotters draws the grid with polylines too).
+        let lines = |s: &str| {
+            s.split("<polyline")
+                .skip(1)
+                .filter(|e| e.split('>').next().unwrap().contains(r#"stroke-width="2""#))
+                .count()
+        };
         assert_eq!((lines(&plots[0].1), circles(&plots[0].1)), (2, 4));
         assert_eq!((lines(&plots[1].1), circles(&plots[1].1)), (1, 3));
         assert_eq!((lines(&plots[2].1), circles(&plots[2].1)), (2, 4));
@@ -363,6 +377,16 @@ mod tests {
             "no temperature labels on training curves"
         );
         assert!(training_curves(&[]).is_empty());
+        // Tick labels are round numbers (at most three decimals here), whatever the data.
+        let ticks: Vec<f64> = plots[0]
+            .1
+            .split("<text")
+            .filter_map(|t| t.split('>').nth(1)?.split('<').next()?.trim().parse().ok())
+            .collect();
+        assert!(ticks.len() >= 6, "{ticks:?}");
+        for t in ticks {
+            assert!(((t * 1000.0).round() - t * 1000.0).abs() < 1e-9, "tick {t}");
+        }
     }
 
     #[test]

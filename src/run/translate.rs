@@ -128,10 +128,14 @@ impl<'a> Translator<'a> {
         out
     }
 
+    /// The padding id of the source side.
+    pub fn source_pad(&self) -> i64 {
+        self.src_vocab.pad.unwrap_or(0)
+    }
+
     /// `n` outputs for one source line (sampling several replies or translations).
     pub fn condition_for(&self, source: &[i64], n: usize) -> Condition {
         let rows = vec![source.to_vec(); n];
-        let pad = self.src_vocab.pad.unwrap_or(0);
-        Conds::Sources(&rows, pad).pick(0..n, self.run.model.device())
+        Conds::Sources(&rows, self.source_pad()).pick(0..n, self.run.model.device())
     }
 }

@@ -5,9 +5,11 @@
 mod bench;
 mod data;
 mod eval;
+mod loadtest;
 mod presets;
 mod progress;
 mod sample;
+mod serve;
 mod sweep;
 mod sweep_beam;
 mod train;
@@ -45,6 +47,12 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The named data sets (COCO, the SeqGAN oracle, MR, Multi30k): list them, or get them.
     Data(data::DataArgs),
+    /// Serve runs over HTTP: a JSON API (OpenAI-style completions too) and a web page with per-token heatmaps.
+    Serve(serve::ServeArgs),
+    /// Write one self-contained HTML report of runs: config, curves, metrics, samples with heatmaps.
+    Report(serve::ReportArgs),
+    /// Concurrent clients against a running `textgan serve`: throughput, latency percentiles, server memory.
+    Loadtest(loadtest::LoadtestArgs),
     /// List the bundled config presets, or print one.
     Presets {
         /// Preset to print as TOML.
@@ -65,6 +73,9 @@ fn main() -> ExitCode {
         Command::Sweep(a) => sweep::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Data(a) => data::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Report(a) => serve::report(a),
+        Command::Loadtest(a) => loadtest::run(a),
         Command::Presets { name } => presets::show(name.as_deref()),
     };
     match result {

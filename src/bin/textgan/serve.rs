@@ -1,0 +1,189 @@
+//! `textgan serve`: trained runs behind a JSON API (OpenAI-style completions included) and a
+//! web page; `textgan report`: one self-contained HTML file of runs.
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use textgan::serve::http::{router, shutdown_signal, App, Metrics};
+use textgan::serve::{Limits, RunHandle, WorkerConfig};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Run directory to serve (repeat for several; the first is the default run).
+    #[arg(long = "run", value_name = "DIR", required = true)]
+    runs: Vec<PathBuf>,
+    /// Address to listen on (loopback by default; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Texts gathered into one batched forward pass at most (1: every request alone).
+    #[arg(long, default_value_t = 256)]
+    max_batch: usize,
+    /// How long a request waits for others to share its batch, in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    max_wait_ms: u64,
+    /// Texts per request at most (n, or texts to score).
+    #[arg(long, default_value_t = 64)]
+    max_n: usize,
+    /// Requests queued per run at most; more are answered 503.
+    #[arg(long, default_value_t = 1024)]
+    queue: usize,
+    /// Request body size limit in KiB.
+    #[arg(long, default_value_t = 64)]
+    max_body_kb: usize,
+    /// A request (reading it, waiting, generating) is answered 408 after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout_s: u64,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+/// Names for run directories: their own names, with `-2`, `-3` for repeats.
+fn run_names(dirs: &[PathBuf]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for d in dirs {
+        let base = d
+            .canonicalize()
+            .unwrap_or_else(|_| d.clone())
+            .file_name()
+            .map_or("run".into(), |n| n.to_string_lossy().into_owned());
+        let mut name = base.clone();
+        let mut k = 2;
+        while names.contains(&name) {
+            name = format!("{base}-{k}");
+            k += 1;
+        }
+        names.push(name);
+    }
+    names
+}
+
+/// Loads each run on its own thread.
+fn load(
+    dirs: &[PathBuf],
+    device: tch::Device,
+    cfg: WorkerConfig,
+    metrics: &Arc<Metrics>,
+) -> Result<Vec<RunHandle>> {
+    let names = run_names(dirs);
+    let mut runs = Vec::new();
+    for (dir, name) in dirs.iter().zip(names) {
+        if !dir.is_dir() {
+            bail!("--run {}: not a run directory", dir.display());
+        }
+        let m = metrics.clone();
+        let on_batch = Arc::new(move |n: usize| m.batch.observe(n as f64));
+        let run = RunHandle::spawn(&name, dir, device, cfg, on_batch)
+            .with_context(|| format!("loading run {}", dir.display()))?;
+        eprintln!(
+            "loaded {name}: {}{}, {} tokens{}",
+            run.info.generator,
+            run.info
+                .algorithm
+                .as_deref()
+                .map_or(String::new(), |a| format!(" + {a}")),
+            run.info.vocab_size,
+            if run.info.discriminator {
+                ", with its discriminator"
+            } else {
+                ""
+            }
+        );
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+pub fn run(a: ServeArgs) -> Result<()> {
+    if a.max_batch == 0 || a.max_n == 0 || a.queue == 0 || a.max_body_kb == 0 || a.timeout_s == 0 {
+        bail!("--max-batch, --max-n, --queue, --max-body-kb and --timeout-s must be at least 1");
+    }
+    let device = textgan::device::resolve(&a.device)?;
+    let addr: std::net::SocketAddr = a.addr.parse().with_context(|| {
+        format!(
+            "--addr {}: expected HOST:PORT such as 127.0.0.1:8080",
+            a.addr
+        )
+    })?;
+    let metrics = Arc::new(Metrics::default());
+    let cfg = WorkerConfig {
+        max_batch: a.max_batch,
+        max_wait: Duration::from_millis(a.max_wait_ms),
+        queue: a.queue,
+    };
+    let runs = load(&a.runs, device, cfg, &metrics)?;
+    let app = Arc::new(App {
+        runs,
+        limits: Limits {
+            max_n: a.max_n,
+            max_texts: a.max_n,
+            ..Limits::default()
+        },
+        metrics,
+        started: Instant::now(),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        let local = listener.local_addr()?;
+        // The first line on standard output is the address (tests and scripts read it).
+        println!("listening on http://{local}/");
+        eprintln!(
+            "serving {} run(s) at http://{local}/ (Ctrl-C to stop)",
+            app.runs.len()
+        );
+        let routes = router(app, a.max_body_kb * 1024, Duration::from_secs(a.timeout_s));
+        axum::serve(listener, routes)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        eprintln!("stopped: in-flight requests answered");
+        anyhow::Ok(())
+    })
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Run directory to report (repeat for several: their curves share charts).
+    #[arg(long = "run", value_name = "DIR", required = true)]
+    runs: Vec<PathBuf>,
+    /// A `textgan sweep` output directory whose quality-diversity plot to include.
+    #[arg(long, value_name = "DIR")]
+    sweep: Option<PathBuf>,
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn report(a: ReportArgs) -> Result<()> {
+    let device = textgan::device::resolve(&a.device)?;
+    let names = run_names(&a.runs);
+    let mut engines = Vec::new();
+    for d in &a.runs {
+        if !d.is_dir() {
+            bail!("--run {}: not a run directory", d.display());
+        }
+        engines.push(
+            textgan::serve::Engine::load(d, device)
+                .with_context(|| format!("loading run {}", d.display()))?,
+        );
+    }
+    let runs: Vec<(String, &Path, &textgan::serve::Engine)> = names
+        .into_iter()
+        .zip(&a.runs)
+        .zip(&engines)
+        .map(|((n, d), e)| (n, d.as_path(), e))
+        .collect();
+    let html = textgan::serve::report::build(&runs, a.sweep.as_deref())?;
+    textgan::fsutil::write_atomic(&a.out, html.as_bytes())?;
+    eprintln!("wrote {} ({} KiB)", a.out.display(), html.len() / 1024);
+    Ok(())
+}

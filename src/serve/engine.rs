@@ -1,0 +1,422 @@
+//! One served run: its generator and, for an adversarial run, its discriminator, answering
+//! batches of generate and score requests. Every token comes back with its log-probability
+//! under the generator (the model's own distribution, temperature 1) and, where the run has a
+//! discriminator, D's probability that the text so far is real.
+use super::{Draw, Scoring};
+use crate::algorithms::batches::Shapes;
+use crate::algorithms::Algorithm;
+use crate::checkpoint::LoadedGenerator;
+use crate::data::{Condition, Conds};
+use crate::error::{Error, Result};
+use crate::models::{beam_search, generate, Beam, GenerateSpec};
+use crate::run::{SourceStats, Translator};
+use serde::Serialize;
+use std::path::Path;
+use tch::Device;
+
+/// A loaded run.
+pub struct Engine {
+    pub gen: LoadedGenerator,
+    /// The adversarial phase's algorithm, holding the trained discriminator.
+    pub(super) disc: Option<Box<dyn Algorithm>>,
+    pub(super) shapes: Shapes,
+}
+
+/// One token of a text with its scores.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TokenScore {
+    pub token: String,
+    pub id: i64,
+    /// log p(token | what precedes) under the generator.
+    pub logprob: f64,
+    /// The discriminator's probability that the text up to and including this token is real.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub d: Option<f64>,
+    /// The most likely tokens at this position with their log-probabilities (when asked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub top: Vec<(String, f64)>,
+    /// Part of the prompt, not generated.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prompt: bool,
+}
+
+/// A generated or scored text.
+#[derive(Debug, Clone, Serialize)]
+pub struct Text {
+    /// The whole text (prompt included).
+    pub text: String,
+    /// What was generated after the prompt.
+    #[serde(skip)]
+    pub completion: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub tokens: Vec<TokenScore>,
+    /// `stop` (the model ended the text) or `length` (the token limit cut it).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub finish_reason: &'static str,
+    /// Mean negative log-probability per token (prompt excluded).
+    pub nll: f64,
+    /// The discriminator's probability that the whole text is real.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub d: Option<f64>,
+    /// Tokens the vocabulary does not know (read as `<unk>`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unknown: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A bad request: a 4xx answer, never a panic.
+pub fn invalid(msg: impl Into<String>) -> Error {
+    Error::Request(msg.into())
+}
+
+/// What a row is conditioned on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RowCond {
+    None,
+    Label(i64),
+    Source(Vec<i64>),
+}
+
+/// A draw checked against the run and encoded.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub prefix: Vec<i64>,
+    /// Tokens in all (prompt included, `<eos>` included).
+    pub max_len: usize,
+    pub conds: Vec<RowCond>,
+    pub draw: Draw,
+}
+
+impl Prepared {
+    /// Draws with equal keys share one batched forward pass.
+    pub fn key(&self) -> String {
+        let d = &self.draw;
+        let s = d.sampling();
+        format!(
+            "{:?}|{}|{}|{}|{}|{:?}|{}|{}|{:?}",
+            self.prefix,
+            self.max_len,
+            s.temperature,
+            s.top_k,
+            s.top_p,
+            (s.greedy, d.beam),
+            d.discriminator,
+            d.top_logprobs,
+            d.seed
+        )
+    }
+}
+
+impl Engine {
+    /// Loads a run directory's generator and, when its checkpoint holds one, discriminator.
+    pub fn load(dir: &Path, device: Device) -> Result<Self> {
+        let gen = LoadedGenerator::load(dir, device)?;
+        let path = crate::checkpoint::locate(dir);
+        let ck = crate::checkpoint::load(&path)?;
+        let has_disc = ck.tensors.keys().any(|k| k.starts_with("disc."));
+        let cfg = &gen.config;
+        let mut disc = match has_disc {
+            true => crate::algorithms::build(
+                &cfg.gan,
+                &cfg.generator,
+                &cfg.discriminator,
+                &gen.model.vs,
+                &gen.vocab,
+                (gen.max_len, cfg.cond_spec(&gen.vocab)),
+                device,
+            ),
+            false => None,
+        };
+        if let Some(alg) = disc.as_mut() {
+            let vs = &mut alg.sides_mut().0.model.vs;
+            crate::models::vars::restore_vars(vs, &ck.tensors, "disc.", &path)?;
+        }
+        let min_len = disc.as_ref().map_or(1, |a| a.sides().0.model.net.min_len());
+        let shapes = Shapes::new(&gen.vocab, gen.max_len, min_len);
+        Ok(Engine { gen, disc, shapes })
+    }
+
+    pub fn has_discriminator(&self) -> bool {
+        self.disc.is_some()
+    }
+
+    /// Whether the discriminator scores each token itself (else: each prefix is scored).
+    pub fn d_per_token(&self) -> bool {
+        self.gen.config.discriminator.scores_per_token()
+    }
+
+    pub(super) fn device(&self) -> Device {
+        self.gen.model.device()
+    }
+
+    /// The most tokens a text may have (`<eos>` included).
+    pub fn max_tokens(&self) -> usize {
+        let bound = self
+            .gen
+            .model
+            .net
+            .max_len()
+            .map_or(usize::MAX, |b| b as usize);
+        self.gen.max_len.min(bound)
+    }
+
+    /// The condition of a request: a label, a source or none, as the run needs.
+    fn row_cond(&self, label: Option<&str>, source: Option<&str>) -> Result<Option<RowCond>> {
+        let v = &self.gen.vocab;
+        let parallel = self.gen.config.data.is_parallel();
+        if let Some(l) = label {
+            if source.is_some() {
+                return Err(invalid("give a label or a source, not both"));
+            }
+            return v.label_id(l).map(|id| Some(RowCond::Label(id)));
+        }
+        match (source, parallel) {
+            (None, false) => Ok(None),
+            (Some(_), false) => Err(invalid(
+                "source: this run was not trained on a parallel corpus; it generates without one",
+            )),
+            (None, true) => Err(invalid(
+                "this run generates from a source sentence: give source",
+            )),
+            (Some(s), true) => {
+                let ids = Translator::new(&self.gen)?.encode(s, &mut SourceStats::default())?;
+                match ids.is_empty() {
+                    true => Err(invalid("source is empty")),
+                    false => Ok(Some(RowCond::Source(ids))),
+                }
+            }
+        }
+    }
+
+    /// Checks a draw against the run: prompt, condition, lengths.
+    pub fn prepare(&self, draw: Draw) -> Result<Prepared> {
+        let v = &self.gen.vocab;
+        let prefix = v.encode(&draw.prompt)?;
+        let limit = self.max_tokens();
+        let max_len = match draw.max_tokens {
+            Some(m) => prefix.len() + m,
+            None => limit,
+        };
+        if max_len > limit || prefix.len() >= max_len {
+            let asked = match draw.max_tokens {
+                Some(m) => format!(" and max_tokens asks for {m} more"),
+                None => String::new(),
+            };
+            return Err(invalid(format!(
+                "the prompt has {} tokens{asked}; this run's texts have at most {limit} tokens in all",
+                prefix.len()
+            )));
+        }
+        if draw.beam.is_some() && draw.n != 1 {
+            return Err(invalid("beam search gives one text: n must be 1"));
+        }
+        if draw.discriminator && self.disc.is_none() {
+            return Err(invalid(
+                "this run has no discriminator (it was not trained adversarially)",
+            ));
+        }
+        let k = v.labels.len();
+        let conds = match self.row_cond(draw.label.as_deref(), draw.source.as_deref())? {
+            Some(c) => vec![c; draw.n],
+            // A labelled run without a label: the texts cycle through its labels.
+            None if k > 0 => (0..draw.n)
+                .map(|i| RowCond::Label((i % k) as i64))
+                .collect(),
+            None => vec![RowCond::None; draw.n],
+        };
+        Ok(Prepared {
+            prefix,
+            max_len,
+            conds,
+            draw,
+        })
+    }
+
+    /// The condition tensor of rows.
+    fn condition(&self, conds: &[RowCond]) -> Condition {
+        let dev = self.device();
+        match conds.first() {
+            Some(RowCond::Label(_)) => {
+                let ids: Vec<i64> = conds
+                    .iter()
+                    .map(|c| match c {
+                        RowCond::Label(l) => *l,
+                        _ => 0,
+                    })
+                    .collect();
+                Conds::Labels(&ids).pick(0..ids.len(), dev)
+            }
+            Some(RowCond::Source(_)) => {
+                let rows: Vec<Vec<i64>> = conds
+                    .iter()
+                    .map(|c| match c {
+                        RowCond::Source(s) => s.clone(),
+                        _ => vec![],
+                    })
+                    .collect();
+                let tr = Translator::new(&self.gen).expect("checked when prepared");
+                let pad = tr.source_pad();
+                Conds::Sources(&rows, pad).pick(0..rows.len(), dev)
+            }
+            _ => Condition::None,
+        }
+    }
+
+    /// Texts for draws that share a key (see [`Prepared::key`]), in one batch: one list of
+    /// texts per draw.
+    pub fn generate(&self, group: &[&Prepared]) -> Vec<Vec<Text>> {
+        let first = group[0];
+        let conds: Vec<RowCond> = group.iter().flat_map(|p| p.conds.clone()).collect();
+        let v = &self.gen.vocab;
+        let spec = GenerateSpec {
+            count: conds.len(),
+            max_len: first.max_len,
+            batch_size: conds.len().max(1),
+            bos: v.bos,
+            eos: v.eos,
+            banned: v.never_generated(),
+            prefix: first.prefix.clone(),
+            cond: self.condition(&conds),
+        };
+        if let Some(seed) = first.draw.seed {
+            tch::manual_seed(seed);
+        }
+        let net = self.gen.model.net.as_ref();
+        let dev = self.device();
+        let seqs = match first.draw.beam {
+            Some(width) => beam_search(
+                net,
+                &spec,
+                &Beam {
+                    width,
+                    ..Default::default()
+                },
+                dev,
+            ),
+            None => generate(net, &spec, &first.draw.sampling(), dev),
+        };
+        // Finished texts are scored with their `<eos>`: the model's choice to end counts.
+        let rows: Vec<Vec<i64>> = seqs
+            .iter()
+            .map(|s| match (s.len() < first.max_len, v.eos) {
+                (true, Some(eos)) => s.iter().copied().chain([eos]).collect(),
+                _ => s.clone(),
+            })
+            .collect();
+        let mut texts = self.texts(&rows, &conds, first.prefix.len(), &first.draw);
+        for (t, s) in texts.iter_mut().zip(&seqs) {
+            t.finish_reason = match s.len() < first.max_len && v.eos.is_some() {
+                true => "stop",
+                false => "length",
+            };
+        }
+        let mut out = Vec::with_capacity(group.len());
+        let mut it = texts.into_iter();
+        for p in group {
+            out.push(it.by_ref().take(p.draw.n).collect());
+        }
+        out
+    }
+
+    /// Scores the texts of a request (each ends with `<eos>`, which is scored too).
+    pub fn score(&self, req: &Scoring) -> Result<Vec<Text>> {
+        let v = &self.gen.vocab;
+        let cond = self.row_cond(req.label.as_deref(), req.source.as_deref())?;
+        let cond = match cond {
+            Some(c) => c,
+            None if !v.labels.is_empty() => {
+                return Err(invalid(format!(
+                    "this run is labelled: give label (one of {})",
+                    v.labels.join(", ")
+                )))
+            }
+            None => RowCond::None,
+        };
+        if req.discriminator && self.disc.is_none() {
+            return Err(invalid(
+                "this run has no discriminator (it was not trained adversarially)",
+            ));
+        }
+        let limit = self.max_tokens();
+        let mut rows = Vec::with_capacity(req.texts.len());
+        let mut unknown = Vec::with_capacity(req.texts.len());
+        for (i, t) in req.texts.iter().enumerate() {
+            let ids = v.encode(t)?;
+            if ids.is_empty() {
+                return Err(invalid(format!("texts[{i}] is empty")));
+            }
+            unknown.push(ids.iter().filter(|&&t| Some(t) == v.unk).count());
+            let row: Vec<i64> = ids.into_iter().chain(v.eos).collect();
+            if row.len() > limit {
+                return Err(invalid(format!(
+                    "texts[{i}] has {} tokens; this run's texts have at most {limit}",
+                    row.len()
+                )));
+            }
+            rows.push(row);
+        }
+        let draw = Draw {
+            discriminator: req.discriminator,
+            top_logprobs: req.top_logprobs,
+            ..Draw::default()
+        };
+        let conds = vec![cond; rows.len()];
+        let mut texts = self.texts(&rows, &conds, 0, &draw);
+        for (t, u) in texts.iter_mut().zip(unknown) {
+            t.unknown = u;
+        }
+        Ok(texts)
+    }
+
+    /// Texts with their per-token scores, for rows of ids (`<eos>` last where they ended).
+    fn texts(&self, rows: &[Vec<i64>], conds: &[RowCond], prompt: usize, draw: &Draw) -> Vec<Text> {
+        if rows.is_empty() {
+            return vec![];
+        }
+        let v = &self.gen.vocab;
+        let cond = self.condition(conds);
+        let lp = self.logprobs(rows, &cond, draw.top_logprobs);
+        let d = match draw.discriminator {
+            true => self.d_scores(rows, &cond),
+            false => None,
+        };
+        let name = |id: i64| v.tokens.get(id as usize).cloned().unwrap_or_default();
+        rows.iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let tokens: Vec<TokenScore> = row
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &id)| TokenScore {
+                        token: name(id),
+                        id,
+                        logprob: lp[i][j].0,
+                        d: d.as_ref().map(|(per, _)| per[i][j]),
+                        top: lp[i][j].1.iter().map(|&(t, p)| (name(t), p)).collect(),
+                        prompt: j < prompt,
+                    })
+                    .collect();
+                let own = &tokens[prompt.min(tokens.len())..];
+                let nll = -own.iter().map(|t| t.logprob).sum::<f64>() / own.len().max(1) as f64;
+                let body: Vec<i64> = row[prompt.min(row.len())..].to_vec();
+                Text {
+                    text: v.decode(row),
+                    completion: v.decode(&body),
+                    label: match &conds[i] {
+                        RowCond::Label(l) => v.labels.get(*l as usize).cloned(),
+                        _ => None,
+                    },
+                    tokens,
+                    finish_reason: "",
+                    nll,
+                    d: d.as_ref().map(|(_, seq)| seq[i]),
+                    unknown: 0,
+                }
+            })
+            .collect()
+    }
+}

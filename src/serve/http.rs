@@ -1,0 +1,439 @@
+//! The HTTP side: routes, request checks, JSON errors, Prometheus metrics, shutdown.
+use super::openai::CompletionRequest;
+use super::worker::{Failure, Job};
+use super::{Draw, Limits, RunHandle, Scoring, Text};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path as UrlPath, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::{
+    counter::Counter, family::Family, gauge::Gauge, histogram::Histogram,
+};
+use prometheus_client::registry::Registry;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The web page, with its script and styles inline (no build step, no network).
+const PAGE: &str = include_str!("page.html");
+
+/// An error answer: a status and `{"error": {"message", "type", "code"}}` (OpenAI's shape).
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl ApiError {
+    fn bad(msg: impl Into<String>) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, msg.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = match self.0.is_server_error() {
+            true => "server_error",
+            false => "invalid_request_error",
+        };
+        let body = json!({"error": {"message": self.1, "type": kind, "code": self.0.as_u16()}});
+        (self.0, Json(body)).into_response()
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError(status, f.message)
+    }
+}
+
+impl From<crate::Error> for ApiError {
+    fn from(e: crate::Error) -> Self {
+        ApiError::bad(e.to_string())
+    }
+}
+
+type ApiResult<T> = std::result::Result<T, ApiError>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// Prometheus metrics: requests by route and status, latency by route, texts per batch.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Latency,
+    pub batch: Histogram,
+    refused: Counter,
+    rss: Gauge,
+    peak_rss: Gauge,
+}
+
+/// A `/proc/self/status` figure in bytes (`VmRSS`, `VmHWM`); 0 where there is none.
+fn proc_status_bytes(key: &str) -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(key)?
+                .trim_start_matches(':')
+                .split_whitespace()
+                .next()?
+                .parse::<i64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("textgan");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: Latency = Family::new_with_constructor(|| {
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.0005, 2.0, 18,
+            ))
+        });
+        let batch = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]);
+        let refused = Counter::default();
+        let (rss, peak_rss) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the server process",
+            rss.clone(),
+        );
+        registry.register(
+            "process_peak_resident_memory_bytes",
+            "Peak resident memory of the server process",
+            peak_rss.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer a request, by route",
+            latency.clone(),
+        );
+        registry.register(
+            "batch_texts",
+            "Texts generated or scored in one batched forward pass",
+            batch.clone(),
+        );
+        registry.register(
+            "queue_full",
+            "Requests refused because a run's queue was full",
+            refused.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            batch,
+            refused,
+            rss,
+            peak_rss,
+        }
+    }
+}
+
+/// What the routes share: the runs and the limits.
+pub struct App {
+    pub runs: Vec<RunHandle>,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+    pub started: Instant,
+}
+
+impl App {
+    fn run(&self, name: Option<&str>) -> ApiResult<&RunHandle> {
+        match name {
+            None => self.runs.first().ok_or_else(|| ApiError::bad("no runs")),
+            Some(n) => self.runs.iter().find(|r| r.name == n).ok_or_else(|| {
+                let names: Vec<&str> = self.runs.iter().map(|r| r.name.as_str()).collect();
+                ApiError(
+                    StatusCode::NOT_FOUND,
+                    format!("unknown run `{n}`: the runs are {}", names.join(", ")),
+                )
+            }),
+        }
+    }
+
+    /// Queues a job on a run's thread (a full queue: 503).
+    fn submit(
+        &self,
+        run: &RunHandle,
+        make: impl FnOnce(super::worker::Reply) -> Job,
+    ) -> ApiResult<tokio::sync::oneshot::Receiver<std::result::Result<Vec<Text>, Failure>>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if !run.submit(make(tx)) {
+            self.metrics.refused.inc();
+            return Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("run `{}` is busy: its queue is full; try again", run.name),
+            ));
+        }
+        Ok(rx)
+    }
+
+    /// Queues a job and waits for its texts.
+    async fn ask(
+        &self,
+        run: &RunHandle,
+        make: impl FnOnce(super::worker::Reply) -> Job,
+    ) -> ApiResult<Vec<Text>> {
+        wait(self.submit(run, make)?).await
+    }
+}
+
+/// The texts a queued job gets.
+async fn wait(
+    rx: tokio::sync::oneshot::Receiver<std::result::Result<Vec<Text>, Failure>>,
+) -> ApiResult<Vec<Text>> {
+    match rx.await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(_) => Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the run's worker stopped".into(),
+        )),
+    }
+}
+
+/// A JSON body, or the JSON error its rejection deserves (400 syntax, 422 fields, 413 size,
+/// 415 content type).
+fn body<T: DeserializeOwned>(b: std::result::Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    b.map(|Json(t)| t)
+        .map_err(|r| ApiError(r.status(), r.body_text()))
+}
+
+/// The routes; `max_body` bytes a request body at most, `timeout` a request at most.
+pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v1/runs", get(runs))
+        .route("/v1/runs/{name}", get(run_detail))
+        .route("/v1/plots", get(plots))
+        .route("/v1/chart", get(chart))
+        .route("/v1/generate", post(generate))
+        .route("/v1/score", post(score))
+        .route("/v1/completions", post(completions))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), track))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(app)
+}
+
+/// Counts each request and times it, by route.
+async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("?", |m| m.as_str())
+        .to_string();
+    let t = Instant::now();
+    let resp = next.run(req).await;
+    let m = &app.metrics;
+    m.latency
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(t.elapsed().as_secs_f64());
+    m.requests
+        .get_or_create(&RequestLabels {
+            route,
+            status: resp.status().as_u16().to_string(),
+        })
+        .inc();
+    resp
+}
+
+async fn health(State(app): State<Arc<App>>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "runs": app.runs.len(),
+        "uptime_s": app.started.elapsed().as_secs_f64(),
+    }))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> ApiResult<Response> {
+    app.metrics.rss.set(proc_status_bytes("VmRSS"));
+    app.metrics.peak_rss.set(proc_status_bytes("VmHWM"));
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &app.metrics.registry)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
+}
+
+async fn runs(State(app): State<Arc<App>>) -> Json<Value> {
+    Json(json!({"runs": app.runs.iter().map(|r| &r.info).collect::<Vec<_>>()}))
+}
+
+/// A run's config, metrics series and latest samples (read from its own directory only).
+async fn run_detail(
+    State(app): State<Arc<App>>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<Value>> {
+    let run = app.run(Some(&name))?;
+    let dir = run.dir.clone();
+    let (records, samples) = tokio::task::spawn_blocking(move || {
+        (
+            super::report::records(&dir),
+            super::report::latest_samples(&dir),
+        )
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let (file, lines) = samples.unwrap_or_default();
+    Ok(Json(json!({
+        "info": run.info,
+        "config": run.info.config,
+        "metrics": records,
+        "samples": {"file": file, "lines": lines},
+    })))
+}
+
+async fn plots() -> Json<Value> {
+    let list: Vec<Value> = crate::eval::plot::training_plot_names()
+        .into_iter()
+        .map(|(stem, title)| json!({"name": stem, "title": title}))
+        .collect();
+    Json(json!({ "plots": list }))
+}
+
+#[derive(serde::Deserialize)]
+struct ChartQuery {
+    runs: String,
+    plot: String,
+}
+
+/// One training plot over the runs named (comma-separated), as SVG.
+async fn chart(State(app): State<Arc<App>>, Query(q): Query<ChartQuery>) -> ApiResult<Response> {
+    let mut dirs = Vec::new();
+    for name in q.runs.split(',').filter(|s| !s.is_empty()) {
+        let r = app.run(Some(name))?;
+        dirs.push((r.name.clone(), r.dir.clone()));
+    }
+    if dirs.is_empty() {
+        return Err(ApiError::bad("runs: name at least one run"));
+    }
+    if !crate::eval::plot::training_plot_names()
+        .iter()
+        .any(|p| p.0 == q.plot)
+    {
+        return Err(ApiError::bad(format!(
+            "unknown plot `{}` (GET /v1/plots lists them)",
+            q.plot
+        )));
+    }
+    let plot = q.plot.clone();
+    let svg = tokio::task::spawn_blocking(move || {
+        let runs: Vec<(String, Vec<Value>)> = dirs
+            .into_iter()
+            .map(|(n, d)| (n, super::report::records(&d)))
+            .collect();
+        crate::eval::plot::compare_runs(&runs, &plot)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match svg {
+        Some(s) => Ok(([(header::CONTENT_TYPE, "image/svg+xml")], s).into_response()),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "no values to plot yet".into(),
+        )),
+    }
+}
+
+async fn generate(
+    State(app): State<Arc<App>>,
+    b: std::result::Result<Json<Draw>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let draw = body(b)?;
+    app.limits.check_draw(&draw)?;
+    let run = app.run(draw.run.as_deref())?;
+    let started = Instant::now();
+    let texts = app.ask(run, |r| Job::Generate(draw, r)).await?;
+    Ok(Json(json!({
+        "run": run.name,
+        "texts": texts,
+        "elapsed_ms": started.elapsed().as_secs_f64() * 1e3,
+    })))
+}
+
+async fn score(
+    State(app): State<Arc<App>>,
+    b: std::result::Result<Json<Scoring>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let s = body(b)?;
+    app.limits.check_scoring(&s)?;
+    let run = app.run(s.run.as_deref())?;
+    let texts = app.ask(run, |r| Job::Score(s, r)).await?;
+    Ok(Json(json!({"run": run.name, "texts": texts})))
+}
+
+async fn completions(
+    State(app): State<Arc<App>>,
+    b: std::result::Result<Json<CompletionRequest>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let req = body(b)?;
+    let draws = req.draws()?;
+    let run = app.run(req.model.as_deref())?;
+    for d in &draws {
+        app.limits.check_draw(d)?;
+    }
+    // Every prompt is queued before any is awaited, so they can share a batch.
+    let mut waiting = Vec::new();
+    for d in draws.iter().cloned() {
+        waiting.push(app.submit(run, |r| Job::Generate(d, r))?);
+    }
+    let mut texts = Vec::new();
+    for w in waiting {
+        texts.push(wait(w).await?);
+    }
+    let word = run.info.config["data"]["tokenizer"].as_str() != Some("char");
+    Ok(Json(req.response(&run.name, &draws, &texts, word)))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,246 @@
+//! `POST /v1/completions` in the OpenAI completions shape (REFERENCE-wave2 §7): the request
+//! mapped onto [`Draw`]s, the texts mapped back onto choices.
+use super::{invalid, Draw, Text};
+use crate::error::Result;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// One string or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn list(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// The request. Fields OpenAI clients send that change nothing here (`user`, penalties of 0,
+/// `best_of` 1, ...) are accepted and ignored; those that would change the answer and are
+/// not supported are refused.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CompletionRequest {
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub prompt: Option<Value>,
+    #[serde(default = "sixteen")]
+    pub max_tokens: usize,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// vLLM's extra.
+    #[serde(default)]
+    pub top_k: Option<i64>,
+    #[serde(default)]
+    pub n: Option<usize>,
+    #[serde(default)]
+    pub stop: Option<OneOrMany>,
+    #[serde(default)]
+    pub logprobs: Option<usize>,
+    #[serde(default)]
+    pub echo: bool,
+    #[serde(default)]
+    pub stream: bool,
+    #[serde(default)]
+    pub seed: Option<i64>,
+    #[serde(default)]
+    pub presence_penalty: Option<f64>,
+    #[serde(default)]
+    pub frequency_penalty: Option<f64>,
+    #[serde(default)]
+    pub best_of: Option<usize>,
+    #[serde(default)]
+    pub suffix: Option<String>,
+    /// textgan's own: the label or source of a conditional run.
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+fn sixteen() -> usize {
+    16
+}
+
+impl CompletionRequest {
+    /// The prompts (one draw each) and the draw's settings; refuses what is not supported.
+    pub fn draws(&self) -> Result<Vec<Draw>> {
+        if self.stream {
+            return Err(invalid("stream is not supported: ask without it"));
+        }
+        if self.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
+            return Err(invalid("suffix is not supported"));
+        }
+        for (name, v) in [
+            ("presence_penalty", self.presence_penalty),
+            ("frequency_penalty", self.frequency_penalty),
+        ] {
+            if v.is_some_and(|v| v != 0.0) {
+                return Err(invalid(format!("{name} is not supported (only 0)")));
+            }
+        }
+        if self.best_of.is_some_and(|b| b > 1) {
+            return Err(invalid("best_of is not supported (only 1)"));
+        }
+        let prompts =
+            match &self.prompt {
+                None | Some(Value::Null) => vec![String::new()],
+                Some(Value::String(s)) => vec![s.clone()],
+                Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => a
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or_default().to_string())
+                    .collect(),
+                Some(_) => return Err(invalid(
+                    "prompt must be a string or an array of strings (token ids are not supported)",
+                )),
+            };
+        let t = self.temperature.unwrap_or(1.0);
+        if !(0.0..=2.0).contains(&t) {
+            return Err(invalid(format!("temperature must be in [0, 2], got {t}")));
+        }
+        let stops = self.stop.as_ref().map(OneOrMany::list).unwrap_or_default();
+        if stops.len() > 4 || stops.iter().any(String::is_empty) {
+            return Err(invalid("stop: up to 4 non-empty sequences"));
+        }
+        if self.max_tokens == 0 {
+            return Err(invalid("max_tokens must be at least 1"));
+        }
+        Ok(prompts
+            .into_iter()
+            .map(|prompt| Draw {
+                n: self.n.unwrap_or(1),
+                // Temperature 0 is OpenAI's greedy decoding.
+                temperature: if t == 0.0 { 1.0 } else { t },
+                greedy: t == 0.0,
+                top_p: self.top_p.unwrap_or(1.0),
+                top_k: self.top_k.unwrap_or(0),
+                seed: self.seed,
+                prompt,
+                label: self.label.clone(),
+                source: self.source.clone(),
+                max_tokens: Some(self.max_tokens),
+                top_logprobs: self.logprobs.unwrap_or(0),
+                run: self.model.clone(),
+                ..Draw::default()
+            })
+            .collect())
+    }
+
+    /// The response body for the texts of each prompt, in order.
+    pub fn response(
+        &self,
+        model: &str,
+        prompts: &[Draw],
+        texts: &[Vec<Text>],
+        word: bool,
+    ) -> Value {
+        let stops = self.stop.as_ref().map(OneOrMany::list).unwrap_or_default();
+        let mut choices = Vec::new();
+        let (mut prompt_tokens, mut completion_tokens) = (0, 0);
+        for (draw, group) in prompts.iter().zip(texts) {
+            for t in group {
+                let choice = self.choice(choices.len(), draw, t, &stops, word);
+                completion_tokens += choice.1;
+                choices.push(choice.0);
+            }
+            prompt_tokens += group
+                .first()
+                .map_or(0, |t| t.tokens.iter().filter(|k| k.prompt).count());
+        }
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        json!({
+            "id": format!("cmpl-{:016x}", rand::random::<u64>()),
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        })
+    }
+
+    /// One choice and the tokens it generated. Tokens are written as they appear in the text
+    /// (a word after the first with its leading space), so they concatenate to it.
+    fn choice(
+        &self,
+        index: usize,
+        draw: &Draw,
+        t: &Text,
+        stops: &[String],
+        word: bool,
+    ) -> (Value, usize) {
+        let sep = if word { " " } else { "" };
+        let end = t.tokens.len() - usize::from(t.finish_reason == "stop");
+        let mut pieces: Vec<(String, f64, &super::TokenScore)> = Vec::new();
+        let mut text = String::new();
+        for (i, k) in t.tokens[..end].iter().enumerate() {
+            if k.prompt && !self.echo {
+                continue;
+            }
+            let piece = match i == 0 {
+                true => k.token.clone(),
+                false => format!("{sep}{}", k.token),
+            };
+            text.push_str(&piece);
+            pieces.push((piece, k.logprob, k));
+        }
+        let generated = t.tokens[..end].iter().filter(|k| !k.prompt).count();
+        let mut finish = t.finish_reason;
+        // A stop sequence ends the text before it (in the generated part only).
+        let start = match self.echo {
+            true => pieces
+                .iter()
+                .filter(|p| p.2.prompt)
+                .map(|p| p.0.len())
+                .sum(),
+            false => 0,
+        };
+        if let Some(cut) = stops
+            .iter()
+            .filter_map(|s| text[start..].find(s.as_str()))
+            .min()
+        {
+            text.truncate(start + cut);
+            finish = "stop";
+        }
+        let logprobs = draw.top_logprobs.max(usize::from(self.logprobs.is_some()));
+        let logprobs = (self.logprobs.is_some() && logprobs > 0).then(|| {
+            let mut offset = 0;
+            let (mut toks, mut lps, mut tops, mut offs) = (vec![], vec![], vec![], vec![]);
+            for (piece, lp, k) in &pieces {
+                if offset >= text.len() && !text.is_empty() || offset > text.len() {
+                    break;
+                }
+                offs.push(offset);
+                offset += piece.len();
+                toks.push(piece.clone());
+                lps.push(*lp);
+                let top: serde_json::Map<String, Value> =
+                    k.top.iter().map(|(s, p)| (s.clone(), json!(p))).collect();
+                tops.push(Value::Object(top));
+            }
+            json!({"tokens": toks, "token_logprobs": lps, "top_logprobs": tops, "text_offset": offs})
+        });
+        let choice = json!({
+            "index": index,
+            "text": text,
+            "logprobs": logprobs,
+            "finish_reason": finish,
+        });
+        (choice, generated)
+    }
+}

@@ -1,0 +1,139 @@
+//! Per-token numbers of a served run: the generator's log-probability of each token (with
+//! its most likely alternatives) and the discriminator's score of each prefix.
+use super::Engine;
+use crate::data::Condition;
+use tch::{Device, Kind, Tensor};
+
+impl Engine {
+    /// Rows padded to one length [N, T] (with `pad`).
+    pub(super) fn padded(rows: &[Vec<i64>], len: usize, pad: i64, dev: Device) -> Tensor {
+        let mut ids = vec![pad; rows.len() * len];
+        for (i, r) in rows.iter().enumerate() {
+            ids[i * len..i * len + r.len().min(len)].copy_from_slice(&r[..r.len().min(len)]);
+        }
+        Tensor::from_slice(&ids)
+            .view([rows.len() as i64, len as i64])
+            .to_device(dev)
+    }
+
+    /// log p(token) of every token of every row, with the `top` most likely alternatives.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn logprobs(
+        &self,
+        rows: &[Vec<i64>],
+        cond: &Condition,
+        top: usize,
+    ) -> Vec<Vec<(f64, Vec<(i64, f64)>)>> {
+        let _guard = tch::no_grad_guard();
+        let t = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let n = rows.len() as i64;
+        let pad = self.shapes.pad;
+        let tokens = Self::padded(rows, t, pad, self.device());
+        let start = Tensor::full([n, 1], self.shapes.bos, (Kind::Int64, self.device()));
+        let input = Tensor::cat(&[start, tokens.narrow(1, 0, t as i64 - 1)], 1);
+        let logp = self
+            .gen
+            .model
+            .net
+            .forward_given(&input, cond, false)
+            .log_softmax(-1, Kind::Float); // [N, T, V]
+        let chosen: Vec<f32> = logp
+            .gather(2, &tokens.unsqueeze(2), false)
+            .flatten(0, -1)
+            .to_device(Device::Cpu)
+            .try_into()
+            .expect("float log-probabilities");
+        let alts = (top > 0).then(|| {
+            let (vals, idx) = logp.topk(top as i64, -1, true, true);
+            let vals: Vec<f32> = vals
+                .flatten(0, -1)
+                .to_device(Device::Cpu)
+                .try_into()
+                .unwrap();
+            let idx: Vec<i64> = idx
+                .flatten(0, -1)
+                .to_device(Device::Cpu)
+                .try_into()
+                .unwrap();
+            (vals, idx)
+        });
+        rows.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                (0..r.len())
+                    .map(|j| {
+                        let at = i * t + j;
+                        let top = match &alts {
+                            Some((vals, idx)) => (0..top)
+                                .map(|k| (idx[at * top + k], vals[at * top + k] as f64))
+                                .collect(),
+                            None => vec![],
+                        };
+                        (chosen[at] as f64, top)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// D's probability "real" per token (of each prefix, or its own per-token output) and of
+    /// each whole row: the mean over its outputs of sigmoid(logit), as SeqGAN's reward reads it.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn d_scores(
+        &self,
+        rows: &[Vec<i64>],
+        cond: &Condition,
+    ) -> Option<(Vec<Vec<f64>>, Vec<f64>)> {
+        let _guard = tch::no_grad_guard();
+        let d = self.disc.as_ref()?.sides().0.model.net.as_ref();
+        let dev = self.device();
+        let l = self.shapes.d_len as usize;
+        let prob = |s: Tensor| -> Vec<f32> {
+            s.sigmoid()
+                .mean_dim([1i64].as_slice(), false, Kind::Float)
+                .to_device(Device::Cpu)
+                .try_into()
+                .expect("float scores")
+        };
+        let whole = Self::padded(rows, l, self.shapes.pad, dev);
+        let seq = prob(crate::models::disc::score_given_in_chunks(d, &whole, cond));
+        let per_token = d
+            .per_token_given(&d.embed(&whole), cond, false)
+            .map(|p| -> Vec<f32> {
+                p.sigmoid()
+                    .flatten(0, -1)
+                    .to_device(Device::Cpu)
+                    .try_into()
+                    .expect("float scores")
+            });
+        let per: Vec<Vec<f64>> = match per_token {
+            Some(p) => rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (0..r.len()).map(|j| p[i * l + j] as f64).collect())
+                .collect(),
+            None => {
+                // Every prefix as its own row: row (i, j) holds row i's first j + 1 tokens.
+                let (mut pre, mut owner) = (Vec::new(), Vec::new());
+                for (i, r) in rows.iter().enumerate() {
+                    for j in 0..r.len() {
+                        pre.push(r[..=j].to_vec());
+                        owner.push(i as i64);
+                    }
+                }
+                let idx = Tensor::from_slice(&owner).to_device(dev);
+                let c = cond.index_select(&idx);
+                let scores = prob(crate::models::disc::score_given_in_chunks(
+                    d,
+                    &Self::padded(&pre, l, self.shapes.pad, dev),
+                    &c,
+                ));
+                let mut it = scores.into_iter();
+                rows.iter()
+                    .map(|r| it.by_ref().take(r.len()).map(f64::from).collect())
+                    .collect()
+            }
+        };
+        Some((per, seq.into_iter().map(f64::from).collect()))
+    }
+}
