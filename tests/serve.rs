@@ -188,6 +188,38 @@ fn generates_and_scores_with_per_token_numbers() {
     assert_eq!(a["texts"].as_array().unwrap().len(), 5);
     assert_eq!(a["texts"], b["texts"]);
 
+    // Log-probabilities taken while sampling equal those of scoring the finished text.
+    let (_, many) = s.post(
+        "/v1/generate",
+        &json!({"run": "mle", "n": 16, "seed": 3}).to_string(),
+    );
+    let mut compared = 0;
+    for t in many["texts"].as_array().unwrap() {
+        // (An empty text cannot be scored: it is refused.)
+        if t["finish_reason"] != "stop" || t["text"] == "" {
+            continue;
+        }
+        let (_, sc) = s.post(
+            "/v1/score",
+            &json!({"run": "mle", "texts": [t["text"]]}).to_string(),
+        );
+        let (got, want) = (&t["tokens"], &sc["texts"][0]["tokens"]);
+        assert_eq!(
+            got.as_array().unwrap().len(),
+            want.as_array().unwrap().len(),
+            "{t}"
+        );
+        for (g, w) in got.as_array().unwrap().iter().zip(want.as_array().unwrap()) {
+            assert_eq!(g["token"], w["token"]);
+            assert!(
+                (f(&g["logprob"]) - f(&w["logprob"])).abs() < 1e-4,
+                "{g} vs {w}"
+            );
+        }
+        compared += 1;
+    }
+    assert!(compared > 0, "no finished text to compare: {many}");
+
     // The discriminator: a probability per token; in prefix mode the last token's prefix is
     // the whole text, so its score is the text's.
     let (st, d) = s.post(

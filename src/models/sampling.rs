@@ -170,6 +170,39 @@ pub fn generate(
     sampling: &Sampling,
     device: Device,
 ) -> Vec<Vec<i64>> {
+    generate_inner(gen, spec, sampling, device, false)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// [`generate`], with each token's log-probability under the generator's own distribution
+/// (temperature 1, nothing banned or filtered), taken from the logits the sampling computed
+/// anyway: the prompt's tokens, then the generated ones, `<eos>` included where a sequence
+/// ended (so a sequence ended when it has one log-probability more than tokens). The same
+/// draws as [`generate`].
+pub fn generate_scored(
+    gen: &dyn Generator,
+    spec: &GenerateSpec,
+    sampling: &Sampling,
+    device: Device,
+) -> Vec<(Vec<i64>, Vec<f32>)> {
+    generate_inner(gen, spec, sampling, device, true)
+}
+
+/// log p(tok) under `logits` [B, V] for tokens [B]: [B].
+fn log_prob_of(logits: &Tensor, tok: &Tensor) -> Tensor {
+    logits.gather(1, &tok.unsqueeze(1), false).squeeze_dim(1)
+        - logits.logsumexp([1i64].as_slice(), false)
+}
+
+fn generate_inner(
+    gen: &dyn Generator,
+    spec: &GenerateSpec,
+    sampling: &Sampling,
+    device: Device,
+    scored: bool,
+) -> Vec<(Vec<i64>, Vec<f32>)> {
     let _guard = tch::no_grad_guard();
     let mut out = Vec::with_capacity(spec.count);
     let mut left = spec.count;
@@ -187,8 +220,12 @@ pub fn generate(
         let mut state = gen.initial_state_given(b, &cond);
         let mut tok = Tensor::full([b], spec.bos, (Kind::Int64, device));
         let mut logits = gen.step(&tok, &mut state);
+        let mut lps: Vec<Tensor> = Vec::new();
         for &p in &spec.prefix {
             tok = Tensor::full([b], p, (Kind::Int64, device));
+            if scored {
+                lps.push(log_prob_of(&logits, &tok));
+            }
             logits = gen.step(&tok, &mut state);
         }
         let mut cols: Vec<Tensor> = Vec::with_capacity(steps);
@@ -199,6 +236,9 @@ pub fn generate(
                 None => logits.shallow_clone(),
             };
             tok = sampling.pick(&l);
+            if scored {
+                lps.push(log_prob_of(&logits, &tok));
+            }
             cols.push(tok.shallow_clone());
             if let Some(eos) = spec.eos {
                 done = done.logical_or(&tok.eq(eos));
@@ -217,16 +257,27 @@ pub fn generate(
             Vec::try_from(Tensor::stack(&cols, 1).to_device(Device::Cpu).reshape([-1]))
                 .unwrap_or_default()
         };
-        let width = cols.len();
+        let lp: Vec<f32> = match lps.is_empty() {
+            true => vec![],
+            false => Vec::try_from(Tensor::stack(&lps, 1).to_device(Device::Cpu).reshape([-1]))
+                .unwrap_or_default(),
+        };
+        let (width, lw) = (cols.len(), lps.len());
         for r in 0..b as usize {
             let mut seq: Vec<i64> = spec.prefix.clone();
+            let mut ended = false;
             for &t in &ids[r * width..(r + 1) * width] {
                 if Some(t) == spec.eos {
+                    ended = true;
                     break;
                 }
                 seq.push(t);
             }
-            out.push(seq);
+            let scores = match lp.is_empty() {
+                true => vec![],
+                false => lp[r * lw..r * lw + seq.len() + usize::from(ended)].to_vec(),
+            };
+            out.push((seq, scores));
         }
         left -= b as usize;
     }
@@ -236,6 +287,56 @@ pub fn generate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `generate_scored` draws what `generate` draws, and each log-probability equals the one a
+    /// teacher-forced pass over the finished sequence gives (prompt and `<eos>` included).
+    #[test]
+    fn scored_generation_matches_a_teacher_forced_pass() {
+        for cfg in crate::models::tiny_configs() {
+            tch::manual_seed(3);
+            let m = crate::models::GeneratorModel::new(&cfg, 9, 12, Device::Cpu);
+            let spec = GenerateSpec {
+                count: 16,
+                max_len: 8,
+                batch_size: 16,
+                bos: 1,
+                eos: Some(2),
+                banned: vec![0, 1],
+                prefix: vec![5],
+                cond: Default::default(),
+            };
+            let s = Sampling {
+                temperature: 1.3,
+                ..Default::default()
+            };
+            tch::manual_seed(11);
+            let plain = generate(m.net.as_ref(), &spec, &s, Device::Cpu);
+            tch::manual_seed(11);
+            let scored = generate_scored(m.net.as_ref(), &spec, &s, Device::Cpu);
+            let mut ended = 0;
+            for (p, (seq, lp)) in plain.iter().zip(&scored) {
+                assert_eq!(p, seq);
+                let full: Vec<i64> = seq.iter().copied().chain([2]).take(lp.len()).collect();
+                ended += usize::from(lp.len() > seq.len());
+                assert!(lp.len() == seq.len() || lp.len() == seq.len() + 1);
+                let input: Vec<i64> = [1].into_iter().chain(full.iter().copied()).collect();
+                let x = Tensor::from_slice(&input[..full.len()]).view([1, -1]);
+                let logp = m.net.forward(&x, false).log_softmax(-1, Kind::Float);
+                for (j, &t) in full.iter().enumerate() {
+                    let want = logp.double_value(&[0, j as i64, t]);
+                    assert!(
+                        (lp[j] as f64 - want).abs() < 1e-5,
+                        "{j}: {} vs {want}",
+                        lp[j]
+                    );
+                }
+            }
+            assert!(
+                ended > 0 && ended < 16,
+                "some end early, some run to the limit: {ended}"
+            );
+        }
+    }
 
     #[test]
     fn greedy_and_top_k_1_agree() {

@@ -8,7 +8,7 @@ use crate::algorithms::Algorithm;
 use crate::checkpoint::LoadedGenerator;
 use crate::data::{Condition, Conds};
 use crate::error::{Error, Result};
-use crate::models::{beam_search, generate, Beam, GenerateSpec};
+use crate::models::{beam_search, generate, generate_scored, Beam, GenerateSpec};
 use crate::run::{SourceStats, Translator};
 use serde::Serialize;
 use std::path::Path;
@@ -287,29 +287,46 @@ impl Engine {
         }
         let net = self.gen.model.net.as_ref();
         let dev = self.device();
-        let seqs = match first.draw.beam {
-            Some(width) => beam_search(
-                net,
-                &spec,
-                &Beam {
-                    width,
-                    ..Default::default()
-                },
-                dev,
-            ),
-            None => generate(net, &spec, &first.draw.sampling(), dev),
+        // Sampling without alternatives takes each token's log-probability from the logits it
+        // computed anyway; beam search and alternatives score the texts afterwards.
+        let (rows, given): (Vec<Vec<i64>>, Option<Vec<Vec<f64>>>) = match first.draw.beam {
+            None if first.draw.top_logprobs == 0 => {
+                let scored = generate_scored(net, &spec, &first.draw.sampling(), dev);
+                let rows = scored
+                    .iter()
+                    .map(|(s, lp)| s.iter().copied().chain(v.eos).take(lp.len()).collect())
+                    .collect();
+                let lps = scored
+                    .into_iter()
+                    .map(|(_, lp)| lp.into_iter().map(f64::from).collect())
+                    .collect();
+                (rows, Some(lps))
+            }
+            beam => {
+                let seqs = match beam {
+                    Some(width) => {
+                        let b = Beam {
+                            width,
+                            ..Default::default()
+                        };
+                        beam_search(net, &spec, &b, dev)
+                    }
+                    None => generate(net, &spec, &first.draw.sampling(), dev),
+                };
+                // Finished texts are scored with their `<eos>`: the model's choice to end counts.
+                let rows = seqs
+                    .into_iter()
+                    .map(|s| match (s.len() < first.max_len, v.eos) {
+                        (true, Some(eos)) => s.into_iter().chain([eos]).collect(),
+                        _ => s,
+                    })
+                    .collect();
+                (rows, None)
+            }
         };
-        // Finished texts are scored with their `<eos>`: the model's choice to end counts.
-        let rows: Vec<Vec<i64>> = seqs
-            .iter()
-            .map(|s| match (s.len() < first.max_len, v.eos) {
-                (true, Some(eos)) => s.iter().copied().chain([eos]).collect(),
-                _ => s.clone(),
-            })
-            .collect();
-        let mut texts = self.texts(&rows, &conds, first.prefix.len(), &first.draw);
-        for (t, s) in texts.iter_mut().zip(&seqs) {
-            t.finish_reason = match s.len() < first.max_len && v.eos.is_some() {
+        let mut texts = self.texts(&rows, &conds, (first.prefix.len(), given), &first.draw);
+        for (t, r) in texts.iter_mut().zip(&rows) {
+            t.finish_reason = match v.eos.is_some() && r.last() == v.eos.as_ref() {
                 true => "stop",
                 false => "length",
             };
@@ -365,21 +382,34 @@ impl Engine {
             ..Draw::default()
         };
         let conds = vec![cond; rows.len()];
-        let mut texts = self.texts(&rows, &conds, 0, &draw);
+        let mut texts = self.texts(&rows, &conds, (0, None), &draw);
         for (t, u) in texts.iter_mut().zip(unknown) {
             t.unknown = u;
         }
         Ok(texts)
     }
 
-    /// Texts with their per-token scores, for rows of ids (`<eos>` last where they ended).
-    fn texts(&self, rows: &[Vec<i64>], conds: &[RowCond], prompt: usize, draw: &Draw) -> Vec<Text> {
+    /// Texts with their per-token scores, for rows of ids (`<eos>` last where they ended); the
+    /// first `prompt` tokens are the prompt; `given`: the log-probabilities, where known.
+    fn texts(
+        &self,
+        rows: &[Vec<i64>],
+        conds: &[RowCond],
+        (prompt, given): (usize, Option<Vec<Vec<f64>>>),
+        draw: &Draw,
+    ) -> Vec<Text> {
         if rows.is_empty() {
             return vec![];
         }
         let v = &self.gen.vocab;
         let cond = self.condition(conds);
-        let lp = self.logprobs(rows, &cond, draw.top_logprobs);
+        let lp = match given {
+            Some(g) => g
+                .into_iter()
+                .map(|r| r.into_iter().map(|x| (x, vec![])).collect())
+                .collect(),
+            None => self.logprobs(rows, &cond, draw.top_logprobs),
+        };
         let d = match draw.discriminator {
             true => self.d_scores(rows, &cond),
             false => None,
