@@ -57,6 +57,20 @@ fn runs() -> &'static Runs {
             .collect();
         args.extend(sets.iter().map(String::as_str));
         ok(&args);
+        let (run, out) = (f.s("mle"), f.s("sweep"));
+        ok(&[
+            "sweep",
+            "--run",
+            &run,
+            "--out",
+            &out,
+            "-n",
+            "20",
+            "--temperatures",
+            "0.7,1.0",
+            "--device",
+            "cpu",
+        ]);
         Runs { f }
     })
 }
@@ -79,6 +93,8 @@ impl Server {
                 &r.f.s("gan"),
                 "--run",
                 &r.f.s("labelled"),
+                "--sweep",
+                &r.f.s("sweep"),
             ])
             .args(extra)
             .stdout(Stdio::piped())
@@ -369,6 +385,8 @@ fn bad_requests_get_json_errors() {
         "/v1/runs/mle%2F..%2Fgan",
         "/v1/chart?runs=../mle&plot=mle",
         "/nothing",
+        "/v1/sweeps/..%2Fsweep",
+        "/v1/sweeps/nope",
     ] {
         let (st, _) = s.get(path);
         assert_eq!(st, 404, "{path}");
@@ -474,6 +492,8 @@ fn report_is_one_self_contained_file() {
         &r.f.s("mle"),
         "--run",
         &r.f.s("gan"),
+        "--sweep",
+        &r.f.s("sweep"),
         "--out",
         &out.to_string_lossy(),
     ]);
@@ -486,6 +506,7 @@ fn report_is_one_self_contained_file() {
         "Run gan",
         "algorithm",
         "test_nll",
+        "Quality vs diversity",
     ] {
         assert!(html.contains(needle), "{needle} missing");
     }

@@ -155,6 +155,8 @@ impl Default for Metrics {
 /// What the routes share: the runs and the limits.
 pub struct App {
     pub runs: Vec<RunHandle>,
+    /// `textgan sweep` output directories by name, whose quality-diversity plots are shown.
+    pub sweeps: Vec<(String, std::path::PathBuf)>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
@@ -231,6 +233,8 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/runs/{name}", get(run_detail))
         .route("/v1/plots", get(plots))
         .route("/v1/chart", get(chart))
+        .route("/v1/sweeps", get(sweeps))
+        .route("/v1/sweeps/{name}", get(sweep_plot))
         .route("/v1/generate", post(generate))
         .route("/v1/score", post(score))
         .route("/v1/completions", post(completions))
@@ -326,6 +330,32 @@ async fn plots() -> Json<Value> {
         .map(|(stem, title)| json!({"name": stem, "title": title}))
         .collect();
     Json(json!({ "plots": list }))
+}
+
+async fn sweeps(State(app): State<Arc<App>>) -> Json<Value> {
+    let names: Vec<&str> = app.sweeps.iter().map(|s| s.0.as_str()).collect();
+    Json(json!({ "sweeps": names }))
+}
+
+/// A sweep's quality-diversity plot (its `quality_diversity.svg`, and nothing else of it).
+async fn sweep_plot(
+    State(app): State<Arc<App>>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Response> {
+    let Some((_, dir)) = app.sweeps.iter().find(|s| s.0 == name) else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("unknown sweep `{name}`"),
+        ));
+    };
+    let path = dir.join("quality_diversity.svg");
+    let svg = tokio::fs::read_to_string(&path).await.map_err(|e| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("sweep `{name}`: no plot ({e})"),
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
 #[derive(serde::Deserialize)]

@@ -89,7 +89,7 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
 pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:.85em;max-height:28em}
 .tok{padding:1px 2px;border-radius:3px;line-height:1.9}.sample{margin:.3em 0}
-.charts svg{max-width:100%;height:auto}details{margin:.5em 0}"#;
+.charts{display:flex;flex-wrap:wrap;gap:1%}.charts svg{width:49%;min-width:420px;height:auto}details{margin:.5em 0}"#;
 
 /// Recolours the tokens by the measure chosen (self-contained: no library, no network).
 const SCRIPT: &str = r#"function recolour(by){for(const t of document.querySelectorAll('.tok')){

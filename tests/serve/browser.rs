@@ -186,6 +186,8 @@ fn web_page_in_headless_chromium() {
     );
     // The training curves chart loaded as an image.
     b.wait_for("document.getElementById('chart').complete && document.getElementById('chart').naturalWidth > 0");
+    // The sweep's quality-diversity plot.
+    b.wait_for("document.getElementById('sweep-plot').complete && document.getElementById('sweep-plot').naturalWidth > 0");
     b.screenshot("serve-page-mle.png");
     // Switch to the adversarial run; colour by the discriminator.
     b.eval("(() => { const r = document.getElementById('run'); r.value = 'gan'; r.dispatchEvent(new Event('change')); })()");

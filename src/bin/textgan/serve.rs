@@ -13,6 +13,9 @@ pub struct ServeArgs {
     /// Run directory to serve (repeat for several; the first is the default run).
     #[arg(long = "run", value_name = "DIR", required = true)]
     runs: Vec<PathBuf>,
+    /// A `textgan sweep` output directory whose quality-diversity plot the page shows (repeatable).
+    #[arg(long = "sweep", value_name = "DIR")]
+    sweeps: Vec<PathBuf>,
     /// Address to listen on (loopback by default; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
@@ -113,8 +116,21 @@ pub fn run(a: ServeArgs) -> Result<()> {
         queue: a.queue,
     };
     let runs = load(&a.runs, device, cfg, &metrics)?;
+    for s in &a.sweeps {
+        if !s.join("quality_diversity.svg").is_file() {
+            bail!(
+                "--sweep {}: no quality_diversity.svg (is it a `textgan sweep` output directory?)",
+                s.display()
+            );
+        }
+    }
+    let sweeps = run_names(&a.sweeps)
+        .into_iter()
+        .zip(a.sweeps.iter().cloned())
+        .collect();
     let app = Arc::new(App {
         runs,
+        sweeps,
         limits: Limits {
             max_n: a.max_n,
             max_texts: a.max_n,
