@@ -561,3 +561,74 @@ mod browser;
 pub fn artefacts() -> &'static Path {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
 }
+
+/// The `openai` Python package, unchanged, against `/v1/completions` (installed into the
+/// checkout's Python environment when missing; skipped where neither is available).
+#[test]
+fn the_openai_python_client_works_unchanged() {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if !py.exists() {
+        eprintln!("skipped: no .venv/bin/python (scripts/setup-torch.sh makes it)");
+        return;
+    }
+    let has = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import openai"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has(&py) {
+        let _ = Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "openai",
+            ])
+            .status();
+        if !has(&py) {
+            eprintln!("skipped: the openai package could not be installed");
+            return;
+        }
+    }
+    let s = Server::start(&[]);
+    let script = r#"
+import json, sys
+from openai import OpenAI
+c = OpenAI(base_url=sys.argv[1] + "/v1", api_key="unused", max_retries=0)
+r = c.completions.create(model="mle", prompt="the", max_tokens=4, n=2, logprobs=1, temperature=0.9, seed=5)
+out = {"object": r.object, "n": len(r.choices), "texts": [ch.text for ch in r.choices],
+       "tokens": [ch.logprobs.tokens for ch in r.choices], "finish": [ch.finish_reason for ch in r.choices],
+       "usage": r.usage.total_tokens}
+try:
+    c.completions.create(model="no-such-run", prompt="the")
+except Exception as e:
+    out["error"] = type(e).__name__ + ": " + str(getattr(e, "status_code", ""))
+print(json.dumps(out))
+"#;
+    let o = Command::new(&py)
+        .args(["-c", script, &s.url])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["object"], "text_completion");
+    assert_eq!(v["n"], 2);
+    for (text, toks) in v["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(v["tokens"].as_array().unwrap())
+    {
+        let joined: String = toks
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(text.as_str().unwrap(), joined);
+    }
+    assert_eq!(v["error"], "NotFoundError: 404");
+}
