@@ -3,9 +3,9 @@
 //! A few MLE steps of every generator and a few adversarial steps of every algorithm (tiny
 //! models, one CPU thread, fixed seeds) are run through the real binary; their metrics lines
 //! (timings left out) and every sample file must equal `tests/golden/runs.json`, recorded with
-//! the code before the redesign of the run loop (issue 16). Numbers compare to 1e-9 relative
-//! (the same computation gives the same floats; the margin only absorbs JSON's printing),
-//! samples exactly.
+//! the code before the redesign of the run loop (issue 16). Numbers compare to 1e-5 relative
+//! (the same computation gives the same floats on one CPU; across CPUs MKL's kernels round
+//! differently, see [`same`]), samples exactly.
 //!
 //! The file stays as recorded; the changes made on purpose since are applied to it by
 //! [`intended_changes`], each named there with its reason. `TEXTGAN_BLESS=1 cargo test
@@ -164,12 +164,19 @@ fn record(dir: &Path, name: &str, sets: &[String]) -> Value {
     json!({"metrics": metrics, "samples": samples})
 }
 
-/// Equal up to float printing: numbers to 1e-9 relative, everything else exactly.
+/// Equal up to the CPU's rounding: numbers to 1e-5 relative (1e-5 absolute below 1),
+/// everything else (samples included) exactly.
+///
+/// MKL picks its kernels by CPU (AVX-512 on an Intel Xeon, AVX2 on an AMD EPYC), and the same
+/// code then gives floats that differ from the seventh digit: on the Xeon of 2026-12-01, 27
+/// values of the file recorded on the EPYC differed by at most 6e-7 absolute (the code of the
+/// recording itself included), every sample the same. A change of behaviour moves numbers by
+/// far more than that, and changes samples, which compare exactly.
 fn same(a: &Value, b: &Value, at: &str, diffs: &mut Vec<String>) {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            if (x - y).abs() > 1e-9 * x.abs().max(1.0) {
+            if (x - y).abs() > 1e-5 * x.abs().max(1.0) {
                 diffs.push(format!("{at}: golden {x}, now {y}"));
             }
         }

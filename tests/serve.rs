@@ -329,13 +329,44 @@ fn completions_in_the_openai_shape() {
     if let Some(w) = word {
         let mut stop = greedy.clone();
         stop["stop"] = json!(w);
+        stop["logprobs"] = json!(1);
         let (_, c) = s.post("/v1/completions", &stop.to_string());
         let cut = &text[..text.find(&w).unwrap()];
-        assert_eq!(c["choices"][0]["text"], cut);
-        assert_eq!(c["choices"][0]["finish_reason"], "stop");
+        let ch = &c["choices"][0];
+        assert_eq!(ch["text"], cut);
+        assert_eq!(ch["finish_reason"], "stop");
+        // The tokens still make up the text, and only they are counted.
+        let toks: Vec<&str> = ch["logprobs"]["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(toks.concat(), cut);
+        assert_eq!(c["usage"]["completion_tokens"], toks.len());
+        // Alternatives are written as the tokens are (with their leading space).
+        for (t, top) in toks
+            .iter()
+            .zip(ch["logprobs"]["top_logprobs"].as_array().unwrap())
+        {
+            assert!(
+                top.get(*t).is_some(),
+                "greedy's token {t:?} is its top alternative: {top}"
+            );
+        }
     }
+    // OpenAI's default of 16 tokens is cut to what this 7-token run allows.
+    let (st, d) = s.post(
+        "/v1/completions",
+        &json!({"model": "mle", "prompt": "the"}).to_string(),
+    );
+    assert_eq!(st, 200, "{d}");
     for (bad, code) in [
         (json!({"prompt": "the", "stream": true}), 400),
+        (json!({"prompt": "the", "run": "gan"}), 422),
+        (json!({"prompt": "the", "logit_bias": {"5": 100}}), 400),
+        (json!({"prompt": ["the", "a"], "n": 40}), 400),
+        (json!({"prompt": "the", "logprobs": 6}), 400),
         (json!({"prompt": [1, 2, 3]}), 400),
         (json!({"prompt": "the", "temperature": 3}), 400),
         (json!({"prompt": "the", "max_tokens": 500}), 400),
@@ -380,6 +411,43 @@ fn bad_requests_get_json_errors() {
     }
     let big = format!(r#"{{"prompt": "{}"}}"#, "the ".repeat(4000));
     assert_eq!(s.post("/v1/generate", &big).0, 413);
+    for (body, code) in [
+        ("[3, 0.5]", 400),
+        (r#"{"greedy": true, "beam": 2}"#, 400),
+        (r#"{"temperature": 1e-40}"#, 400),
+        (r#"{"temperature": 1e39}"#, 400),
+    ] {
+        let (st, e) = s.post("/v1/generate", body);
+        assert_eq!(st, code, "{body}: {e}");
+        assert!(e["error"]["message"].is_string(), "{e}");
+    }
+    // Errors axum and the layers answer themselves are JSON too.
+    for (path, code) in [
+        ("/v1/generate", 405),
+        ("/v1/chart", 400),
+        ("/v1/chart?plot=mle", 400),
+    ] {
+        let (st, e) = s.get(path);
+        assert_eq!(st, code, "{path}: {e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{path}: {e}"
+        );
+    }
+    // A special token typed as text is a word the run does not know, not the marker.
+    let (st, sc) = s.post("/v1/score", r#"{"run": "mle", "texts": ["<eos> cat"]}"#);
+    assert_eq!(st, 200, "{sc}");
+    assert_eq!(sc["texts"][0]["tokens"][0]["token"], "<unk>");
+    assert_eq!(sc["texts"][0]["unknown"], 1);
+    // A text of the run's full length (7 tokens) is scored, ending by the limit.
+    let (st, sc) = s.post(
+        "/v1/score",
+        r#"{"run": "mle", "texts": ["the cat sat on the mat park"]}"#,
+    );
+    assert_eq!(st, 200, "{sc}");
+    assert_eq!(sc["texts"][0]["tokens"].as_array().unwrap().len(), 7);
     for path in [
         "/v1/runs/..%2F..%2Fetc%2Fpasswd",
         "/v1/runs/mle%2F..%2Fgan",
@@ -479,6 +547,34 @@ fn sigterm_answers_in_flight_requests_then_exits_0() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A client that stalls half-way through its request does not keep the server from stopping:
+/// connections still open `--timeout-s` + 1 s after SIGTERM are closed.
+#[test]
+fn sigterm_ends_even_with_a_stalled_client() {
+    use std::io::Write;
+    let mut s = Server::start(&["--timeout-s", "2"]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    stalled
+        .write_all(b"POST /v1/generate HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 15 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stalled);
 }
 
 /// `textgan report`: one file, no network needed to open it, curves and heatmaps inside.

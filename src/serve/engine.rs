@@ -68,6 +68,14 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// "1 token", "3 tokens".
+fn tokens(n: usize) -> String {
+    match n {
+        1 => "1 token".into(),
+        n => format!("{n} tokens"),
+    }
+}
+
 /// A bad request: a 4xx answer, never a panic.
 pub fn invalid(msg: impl Into<String>) -> Error {
     Error::Request(msg.into())
@@ -192,12 +200,29 @@ impl Engine {
         }
     }
 
+    /// The ids of text a user wrote: a special token typed as text (`<eos>`, `<pad>`,
+    /// `<bos>`) is a word the vocabulary does not know, not the marker.
+    fn encode_user(&self, text: &str) -> Result<Vec<i64>> {
+        let v = &self.gen.vocab;
+        let special = [v.pad, Some(v.bos), v.eos];
+        let mut ids = v.encode(text)?;
+        if let Some(unk) = v.unk {
+            for t in ids.iter_mut() {
+                if special.contains(&Some(*t)) {
+                    *t = unk;
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// Checks a draw against the run: prompt, condition, lengths.
     pub fn prepare(&self, draw: Draw) -> Result<Prepared> {
         let v = &self.gen.vocab;
-        let prefix = v.encode(&draw.prompt)?;
+        let prefix = self.encode_user(&draw.prompt)?;
         let limit = self.max_tokens();
         let max_len = match draw.max_tokens {
+            Some(m) if draw.max_tokens_is_default => (prefix.len() + m).min(limit),
             Some(m) => prefix.len() + m,
             None => limit,
         };
@@ -207,8 +232,8 @@ impl Engine {
                 None => String::new(),
             };
             return Err(invalid(format!(
-                "the prompt has {} tokens{asked}; this run's texts have at most {limit} tokens in all",
-                prefix.len()
+                "the prompt has {}{asked}; this run's texts have at most {limit} tokens in all",
+                tokens(prefix.len())
             )));
         }
         if draw.beam.is_some() && draw.n != 1 {
@@ -237,7 +262,7 @@ impl Engine {
     }
 
     /// The condition tensor of rows.
-    fn condition(&self, conds: &[RowCond]) -> Condition {
+    pub(super) fn condition(&self, conds: &[RowCond]) -> Condition {
         let dev = self.device();
         match conds.first() {
             Some(RowCond::Label(_)) => {
@@ -362,18 +387,24 @@ impl Engine {
         let mut rows = Vec::with_capacity(req.texts.len());
         let mut unknown = Vec::with_capacity(req.texts.len());
         for (i, t) in req.texts.iter().enumerate() {
-            let ids = v.encode(t)?;
+            let ids = self.encode_user(t)?;
             if ids.is_empty() {
                 return Err(invalid(format!("texts[{i}] is empty")));
             }
             unknown.push(ids.iter().filter(|&&t| Some(t) == v.unk).count());
-            let row: Vec<i64> = ids.into_iter().chain(v.eos).collect();
-            if row.len() > limit {
+            if ids.len() > limit {
                 return Err(invalid(format!(
-                    "texts[{i}] has {} tokens; this run's texts have at most {limit}",
-                    row.len()
+                    "texts[{i}] has {}; this run's texts have at most {limit}",
+                    tokens(ids.len())
                 )));
             }
+            // `<eos>` is scored where it fits: a text of the run's full length ends by the
+            // limit, as a generated one does.
+            let room = usize::from(ids.len() < limit);
+            let row: Vec<i64> = ids
+                .into_iter()
+                .chain(v.eos.into_iter().take(room))
+                .collect();
             rows.push(row);
         }
         let draw = Draw {
@@ -387,66 +418,5 @@ impl Engine {
             t.unknown = u;
         }
         Ok(texts)
-    }
-
-    /// Texts with their per-token scores, for rows of ids (`<eos>` last where they ended); the
-    /// first `prompt` tokens are the prompt; `given`: the log-probabilities, where known.
-    fn texts(
-        &self,
-        rows: &[Vec<i64>],
-        conds: &[RowCond],
-        (prompt, given): (usize, Option<Vec<Vec<f64>>>),
-        draw: &Draw,
-    ) -> Vec<Text> {
-        if rows.is_empty() {
-            return vec![];
-        }
-        let v = &self.gen.vocab;
-        let cond = self.condition(conds);
-        let lp = match given {
-            Some(g) => g
-                .into_iter()
-                .map(|r| r.into_iter().map(|x| (x, vec![])).collect())
-                .collect(),
-            None => self.logprobs(rows, &cond, draw.top_logprobs),
-        };
-        let d = match draw.discriminator {
-            true => self.d_scores(rows, &cond),
-            false => None,
-        };
-        let name = |id: i64| v.tokens.get(id as usize).cloned().unwrap_or_default();
-        rows.iter()
-            .enumerate()
-            .map(|(i, row)| {
-                let tokens: Vec<TokenScore> = row
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &id)| TokenScore {
-                        token: name(id),
-                        id,
-                        logprob: lp[i][j].0,
-                        d: d.as_ref().map(|(per, _)| per[i][j]),
-                        top: lp[i][j].1.iter().map(|&(t, p)| (name(t), p)).collect(),
-                        prompt: j < prompt,
-                    })
-                    .collect();
-                let own = &tokens[prompt.min(tokens.len())..];
-                let nll = -own.iter().map(|t| t.logprob).sum::<f64>() / own.len().max(1) as f64;
-                let body: Vec<i64> = row[prompt.min(row.len())..].to_vec();
-                Text {
-                    text: v.decode(row),
-                    completion: v.decode(&body),
-                    label: match &conds[i] {
-                        RowCond::Label(l) => v.labels.get(*l as usize).cloned(),
-                        _ => None,
-                    },
-                    tokens,
-                    finish_reason: "",
-                    nll,
-                    d: d.as_ref().map(|(_, seq)| seq[i]),
-                    unknown: 0,
-                }
-            })
-            .collect()
     }
 }

@@ -1,4 +1,7 @@
 //! The HTTP side: routes, request checks, JSON errors, Prometheus metrics, shutdown.
+use super::errors::{body, json_errors, ApiError, ApiResult};
+pub use super::metrics::Metrics;
+use super::metrics::{proc_status_bytes, RequestLabels, RouteLabels};
 use super::openai::CompletionRequest;
 use super::worker::{Failure, Job};
 use super::{Draw, Limits, RunHandle, Scoring, Text};
@@ -9,148 +12,12 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::{
-    counter::Counter, family::Family, gauge::Gauge, histogram::Histogram,
-};
-use prometheus_client::registry::Registry;
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The web page, with its script and styles inline (no build step, no network).
 const PAGE: &str = include_str!("page.html");
-
-/// An error answer: a status and `{"error": {"message", "type", "code"}}` (OpenAI's shape).
-#[derive(Debug)]
-pub struct ApiError(pub StatusCode, pub String);
-
-impl ApiError {
-    fn bad(msg: impl Into<String>) -> Self {
-        ApiError(StatusCode::BAD_REQUEST, msg.into())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let kind = match self.0.is_server_error() {
-            true => "server_error",
-            false => "invalid_request_error",
-        };
-        let body = json!({"error": {"message": self.1, "type": kind, "code": self.0.as_u16()}});
-        (self.0, Json(body)).into_response()
-    }
-}
-
-impl From<Failure> for ApiError {
-    fn from(f: Failure) -> Self {
-        let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        ApiError(status, f.message)
-    }
-}
-
-impl From<crate::Error> for ApiError {
-    fn from(e: crate::Error) -> Self {
-        ApiError::bad(e.to_string())
-    }
-}
-
-type ApiResult<T> = std::result::Result<T, ApiError>;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    route: String,
-    status: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    route: String,
-}
-
-type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
-
-/// Prometheus metrics: requests by route and status, latency by route, texts per batch.
-pub struct Metrics {
-    registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    latency: Latency,
-    pub batch: Histogram,
-    refused: Counter,
-    rss: Gauge,
-    peak_rss: Gauge,
-}
-
-/// A `/proc/self/status` figure in bytes (`VmRSS`, `VmHWM`); 0 where there is none.
-fn proc_status_bytes(key: &str) -> i64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(key)?
-                .trim_start_matches(':')
-                .split_whitespace()
-                .next()?
-                .parse::<i64>()
-                .ok()
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        let mut registry = Registry::with_prefix("textgan");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency: Latency = Family::new_with_constructor(|| {
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-                0.0005, 2.0, 18,
-            ))
-        });
-        let batch = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]);
-        let refused = Counter::default();
-        let (rss, peak_rss) = (Gauge::default(), Gauge::default());
-        registry.register(
-            "process_resident_memory_bytes",
-            "Resident memory of the server process",
-            rss.clone(),
-        );
-        registry.register(
-            "process_peak_resident_memory_bytes",
-            "Peak resident memory of the server process",
-            peak_rss.clone(),
-        );
-        registry.register(
-            "http_requests",
-            "HTTP requests by route and status",
-            requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer a request, by route",
-            latency.clone(),
-        );
-        registry.register(
-            "batch_texts",
-            "Texts generated or scored in one batched forward pass",
-            batch.clone(),
-        );
-        registry.register(
-            "queue_full",
-            "Requests refused because a run's queue was full",
-            refused.clone(),
-        );
-        Metrics {
-            registry,
-            requests,
-            latency,
-            batch,
-            refused,
-            rss,
-            peak_rss,
-        }
-    }
-}
 
 /// What the routes share: the runs and the limits.
 pub struct App {
@@ -216,13 +83,6 @@ async fn wait(
     }
 }
 
-/// A JSON body, or the JSON error its rejection deserves (400 syntax, 422 fields, 413 size,
-/// 415 content type).
-fn body<T: DeserializeOwned>(b: std::result::Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    b.map(|Json(t)| t)
-        .map_err(|r| ApiError(r.status(), r.body_text()))
-}
-
 /// The routes; `max_body` bytes a request body at most, `timeout` a request at most.
 pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
     Router::new()
@@ -245,6 +105,9 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            json_errors(max_body, req, next)
+        }))
         .with_state(app)
 }
 
@@ -404,9 +267,9 @@ async fn chart(State(app): State<Arc<App>>, Query(q): Query<ChartQuery>) -> ApiR
 
 async fn generate(
     State(app): State<Arc<App>>,
-    b: std::result::Result<Json<Draw>, JsonRejection>,
+    b: std::result::Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let draw = body(b)?;
+    let draw: Draw = body(b)?;
     app.limits.check_draw(&draw)?;
     let run = app.run(draw.run.as_deref())?;
     let started = Instant::now();
@@ -420,9 +283,9 @@ async fn generate(
 
 async fn score(
     State(app): State<Arc<App>>,
-    b: std::result::Result<Json<Scoring>, JsonRejection>,
+    b: std::result::Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let s = body(b)?;
+    let s: Scoring = body(b)?;
     app.limits.check_scoring(&s)?;
     let run = app.run(s.run.as_deref())?;
     let texts = app.ask(run, |r| Job::Score(s, r)).await?;
@@ -431,13 +294,20 @@ async fn score(
 
 async fn completions(
     State(app): State<Arc<App>>,
-    b: std::result::Result<Json<CompletionRequest>, JsonRejection>,
+    b: std::result::Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let req = body(b)?;
+    let req: CompletionRequest = body(b)?;
     let draws = req.draws()?;
     let run = app.run(req.model.as_deref())?;
     for d in &draws {
         app.limits.check_draw(d)?;
+    }
+    let total: usize = draws.iter().map(|d| d.n).sum();
+    if total > app.limits.max_n {
+        return Err(ApiError::bad(format!(
+            "prompts times n asks for {total} texts; at most {} a request",
+            app.limits.max_n
+        )));
     }
     // Every prompt is queued before any is awaited, so they can share a batch.
     let mut waiting = Vec::new();
@@ -449,7 +319,7 @@ async fn completions(
         texts.push(wait(w).await?);
     }
     let word = run.info.config["data"]["tokenizer"].as_str() != Some("char");
-    Ok(Json(req.response(&run.name, &draws, &texts, word)))
+    Ok(Json(req.response(&run.name, &texts, word)))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -6,7 +6,9 @@
 //! settings in one batched forward pass ([`worker`]). The HTTP side ([`http`]) parses,
 //! checks, queues and answers; it never touches the file system beyond the runs it was given.
 mod engine;
+mod errors;
 pub mod http;
+mod metrics;
 mod openai;
 pub mod report;
 mod scoring;
@@ -48,6 +50,10 @@ pub struct Draw {
     pub top_logprobs: usize,
     /// The run to draw from (default: the first served).
     pub run: Option<String>,
+    /// `max_tokens` is a default, not the caller's: cut it to what the run allows instead of
+    /// refusing (OpenAI's default of 16 on a run of shorter texts).
+    #[serde(skip)]
+    pub max_tokens_is_default: bool,
 }
 
 impl Draw {
@@ -78,6 +84,7 @@ impl Default for Draw {
             discriminator: false,
             top_logprobs: 0,
             run: None,
+            max_tokens_is_default: false,
         }
     }
 }
@@ -133,9 +140,10 @@ impl Limits {
                 self.max_n, d.n
             )));
         }
-        if !(s.temperature > 0.0 && s.temperature.is_finite()) {
+        // Outside this range the scaled logits overflow float32 (or nearly do).
+        if !(0.01..=100.0).contains(&s.temperature) {
             return Err(invalid(format!(
-                "temperature must be positive, got {}",
+                "temperature must be in [0.01, 100], got {} (greedy: true takes the most likely token)",
                 s.temperature
             )));
         }
@@ -149,6 +157,9 @@ impl Limits {
             )));
         }
         if let Some(b) = d.beam {
+            if d.greedy {
+                return Err(invalid("give greedy or beam, not both"));
+            }
             if b < 1 || b > self.max_beam {
                 return Err(invalid(format!(
                     "beam must be in 1..={}, got {b}",

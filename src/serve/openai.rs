@@ -23,16 +23,18 @@ impl OneOrMany {
 }
 
 /// The request. Fields OpenAI clients send that change nothing here (`user`, penalties of 0,
-/// `best_of` 1, ...) are accepted and ignored; those that would change the answer and are
-/// not supported are refused.
+/// `best_of` 1, an empty `logit_bias`, ...) are accepted and ignored; values that would
+/// change the answer and are not supported are refused, and so are unknown fields (as
+/// OpenAI refuses them). `null` stands for "the default" in every field.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CompletionRequest {
     #[serde(default)]
     pub model: Option<String>,
     #[serde(default)]
     pub prompt: Option<Value>,
-    #[serde(default = "sixteen")]
-    pub max_tokens: usize,
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
     #[serde(default)]
     pub temperature: Option<f64>,
     #[serde(default)]
@@ -47,9 +49,13 @@ pub struct CompletionRequest {
     #[serde(default)]
     pub logprobs: Option<usize>,
     #[serde(default)]
-    pub echo: bool,
+    pub echo: Option<bool>,
     #[serde(default)]
-    pub stream: bool,
+    pub stream: Option<bool>,
+    /// Only with `stream`: accepted and unused.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub stream_options: Option<Value>,
     #[serde(default)]
     pub seed: Option<i64>,
     #[serde(default)]
@@ -60,6 +66,12 @@ pub struct CompletionRequest {
     pub best_of: Option<usize>,
     #[serde(default)]
     pub suffix: Option<String>,
+    /// An end-user id for OpenAI's abuse monitoring: accepted and unused.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub logit_bias: Option<serde_json::Map<String, Value>>,
     /// textgan's own: the label or source of a conditional run.
     #[serde(default)]
     pub label: Option<String>,
@@ -67,15 +79,20 @@ pub struct CompletionRequest {
     pub source: Option<String>,
 }
 
-fn sixteen() -> usize {
-    16
-}
+/// OpenAI's default `max_tokens`.
+const DEFAULT_MAX_TOKENS: usize = 16;
 
 impl CompletionRequest {
     /// The prompts (one draw each) and the draw's settings; refuses what is not supported.
     pub fn draws(&self) -> Result<Vec<Draw>> {
-        if self.stream {
+        if self.stream == Some(true) {
             return Err(invalid("stream is not supported: ask without it"));
+        }
+        if self.logit_bias.as_ref().is_some_and(|b| !b.is_empty()) {
+            return Err(invalid("logit_bias is not supported"));
+        }
+        if self.logprobs.is_some_and(|k| k > 5) {
+            return Err(invalid("logprobs must be at most 5"));
         }
         if self.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
             return Err(invalid("suffix is not supported"));
@@ -95,7 +112,12 @@ impl CompletionRequest {
             match &self.prompt {
                 None | Some(Value::Null) => vec![String::new()],
                 Some(Value::String(s)) => vec![s.clone()],
-                Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => a
+                Some(Value::Array(a)) if a.is_empty() => {
+                    return Err(invalid(
+                        "prompt is an empty array: give a string or strings",
+                    ))
+                }
+                Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
                     .iter()
                     .map(|v| v.as_str().unwrap_or_default().to_string())
                     .collect(),
@@ -111,23 +133,26 @@ impl CompletionRequest {
         if stops.len() > 4 || stops.iter().any(String::is_empty) {
             return Err(invalid("stop: up to 4 non-empty sequences"));
         }
-        if self.max_tokens == 0 {
+        if self.max_tokens == Some(0) {
             return Err(invalid("max_tokens must be at least 1"));
         }
+        // Temperature 0 is OpenAI's greedy decoding (and so is anything too small to divide
+        // logits by in float32).
+        let greedy = t < 0.01;
         Ok(prompts
             .into_iter()
             .map(|prompt| Draw {
                 n: self.n.unwrap_or(1),
-                // Temperature 0 is OpenAI's greedy decoding.
-                temperature: if t == 0.0 { 1.0 } else { t },
-                greedy: t == 0.0,
+                temperature: if greedy { 1.0 } else { t },
+                greedy,
                 top_p: self.top_p.unwrap_or(1.0),
                 top_k: self.top_k.unwrap_or(0),
                 seed: self.seed,
                 prompt,
                 label: self.label.clone(),
                 source: self.source.clone(),
-                max_tokens: Some(self.max_tokens),
+                max_tokens: Some(self.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+                max_tokens_is_default: self.max_tokens.is_none(),
                 top_logprobs: self.logprobs.unwrap_or(0),
                 run: self.model.clone(),
                 ..Draw::default()
@@ -136,19 +161,13 @@ impl CompletionRequest {
     }
 
     /// The response body for the texts of each prompt, in order.
-    pub fn response(
-        &self,
-        model: &str,
-        prompts: &[Draw],
-        texts: &[Vec<Text>],
-        word: bool,
-    ) -> Value {
+    pub fn response(&self, model: &str, texts: &[Vec<Text>], word: bool) -> Value {
         let stops = self.stop.as_ref().map(OneOrMany::list).unwrap_or_default();
         let mut choices = Vec::new();
         let (mut prompt_tokens, mut completion_tokens) = (0, 0);
-        for (draw, group) in prompts.iter().zip(texts) {
+        for group in texts {
             for t in group {
-                let choice = self.choice(choices.len(), draw, t, &stops, word);
+                let choice = self.choice(choices.len(), t, &stops, word);
                 completion_tokens += choice.1;
                 choices.push(choice.0);
             }
@@ -173,42 +192,35 @@ impl CompletionRequest {
         })
     }
 
-    /// One choice and the tokens it generated. Tokens are written as they appear in the text
-    /// (a word after the first with its leading space), so they concatenate to it.
-    fn choice(
-        &self,
-        index: usize,
-        draw: &Draw,
-        t: &Text,
-        stops: &[String],
-        word: bool,
-    ) -> (Value, usize) {
+    /// One choice and the tokens it returns. Tokens are written as they appear in the text
+    /// (a word after the first with its leading space), alternatives too, so they concatenate
+    /// to it; a stop sequence ends the text before it, and the tokens from the one it falls in
+    /// on are left out.
+    fn choice(&self, index: usize, t: &Text, stops: &[String], word: bool) -> (Value, usize) {
+        let echo = self.echo == Some(true);
         let sep = if word { " " } else { "" };
         let end = t.tokens.len() - usize::from(t.finish_reason == "stop");
-        let mut pieces: Vec<(String, f64, &super::TokenScore)> = Vec::new();
+        let spaced = |i: usize, tok: &str| match i {
+            0 => tok.to_string(),
+            _ => format!("{sep}{tok}"),
+        };
+        let mut pieces: Vec<(String, &super::TokenScore, usize)> = Vec::new();
         let mut text = String::new();
         for (i, k) in t.tokens[..end].iter().enumerate() {
-            if k.prompt && !self.echo {
+            if k.prompt && !echo {
                 continue;
             }
-            let piece = match i == 0 {
-                true => k.token.clone(),
-                false => format!("{sep}{}", k.token),
-            };
+            let piece = spaced(i, &k.token);
             text.push_str(&piece);
-            pieces.push((piece, k.logprob, k));
+            pieces.push((piece, k, i));
         }
-        let generated = t.tokens[..end].iter().filter(|k| !k.prompt).count();
         let mut finish = t.finish_reason;
-        // A stop sequence ends the text before it (in the generated part only).
-        let start = match self.echo {
-            true => pieces
-                .iter()
-                .filter(|p| p.2.prompt)
-                .map(|p| p.0.len())
-                .sum(),
-            false => 0,
-        };
+        // A stop sequence is looked for in the generated part only.
+        let start: usize = pieces
+            .iter()
+            .filter(|p| p.1.prompt)
+            .map(|p| p.0.len())
+            .sum();
         if let Some(cut) = stops
             .iter()
             .filter_map(|s| text[start..].find(s.as_str()))
@@ -216,21 +228,23 @@ impl CompletionRequest {
         {
             text.truncate(start + cut);
             finish = "stop";
+            let mut at = 0;
+            pieces.retain(|p| {
+                at += p.0.len();
+                at <= text.len()
+            });
         }
-        let logprobs = draw.top_logprobs.max(usize::from(self.logprobs.is_some()));
-        let logprobs = (self.logprobs.is_some() && logprobs > 0).then(|| {
+        let generated = pieces.iter().filter(|p| !p.1.prompt).count();
+        let logprobs = self.logprobs.map(|_| {
             let mut offset = 0;
             let (mut toks, mut lps, mut tops, mut offs) = (vec![], vec![], vec![], vec![]);
-            for (piece, lp, k) in &pieces {
-                if offset >= text.len() && !text.is_empty() || offset > text.len() {
-                    break;
-                }
+            for (piece, k, i) in &pieces {
                 offs.push(offset);
                 offset += piece.len();
                 toks.push(piece.clone());
-                lps.push(*lp);
+                lps.push(k.logprob);
                 let top: serde_json::Map<String, Value> =
-                    k.top.iter().map(|(s, p)| (s.clone(), json!(p))).collect();
+                    k.top.iter().map(|(s, p)| (spaced(*i, s), json!(p))).collect();
                 tops.push(Value::Object(top));
             }
             json!({"tokens": toks, "token_logprobs": lps, "top_logprobs": tops, "text_offset": offs})

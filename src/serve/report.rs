@@ -190,6 +190,11 @@ fn sample_html(engine: &Engine, line: &str) -> String {
         run: None,
     };
     let prefix = label.map_or(String::new(), |l| format!("<b>{}</b> ", esc(&l)));
+    if text.trim().is_empty() {
+        return format!(
+            "<div class=sample>{prefix}<i>(an empty text: the model ended at once)</i></div>"
+        );
+    }
     match engine.score(&req) {
         Ok(t) if !t.is_empty() => format!(
             "<div class=sample>{prefix}{} <small>(NLL {:.2}{})</small></div>",

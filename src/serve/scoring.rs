@@ -1,10 +1,72 @@
 //! Per-token numbers of a served run: the generator's log-probability of each token (with
 //! its most likely alternatives) and the discriminator's score of each prefix.
-use super::Engine;
+use super::engine::RowCond;
+use super::{Draw, Engine, Text, TokenScore};
 use crate::data::Condition;
 use tch::{Device, Kind, Tensor};
 
 impl Engine {
+    /// Texts with their per-token scores, for rows of ids (`<eos>` last where they ended); the
+    /// first `prompt` tokens are the prompt; `given`: the log-probabilities, where known.
+    pub(super) fn texts(
+        &self,
+        rows: &[Vec<i64>],
+        conds: &[RowCond],
+        (prompt, given): (usize, Option<Vec<Vec<f64>>>),
+        draw: &Draw,
+    ) -> Vec<Text> {
+        if rows.is_empty() {
+            return vec![];
+        }
+        let v = &self.gen.vocab;
+        let cond = self.condition(conds);
+        let lp = match given {
+            Some(g) => g
+                .into_iter()
+                .map(|r| r.into_iter().map(|x| (x, vec![])).collect())
+                .collect(),
+            None => self.logprobs(rows, &cond, draw.top_logprobs),
+        };
+        let d = match draw.discriminator {
+            true => self.d_scores(rows, &cond),
+            false => None,
+        };
+        let name = |id: i64| v.tokens.get(id as usize).cloned().unwrap_or_default();
+        rows.iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let tokens: Vec<TokenScore> = row
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &id)| TokenScore {
+                        token: name(id),
+                        id,
+                        logprob: lp[i][j].0,
+                        d: d.as_ref().map(|(per, _)| per[i][j]),
+                        top: lp[i][j].1.iter().map(|&(t, p)| (name(t), p)).collect(),
+                        prompt: j < prompt,
+                    })
+                    .collect();
+                let own = &tokens[prompt.min(tokens.len())..];
+                let nll = -own.iter().map(|t| t.logprob).sum::<f64>() / own.len().max(1) as f64;
+                let body: Vec<i64> = row[prompt.min(row.len())..].to_vec();
+                Text {
+                    text: v.decode(row),
+                    completion: v.decode(&body),
+                    label: match &conds[i] {
+                        RowCond::Label(l) => v.labels.get(*l as usize).cloned(),
+                        _ => None,
+                    },
+                    tokens,
+                    finish_reason: "",
+                    nll,
+                    d: d.as_ref().map(|(_, seq)| seq[i]),
+                    unknown: 0,
+                }
+            })
+            .collect()
+    }
+
     /// Rows padded to one length [N, T] (with `pad`).
     pub(super) fn padded(rows: &[Vec<i64>], len: usize, pad: i64, dev: Device) -> Tensor {
         let mut ids = vec![pad; rows.len() * len];

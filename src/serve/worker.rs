@@ -190,8 +190,14 @@ fn guarded<T>(f: impl FnOnce() -> T) -> std::result::Result<T, Failure> {
     })
 }
 
+/// A request the run cannot answer as asked, in the words of the check that refused it (the
+/// library's `data:` or `config:` prefix means nothing to a client).
 fn bad(e: Error) -> Failure {
-    Failure::new(400, e.to_string())
+    let msg = match e {
+        Error::Request(m) | Error::Data(m) | Error::Config(m) => m,
+        other => other.to_string(),
+    };
+    Failure::new(400, msg)
 }
 
 /// Answers a batch: draws grouped by their settings, one forward pass a group; scores one

@@ -2,6 +2,7 @@
 //! web page; `textgan report`: one self-contained HTML file of runs.
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use std::future::IntoFuture;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,16 +100,18 @@ fn load(
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
-    if a.max_batch == 0 || a.max_n == 0 || a.queue == 0 || a.max_body_kb == 0 || a.timeout_s == 0 {
-        bail!("--max-batch, --max-n, --queue, --max-body-kb and --timeout-s must be at least 1");
+    for (flag, v) in [
+        ("--max-batch", a.max_batch),
+        ("--max-n", a.max_n),
+        ("--queue", a.queue),
+        ("--max-body-kb", a.max_body_kb),
+        ("--timeout-s", a.timeout_s as usize),
+    ] {
+        if v == 0 {
+            bail!("{flag} must be at least 1");
+        }
     }
     let device = textgan::device::resolve(&a.device)?;
-    let addr: std::net::SocketAddr = a.addr.parse().with_context(|| {
-        format!(
-            "--addr {}: expected HOST:PORT such as 127.0.0.1:8080",
-            a.addr
-        )
-    })?;
     let metrics = Arc::new(Metrics::default());
     let cfg = WorkerConfig {
         max_batch: a.max_batch,
@@ -144,9 +147,14 @@ pub fn run(a: ServeArgs) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
+        let listener = tokio::net::TcpListener::bind(a.addr.as_str())
             .await
-            .with_context(|| format!("listening on {addr}"))?;
+            .with_context(|| {
+                format!(
+                    "--addr {}: cannot listen there (HOST:PORT such as 127.0.0.1:8080)",
+                    a.addr
+                )
+            })?;
         let local = listener.local_addr()?;
         // The first line on standard output is the address (tests and scripts read it).
         println!("listening on http://{local}/");
@@ -155,12 +163,39 @@ pub fn run(a: ServeArgs) -> Result<()> {
             app.runs.len()
         );
         let routes = router(app, a.max_body_kb * 1024, Duration::from_secs(a.timeout_s));
-        axum::serve(listener, routes)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
-        eprintln!("stopped: in-flight requests answered");
-        anyhow::Ok(())
+        serve_until_signal(listener, routes, Duration::from_secs(a.timeout_s + 1)).await
     })
+}
+
+/// Serves until SIGINT or SIGTERM. Requests in flight then have `grace` to finish;
+/// connections still open after that (a client that stalled mid-request) are closed, so the
+/// shutdown is bounded.
+async fn serve_until_signal(
+    listener: tokio::net::TcpListener,
+    routes: axum::Router,
+    grace: Duration,
+) -> Result<()> {
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    };
+    let deadline = async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+        tokio::time::sleep(grace).await;
+    };
+    let server = axum::serve(listener, routes).with_graceful_shutdown(signal);
+    tokio::select! {
+        r = server.into_future() => {
+            r?;
+            eprintln!("stopped: in-flight requests answered");
+        }
+        _ = deadline => eprintln!(
+            "stopped: connections still open {} s after the signal were closed",
+            grace.as_secs()
+        ),
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]
