@@ -375,6 +375,23 @@ impl RunConfig {
                 "generator.kind = \"seq2seq\" or \"lstm-seq2seq\" reads a source per sentence: it needs a parallel corpus (data.source = \"multi30k\", data.parallel or data.train_source)".into()
             },
         )?;
+        if let GeneratorConfig::Gpt2(g) = &self.generator {
+            // A sentence takes max_len tokens (its `<eos>` included); a source read as a prefix,
+            // more. (max_len 0, "the longest sentence", is checked once the data is read.)
+            let src = if self.data.is_parallel() {
+                self.data.max_source_len
+            } else {
+                0
+            };
+            let need = (self.data.max_len + src) as i64;
+            ensure(need <= g.n_positions, || {
+                format!(
+                    "generator.n_positions = {} is shorter than the texts: data.max_len{} = {need} positions are needed",
+                    g.n_positions,
+                    if src > 0 { " + data.max_source_len" } else { "" }
+                )
+            })?;
+        }
         let t = &self.train;
         ensure(
             t.epochs >= 1 || t.max_steps >= 1 || self.gan.is_set(),

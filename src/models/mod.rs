@@ -7,6 +7,7 @@
 mod beam;
 pub(crate) mod conditioned;
 pub mod disc;
+pub mod gpt2;
 mod lstm;
 mod lstm_seq2seq;
 mod oracle;
@@ -20,6 +21,7 @@ pub mod vars;
 
 pub use beam::{beam_search, Beam};
 pub use conditioned::{CondSpec, LabelDiscriminator, LabelGenerator, PerClassGenerator};
+pub use gpt2::Gpt2Config;
 pub use lstm::{LstmConfig, LstmGenerator};
 pub use lstm_seq2seq::{LstmSeq2seq, LstmSeq2seqConfig};
 pub use oracle::{npy_f32, Oracle};
@@ -47,6 +49,9 @@ pub enum GeneratorConfig {
     /// An LSTM encoder-decoder with attention, for a parallel corpus.
     #[serde(rename = "lstm-seq2seq")]
     LstmSeq2seq(LstmSeq2seqConfig),
+    /// GPT-2's block exactly (tanh GELU, its epsilon, learned positions, tied embeddings), in
+    /// Hugging Face's layout: loads and writes GPT-2 model folders.
+    Gpt2(Gpt2Config),
 }
 
 impl GeneratorConfig {
@@ -74,6 +79,7 @@ impl GeneratorConfig {
             GeneratorConfig::Rmc(c) => c.validate(),
             GeneratorConfig::Seq2seq(c) => c.validate(),
             GeneratorConfig::LstmSeq2seq(c) => c.validate(),
+            GeneratorConfig::Gpt2(c) => c.validate(),
         }
     }
 }
@@ -183,6 +189,8 @@ impl GeneratorModel {
                     Box::new(TransformerGenerator::new(p, c, vocab_size, max_len + src))
                 }
                 GeneratorConfig::Rmc(c) => Box::new(RmcGenerator::new(p, c, vocab_size)),
+                // Its position table is the model's own (n_positions), whatever the data's length.
+                GeneratorConfig::Gpt2(c) => Box::new(c.build(p, vocab_size)),
                 GeneratorConfig::Seq2seq(c) => {
                     let src = match cond {
                         CondSpec::Source { vocab, max_len } => (vocab, max_len),

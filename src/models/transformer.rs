@@ -53,6 +53,35 @@ impl TransformerConfig {
     }
 }
 
+/// What GPT-2's layout fixes that textgan's own Transformer leaves at its defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Flavor {
+    /// torch's GELU approximation: "none" (the erf form, textgan's) or "tanh" (GPT-2's
+    /// `gelu_new`).
+    pub gelu: &'static str,
+    pub ln_eps: f64,
+    /// Width of each block's MLP.
+    pub inner: i64,
+}
+
+impl Flavor {
+    /// textgan's own Transformer: erf GELU, epsilon 1e-5, an MLP 4x wide.
+    pub fn textgan(c: &TransformerConfig) -> Self {
+        Flavor {
+            gelu: "none",
+            ln_eps: 1e-5,
+            inner: 4 * c.n_embd,
+        }
+    }
+
+    fn ln(&self) -> nn::LayerNormConfig {
+        nn::LayerNormConfig {
+            eps: self.ln_eps,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug)]
 struct CausalSelfAttention {
     c_attn: nn::Linear,
@@ -122,20 +151,22 @@ struct Mlp {
     c_fc: nn::Linear,
     c_proj: nn::Linear,
     dropout: f64,
+    gelu: &'static str,
 }
 
 impl Mlp {
-    fn new(p: nn::Path, c: &TransformerConfig) -> Self {
+    fn new(p: nn::Path, c: &TransformerConfig, f: &Flavor) -> Self {
         Mlp {
-            c_fc: nn::linear(&p / "c_fc", c.n_embd, 4 * c.n_embd, Default::default()),
-            c_proj: nn::linear(&p / "c_proj", 4 * c.n_embd, c.n_embd, Default::default()),
+            c_fc: nn::linear(&p / "c_fc", c.n_embd, f.inner, Default::default()),
+            c_proj: nn::linear(&p / "c_proj", f.inner, c.n_embd, Default::default()),
             dropout: c.dropout,
+            gelu: f.gelu,
         }
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         self.c_proj
-            .forward(&self.c_fc.forward(x).gelu("none"))
+            .forward(&self.c_fc.forward(x).gelu(self.gelu))
             .dropout(self.dropout, train)
     }
 }
@@ -149,12 +180,12 @@ struct Block {
 }
 
 impl Block {
-    fn new(p: nn::Path, c: &TransformerConfig) -> Self {
+    fn new(p: nn::Path, c: &TransformerConfig, f: &Flavor) -> Self {
         Block {
-            ln_1: nn::layer_norm(&p / "ln_1", vec![c.n_embd], Default::default()),
+            ln_1: nn::layer_norm(&p / "ln_1", vec![c.n_embd], f.ln()),
             attn: CausalSelfAttention::new(&p / "attn", c),
-            ln_2: nn::layer_norm(&p / "ln_2", vec![c.n_embd], Default::default()),
-            mlp: Mlp::new(&p / "mlp", c),
+            ln_2: nn::layer_norm(&p / "ln_2", vec![c.n_embd], f.ln()),
+            mlp: Mlp::new(&p / "mlp", c, f),
         }
     }
 }
@@ -172,6 +203,17 @@ pub struct TransformerGenerator {
 
 impl TransformerGenerator {
     pub fn new(p: &nn::Path, cfg: &TransformerConfig, vocab_size: i64, block_size: i64) -> Self {
+        Self::with_flavor(p, cfg, vocab_size, block_size, &Flavor::textgan(cfg))
+    }
+
+    /// The network in `flavor` (GPT-2's: tanh GELU, its epsilon and MLP width).
+    pub fn with_flavor(
+        p: &nn::Path,
+        cfg: &TransformerConfig,
+        vocab_size: i64,
+        block_size: i64,
+        flavor: &Flavor,
+    ) -> Self {
         let init = nn::EmbeddingConfig {
             ws_init: nn::Init::Randn {
                 mean: 0.0,
@@ -183,9 +225,9 @@ impl TransformerGenerator {
             wte: nn::embedding(p / "wte", vocab_size, cfg.n_embd, init),
             wpe: nn::embedding(p / "wpe", block_size, cfg.n_embd, init),
             blocks: (0..cfg.n_layer)
-                .map(|i| Block::new(p / "h" / i, cfg))
+                .map(|i| Block::new(p / "h" / i, cfg, flavor))
                 .collect(),
-            ln_f: nn::layer_norm(p / "ln_f", vec![cfg.n_embd], Default::default()),
+            ln_f: nn::layer_norm(p / "ln_f", vec![cfg.n_embd], flavor.ln()),
             cfg: cfg.clone(),
             vocab_size,
             block_size,

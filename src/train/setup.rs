@@ -27,6 +27,19 @@ pub(super) fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
             )));
         }
     }
+    if let crate::models::GeneratorConfig::Gpt2(g) = &cfg.generator {
+        let src = match cfg.data.is_parallel() {
+            true => cfg.data.max_source_len,
+            false => 0,
+        };
+        let need = (data.corpus.max_len + src) as i64;
+        if need > g.n_positions {
+            return Err(Error::Config(format!(
+                "generator.n_positions = {} is shorter than the texts: {need} positions are needed (raise it, or lower data.max_len)",
+                g.n_positions
+            )));
+        }
+    }
     Ok((device, data))
 }
 

@@ -5,6 +5,7 @@
 mod bench;
 mod data;
 mod eval;
+mod export;
 mod loadtest;
 mod presets;
 mod progress;
@@ -47,6 +48,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The named data sets (COCO, the SeqGAN oracle, MR, Multi30k): list them, or get them.
     Data(data::DataArgs),
+    /// Write a run's generator as a Hugging Face GPT-2 model folder (config.json, model.safetensors).
+    Export(export::ExportArgs),
     /// Serve runs over HTTP: a JSON API (OpenAI-style completions too) and a web page with per-token heatmaps.
     Serve(serve::ServeArgs),
     /// Write one self-contained HTML report of runs: config, curves, metrics, samples with heatmaps.
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Sweep(a) => sweep::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Data(a) => data::run(a),
+        Command::Export(a) => export::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Report(a) => serve::report(a),
         Command::Loadtest(a) => loadtest::run(a),

@@ -1,0 +1,63 @@
+//! `textgan export`: a run's generator as a Hugging Face GPT-2 model folder.
+use anyhow::{bail, Result};
+use clap::Args;
+use std::path::PathBuf;
+use textgan::models::gpt2::{save_hf, Gpt2Config};
+use textgan::models::GeneratorConfig;
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Run directory (or checkpoint file) whose generator to export (`gpt2` or `transformer`).
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Folder to write `config.json` and `model.safetensors` to (what
+    /// `transformers.AutoModelForCausalLM.from_pretrained` loads).
+    #[arg(long, value_name = "OUT")]
+    hf: PathBuf,
+}
+
+pub fn run(a: ExportArgs) -> Result<()> {
+    let loaded = textgan::checkpoint::LoadedGenerator::load(&a.run, tch::Device::Cpu)?;
+    let cfg = &loaded.config;
+    if cfg.data.is_parallel() || !loaded.vocab.labels.is_empty() {
+        bail!("a run conditioned on labels or sources cannot be exported as GPT-2 (GPT-2 reads text alone)");
+    }
+    let gpt2 = match &cfg.generator {
+        GeneratorConfig::Gpt2(c) => c.clone(),
+        // textgan's own Transformer is GPT-2's block with the erf GELU; its position table has
+        // as many rows as the run's longest text.
+        GeneratorConfig::Transformer(t) => Gpt2Config {
+            n_layer: t.n_layer,
+            n_head: t.n_head,
+            n_embd: t.n_embd,
+            n_positions: loaded
+                .model
+                .vs
+                .variables()
+                .get("wpe.weight")
+                .map_or(loaded.max_len as i64, |w| w.size()[0]),
+            n_inner: None,
+            layer_norm_epsilon: 1e-5,
+            activation_function: "gelu".into(),
+            dropout: t.dropout,
+        },
+        other => bail!(
+            "export --hf writes GPT-2 folders: this run's generator is `{}` (gpt2 and transformer export)",
+            serde_json::to_value(other)?["kind"].as_str().unwrap_or("?")
+        ),
+    };
+    if a.hf.exists() && std::fs::read_dir(&a.hf)?.next().is_some() {
+        bail!("--hf {}: the folder is not empty", a.hf.display());
+    }
+    let v = &loaded.vocab;
+    let eos = v.eos.unwrap_or(v.bos);
+    save_hf(&loaded.model, &gpt2, (v.len() as i64, v.bos, eos), &a.hf)?;
+    eprintln!(
+        "wrote {}: config.json, model.safetensors (GPT-2, {} layers, width {}, {} tokens)",
+        a.hf.display(),
+        gpt2.n_layer,
+        gpt2.n_embd,
+        v.len()
+    );
+    Ok(())
+}

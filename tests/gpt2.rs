@@ -1,0 +1,253 @@
+//! GPT-2 in and out, against Hugging Face `transformers` itself: a tiny random GPT-2 made and
+//! saved by `transformers` (tests/fixtures/gpt2_reference.py) loads into textgan with the
+//! same logits, step-by-step decoding with the key/value cache agrees, and what textgan
+//! exports loads back into `transformers` with the same logits. `transformers` is installed
+//! into the checkout's Python environment when missing (CI included); where neither is
+//! possible the tests say they skipped.
+mod common;
+use common::{ok, Fixture};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tch::{Device, Kind, Tensor};
+use textgan::models::gpt2::{load_hf, save_hf};
+
+fn python_with_transformers() -> Option<PathBuf> {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if !py.exists() {
+        eprintln!("skipped: no .venv/bin/python (scripts/setup-torch.sh makes it)");
+        return None;
+    }
+    let has = || {
+        Command::new(&py)
+            .args(["-c", "import transformers"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has() {
+        let _ = Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "transformers",
+            ])
+            .status();
+    }
+    if !has() {
+        eprintln!("skipped: transformers could not be installed");
+        return None;
+    }
+    Some(py)
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2_reference.py")
+}
+
+/// The logits `transformers` computes with the model in `folder` for the ids in `ids_file`.
+fn hf_logits(py: &Path, folder: &Path, ids_file: &Path) -> Vec<f64> {
+    let o = Command::new(py)
+        .arg(script())
+        .arg("logits")
+        .arg(folder)
+        .arg(ids_file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    flatten(&serde_json::from_slice(&o.stdout).unwrap())
+}
+
+fn flatten(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(flatten).collect(),
+        Value::Number(n) => vec![n.as_f64().unwrap()],
+        other => panic!("not a number: {other}"),
+    }
+}
+
+fn max_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+fn ours(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).unwrap()
+}
+
+#[test]
+fn gpt2_loads_and_exports_with_the_logits_of_transformers() {
+    let Some(py) = python_with_transformers() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = dir.path().join("tiny");
+    let o = Command::new(&py)
+        .arg(script())
+        .arg("make")
+        .arg(&tiny)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny.join("reference.json")).unwrap())
+            .unwrap();
+    let want = flatten(&reference["logits"]);
+
+    let (cfg, vocab, model) = load_hf(&tiny, Device::Cpu).unwrap();
+    assert_eq!(
+        (vocab, cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_positions),
+        (300, 2, 64, 4, 40)
+    );
+    assert_eq!(cfg.activation_function, "gelu_new");
+    let ids: Vec<i64> = flatten(&reference["ids"])
+        .iter()
+        .map(|&x| x as i64)
+        .collect();
+    let ids = Tensor::from_slice(&ids).view([2, 8]);
+    let logits = tch::no_grad(|| model.net.forward(&ids, false));
+    let d = max_diff(&ours(&logits), &want);
+    eprintln!("loaded: largest logit difference from transformers {d:.2e}");
+    assert!(d < 1e-4, "logits differ from transformers' by {d}");
+
+    // Decoding one token at a time through the key/value cache gives the same logits.
+    let mut state = model.net.initial_state(2);
+    for t in 0..8 {
+        let step = tch::no_grad(|| model.net.step(&ids.select(1, t), &mut state));
+        let d = max_diff(&ours(&step), &ours(&logits.select(1, t)));
+        assert!(d < 1e-4, "position {t}: the cached step differs by {d}");
+    }
+
+    // What textgan writes, transformers loads, with the same logits.
+    let out = dir.path().join("exported");
+    save_hf(&model, &cfg, (vocab, 299, 299), &out).unwrap();
+    let back = hf_logits(&py, &out, &tiny.join("reference.json"));
+    let d = max_diff(&back, &want);
+    eprintln!("exported: largest logit difference {d:.2e}");
+    assert!(d < 1e-4, "the exported model's logits differ by {d}");
+
+    // Other model families are refused in one line.
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"model_type": "llama", "vocab_size": 10}).to_string(),
+    )
+    .unwrap();
+    let err = load_hf(dir.path(), Device::Cpu).err().unwrap().to_string();
+    assert!(err.contains("model_type `llama` is not supported"), "{err}");
+}
+
+/// `textgan export --hf` on a trained textgan Transformer run: `transformers` loads the folder
+/// and computes textgan's own logits.
+#[test]
+fn export_command_writes_a_folder_transformers_loads() {
+    let Some(py) = python_with_transformers() else {
+        return;
+    };
+    let f = Fixture::new();
+    f.train(
+        "gpt",
+        6,
+        &[
+            "--set",
+            "generator.kind=\"transformer\"",
+            "--set",
+            "generator.n_layer=2",
+            "--set",
+            "generator.n_head=2",
+            "--set",
+            "generator.n_embd=16",
+        ],
+    );
+    let out = f.path("hf");
+    ok(&[
+        "export",
+        "--run",
+        &f.s("gpt"),
+        "--hf",
+        &out.to_string_lossy(),
+    ]);
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["model_type"], "gpt2");
+    assert_eq!(cfg["activation_function"], "gelu");
+
+    let run = textgan::checkpoint::LoadedGenerator::load(&f.path("gpt"), Device::Cpu).unwrap();
+    let ids = [[1i64, 5, 6, 7, 4, 2], [1, 9, 10, 11, 12, 13]];
+    std::fs::write(f.path("ids.json"), json!({ "ids": ids }).to_string()).unwrap();
+    let x = Tensor::from_slice(&ids.concat()).view([2, 6]);
+    let logits = tch::no_grad(|| run.model.net.forward(&x, false));
+    let back = hf_logits(&py, &out, &f.path("ids.json"));
+    let d = max_diff(&back, &ours(&logits));
+    eprintln!("export command: largest logit difference {d:.2e}");
+    assert!(
+        d < 1e-4,
+        "transformers' logits of the export differ from textgan's by {d}"
+    );
+
+    // A `gpt2` run trains through the same pipeline and exports with GPT-2's own GELU.
+    let gpt2 = [
+        "--set",
+        "generator.kind=\"gpt2\"",
+        "--set",
+        "generator.n_layer=1",
+        "--set",
+        "generator.n_head=2",
+        "--set",
+        "generator.n_embd=16",
+        "--set",
+        "generator.n_positions=16",
+    ];
+    f.train("g2", 4, &gpt2);
+    let out2 = f.path("hf-g2");
+    ok(&[
+        "export",
+        "--run",
+        &f.s("g2"),
+        "--hf",
+        &out2.to_string_lossy(),
+    ]);
+    let run = textgan::checkpoint::LoadedGenerator::load(&f.path("g2"), Device::Cpu).unwrap();
+    let logits = tch::no_grad(|| run.model.net.forward(&x, false));
+    let d = max_diff(&hf_logits(&py, &out2, &f.path("ids.json")), &ours(&logits));
+    assert!(d < 1e-4, "gpt2 run: transformers' logits differ by {d}");
+    let mut short = gpt2.to_vec();
+    short[9] = "generator.n_positions=4";
+    let (train, test, never) = (f.s("train.txt"), f.s("test.txt"), f.s("never"));
+    let mut args = vec![
+        "train",
+        "--out",
+        &never,
+        "--data",
+        &train,
+        "--test-data",
+        &test,
+    ];
+    args.extend(short);
+    common::fails(&args, "generator.n_positions = 4 is shorter than the texts");
+    assert!(
+        !f.path("never").exists(),
+        "a refused run leaves no directory"
+    );
+
+    // A run whose generator GPT-2 cannot hold is refused in one line; so is a full folder.
+    f.train("lstm", 2, &[]);
+    common::fails(
+        &["export", "--run", &f.s("lstm"), "--hf", &f.s("hf2")],
+        "generator is `lstm`",
+    );
+    common::fails(
+        &[
+            "export",
+            "--run",
+            &f.s("gpt"),
+            "--hf",
+            &out.to_string_lossy(),
+        ],
+        "not empty",
+    );
+}
