@@ -13,34 +13,7 @@ use tch::{Device, Kind, Tensor};
 use textgan::models::gpt2::{load_hf, save_hf};
 
 fn python_with_transformers() -> Option<PathBuf> {
-    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    if !py.exists() {
-        eprintln!("skipped: no .venv/bin/python (scripts/setup-torch.sh makes it)");
-        return None;
-    }
-    let has = || {
-        Command::new(&py)
-            .args(["-c", "import transformers"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !has() {
-        let _ = Command::new(&py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "transformers",
-            ])
-            .status();
-    }
-    if !has() {
-        eprintln!("skipped: transformers could not be installed");
-        return None;
-    }
-    Some(py)
+    common::python_with("transformers", "transformers")
 }
 
 fn script() -> PathBuf {

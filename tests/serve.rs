@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Three tiny runs, trained once for all tests: MLE, SeqGAN (with its discriminator) and a
 /// labelled run whose two classes have disjoint words.
@@ -535,18 +535,7 @@ fn sigterm_answers_in_flight_requests_then_exits_0() {
     let (st, v) = t.join().unwrap();
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["texts"].as_array().unwrap().len(), 2);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = s.child.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 20 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::exits_0_within(&mut s.child, 20);
 }
 
 /// A client that stalls half-way through its request does not keep the server from stopping:
@@ -562,18 +551,7 @@ fn sigterm_ends_even_with_a_stalled_client() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = s.child.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 15 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::exits_0_within(&mut s.child, 15);
     drop(stalled);
 }
 
@@ -662,33 +640,9 @@ pub fn artefacts() -> &'static Path {
 /// checkout's Python environment when missing; skipped where neither is available).
 #[test]
 fn the_openai_python_client_works_unchanged() {
-    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    if !py.exists() {
-        eprintln!("skipped: no .venv/bin/python (scripts/setup-torch.sh makes it)");
+    let Some(py) = common::python_with("openai", "openai") else {
         return;
-    }
-    let has = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import openai"])
-            .status()
-            .is_ok_and(|s| s.success())
     };
-    if !has(&py) {
-        let _ = Command::new(&py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "openai",
-            ])
-            .status();
-        if !has(&py) {
-            eprintln!("skipped: the openai package could not be installed");
-            return;
-        }
-    }
     let s = Server::start(&[]);
     let script = r#"
 import json, sys

@@ -159,3 +159,53 @@ pub fn have(set: &str) -> bool {
     }
     present
 }
+
+/// The checkout's Python (`.venv`, made by scripts/setup-torch.sh) with `package` importable as
+/// `module`, installed with pip when missing; `None` (after saying the test skipped) where
+/// neither is possible.
+pub fn python_with(package: &str, module: &str) -> Option<PathBuf> {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if !py.exists() {
+        eprintln!("skipped: no .venv/bin/python (scripts/setup-torch.sh makes it)");
+        return None;
+    }
+    let has = || {
+        Command::new(&py)
+            .args(["-c", &format!("import {module}")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has() {
+        let _ = Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                package,
+            ])
+            .status();
+    }
+    if !has() {
+        eprintln!("skipped: the Python package {package} could not be installed");
+        return None;
+    }
+    Some(py)
+}
+
+/// Waits for `child` to exit with status 0, at most `secs` seconds.
+pub fn exits_0_within(child: &mut std::process::Child, secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running {secs} s after the signal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
