@@ -57,6 +57,22 @@ pub enum Tokenizer {
     Word,
     /// One token per character (for text written without spaces, e.g. Chinese poems).
     Char,
+    /// Byte-level BPE (GPT-2's kind), trained on the training text (`data.vocab_size` tokens).
+    Bpe,
+    /// Unigram (SentencePiece's), trained on the training text.
+    Unigram,
+    /// WordPiece (BERT's), trained on the training text.
+    Wordpiece,
+}
+
+impl Tokenizer {
+    /// A subword tokenizer, trained with Hugging Face's `tokenizers`.
+    pub fn is_subword(self) -> bool {
+        matches!(
+            self,
+            Tokenizer::Bpe | Tokenizer::Unigram | Tokenizer::Wordpiece
+        )
+    }
 }
 
 /// How a text file's bytes become characters.
@@ -255,6 +271,9 @@ impl DataConfig {
     /// Range checks that serde cannot express.
     pub fn validate(&self) -> Result<()> {
         let d = self;
+        ensure(!(d.tokenizer.is_subword() && d.is_parallel()), || {
+            "data.tokenizer = \"bpe\", \"unigram\" or \"wordpiece\" is not supported for parallel corpora yet (use \"word\")".into()
+        })?;
         ensure(
             d.source != DataSource::Text || d.train.is_some() || !d.classes.is_empty(),
             || {

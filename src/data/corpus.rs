@@ -106,7 +106,7 @@ impl Corpus {
         let (labels, train_labels, test_labels) = labels_of(&train, &test)?;
         let (train_lines, test_lines) = (train.text, test.text);
         refuse_giant_tokens(&train_lines, cfg.tokenizer)?;
-        let mut vocab = build_vocab(cfg, &train_lines, &src_lines.0);
+        let mut vocab = build_vocab(cfg, &train_lines, &src_lines.0)?;
         vocab.labels = labels;
         let train_ids: Vec<Vec<i64>> = train_lines
             .iter()
@@ -284,7 +284,7 @@ fn labels_of(train: &Lines, test: &Lines) -> Result<(Vec<String>, Vec<i64>, Vec<
 
 /// The target vocabulary from the training lines (and the sources, when shared). Sentences
 /// that `overlong = "skip"` will drop do not contribute words.
-fn build_vocab(cfg: &DataConfig, lines: &[String], sources: &[String]) -> Vocab {
+fn build_vocab(cfg: &DataConfig, lines: &[String], sources: &[String]) -> Result<Vocab> {
     let fits = |l: &&String| {
         cfg.max_len == 0
             || cfg.overlong == Overlong::Truncate
@@ -292,7 +292,17 @@ fn build_vocab(cfg: &DataConfig, lines: &[String], sources: &[String]) -> Vocab 
     };
     let shared = if cfg.shared_vocab { sources } else { &[] };
     let words = lines.iter().filter(fits).chain(shared).map(String::as_str);
-    Vocab::build(words, cfg.tokenizer, cfg.vocab_size, cfg.min_count)
+    if cfg.tokenizer.is_subword() {
+        let text: Vec<&str> = words.collect();
+        let sw = super::Subword::train(cfg.tokenizer, &text, cfg.vocab_size, cfg.min_count)?;
+        return Vocab::of_subword(cfg.tokenizer, sw);
+    }
+    Ok(Vocab::build(
+        words,
+        cfg.tokenizer,
+        cfg.vocab_size,
+        cfg.min_count,
+    ))
 }
 
 /// Text split by sacreBLEU's 13a tokenizer where the config asks (targets and sources).

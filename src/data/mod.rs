@@ -9,6 +9,7 @@ mod corpus;
 pub mod grammar;
 mod labelled;
 mod parallel;
+mod subword;
 mod tok13a;
 mod vocab;
 
@@ -18,6 +19,7 @@ pub use config::{DataConfig, DataSource, Encoding, Overlong, Pretokenize, Tokeni
 pub use corpus::{read_lines, read_lines_in, read_lines_with_blanks, Corpus, EncodeStats};
 pub use grammar::Grammar;
 pub use parallel::Sources;
+pub use subword::Subword;
 pub use tok13a::tokenize_13a;
 pub use vocab::{tokenize, Vocab, BOS, EOS, PAD, UNK};
 

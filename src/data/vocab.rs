@@ -29,6 +29,10 @@ pub struct Vocab {
     /// The source side's vocabulary of a parallel corpus, when it has its own (not shared).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Box<Vocab>>,
+    /// A subword tokenizer (`data.tokenizer = "bpe"`, ...): it encodes and decodes, and
+    /// `tokens` are its pieces by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subword: Option<super::Subword>,
     #[serde(skip)]
     index: HashMap<String, i64>,
 }
@@ -66,6 +70,19 @@ impl Vocab {
         Self::from_parts(tokenizer, tokens, Some(0), 1, Some(2), Some(3))
     }
 
+    /// The vocabulary of a trained subword tokenizer: its pieces, with `<pad>`, `<bos>`,
+    /// `<eos>` and `<unk>` where it put them.
+    pub fn of_subword(tokenizer: Tokenizer, sw: super::Subword) -> Result<Self> {
+        let id = |t: &str| {
+            sw.id(t)
+                .ok_or_else(|| Error::Data(format!("tokenizer: no {t} token")))
+        };
+        let (pad, bos, eos, unk) = (id(PAD)?, id(BOS)?, id(EOS)?, id(UNK)?);
+        let mut v = Self::from_parts(tokenizer, sw.tokens(), Some(pad), bos, Some(eos), Some(unk));
+        v.subword = Some(sw);
+        Ok(v)
+    }
+
     /// The SeqGAN oracle's vocabulary: ids as their own names, start token 0, no specials.
     pub fn numeric(size: usize) -> Self {
         Self::from_parts(
@@ -95,6 +112,7 @@ impl Vocab {
             unk,
             labels: Vec::new(),
             source: None,
+            subword: None,
             index: HashMap::new(),
         };
         v.reindex();
@@ -174,6 +192,9 @@ impl Vocab {
     /// Token ids of a line, without `<bos>` or `<eos>`. Unknown tokens become `<unk>`; a
     /// vocabulary without `<unk>` (the oracle's) rejects them.
     pub fn encode(&self, line: &str) -> Result<Vec<i64>> {
+        if let Some(sw) = &self.subword {
+            return sw.encode(line);
+        }
         tokenize(line, self.tokenizer)
             .map(|t| match (self.id(t), self.unk) {
                 (Some(id), _) => Ok(id),
@@ -185,6 +206,13 @@ impl Vocab {
 
     /// Text of a sequence: stops at `<eos>`, drops padding and `<bos>`.
     pub fn decode(&self, ids: &[i64]) -> String {
+        if let Some(sw) = &self.subword {
+            let end = ids
+                .iter()
+                .position(|&t| Some(t) == self.eos)
+                .unwrap_or(ids.len());
+            return sw.decode(&ids[..end]);
+        }
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
             if Some(id) == self.eos {
@@ -201,8 +229,8 @@ impl Vocab {
             );
         }
         match self.tokenizer {
-            Tokenizer::Word => out.join(" "),
             Tokenizer::Char => out.concat(),
+            _ => out.join(" "),
         }
     }
 
@@ -218,7 +246,10 @@ impl Vocab {
 /// Splits a line into tokens: on whitespace, or into characters (whitespace dropped).
 pub fn tokenize(line: &str, tokenizer: Tokenizer) -> Box<dyn Iterator<Item = &str> + '_> {
     match tokenizer {
-        Tokenizer::Word => Box::new(line.split_whitespace()),
+        // Subword pieces come from their tokenizer; word counts stand in for them here.
+        Tokenizer::Word | Tokenizer::Bpe | Tokenizer::Unigram | Tokenizer::Wordpiece => {
+            Box::new(line.split_whitespace())
+        }
         Tokenizer::Char => Box::new(
             line.char_indices()
                 .filter(|(_, c)| !c.is_whitespace())

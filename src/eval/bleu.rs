@@ -30,9 +30,10 @@ pub enum Tokenize {
 impl Tokenize {
     /// As a run's tokenizer cuts its text.
     pub fn of(t: crate::data::Tokenizer) -> Self {
+        // Text of subword runs is scored in words, as written.
         match t {
-            crate::data::Tokenizer::Word => Tokenize::Whitespace,
             crate::data::Tokenizer::Char => Tokenize::Chars,
+            _ => Tokenize::Whitespace,
         }
     }
 

@@ -38,6 +38,10 @@ pub struct TokenScore {
     /// Part of the prompt, not generated.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub prompt: bool,
+    /// The token as it stands in the text, with the space before it (a word after the
+    /// first: " cat"; a subword piece: what it adds to the decoded text).
+    #[serde(skip)]
+    pub piece: String,
 }
 
 /// A generated or scored text.

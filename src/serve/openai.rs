@@ -210,7 +210,7 @@ impl CompletionRequest {
             if k.prompt && !echo {
                 continue;
             }
-            let piece = spaced(i, &k.token);
+            let piece = k.piece.clone();
             text.push_str(&piece);
             pieces.push((piece, k, i));
         }

@@ -5,6 +5,40 @@ use super::{Draw, Engine, Text, TokenScore};
 use crate::data::Condition;
 use tch::{Device, Kind, Tensor};
 
+/// Each token of `row` as it stands in the decoded text. Words after the first bring their
+/// space; a subword piece is what it adds to the text decoded so far (nothing where a byte
+/// of a character is still missing; the character comes with the byte that ends it).
+fn pieces(v: &crate::data::Vocab, row: &[i64]) -> Vec<String> {
+    let name = |id: i64| v.tokens.get(id as usize).cloned().unwrap_or_default();
+    match (&v.subword, v.tokenizer) {
+        (Some(sw), _) => {
+            let mut done = String::new();
+            (1..=row.len())
+                .map(|k| {
+                    let text = sw.decode_raw(&row[..k]);
+                    match text.strip_prefix(done.as_str()) {
+                        Some(rest) => {
+                            let piece = rest.to_string();
+                            done = text;
+                            piece
+                        }
+                        None => String::new(),
+                    }
+                })
+                .collect()
+        }
+        (None, crate::data::Tokenizer::Char) => row.iter().map(|&t| name(t)).collect(),
+        (None, _) => row
+            .iter()
+            .enumerate()
+            .map(|(j, &t)| match j {
+                0 => name(t),
+                _ => format!(" {}", name(t)),
+            })
+            .collect(),
+    }
+}
+
 impl Engine {
     /// Texts with their per-token scores, for rows of ids (`<eos>` last where they ended); the
     /// first `prompt` tokens are the prompt; `given`: the log-probabilities, where known.
@@ -35,16 +69,19 @@ impl Engine {
         rows.iter()
             .enumerate()
             .map(|(i, row)| {
+                let pieces = pieces(v, row);
                 let tokens: Vec<TokenScore> = row
                     .iter()
+                    .zip(pieces)
                     .enumerate()
-                    .map(|(j, &id)| TokenScore {
+                    .map(|(j, (&id, piece))| TokenScore {
                         token: name(id),
                         id,
                         logprob: lp[i][j].0,
                         d: d.as_ref().map(|(per, _)| per[i][j]),
                         top: lp[i][j].1.iter().map(|&(t, p)| (name(t), p)).collect(),
                         prompt: j < prompt,
+                        piece,
                     })
                     .collect();
                 let own = &tokens[prompt.min(tokens.len())..];

@@ -75,6 +75,10 @@ impl RunDir {
         write_atomic(&path.join("config.toml"), cfg.to_toml().as_bytes())?;
         let vocab_json = serde_json::to_string_pretty(vocab).expect("vocab serializes");
         write_atomic(&path.join("vocab.json"), vocab_json.as_bytes())?;
+        if let Some(sw) = &vocab.subword {
+            // The tokenizer as Hugging Face's `tokenizers` reads it.
+            write_atomic(&path.join("tokenizer.json"), sw.json().as_bytes())?;
+        }
         Self::open_log(path, id)
     }
 

@@ -1,0 +1,138 @@
+//! Subword tokenizers (`data.tokenizer = "bpe" | "unigram" | "wordpiece"`), trained by Hugging
+//! Face's `tokenizers` crate on the training text: the run carries its `tokenizer.json`, the
+//! ids textgan encodes equal those Python's `tokenizers` gives with that file (installed with
+//! `transformers` into `.venv`), and sample, eval and the model's text all decode through it.
+mod common;
+use common::{ok, Fixture};
+use std::process::Command;
+
+const WORDS: [&str; 12] = [
+    "the", "cat", "sat", "on", "mat", "a", "dog", "ran", "in", "park", "birds", "sea",
+];
+
+/// A corpus big enough for merges to happen: 300 sentences of the fixture's words.
+fn corpus(f: &Fixture) {
+    let mut text = String::new();
+    for i in 0..300usize {
+        let w = |k: usize| WORDS[(i * 7 + k * 5 + i / 11) % WORDS.len()];
+        text.push_str(&format!("{} {} {} {} {}\n", w(0), w(1), w(2), w(3), w(4)));
+    }
+    std::fs::write(f.path("big.txt"), text).unwrap();
+}
+
+#[test]
+fn trained_subword_tokenizers_match_python_tokenizers() {
+    let f = Fixture::new();
+    corpus(&f);
+    let py = common::python_with("tokenizers", "tokenizers");
+    let probe = "the cats sat, on the mät! unseen-words 123";
+    for (kind, size) in [("bpe", "300"), ("unigram", "40"), ("wordpiece", "80")] {
+        let run = f.s(kind);
+        let (data, test) = (f.s("big.txt"), f.s("test.txt"));
+        ok(&[
+            "train",
+            "--out",
+            &run,
+            "--max-steps",
+            "4",
+            "--data",
+            &data,
+            "--test-data",
+            &test,
+            "--set",
+            &format!("data.tokenizer=\"{kind}\""),
+            "--set",
+            &format!("data.vocab_size={size}"),
+            "--set",
+            "train.device=\"cpu\"",
+            "--set",
+            "generator.embed_dim=8",
+            "--set",
+            "generator.hidden_dim=16",
+            "--set",
+            "train.batch_size=16",
+            "--set",
+            "train.eval_every=2",
+            "--set",
+            "train.eval_samples=5",
+        ]);
+        let tok = f.path(kind).join("tokenizer.json");
+        assert!(tok.exists(), "{kind}: the run carries its tokenizer.json");
+        let loaded =
+            textgan::checkpoint::LoadedGenerator::load(&f.path(kind), tch::Device::Cpu).unwrap();
+        let v = &loaded.vocab;
+        assert_eq!(
+            (v.pad, v.bos, v.eos, v.unk),
+            (Some(0), 1, Some(2), Some(3)),
+            "{kind}: the special tokens come first"
+        );
+        let ids = v.encode(probe).unwrap();
+        let words = v.encode("the cat sat on the mat").unwrap();
+        if kind == "bpe" {
+            assert!(
+                words.len() < "the cat sat on the mat".len(),
+                "bpe merged nothing: {words:?}"
+            );
+        }
+        // The text comes back through the tokenizer's decoder.
+        assert_eq!(v.decode(&words), "the cat sat on the mat", "{kind}");
+        if let Some(py) = &py {
+            let o = Command::new(py)
+                .args(["-c", "import json, sys; from tokenizers import Tokenizer; t = Tokenizer.from_file(sys.argv[1]); print(json.dumps(t.encode(sys.argv[2], add_special_tokens=False).ids))"])
+                .arg(&tok)
+                .arg(probe)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let want: Vec<i64> = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(ids, want, "{kind}: ids differ from Python's tokenizers");
+        }
+        let o = ok(&["sample", "--run", &run, "-n", "3", "--seed", "1"]);
+        assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
+        served_completions_spell_the_text(&run);
+    }
+}
+
+/// `/v1/completions` of a subword run: the tokens, as they stand in the text, make it up.
+fn served_completions_spell_the_text(run: &str) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args([
+            "serve",
+            "--run",
+            run,
+            "--addr",
+            "127.0.0.1:0",
+            "--device",
+            "cpu",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .trim_start_matches("listening on ")
+        .trim_end_matches('/')
+        .to_string();
+    let body = serde_json::json!({"prompt": "the cat", "n": 4, "logprobs": 1, "seed": 3});
+    let r = ureq::post(&format!("{url}/v1/completions"))
+        .set("Content-Type", "application/json")
+        .send_string(&body.to_string());
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value = serde_json::from_str(&r.unwrap().into_string().unwrap()).unwrap();
+    for ch in v["choices"].as_array().unwrap() {
+        let toks: Vec<&str> = ch["logprobs"]["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(toks.concat(), ch["text"].as_str().unwrap(), "{run}: {ch}");
+    }
+}
