@@ -45,6 +45,9 @@ pub enum OptimizerKind {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
+    /// A Hugging Face GPT-2 folder the generator starts from (`train --init-from-hf`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from_hf: Option<std::path::PathBuf>,
     pub batch_size: i64,
     pub epochs: usize,
     /// Stop the whole run after this many optimizer steps, MLE and adversarial together
@@ -94,6 +97,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
+            init_from_hf: None,
             batch_size: 64,
             epochs: 5,
             max_steps: 0,

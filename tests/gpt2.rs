@@ -224,3 +224,111 @@ fn export_command_writes_a_folder_transformers_loads() {
         "not empty",
     );
 }
+
+/// `train --init-from-hf`: a GPT-2 folder with its tokenizer (made by transformers and
+/// tokenizers) starts a run; before any real update its test NLL is the one transformers
+/// computes on the same sentences; it fine-tunes, samples text and exports again.
+#[test]
+fn init_from_hf_reads_text_with_the_models_tokenizer() {
+    let Some(py) = python_with_transformers() else {
+        return;
+    };
+    let f = Fixture::new();
+    let hf = f.path("tiny-lm");
+    let o = Command::new(&py)
+        .arg(script())
+        .args([
+            "lm",
+            &hf.to_string_lossy(),
+            &f.s("train.txt"),
+            &f.s("test.txt"),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(hf.join("nll.json")).unwrap()).unwrap();
+    let (run, hf_s) = (f.s("ft"), hf.to_string_lossy().into_owned());
+    let (train, test) = (f.s("train.txt"), f.s("test.txt"));
+    // One step at a learning rate of 1e-9: the first evaluation sees the loaded weights.
+    ok(&[
+        "train",
+        "--init-from-hf",
+        &hf_s,
+        "--out",
+        &run,
+        "--data",
+        &train,
+        "--test-data",
+        &test,
+        "--max-steps",
+        "1",
+        "--set",
+        "train.lr=1e-9",
+        "--set",
+        "train.eval_every=1",
+        "--set",
+        "train.device=\"cpu\"",
+        "--set",
+        "train.batch_size=4",
+    ]);
+    let m = common::metrics(&f.path("ft"));
+    let got = m[0]["test_nll"].as_f64().unwrap();
+    let want = reference["nll"].as_f64().unwrap();
+    eprintln!("init-from-hf: test NLL {got} vs transformers {want}");
+    assert!(
+        (got - want).abs() < 1e-4,
+        "test NLL {got} vs transformers' {want}"
+    );
+    let cfg = std::fs::read_to_string(f.path("ft").join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("kind = \"gpt2\"") && cfg.contains("tokenizer = \"pretrained\""),
+        "{cfg}"
+    );
+    // Fine-tuning proper, sampling, and the folder again.
+    let run2 = f.s("ft2");
+    ok(&[
+        "train",
+        "--init-from-hf",
+        &hf_s,
+        "--out",
+        &run2,
+        "--data",
+        &train,
+        "--test-data",
+        &test,
+        "--max-steps",
+        "6",
+        "--set",
+        "train.lr=0.003",
+        "--set",
+        "train.eval_every=3",
+        "--set",
+        "train.device=\"cpu\"",
+        "--set",
+        "train.batch_size=4",
+    ]);
+    let m = common::metrics(&f.path("ft2"));
+    let last = m.last().unwrap()["test_nll"].as_f64().unwrap();
+    assert!(
+        last < want,
+        "fine-tuning did not lower the test NLL: {want} -> {last}"
+    );
+    let o = ok(&["sample", "--run", &run2, "-n", "3"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
+    ok(&["export", "--run", &run2, "--hf", &f.s("ft2-hf")]);
+    // A folder without its tokenizer is refused in one line.
+    std::fs::remove_file(hf.join("tokenizer.json")).unwrap();
+    common::fails(
+        &[
+            "train",
+            "--init-from-hf",
+            &hf_s,
+            "--out",
+            &f.s("x"),
+            "--data",
+            &train,
+        ],
+        "no tokenizer.json",
+    );
+}

@@ -63,6 +63,8 @@ pub enum Tokenizer {
     Unigram,
     /// WordPiece (BERT's), trained on the training text.
     Wordpiece,
+    /// The tokenizer of `data.tokenizer_file` (a `tokenizer.json`, e.g. GPT-2's).
+    Pretrained,
 }
 
 impl Tokenizer {
@@ -160,6 +162,9 @@ pub struct DataConfig {
     /// Fraction of training lines held out as test data when no test file is given.
     pub test_fraction: f64,
     pub tokenizer: Tokenizer,
+    /// A Hugging Face `tokenizer.json` to read text with (`tokenizer = "pretrained"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer_file: Option<PathBuf>,
     /// Vocabulary cap, counting the special tokens (0 = no cap).
     pub vocab_size: usize,
     /// Words seen fewer times than this become `<unk>`.
@@ -200,6 +205,7 @@ impl Default for DataConfig {
             encoding: Encoding::Utf8,
             test_fraction: 0.1,
             tokenizer: Tokenizer::Word,
+            tokenizer_file: None,
             vocab_size: 20_000,
             min_count: 1,
             max_len: 0,
@@ -271,6 +277,12 @@ impl DataConfig {
     /// Range checks that serde cannot express.
     pub fn validate(&self) -> Result<()> {
         let d = self;
+        ensure(
+            (d.tokenizer == Tokenizer::Pretrained) == d.tokenizer_file.is_some(),
+            || {
+                "data.tokenizer = \"pretrained\" goes with data.tokenizer_file (a tokenizer.json), and only with it".into()
+            },
+        )?;
         ensure(!(d.tokenizer.is_subword() && d.is_parallel()), || {
             "data.tokenizer = \"bpe\", \"unigram\" or \"wordpiece\" is not supported for parallel corpora yet (use \"word\")".into()
         })?;

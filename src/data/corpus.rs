@@ -292,6 +292,10 @@ fn build_vocab(cfg: &DataConfig, lines: &[String], sources: &[String]) -> Result
     };
     let shared = if cfg.shared_vocab { sources } else { &[] };
     let words = lines.iter().filter(fits).chain(shared).map(String::as_str);
+    if let Some(file) = &cfg.tokenizer_file {
+        let json = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+        return Vocab::of_pretrained(super::Subword::from_json(json)?);
+    }
     if cfg.tokenizer.is_subword() {
         let text: Vec<&str> = words.collect();
         let sw = super::Subword::train(cfg.tokenizer, &text, cfg.vocab_size, cfg.min_count)?;

@@ -131,8 +131,8 @@ impl Subword {
                 Whitespace {}.into(),
                 WordPieceDecoder::default().into(),
             ),
-            Kind::Word | Kind::Char => {
-                unreachable!("word and character vocabularies are built, not trained")
+            Kind::Word | Kind::Char | Kind::Pretrained => {
+                unreachable!("word and character vocabularies are built, given ones read")
             }
         };
         let mut tok: Impl = TokenizerImpl::new(model);

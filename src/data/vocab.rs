@@ -83,6 +83,23 @@ impl Vocab {
         Ok(v)
     }
 
+    /// The vocabulary of a given tokenizer (`data.tokenizer_file`): its specials found by the
+    /// names the common families use (GPT-2's `<|endoftext|>` starts and ends texts, and it
+    /// has no padding, so none is banned from generation).
+    pub fn of_pretrained(sw: super::Subword) -> Result<Self> {
+        let find = |names: &[&str]| names.iter().find_map(|n| sw.id(n));
+        let eos = find(&[EOS, "</s>", "<|endoftext|>", "[SEP]"]).ok_or_else(|| {
+            Error::Data(
+                "tokenizer: no end-of-text token (<eos>, </s>, <|endoftext|> or [SEP])".into(),
+            )
+        })?;
+        let bos = find(&[BOS, "<s>", "<|endoftext|>", "[CLS]"]).unwrap_or(eos);
+        let (pad, unk) = (find(&[PAD, "[PAD]"]), find(&[UNK, "[UNK]"]));
+        let mut v = Self::from_parts(Tokenizer::Pretrained, sw.tokens(), pad, bos, Some(eos), unk);
+        v.subword = Some(sw);
+        Ok(v)
+    }
+
     /// The SeqGAN oracle's vocabulary: ids as their own names, start token 0, no specials.
     pub fn numeric(size: usize) -> Self {
         Self::from_parts(
@@ -247,9 +264,11 @@ impl Vocab {
 pub fn tokenize(line: &str, tokenizer: Tokenizer) -> Box<dyn Iterator<Item = &str> + '_> {
     match tokenizer {
         // Subword pieces come from their tokenizer; word counts stand in for them here.
-        Tokenizer::Word | Tokenizer::Bpe | Tokenizer::Unigram | Tokenizer::Wordpiece => {
-            Box::new(line.split_whitespace())
-        }
+        Tokenizer::Word
+        | Tokenizer::Bpe
+        | Tokenizer::Unigram
+        | Tokenizer::Wordpiece
+        | Tokenizer::Pretrained => Box::new(line.split_whitespace()),
         Tokenizer::Char => Box::new(
             line.char_indices()
                 .filter(|(_, c)| !c.is_whitespace())

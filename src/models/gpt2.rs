@@ -158,20 +158,32 @@ impl Gpt2Config {
     }
 }
 
-/// A GPT-2 model folder (`config.json`, `model.safetensors`) as a textgan generator: its
-/// config, its vocabulary size and the model with the folder's weights.
-pub fn load_hf(dir: &Path, device: Device) -> Result<(Gpt2Config, i64, GeneratorModel)> {
+/// The sizes and vocabulary size of a Hugging Face GPT-2 folder's `config.json`.
+pub fn read_hf_config(dir: &Path) -> Result<(Gpt2Config, i64)> {
     let cfg_path = dir.join("config.json");
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| Error::Config(format!("{}: {e}", cfg_path.display())))?;
-    let (cfg, vocab) = Gpt2Config::from_hf(&v)?;
-    let model = GeneratorModel::new(
+    Gpt2Config::from_hf(&v)
+}
+
+/// A GPT-2 model folder (`config.json`, `model.safetensors`) as a textgan generator: its
+/// config, its vocabulary size and the model with the folder's weights.
+pub fn load_hf(dir: &Path, device: Device) -> Result<(Gpt2Config, i64, GeneratorModel)> {
+    let (cfg, vocab) = read_hf_config(dir)?;
+    let mut model = GeneratorModel::new(
         &GeneratorConfig::Gpt2(cfg.clone()),
         vocab,
         cfg.n_positions,
         device,
     );
+    load_weights(dir, &mut model)?;
+    Ok((cfg, vocab, model))
+}
+
+/// Copies the weights of a GPT-2 folder's `model.safetensors` into `model` (built with the
+/// folder's sizes), checking every name and shape.
+pub fn load_weights(dir: &Path, model: &mut GeneratorModel) -> Result<()> {
     let path = dir.join("model.safetensors");
     if !path.exists() {
         return Err(Error::checkpoint(&path, "not found (textgan reads safetensors weights; convert a pytorch_model.bin with transformers' save_pretrained)"));
@@ -195,9 +207,7 @@ pub fn load_hf(dir: &Path, device: Device) -> Result<(Gpt2Config, i64, Generator
             (!skip).then(|| (name, t.to_kind(Kind::Float)))
         })
         .collect();
-    let mut model = model;
-    crate::models::vars::restore_vars(&mut model.vs, &tensors, "", &path)?;
-    Ok((cfg, vocab, model))
+    crate::models::vars::restore_vars(&mut model.vs, &tensors, "", &path)
 }
 
 /// Writes `model` (a `gpt2` or `transformer` generator) as a Hugging Face GPT-2 folder:

@@ -103,6 +103,17 @@ impl Trainer {
             max_len: corpus.max_len,
             ..Default::default()
         };
+        if let Some(hf) = &cfg.train.init_from_hf {
+            let (_, vocab) = crate::models::gpt2::read_hf_config(hf)?;
+            if vocab != corpus.vocab.len() as i64 {
+                return Err(Error::Config(format!(
+                    "{}: the model has {vocab} tokens, its tokenizer {}",
+                    hf.display(),
+                    corpus.vocab.len()
+                )));
+            }
+            crate::models::gpt2::load_weights(hf, &mut gen)?;
+        }
         if let Some(src) = init_from {
             let path = checkpoint::locate(src);
             let ck = checkpoint::load(&path)?;

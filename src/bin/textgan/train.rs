@@ -22,6 +22,11 @@ pub struct TrainArgs {
     /// Start the generator from this run's checkpoint and skip MLE pretraining (same data and generator).
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     init_from: Option<PathBuf>,
+    /// Start from a Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json):
+    /// its sizes, weights and tokenizer; MLE fine-tuning (then the adversarial phase, if set)
+    /// on the run's data.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["resume", "init_from"])]
+    init_from_hf: Option<PathBuf>,
     /// TOML config file (see configs/); defaults to the coco-lstm preset's values.
     #[arg(long, value_name = "FILE", conflicts_with = "preset")]
     config: Option<PathBuf>,
@@ -76,7 +81,29 @@ fn resolve_config(a: &TrainArgs) -> Result<RunConfig> {
         (None, Some(name)) => RunConfig::parse_table(presets::get(name)?, name)?,
         (None, None) => RunConfig::default().to_table(),
     };
-    Ok(RunConfig::resolve(base, &overrides(a)?)?)
+    let mut cfg = RunConfig::resolve(base, &overrides(a)?)?;
+    if let Some(dir) = &a.init_from_hf {
+        from_hf(&mut cfg, dir)?;
+    }
+    Ok(cfg)
+}
+
+/// A run that starts from a GPT-2 folder takes its sizes and its tokenizer.
+fn from_hf(cfg: &mut RunConfig, dir: &std::path::Path) -> Result<()> {
+    let (g, _) = textgan::models::gpt2::read_hf_config(dir)?;
+    let tok = dir.join("tokenizer.json");
+    if !tok.exists() {
+        bail!(
+            "--init-from-hf {}: no tokenizer.json (the model reads text with its own tokenizer)",
+            dir.display()
+        );
+    }
+    let dir = std::fs::canonicalize(dir)?;
+    cfg.generator = textgan::models::GeneratorConfig::Gpt2(g);
+    cfg.data.tokenizer = textgan::data::Tokenizer::Pretrained;
+    cfg.data.tokenizer_file = Some(dir.join("tokenizer.json"));
+    cfg.train.init_from_hf = Some(dir);
+    Ok(())
 }
 
 /// SIGINT and SIGTERM set the returned flag; when it is already set, they exit at once.
