@@ -332,3 +332,37 @@ fn init_from_hf_reads_text_with_the_models_tokenizer() {
         "no tokenizer.json",
     );
 }
+
+/// `bench --size gpt2tiny`: the forward pass and cached generation are timed; steps the GPT-2
+/// sizes do not time are refused in one line.
+#[test]
+fn bench_times_gpt2_forward_and_generation() {
+    let o = ok(&[
+        "bench", "--size", "gpt2tiny", "--step", "forward", "--step", "sample", "--reps", "1",
+        "--warmup", "0",
+    ]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (l, step) in lines.iter().zip(["forward", "sample"]) {
+        assert_eq!(
+            (l["step"].as_str(), l["size"].as_str()),
+            (Some(step), Some("gpt2tiny"))
+        );
+        assert!(l["median_ms"].as_f64().unwrap() > 0.0);
+    }
+    common::fails(
+        &[
+            "bench", "--size", "gpt2tiny", "--step", "mle", "--reps", "1",
+        ],
+        "forward and sample steps only",
+    );
+    common::fails(
+        &[
+            "bench", "--size", "oracle", "--step", "forward", "--reps", "1",
+        ],
+        "gpt2 sizes only",
+    );
+}

@@ -21,7 +21,31 @@ SIZES = {
     # vocabularies of words seen twice (7,853 German, 6,271 English), sources of 16 tokens.
     "seq2seq": dict(kind="seq2seq", emb=256, layers=3, heads=8, ffn=512, src_vocab=7853, vocab=6271,
                     batch=128, length=16),
+    # GPT-2 through Hugging Face transformers (random weights): small's shape, and a tiny one.
+    "gpt2": dict(kind="gpt2", emb=768, layers=12, heads=12, positions=1024, vocab=50257, batch=4, length=64),
+    "gpt2tiny": dict(kind="gpt2", emb=64, layers=2, heads=4, positions=64, vocab=300, batch=64, length=32),
 }
+
+
+def gpt2_step(c, step, dev, reps):
+    """transformers' GPT2LMHeadModel: a forward pass without gradients, or generation with its
+    key/value cache (sampling at temperature 1 from all tokens, every text to its length)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+    cfg = GPT2Config(vocab_size=c["vocab"], n_positions=c["positions"], n_embd=c["emb"], n_layer=c["layers"],
+                     n_head=c["heads"], resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    m = GPT2LMHeadModel(cfg).to(dev).eval()
+    b, length = c["batch"], c["length"]
+    if step == "forward":
+        x = torch.randint(c["vocab"], (b, length), device=dev)
+        def fn():
+            with torch.no_grad():
+                m(x)
+    else:
+        start = torch.zeros(b, 1, dtype=torch.long, device=dev)
+        def fn():
+            m.generate(start, do_sample=True, top_k=0, top_p=1.0, max_new_tokens=length, min_new_tokens=length,
+                       use_cache=True, pad_token_id=0)
+    return median_ms(fn, dev, 1, min(reps, 5))
 
 
 def reset_peak():
@@ -337,7 +361,7 @@ def make_gen(c, dev):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", action="append", choices=list(SIZES))
-    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan"])
+    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan", "forward"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
@@ -348,6 +372,17 @@ def main():
     dev = torch.device(a.device)
     for size in a.size or ["oracle"]:
         c = SIZES[size]
+        if c["kind"] == "gpt2":
+            for step in a.step or ["forward", "sample"]:
+                reset_peak()
+                torch.manual_seed(0)
+                ms = gpt2_step(c, step, dev, a.reps)
+                print(json.dumps({"impl": "pytorch", "step": step, "size": size, "device": str(dev),
+                                  "threads": torch.get_num_threads(), "median_ms": ms,
+                                  "tokens_per_s": c["batch"] * c["length"] / (ms / 1e3),
+                                  "reps": min(a.reps, 5), "peak_rss_mb": peak_rss_mb(), "library": "transformers"}),
+                      flush=True)
+            continue
         b, length, vocab = c["batch"], c["length"], c["vocab"]
         torch.manual_seed(0)
         g = make_gen(c, dev)

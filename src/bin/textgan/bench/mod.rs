@@ -11,9 +11,10 @@ use tch::{Device, Kind, Tensor};
 use textgan::config::{Override, RunConfig};
 use textgan::data::{Batch, Vocab};
 use textgan::models::{generate, GenerateSpec, GeneratorModel, Sampling};
-use textgan::models::{GeneratorConfig, LstmConfig, RmcConfig, TransformerConfig};
+use textgan::models::{GeneratorConfig, Gpt2Config, LstmConfig, RmcConfig, TransformerConfig};
 use textgan::optim::Adam;
 
+mod gpt2;
 mod reference;
 mod seq2seq;
 use reference::{peak_rss_mb, reset_peak_rss, Reference};
@@ -30,6 +31,8 @@ pub enum Step {
     Relgan,
     /// ScratchGAN-style step: one G and one D update with per-token rewards (LSTM discriminator).
     Scratchgan,
+    /// A forward pass without gradients (the gpt2 sizes).
+    Forward,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -40,6 +43,11 @@ pub enum Size {
     /// The Multi30k encoder-decoder (d 256, 3 + 3 layers, batch 128, length 16); its
     /// `sample` step is translating 1,000 sources with beam 5.
     Seq2seq,
+    /// GPT-2 small's shape with random weights (12 layers, 768 wide, 50,257 tokens), batch 4,
+    /// 64 tokens: `forward` and `sample` (generation with the key/value cache).
+    Gpt2,
+    /// A tiny GPT-2 (2 layers, 64 wide, 300 tokens), batch 64, 32 tokens.
+    Gpt2tiny,
 }
 
 #[derive(Args, Debug)]
@@ -137,6 +145,28 @@ fn setup(size: Size) -> Setup {
             vocab: 6271,
             batch: 128,
             len: 16,
+        },
+        Size::Gpt2 => Setup {
+            gen: GeneratorConfig::Gpt2(Gpt2Config {
+                dropout: 0.0,
+                ..Default::default()
+            }),
+            vocab: 50257,
+            batch: 4,
+            len: 64,
+        },
+        Size::Gpt2tiny => Setup {
+            gen: GeneratorConfig::Gpt2(Gpt2Config {
+                n_layer: 2,
+                n_head: 4,
+                n_embd: 64,
+                n_positions: 64,
+                dropout: 0.0,
+                ..Default::default()
+            }),
+            vocab: 300,
+            batch: 64,
+            len: 32,
         },
     }
 }
@@ -290,6 +320,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 (Step::Mle, Size::Seq2seq) => seq2seq::mle_secs(&a, &s, &model, &vocab, device),
                 (Step::Sample, Size::Seq2seq) => seq2seq::translate_secs(&a, &s, &model, device),
                 (_, Size::Seq2seq) => bail!("--size seq2seq times the mle and sample steps only"),
+                (Step::Forward, Size::Gpt2 | Size::Gpt2tiny) => {
+                    gpt2::forward_secs(&a, &s, &model, device)
+                }
+                (Step::Sample, Size::Gpt2 | Size::Gpt2tiny) => {
+                    gpt2::generate_secs(&a, &s, &model, device)
+                }
+                (_, Size::Gpt2 | Size::Gpt2tiny) => {
+                    bail!("--size gpt2 and gpt2tiny time the forward and sample steps only")
+                }
+                (Step::Forward, _) => bail!("--step forward is timed for the gpt2 sizes only"),
                 (Step::Mle, _) => mle_secs(&a, &s, size, &model, &vocab, device)?,
                 (Step::Seqgan | Step::Relgan | Step::Scratchgan, _) => {
                     adversarial_secs(&a, &s, step, size, &model, &vocab, device)?
@@ -313,7 +353,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             if a.cuda_graph && step == Step::Mle {
                 line["cuda_graph"] = json!(true);
             }
-            if step != Step::Mle && step != Step::Sample {
+            if !matches!(step, Step::Mle | Step::Sample | Step::Forward) {
                 line["highway"] = json!(name(&a.highway));
             }
             if step == Step::Relgan {

@@ -1,0 +1,51 @@
+//! GPT-2's benchmark (`--size gpt2`, `--size gpt2tiny`, random weights): a forward pass without
+//! gradients, and generation with the key/value cache, beside `transformers`' GPT-2 doing the
+//! same (`--reference`).
+use super::{time, BenchArgs, Setup};
+use tch::{Device, Kind, Tensor};
+use textgan::models::{generate, GenerateSpec, GeneratorModel, Sampling};
+
+/// At most this many timed repetitions (the 124M shape takes seconds a repetition on a CPU).
+fn reps(a: &BenchArgs) -> usize {
+    a.reps.clamp(1, 5)
+}
+
+/// Median seconds of a forward pass over `s.batch` random sequences of `s.len` tokens.
+pub fn forward_secs(
+    a: &BenchArgs,
+    s: &Setup,
+    model: &GeneratorModel,
+    device: Device,
+) -> (f64, i64, usize) {
+    let x = Tensor::randint(s.vocab, [s.batch, s.len], (Kind::Int64, device));
+    let reps = reps(a);
+    let secs = time(device, 1, reps, || {
+        let _ = tch::no_grad(|| model.net.forward(&x, false));
+    });
+    (secs, s.batch * s.len, reps)
+}
+
+/// Median seconds of sampling `s.batch` texts of `s.len` tokens, one token at a time through
+/// the key/value cache (no end token: every text runs to its length).
+pub fn generate_secs(
+    a: &BenchArgs,
+    s: &Setup,
+    model: &GeneratorModel,
+    device: Device,
+) -> (f64, i64, usize) {
+    let spec = GenerateSpec {
+        count: s.batch as usize,
+        max_len: s.len as usize,
+        batch_size: s.batch as usize,
+        bos: 0,
+        eos: None,
+        banned: vec![],
+        prefix: vec![],
+        cond: Default::default(),
+    };
+    let reps = reps(a);
+    let secs = time(device, 1, reps, || {
+        let _ = generate(model.net.as_ref(), &spec, &Sampling::default(), device);
+    });
+    (secs, s.batch * s.len, reps)
+}
