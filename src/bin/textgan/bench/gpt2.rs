@@ -3,7 +3,38 @@
 //! same (`--reference`).
 use super::{time, BenchArgs, Setup};
 use tch::{Device, Kind, Tensor};
-use textgan::models::{generate, GenerateSpec, GeneratorModel, Sampling};
+use textgan::models::{
+    generate, GenerateSpec, GeneratorConfig, GeneratorModel, Gpt2Config, Sampling,
+};
+
+/// GPT-2 small's shape (12 layers, 768 wide, 50,257 tokens; batch 4, 64 tokens), or a tiny
+/// GPT-2 (2 layers, 64 wide, 300 tokens; batch 64, 32 tokens).
+pub fn setup(small: bool) -> Setup {
+    match small {
+        true => Setup {
+            gen: GeneratorConfig::Gpt2(Gpt2Config {
+                dropout: 0.0,
+                ..Default::default()
+            }),
+            vocab: 50257,
+            batch: 4,
+            len: 64,
+        },
+        false => Setup {
+            gen: GeneratorConfig::Gpt2(Gpt2Config {
+                n_layer: 2,
+                n_head: 4,
+                n_embd: 64,
+                n_positions: 64,
+                dropout: 0.0,
+                ..Default::default()
+            }),
+            vocab: 300,
+            batch: 64,
+            len: 32,
+        },
+    }
+}
 
 /// At most this many timed repetitions (the 124M shape takes seconds a repetition on a CPU).
 fn reps(a: &BenchArgs) -> usize {

@@ -11,7 +11,7 @@ use tch::{Device, Kind, Tensor};
 use textgan::config::{Override, RunConfig};
 use textgan::data::{Batch, Vocab};
 use textgan::models::{generate, GenerateSpec, GeneratorModel, Sampling};
-use textgan::models::{GeneratorConfig, Gpt2Config, LstmConfig, RmcConfig, TransformerConfig};
+use textgan::models::{GeneratorConfig, LstmConfig, RmcConfig, TransformerConfig};
 use textgan::optim::Adam;
 
 mod gpt2;
@@ -146,28 +146,7 @@ fn setup(size: Size) -> Setup {
             batch: 128,
             len: 16,
         },
-        Size::Gpt2 => Setup {
-            gen: GeneratorConfig::Gpt2(Gpt2Config {
-                dropout: 0.0,
-                ..Default::default()
-            }),
-            vocab: 50257,
-            batch: 4,
-            len: 64,
-        },
-        Size::Gpt2tiny => Setup {
-            gen: GeneratorConfig::Gpt2(Gpt2Config {
-                n_layer: 2,
-                n_head: 4,
-                n_embd: 64,
-                n_positions: 64,
-                dropout: 0.0,
-                ..Default::default()
-            }),
-            vocab: 300,
-            batch: 64,
-            len: 32,
-        },
+        Size::Gpt2 | Size::Gpt2tiny => gpt2::setup(size == Size::Gpt2),
     }
 }
 
@@ -316,26 +295,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         for &step in &steps {
             reset_peak_rss();
             textgan::cuda_graph::reset_peak_memory(device);
-            let (secs, per_rep_tokens, reps) = match (step, size) {
-                (Step::Mle, Size::Seq2seq) => seq2seq::mle_secs(&a, &s, &model, &vocab, device),
-                (Step::Sample, Size::Seq2seq) => seq2seq::translate_secs(&a, &s, &model, device),
-                (_, Size::Seq2seq) => bail!("--size seq2seq times the mle and sample steps only"),
-                (Step::Forward, Size::Gpt2 | Size::Gpt2tiny) => {
-                    gpt2::forward_secs(&a, &s, &model, device)
-                }
-                (Step::Sample, Size::Gpt2 | Size::Gpt2tiny) => {
-                    gpt2::generate_secs(&a, &s, &model, device)
-                }
-                (_, Size::Gpt2 | Size::Gpt2tiny) => {
-                    bail!("--size gpt2 and gpt2tiny time the forward and sample steps only")
-                }
-                (Step::Forward, _) => bail!("--step forward is timed for the gpt2 sizes only"),
-                (Step::Mle, _) => mle_secs(&a, &s, size, &model, &vocab, device)?,
-                (Step::Seqgan | Step::Relgan | Step::Scratchgan, _) => {
-                    adversarial_secs(&a, &s, step, size, &model, &vocab, device)?
-                }
-                (Step::Sample, _) => sample_secs(&a, &s, &model, device),
-            };
+            let (secs, per_rep_tokens, reps) =
+                time_step(&a, &s, (step, size), (&model, &vocab), device)?;
             let mut line = json!({
                 "impl": "textgan",
                 "step": name(&step),
@@ -463,6 +424,32 @@ fn sample_secs(
         let _ = generate(model.net.as_ref(), &spec, &Sampling::default(), device);
     });
     (secs, 10_000 * s.len, reps)
+}
+
+/// Times one step at one size: (median seconds, tokens a repetition, repetitions).
+fn time_step(
+    a: &BenchArgs,
+    s: &Setup,
+    (step, size): (Step, Size),
+    (model, vocab): (&GeneratorModel, &Vocab),
+    device: Device,
+) -> Result<(f64, i64, usize)> {
+    Ok(match (step, size) {
+        (Step::Mle, Size::Seq2seq) => seq2seq::mle_secs(a, s, model, vocab, device),
+        (Step::Sample, Size::Seq2seq) => seq2seq::translate_secs(a, s, model, device),
+        (_, Size::Seq2seq) => bail!("--size seq2seq times the mle and sample steps only"),
+        (Step::Forward, Size::Gpt2 | Size::Gpt2tiny) => gpt2::forward_secs(a, s, model, device),
+        (Step::Sample, Size::Gpt2 | Size::Gpt2tiny) => gpt2::generate_secs(a, s, model, device),
+        (_, Size::Gpt2 | Size::Gpt2tiny) => {
+            bail!("--size gpt2 and gpt2tiny time the forward and sample steps only")
+        }
+        (Step::Forward, _) => bail!("--step forward is timed for the gpt2 sizes only"),
+        (Step::Mle, _) => mle_secs(a, s, size, model, vocab, device)?,
+        (Step::Seqgan | Step::Relgan | Step::Scratchgan, _) => {
+            adversarial_secs(a, s, step, size, model, vocab, device)?
+        }
+        (Step::Sample, _) => sample_secs(a, s, model, device),
+    })
 }
 
 /// A value-enum's name as the command line and the JSON lines spell it: `Seqgan` -> `seqgan`.
