@@ -75,7 +75,7 @@ pub fn body<T: DeserializeOwned>(
         .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, cut(e.to_string())))
 }
 
-/// The outermost layer: refuses a declared body over `max_body` at once (413), and gives any
+/// The outermost layer: refuses a declared body far over `max_body` at once (413), and gives any
 /// error answer that is not JSON yet (axum's 405, the timeout's 408, a query's 400) the JSON
 /// error body every other error has.
 pub async fn json_errors(max_body: usize, req: Request, next: Next) -> Response {
@@ -83,7 +83,10 @@ pub async fn json_errors(max_body: usize, req: Request, next: Next) -> Response 
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max_body as u64) {
+    // Only a declaration far past the limit is refused before the body is read: answering
+    // while a client is still sending an ordinary oversized body makes its send fail (a
+    // broken pipe) instead of reading the 413; the limit's own check catches those.
+    if declared.is_some_and(|n| n > 16 * max_body as u64) {
         return ApiError(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body is larger than the limit of {max_body} bytes"),
