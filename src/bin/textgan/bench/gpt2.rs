@@ -1,11 +1,10 @@
 //! GPT-2's benchmark (`--size gpt2`, `--size gpt2tiny`, random weights): a forward pass without
-//! gradients, and generation with the key/value cache, beside `transformers`' GPT-2 doing the
+//! gradients here, and generation with the key/value cache (the sampling step every size has),
+//! beside `transformers`' GPT-2 doing the
 //! same (`--reference`).
 use super::{time, BenchArgs, Setup};
 use tch::{Device, Kind, Tensor};
-use textgan::models::{
-    generate, GenerateSpec, GeneratorConfig, GeneratorModel, Gpt2Config, Sampling,
-};
+use textgan::models::{GeneratorConfig, GeneratorModel, Gpt2Config};
 
 /// GPT-2 small's shape (12 layers, 768 wide, 50,257 tokens; batch 4, 64 tokens), or a tiny
 /// GPT-2 (2 layers, 64 wide, 300 tokens; batch 64, 32 tokens).
@@ -52,31 +51,6 @@ pub fn forward_secs(
     let reps = reps(a);
     let secs = time(device, 1, reps, || {
         let _ = tch::no_grad(|| model.net.forward(&x, false));
-    });
-    (secs, s.batch * s.len, reps)
-}
-
-/// Median seconds of sampling `s.batch` texts of `s.len` tokens, one token at a time through
-/// the key/value cache (no end token: every text runs to its length).
-pub fn generate_secs(
-    a: &BenchArgs,
-    s: &Setup,
-    model: &GeneratorModel,
-    device: Device,
-) -> (f64, i64, usize) {
-    let spec = GenerateSpec {
-        count: s.batch as usize,
-        max_len: s.len as usize,
-        batch_size: s.batch as usize,
-        bos: 0,
-        eos: None,
-        banned: vec![],
-        prefix: vec![],
-        cond: Default::default(),
-    };
-    let reps = reps(a);
-    let secs = time(device, 1, reps, || {
-        let _ = generate(model.net.as_ref(), &spec, &Sampling::default(), device);
     });
     (secs, s.batch * s.len, reps)
 }

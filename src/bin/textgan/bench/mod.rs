@@ -402,17 +402,17 @@ fn adversarial_secs(
     Ok((secs, s.batch * s.len, reps))
 }
 
-/// Median seconds of sampling 10,000 sequences.
+/// Median seconds of sampling `count` sequences of `s.len` tokens, all to their length.
 fn sample_secs(
     a: &BenchArgs,
     s: &Setup,
-    model: &GeneratorModel,
+    (model, count): (&GeneratorModel, usize),
     device: Device,
 ) -> (f64, i64, usize) {
     let spec = GenerateSpec {
-        count: 10_000,
+        count,
         max_len: s.len as usize,
-        batch_size: 10_000,
+        batch_size: count,
         bos: 0,
         eos: None,
         banned: vec![],
@@ -423,7 +423,7 @@ fn sample_secs(
     let secs = time(device, 1, reps, || {
         let _ = generate(model.net.as_ref(), &spec, &Sampling::default(), device);
     });
-    (secs, 10_000 * s.len, reps)
+    (secs, count as i64 * s.len, reps)
 }
 
 /// Times one step at one size: (median seconds, tokens a repetition, repetitions).
@@ -439,7 +439,9 @@ fn time_step(
         (Step::Sample, Size::Seq2seq) => seq2seq::translate_secs(a, s, model, device),
         (_, Size::Seq2seq) => bail!("--size seq2seq times the mle and sample steps only"),
         (Step::Forward, Size::Gpt2 | Size::Gpt2tiny) => gpt2::forward_secs(a, s, model, device),
-        (Step::Sample, Size::Gpt2 | Size::Gpt2tiny) => gpt2::generate_secs(a, s, model, device),
+        (Step::Sample, Size::Gpt2 | Size::Gpt2tiny) => {
+            sample_secs(a, s, (model, s.batch as usize), device)
+        }
         (_, Size::Gpt2 | Size::Gpt2tiny) => {
             bail!("--size gpt2 and gpt2tiny time the forward and sample steps only")
         }
@@ -448,7 +450,7 @@ fn time_step(
         (Step::Seqgan | Step::Relgan | Step::Scratchgan, _) => {
             adversarial_secs(a, s, step, size, model, vocab, device)?
         }
-        (Step::Sample, _) => sample_secs(a, s, model, device),
+        (Step::Sample, _) => sample_secs(a, s, (model, 10_000), device),
     })
 }
 
