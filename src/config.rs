@@ -49,6 +49,8 @@ pub struct TrainConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from_hf: Option<std::path::PathBuf>,
     pub batch_size: i64,
+    /// MLE micro-batches (of `batch_size` rows) whose gradients make one optimizer step.
+    pub grad_accum: usize,
     pub epochs: usize,
     /// Stop the whole run after this many optimizer steps, MLE and adversarial together
     /// (0 = no cap). With `epochs = 0` and no `gan.algorithm`, MLE runs this many steps.
@@ -99,6 +101,7 @@ impl Default for TrainConfig {
         TrainConfig {
             init_from_hf: None,
             batch_size: 64,
+            grad_accum: 1,
             epochs: 5,
             max_steps: 0,
             optimizer: OptimizerKind::Adam,
@@ -150,6 +153,12 @@ impl TrainConfig {
                 "train.batch_size must be in 1..=1048576, got {}",
                 t.batch_size
             )
+        })?;
+        ensure((1..=4096).contains(&t.grad_accum), || {
+            format!("train.grad_accum must be in 1..=4096, got {}", t.grad_accum)
+        })?;
+        ensure(t.grad_accum == 1 || !t.cuda_graph, || {
+            "train.cuda_graph captures one batch per step: use it with train.grad_accum = 1".into()
         })?;
         ensure(t.lr > 0.0 && t.lr.is_finite(), || {
             format!("train.lr must be positive, got {}", t.lr)

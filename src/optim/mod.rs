@@ -6,4 +6,6 @@ mod step;
 
 pub use adam::{Adam, AdamConfig, AdamSnapshot};
 pub use schedule::{Schedule, ScheduleConfig, ScheduleKind};
-pub use step::{minimize, mle_step, poison_updates, take_skipped};
+pub use step::{
+    minimize, minimize_parts, mle_step, mle_step_accumulated, poison_updates, take_skipped,
+};

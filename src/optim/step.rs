@@ -31,21 +31,45 @@ pub fn take_skipped() -> Vec<String> {
 /// the update; when either is NaN or infinite the update is skipped (the weights and the
 /// optimizer's moments are left as they were) and recorded for [`take_skipped`].
 pub fn minimize(opt: &mut Adam, loss: &Tensor, clip: f64, lr: f64) -> Option<f64> {
+    minimize_parts(opt, 1, |_| loss.shallow_clone(), clip, lr).0
+}
+
+/// One update of `opt` on the summed gradients of `parts` losses (gradient accumulation):
+/// part `i`'s loss, `loss_of(i)`, is backpropagated as soon as it is made, so one part's
+/// activations are alive at a time. The guard and clipping of [`minimize`] see the sum;
+/// returns the norm before clipping (when it clips) and the summed loss, detached.
+pub fn minimize_parts(
+    opt: &mut Adam,
+    parts: usize,
+    mut loss_of: impl FnMut(usize) -> Tensor,
+    clip: f64,
+    lr: f64,
+) -> (Option<f64>, Tensor) {
     let poisoned = POISON.with(|p| {
         let n = p.get();
         p.set(n.saturating_sub(1));
         n > 0
     });
-    let nan;
-    let loss = match poisoned {
-        true => {
-            nan = loss * f64::NAN;
-            &nan
-        }
-        false => loss,
-    };
     opt.zero_grad();
-    loss.backward();
+    let mut total: Option<Tensor> = None;
+    for i in 0..parts.max(1) {
+        let mut loss = loss_of(i);
+        if poisoned && i == 0 {
+            loss = loss * f64::NAN;
+        }
+        loss.backward();
+        let l = loss.detach();
+        total = Some(match total {
+            None => l,
+            Some(t) => t + l,
+        });
+    }
+    let total = total.expect("at least one part");
+    (guarded_step(opt, &total, clip, lr), total)
+}
+
+/// The guard, clipping and the step of [`minimize_parts`], once the gradients are in.
+fn guarded_step(opt: &mut Adam, loss: &Tensor, clip: f64, lr: f64) -> Option<f64> {
     let (norm, value) = opt.grad_norm_and_loss(loss);
     let spike = spike_of(opt, value);
     if !value.is_finite() || !norm.is_finite() || spike.is_some() {
@@ -101,6 +125,26 @@ pub fn mle_step(
     loss.detach()
 }
 
+/// One maximum-likelihood step on the micro-batches `parts` together (gradient
+/// accumulation): each part's mean token loss is weighted by its share of the tokens, so the
+/// update is the one a single batch of all their rows would make, with one part's
+/// activations in memory at a time. Returns the detached loss of the whole.
+pub fn mle_step_accumulated(
+    gen: &dyn Generator,
+    opt: &mut Adam,
+    parts: &[Batch],
+    grad_clip: f64,
+    lr: f64,
+) -> Tensor {
+    if let [one] = parts {
+        return mle_step(gen, opt, one, grad_clip, lr);
+    }
+    let tokens: i64 = parts.iter().map(|b| b.tokens).sum();
+    let share = |b: &Batch| b.tokens as f64 / tokens.max(1) as f64;
+    let loss_of = |i: usize| lm_loss(gen, &parts[i], true) * share(&parts[i]);
+    minimize_parts(opt, parts.len(), loss_of, grad_clip, lr).1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +182,52 @@ mod tests {
         assert_eq!(take_skipped(), vec!["toy: loss is inf".to_string()]);
         assert_eq!(opt.t, 13, "skipped updates do not count");
     }
+    /// Two micro-batches of 4 rows accumulated make the gradient one batch of their 8 rows
+    /// makes (rows of different lengths, so the token weighting matters), for every
+    /// generator. Gradients, not weights after Adam: Adam scales near-zero gradients (a
+    /// Transformer's key bias has none) up to full steps, so rounding noise would dominate.
+    #[test]
+    fn accumulated_micro_batches_update_as_one_batch() {
+        let vocab = Vocab::numeric(30);
+        let rows: Vec<Vec<i64>> = (0..8)
+            .map(|i| {
+                (0..2 + (i * 5) % 7)
+                    .map(|j| 4 + (i * 3 + j * 7) % 26)
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
+        for cfg in crate::models::tiny_configs() {
+            let make = || {
+                tch::manual_seed(3);
+                let m = GeneratorModel::new(&cfg, 30, 10, Device::Cpu);
+                let opt = Adam::new(&m.vs, &AdamConfig::default());
+                (m, opt)
+            };
+            let (one, mut one_opt) = make();
+            let (acc, mut acc_opt) = make();
+            let whole = Batch::new(&refs, &vocab, Device::Cpu);
+            let parts = [
+                Batch::new(&refs[..4], &vocab, Device::Cpu),
+                Batch::new(&refs[4..], &vocab, Device::Cpu),
+            ];
+            let a = mle_step(one.net.as_ref(), &mut one_opt, &whole, 0.0, 1e-2);
+            let b = mle_step_accumulated(acc.net.as_ref(), &mut acc_opt, &parts, 0.0, 1e-2);
+            let (a, b) = (a.double_value(&[]), b.double_value(&[]));
+            assert!((a - b).abs() < 1e-6, "{cfg:?}: loss {a} vs {b}");
+            let theirs = acc.vs.variables();
+            for (name, x) in one.vs.variables() {
+                let (g, h) = (x.grad(), theirs[&name].grad());
+                let d = (&g - &h).abs().max().double_value(&[]);
+                let scale = g.abs().max().double_value(&[]).max(1e-3);
+                assert!(
+                    d < 1e-5 * scale,
+                    "{cfg:?}: {name}'s gradient differs by {d}"
+                );
+            }
+        }
+    }
+
     use crate::data::Vocab;
     use crate::models::GeneratorModel;
     use crate::optim::AdamConfig;

@@ -6,7 +6,7 @@ use super::trainer::{Phase, Trainer};
 use super::Hooks;
 use crate::data::{Batch, Batcher};
 use crate::models::{lm_loss, Generator};
-use crate::optim::{mle_step, Adam};
+use crate::optim::{mle_step_accumulated, Adam};
 use crate::Result;
 use std::time::Instant;
 use tch::Tensor;
@@ -78,11 +78,20 @@ impl Phase for MlePhase {
                 .wrapping_mul(1_000_003)
                 .wrapping_add(t.progress.step as i64),
         );
-        let idx = self.batches(t)[t.progress.batch_in_epoch].clone();
+        let from = t.progress.batch_in_epoch;
+        let picks = {
+            let all = self.batches(t);
+            all[from..(from + cfg.grad_accum.max(1)).min(all.len())].to_vec()
+        };
         let corpus = &t.data.corpus;
-        let rows: Vec<&[i64]> = idx.iter().map(|&i| corpus.train[i].as_slice()).collect();
-        let cond = corpus.train_conds().pick(idx.iter().copied(), t.device);
-        let batch = Batch::new(&rows, &corpus.vocab, t.device).given(cond);
+        let parts: Vec<Batch> = picks
+            .iter()
+            .map(|idx| {
+                let rows: Vec<&[i64]> = idx.iter().map(|&i| corpus.train[i].as_slice()).collect();
+                let cond = corpus.train_conds().pick(idx.iter().copied(), t.device);
+                Batch::new(&rows, &corpus.vocab, t.device).given(cond)
+            })
+            .collect();
         let lr = t.schedule.lr(t.progress.step) * t.progress.lr_scale;
         if cfg.cuda_graph && self.graphed.is_none() {
             let shape = [cfg.batch_size, corpus.max_len as i64];
@@ -96,18 +105,20 @@ impl Phase for MlePhase {
             )?);
             t.message(hooks, "MLE step captured as a CUDA graph; replaying it");
         }
+        // A graph holds one batch: the config allows it with `grad_accum = 1` only.
         let replayed = match &mut self.graphed {
-            Some(g) => g.step(&mut t.opt, &batch, lr)?,
+            Some(g) => g.step(&mut t.opt, &parts[0], lr)?,
             None => None,
         };
         let clip = t.cfg.train.grad_clip;
         let loss = match replayed {
             Some(loss) => loss,
-            None => mle_step(t.gen.net.as_ref(), &mut t.opt, &batch, clip, lr),
+            None => mle_step_accumulated(t.gen.net.as_ref(), &mut t.opt, &parts, clip, lr),
         };
+        let tokens = parts.iter().map(|b| b.tokens).sum();
         t.progress.step += 1;
-        t.progress.batch_in_epoch += 1;
-        self.window.add(&loss, batch.tokens, t0);
+        t.progress.batch_in_epoch += parts.len();
+        self.window.add(&loss, tokens, t0);
         let (step, total) = (t.progress.step, t.plan.mle);
         if step.is_multiple_of(10) || step == total {
             hooks.on_step(step, self.window.loss(), lr);

@@ -6,7 +6,7 @@ use crate::data::Batcher;
 /// How many steps each phase takes: `train.max_steps` caps the run as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
-    /// MLE optimizer steps.
+    /// MLE optimizer steps (each `train.grad_accum` batches, the last of an epoch fewer).
     pub mle: usize,
     /// Adversarial steps.
     pub adv: usize,
@@ -21,7 +21,8 @@ impl Plan {
             batch_size: cfg.train.batch_size as usize,
             seed: 0,
         }
-        .batches_per_epoch(n_train);
+        .batches_per_epoch(n_train)
+        .div_ceil(cfg.train.grad_accum.max(1));
         let all = per_epoch * cfg.train.epochs;
         let cap = cfg.train.max_steps;
         let gan = cfg.gan.is_set();
