@@ -55,7 +55,7 @@ pub fn minimize_parts(
     for i in 0..parts.max(1) {
         let mut loss = loss_of(i);
         if poisoned && i == 0 {
-            loss = loss * f64::NAN;
+            loss = &loss * f64::NAN; // a new tensor: the caller's loss keeps its value
         }
         loss.backward();
         let l = loss.detach();
