@@ -366,3 +366,97 @@ fn bench_times_gpt2_forward_and_generation() {
         "gpt2 sizes only",
     );
 }
+
+/// `--set generator.lora_rank=4` on a run started from a GPT-2 folder: only the adapters
+/// train (the folder's weights come out of the run unchanged, bit for bit), the test NLL
+/// still falls, and the export folds the adapters into the projections, so `transformers`
+/// computes the run's logits from a plain GPT-2 folder.
+#[test]
+fn lora_trains_only_the_adapters_and_exports_them_merged() {
+    let Some(py) = python_with_transformers() else {
+        return;
+    };
+    let f = Fixture::new();
+    let hf = f.path("tiny-lm");
+    let o = Command::new(&py)
+        .arg(script())
+        .args([
+            "lm",
+            &hf.to_string_lossy(),
+            &f.s("train.txt"),
+            &f.s("test.txt"),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(hf.join("nll.json")).unwrap()).unwrap();
+    let (run, hf_s) = (f.s("lora"), hf.to_string_lossy().into_owned());
+    let (train, test) = (f.s("train.txt"), f.s("test.txt"));
+    let o = ok(&[
+        "train",
+        "--init-from-hf",
+        &hf_s,
+        "--out",
+        &run,
+        "--data",
+        &train,
+        "--test-data",
+        &test,
+        "--max-steps",
+        "8",
+        "--set",
+        "generator.lora_rank=4",
+        "--set",
+        "train.lr=0.02",
+        "--set",
+        "train.eval_every=4",
+        "--set",
+        "train.device=\"cpu\"",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "generator.dropout=0.0",
+    ]);
+    let log = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(log.contains("trained (LoRA adapters)"), "{log}");
+    let m = common::metrics(&f.path("lora"));
+    let (last, want) = (
+        m.last().unwrap()["test_nll"].as_f64().unwrap(),
+        reference["nll"].as_f64().unwrap(),
+    );
+    assert!(
+        last < want,
+        "LoRA did not lower the test NLL: {want} -> {last}"
+    );
+
+    let (_, _, original) = load_hf(&hf, Device::Cpu).unwrap();
+    let tuned = textgan::checkpoint::LoadedGenerator::load(&f.path("lora"), Device::Cpu).unwrap();
+    let vars = tuned.model.vs.variables();
+    for (name, w) in original.vs.variables() {
+        assert!(w.equal(&vars[&name]), "{name} changed under LoRA");
+    }
+    let b = &vars["h.0.attn.c_attn.lora_b"];
+    assert!(
+        b.abs().max().double_value(&[]) > 0.0,
+        "the adapters did not train"
+    );
+
+    let out = f.path("lora-hf");
+    ok(&["export", "--run", &run, "--hf", &out.to_string_lossy()]);
+    let ids = [[1i64, 5, 6, 7, 4, 2], [1, 9, 10, 11, 12, 13]];
+    std::fs::write(f.path("ids.json"), json!({ "ids": ids }).to_string()).unwrap();
+    let x = Tensor::from_slice(&ids.concat()).view([2, 6]);
+    let logits = tch::no_grad(|| tuned.model.net.forward(&x, false));
+    let before = tch::no_grad(|| original.net.forward(&x, false));
+    let moved = max_diff(&ours(&before), &ours(&logits));
+    assert!(
+        moved > 1e-3,
+        "the adapters change the logits by only {moved}"
+    );
+    let d = max_diff(&hf_logits(&py, &out, &f.path("ids.json")), &ours(&logits));
+    eprintln!("LoRA export: largest logit difference {d:.2e} (adapters moved them {moved:.2e})");
+    assert!(d < 1e-4, "the merged export's logits differ by {d}");
+    let cfg = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(!cfg.contains("lora"), "the export is a plain GPT-2: {cfg}");
+}

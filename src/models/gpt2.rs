@@ -6,7 +6,7 @@
 //! `h.N.ln_1`, `h.N.attn.c_attn`, ..., `ln_f`, the output tied to `wte`); what differs is
 //! orientation: GPT-2's `Conv1D` stores `[in, out]` where a `Linear` stores `[out, in]`
 //! (REFERENCE-wave2 §6.2).
-use super::transformer::{Flavor, TransformerConfig, TransformerGenerator};
+use super::transformer::{Flavor, Lora, TransformerConfig, TransformerGenerator};
 use super::{GeneratorConfig, GeneratorModel};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,11 @@ pub struct Gpt2Config {
     /// `gelu_new` (the tanh approximation, GPT-2's) or `gelu` (the erf form).
     pub activation_function: String,
     pub dropout: f64,
+    /// LoRA adapters of this rank on every attention projection (0: none, full fine-tuning);
+    /// with them on, only the adapters train.
+    pub lora_rank: i64,
+    /// LoRA's scale numerator: the update is `lora_alpha / lora_rank` times `B A`.
+    pub lora_alpha: f64,
 }
 
 impl Default for Gpt2Config {
@@ -43,6 +48,8 @@ impl Default for Gpt2Config {
             layer_norm_epsilon: 1e-5,
             activation_function: "gelu_new".into(),
             dropout: 0.1,
+            lora_rank: 0,
+            lora_alpha: 16.0,
         }
     }
 }
@@ -63,7 +70,26 @@ impl Gpt2Config {
                 "generator.n_positions must be in 1..=1048576".into(),
             ));
         }
+        if !(0..=self.n_embd).contains(&self.lora_rank) {
+            return Err(Error::Config(format!(
+                "generator.lora_rank must be in 0..=n_embd ({}), got {}",
+                self.n_embd, self.lora_rank
+            )));
+        }
+        if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
+            return Err(Error::Config(
+                "generator.lora_alpha must be positive and finite".into(),
+            ));
+        }
         self.gelu().map(|_| ())
+    }
+
+    /// The LoRA adapters, when `lora_rank` turns them on.
+    pub fn lora(&self) -> Option<Lora> {
+        (self.lora_rank > 0).then_some(Lora {
+            rank: self.lora_rank,
+            alpha: self.lora_alpha,
+        })
     }
 
     fn transformer(&self) -> TransformerConfig {
@@ -91,6 +117,7 @@ impl Gpt2Config {
             gelu: self.gelu().expect("validated with the config"),
             ln_eps: self.layer_norm_epsilon,
             inner: self.n_inner.unwrap_or(4 * self.n_embd),
+            lora: self.lora(),
         };
         TransformerGenerator::with_flavor(
             p,
@@ -127,6 +154,7 @@ impl Gpt2Config {
                 .unwrap_or("gelu_new")
                 .to_string(),
             dropout: v["resid_pdrop"].as_f64().unwrap_or(d.dropout),
+            ..d
         };
         c.validate()?;
         Ok((c, v["vocab_size"].as_i64().unwrap_or(50257)))
@@ -207,7 +235,32 @@ pub fn load_weights(dir: &Path, model: &mut GeneratorModel) -> Result<()> {
             (!skip).then(|| (name, t.to_kind(Kind::Float)))
         })
         .collect();
-    crate::models::vars::restore_vars(&mut model.vs, &tensors, "", &path)
+    crate::models::vars::restore_vars_where(&mut model.vs, &tensors, "", &path, |n| {
+        !n.contains("lora_")
+    })
+}
+
+/// The variables of `model` as GPT-2 has them: LoRA adapters, when there are any, merged
+/// into the projections they adapt (`W + alpha / rank * B A`), so the result is a plain model.
+fn merged_vars(model: &GeneratorModel, lora: Option<Lora>) -> Vec<(String, Tensor)> {
+    let vars = model.vs.variables();
+    let _guard = tch::no_grad_guard();
+    crate::models::vars::named_vars(&model.vs, "")
+        .into_iter()
+        .filter(|(name, _)| !name.contains("lora_"))
+        .map(|(name, t)| {
+            let stem = name.strip_suffix(".weight").unwrap_or_default();
+            let adapter = (
+                vars.get(&format!("{stem}.lora_a")),
+                vars.get(&format!("{stem}.lora_b")),
+            );
+            let t = match (lora, adapter) {
+                (Some(l), (Some(a), Some(b))) => t + b.matmul(a) * (l.alpha / l.rank as f64),
+                _ => t,
+            };
+            (name, t)
+        })
+        .collect()
 }
 
 /// Writes `model` (a `gpt2` or `transformer` generator) as a Hugging Face GPT-2 folder:
@@ -220,7 +273,7 @@ pub fn save_hf(
     out: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let named: Vec<(String, Tensor)> = crate::models::vars::named_vars(&model.vs, "")
+    let named: Vec<(String, Tensor)> = merged_vars(model, cfg.lora())
         .into_iter()
         .map(|(name, t)| {
             let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float);

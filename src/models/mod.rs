@@ -30,7 +30,7 @@ pub use rmc::{RmcConfig, RmcGenerator};
 pub use sampling::{generate, generate_scored, GenerateSpec, Sampling};
 pub use seq2seq::{Positions, Seq2seqConfig, Seq2seqGenerator};
 pub use state::State;
-pub use transformer::{TransformerConfig, TransformerGenerator};
+pub use transformer::{Lora, TransformerConfig, TransformerGenerator};
 
 pub use crate::data::Condition;
 use serde::{Deserialize, Serialize};
@@ -156,6 +156,17 @@ pub(crate) fn forward_stepwise(gen: &dyn Generator, emb: &Tensor) -> Tensor {
     Tensor::stack(&steps, 1) // [B, T, V]
 }
 
+/// With LoRA on, only the adapters (and a label embedding, which has no pretrained value)
+/// train: every other variable stops asking for gradients, so no optimizer holds moments for
+/// it and backward passes compute no weight gradients for it.
+fn freeze_all_but_adapters(vs: &nn::VarStore) {
+    for (name, t) in vs.variables() {
+        if !name.contains("lora_") && !name.starts_with("label.") {
+            let _ = t.set_requires_grad(false);
+        }
+    }
+}
+
 /// A generator together with the variables it owns.
 pub struct GeneratorModel {
     pub vs: nn::VarStore,
@@ -226,6 +237,11 @@ impl GeneratorModel {
                 per_class: true,
             } => Box::new(PerClassGenerator::new(&root, classes, build)),
         };
+        if let GeneratorConfig::Gpt2(c) = cfg {
+            if c.lora().is_some() {
+                freeze_all_but_adapters(&vs);
+            }
+        }
         GeneratorModel { vs, net }
     }
 
@@ -237,6 +253,25 @@ impl GeneratorModel {
         self.vs
             .trainable_variables()
             .iter()
+            .map(Tensor::numel)
+            .sum::<usize>() as i64
+    }
+
+    /// "N parameters", and how many of them train when LoRA froze the rest.
+    pub fn parameter_summary(&self) -> String {
+        let (all, trained) = (self.num_parameters(), self.num_trained());
+        match all == trained {
+            true => format!("{all} parameters"),
+            false => format!("{all} parameters, {trained} of them trained (LoRA adapters)"),
+        }
+    }
+
+    /// The parameters that train (all of them, unless LoRA froze the rest).
+    pub fn num_trained(&self) -> i64 {
+        self.vs
+            .trainable_variables()
+            .iter()
+            .filter(|t| t.requires_grad())
             .map(Tensor::numel)
             .sum::<usize>() as i64
     }

@@ -62,6 +62,54 @@ pub struct Flavor {
     pub ln_eps: f64,
     /// Width of each block's MLP.
     pub inner: i64,
+    /// Low-rank adapters on the attention projections.
+    pub lora: Option<Lora>,
+}
+
+/// LoRA (Hu et al. 2021) on a projection `W`: `W x + (alpha / rank) B A x`, with `A`
+/// [rank, in] drawn as `peft` draws it and `B` [out, rank] zero, so training starts from the
+/// layer as it was; the model's other weights are frozen (see `GeneratorModel`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lora {
+    pub rank: i64,
+    pub alpha: f64,
+}
+
+/// A linear layer, with its LoRA update beside it when adapters are on.
+#[derive(Debug)]
+struct Proj {
+    lin: nn::Linear,
+    /// `A`, `B` and the scale `alpha / rank`.
+    lora: Option<(Tensor, Tensor, f64)>,
+}
+
+impl Proj {
+    fn new(p: nn::Path, i: i64, o: i64, lora: Option<Lora>) -> Self {
+        let lin = nn::linear(&p, i, o, Default::default());
+        let lora = lora.map(|l| {
+            // peft: kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)).
+            let bound = 1.0 / (i as f64).sqrt();
+            let a = p.var(
+                "lora_a",
+                &[l.rank, i],
+                nn::Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                },
+            );
+            let b = p.zeros("lora_b", &[o, l.rank]);
+            (a, b, l.alpha / l.rank as f64)
+        });
+        Proj { lin, lora }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let y = self.lin.forward(x);
+        match &self.lora {
+            None => y,
+            Some((a, b, scale)) => y + x.matmul(&a.tr()).matmul(&b.tr()) * *scale,
+        }
+    }
 }
 
 impl Flavor {
@@ -71,6 +119,7 @@ impl Flavor {
             gelu: "none",
             ln_eps: 1e-5,
             inner: 4 * c.n_embd,
+            lora: None,
         }
     }
 
@@ -84,17 +133,17 @@ impl Flavor {
 
 #[derive(Debug)]
 struct CausalSelfAttention {
-    c_attn: nn::Linear,
-    c_proj: nn::Linear,
+    c_attn: Proj,
+    c_proj: Proj,
     n_head: i64,
     dropout: f64,
 }
 
 impl CausalSelfAttention {
-    fn new(p: nn::Path, c: &TransformerConfig) -> Self {
+    fn new(p: nn::Path, c: &TransformerConfig, lora: Option<Lora>) -> Self {
         CausalSelfAttention {
-            c_attn: nn::linear(&p / "c_attn", c.n_embd, 3 * c.n_embd, Default::default()),
-            c_proj: nn::linear(&p / "c_proj", c.n_embd, c.n_embd, Default::default()),
+            c_attn: Proj::new(&p / "c_attn", c.n_embd, 3 * c.n_embd, lora),
+            c_proj: Proj::new(&p / "c_proj", c.n_embd, c.n_embd, lora),
             n_head: c.n_head,
             dropout: c.dropout,
         }
@@ -183,7 +232,7 @@ impl Block {
     fn new(p: nn::Path, c: &TransformerConfig, f: &Flavor) -> Self {
         Block {
             ln_1: nn::layer_norm(&p / "ln_1", vec![c.n_embd], f.ln()),
-            attn: CausalSelfAttention::new(&p / "attn", c),
+            attn: CausalSelfAttention::new(&p / "attn", c, f.lora),
             ln_2: nn::layer_norm(&p / "ln_2", vec![c.n_embd], f.ln()),
             mlp: Mlp::new(&p / "mlp", c, f),
         }

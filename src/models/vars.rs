@@ -22,7 +22,20 @@ pub fn restore_vars(
     prefix: &str,
     path: &Path,
 ) -> Result<()> {
-    let vars = vs.variables();
+    restore_vars_where(vs, tensors, prefix, path, |_| true)
+}
+
+/// [`restore_vars`] for the variables whose names `wanted` accepts (the others keep their
+/// values: a pretrained model's file has no LoRA adapters).
+pub fn restore_vars_where(
+    vs: &mut VarStore,
+    tensors: &HashMap<String, Tensor>,
+    prefix: &str,
+    path: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let mut vars = vs.variables();
+    vars.retain(|name, _| wanted(name));
     for (name, var) in &vars {
         let key = format!("{prefix}{name}");
         let src = tensors

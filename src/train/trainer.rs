@@ -330,9 +330,9 @@ impl Trainer {
             self.message(hooks, &l);
         }
         let model_line = format!(
-            "model: {:?}, {} parameters, on {}",
+            "model: {:?}, {}, on {}",
             self.cfg.generator,
-            self.gen.num_parameters(),
+            self.gen.parameter_summary(),
             device::describe(self.device)
         );
         self.message(hooks, &model_line);

@@ -40,6 +40,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
             layer_norm_epsilon: 1e-5,
             activation_function: "gelu".into(),
             dropout: t.dropout,
+            ..Gpt2Config::default()
         },
         other => bail!(
             "export --hf writes GPT-2 folders: this run's generator is `{}` (gpt2 and transformer export)",

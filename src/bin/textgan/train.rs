@@ -74,22 +74,23 @@ fn overrides(a: &TrainArgs) -> Result<Vec<Override>> {
     Ok(o)
 }
 
-/// The config of a new run: a file, a preset or the defaults, then the overrides.
+/// The config of a new run: a file, a preset or the defaults (with a GPT-2 folder's sizes and
+/// tokenizer when it starts from one), then the overrides.
 fn resolve_config(a: &TrainArgs) -> Result<RunConfig> {
-    let base = match (&a.config, &a.preset) {
+    let mut base = match (&a.config, &a.preset) {
         (Some(path), _) => RunConfig::read_table(path)?,
         (None, Some(name)) => RunConfig::parse_table(presets::get(name)?, name)?,
         (None, None) => RunConfig::default().to_table(),
     };
-    let mut cfg = RunConfig::resolve(base, &overrides(a)?)?;
     if let Some(dir) = &a.init_from_hf {
-        from_hf(&mut cfg, dir)?;
+        from_hf(&mut base, dir)?;
     }
-    Ok(cfg)
+    Ok(RunConfig::resolve(base, &overrides(a)?)?)
 }
 
-/// A run that starts from a GPT-2 folder takes its sizes and its tokenizer.
-fn from_hf(cfg: &mut RunConfig, dir: &std::path::Path) -> Result<()> {
+/// A run that starts from a GPT-2 folder takes its sizes and its tokenizer; `--set` still
+/// changes what a fine-tune may change (`generator.dropout`, `generator.lora_rank`).
+fn from_hf(base: &mut toml::Table, dir: &std::path::Path) -> Result<()> {
     let (g, _) = textgan::models::gpt2::read_hf_config(dir)?;
     let tok = dir.join("tokenizer.json");
     if !tok.exists() {
@@ -99,10 +100,22 @@ fn from_hf(cfg: &mut RunConfig, dir: &std::path::Path) -> Result<()> {
         );
     }
     let dir = std::fs::canonicalize(dir)?;
-    cfg.generator = textgan::models::GeneratorConfig::Gpt2(g);
-    cfg.data.tokenizer = textgan::data::Tokenizer::Pretrained;
-    cfg.data.tokenizer_file = Some(dir.join("tokenizer.json"));
-    cfg.train.init_from_hf = Some(dir);
+    let generator = RunConfig {
+        generator: textgan::models::GeneratorConfig::Gpt2(g),
+        ..RunConfig::default()
+    }
+    .to_table()
+    .remove("generator")
+    .expect("a config has a generator");
+    base.insert("generator".into(), generator);
+    let file = dir.join("tokenizer.json").display().to_string();
+    for (key, value) in [
+        ("data.tokenizer", "pretrained".to_string()),
+        ("data.tokenizer_file", file),
+        ("train.init_from_hf", dir.display().to_string()),
+    ] {
+        Override::new(key, value).apply(base)?;
+    }
     Ok(())
 }
 
