@@ -21,6 +21,7 @@ mod seqgan;
 pub mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
+mod textgail;
 
 pub use adversarial_nmt::{AdvNmt, AdvNmtConfig};
 pub use catgan::{CatGan, CatganConfig};
@@ -32,6 +33,7 @@ pub use scratchgan::{ScratchGan, ScratchganConfig};
 pub use sentigan::{penalty_loss, SentiGan, SentiganConfig};
 pub use seqgan::{rollout_rewards, rollout_scores, DRounds, SeqGan, SeqganConfig};
 pub use stats::StepStats;
+pub use textgail::{ppo_loss, RunningNorm, TextGail, TextgailConfig};
 
 use crate::data::Vocab;
 use crate::error::{Error, Result};
@@ -55,6 +57,7 @@ pub static REGISTRY: &[&dyn AlgorithmSpec] = &[
     &sentigan::SPEC,
     &adversarial_nmt::SPEC,
     &catgan::SPEC,
+    &textgail::SPEC,
 ];
 
 /// Algorithms registered at run time ([`register`]): defined outside the library.
