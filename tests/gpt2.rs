@@ -490,19 +490,37 @@ fn every_algorithm_fine_tunes_a_pretrained_gpt2() {
         f.s("train.txt"),
         f.s("test.txt"),
     );
-    let cases: [(&str, &[&str]); 5] = [
-        ("seqgan", &["gan.rollouts=2"]),
-        ("maligan", &[]),
-        ("gumbel", &[]),
-        ("scratchgan", &["discriminator.kind=\"lstm\""]),
+    let d_tf = "discriminator.kind=\"transformer\"";
+    let d_sizes = [
+        "discriminator.n_layer=2",
+        "discriminator.n_head=2",
+        "discriminator.n_embd=32",
+    ];
+    let from_folder = format!("gan.d_init=\"{hf_s}\"");
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("seqgan", vec!["gan.rollouts=2"]),
+        ("maligan", vec![]),
+        // The discriminator starts from the generator's own trunk...
+        (
+            "gumbel",
+            [&[d_tf, "gan.d_init=\"generator\""][..], &d_sizes].concat(),
+        ),
+        ("scratchgan", vec!["discriminator.kind=\"lstm\""]),
+        // ...or from a GPT-2 folder's.
         (
             "textgail",
-            &[
-                "gan.loss=\"rsgan\"",
-                "gan.ppo_batch=2",
-                "gan.kl_coef=0.05",
-                "generator.lora_rank=2",
-            ],
+            [
+                &[
+                    "gan.loss=\"rsgan\"",
+                    "gan.ppo_batch=2",
+                    "gan.kl_coef=0.05",
+                    "generator.lora_rank=2",
+                    d_tf,
+                    &from_folder,
+                ][..],
+                &d_sizes,
+            ]
+            .concat(),
         ),
     ];
     for (alg, extra) in cases {
@@ -537,10 +555,18 @@ fn every_algorithm_fine_tunes_a_pretrained_gpt2() {
             "--set",
             "train.device=\"cpu\"",
         ];
-        for e in extra {
+        for e in &extra {
             args.extend(["--set", e]);
         }
-        ok(&args);
+        let o = ok(&args);
+        let log =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        let started = log.contains("discriminator started from");
+        assert_eq!(
+            started,
+            extra.iter().any(|e| e.starts_with("gan.d_init")),
+            "{alg}: {log}"
+        );
         let m = common::metrics(&f.path(alg));
         let last = m.last().unwrap();
         assert_eq!(

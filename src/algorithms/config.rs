@@ -24,6 +24,9 @@ pub struct AdvConfig {
     /// Global-norm bound on each discriminator update's gradient; 0 (default) turns it off.
     /// RelGAN's and TextGAN-PyTorch's code clip D at 5, SeqGAN's does not.
     pub d_grad_clip: f64,
+    /// Start a Transformer discriminator from a decoder's trunk: "generator" (the generator's
+    /// own, as the adversarial phase finds it) or a GPT-2 folder; "" (default): at random.
+    pub d_init: String,
     pub loss: GanLoss,
     pub gp_weight: f64,
     /// Evaluate (NLL, BLEU, Self-BLEU, D accuracy) and checkpoint every this many adversarial steps.
@@ -44,6 +47,7 @@ impl Default for AdvConfig {
             d_beta1: 0.9,
             grad_clip: 5.0,
             d_grad_clip: 0.0,
+            d_init: String::new(),
             loss: GanLoss::Standard,
             gp_weight: 10.0,
             eval_every: 100,

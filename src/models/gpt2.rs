@@ -240,12 +240,12 @@ pub fn load_weights(dir: &Path, model: &mut GeneratorModel) -> Result<()> {
     })
 }
 
-/// The variables of `model` as GPT-2 has them: LoRA adapters, when there are any, merged
+/// The variables `vs` of a GPT-style generator as GPT-2 has them: LoRA adapters, when there are any, merged
 /// into the projections they adapt (`W + alpha / rank * B A`), so the result is a plain model.
-fn merged_vars(model: &GeneratorModel, lora: Option<Lora>) -> Vec<(String, Tensor)> {
-    let vars = model.vs.variables();
+pub fn merged_vars(vs: &nn::VarStore, lora: Option<Lora>) -> Vec<(String, Tensor)> {
+    let vars = vs.variables();
     let _guard = tch::no_grad_guard();
-    crate::models::vars::named_vars(&model.vs, "")
+    crate::models::vars::named_vars(vs, "")
         .into_iter()
         .filter(|(name, _)| !name.contains("lora_"))
         .map(|(name, t)| {
@@ -273,7 +273,7 @@ pub fn save_hf(
     out: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let named: Vec<(String, Tensor)> = merged_vars(model, cfg.lora())
+    let named: Vec<(String, Tensor)> = merged_vars(&model.vs, cfg.lora())
         .into_iter()
         .map(|(name, t)| {
             let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float);

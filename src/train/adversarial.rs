@@ -58,6 +58,16 @@ impl AdvPhase {
     /// Builds the algorithm, pretrains the discriminator and records the starting point.
     fn start(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<()> {
         let algo = t.build_algorithm();
+        let init = &t.cfg.gan.adv.d_init;
+        if !init.is_empty() {
+            use crate::models::disc::trunk;
+            let trunk = trunk::trunk_of(init, &t.cfg.generator, &t.gen.vs)?;
+            let n = trunk::copy_trunk(&algo.sides().0.model.vs, &trunk, init)?;
+            t.message(
+                hooks,
+                &format!("discriminator started from {init}'s trunk ({n} tensors)"),
+            );
+        }
         let m = format!(
             "adversarial phase: {} for {} steps, discriminator {:?}",
             t.cfg.gan.name(),

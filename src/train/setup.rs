@@ -27,6 +27,10 @@ pub(super) fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
             )));
         }
     }
+    if cfg.gan.is_set() {
+        let (init, g, d) = (&cfg.gan.adv.d_init, &cfg.generator, &cfg.discriminator);
+        crate::models::disc::trunk::check_d_init(init, g, d)?;
+    }
     if let crate::models::GeneratorConfig::Gpt2(g) = &cfg.generator {
         let src = match cfg.data.is_parallel() {
             true => cfg.data.max_source_len,

@@ -10,6 +10,7 @@ mod lstm;
 mod mlp;
 mod pair;
 mod transformer;
+pub mod trunk;
 
 pub use cnn::{CnnDiscConfig, CnnDiscriminator, Highway};
 pub use fused::twice_differentiable;
