@@ -338,26 +338,43 @@ fn init_from_hf_reads_text_with_the_models_tokenizer() {
 #[test]
 fn bench_times_gpt2_forward_and_generation() {
     let o = ok(&[
-        "bench", "--size", "gpt2tiny", "--step", "forward", "--step", "sample", "--reps", "1",
-        "--warmup", "0",
+        "bench", "--size", "gpt2tiny", "--step", "forward", "--step", "sample", "--step", "mle",
+        "--reps", "1", "--warmup", "0",
+    ]);
+    let o2 = ok(&[
+        "bench",
+        "--size",
+        "gpt2tiny",
+        "--step",
+        "mle",
+        "--lora-rank",
+        "4",
+        "--reps",
+        "1",
+        "--warmup",
+        "0",
     ]);
     let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
+        .chain(String::from_utf8_lossy(&o2.stdout).lines())
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2, "{lines:?}");
-    for (l, step) in lines.iter().zip(["forward", "sample"]) {
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for (l, step) in lines.iter().zip(["forward", "sample", "mle", "mle"]) {
         assert_eq!(
             (l["step"].as_str(), l["size"].as_str()),
             (Some(step), Some("gpt2tiny"))
         );
         assert!(l["median_ms"].as_f64().unwrap() > 0.0);
     }
+    // Rank-4 adapters on the two layers' c_attn (64 -> 192) and c_proj (64 -> 64):
+    // 2 x 4 x ((64 + 192) + (64 + 64)) = 3,072 trained parameters.
+    assert_eq!(lines[3]["trained_parameters"], 3072, "{}", lines[3]);
     common::fails(
         &[
-            "bench", "--size", "gpt2tiny", "--step", "mle", "--reps", "1",
+            "bench", "--size", "gpt2tiny", "--step", "seqgan", "--reps", "1",
         ],
-        "forward and sample steps only",
+        "forward, sample and mle steps only",
     );
     common::fails(
         &[

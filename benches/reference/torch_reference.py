@@ -28,8 +28,9 @@ SIZES = {
 
 
 def gpt2_step(c, step, dev, reps):
-    """transformers' GPT2LMHeadModel: a forward pass without gradients, or generation with its
-    key/value cache (sampling at temperature 1 from all tokens, every text to its length)."""
+    """transformers' GPT2LMHeadModel: a forward pass without gradients, generation with its
+    key/value cache (sampling at temperature 1 from all tokens, every text to its length), or an
+    MLE step (its own shifted loss, backward, global-norm clipping at 5, Adam)."""
     from transformers import GPT2Config, GPT2LMHeadModel
     cfg = GPT2Config(vocab_size=c["vocab"], n_positions=c["positions"], n_embd=c["emb"], n_layer=c["layers"],
                      n_head=c["heads"], resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
@@ -40,6 +41,15 @@ def gpt2_step(c, step, dev, reps):
         def fn():
             with torch.no_grad():
                 m(x)
+    elif step == "mle":
+        m.train()
+        opt = torch.optim.Adam(m.parameters(), 1e-3)
+        x = torch.randint(c["vocab"], (b, length + 1), device=dev)
+        def fn():
+            opt.zero_grad()
+            m(x, labels=x).loss.backward()
+            torch.nn.utils.clip_grad_norm_(m.parameters(), 5.0)
+            opt.step()
     else:
         start = torch.zeros(b, 1, dtype=torch.long, device=dev)
         def fn():

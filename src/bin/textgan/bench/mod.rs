@@ -85,6 +85,9 @@ pub struct BenchArgs {
     /// Time the MLE step replayed as one CUDA graph (CUDA devices, LSTM sizes).
     #[arg(long)]
     cuda_graph: bool,
+    /// The gpt2 sizes' MLE step with LoRA adapters of this rank (0: full fine-tuning).
+    #[arg(long, default_value_t = 0)]
+    lora_rank: i64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -284,8 +287,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
     } else {
         a.sizes.clone()
     };
+    if a.lora_rank > 0 && a.reference {
+        bail!(
+            "--lora-rank has no reference: transformers alone has no LoRA (peft is not installed)"
+        );
+    }
     for &size in &sizes {
-        let s = setup(size);
+        let mut s = setup(size);
+        if let GeneratorConfig::Gpt2(c) = &mut s.gen {
+            c.lora_rank = a.lora_rank;
+        }
         tch::manual_seed(0);
         let model = match size {
             Size::Seq2seq => seq2seq::model(&s, device),
@@ -319,6 +330,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
             }
             if step == Step::Relgan {
                 line["d_steps"] = json!(a.relgan_d_steps);
+            }
+            if a.lora_rank > 0 && matches!(size, Size::Gpt2 | Size::Gpt2tiny) {
+                line["lora_rank"] = json!(a.lora_rank);
+                line["trained_parameters"] = json!(model.num_trained());
             }
             println!("{line}");
             if let Some(r) = &reference {
@@ -356,6 +371,11 @@ fn mle_secs(
     let refs: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
     let batch = Batch::new(&refs, vocab, device);
     let mut opt = Adam::new(&model.vs, &textgan::optim::AdamConfig::default());
+    // GPT-2 small's step takes seconds on a CPU: fewer repetitions.
+    let (warmup, reps) = match size {
+        Size::Gpt2 => (1, a.reps.clamp(1, 5)),
+        _ => (a.warmup, a.reps),
+    };
     if a.cuda_graph && size == Size::Transformer {
         bail!("--cuda-graph is implemented for the LSTM sizes only");
     }
@@ -372,11 +392,11 @@ fn mle_secs(
             let _ = g.step(&mut opt, &batch, 1e-3).expect("replay");
         })
     } else {
-        time(device, a.warmup, a.reps, || {
+        time(device, a.warmup.min(warmup), reps, || {
             let _ = textgan::optim::mle_step(model.net.as_ref(), &mut opt, &batch, 5.0, 1e-3);
         })
     };
-    Ok((secs, s.batch * s.len, a.reps))
+    Ok((secs, s.batch * s.len, reps))
 }
 
 /// Median seconds of an adversarial step (RelGAN's relational memory at the oracle size).
@@ -442,8 +462,9 @@ fn time_step(
         (Step::Sample, Size::Gpt2 | Size::Gpt2tiny) => {
             sample_secs(a, s, (model, s.batch as usize), device)
         }
+        (Step::Mle, Size::Gpt2 | Size::Gpt2tiny) => mle_secs(a, s, size, model, vocab, device)?,
         (_, Size::Gpt2 | Size::Gpt2tiny) => {
-            bail!("--size gpt2 and gpt2tiny time the forward and sample steps only")
+            bail!("--size gpt2 and gpt2tiny time the forward, sample and mle steps only")
         }
         (Step::Forward, _) => bail!("--step forward is timed for the gpt2 sizes only"),
         (Step::Mle, _) => mle_secs(a, s, size, model, vocab, device)?,
