@@ -317,6 +317,11 @@ fn init_from_hf_reads_text_with_the_models_tokenizer() {
     let o = ok(&["sample", "--run", &run2, "-n", "3"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
     ok(&["export", "--run", &run2, "--hf", &f.s("ft2-hf")]);
+    // The tokenizer goes with the export, so the folder starts a run of its own.
+    let exported = std::fs::read_to_string(f.path("ft2-hf").join("tokenizer.json")).unwrap();
+    let original = std::fs::read_to_string(hf.join("tokenizer.json")).unwrap();
+    let vocab = |t: &str| serde_json::from_str::<Value>(t).unwrap()["model"]["vocab"].clone();
+    assert_eq!(vocab(&exported), vocab(&original));
     // A folder without its tokenizer is refused in one line.
     std::fs::remove_file(hf.join("tokenizer.json")).unwrap();
     common::fails(

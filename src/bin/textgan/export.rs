@@ -53,8 +53,18 @@ pub fn run(a: ExportArgs) -> Result<()> {
     let v = &loaded.vocab;
     let eos = v.eos.unwrap_or(v.bos);
     save_hf(&loaded.model, &gpt2, (v.len() as i64, v.bos, eos), &a.hf)?;
+    // A subword run's tokenizer goes with it, so the folder starts a run of its own
+    // (`train --init-from-hf`) and `transformers`' `AutoTokenizer` reads its text.
+    let tokenizer = match &v.subword {
+        Some(sw) => {
+            let path = a.hf.join("tokenizer.json");
+            textgan::fsutil::write_atomic(&path, sw.json().as_bytes())?;
+            ", tokenizer.json"
+        }
+        None => "",
+    };
     eprintln!(
-        "wrote {}: config.json, model.safetensors (GPT-2, {} layers, width {}, {} tokens)",
+        "wrote {}: config.json, model.safetensors{tokenizer} (GPT-2, {} layers, width {}, {} tokens)",
         a.hf.display(),
         gpt2.n_layer,
         gpt2.n_embd,

@@ -9,12 +9,13 @@ use serde_json::json;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 use textgan::config::{Override, RunConfig};
-use textgan::data::{Batch, Vocab};
+use textgan::data::Vocab;
 use textgan::models::{generate, GenerateSpec, GeneratorModel, Sampling};
 use textgan::models::{GeneratorConfig, LstmConfig, RmcConfig, TransformerConfig};
-use textgan::optim::Adam;
 
 mod gpt2;
+mod mle;
+use mle::mle_secs;
 mod reference;
 mod seq2seq;
 use reference::{peak_rss_mb, reset_peak_rss, Reference};
@@ -308,33 +309,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
             textgan::cuda_graph::reset_peak_memory(device);
             let (secs, per_rep_tokens, reps) =
                 time_step(&a, &s, (step, size), (&model, &vocab), device)?;
-            let mut line = json!({
-                "impl": "textgan",
-                "step": name(&step),
-                "size": name(&size),
-                "device": textgan::device::describe(device),
-                "threads": tch::get_num_threads(),
-                "median_ms": secs * 1e3,
-                "tokens_per_s": per_rep_tokens as f64 / secs,
-                "reps": reps,
-                "peak_rss_mb": peak_rss_mb(),
-            });
-            if let Some(b) = textgan::cuda_graph::peak_memory(device) {
-                line["peak_gpu_mb"] = json!(b as f64 / 1048576.0);
-            }
-            if a.cuda_graph && step == Step::Mle {
-                line["cuda_graph"] = json!(true);
-            }
-            if !matches!(step, Step::Mle | Step::Sample | Step::Forward) {
-                line["highway"] = json!(name(&a.highway));
-            }
-            if step == Step::Relgan {
-                line["d_steps"] = json!(a.relgan_d_steps);
-            }
-            if a.lora_rank > 0 && matches!(size, Size::Gpt2 | Size::Gpt2tiny) {
-                line["lora_rank"] = json!(a.lora_rank);
-                line["trained_parameters"] = json!(model.num_trained());
-            }
+            let line = our_line(
+                &a,
+                (step, size),
+                (secs, per_rep_tokens, reps),
+                &model,
+                device,
+            );
             println!("{line}");
             if let Some(r) = &reference {
                 let theirs = r.run(&a, device, (&name(&step), &name(&size)), reps)?;
@@ -354,49 +335,42 @@ pub fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Median seconds of an MLE step at size `s` (eager, or replayed as a CUDA graph), the
-/// tokens a step reads, and the repetitions.
-fn mle_secs(
+/// The JSON line of one of our timings.
+fn our_line(
     a: &BenchArgs,
-    s: &Setup,
-    size: Size,
+    (step, size): (Step, Size),
+    (secs, per_rep_tokens, reps): (f64, i64, usize),
     model: &GeneratorModel,
-    vocab: &Vocab,
     device: Device,
-) -> Result<(f64, i64, usize)> {
-    let data = Tensor::randint(s.vocab, [s.batch, s.len], (Kind::Int64, Device::Cpu));
-    let rows: Vec<Vec<i64>> = (0..s.batch)
-        .map(|i| Vec::try_from(data.get(i)).expect("ids"))
-        .collect();
-    let refs: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
-    let batch = Batch::new(&refs, vocab, device);
-    let mut opt = Adam::new(&model.vs, &textgan::optim::AdamConfig::default());
-    // GPT-2 small's step takes seconds on a CPU: fewer repetitions.
-    let (warmup, reps) = match size {
-        Size::Gpt2 => (1, a.reps.clamp(1, 5)),
-        _ => (a.warmup, a.reps),
-    };
-    if a.cuda_graph && size == Size::Transformer {
-        bail!("--cuda-graph is implemented for the LSTM sizes only");
+) -> serde_json::Value {
+    let mut line = json!({
+        "impl": "textgan",
+        "step": name(&step),
+        "size": name(&size),
+        "device": textgan::device::describe(device),
+        "threads": tch::get_num_threads(),
+        "median_ms": secs * 1e3,
+        "tokens_per_s": per_rep_tokens as f64 / secs,
+        "reps": reps,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    if let Some(b) = textgan::cuda_graph::peak_memory(device) {
+        line["peak_gpu_mb"] = json!(b as f64 / 1048576.0);
     }
-    let secs = if a.cuda_graph {
-        let mut g = textgan::train::GraphedMleStep::new(
-            model.net.as_ref(),
-            &mut opt,
-            batch.input.size().try_into().expect("[B, T]"),
-            0,
-            5.0,
-            device,
-        )?;
-        time(device, a.warmup, a.reps, || {
-            let _ = g.step(&mut opt, &batch, 1e-3).expect("replay");
-        })
-    } else {
-        time(device, a.warmup.min(warmup), reps, || {
-            let _ = textgan::optim::mle_step(model.net.as_ref(), &mut opt, &batch, 5.0, 1e-3);
-        })
-    };
-    Ok((secs, s.batch * s.len, reps))
+    if a.cuda_graph && step == Step::Mle {
+        line["cuda_graph"] = json!(true);
+    }
+    if !matches!(step, Step::Mle | Step::Sample | Step::Forward) {
+        line["highway"] = json!(name(&a.highway));
+    }
+    if step == Step::Relgan {
+        line["d_steps"] = json!(a.relgan_d_steps);
+    }
+    if a.lora_rank > 0 && matches!(size, Size::Gpt2 | Size::Gpt2tiny) {
+        line["lora_rank"] = json!(a.lora_rank);
+        line["trained_parameters"] = json!(model.num_trained());
+    }
+    line
 }
 
 /// Median seconds of an adversarial step (RelGAN's relational memory at the oracle size).
