@@ -615,3 +615,113 @@ fn every_algorithm_fine_tunes_a_pretrained_gpt2() {
         );
     }
 }
+
+/// Bad GPT-2 folders are refused in one line each, naming what is wrong, and leave no run
+/// directory: no `config.json`, no weights, another `model_type`, weights of other shapes than
+/// the config says, a tokenizer of another size than the embedding, a tokenizer that does
+/// not parse.
+#[test]
+fn bad_folders_are_refused_in_one_line() {
+    let Some(py) = python_with_transformers() else {
+        return;
+    };
+    let f = Fixture::new();
+    let good = f.path("tiny-lm");
+    let o = Command::new(&py)
+        .arg(script())
+        .args([
+            "lm",
+            &good.to_string_lossy(),
+            &f.s("train.txt"),
+            &f.s("test.txt"),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let copy = |name: &str, edit: &dyn Fn(&Path)| -> PathBuf {
+        let dir = f.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for e in std::fs::read_dir(&good).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+        edit(&dir);
+        dir
+    };
+    let json_edit = |file: &'static str, change: fn(&mut Value)| {
+        move |d: &Path| {
+            let p = d.join(file);
+            let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            change(&mut v);
+            std::fs::write(&p, v.to_string()).unwrap();
+        }
+    };
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (
+            copy("no-config", &|d| {
+                std::fs::remove_file(d.join("config.json")).unwrap()
+            }),
+            "config.json",
+        ),
+        (
+            copy("no-weights", &|d| {
+                std::fs::remove_file(d.join("model.safetensors")).unwrap()
+            }),
+            "model.safetensors: not found",
+        ),
+        (
+            copy(
+                "llama",
+                &json_edit("config.json", |v| v["model_type"] = json!("llama")),
+            ),
+            "model_type `llama` is not supported",
+        ),
+        (
+            copy(
+                "wider",
+                &json_edit("config.json", |v| v["n_embd"] = json!(64)),
+            ),
+            "the model expects",
+        ),
+        (
+            copy(
+                "more-tokens",
+                &json_edit("tokenizer.json", |v| {
+                    let id = v["model"]["vocab"].as_object().unwrap().len();
+                    v["added_tokens"].as_array_mut().unwrap().push(json!({
+                        "id": id, "content": "<extra>", "single_word": false, "lstrip": false,
+                        "rstrip": false, "normalized": false, "special": true
+                    }));
+                }),
+            ),
+            "tokens, its tokenizer",
+        ),
+        (
+            copy("garbled", &|d| {
+                std::fs::write(d.join("tokenizer.json"), "{ not json").unwrap()
+            }),
+            "tokenizer",
+        ),
+    ];
+    for (i, (dir, needle)) in cases.iter().enumerate() {
+        let out = f.s(&format!("run-{i}"));
+        common::fails(
+            &[
+                "train",
+                "--init-from-hf",
+                &dir.to_string_lossy(),
+                "--out",
+                &out,
+                "--data",
+                &f.s("train.txt"),
+                "--set",
+                "train.device=\"cpu\"",
+            ],
+            needle,
+        );
+        assert!(
+            !Path::new(&out).exists(),
+            "{needle}: a refused run left {out}"
+        );
+    }
+}
