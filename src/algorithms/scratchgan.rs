@@ -1,7 +1,11 @@
 //! ScratchGAN-style training (de Masson d'Autume et al. 2019): a discriminator with one logit per
 //! token gives dense rewards r_t = 2 sigmoid(D_t) - 1; the generator follows REINFORCE on the
-//! discounted returns R_t = sum_k gamma^(k-t) r_k minus a moving-average baseline per position,
-//! with large batches and no MLE pretraining.
+//! discounted returns R_t = sum_k gamma^(k-t) r_k minus a moving-average baseline, with large
+//! batches and no MLE pretraining. The baseline is ScratchGAN's code's (`losses.py`,
+//! `experiment.py`): one scalar, `b <- d b + (1 - d) mean(R)` over the batch and its tokens
+//! with `d = 0.08`, updated before the advantage `R_t - b` is taken; `gan.baseline =
+//! "per_position"` keeps one per position instead (textgan's earlier reading). Unlike the code,
+//! rewards after `<eos>` are masked.
 use super::batches::{fresh_samples, real_and_fake, reinforce_loss, token_log_probs, Shapes};
 use super::disc_side::DiscSide;
 use super::{g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
@@ -31,15 +35,25 @@ pub static SPEC: Spec<ScratchganConfig> = Spec {
 pub struct ScratchganConfig {
     /// Discount of future rewards.
     pub gamma: f64,
-    /// Decay of the moving-average baseline.
+    /// Decay of the moving-average baseline (the weight of its old value).
     pub baseline_decay: f64,
+    /// One scalar baseline (`"scalar"`, ScratchGAN's) or one per position (`"per_position"`).
+    pub baseline: BaselineKind,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineKind {
+    Scalar,
+    PerPosition,
 }
 
 impl Default for ScratchganConfig {
     fn default() -> Self {
         ScratchganConfig {
             gamma: 0.23,
-            baseline_decay: 0.9,
+            baseline_decay: 0.08,
+            baseline: BaselineKind::Scalar,
         }
     }
 }
@@ -66,13 +80,17 @@ pub struct ScratchGan {
     shapes: Shapes,
     disc: DiscSide,
     g_opt: Adam,
-    /// Moving average of the return at each position: [T].
+    /// Moving average of the return: [1], or [T] with one per position.
     baseline: Tensor,
 }
 
 impl ScratchGan {
     pub fn new(cfg: ScratchganConfig, p: Parts) -> Self {
-        let baseline = Tensor::zeros([p.shapes.gen_len], (Kind::Float, p.device));
+        let n = match cfg.baseline {
+            BaselineKind::Scalar => 1,
+            BaselineKind::PerPosition => p.shapes.gen_len,
+        };
+        let baseline = Tensor::zeros([n], (Kind::Float, p.device));
         ScratchGan {
             adv: p.adv.clone(),
             cfg,
@@ -120,15 +138,29 @@ impl Algorithm for ScratchGan {
             let rewards = logits.sigmoid() * 2.0 - 1.0;
             discounted_returns(&rewards, &mask, self.cfg.gamma)
         });
-        let mean_return = returns.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
-            / mask
-                .sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
-                .clamp_min(1.0);
-        let advantage = (&returns - &self.baseline) * &mask;
+        let mean_return = match self.cfg.baseline {
+            BaselineKind::Scalar => {
+                (returns.sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0)).reshape([1])
+            }
+            BaselineKind::PerPosition => {
+                returns.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
+                    / mask
+                        .sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
+                        .clamp_min(1.0)
+            }
+        };
+        // The scalar baseline is updated first and the advantage taken against the new value,
+        // as ScratchGAN's control dependency intends; the per-position one against the old.
+        let before = self.baseline.shallow_clone();
         tch::no_grad(|| {
             let d = self.cfg.baseline_decay;
             self.baseline = &self.baseline * d + mean_return * (1.0 - d);
         });
+        let b = match self.cfg.baseline {
+            BaselineKind::Scalar => &self.baseline,
+            BaselineKind::PerPosition => &before,
+        };
+        let advantage = (&returns - b) * &mask;
         let logp = token_log_probs(ctx.gen, &samples, &cond, &self.shapes);
         let loss = reinforce_loss(&logp, &advantage, &mask);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
@@ -179,6 +211,12 @@ impl Algorithm for ScratchGan {
         let b = tensors
             .get("scratchgan.baseline")
             .ok_or_else(|| Error::checkpoint(path, "missing scratchgan.baseline"))?;
+        if b.size() != self.baseline.size() {
+            return Err(Error::checkpoint(
+                path,
+                "its ScratchGAN baseline has one value per position: resume with --set gan.baseline=\"per_position\"",
+            ));
+        }
         self.baseline = b.to_device(self.baseline.device());
         Ok(())
     }
@@ -195,5 +233,54 @@ mod tests {
         let got: Vec<f32> = Vec::try_from(discounted_returns(&r, &m, 0.5).view([-1])).unwrap();
         // R2 = -1, R1 = 0.5 - 0.5 = 0, R0 = 1 + 0 = 1; the masked position is 0.
         assert_eq!(got, vec![1.0, 0.0, -1.0, 0.0]);
+    }
+
+    /// The scalar baseline by hand: decay 0.08 from 0 puts 92% of the first batch's mean
+    /// return (over its counted tokens) in it, and the advantage is taken against that value.
+    #[test]
+    fn the_scalar_baseline_moves_as_scratchgans_code() {
+        use crate::algorithms::testing::tiny_setup;
+        use crate::models::disc::LstmDiscConfig;
+        tch::manual_seed(1);
+        let (vocab, _, gen) = tiny_setup();
+        let gcfg = GeneratorConfig::Lstm(crate::models::LstmConfig {
+            embed_dim: 4,
+            hidden_dim: 8,
+            num_layers: 1,
+            dropout: 0.0,
+        });
+        let dcfg = DiscriminatorConfig::Lstm(LstmDiscConfig {
+            embed_dim: 4,
+            hidden_dim: 4,
+            ..Default::default()
+        });
+        let table: toml::Table =
+            toml::from_str("algorithm = \"scratchgan\"\nsteps = 2\nbatch_size = 8").unwrap();
+        let gan = crate::algorithms::GanConfig::from_table(table).unwrap();
+        assert_eq!(gan.own["baseline_decay"].as_float(), Some(0.08));
+        let (dev, cond) = (tch::Device::Cpu, crate::models::CondSpec::None);
+        let mut alg = crate::algorithms::build(&gan, &gcfg, &dcfg, &gen.vs, &vocab, (5, cond), dev)
+            .expect("an algorithm");
+        let real: Vec<Vec<i64>> = vec![vocab.encode("a b c").unwrap()];
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+        let mut ctx = Ctx {
+            gen: gen.net.as_ref(),
+            gen_vars: &gen.vs,
+            real: &real,
+            conds: crate::data::Conds::None,
+            device: dev,
+            step: 0,
+            total: 2,
+            rng: &mut rng,
+        };
+        let s = alg.g_step(&mut ctx);
+        let b = &alg.extra_tensors()[0].1;
+        assert_eq!(b.size(), vec![1]);
+        let want = 0.92 * s.extra["return"];
+        assert!(
+            (b.double_value(&[0]) - want).abs() < 1e-6,
+            "{} vs {want}",
+            b.double_value(&[0])
+        );
     }
 }
