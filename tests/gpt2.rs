@@ -33,6 +33,19 @@ fn hf_logits(py: &Path, folder: &Path, ids_file: &Path) -> Vec<f64> {
     flatten(&serde_json::from_slice(&o.stdout).unwrap())
 }
 
+/// What `AutoTokenizer` reads from `folder`: size, special tokens, the ids of `text`.
+fn hf_tokenizer(py: &Path, folder: &Path, text: &str) -> Value {
+    let o = Command::new(py)
+        .arg(script())
+        .arg("tokenizer")
+        .arg(folder)
+        .arg(text)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 fn flatten(v: &Value) -> Vec<f64> {
     match v {
         Value::Array(a) => a.iter().flat_map(flatten).collect(),
@@ -207,6 +220,45 @@ fn export_command_writes_a_folder_transformers_loads() {
         "a refused run leaves no directory"
     );
 
+    // A run with a BPE of its own exports its tokenizer with textgan's special tokens, which
+    // AutoTokenizer then reads as such (ids as textgan's).
+    f.train(
+        "bpe",
+        2,
+        &[
+            "--set",
+            "generator.kind=\"transformer\"",
+            "--set",
+            "generator.n_layer=1",
+            "--set",
+            "generator.n_head=2",
+            "--set",
+            "generator.n_embd=16",
+            "--set",
+            "data.tokenizer=\"bpe\"",
+            "--set",
+            "data.vocab_size=120",
+        ],
+    );
+    ok(&["export", "--run", &f.s("bpe"), "--hf", &f.s("bpe-hf")]);
+    let t = hf_tokenizer(&py, &f.path("bpe-hf"), "the cat");
+    let run = textgan::checkpoint::LoadedGenerator::load(&f.path("bpe"), Device::Cpu).unwrap();
+    let v = &run.vocab;
+    assert_eq!(t["len"].as_u64(), Some(v.len() as u64), "{t}");
+    assert_eq!(
+        (t["eos"].as_str(), t["bos"].as_str(), t["pad"].as_str()),
+        (Some("<eos>"), Some("<bos>"), Some("<pad>")),
+        "{t}"
+    );
+    assert_eq!(t["eos_id"].as_i64(), v.eos, "{t}");
+    let ids: Vec<i64> = t["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, v.encode("the cat").unwrap(), "{t}");
+
     // A run whose generator GPT-2 cannot hold is refused in one line; so is a full folder.
     f.train("lstm", 2, &[]);
     common::fails(
@@ -322,8 +374,20 @@ fn init_from_hf_reads_text_with_the_models_tokenizer() {
     let original = std::fs::read_to_string(hf.join("tokenizer.json")).unwrap();
     let vocab = |t: &str| serde_json::from_str::<Value>(t).unwrap()["model"]["vocab"].clone();
     assert_eq!(vocab(&exported), vocab(&original));
-    // A folder without its tokenizer is refused in one line.
+    // AutoTokenizer reads the exported folder with the run's special tokens.
+    let t = hf_tokenizer(&py, &f.path("ft2-hf"), "a man");
+    assert_eq!(
+        (t["len"].as_u64(), t["eos"].as_str()),
+        (
+            Some(vocab(&original).as_object().unwrap().len() as u64),
+            Some("<|endoftext|>")
+        ),
+        "{t}"
+    );
+    // With its folder's tokenizer gone, the run resumes on the copy it keeps...
     std::fs::remove_file(hf.join("tokenizer.json")).unwrap();
+    ok(&["train", "--resume", &run2, "--max-steps", "8"]);
+    // ...and a folder without its tokenizer is refused in one line.
     common::fails(
         &[
             "train",
@@ -614,6 +678,39 @@ fn every_algorithm_fine_tunes_a_pretrained_gpt2() {
             "{alg}"
         );
     }
+    // A discriminator of other sizes than the trunk's is refused before anything runs...
+    let refused = |out: &str, extra: &[&str], needle: &str| {
+        let out = f.s(out);
+        let mut args = vec![
+            "train",
+            "--out",
+            &out,
+            "--data",
+            &train,
+            "--set",
+            "gan.algorithm=\"gumbel\"",
+            "--set",
+            "gan.steps=1",
+            "--set",
+            d_tf,
+            "--set",
+            &from_folder,
+        ];
+        args.extend_from_slice(extra);
+        common::fails(&args, needle);
+        assert!(
+            !Path::new(&out).exists(),
+            "{needle}: a refused run left {out}"
+        );
+    };
+    refused(
+        "bad",
+        &["--init-from-hf", &hf_s],
+        "the discriminator needs the folder's sizes (n_layer 2, n_head 2, n_embd 32",
+    );
+    // ...and so is a folder whose vocabulary is not the run's (a word vocabulary here).
+    let sizes: Vec<&str> = d_sizes.iter().flat_map(|s| ["--set", *s]).collect();
+    refused("bad2", &sizes, "the folder's vocabulary has");
 }
 
 /// Bad GPT-2 folders are refused in one line each, naming what is wrong, and leave no run

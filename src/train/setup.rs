@@ -4,6 +4,7 @@ use crate::config::RunConfig;
 use crate::device;
 use crate::error::{Error, Result};
 use crate::run::{load_data, RunData};
+use std::path::Path;
 use tch::Device;
 
 /// Threads, the run's device (refusing settings that need CUDA elsewhere) and its data.
@@ -30,6 +31,15 @@ pub(super) fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
     if cfg.gan.is_set() {
         let (init, g, d) = (&cfg.gan.adv.d_init, &cfg.generator, &cfg.discriminator);
         crate::models::disc::trunk::check_d_init(init, g, d)?;
+        if !init.is_empty() && init != "generator" {
+            let (_, v) = crate::models::gpt2::read_hf_config(Path::new(init))?;
+            let n = data.corpus.vocab.len();
+            if v != n as i64 {
+                return Err(Error::Config(format!(
+                    "gan.d_init = \"{init}\": the folder's vocabulary has {v} tokens, the run's {n} (the discriminator reads the run's tokens)"
+                )));
+            }
+        }
     }
     if let crate::models::GeneratorConfig::Gpt2(g) = &cfg.generator {
         let src = match cfg.data.is_parallel() {
@@ -47,8 +57,30 @@ pub(super) fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
     Ok((device, data))
 }
 
-/// Resolves relative data paths against the working directory, so a resumed run finds them.
+/// A tokenizer file that has gone since the run started (a GPT-2 folder moved or deleted) is
+/// read from the copy the run directory `dir` keeps.
+pub(super) fn own_tokenizer(cfg: &mut RunConfig, dir: &Path) {
+    let own = dir.join("tokenizer.json");
+    if cfg
+        .data
+        .tokenizer_file
+        .as_ref()
+        .is_some_and(|f| !f.exists())
+        && own.exists()
+    {
+        cfg.data.tokenizer_file = Some(own);
+    }
+}
+
+/// Resolves relative data paths (and a GPT-2 folder to start the discriminator from) against
+/// the working directory, so a resumed run finds them.
 pub(super) fn absolutize(cfg: &mut RunConfig) -> Result<()> {
+    let init = &mut cfg.gan.adv.d_init;
+    if !init.is_empty() && init != "generator" && Path::new(init.as_str()).is_relative() {
+        let full = std::fs::canonicalize(init.as_str())
+            .map_err(|e| Error::Config(format!("gan.d_init = \"{init}\": {e}")))?;
+        *init = full.display().to_string();
+    }
     let classes = cfg.data.classes.values_mut();
     for p in [&mut cfg.data.train, &mut cfg.data.test]
         .into_iter()

@@ -169,7 +169,7 @@ impl Trainer {
     pub fn resume(dir: &Path, overrides: &[Override]) -> Result<Self> {
         let path = dir.join(checkpoint::FILE);
         let ck = checkpoint::load(&path)?;
-        let cfg = RunConfig::resolve(ck.config.to_table(), overrides)?;
+        let mut cfg = RunConfig::resolve(ck.config.to_table(), overrides)?;
         if cfg.data != ck.config.data
             || cfg.generator != ck.config.generator
             || cfg.discriminator != ck.config.discriminator
@@ -181,6 +181,7 @@ impl Trainer {
             ));
         }
         let mut progress = ck.progress.clone();
+        super::setup::own_tokenizer(&mut cfg, dir);
         let (device, data) = prepare(&cfg)?;
         if data.corpus.vocab != ck.vocab {
             return Err(Error::Data(

@@ -59,7 +59,22 @@ pub fn run(a: ExportArgs) -> Result<()> {
         Some(sw) => {
             let path = a.hf.join("tokenizer.json");
             textgan::fsutil::write_atomic(&path, sw.json().as_bytes())?;
-            ", tokenizer.json"
+            // Which tokens are special, for `AutoTokenizer` (without it, it makes up its own).
+            let name = |id: Option<i64>| id.map(|i| v.tokens[i as usize].clone());
+            let special = serde_json::json!({
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": name(Some(v.bos)),
+                "eos_token": name(Some(eos)),
+                "pad_token": name(v.pad),
+                "unk_token": name(v.unk),
+                "model_max_length": gpt2.n_positions,
+            });
+            let path = a.hf.join("tokenizer_config.json");
+            textgan::fsutil::write_atomic(
+                &path,
+                serde_json::to_string_pretty(&special)?.as_bytes(),
+            )?;
+            ", tokenizer.json, tokenizer_config.json"
         }
         None => "",
     };

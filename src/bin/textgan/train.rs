@@ -85,12 +85,24 @@ fn resolve_config(a: &TrainArgs) -> Result<RunConfig> {
     if let Some(dir) = &a.init_from_hf {
         from_hf(&mut base, dir)?;
     }
-    Ok(RunConfig::resolve(base, &overrides(a)?)?)
+    let cfg = RunConfig::resolve(base, &overrides(a)?)?;
+    let lora =
+        matches!(&cfg.generator, textgan::models::GeneratorConfig::Gpt2(g) if g.lora_rank > 0);
+    if lora && a.init_from_hf.is_none() && a.init_from.is_none() {
+        eprintln!("warning: generator.lora_rank on a model that starts at random: only the adapters train, the random weights stay (start from a model with --init-from-hf or --init-from)");
+    }
+    Ok(cfg)
 }
 
 /// A run that starts from a GPT-2 folder takes its sizes and its tokenizer; `--set` still
 /// changes what a fine-tune may change (`generator.dropout`, `generator.lora_rank`).
 fn from_hf(base: &mut toml::Table, dir: &std::path::Path) -> Result<()> {
+    if !dir.join("config.json").is_file() {
+        bail!(
+            "--init-from-hf {}: no config.json there (a Hugging Face model folder holds config.json, model.safetensors and tokenizer.json)",
+            dir.display()
+        );
+    }
     let (g, _) = textgan::models::gpt2::read_hf_config(dir)?;
     let tok = dir.join("tokenizer.json");
     if !tok.exists() {

@@ -51,9 +51,13 @@ pub fn copy_trunk(d: &VarStore, trunk: &HashMap<String, Tensor>, origin: &str) -
             "wpe.weight" if want[1..] == got[1..] => want[0].min(got[0]),
             _ if want == got => want[0],
             _ => {
+                let hint = match name.as_str() {
+                    "embed.weight" => "the vocabularies differ",
+                    _ => "give the discriminator the trunk's n_layer, n_head and n_embd",
+                };
                 return Err(Error::Config(format!(
-                    "gan.d_init: {origin}'s {src} has shape {got:?}, the discriminator's {name} {want:?} (give the discriminator the generator's n_layer, n_head and n_embd)"
-                )))
+                    "gan.d_init: {origin}'s {src} has shape {got:?}, the discriminator's {name} {want:?} ({hint})"
+                )));
             }
         };
         var.narrow(0, 0, rows).copy_(&t.narrow(0, 0, rows));
