@@ -181,11 +181,22 @@ pub fn token_log_probs(
     cond: &Condition,
     shapes: &Shapes,
 ) -> Tensor {
+    token_log_probs_in(gen, tokens, cond, shapes, true)
+}
+
+/// [`token_log_probs`] in training mode (dropout on) or not.
+pub fn token_log_probs_in(
+    gen: &dyn Generator,
+    tokens: &Tensor,
+    cond: &Condition,
+    shapes: &Shapes,
+    train: bool,
+) -> Tensor {
     let (b, t) = tokens.size2().expect("[B, T]");
     let start = Tensor::full([b, 1], shapes.bos, (Kind::Int64, tokens.device()));
     let input = Tensor::cat(&[start, tokens.narrow(1, 0, t - 1)], 1);
     let logp = gen
-        .forward_given(&input, cond, true)
+        .forward_given(&input, cond, train)
         .log_softmax(-1, Kind::Float); // [B, T, V]
     logp.gather(2, &tokens.unsqueeze(2), false).squeeze_dim(2)
 }

@@ -243,12 +243,7 @@ mod tests {
         use crate::models::disc::LstmDiscConfig;
         tch::manual_seed(1);
         let (vocab, _, gen) = tiny_setup();
-        let gcfg = GeneratorConfig::Lstm(crate::models::LstmConfig {
-            embed_dim: 4,
-            hidden_dim: 8,
-            num_layers: 1,
-            dropout: 0.0,
-        });
+        let gcfg = crate::algorithms::testing::tiny_lstm();
         let dcfg = DiscriminatorConfig::Lstm(LstmDiscConfig {
             embed_dim: 4,
             hidden_dim: 4,
@@ -263,16 +258,7 @@ mod tests {
             .expect("an algorithm");
         let real: Vec<Vec<i64>> = vec![vocab.encode("a b c").unwrap()];
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-        let mut ctx = Ctx {
-            gen: gen.net.as_ref(),
-            gen_vars: &gen.vs,
-            real: &real,
-            conds: crate::data::Conds::None,
-            device: dev,
-            step: 0,
-            total: 2,
-            rng: &mut rng,
-        };
+        let mut ctx = crate::algorithms::testing::ctx(&gen, &real, &mut rng, 2);
         let s = alg.g_step(&mut ctx);
         let b = &alg.extra_tensors()[0].1;
         assert_eq!(b.size(), vec![1]);

@@ -17,20 +17,40 @@ pub fn tiny_cnn() -> DiscriminatorConfig {
     })
 }
 
+/// The small LSTM generator of [`tiny_setup`].
+pub fn tiny_lstm() -> GeneratorConfig {
+    GeneratorConfig::Lstm(LstmConfig {
+        embed_dim: 4,
+        hidden_dim: 8,
+        num_layers: 1,
+        dropout: 0.0,
+    })
+}
+
 /// A six-word vocabulary, its shapes and a small LSTM generator.
 pub fn tiny_setup() -> (Vocab, Shapes, GeneratorModel) {
     let vocab = Vocab::build(["a b c d e f"].iter().copied(), Tokenizer::Word, 0, 1);
     let shapes = Shapes::new(&vocab, 5, 3);
-    let gen = GeneratorModel::new(
-        &GeneratorConfig::Lstm(LstmConfig {
-            embed_dim: 4,
-            hidden_dim: 8,
-            num_layers: 1,
-            dropout: 0.0,
-        }),
-        vocab.len() as i64,
-        6,
-        Device::Cpu,
-    );
+    let gen = GeneratorModel::new(&tiny_lstm(), vocab.len() as i64, 6, Device::Cpu);
     (vocab, shapes, gen)
+}
+
+/// An algorithm step's view of `gen` and the real rows `real` (unconditional, on the CPU),
+/// at step 0 of `total`.
+pub fn ctx<'a>(
+    gen: &'a GeneratorModel,
+    real: &'a [Vec<i64>],
+    rng: &'a mut rand_chacha::ChaCha8Rng,
+    total: usize,
+) -> super::Ctx<'a> {
+    super::Ctx {
+        gen: gen.net.as_ref(),
+        gen_vars: &gen.vs,
+        real,
+        conds: crate::data::Conds::None,
+        device: Device::Cpu,
+        step: 0,
+        total,
+        rng,
+    }
 }

@@ -149,14 +149,7 @@ fn seq_log_probs(
     cond: &Condition,
     shapes: &Shapes,
 ) -> Tensor {
-    let (b, t) = tokens.size2().expect("[B, T]");
-    let start = Tensor::full([b, 1], shapes.bos, (Kind::Int64, tokens.device()));
-    let input = Tensor::cat(&[start, tokens.narrow(1, 0, t - 1)], 1);
-    let logp = gen
-        .forward_given(&input, cond, false)
-        .log_softmax(-1, Kind::Float)
-        .gather(2, &tokens.unsqueeze(2), false)
-        .squeeze_dim(2);
+    let logp = super::batches::token_log_probs_in(gen, tokens, cond, shapes, false);
     (logp * shapes.mask(tokens)).sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
 }
 
@@ -433,16 +426,11 @@ mod tests {
     #[test]
     fn a_step_trains_both_sides() {
         use crate::algorithms::testing::{tiny_cnn, tiny_setup};
-        use crate::models::{CondSpec, GeneratorConfig, LstmConfig};
+        use crate::models::CondSpec;
         use rand::SeedableRng;
         tch::manual_seed(2);
         let (vocab, _, gen) = tiny_setup();
-        let gcfg = GeneratorConfig::Lstm(LstmConfig {
-            embed_dim: 4,
-            hidden_dim: 8,
-            num_layers: 1,
-            dropout: 0.0,
-        });
+        let gcfg = crate::algorithms::testing::tiny_lstm();
         let table: toml::Table = toml::from_str(
             "algorithm = \"textgail\"\nsteps = 10\nbatch_size = 16\nppo_batch = 16\ndemo_ratio = 0.25\nkl_coef = 0.1\nd_steps = 1\nloss = \"rsgan\"",
         )
@@ -458,16 +446,7 @@ mod tests {
             .collect();
         let before: Vec<Tensor> = gen.vs.variables().values().map(Tensor::copy).collect();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        let mut ctx = Ctx {
-            gen: gen.net.as_ref(),
-            gen_vars: &gen.vs,
-            real: &real,
-            conds: crate::data::Conds::None,
-            device: dev,
-            step: 0,
-            total: 10,
-            rng: &mut rng,
-        };
+        let mut ctx = crate::algorithms::testing::ctx(&gen, &real, &mut rng, 10);
         let d_before = alg.sides().0.opt.t;
         let s = alg.step(&mut ctx);
         assert_eq!(s.extra["demo_ratio"], 0.25, "{s:?}");
