@@ -683,3 +683,56 @@ print(json.dumps(out))
     }
     assert_eq!(v["error"], "NotFoundError: 404");
 }
+
+/// Discriminator reranking: the kept texts come best first by D, and on average D finds them
+/// likelier real than as many drawn without it; `sample --rerank` prints them; a run without a
+/// discriminator is refused in one line.
+#[test]
+fn sample_reranks_by_the_discriminator() {
+    let r = runs();
+    let engine = textgan::serve::Engine::load(&r.f.path("gan"), tch::Device::Cpu).unwrap();
+    let draw = |n| textgan::serve::Draw {
+        n,
+        discriminator: true,
+        ..Default::default()
+    };
+    let best = engine.rerank(draw(16), 8).unwrap();
+    let d: Vec<f64> = best.iter().map(|t| t.d.unwrap()).collect();
+    assert_eq!(d.len(), 16);
+    assert!(d.windows(2).all(|w| w[0] >= w[1]), "best first: {d:?}");
+    let plain = engine
+        .generate(&[&engine.prepare(draw(16)).unwrap()])
+        .remove(0);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let others: Vec<f64> = plain.iter().map(|t| t.d.unwrap()).collect();
+    assert!(
+        mean(&d) >= mean(&others),
+        "{} < {}",
+        mean(&d),
+        mean(&others)
+    );
+    let o = ok(&[
+        "sample",
+        "--run",
+        &r.f.s("gan"),
+        "--rerank",
+        "4",
+        "-n",
+        "5",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 5);
+    common::fails(
+        &[
+            "sample",
+            "--run",
+            &r.f.s("mle"),
+            "--rerank",
+            "4",
+            "--device",
+            "cpu",
+        ],
+        "reranking needs a discriminator",
+    );
+}

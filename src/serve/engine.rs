@@ -295,6 +295,27 @@ impl Engine {
         }
     }
 
+    /// Decoding with discriminator reranking, as Language GANs Falling Short evaluates it:
+    /// draws `k` times `draw.n` texts and keeps the `draw.n` that the discriminator finds most
+    /// likely real (its probability for the whole text), best first.
+    pub fn rerank(&self, draw: Draw, k: usize) -> Result<Vec<Text>> {
+        if !self.has_discriminator() {
+            return Err(invalid(
+                "reranking needs a discriminator: an adversarial run's checkpoint holds one, this run's does not",
+            ));
+        }
+        let n = draw.n;
+        let all = Draw {
+            n: n.saturating_mul(k.max(1)),
+            discriminator: true,
+            ..draw
+        };
+        let mut texts = self.generate(&[&self.prepare(all)?]).remove(0);
+        texts.sort_by(|a, b| b.d.unwrap_or(0.0).total_cmp(&a.d.unwrap_or(0.0)));
+        texts.truncate(n);
+        Ok(texts)
+    }
+
     /// Texts for draws that share a key (see [`Prepared::key`]), in one batch: one list of
     /// texts per draw.
     pub fn generate(&self, group: &[&Prepared]) -> Vec<Vec<Text>> {

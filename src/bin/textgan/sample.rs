@@ -52,6 +52,41 @@ pub struct SampleArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Discriminator reranking (adversarial runs): draw K times as many sentences and keep
+    /// the ones the run's discriminator finds most likely real, best first.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    rerank: usize,
+}
+
+/// `--rerank K`: the sentences through the serving engine, which holds the discriminator.
+fn reranked(a: &SampleArgs, device: tch::Device) -> Result<()> {
+    let engine = textgan::serve::Engine::load(&a.run, device)?;
+    let draw = textgan::serve::Draw {
+        n: a.n,
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        greedy: a.greedy,
+        seed: Some(a.seed),
+        prompt: a.prompt.clone().unwrap_or_default(),
+        label: a.label.clone(),
+        source: a.source.clone(),
+        max_tokens: a.max_len,
+        ..Default::default()
+    };
+    let texts = engine.rerank(draw, a.rerank)?;
+    let text: String = texts
+        .iter()
+        .map(|t| match (&t.label, &a.label) {
+            (Some(l), None) => format!("{l}\t{}\n", t.text),
+            _ => format!("{}\n", t.text),
+        })
+        .collect();
+    match &a.output {
+        Some(path) => textgan::fsutil::write_atomic(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(())
 }
 
 /// The encoded `--source` of a run trained on pairs, which needs one (and only it takes one).
@@ -107,6 +142,17 @@ fn lines(vocab: &textgan::data::Vocab, seqs: &[Vec<i64>], shown: Option<&[i64]>)
 /// same as one call would make.
 const CHUNK_BATCHES: usize = 64;
 
+/// Says how many of the prompt's tokens the run's vocabulary reads as `<unk>`.
+fn warn_unknown(vocab: &textgan::data::Vocab, prefix: &[i64]) {
+    let unknown = prefix.iter().filter(|&&t| Some(t) == vocab.unk).count();
+    if unknown > 0 {
+        eprintln!(
+            "warning: {unknown} of the prompt's {} tokens are not in the run's vocabulary and read as <unk>",
+            prefix.len()
+        );
+    }
+}
+
 /// The arguments' ranges.
 fn check(a: &SampleArgs) -> Result<()> {
     if a.n == 0 {
@@ -121,12 +167,18 @@ fn check(a: &SampleArgs) -> Result<()> {
     if a.top_k < 0 {
         bail!("--top-k must be non-negative");
     }
+    if !(1..=1000).contains(&a.rerank) || a.n.saturating_mul(a.rerank) > 1_000_000 {
+        bail!("--rerank must be in 1..=1000, and -n times it at most 1,000,000");
+    }
     Ok(())
 }
 
 pub fn run(a: SampleArgs) -> Result<()> {
     check(&a)?;
     let device = textgan::device::resolve(&a.device)?;
+    if a.rerank > 1 {
+        return reranked(&a, device);
+    }
     let loaded = textgan::checkpoint::LoadedGenerator::load(&a.run, device)?;
     let vocab = &loaded.vocab;
     let label = a.label.as_deref().map(|l| vocab.label_id(l)).transpose()?;
@@ -135,13 +187,7 @@ pub fn run(a: SampleArgs) -> Result<()> {
         Some(p) => vocab.encode(p)?,
         None => vec![],
     };
-    let unknown = prefix.iter().filter(|&&t| Some(t) == vocab.unk).count();
-    if unknown > 0 {
-        eprintln!(
-            "warning: {unknown} of the prompt's {} tokens are not in the run's vocabulary and read as <unk>",
-            prefix.len()
-        );
-    }
+    warn_unknown(vocab, &prefix);
     let limit = loaded.max_len;
     let max_len = a.max_len.unwrap_or(limit);
     if max_len == 0 || max_len > textgan::data::MAX_SEQ_LEN {
