@@ -253,6 +253,23 @@ pub struct Parts<'a> {
     pub device: Device,
 }
 
+impl Parts<'_> {
+    /// A second generator of the run's network holding the generator's current weights
+    /// (SeqGAN's delayed rollout copy, TextGAIL's starting model).
+    pub fn generator_copy(&self) -> crate::models::GeneratorModel {
+        let s = &self.shapes;
+        let mut m = crate::models::GeneratorModel::conditional(
+            self.generator,
+            s.vocab_size,
+            s.gen_len + 1,
+            self.cond,
+            self.device,
+        );
+        let _ = m.vs.copy(self.gen_vars);
+        m
+    }
+}
+
 /// An algorithm as the registry knows it: its name, its settings and how to build it.
 pub trait AlgorithmSpec: Sync {
     /// `gan.algorithm`'s value.

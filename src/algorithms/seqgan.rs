@@ -202,15 +202,8 @@ pub struct SeqGan {
 
 impl SeqGan {
     pub fn new(cfg: SeqganConfig, p: Parts) -> Self {
+        let rollout = p.generator_copy();
         let shapes = p.shapes;
-        let mut rollout = GeneratorModel::conditional(
-            p.generator,
-            shapes.vocab_size,
-            shapes.gen_len + 1,
-            p.cond,
-            p.device,
-        );
-        let _ = rollout.vs.copy(p.gen_vars);
         SeqGan {
             adv: p.adv.clone(),
             cfg,

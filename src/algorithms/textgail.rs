@@ -178,10 +178,7 @@ pub struct TextGail {
 impl TextGail {
     pub fn new(cfg: TextgailConfig, p: Parts) -> Self {
         let start = (cfg.kl_coef > 0.0).then(|| {
-            let s = p.shapes.gen_len + 1;
-            let mut m =
-                GeneratorModel::conditional(p.generator, p.shapes.vocab_size, s, p.cond, p.device);
-            let _ = m.vs.copy(p.gen_vars);
+            let mut m = p.generator_copy();
             m.vs.freeze();
             m
         });
@@ -216,11 +213,8 @@ impl TextGail {
         let f = score(fake, cond);
         match self.adv.loss {
             super::GanLoss::Rsgan => {
-                let picks: Vec<usize> = (0..n)
-                    .map(|_| ctx.rng.gen_range(0..ctx.real.len()))
-                    .collect();
-                let real = real_rows(ctx.real, &picks, &self.shapes, ctx.device);
-                (f - score(&real, &ctx.cond_of(&picks))).sigmoid()
+                let (real, rc) = super::batches::real_batch_given(ctx, n, &self.shapes);
+                (f - score(&real, &rc)).sigmoid()
             }
             _ => f.sigmoid(),
         }

@@ -30,16 +30,7 @@ pub(super) fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
     }
     if cfg.gan.is_set() {
         let (init, g, d) = (&cfg.gan.adv.d_init, &cfg.generator, &cfg.discriminator);
-        crate::models::disc::trunk::check_d_init(init, g, d)?;
-        if !init.is_empty() && init != "generator" {
-            let (_, v) = crate::models::gpt2::read_hf_config(Path::new(init))?;
-            let n = data.corpus.vocab.len();
-            if v != n as i64 {
-                return Err(Error::Config(format!(
-                    "gan.d_init = \"{init}\": the folder's vocabulary has {v} tokens, the run's {n} (the discriminator reads the run's tokens)"
-                )));
-            }
-        }
+        crate::models::disc::trunk::check_d_init(init, g, d, data.corpus.vocab.len())?;
     }
     if let crate::models::GeneratorConfig::Gpt2(g) = &cfg.generator {
         let src = match cfg.data.is_parallel() {
@@ -75,11 +66,11 @@ pub(super) fn own_tokenizer(cfg: &mut RunConfig, dir: &Path) {
 /// Resolves relative data paths (and a GPT-2 folder to start the discriminator from) against
 /// the working directory, so a resumed run finds them.
 pub(super) fn absolutize(cfg: &mut RunConfig) -> Result<()> {
-    let init = &mut cfg.gan.adv.d_init;
-    if !init.is_empty() && init != "generator" && Path::new(init.as_str()).is_relative() {
-        let full = std::fs::canonicalize(init.as_str())
+    let init = &cfg.gan.adv.d_init;
+    if let Some(dir) = crate::models::disc::trunk::d_init_folder(init).filter(|d| d.is_relative()) {
+        let full = std::fs::canonicalize(dir)
             .map_err(|e| Error::Config(format!("gan.d_init = \"{init}\": {e}")))?;
-        *init = full.display().to_string();
+        cfg.gan.adv.d_init = full.display().to_string();
     }
     let classes = cfg.data.classes.values_mut();
     for p in [&mut cfg.data.train, &mut cfg.data.test]

@@ -66,10 +66,20 @@ pub fn copy_trunk(d: &VarStore, trunk: &HashMap<String, Tensor>, origin: &str) -
     Ok(copied)
 }
 
-/// Whether `gan.d_init` suits the networks: a Transformer discriminator of the trunk's sizes
-/// (the generator's, or the GPT-2 folder's, whose `config.json` is read: call it when a run
-/// starts, not when a stored config is read back).
-pub fn check_d_init(init: &str, g: &GeneratorConfig, d: &DiscriminatorConfig) -> Result<()> {
+/// The GPT-2 folder `gan.d_init` names, when it names one (not "" or "generator").
+pub fn d_init_folder(init: &str) -> Option<&Path> {
+    (!init.is_empty() && init != "generator").then(|| Path::new(init))
+}
+
+/// Whether `gan.d_init` suits the run: a Transformer discriminator of the trunk's sizes, and
+/// a trunk reading the run's `vocab` tokens (the generator's, or the GPT-2 folder's, whose
+/// `config.json` is read: call it when a run starts, not when a stored config is read back).
+pub fn check_d_init(
+    init: &str,
+    g: &GeneratorConfig,
+    d: &DiscriminatorConfig,
+    vocab: usize,
+) -> Result<()> {
     if init.is_empty() {
         return Ok(());
     }
@@ -78,20 +88,25 @@ pub fn check_d_init(init: &str, g: &GeneratorConfig, d: &DiscriminatorConfig) ->
             "gan.d_init starts a Transformer discriminator from a decoder's trunk: set discriminator.kind = \"transformer\"".into(),
         ));
     };
-    let (sizes, what) = match (init, g) {
-        ("generator", GeneratorConfig::Transformer(t)) => (
+    let (sizes, what) = match (d_init_folder(init), g) {
+        (None, GeneratorConfig::Transformer(t)) => (
             (t.n_layer, t.n_head, t.n_embd, 4 * t.n_embd),
             "the generator's",
         ),
-        ("generator", GeneratorConfig::Gpt2(t)) => (gpt2_sizes(t), "the generator's"),
-        ("generator", _) => {
+        (None, GeneratorConfig::Gpt2(t)) => (gpt2_sizes(t), "the generator's"),
+        (None, _) => {
             return Err(Error::Config(
                 "gan.d_init = \"generator\" needs a transformer or gpt2 generator".into(),
             ))
         }
-        (dir, _) => {
-            let (t, _) = crate::models::gpt2::read_hf_config(Path::new(dir))
+        (Some(dir), _) => {
+            let (t, v) = crate::models::gpt2::read_hf_config(dir)
                 .map_err(|e| Error::Config(format!("gan.d_init: {e}")))?;
+            if v != vocab as i64 {
+                return Err(Error::Config(format!(
+                    "gan.d_init = \"{init}\": the folder's vocabulary has {v} tokens, the run's {vocab} (the discriminator reads the run's tokens)"
+                )));
+            }
             (gpt2_sizes(&t), "the folder's")
         }
     };
@@ -120,18 +135,17 @@ pub fn trunk_of(
     g: &GeneratorConfig,
     gen: &VarStore,
 ) -> Result<HashMap<String, Tensor>> {
-    if init == "generator" {
-        let lora = match g {
-            GeneratorConfig::Gpt2(c) => c.lora(),
-            _ => None,
-        };
-        return Ok(crate::models::gpt2::merged_vars(gen, lora)
-            .into_iter()
-            .collect());
+    if let Some(dir) = d_init_folder(init) {
+        let (_, _, model) = crate::models::gpt2::load_hf(dir, tch::Device::Cpu)?;
+        return Ok(model.vs.variables());
     }
-    let dir = Path::new(init);
-    let (_, _, model) = crate::models::gpt2::load_hf(dir, tch::Device::Cpu)?;
-    Ok(model.vs.variables())
+    let lora = match g {
+        GeneratorConfig::Gpt2(c) => c.lora(),
+        _ => None,
+    };
+    Ok(crate::models::gpt2::merged_vars(gen, lora)
+        .into_iter()
+        .collect())
 }
 
 #[cfg(test)]
@@ -179,7 +193,7 @@ mod tests {
             dropout: 0.0,
         };
         let dcfg = DiscriminatorConfig::Transformer(tc.clone());
-        check_d_init("generator", &g, &dcfg).unwrap();
+        check_d_init("generator", &g, &dcfg, 20).unwrap();
         let d = super::super::DiscriminatorModel::new(&dcfg, 20, 40, Device::Cpu);
         let trunk = trunk_of("generator", &g, &gen.vs).unwrap();
         let n = copy_trunk(&d.vs, &trunk, "generator").unwrap();
@@ -194,7 +208,7 @@ mod tests {
             assert!(v.narrow(0, 0, rows).equal(&t.narrow(0, 0, rows)), "{name}");
         }
         let wide = DiscriminatorConfig::Transformer(TransformerConfig { n_embd: 32, ..tc });
-        let e = check_d_init("generator", &g, &wide)
+        let e = check_d_init("generator", &g, &wide, 20)
             .unwrap_err()
             .to_string();
         assert!(

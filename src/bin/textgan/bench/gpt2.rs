@@ -36,7 +36,7 @@ pub fn setup(small: bool) -> Setup {
 }
 
 /// At most this many timed repetitions (the 124M shape takes seconds a repetition on a CPU).
-fn reps(a: &BenchArgs) -> usize {
+pub fn reps(a: &BenchArgs) -> usize {
     a.reps.clamp(1, 5)
 }
 

@@ -23,9 +23,9 @@ pub fn mle_secs(
     let refs: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
     let batch = Batch::new(&refs, vocab, device);
     let mut opt = Adam::new(&model.vs, &textgan::optim::AdamConfig::default());
-    // GPT-2 small's step takes seconds on a CPU: fewer repetitions.
+    // GPT-2 small's step takes seconds on a CPU: fewer repetitions, at most one untimed.
     let (warmup, reps) = match size {
-        Size::Gpt2 => (1, a.reps.clamp(1, 5)),
+        Size::Gpt2 => (a.warmup.min(1), super::gpt2::reps(a)),
         _ => (a.warmup, a.reps),
     };
     if a.cuda_graph && size == Size::Transformer {
@@ -44,7 +44,7 @@ pub fn mle_secs(
             let _ = g.step(&mut opt, &batch, 1e-3).expect("replay");
         })
     } else {
-        time(device, a.warmup.min(warmup), reps, || {
+        time(device, warmup, reps, || {
             let _ = textgan::optim::mle_step(model.net.as_ref(), &mut opt, &batch, 5.0, 1e-3);
         })
     };
