@@ -54,6 +54,28 @@ fn tiny_lm(py: &Path, f: &Fixture) -> (PathBuf, f64) {
     (hf, nll["nll"].as_f64().unwrap())
 }
 
+/// `train --init-from-hf HF --out OUT` on the fixture's text, on the CPU, with `extra`
+/// arguments after those.
+fn fine_tune(f: &Fixture, hf: &Path, out: &str, extra: &[&str]) -> std::process::Output {
+    let (hf, out) = (hf.to_string_lossy().into_owned(), f.s(out));
+    let (train, test) = (f.s("train.txt"), f.s("test.txt"));
+    let mut args = vec![
+        "train",
+        "--init-from-hf",
+        &hf,
+        "--out",
+        &out,
+        "--data",
+        &train,
+        "--test-data",
+        &test,
+        "--set",
+        "train.device=\"cpu\"",
+    ];
+    args.extend_from_slice(extra);
+    ok(&args)
+}
+
 /// What `AutoTokenizer` reads from `folder`: size, special tokens, the ids of `text`.
 fn hf_tokenizer(py: &Path, folder: &Path, text: &str) -> Value {
     let o = Command::new(py)
@@ -308,30 +330,18 @@ fn init_from_hf_reads_text_with_the_models_tokenizer() {
     };
     let f = Fixture::new();
     let (hf, want) = tiny_lm(&py, &f);
-    let (run, hf_s) = (f.s("ft"), hf.to_string_lossy().into_owned());
-    let (train, test) = (f.s("train.txt"), f.s("test.txt"));
+    let (hf_s, train) = (hf.to_string_lossy().into_owned(), f.s("train.txt"));
     // One step at a learning rate of 1e-9: the first evaluation sees the loaded weights.
-    ok(&[
-        "train",
-        "--init-from-hf",
-        &hf_s,
-        "--out",
-        &run,
-        "--data",
-        &train,
-        "--test-data",
-        &test,
+    let few = ["--set", "train.batch_size=4"];
+    let one = [
         "--max-steps",
         "1",
         "--set",
         "train.lr=1e-9",
         "--set",
         "train.eval_every=1",
-        "--set",
-        "train.device=\"cpu\"",
-        "--set",
-        "train.batch_size=4",
-    ]);
+    ];
+    fine_tune(&f, &hf, "ft", &[&one[..], &few].concat());
     let m = common::metrics(&f.path("ft"));
     let got = m[0]["test_nll"].as_f64().unwrap();
     eprintln!("init-from-hf: test NLL {got} vs transformers {want}");
@@ -346,27 +356,15 @@ fn init_from_hf_reads_text_with_the_models_tokenizer() {
     );
     // Fine-tuning proper, sampling, and the folder again.
     let run2 = f.s("ft2");
-    ok(&[
-        "train",
-        "--init-from-hf",
-        &hf_s,
-        "--out",
-        &run2,
-        "--data",
-        &train,
-        "--test-data",
-        &test,
+    let six = [
         "--max-steps",
         "6",
         "--set",
         "train.lr=0.003",
         "--set",
         "train.eval_every=3",
-        "--set",
-        "train.device=\"cpu\"",
-        "--set",
-        "train.batch_size=4",
-    ]);
+    ];
+    fine_tune(&f, &hf, "ft2", &[&six[..], &few].concat());
     let m = common::metrics(&f.path("ft2"));
     let last = m.last().unwrap()["test_nll"].as_f64().unwrap();
     assert!(
@@ -471,33 +469,26 @@ fn lora_trains_only_the_adapters_and_exports_them_merged() {
     };
     let f = Fixture::new();
     let (hf, want) = tiny_lm(&py, &f);
-    let (run, hf_s) = (f.s("lora"), hf.to_string_lossy().into_owned());
-    let (train, test) = (f.s("train.txt"), f.s("test.txt"));
-    let o = ok(&[
-        "train",
-        "--init-from-hf",
-        &hf_s,
-        "--out",
-        &run,
-        "--data",
-        &train,
-        "--test-data",
-        &test,
-        "--max-steps",
-        "8",
-        "--set",
-        "generator.lora_rank=4",
-        "--set",
-        "train.lr=0.02",
-        "--set",
-        "train.eval_every=4",
-        "--set",
-        "train.device=\"cpu\"",
-        "--set",
-        "train.batch_size=4",
-        "--set",
-        "generator.dropout=0.0",
-    ]);
+    let run = f.s("lora");
+    let o = fine_tune(
+        &f,
+        &hf,
+        "lora",
+        &[
+            "--max-steps",
+            "8",
+            "--set",
+            "generator.lora_rank=4",
+            "--set",
+            "train.lr=0.02",
+            "--set",
+            "train.eval_every=4",
+            "--set",
+            "train.batch_size=4",
+            "--set",
+            "generator.dropout=0.0",
+        ],
+    );
     let log = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
     assert!(log.contains("trained (LoRA adapters)"), "{log}");
     let m = common::metrics(&f.path("lora"));
@@ -551,11 +542,7 @@ fn every_algorithm_fine_tunes_a_pretrained_gpt2() {
     let f = Fixture::new();
     let (hf, _) = tiny_lm(&py, &f);
     let (_, _, original) = load_hf(&hf, Device::Cpu).unwrap();
-    let (hf_s, train, test) = (
-        hf.to_string_lossy().into_owned(),
-        f.s("train.txt"),
-        f.s("test.txt"),
-    );
+    let (hf_s, train) = (hf.to_string_lossy().into_owned(), f.s("train.txt"));
     let d_tf = "discriminator.kind=\"transformer\"";
     let d_sizes = [
         "discriminator.n_layer=2",
@@ -593,15 +580,6 @@ fn every_algorithm_fine_tunes_a_pretrained_gpt2() {
         let run = f.s(alg);
         let algo = format!("gan.algorithm=\"{alg}\"");
         let mut args = vec![
-            "train",
-            "--init-from-hf",
-            &hf_s,
-            "--out",
-            &run,
-            "--data",
-            &train,
-            "--test-data",
-            &test,
             "--set",
             "train.epochs=0",
             "--set",
@@ -618,13 +596,11 @@ fn every_algorithm_fine_tunes_a_pretrained_gpt2() {
             "gan.g_lr=0.01",
             "--set",
             "train.eval_samples=4",
-            "--set",
-            "train.device=\"cpu\"",
         ];
         for e in &extra {
             args.extend(["--set", e]);
         }
-        let o = ok(&args);
+        let o = fine_tune(&f, &hf, alg, &args);
         let log =
             String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
         let started = log.contains("discriminator started from");
