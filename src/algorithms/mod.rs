@@ -11,8 +11,11 @@ mod adversarial_nmt;
 pub mod batches;
 mod catgan;
 pub mod config;
+mod cot;
+mod dgsan;
 pub mod disc_side;
 mod gumbel;
+mod jsdgan;
 pub mod losses;
 mod maligan;
 mod scratchgan;
@@ -26,7 +29,10 @@ mod textgail;
 pub use adversarial_nmt::{AdvNmt, AdvNmtConfig};
 pub use catgan::{CatGan, CatganConfig};
 pub use config::{AdvConfig, GanConfig};
+pub use cot::{cot_loss, mediator_config, mediator_loss, Cot, CotConfig};
+pub use dgsan::{dgsan_loss, Dgsan, DgsanConfig};
 pub use gumbel::{beta_at, BetaSchedule, Gumbel, GumbelConfig};
+pub use jsdgan::{jsd_weights, JsdGan, JsdganConfig};
 pub use losses::GanLoss;
 pub use maligan::{MaliGan, MaliganConfig};
 pub use scratchgan::{ScratchGan, ScratchganConfig};
@@ -58,6 +64,9 @@ pub static REGISTRY: &[&dyn AlgorithmSpec] = &[
     &adversarial_nmt::SPEC,
     &catgan::SPEC,
     &textgail::SPEC,
+    &cot::SPEC,
+    &jsdgan::SPEC,
+    &dgsan::SPEC,
 ];
 
 /// Algorithms registered at run time ([`register`]): defined outside the library.
