@@ -66,6 +66,10 @@ pub struct Progress {
     pub rollbacks: u32,
     #[serde(default)]
     pub skipped_steps: u64,
+    /// The watch on `gan.best_metric` (best checkpoint, early stop, plateau), once it has
+    /// seen an evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<crate::optim::Watch>,
 }
 
 fn one() -> f64 {
@@ -88,6 +92,7 @@ impl Default for Progress {
             lr_scale: 1.0,
             rollbacks: 0,
             skipped_steps: 0,
+            watch: None,
         }
     }
 }

@@ -34,13 +34,7 @@ pub struct RunConfig {
     pub discriminator: DiscriminatorConfig,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    Adam,
-    /// Adam with decoupled weight decay.
-    Adamw,
-}
+pub use crate::optim::OptimizerKind;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

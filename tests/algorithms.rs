@@ -57,3 +57,119 @@ fn discriminator_free_algorithms_train_and_resume_exactly() {
     args.extend(sets.iter().map(String::as_str));
     fails(&args, "gan.mediator_scale");
 }
+
+fn sets(list: &[&str]) -> Vec<String> {
+    list.iter()
+        .flat_map(|s| ["--set".to_string(), s.to_string()])
+        .collect()
+}
+
+/// Every tool at once on SeqGAN (MLE interleaving, the KL anchor, AdamW, the watch with its
+/// plateau schedule): each leaves its figure in the records, and a run stopped halfway and
+/// resumed ends exactly where the straight run ends, so their state is in the checkpoint.
+#[test]
+fn the_anti_collapse_tools_log_their_figures_and_resume_exactly() {
+    let f = Fixture::new();
+    let mut args = gan_args("seqgan", 4);
+    args.extend(sets(&[
+        "gan.mle_every=2",
+        "gan.mle_steps=2",
+        "gan.kl_to_mle=0.5",
+        "gan.optimizer=adamw",
+        "gan.weight_decay=0.01",
+        "gan.best_metric=test_nll",
+        "gan.plateau_patience=1",
+        "gan.eval_every=1",
+    ]));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    f.train("a", 4 + 4, &args);
+    f.train("b", 4 + 2, &args);
+    ok(&["train", "--resume", &f.s("b"), "--max-steps", "8"]);
+    let (ma, mb) = (metrics(&f.path("a")), metrics(&f.path("b")));
+    let adv: Vec<_> = ma.iter().filter(|m| m["phase"] == "adv").collect();
+    assert_eq!(adv.len(), 5, "step 0 and every step");
+    for m in &adv[1..] {
+        let step = m["adv_step"].as_u64().unwrap();
+        assert!(m["kl_to_mle"].as_f64().is_some_and(|k| k >= 0.0), "{m}");
+        assert_eq!(m.get("mle_loss").is_some(), step % 2 == 0, "{m}");
+    }
+    // The first adversarial step's KL is to the generator it started from: near 0.
+    assert!(adv[1]["kl_to_mle"].as_f64().unwrap() < 1e-3, "{}", adv[1]);
+    let (la, lb) = (ma.last().unwrap(), mb.last().unwrap());
+    for k in ["test_nll", "g_loss", "d_loss", "kl_to_mle", "mle_loss"] {
+        let (x, y) = (la[k].as_f64().unwrap(), lb[k].as_f64().unwrap());
+        assert!((x - y).abs() < 1e-6, "{k}: straight {x} vs resumed {y}");
+    }
+    let best = adv
+        .iter()
+        .map(|m| m["test_nll"].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    let o = ok(&["eval", "--run", &f.s("a/best"), "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let nll = j["metrics"]["nll-test"].as_f64().unwrap();
+    assert!(
+        (nll - best).abs() < 1e-4,
+        "best/ holds test NLL {nll}, the best record {best}"
+    );
+}
+
+/// With patience 1 and a rate far too high, the phase stops at the first evaluation that is
+/// no better, says so, keeps the best generator in `best/` (which `sample` reads as a run),
+/// and a resume says the run stopped early instead of going on.
+#[test]
+fn early_stopping_keeps_the_best_checkpoint() {
+    let f = Fixture::new();
+    let mut args = gan_args("maligan", 20);
+    args.extend(sets(&[
+        "gan.g_lr=1.0",
+        "gan.best_metric=test_nll",
+        "gan.patience=1",
+        "gan.eval_every=1",
+    ]));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = f.train("stop", 4 + 20, &args);
+    assert!(
+        stderr(&o).contains("early stop: test_nll has not improved for 1 evaluations"),
+        "{}",
+        stderr(&o)
+    );
+    let m = metrics(&f.path("stop"));
+    let adv: Vec<f64> = m
+        .iter()
+        .filter(|m| m["phase"] == "adv")
+        .map(|m| m["test_nll"].as_f64().unwrap())
+        .collect();
+    assert!(adv.len() < 21, "stopped before the end: {adv:?}");
+    let (last, before) = (adv[adv.len() - 1], &adv[..adv.len() - 1]);
+    let best = before.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(
+        before.windows(2).all(|w| w[1] < w[0]),
+        "improving until the stop: {adv:?}"
+    );
+    assert!(last >= best, "{adv:?}");
+    let o = ok(&["eval", "--run", &f.s("stop/best"), "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        (j["metrics"]["nll-test"].as_f64().unwrap() - best).abs() < 1e-4,
+        "{j}"
+    );
+    let o = ok(&["sample", "--run", &f.s("stop/best"), "-n", "2"]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 2);
+    let o = ok(&["train", "--resume", &f.s("stop")]);
+    assert!(
+        stderr(&o).contains("the run stopped early"),
+        "{}",
+        stderr(&o)
+    );
+    // The tools' settings are checked before anything is written.
+    let mut bad = gan_args("seqgan", 2);
+    bad.extend(sets(&["gan.patience=2"]));
+    let mut a = vec!["train", "--out", "unused"];
+    a.extend(bad.iter().map(String::as_str));
+    fails(&a, "gan.best_metric");
+    let mut bad = gan_args("seqgan", 2);
+    bad.extend(sets(&["gan.best_metric=bleu9"]));
+    let mut a = vec!["train", "--out", "unused"];
+    a.extend(bad.iter().map(String::as_str));
+    fails(&a, "unknown gan.best_metric `bleu9`");
+}

@@ -201,6 +201,21 @@ pub fn token_log_probs_in(
     logp.gather(2, &tokens.unsqueeze(2), false).squeeze_dim(2)
 }
 
+/// Next-token log-probabilities [B, T, V] of `net` along `tokens` [B, T] (from `<bos>`).
+pub fn next_log_probs(
+    net: &dyn Generator,
+    tokens: &Tensor,
+    cond: &Condition,
+    bos: i64,
+    train: bool,
+) -> Tensor {
+    let (b, t) = tokens.size2().expect("[B, T]");
+    let start = Tensor::full([b, 1], bos, (Kind::Int64, tokens.device()));
+    let input = Tensor::cat(&[start, tokens.narrow(1, 0, t - 1)], 1);
+    net.forward_given(&input, cond, train)
+        .log_softmax(-1, Kind::Float)
+}
+
 /// The REINFORCE surrogate: minimising it follows the score-function estimate of the gradient
 /// of E[reward], `-mean over counted tokens of log p(token) * reward`.
 pub fn reinforce_loss(log_probs: &Tensor, rewards: &Tensor, mask: &Tensor) -> Tensor {

@@ -5,6 +5,20 @@ use super::losses::GanLoss;
 use crate::error::{ensure, finite_nonneg, finite_pos, Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// The metrics `gan.best_metric` may name.
+pub const BEST_METRICS: &[&str] = &[
+    "nll_oracle",
+    "test_nll",
+    "bleu2",
+    "bleu3",
+    "bleu4",
+    "bleu5",
+    "grammar_nll",
+    "validity",
+    "sacrebleu",
+    "chrf",
+];
+
 /// Settings of the adversarial phase that every algorithm uses.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -31,6 +45,27 @@ pub struct AdvConfig {
     pub gp_weight: f64,
     /// Evaluate (NLL, BLEU, Self-BLEU, D accuracy) and checkpoint every this many adversarial steps.
     pub eval_every: usize,
+    /// The adversarial phase's optimizers: Adam, or AdamW with `weight_decay`.
+    pub optimizer: crate::optim::OptimizerKind,
+    /// L2 (Adam) or decoupled (AdamW) weight decay of G's and D's adversarial updates.
+    pub weight_decay: f64,
+    /// MLE interleaving: after every this many adversarial steps, `mle_steps` teacher-forcing
+    /// updates on training batches (the MLE optimizer, at the rate MLE ended with); 0: never.
+    pub mle_every: usize,
+    pub mle_steps: usize,
+    /// After every adversarial step, one update of `kl_to_mle` times KL(G || G_mle) on G's own
+    /// samples (exact over the vocabulary), G_mle the generator as the phase began; 0: none.
+    pub kl_to_mle: f64,
+    /// The evaluation metric that picks the best checkpoint (kept in `best/`), stops early
+    /// and drives the plateau schedule: nll_oracle, test_nll, bleu2..bleu5, grammar_nll,
+    /// validity, sacrebleu or chrf; "" (default): none.
+    pub best_metric: String,
+    /// Stop the phase after this many evaluations without a better `best_metric`; 0: never.
+    pub patience: usize,
+    /// Multiply G's and D's rates by `plateau_factor` after this many evaluations without a
+    /// better `best_metric` (reduce-on-plateau); 0: never.
+    pub plateau_patience: usize,
+    pub plateau_factor: f64,
 }
 
 impl Default for AdvConfig {
@@ -51,6 +86,15 @@ impl Default for AdvConfig {
             loss: GanLoss::Standard,
             gp_weight: 10.0,
             eval_every: 100,
+            optimizer: crate::optim::OptimizerKind::Adam,
+            weight_decay: 0.0,
+            mle_every: 0,
+            mle_steps: 1,
+            kl_to_mle: 0.0,
+            best_metric: String::new(),
+            patience: 0,
+            plateau_patience: 0,
+            plateau_factor: 0.5,
         }
     }
 }
@@ -80,23 +124,55 @@ impl AdvConfig {
         )?;
         ensure(finite_nonneg(g.gp_weight), || {
             "gan.gp_weight must be finite and non-negative".into()
-        })
+        })?;
+        ensure(
+            finite_nonneg(g.weight_decay) && finite_nonneg(g.kl_to_mle),
+            || "gan.weight_decay and gan.kl_to_mle must be finite and non-negative".into(),
+        )?;
+        ensure(g.mle_every == 0 || g.mle_steps >= 1, || {
+            "gan.mle_steps must be at least 1 when gan.mle_every is set".into()
+        })?;
+        ensure(g.plateau_factor > 0.0 && g.plateau_factor < 1.0, || {
+            "gan.plateau_factor must be in (0, 1)".into()
+        })?;
+        ensure(
+            g.best_metric.is_empty() || BEST_METRICS.contains(&g.best_metric.as_str()),
+            || {
+                format!(
+                    "unknown gan.best_metric `{}` (known: {})",
+                    g.best_metric,
+                    BEST_METRICS.join(", ")
+                )
+            },
+        )?;
+        ensure(
+            !g.best_metric.is_empty() || (g.patience == 0 && g.plateau_patience == 0),
+            || "gan.patience and gan.plateau_patience need gan.best_metric".into(),
+        )
     }
 
-    /// The generator's adversarial optimizer (Adam with `g_beta1`).
+    /// Whether a higher `best_metric` is better (BLEU, validity) rather than a lower (NLL).
+    pub fn higher_is_better(&self) -> bool {
+        !self.best_metric.contains("nll")
+    }
+
+    fn adam(&self, beta1: f64) -> crate::optim::AdamConfig {
+        crate::optim::AdamConfig {
+            beta1,
+            weight_decay: self.weight_decay,
+            decoupled: self.optimizer == crate::optim::OptimizerKind::Adamw,
+            ..Default::default()
+        }
+    }
+
+    /// The generator's adversarial optimizer (Adam or AdamW with `g_beta1`).
     pub fn g_adam(&self) -> crate::optim::AdamConfig {
-        crate::optim::AdamConfig {
-            beta1: self.g_beta1,
-            ..Default::default()
-        }
+        self.adam(self.g_beta1)
     }
 
-    /// The discriminator's optimizer (Adam with `d_beta1`).
+    /// The discriminator's optimizer (Adam or AdamW with `d_beta1`).
     pub fn d_adam(&self) -> crate::optim::AdamConfig {
-        crate::optim::AdamConfig {
-            beta1: self.d_beta1,
-            ..Default::default()
-        }
+        self.adam(self.d_beta1)
     }
 }
 

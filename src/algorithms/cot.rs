@@ -6,7 +6,7 @@
 //! drives G toward the mixture and so toward P. The mediator's NLL on the mix (the code's
 //! "balanced NLL") is logged as `d_loss`; a discriminator update (`gan.d_steps`,
 //! `gan.d_pretrain_steps`) is a mediator update.
-use super::batches::{fresh_samples, real_batch_given, token_log_probs_in, Shapes};
+use super::batches::{fresh_samples, next_log_probs, real_batch_given, token_log_probs_in, Shapes};
 use super::disc_side::DiscSide;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::Condition;
@@ -139,21 +139,6 @@ pub fn mediator_loss(
         count += mask.sum(Kind::Float);
     }
     total / count.clamp_min(1.0)
-}
-
-/// Next-token log-probabilities [B, T, V] of `net` along `tokens` [B, T] (from `<bos>`).
-fn next_log_probs(
-    net: &dyn Generator,
-    tokens: &Tensor,
-    cond: &Condition,
-    bos: i64,
-    train: bool,
-) -> Tensor {
-    let (b, t) = tokens.size2().expect("[B, T]");
-    let start = Tensor::full([b, 1], bos, (Kind::Int64, tokens.device()));
-    let input = Tensor::cat(&[start, tokens.narrow(1, 0, t - 1)], 1);
-    net.forward_given(&input, cond, train)
-        .log_softmax(-1, Kind::Float)
 }
 
 impl Algorithm for Cot {

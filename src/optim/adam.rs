@@ -3,6 +3,15 @@
 use std::collections::HashMap;
 use tch::{nn::VarStore, Kind, Tensor};
 
+/// Which optimizer a phase uses (`train.optimizer`, `gan.optimizer`).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+}
+
 /// Adam's settings (torch's defaults); `decoupled` makes it AdamW.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamConfig {

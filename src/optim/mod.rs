@@ -3,9 +3,11 @@
 mod adam;
 mod schedule;
 mod step;
+mod watch;
 
-pub use adam::{Adam, AdamConfig, AdamSnapshot};
+pub use adam::{Adam, AdamConfig, AdamSnapshot, OptimizerKind};
 pub use schedule::{Schedule, ScheduleConfig, ScheduleKind};
 pub use step::{
     minimize, minimize_parts, mle_step, mle_step_accumulated, poison_updates, take_skipped,
 };
+pub use watch::{Verdict, Watch};

@@ -1,6 +1,7 @@
 //! The adversarial phase: discriminator pretraining, then the configured algorithm's steps,
 //! evaluated every `gan.eval_every` steps, with warnings about collapse and a discriminator
 //! that wins outright.
+use super::anticollapse::{self, Tools};
 use super::metrics::{AdvWindow, Metrics};
 use super::trainer::{Phase, Trainer};
 use super::Hooks;
@@ -14,22 +15,38 @@ use tch::Tensor;
 pub(crate) struct AdvPhase {
     /// The algorithm, built when the phase begins (or restored from the checkpoint).
     algo: Option<Box<dyn Algorithm>>,
+    /// MLE interleaving and the KL anchor, beside the algorithm.
+    tools: Option<Tools>,
     window: AdvWindow,
     /// Self-BLEU-4 at the phase's step 0, the yardstick of the collapse warning.
     first_self_bleu: Option<f64>,
 }
 
 /// Seeds torch's generator and returns a ChaCha stream for one step of the phase.
-fn seed_step(seed: u64, salt: u64) -> rand_chacha::ChaCha8Rng {
+pub(crate) fn seed_step(seed: u64, salt: u64) -> rand_chacha::ChaCha8Rng {
     let s = seed.wrapping_mul(0x5851_F42D).wrapping_add(salt);
     tch::manual_seed(s as i64);
     rand_chacha::ChaCha8Rng::seed_from_u64(s)
 }
 
+/// The algorithm and the tools as a checkpoint's `tensors` (at `path`) left them.
+pub(crate) fn restore(
+    t: &Trainer,
+    tensors: &std::collections::HashMap<String, Tensor>,
+    path: &std::path::Path,
+) -> Result<(Box<dyn Algorithm>, Tools)> {
+    let algo = t.restore_algorithm(tensors, path)?;
+    let mut tools = Tools::new(t);
+    tools.load(tensors, path)?;
+    Ok((algo, tools))
+}
+
 impl AdvPhase {
-    pub fn new(restored: Option<Box<dyn Algorithm>>) -> Self {
+    pub fn new(restored: Option<(Box<dyn Algorithm>, Tools)>) -> Self {
+        let (algo, tools) = restored.unzip();
         AdvPhase {
-            algo: restored,
+            algo,
+            tools,
             window: AdvWindow::default(),
             first_self_bleu: None,
         }
@@ -76,6 +93,7 @@ impl AdvPhase {
         );
         t.message(hooks, &m);
         self.algo = Some(algo);
+        self.tools = Some(Tools::new(t));
         t.progress.phase = PhaseKind::Adv;
         let pre = t.plan.d_pretrain;
         let unit = self.algo().d_unit();
@@ -116,9 +134,29 @@ impl AdvPhase {
                 };
                 t.dir
                     .log("adversarial step 0: MLE's last evaluation, on the same weights");
+                self.observe(t, &m, hooks)?;
                 t.record(self, m, hooks)?;
             }
             None => t.evaluate(self, hooks)?,
+        }
+        Ok(())
+    }
+
+    /// The watch on `gan.best_metric` sees evaluation `m` before it is recorded; when the
+    /// plateau schedule cuts the rates, the algorithm is rebuilt at them from its own state.
+    fn observe(&mut self, t: &mut Trainer, m: &Metrics, hooks: &mut dyn Hooks) -> Result<()> {
+        let (verdict, said) = anticollapse::watch(t, m)?;
+        for line in said {
+            t.message(hooks, &line);
+        }
+        if verdict.cut {
+            if let Some(algo) = self.algo.take() {
+                let tensors: std::collections::HashMap<String, Tensor> =
+                    algo.state_tensors().into_iter().collect();
+                t.progress.algo = Some(algo.counts());
+                let path = t.dir.path().join(crate::checkpoint::FILE);
+                self.algo = Some(t.restore_algorithm(&tensors, &path)?);
+            }
         }
         Ok(())
     }
@@ -184,21 +222,33 @@ impl Phase for AdvPhase {
         }
         let t0 = Instant::now();
         let mut rng = seed_step(t.cfg.train.seed, t.progress.adv_step as u64);
-        let stats = self.algo().step(&mut Self::ctx(t, &mut rng));
+        let mut stats = self.algo().step(&mut Self::ctx(t, &mut rng));
+        let n = t.progress.adv_step + 1;
+        let algo = self.algo.as_deref_mut().expect("built above");
+        let tools = self.tools.as_mut().expect("built with the algorithm");
+        tools.after_step(t, algo, n, &mut stats);
         self.window.add(&stats, t0.elapsed().as_secs_f64());
-        t.progress.adv_step += 1;
-        let n = t.progress.adv_step;
+        t.progress.adv_step = n;
         hooks.on_step(n, stats.g_loss.unwrap_or(f64::NAN), t.cfg.gan.adv.g_lr);
         Ok(n.is_multiple_of(t.cfg.gan.adv.eval_every.max(1)) || n == t.plan.adv)
     }
 
-    fn close_window(&mut self, t: &mut Trainer, m: &mut Metrics, hooks: &mut dyn Hooks) {
+    fn close_window(
+        &mut self,
+        t: &mut Trainer,
+        m: &mut Metrics,
+        hooks: &mut dyn Hooks,
+    ) -> Result<()> {
         if self.window.steps > 0 {
             m.adv = self.window.means();
             m.step_s = Some(self.window.seconds / self.window.steps as f64);
         }
+        if let Some(loss) = self.tools.as_mut().and_then(|x| x.last_mle_loss.take()) {
+            m.adv.extra.insert("mle_loss".into(), loss);
+        }
         self.warn(t, hooks, m);
         self.window = AdvWindow::default();
+        self.observe(t, m, hooks)
     }
 
     fn reload(
@@ -210,16 +260,21 @@ impl Phase for AdvPhase {
         self.window = AdvWindow::default();
         if t.progress.phase != PhaseKind::Adv {
             // Back before the phase began: it starts afresh.
-            self.algo = None;
+            (self.algo, self.tools) = (None, None);
             return Ok(());
         }
-        self.algo = Some(t.restore_algorithm(tensors, path)?);
+        let (algo, tools) = restore(t, tensors, path)?;
+        (self.algo, self.tools) = (Some(algo), Some(tools));
         Ok(())
     }
 
     fn state(&self) -> (Vec<(String, Tensor)>, Option<AdvCounts>) {
         match &self.algo {
-            Some(a) => (a.state_tensors(), Some(a.counts())),
+            Some(a) => {
+                let mut t = a.state_tensors();
+                t.extend(self.tools.iter().flat_map(Tools::state));
+                (t, Some(a.counts()))
+            }
             None => (Vec::new(), None),
         }
     }

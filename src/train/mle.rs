@@ -146,7 +146,12 @@ impl Phase for MlePhase {
         self.roll_over(t);
     }
 
-    fn close_window(&mut self, t: &mut Trainer, m: &mut Metrics, hooks: &mut dyn Hooks) {
+    fn close_window(
+        &mut self,
+        t: &mut Trainer,
+        m: &mut Metrics,
+        hooks: &mut dyn Hooks,
+    ) -> Result<()> {
         let step = t.progress.step;
         m.train_loss = Some(self.window.loss());
         m.lr = Some(t.schedule.lr(step.saturating_sub(1)) * t.progress.lr_scale);
@@ -162,6 +167,7 @@ impl Phase for MlePhase {
             }
         }
         self.window = MleWindow::default();
+        Ok(())
     }
 }
 

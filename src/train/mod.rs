@@ -5,6 +5,7 @@
 //! The loop knows nothing about the binary: progress is reported through [`Hooks`], which also
 //! tell it when to stop early (a signal the binary caught).
 mod adversarial;
+mod anticollapse;
 mod evaluate;
 mod guard;
 mod metrics;
@@ -14,6 +15,7 @@ mod rundir;
 mod setup;
 mod trainer;
 
+pub use anticollapse::{metric_of, BEST};
 pub use evaluate::{EvalSettings, Evaluator};
 pub use metrics::Metrics;
 pub use mle::GraphedMleStep;

@@ -84,3 +84,20 @@ pub(super) fn absolutize(cfg: &mut RunConfig) -> Result<()> {
     }
     Ok(())
 }
+
+/// Loads a Hugging Face GPT-2 folder's weights into `gen`, refusing a model whose vocabulary
+/// is not the run's (`vocab` tokens).
+pub(super) fn load_hf(
+    hf: &Path,
+    gen: &mut crate::models::GeneratorModel,
+    vocab: usize,
+) -> Result<()> {
+    let (_, n) = crate::models::gpt2::read_hf_config(hf)?;
+    if n != vocab as i64 {
+        return Err(Error::Config(format!(
+            "{}: the model has {n} tokens, its tokenizer {vocab}",
+            hf.display()
+        )));
+    }
+    crate::models::gpt2::load_weights(hf, gen)
+}

@@ -34,7 +34,12 @@ pub(crate) trait Phase {
     /// After the last step, before the closing evaluation (if one is still due).
     fn finish(&mut self, _t: &mut Trainer) {}
     /// Moves the figures gathered since the last evaluation into `m`, and starts afresh.
-    fn close_window(&mut self, t: &mut Trainer, m: &mut Metrics, hooks: &mut dyn Hooks);
+    fn close_window(
+        &mut self,
+        t: &mut Trainer,
+        m: &mut Metrics,
+        hooks: &mut dyn Hooks,
+    ) -> Result<()>;
     /// After a rollback to the checkpoint whose tensors are `tensors`: the phase's own state
     /// from it (the algorithm's), and a fresh window.
     fn reload(
@@ -64,8 +69,9 @@ pub struct Trainer {
     pub last: Option<Metrics>,
     evaluator: Evaluator,
     pub(crate) guard: super::guard::Guard,
-    /// An adversarial algorithm restored from the checkpoint, for [`AdvPhase`] to take.
-    pub(crate) restored: Option<Box<dyn Algorithm>>,
+    /// An adversarial algorithm and its tools restored from the checkpoint, for [`AdvPhase`]
+    /// to take.
+    pub(crate) restored: Option<(Box<dyn Algorithm>, super::anticollapse::Tools)>,
 }
 
 impl Trainer {
@@ -104,15 +110,7 @@ impl Trainer {
             ..Default::default()
         };
         if let Some(hf) = &cfg.train.init_from_hf {
-            let (_, vocab) = crate::models::gpt2::read_hf_config(hf)?;
-            if vocab != corpus.vocab.len() as i64 {
-                return Err(Error::Config(format!(
-                    "{}: the model has {vocab} tokens, its tokenizer {}",
-                    hf.display(),
-                    corpus.vocab.len()
-                )));
-            }
-            crate::models::gpt2::load_weights(hf, &mut gen)?;
+            super::setup::load_hf(hf, &mut gen, corpus.vocab.len())?;
         }
         if let Some(src) = init_from {
             let path = checkpoint::locate(src);
@@ -205,7 +203,7 @@ impl Trainer {
         run.write_config(&cfg)?;
         let mut t = Trainer::assemble(run, cfg, data, plan, (gen, opt, schedule), progress);
         if t.progress.phase == PhaseKind::Adv {
-            t.restored = Some(t.restore_algorithm(&ck.tensors, &path)?);
+            t.restored = Some(super::adversarial::restore(&t, &ck.tensors, &path)?);
         }
         if dropped > 0 {
             t.dir.log(&format!(
@@ -216,11 +214,12 @@ impl Trainer {
     }
 
     /// The `[gan]` settings the run trains with: the config's, every learning rate times the
-    /// divergence guard's factor.
+    /// divergence guard's factor and the plateau schedule's.
     pub fn gan(&self) -> crate::algorithms::GanConfig {
         let mut g = self.cfg.gan.clone();
-        g.adv.g_lr *= self.progress.lr_scale;
-        g.adv.d_lr *= self.progress.lr_scale;
+        let plateau = self.progress.watch.as_ref().map_or(1.0, |w| w.scale);
+        g.adv.g_lr *= self.progress.lr_scale * plateau;
+        g.adv.d_lr *= self.progress.lr_scale * plateau;
         g
     }
 
@@ -274,18 +273,16 @@ impl Trainer {
         hooks.on_message(msg);
     }
 
-    /// Whether every planned step is done.
+    /// Whether every planned step is done (or the adversarial phase stopped early).
     pub fn is_complete(&self) -> bool {
-        self.progress.step >= self.plan.mle && self.progress.adv_step >= self.plan.adv
+        let stopped = self.progress.watch.as_ref().is_some_and(|w| w.stopped);
+        self.progress.step >= self.plan.mle && (self.progress.adv_step >= self.plan.adv || stopped)
     }
 
     /// Trains the whole run: MLE, then the adversarial phase if one is configured.
     pub fn run(&mut self, hooks: &mut dyn Hooks) -> Result<Outcome> {
         if self.is_complete() {
-            let m = format!(
-                "the run is complete ({} MLE and {} adversarial steps); raise train.max_steps, train.epochs or gan.steps to go on",
-                self.progress.step, self.progress.adv_step
-            );
+            let m = super::anticollapse::complete_message(self);
             self.message(hooks, &m);
             return Ok(Outcome::AlreadyComplete);
         }
@@ -354,7 +351,7 @@ impl Trainer {
         }
         phase.begin(self, hooks)?;
         let mut last_eval = None;
-        while phase.done(self) < phase.total(self) {
+        while phase.done(self) < phase.total(self) && !self.is_complete() {
             super::guard::test_poison(self.progress.steps());
             let due = phase.step(self, hooks)?;
             if self.guard_step(phase, hooks)? {
@@ -400,7 +397,7 @@ impl Trainer {
             &self.dir,
             self.device,
         )?;
-        phase.close_window(self, &mut m, hooks);
+        phase.close_window(self, &mut m, hooks)?;
         if self.guard.window > 0 {
             m.skipped_steps = Some(std::mem::take(&mut self.guard.window));
         }
@@ -418,6 +415,7 @@ impl Trainer {
     ) -> Result<()> {
         self.dir.append_metrics(&m, self.progress.steps())?;
         self.save(phase)?;
+        super::anticollapse::keep_best(self)?;
         hooks.on_eval(&m);
         self.last = Some(m);
         Ok(())
