@@ -371,7 +371,7 @@ def make_gen(c, dev):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", action="append", choices=list(SIZES))
-    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan", "forward"])
+    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan", "forward", "cot", "jsdgan", "dgsan"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
@@ -456,6 +456,61 @@ def main():
                         loss = rsgan(d(real()), d(fake))
                         dopt.zero_grad(); loss.backward(); dopt.step()
                 reps = min(a.reps, 5)
+                ms = median_ms(fn, dev, 1, reps)
+            elif step == "cot":
+                # CoT_G.get_loss and the mediator's NLL on real + generated (TextGAN-PyTorch's
+                # cot_instructor), the mediator an LSTM of twice the generator's sizes.
+                med = LSTMGen(vocab, 2 * c["emb"], 2 * c["hid"]).to(dev) if c["kind"] == "lstm" else make_gen(c, dev)
+                mopt = torch.optim.Adam(med.parameters(), 1e-3)
+                def fn():
+                    s = sample(g, b, length, dev)
+                    inp = torch.cat([bos, s[:, :-1]], 1)
+                    with torch.no_grad():
+                        rewards = F.log_softmax(med(inp)[0], -1)
+                    log_pred = F.log_softmax(g(inp)[0], -1)
+                    loss = -torch.sum(log_pred.exp() * (rewards - log_pred)) / (b * length)
+                    opt.zero_grad(); loss.backward()
+                    nn.utils.clip_grad_norm_(g.parameters(), 5.0); opt.step()
+                    x = torch.cat([data[:, 1:], sample(g, b, length, dev)], 0)
+                    xin = torch.cat([torch.zeros(2 * b, 1, dtype=torch.long, device=dev), x[:, :-1]], 1)
+                    ml = F.cross_entropy(med(xin)[0].reshape(-1, vocab), x.reshape(-1))
+                    mopt.zero_grad(); ml.backward(); mopt.step()
+                reps = min(a.reps, 10)
+                ms = median_ms(fn, dev, 1, reps)
+            elif step == "jsdgan":
+                # JSDGAN_G.JSD_loss on one real batch.
+                def fn():
+                    pred = F.log_softmax(g(data[:, :-1])[0], -1)
+                    pred = torch.sum(pred * F.one_hot(data[:, 1:], vocab).float(), dim=-1)
+                    prob_gen = torch.exp(torch.sum(pred, dim=-1).double())
+                    prob_gen = torch.div(prob_gen - prob_gen.min(),
+                                         torch.clamp(prob_gen.max() - prob_gen.min(), min=1e-78)).clamp(min=1e-10)
+                    prob_data = torch.full_like(prob_gen, 1 / b)
+                    reward = torch.log(1. - torch.div(prob_data, prob_data + prob_gen))
+                    loss = torch.sum((prob_gen * reward).detach() * torch.sum(pred.double(), dim=-1))
+                    opt.zero_grad(); loss.backward()
+                    nn.utils.clip_grad_norm_(g.parameters(), 5.0); opt.step()
+                ms, reps = median_ms(fn, dev, 3, a.reps), a.reps
+            elif step == "dgsan":
+                # dgsan_instructor.adv_train_generator on one real batch and one of G_old's.
+                import copy
+                old = copy.deepcopy(g)
+                def pred_of(m, s):
+                    inp = torch.cat([bos, s[:, :-1]], 1)
+                    p = torch.exp(F.log_softmax(m(inp)[0], -1))
+                    return torch.sum(p * F.one_hot(s, vocab).float(), dim=-1)
+                def fn():
+                    fake = sample(old, b, length, dev)
+                    real = data[:, 1:]
+                    real_new, fake_new = pred_of(g, real), pred_of(g, fake)
+                    with torch.no_grad():
+                        real_old, fake_old = pred_of(old, real), pred_of(old, fake)
+                    real_loss = -torch.sum(torch.log(1 / (1 + real_old / real_new)))
+                    fake_loss = -torch.sum(torch.log(1 / (1 + fake_new / fake_old)))
+                    loss = real_loss + fake_loss
+                    opt.zero_grad(); loss.backward()
+                    nn.utils.clip_grad_norm_(g.parameters(), 5.0); opt.step()
+                reps = min(a.reps, 10)
                 ms = median_ms(fn, dev, 1, reps)
             else:  # scratchgan: dense per-token rewards, discounted returns, moving baseline
                 d = LSTMDis(vocab).to(dev)

@@ -7,12 +7,12 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::time::Instant;
-use tch::{Device, Kind, Tensor};
-use textgan::config::{Override, RunConfig};
+use tch::Device;
 use textgan::data::Vocab;
 use textgan::models::{generate, GenerateSpec, GeneratorModel, Sampling};
 use textgan::models::{GeneratorConfig, LstmConfig, RmcConfig, TransformerConfig};
 
+mod algos;
 mod gpt2;
 mod mle;
 use mle::mle_secs;
@@ -34,6 +34,12 @@ pub enum Step {
     Scratchgan,
     /// A forward pass without gradients (the gpt2 sizes).
     Forward,
+    /// CoT: one G update (exact KL to the mediator) and one mediator update (MLE on 2B rows).
+    Cot,
+    /// JSDGAN: one JSD-weighted likelihood update on a real batch.
+    Jsdgan,
+    /// DGSAN: one update on a real batch and a batch of G_old's samples.
+    Dgsan,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -178,93 +184,6 @@ fn time(device: Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 
     t[t.len() / 2]
 }
 
-/// Median seconds of `reps` adversarial steps of `step`'s algorithm at size `s`, after at most
-/// one untimed step.
-fn adversarial_step(
-    step: Step,
-    s: &Setup,
-    (gcfg, model): (&GeneratorConfig, &GeneratorModel),
-    vocab: &Vocab,
-    device: Device,
-    reps: usize,
-    a: &BenchArgs,
-) -> Result<f64> {
-    let base = RunConfig {
-        generator: gcfg.clone(),
-        ..Default::default()
-    }
-    .to_table();
-    let mut sets = vec![
-        Override::new("gan.batch_size", s.batch),
-        Override::new("gan.steps", 1000),
-    ];
-    let highway = Override::new("discriminator.highway", a.highway.name());
-    match step {
-        Step::Seqgan => sets.extend([
-            Override::new("gan.algorithm", "seqgan"),
-            Override::new("gan.rollouts", 16),
-            Override::new("gan.d_steps", 0),
-            Override::new("discriminator.kind", "cnn"),
-            highway,
-        ]),
-        Step::Relgan => sets.extend([
-            Override::new("gan.algorithm", "gumbel"),
-            Override::new("gan.loss", "rsgan"),
-            Override::new("gan.d_steps", a.relgan_d_steps as i64),
-            // As the relgan presets (the reference does not clip).
-            Override::new("gan.d_grad_clip", 5.0),
-            Override::new("discriminator.kind", "cnn"),
-            Override::new("discriminator.embed_dim", 64),
-            Override::new("discriminator.filter_sizes", vec![2, 3, 4, 5]),
-            Override::new("discriminator.num_filters", vec![300; 4]),
-            Override::new("discriminator.num_rep", 64),
-            Override::new("discriminator.dropout", 0.25),
-            highway,
-        ]),
-        _ => sets.extend([
-            Override::new("gan.algorithm", "scratchgan"),
-            Override::new("gan.d_steps", 1),
-            Override::new("discriminator.kind", "lstm"),
-        ]),
-    }
-    let cfg = RunConfig::resolve(base, &sets)?;
-    let real: Vec<Vec<i64>> = (0..1000)
-        .map(|_| {
-            Vec::try_from(Tensor::randint(
-                s.vocab,
-                [s.len],
-                (Kind::Int64, Device::Cpu),
-            ))
-            .expect("ids")
-        })
-        .collect();
-    let mut algo = textgan::algorithms::build(
-        &cfg.gan,
-        &cfg.generator,
-        &cfg.discriminator,
-        &model.vs,
-        vocab,
-        (s.len as usize, Default::default()),
-        device,
-    )
-    .expect("an algorithm is set");
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-    let secs = time(device, a.warmup.min(1), reps, || {
-        let mut ctx = textgan::algorithms::Ctx {
-            gen: model.net.as_ref(),
-            gen_vars: &model.vs,
-            real: &real,
-            conds: Default::default(),
-            device,
-            step: 10,
-            total: 1000,
-            rng: &mut rng,
-        };
-        let _ = algo.step(&mut ctx);
-    });
-    Ok(secs)
-}
-
 pub fn run(a: BenchArgs) -> Result<()> {
     if a.reps == 0 {
         bail!("--reps must be at least 1");
@@ -392,7 +311,7 @@ fn adversarial_secs(
         (c, m)
     });
     let gen = rmc.as_ref().map(|(c, m)| (c, m)).unwrap_or((&s.gen, model));
-    let secs = adversarial_step(step, s, gen, vocab, device, reps, a)?;
+    let secs = algos::adversarial_step(step, s, gen, vocab, device, reps, a)?;
     Ok((secs, s.batch * s.len, reps))
 }
 
@@ -442,7 +361,8 @@ fn time_step(
         }
         (Step::Forward, _) => bail!("--step forward is timed for the gpt2 sizes only"),
         (Step::Mle, _) => mle_secs(a, s, size, model, vocab, device)?,
-        (Step::Seqgan | Step::Relgan | Step::Scratchgan, _) => {
+        (Step::Seqgan | Step::Relgan | Step::Scratchgan, _)
+        | (Step::Cot | Step::Jsdgan | Step::Dgsan, _) => {
             adversarial_secs(a, s, step, size, model, vocab, device)?
         }
         (Step::Sample, _) => sample_secs(a, s, (model, 10_000), device),
