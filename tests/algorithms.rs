@@ -1,14 +1,15 @@
-//! The algorithms without a discriminator network (CoT, JSDGAN, DGSAN) and the tools every
-//! algorithm shares against collapse, end to end through the binary.
+//! The algorithms of TextGAN-PyTorch added last (CoT, JSDGAN, DGSAN, DPGAN) and the tools
+//! every algorithm shares against collapse, end to end through the binary.
 mod common;
 use common::*;
 
-/// Each trains its adversarial phase, reports its losses (CoT's mediator loss as `d_loss`),
-/// samples, and a run stopped halfway and resumed ends where the straight run ends.
+/// Each trains its adversarial phase, reports its losses (CoT's mediator loss and DPGAN's
+/// language model's as `d_loss`), samples, and a run stopped halfway and resumed ends where
+/// the straight run ends.
 #[test]
-fn discriminator_free_algorithms_train_and_resume_exactly() {
+fn new_algorithms_train_and_resume_exactly() {
     let f = Fixture::new();
-    for algo in ["cot", "jsdgan", "dgsan"] {
+    for algo in ["cot", "jsdgan", "dgsan", "dpgan"] {
         let mut sets = gan_args(algo, 4);
         if algo == "dgsan" {
             sets.extend(["--set".into(), "gan.refresh_every=1".into()]);
@@ -31,7 +32,7 @@ fn discriminator_free_algorithms_train_and_resume_exactly() {
             (Some(4), Some(4))
         );
         let mut keys = vec!["test_nll", "g_loss"];
-        if algo == "cot" {
+        if algo == "cot" || algo == "dpgan" {
             keys.push("d_loss");
         } else {
             assert!(

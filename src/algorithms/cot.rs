@@ -8,10 +8,11 @@
 //! `gan.d_pretrain_steps`) is a mediator update.
 use super::batches::{fresh_samples, next_log_probs, real_batch_given, token_log_probs_in, Shapes};
 use super::disc_side::DiscSide;
+use super::lm_side::LmSide;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::Condition;
-use crate::error::{ensure, Error, Result};
-use crate::models::{Generator, GeneratorConfig, GeneratorModel};
+use crate::error::{ensure, Result};
+use crate::models::{Generator, GeneratorConfig};
 use crate::optim::Adam;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -79,22 +80,14 @@ pub struct Cot {
     /// Unused: CoT has no discriminator (the run's is built and checkpointed untouched).
     disc: DiscSide,
     g_opt: Adam,
-    mediator: GeneratorModel,
-    m_opt: Adam,
+    mediator: LmSide,
     m_lr: f64,
 }
 
 impl Cot {
     pub fn new(cfg: CotConfig, p: Parts) -> Self {
-        let s = &p.shapes;
-        let mediator = GeneratorModel::conditional(
-            &mediator_config(p.generator, cfg.mediator_scale),
-            s.vocab_size,
-            s.gen_len + 1,
-            p.cond,
-            p.device,
-        );
-        let m_opt = Adam::new(&mediator.vs, &p.adv.d_adam()).named("mediator");
+        let m = mediator_config(p.generator, cfg.mediator_scale);
+        let mediator = LmSide::new(&m, &p, "cot.mediator", "mediator");
         Cot {
             m_lr: match cfg.mediator_lr {
                 0.0 => p.adv.d_lr,
@@ -105,7 +98,6 @@ impl Cot {
             disc: p.disc,
             g_opt: p.g_opt,
             mediator,
-            m_opt,
         }
     }
 }
@@ -151,7 +143,7 @@ impl Algorithm for Cot {
         let mask = self.shapes.mask(&samples);
         let m_logp = tch::no_grad(|| {
             next_log_probs(
-                self.mediator.net.as_ref(),
+                self.mediator.model.net.as_ref(),
                 &samples,
                 &cond,
                 self.shapes.bos,
@@ -176,8 +168,13 @@ impl Algorithm for Cot {
         let real = real.narrow(1, 0, self.shapes.gen_len);
         let (fake, fake_cond) = fresh_samples(ctx, n, &self.shapes);
         let mix = [(&real, &real_cond), (&fake, &fake_cond)];
-        let loss = mediator_loss(self.mediator.net.as_ref(), mix, &self.shapes);
-        let nll = g_update(&mut self.m_opt, &loss, self.adv.d_grad_clip, self.m_lr);
+        let loss = mediator_loss(self.mediator.model.net.as_ref(), mix, &self.shapes);
+        let nll = g_update(
+            &mut self.mediator.opt,
+            &loss,
+            self.adv.d_grad_clip,
+            self.m_lr,
+        );
         StepStats {
             d_loss: Some(nll),
             ..Default::default()
@@ -197,22 +194,11 @@ impl Algorithm for Cot {
     }
 
     fn extra_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut t = crate::models::vars::named_vars(&self.mediator.vs, "cot.mediator.");
-        t.extend(self.m_opt.state_tensors("cot.mopt."));
-        t.push(("cot.mopt_t".into(), Tensor::from(self.m_opt.t)));
-        t
+        self.mediator.tensors()
     }
 
     fn load_extra(&mut self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-        crate::models::vars::restore_vars(&mut self.mediator.vs, tensors, "cot.mediator.", path)?;
-        self.m_opt
-            .load_state(tensors, "cot.mopt.")
-            .map_err(|e| Error::checkpoint(path, e))?;
-        let t = tensors
-            .get("cot.mopt_t")
-            .ok_or_else(|| Error::checkpoint(path, "missing tensor cot.mopt_t"))?;
-        self.m_opt.t = t.int64_value(&[]);
-        Ok(())
+        self.mediator.load(tensors, path)
     }
 }
 
@@ -297,7 +283,7 @@ mod tests {
         };
         let mut cot = Cot::new(CotConfig::default(), parts);
         // The mediator has twice the generator's sizes (hidden 8 -> 16: 4 gates x 16 rows).
-        let w = &cot.mediator.vs.variables()["lstm.weight_hh_l0"];
+        let w = &cot.mediator.model.vs.variables()["lstm.weight_hh_l0"];
         assert_eq!(w.size(), [64, 16]);
         let real = vec![vec![a, b, c]];
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);

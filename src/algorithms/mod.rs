@@ -14,8 +14,10 @@ pub mod config;
 mod cot;
 mod dgsan;
 pub mod disc_side;
+mod dpgan;
 mod gumbel;
 mod jsdgan;
+pub mod lm_side;
 pub mod losses;
 mod maligan;
 mod scratchgan;
@@ -31,6 +33,7 @@ pub use catgan::{CatGan, CatganConfig};
 pub use config::{AdvConfig, GanConfig};
 pub use cot::{cot_loss, mediator_config, mediator_loss, Cot, CotConfig};
 pub use dgsan::{dgsan_loss, Dgsan, DgsanConfig};
+pub use dpgan::{returns, word_rewards, DpGan, DpganConfig};
 pub use gumbel::{beta_at, BetaSchedule, Gumbel, GumbelConfig};
 pub use jsdgan::{jsd_weights, JsdGan, JsdganConfig};
 pub use losses::GanLoss;
@@ -67,6 +70,7 @@ pub static REGISTRY: &[&dyn AlgorithmSpec] = &[
     &cot::SPEC,
     &jsdgan::SPEC,
     &dgsan::SPEC,
+    &dpgan::SPEC,
 ];
 
 /// Algorithms registered at run time ([`register`]): defined outside the library.
