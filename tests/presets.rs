@@ -45,7 +45,7 @@ fn lighter(name: &str) -> Vec<&'static str> {
             "gan.d_pretrain_steps=2",
         ],
         "catgan-mr15" => vec!["--set", "gan.eval_batches=1", "--set", "gan.batch_size=16"],
-        "sentigan-mr15" => vec!["--set", "gan.d_pretrain_steps=10"],
+        "sentigan-mr15" | "dpgan-oracle" => vec!["--set", "gan.d_pretrain_steps=10"],
         _ => vec![],
     }
 }
