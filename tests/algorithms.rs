@@ -1,4 +1,4 @@
-//! The algorithms of TextGAN-PyTorch added last (CoT, JSDGAN, DGSAN, DPGAN) and the tools
+//! The algorithms of the older toolkits added last (CoT, JSDGAN, DGSAN, DPGAN, RankGAN) and the tools
 //! every algorithm shares against collapse, end to end through the binary.
 mod common;
 use common::*;
@@ -9,10 +9,15 @@ use common::*;
 #[test]
 fn new_algorithms_train_and_resume_exactly() {
     let f = Fixture::new();
-    for algo in ["cot", "jsdgan", "dgsan", "dpgan"] {
+    for algo in ["cot", "jsdgan", "dgsan", "dpgan", "rankgan"] {
         let mut sets = gan_args(algo, 4);
         if algo == "dgsan" {
             sets.extend(["--set".into(), "gan.refresh_every=1".into()]);
+        }
+        if algo == "rankgan" {
+            for s in ["gan.rollouts=2", "gan.ref_size=3", "gan.feature_dim=5"] {
+                sets.extend(["--set".into(), s.into()]);
+            }
         }
         let straight: Vec<&str> = sets.iter().map(String::as_str).collect();
         let a = format!("{algo}-a");
@@ -32,7 +37,7 @@ fn new_algorithms_train_and_resume_exactly() {
             (Some(4), Some(4))
         );
         let mut keys = vec!["test_nll", "g_loss"];
-        if algo == "cot" || algo == "dpgan" {
+        if ["cot", "dpgan", "rankgan"].contains(&algo) {
             keys.push("d_loss");
         } else {
             assert!(
@@ -57,6 +62,11 @@ fn new_algorithms_train_and_resume_exactly() {
     let mut args = vec!["train", "--out", "unused"];
     args.extend(sets.iter().map(String::as_str));
     fails(&args, "gan.mediator_scale");
+    let mut sets = gan_args("rankgan", 2);
+    sets.extend(["--set".into(), "discriminator.kind=lstm".into()]);
+    let mut args = vec!["train", "--out", "unused"];
+    args.extend(sets.iter().map(String::as_str));
+    fails(&args, "ranks with a CNN");
 }
 
 fn sets(list: &[&str]) -> Vec<String> {

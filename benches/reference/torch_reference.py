@@ -149,12 +149,12 @@ class Head(nn.Module):
     """The CNN discriminators' head: highway (gated: own gate matrix; tied: TextGAN-PyTorch's one
     matrix for both), dropout, one logit."""
 
-    def __init__(s, feat, highway):
+    def __init__(s, feat, highway, outputs=1):
         super().__init__()
         s.highway = nn.Linear(feat, feat)
         s.gate = nn.Linear(feat, feat) if highway == "gated" else None
         s.drop = nn.Dropout(0.25)
-        s.out = nn.Linear(feat, 1)
+        s.out = nn.Linear(feat, outputs)
 
     def forward(s, h):
         z = s.highway(h)
@@ -197,16 +197,17 @@ class CNNDis(nn.Module):
     """SeqGAN's discriminator: widths 1-10, 15, 20; highway; dropout."""
 
     def __init__(s, vocab, highway, emb=64, sizes=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20),
-                 nums=(100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)):
+                 nums=(100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160), outputs=1):
         super().__init__()
         s.embed = nn.Embedding(vocab, emb)
         s.convs = nn.ModuleList(nn.Conv2d(1, n, (f, emb)) for f, n in zip(sizes, nums))
-        s.head = Head(sum(nums), highway)
+        s.head = Head(sum(nums), highway, outputs)
 
     def forward(s, x):
         e = s.embed(x).unsqueeze(1)
         h = torch.cat([F.relu(c(e)).squeeze(3).amax(2) for c in s.convs], 1)
-        return s.head(h).squeeze(1)
+        out = s.head(h)
+        return out.squeeze(1) if out.shape[1] == 1 else out
 
 
 def sync(dev):
@@ -239,8 +240,10 @@ def sample(g, n, length, dev):
 
 
 @torch.no_grad()
-def serial_rollout_rewards(g, d, samples, n):
-    """TextGAN-PyTorch's loop: for each rollout copy, for each prefix, complete and score."""
+def serial_rollout_rewards(g, d, samples, n, reward=None):
+    """TextGAN-PyTorch's loop: for each rollout copy, for each prefix, complete and score
+    (`reward(seq)`, by default D's probability)."""
+    reward = reward or (lambda x: torch.sigmoid(d(x)))
     b, t = samples.shape
     rewards = torch.zeros(t, b, device=samples.device)
     for _ in range(n):
@@ -253,8 +256,8 @@ def serial_rollout_rewards(g, d, samples, n):
                 seq.append(x)
                 logits, h = g(x, h)
                 x = torch.multinomial(F.softmax(logits[:, -1], -1), 1)
-            rewards[p - 1] += torch.sigmoid(d(torch.cat(seq, 1)[:, :t]))
-        rewards[t - 1] += torch.sigmoid(d(samples))
+            rewards[p - 1] += reward(torch.cat(seq, 1)[:, :t])
+        rewards[t - 1] += reward(samples)
     return (rewards / n).t()
 
 
@@ -371,7 +374,7 @@ def make_gen(c, dev):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", action="append", choices=list(SIZES))
-    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan", "forward", "cot", "jsdgan", "dgsan"])
+    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan", "forward", "cot", "jsdgan", "dgsan", "rankgan"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
@@ -456,6 +459,33 @@ def main():
                         loss = rsgan(d(real()), d(fake))
                         dopt.zero_grad(); loss.backward(); dopt.step()
                 reps = min(a.reps, 5)
+                ms = median_ms(fn, dev, 1, reps)
+            elif step == "rankgan":
+                # Texygen's RankGAN step: rollout rewards are rank scores (softmax over the
+                # human comparison batch of gamma cos to 16 references), then 5 ranker updates.
+                d = CNNDis(vocab, a.highway, outputs=64).to(dev)
+                dopt = torch.optim.Adam(d.parameters(), 1e-4)
+                def rank(cand, comp, refs, gamma=1.0):
+                    u = F.normalize(refs, dim=1)
+                    a_s, a_c = gamma * F.normalize(cand, dim=1) @ u.t(), gamma * F.normalize(comp, dim=1) @ u.t()
+                    lse = torch.logsumexp(a_c, 0, keepdim=True).expand_as(a_s)
+                    return (a_s - torch.logsumexp(torch.stack([a_s, lse]), 0)).exp().mean(1)
+                def fn():
+                    s = sample(g, b, length, dev)
+                    d.eval()
+                    with torch.no_grad():
+                        c_feat, u_feat = d(data[:, 1:]), d(data[:16, 1:])
+                    r = serial_rollout_rewards(g, d, s, 16, lambda x: rank(d(x), c_feat, u_feat))
+                    logp = F.log_softmax(g(torch.cat([bos, s[:, :-1]], 1))[0], -1).gather(2, s.unsqueeze(2)).squeeze(2)
+                    loss = -(logp * r).mean()
+                    opt.zero_grad(); loss.backward(); opt.step()
+                    d.train()
+                    for _ in range(5):
+                        fake = sample(g, b, length, dev)
+                        yr, yf, yu = d(data[:, 1:]), d(fake), d(data[:16, 1:])
+                        dl = -rank(yr, yf, yu).clamp(min=1e-20).log().mean() + rank(yf, yr, yu).clamp(min=1e-20).log().mean()
+                        dopt.zero_grad(); dl.backward(); dopt.step()
+                reps = min(a.reps, 3)
                 ms = median_ms(fn, dev, 1, reps)
             elif step == "cot":
                 # CoT_G.get_loss and the mediator's NLL on real + generated (TextGAN-PyTorch's

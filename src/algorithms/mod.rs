@@ -20,6 +20,7 @@ mod jsdgan;
 pub mod lm_side;
 pub mod losses;
 mod maligan;
+mod rankgan;
 mod scratchgan;
 mod sentigan;
 mod seqgan;
@@ -38,9 +39,10 @@ pub use gumbel::{beta_at, BetaSchedule, Gumbel, GumbelConfig};
 pub use jsdgan::{jsd_weights, JsdGan, JsdganConfig};
 pub use losses::GanLoss;
 pub use maligan::{MaliGan, MaliganConfig};
+pub use rankgan::{log_rank_probs, rank_scores, RankGan, RankganConfig};
 pub use scratchgan::{ScratchGan, ScratchganConfig};
 pub use sentigan::{penalty_loss, SentiGan, SentiganConfig};
-pub use seqgan::{rollout_rewards, rollout_scores, DRounds, SeqGan, SeqganConfig};
+pub use seqgan::{follow, rollout_rewards, rollout_scores, DRounds, SeqGan, SeqganConfig};
 pub use stats::StepStats;
 pub use textgail::{ppo_loss, RunningNorm, TextGail, TextgailConfig};
 
@@ -71,6 +73,7 @@ pub static REGISTRY: &[&dyn AlgorithmSpec] = &[
     &jsdgan::SPEC,
     &dgsan::SPEC,
     &dpgan::SPEC,
+    &rankgan::SPEC,
 ];
 
 /// Algorithms registered at run time ([`register`]): defined outside the library.

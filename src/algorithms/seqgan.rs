@@ -215,19 +215,24 @@ impl SeqGan {
     }
 
     fn update_rollout(&mut self, gen: &VarStore) {
-        let _guard = tch::no_grad_guard();
-        let src = gen.variables();
-        for (name, mut dst) in self.rollout.vs.variables() {
-            let s = &src[&name];
-            let _ = dst.g_mul_scalar_(self.cfg.rollout_update);
-            let _ = dst.g_add_(&(s * (1.0 - self.cfg.rollout_update)));
-        }
+        follow(&self.rollout.vs, gen, self.cfg.rollout_update);
     }
 
     fn d_update(&mut self, ctx: &mut Ctx) -> StepStats {
         self.cfg
             .d_rounds()
             .step(&mut self.disc, &self.shapes, &self.adv, ctx)
+    }
+}
+
+/// Moves a delayed copy toward the generator: `copy = rate * copy + (1 - rate) * gen`.
+pub fn follow(copy: &VarStore, gen: &VarStore, rate: f64) {
+    let _guard = tch::no_grad_guard();
+    let src = gen.variables();
+    for (name, mut dst) in copy.variables() {
+        let s = &src[&name];
+        let _ = dst.g_mul_scalar_(rate);
+        let _ = dst.g_add_(&(s * (1.0 - rate)));
     }
 }
 

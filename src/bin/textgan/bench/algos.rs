@@ -50,6 +50,13 @@ pub(super) fn adversarial_step(
             Override::new("discriminator.dropout", 0.25),
             highway,
         ]),
+        Step::Rankgan => sets.extend([
+            Override::new("gan.algorithm", "rankgan"),
+            Override::new("gan.rollouts", 16),
+            Override::new("gan.d_steps", 5),
+            Override::new("discriminator.kind", "cnn"),
+            highway,
+        ]),
         Step::Cot => sets.extend([
             Override::new("gan.algorithm", "cot"),
             Override::new("gan.d_steps", 1),

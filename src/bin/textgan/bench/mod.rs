@@ -40,6 +40,8 @@ pub enum Step {
     Jsdgan,
     /// DGSAN: one update on a real batch and a batch of G_old's samples.
     Dgsan,
+    /// RankGAN: a G step with 16 rollouts per prefix rewarded by rank scores, 5 ranker updates.
+    Rankgan,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -362,7 +364,7 @@ fn time_step(
         (Step::Forward, _) => bail!("--step forward is timed for the gpt2 sizes only"),
         (Step::Mle, _) => mle_secs(a, s, size, model, vocab, device)?,
         (Step::Seqgan | Step::Relgan | Step::Scratchgan, _)
-        | (Step::Cot | Step::Jsdgan | Step::Dgsan, _) => {
+        | (Step::Cot | Step::Jsdgan | Step::Dgsan | Step::Rankgan, _) => {
             adversarial_secs(a, s, step, size, model, vocab, device)?
         }
         (Step::Sample, _) => sample_secs(a, s, (model, 10_000), device),
