@@ -35,15 +35,12 @@ pub struct CotConfig {
     /// An LSTM generator's mediator has this many times its embedding and hidden sizes (the
     /// code's is twice); other networks' mediators have the generator's shape.
     pub mediator_scale: f64,
-    /// The mediator's learning rate (0: `gan.d_lr`).
-    pub mediator_lr: f64,
 }
 
 impl Default for CotConfig {
     fn default() -> Self {
         CotConfig {
             mediator_scale: 2.0,
-            mediator_lr: 0.0,
         }
     }
 }
@@ -53,10 +50,6 @@ impl Settings for CotConfig {
         ensure(
             self.mediator_scale.is_finite() && (0.1..=16.0).contains(&self.mediator_scale),
             || "gan.mediator_scale must be in [0.1, 16]".into(),
-        )?;
-        ensure(
-            self.mediator_lr.is_finite() && self.mediator_lr >= 0.0,
-            || "gan.mediator_lr must be finite and non-negative (0: gan.d_lr)".into(),
         )
     }
 }
@@ -80,8 +73,8 @@ pub struct Cot {
     /// Unused: CoT has no discriminator (the run's is built and checkpointed untouched).
     disc: DiscSide,
     g_opt: Adam,
+    /// The mediator and its optimizer (at `gan.d_lr`, with the guard's and plateau's factors).
     mediator: LmSide,
-    m_lr: f64,
 }
 
 impl Cot {
@@ -89,10 +82,6 @@ impl Cot {
         let m = mediator_config(p.generator, cfg.mediator_scale);
         let mediator = LmSide::new(&m, &p, "cot.mediator", "mediator");
         Cot {
-            m_lr: match cfg.mediator_lr {
-                0.0 => p.adv.d_lr,
-                lr => lr,
-            },
             adv: p.adv.clone(),
             shapes: p.shapes,
             disc: p.disc,
@@ -173,7 +162,7 @@ impl Algorithm for Cot {
             &mut self.mediator.opt,
             &loss,
             self.adv.d_grad_clip,
-            self.m_lr,
+            self.adv.d_lr,
         );
         StepStats {
             d_loss: Some(nll),
@@ -261,26 +250,8 @@ mod tests {
             d_lr: 1e-2,
             ..Default::default()
         };
-        let disc = DiscSide::new(
-            crate::models::disc::DiscriminatorModel::new(
-                &tiny_cnn(),
-                vocab.len() as i64,
-                8,
-                Device::Cpu,
-            ),
-            &adv,
-        );
-        let parts = Parts {
-            adv: &adv,
-            generator: &tiny_lstm(),
-            discriminator: &tiny_cnn(),
-            gen_vars: &gen.vs,
-            cond: crate::models::CondSpec::None,
-            shapes,
-            disc,
-            g_opt: Adam::new(&gen.vs, &adv.g_adam()),
-            device: Device::Cpu,
-        };
+        let (g, d) = (tiny_lstm(), tiny_cnn());
+        let parts = crate::algorithms::testing::parts((&gen, &g), &d, &adv, shapes);
         let mut cot = Cot::new(CotConfig::default(), parts);
         // The mediator has twice the generator's sizes (hidden 8 -> 16: 4 gates x 16 rows).
         let w = &cot.mediator.model.vs.variables()["lstm.weight_hh_l0"];

@@ -30,8 +30,8 @@ pub static SPEC: Spec<DgsanConfig> = Spec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DgsanConfig {
-    /// Adversarial steps between refreshes of G_old (0: one pass over the training data,
-    /// the code's epoch).
+    /// Adversarial steps between refreshes of G_old (0: one pass of the generator's updates
+    /// over the training data, the code's epoch).
     pub refresh_every: usize,
 }
 
@@ -109,11 +109,17 @@ impl Algorithm for Dgsan {
     /// G_old takes G's weights at the end of every `refresh_every`-th step.
     fn after_g_steps(&mut self, ctx: &mut Ctx) {
         let every = match self.refresh_every {
-            0 => ctx.real.len().div_ceil(self.adv.batch_size as usize).max(1),
+            0 => {
+                let per_step = self.adv.batch_size as usize * self.adv.g_steps.max(1);
+                ctx.real.len().div_ceil(per_step).max(1)
+            }
             n => n,
         };
         if (ctx.step + 1).is_multiple_of(every) {
-            let _ = self.old.vs.copy(ctx.gen_vars);
+            self.old
+                .vs
+                .copy(ctx.gen_vars)
+                .expect("G_old is built with the generator's shapes");
         }
     }
 
@@ -144,6 +150,26 @@ mod tests {
     use super::*;
     use crate::algorithms::testing::tiny_setup;
     use crate::data::Condition;
+
+    /// G_old starts as an exact copy of the generator, a Transformer's position table
+    /// included (it is built with the generator's shapes), and a refresh copies it again.
+    #[test]
+    fn g_old_is_an_exact_copy_of_a_transformer_generator() {
+        let (vocab, shapes, _) = tiny_setup();
+        let cfg = crate::models::tiny_configs()[1].clone();
+        assert!(matches!(
+            cfg,
+            crate::models::GeneratorConfig::Transformer(_)
+        ));
+        let gen = GeneratorModel::new(&cfg, vocab.len() as i64, shapes.gen_len, tch::Device::Cpu);
+        let (adv, d) = (AdvConfig::default(), crate::algorithms::testing::tiny_cnn());
+        let parts = crate::algorithms::testing::parts((&gen, &cfg), &d, &adv, shapes);
+        let dgsan = Dgsan::new(DgsanConfig::default(), parts);
+        let old = dgsan.old.vs.variables();
+        for (name, v) in gen.vs.variables() {
+            assert!(old[&name].equal(&v), "{name} differs");
+        }
+    }
 
     /// Right after a refresh (G_old = G) the loss is 2 ln 2 and its gradient is half the
     /// gradient of (real NLL - fake NLL), each a mean over its tokens: every softplus sits at

@@ -3,7 +3,9 @@
 //! word rewards are its tokens' NLL under it, `r_t = -log D(y_t | y_<t)`, and its sentence
 //! reward their mean `R`. The generator's texts are the argmax tokens under teacher forcing on
 //! a real batch; each token's return is `Q_t = sum_{j >= t} R r_j` (discount 1) and the loss
-//! `sum_t -log G(y_t) Q_t` (per text here; the code sums over the batch). The discriminator
+//! `sum_t -log G(y_t) Q_t` (per text here; the code sums over the batch). Rewards, `R` and the
+//! loss count a text's tokens up to its argmax `<eos>`; the code counts every position up to
+//! the maximum length. The discriminator
 //! minimises `-mean R(real) + mean R(fake)`, the code's sign: it becomes a language model of
 //! the generator's texts and finds real ones surprising, so G is rewarded for texts unlike its
 //! usual ones. The paper's sign could not be checked (REFERENCE-wave2 §5).

@@ -20,7 +20,7 @@ impl LmSide {
     /// A fresh model of `cfg` at the run's shapes and condition, with Adam as D's (`gan.d_beta1`).
     pub fn new(cfg: &GeneratorConfig, p: &Parts, prefix: &'static str, name: &'static str) -> Self {
         let s = &p.shapes;
-        let model = GeneratorModel::conditional(cfg, s.vocab_size, s.gen_len + 1, p.cond, p.device);
+        let model = GeneratorModel::conditional(cfg, s.vocab_size, s.gen_len, p.cond, p.device);
         let opt = Adam::new(&model.vs, &p.adv.d_adam()).named(name);
         LmSide { model, opt, prefix }
     }

@@ -277,11 +277,12 @@ impl Parts<'_> {
         let mut m = crate::models::GeneratorModel::conditional(
             self.generator,
             s.vocab_size,
-            s.gen_len + 1,
+            s.gen_len,
             self.cond,
             self.device,
         );
-        let _ = m.vs.copy(self.gen_vars);
+        m.vs.copy(self.gen_vars)
+            .expect("the copy is built with the generator's shapes");
         m
     }
 }

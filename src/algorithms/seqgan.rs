@@ -231,6 +231,11 @@ pub fn follow(copy: &VarStore, gen: &VarStore, rate: f64) {
     let src = gen.variables();
     for (name, mut dst) in copy.variables() {
         let s = &src[&name];
+        assert_eq!(
+            s.size(),
+            dst.size(),
+            "{name}: the copy has the generator's shapes"
+        );
         let _ = dst.g_mul_scalar_(rate);
         let _ = dst.g_add_(&(s * (1.0 - rate)));
     }

@@ -54,3 +54,26 @@ pub fn ctx<'a>(
         rng,
     }
 }
+
+/// What an algorithm is built from, around `gen` (of config `generator`) with the
+/// discriminator `disc` (built at the shapes' vocabulary) and the settings `adv`, on the CPU.
+pub fn parts<'a>(
+    (gen, generator): (&'a GeneratorModel, &'a GeneratorConfig),
+    disc: &'a DiscriminatorConfig,
+    adv: &'a crate::algorithms::AdvConfig,
+    shapes: Shapes,
+) -> super::Parts<'a> {
+    let model =
+        crate::models::disc::DiscriminatorModel::new(disc, shapes.vocab_size, 8, Device::Cpu);
+    super::Parts {
+        adv,
+        generator,
+        discriminator: disc,
+        gen_vars: &gen.vs,
+        cond: crate::models::CondSpec::None,
+        disc: super::disc_side::DiscSide::new(model, adv),
+        g_opt: crate::optim::Adam::new(&gen.vs, &adv.g_adam()),
+        shapes,
+        device: Device::Cpu,
+    }
+}

@@ -2,7 +2,8 @@
 //! loop, around its steps (the `[gan]` keys of [`AdvConfig`](crate::algorithms::AdvConfig)):
 //!
 //! - MLE interleaving (`mle_every`, `mle_steps`): teacher-forcing updates on training
-//!   batches, with the MLE optimizer at the rate MLE ended with.
+//!   batches, with the MLE optimizer at the rate MLE ended with (near 0 after a cosine
+//!   schedule with `min_lr = 0`: set `train.min_lr`).
 //! - A KL anchor (`kl_to_mle`): one update of `kl_to_mle * KL(G || G_mle)` on G's own
 //!   samples after every step, exact over the vocabulary, G_mle the generator as the phase
 //!   began (kept in the checkpoint).
@@ -132,11 +133,12 @@ impl Tools {
             let mut m = GeneratorModel::conditional(
                 &t.cfg.generator,
                 t.data.corpus.vocab.len() as i64,
-                t.progress.max_len as i64 + 1,
+                t.progress.max_len as i64,
                 t.cfg.cond_spec(&t.data.corpus.vocab),
                 t.device,
             );
-            let _ = m.vs.copy(&t.gen.vs);
+            m.vs.copy(&t.gen.vs)
+                .expect("the anchor is built with the generator's shapes");
             m
         });
         Tools {
@@ -226,7 +228,15 @@ fn kl_update(t: &mut Trainer, anchor: &GeneratorModel, algo: &mut dyn Algorithm,
     let logp = |net: &dyn crate::models::Generator| {
         crate::algorithms::batches::next_log_probs(net, &samples, &cond, shapes.bos, true)
     };
-    let a = tch::no_grad(|| logp(anchor.net.as_ref()));
+    let a = tch::no_grad(|| {
+        crate::algorithms::batches::next_log_probs(
+            anchor.net.as_ref(),
+            &samples,
+            &cond,
+            shapes.bos,
+            false,
+        )
+    });
     let kl = cot_loss(&logp(gen), &a, &shapes.mask(&samples));
     let value = kl.double_value(&[]);
     let g_opt = algo.sides_mut().1;
