@@ -407,6 +407,7 @@ impl RunConfig {
         if let Some(name) = self.gan.algorithm {
             let spec = crate::algorithms::spec(name).expect("resolved names are registered");
             spec.check(&self.generator, &self.discriminator)?;
+            self.gan.adv.check_metric(&self.data)?;
         }
         Ok(())
     }

@@ -183,4 +183,14 @@ fn early_stopping_keeps_the_best_checkpoint() {
     let mut a = vec!["train", "--out", "unused"];
     a.extend(bad.iter().map(String::as_str));
     fails(&a, "unknown gan.best_metric `bleu9`");
+    let mut bad = gan_args("seqgan", 2);
+    bad.extend(sets(&["gan.best_metric=nll_oracle"]));
+    let tiny = f.tiny();
+    let mut a = vec!["train", "--out", "unused"];
+    a.extend(tiny.iter().map(String::as_str));
+    a.extend(bad.iter().map(String::as_str));
+    fails(
+        &a,
+        "gan.best_metric = \"nll_oracle\" is not measured on this run's data",
+    );
 }

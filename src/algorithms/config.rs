@@ -151,6 +151,25 @@ impl AdvConfig {
         )
     }
 
+    /// Refuses a `best_metric` that the run's evaluations never measure on its data (NLL-oracle
+    /// off the oracle, grammar figures off the grammar, sacreBLEU and chrF off pairs, BLEU on
+    /// the oracle or on pairs), before anything is trained.
+    pub fn check_metric(&self, data: &crate::data::DataConfig) -> Result<()> {
+        use crate::data::DataSource as S;
+        let m = self.best_metric.as_str();
+        let oracle = matches!(data.source, S::Oracle | S::OracleRandom);
+        let measured = match m {
+            "nll_oracle" => oracle,
+            "grammar_nll" | "validity" => data.source == S::Grammar,
+            "sacrebleu" | "chrf" => data.is_parallel(),
+            b if b.starts_with("bleu") => !oracle && !data.is_parallel(),
+            _ => true,
+        };
+        ensure(measured, || {
+            format!("gan.best_metric = \"{m}\" is not measured on this run's data (data.source = \"{}\"); choose another", data.source.name())
+        })
+    }
+
     /// Whether a higher `best_metric` is better (BLEU, validity) rather than a lower (NLL).
     pub fn higher_is_better(&self) -> bool {
         !self.best_metric.contains("nll")
