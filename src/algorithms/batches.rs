@@ -192,13 +192,9 @@ pub fn token_log_probs_in(
     shapes: &Shapes,
     train: bool,
 ) -> Tensor {
-    let (b, t) = tokens.size2().expect("[B, T]");
-    let start = Tensor::full([b, 1], shapes.bos, (Kind::Int64, tokens.device()));
-    let input = Tensor::cat(&[start, tokens.narrow(1, 0, t - 1)], 1);
-    let logp = gen
-        .forward_given(&input, cond, train)
-        .log_softmax(-1, Kind::Float); // [B, T, V]
-    logp.gather(2, &tokens.unsqueeze(2), false).squeeze_dim(2)
+    next_log_probs(gen, tokens, cond, shapes.bos, train)
+        .gather(2, &tokens.unsqueeze(2), false)
+        .squeeze_dim(2)
 }
 
 /// Next-token log-probabilities [B, T, V] of `net` along `tokens` [B, T] (from `<bos>`).

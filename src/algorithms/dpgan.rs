@@ -9,7 +9,7 @@
 //! minimises `-mean R(real) + mean R(fake)`, the code's sign: it becomes a language model of
 //! the generator's texts and finds real ones surprising, so G is rewarded for texts unlike its
 //! usual ones. The paper's sign could not be checked (REFERENCE-wave2 §5).
-use super::batches::{fresh_samples, real_batch_given, token_log_probs_in, Shapes};
+use super::batches::{fresh_samples, next_log_probs, real_batch_given, token_log_probs_in, Shapes};
 use super::disc_side::DiscSide;
 use super::lm_side::LmSide;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
@@ -93,13 +93,9 @@ impl Algorithm for DpGan {
         let s = &self.shapes;
         let (real, cond) = real_batch_given(ctx, self.adv.batch_size, s);
         let real = real.narrow(1, 0, s.gen_len);
-        let (b, t) = real.size2().expect("[B, T]");
-        let start = Tensor::full([b, 1], s.bos, (Kind::Int64, ctx.device));
-        let input = Tensor::cat(&[start, real.narrow(1, 0, t - 1)], 1);
-        let logp = ctx
-            .gen
-            .forward_given(&input, &cond, true)
-            .log_softmax(-1, Kind::Float);
+        let b = real.size()[0];
+        // Teacher forcing on the real rows; the argmax tokens are G's texts.
+        let logp = next_log_probs(ctx.gen, &real, &cond, s.bos, true);
         let (best, y) = logp.max_dim(-1, false);
         let y = s.pad_after_eos(&y);
         let mask = s.mask(&y);

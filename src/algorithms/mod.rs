@@ -273,17 +273,8 @@ impl Parts<'_> {
     /// A second generator of the run's network holding the generator's current weights
     /// (SeqGAN's delayed rollout copy, TextGAIL's starting model).
     pub fn generator_copy(&self) -> crate::models::GeneratorModel {
-        let s = &self.shapes;
-        let mut m = crate::models::GeneratorModel::conditional(
-            self.generator,
-            s.vocab_size,
-            s.gen_len,
-            self.cond,
-            self.device,
-        );
-        m.vs.copy(self.gen_vars)
-            .expect("the copy is built with the generator's shapes");
-        m
+        let shape = (self.shapes.vocab_size, self.shapes.gen_len);
+        crate::models::GeneratorModel::copy_of(self.generator, shape, self.cond, self.gen_vars)
     }
 }
 

@@ -245,6 +245,21 @@ impl GeneratorModel {
         GeneratorModel { vs, net }
     }
 
+    /// A second network of `cfg` holding `src`'s current weights, built with the shapes `src`'s
+    /// was built with (`(vocab_size, max_len)`), so every variable copies (a Transformer's
+    /// position table included).
+    pub fn copy_of(
+        cfg: &GeneratorConfig,
+        (vocab_size, max_len): (i64, i64),
+        cond: CondSpec,
+        src: &nn::VarStore,
+    ) -> Self {
+        let mut m = Self::conditional(cfg, vocab_size, max_len, cond, src.device());
+        m.vs.copy(src)
+            .expect("the copy is built with the generator's shapes");
+        m
+    }
+
     pub fn device(&self) -> Device {
         self.vs.device()
     }

@@ -59,7 +59,7 @@ impl AdvPhase {
     }
 
     /// A context for one step of the algorithm.
-    fn ctx<'a>(t: &'a Trainer, rng: &'a mut rand_chacha::ChaCha8Rng) -> Ctx<'a> {
+    pub(super) fn ctx<'a>(t: &'a Trainer, rng: &'a mut rand_chacha::ChaCha8Rng) -> Ctx<'a> {
         Ctx {
             gen: t.gen.net.as_ref(),
             gen_vars: &t.gen.vs,

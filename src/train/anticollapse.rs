@@ -14,7 +14,6 @@
 use super::metrics::Metrics;
 use super::trainer::Trainer;
 use crate::algorithms::{cot_loss, Algorithm, StepStats};
-use crate::data::{Batch, Conds};
 use crate::error::{Error, Result};
 use crate::models::GeneratorModel;
 use crate::optim::{Verdict, Watch};
@@ -130,16 +129,9 @@ impl Tools {
     /// The tools as the phase begins: the anchor is the generator now.
     pub fn new(t: &Trainer) -> Self {
         let anchor = (t.cfg.gan.adv.kl_to_mle > 0.0).then(|| {
-            let mut m = GeneratorModel::conditional(
-                &t.cfg.generator,
-                t.data.corpus.vocab.len() as i64,
-                t.progress.max_len as i64,
-                t.cfg.cond_spec(&t.data.corpus.vocab),
-                t.device,
-            );
-            m.vs.copy(&t.gen.vs)
-                .expect("the anchor is built with the generator's shapes");
-            m
+            let vocab = &t.data.corpus.vocab;
+            let shape = (vocab.len() as i64, t.progress.max_len as i64);
+            GeneratorModel::copy_of(&t.cfg.generator, shape, t.cfg.cond_spec(vocab), &t.gen.vs)
         });
         Tools {
             anchor,
@@ -196,9 +188,7 @@ fn mle_updates(t: &mut Trainer, n: usize, count: usize) -> f64 {
         let picks: Vec<usize> = (0..t.cfg.train.batch_size)
             .map(|_| rng.gen_range(0..corpus.train.len()))
             .collect();
-        let rows: Vec<&[i64]> = picks.iter().map(|&i| corpus.train[i].as_slice()).collect();
-        let cond = corpus.train_conds().pick(picks.iter().copied(), t.device);
-        let batch = Batch::new(&rows, &corpus.vocab, t.device).given(cond);
+        let batch = super::mle::train_batch(corpus, &picks, t.device);
         let clip = t.cfg.train.grad_clip;
         let loss = crate::optim::mle_step(t.gen.net.as_ref(), &mut t.opt, &batch, clip, lr);
         sum += loss.double_value(&[]);
@@ -208,36 +198,17 @@ fn mle_updates(t: &mut Trainer, n: usize, count: usize) -> f64 {
 
 /// One update of `kl_to_mle * KL(G || G_mle)` over the positions of `gan.batch_size` of G's
 /// samples, with the algorithm's generator optimizer; returns the KL (per position).
-fn kl_update(t: &mut Trainer, anchor: &GeneratorModel, algo: &mut dyn Algorithm, n: usize) -> f64 {
+fn kl_update(t: &Trainer, anchor: &GeneratorModel, algo: &mut dyn Algorithm, n: usize) -> f64 {
+    use crate::algorithms::batches::{fresh_samples, next_log_probs, Shapes};
     let adv = t.gan().adv;
     let mut rng = super::adversarial::seed_step(t.cfg.train.seed, 1 << 43 | n as u64);
-    let vocab = &t.data.corpus.vocab;
-    let shapes = crate::algorithms::batches::Shapes::new(vocab, t.progress.max_len, 1);
-    let conds: Conds = t.data.corpus.train_conds();
-    let cond = if conds.is_none() {
-        crate::data::Condition::None
-    } else {
-        let picks: Vec<usize> = (0..adv.batch_size)
-            .map(|_| rng.gen_range(0..conds.len()))
-            .collect();
-        conds.pick(picks, t.device)
-    };
-    let gen = t.gen.net.as_ref();
-    let samples =
-        crate::algorithms::batches::sample_tensor(gen, adv.batch_size, &cond, &shapes, t.device);
-    let logp = |net: &dyn crate::models::Generator| {
-        crate::algorithms::batches::next_log_probs(net, &samples, &cond, shapes.bos, true)
-    };
-    let a = tch::no_grad(|| {
-        crate::algorithms::batches::next_log_probs(
-            anchor.net.as_ref(),
-            &samples,
-            &cond,
-            shapes.bos,
-            false,
-        )
-    });
-    let kl = cot_loss(&logp(gen), &a, &shapes.mask(&samples));
+    let shapes = Shapes::new(&t.data.corpus.vocab, t.progress.max_len, 1);
+    let mut ctx = super::adversarial::AdvPhase::ctx(t, &mut rng);
+    let (samples, cond) = fresh_samples(&mut ctx, adv.batch_size, &shapes);
+    let a =
+        tch::no_grad(|| next_log_probs(anchor.net.as_ref(), &samples, &cond, shapes.bos, false));
+    let g = next_log_probs(t.gen.net.as_ref(), &samples, &cond, shapes.bos, true);
+    let kl = cot_loss(&g, &a, &shapes.mask(&samples));
     let value = kl.double_value(&[]);
     let g_opt = algo.sides_mut().1;
     crate::optim::minimize(g_opt, &(kl * adv.kl_to_mle), adv.grad_clip, adv.g_lr);

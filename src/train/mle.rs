@@ -86,11 +86,7 @@ impl Phase for MlePhase {
         let corpus = &t.data.corpus;
         let parts: Vec<Batch> = picks
             .iter()
-            .map(|idx| {
-                let rows: Vec<&[i64]> = idx.iter().map(|&i| corpus.train[i].as_slice()).collect();
-                let cond = corpus.train_conds().pick(idx.iter().copied(), t.device);
-                Batch::new(&rows, &corpus.vocab, t.device).given(cond)
-            })
+            .map(|idx| train_batch(corpus, idx, t.device))
             .collect();
         let lr = t.schedule.lr(t.progress.step) * t.progress.lr_scale;
         if cfg.cuda_graph && self.graphed.is_none() {
@@ -169,6 +165,17 @@ impl Phase for MlePhase {
         self.window = MleWindow::default();
         Ok(())
     }
+}
+
+/// Training rows `idx` as one batch, with their condition (labels, sources).
+pub(super) fn train_batch(
+    corpus: &crate::data::Corpus,
+    idx: &[usize],
+    device: tch::Device,
+) -> Batch {
+    let rows: Vec<&[i64]> = idx.iter().map(|&i| corpus.train[i].as_slice()).collect();
+    let cond = corpus.train_conds().pick(idx.iter().copied(), device);
+    Batch::new(&rows, &corpus.vocab, device).given(cond)
 }
 
 /// The MLE step captured once as a CUDA graph and replayed for every batch.
