@@ -1,4 +1,4 @@
-//! The algorithms of the older toolkits added last (CoT, JSDGAN, DGSAN, DPGAN, RankGAN) and the tools
+//! The algorithms of the older toolkits added last (CoT, JSDGAN, DGSAN, DPGAN, RankGAN, TextGAN) and the tools
 //! every algorithm shares against collapse, end to end through the binary.
 mod common;
 use common::*;
@@ -9,7 +9,7 @@ use common::*;
 #[test]
 fn new_algorithms_train_and_resume_exactly() {
     let f = Fixture::new();
-    for algo in ["cot", "jsdgan", "dgsan", "dpgan", "rankgan"] {
+    for algo in ["cot", "jsdgan", "dgsan", "dpgan", "rankgan", "textgan"] {
         let mut sets = gan_args(algo, 4);
         if algo == "dgsan" {
             sets.extend(["--set".into(), "gan.refresh_every=1".into()]);
@@ -37,8 +37,11 @@ fn new_algorithms_train_and_resume_exactly() {
             (Some(4), Some(4))
         );
         let mut keys = vec!["test_nll", "g_loss"];
-        if ["cot", "dpgan", "rankgan"].contains(&algo) {
+        if ["cot", "dpgan", "rankgan", "textgan"].contains(&algo) {
             keys.push("d_loss");
+            if algo == "textgan" {
+                keys.push("mmd2");
+            }
         } else {
             assert!(
                 la.get("d_loss").is_none(),
@@ -67,6 +70,11 @@ fn new_algorithms_train_and_resume_exactly() {
     let mut args = vec!["train", "--out", "unused"];
     args.extend(sets.iter().map(String::as_str));
     fails(&args, "ranks with a CNN");
+    let mut sets = gan_args("textgan", 2);
+    sets.extend(["--set".into(), "gan.sigmas=[]".into()]);
+    let mut args = vec!["train", "--out", "unused"];
+    args.extend(sets.iter().map(String::as_str));
+    fails(&args, "gan.sigmas");
 }
 
 fn sets(list: &[&str]) -> Vec<String> {

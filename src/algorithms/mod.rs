@@ -28,6 +28,7 @@ pub mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
 mod textgail;
+mod textgan;
 
 pub use adversarial_nmt::{AdvNmt, AdvNmtConfig};
 pub use catgan::{CatGan, CatganConfig};
@@ -74,6 +75,7 @@ pub static REGISTRY: &[&dyn AlgorithmSpec] = &[
     &dgsan::SPEC,
     &dpgan::SPEC,
     &rankgan::SPEC,
+    &textgan::SPEC,
 ];
 
 /// Algorithms registered at run time ([`register`]): defined outside the library.

@@ -139,55 +139,23 @@ impl Discriminator for CnnDiscriminator {
     }
 
     fn forward_embedded(&self, emb: &Tensor, train: bool) -> Tensor {
-        let (b, t, e) = emb.size3().expect("[B, T, E]");
-        let (r, s) = (self.num_rep, e / self.num_rep);
-        let x = emb.view([b, t, r, s]).permute([0, 2, 1, 3]); // [B, R, T, s]
+        let b = emb.size()[0];
+        self.head(&self.pooled(emb), train)
+            .view([b, self.num_rep * self.outputs])
+    }
 
-        // Narrow representations on the CPU: the one-pass op of [`fused`] (RelGAN's 1 G + 1 D
-        // step from 3.8 s to 2.2 s on 2 cores).
-        if s <= FUSED_MAX_SLICE && emb.device() == Device::Cpu && emb.kind() == Kind::Float {
-            let rows = x.reshape([b * r, t, s]);
-            let filters: Vec<fused::Filters> = self
-                .convs
-                .iter()
-                .map(|(f, conv)| fused::Filters {
-                    f: *f,
-                    ws: &conv.ws,
-                    bias: conv.bs.as_ref(),
-                })
-                .collect();
-            let h = fused::max_over_time(&rows, &filters).relu(); // [B*R, F]
-            return self.head(&h, train).view([b, r * self.outputs]);
-        }
-        // Elsewhere, the convolutions as one matrix product per width over unfolded windows:
-        // the same numbers as conv2d with a (f, s) kernel and stride s, and faster on the CPU
-        // (the kernel spans whole rows, so there is nothing for a direct convolution to reuse).
-        let pools: Vec<Tensor> = self
-            .convs
-            .iter()
-            .map(|(f, conv)| {
-                let n = conv.ws.size()[0];
-                let kernel = conv.ws.view([n, f * s]).tr();
-                // Max over time, then ReLU (the same as the other way round, since ReLU is
-                // monotone), so the ReLU touches [B, R, n], not [B, R, W, n]. With many narrow
-                // representations (RelGAN) the [B, R, W, n] activations dwarf the work on them:
-                // a few sequences at a time keep them in cache, forward and backward (15% off
-                // RelGAN's discriminator update on 2 cores).
-                let per = if r > 1 { 4 } else { b };
-                let parts: Vec<Tensor> = x
-                    .split(per, 0)
-                    .iter()
-                    .map(|c| windows_of(c, *f).matmul(&kernel).max_dim(2, false).0)
-                    .collect();
-                let mut y = Tensor::cat(&parts, 0); // [B, R, n]
-                if let Some(bias) = &conv.bs {
-                    y += bias;
-                }
-                y.relu()
-            })
-            .collect();
-        let h = Tensor::cat(&pools, 2).reshape([b * r, -1]); // [B*R, F]
-        self.head(&h, train).view([b, r * self.outputs]) // [B, R * outputs]
+    /// The highway layer's output [B, R * F], before dropout, and the scores [B, R * outputs]
+    /// the linear layer gives it (after dropout when `train`).
+    fn features_scored(&self, emb: &Tensor, train: bool) -> Option<(Tensor, Tensor)> {
+        let b = emb.size()[0];
+        let h = self.pooled(emb);
+        let (z, t) = self.highway_parts(&h);
+        let feat = fused::highway_dropout(&z, &t, &h, 0.0, false); // [B*R, F]
+        let scores = self.out.forward(&feat.dropout(self.dropout, train));
+        Some((
+            feat.view([b, -1]),
+            scores.view([b, self.num_rep * self.outputs]),
+        ))
     }
 
     /// With one representation, the filters' work on the prefixes the completions share is
@@ -254,15 +222,72 @@ impl Discriminator for CnnDiscriminator {
 }
 
 impl CnnDiscriminator {
+    /// Max-over-time pooled filter outputs [B*R, F] of embeddings [B, T, E], after the ReLU.
+    fn pooled(&self, emb: &Tensor) -> Tensor {
+        let (b, t, e) = emb.size3().expect("[B, T, E]");
+        let (r, s) = (self.num_rep, e / self.num_rep);
+        let x = emb.view([b, t, r, s]).permute([0, 2, 1, 3]); // [B, R, T, s]
+
+        // Narrow representations on the CPU: the one-pass op of [`fused`] (RelGAN's 1 G + 1 D
+        // step from 3.8 s to 2.2 s on 2 cores).
+        if s <= FUSED_MAX_SLICE && emb.device() == Device::Cpu && emb.kind() == Kind::Float {
+            let rows = x.reshape([b * r, t, s]);
+            let filters: Vec<fused::Filters> = self
+                .convs
+                .iter()
+                .map(|(f, conv)| fused::Filters {
+                    f: *f,
+                    ws: &conv.ws,
+                    bias: conv.bs.as_ref(),
+                })
+                .collect();
+            return fused::max_over_time(&rows, &filters).relu(); // [B*R, F]
+        }
+        // Elsewhere, the convolutions as one matrix product per width over unfolded windows:
+        // the same numbers as conv2d with a (f, s) kernel and stride s, and faster on the CPU
+        // (the kernel spans whole rows, so there is nothing for a direct convolution to reuse).
+        let pools: Vec<Tensor> = self
+            .convs
+            .iter()
+            .map(|(f, conv)| {
+                let n = conv.ws.size()[0];
+                let kernel = conv.ws.view([n, f * s]).tr();
+                // Max over time, then ReLU (the same as the other way round, since ReLU is
+                // monotone), so the ReLU touches [B, R, n], not [B, R, W, n]. With many narrow
+                // representations (RelGAN) the [B, R, W, n] activations dwarf the work on them:
+                // a few sequences at a time keep them in cache, forward and backward (15% off
+                // RelGAN's discriminator update on 2 cores).
+                let per = if r > 1 { 4 } else { b };
+                let parts: Vec<Tensor> = x
+                    .split(per, 0)
+                    .iter()
+                    .map(|c| windows_of(c, *f).matmul(&kernel).max_dim(2, false).0)
+                    .collect();
+                let mut y = Tensor::cat(&parts, 0); // [B, R, n]
+                if let Some(bias) = &conv.bs {
+                    y += bias;
+                }
+                y.relu()
+            })
+            .collect();
+        Tensor::cat(&pools, 2).reshape([b * r, -1]) // [B*R, F]
+    }
+
     /// Pooled features [N, F] -> logits [N, 1]: highway layer, dropout, linear score.
     fn head(&self, h: &Tensor, train: bool) -> Tensor {
+        let (z, t) = self.highway_parts(h);
+        self.out
+            .forward(&fused::highway_dropout(&z, &t, h, self.dropout, train))
+    }
+
+    /// The highway layer's transform `z` and gate `t` of pooled features `h`.
+    fn highway_parts(&self, h: &Tensor) -> (Tensor, Tensor) {
         let z = self.highway.forward(h);
         let t = match &self.gate {
             Some(gate) => gate.forward(h).sigmoid(),
             None => z.sigmoid(),
         };
-        self.out
-            .forward(&fused::highway_dropout(&z, &t, h, self.dropout, train))
+        (z, t)
     }
 
     /// Per width f, a table [f * V, n]: row k * V + v is token v's term at window offset k,
@@ -351,6 +376,10 @@ mod tests {
             // (`head` must stay this computation.)
             let got = d.forward_embedded(&emb, false);
             assert!((&got - &want).abs().max().double_value(&[]) < 1e-5);
+            // The features are the highway's output, and they score as the whole pass does.
+            let (feat, scored) = d.features_scored(&emb, false).unwrap();
+            assert!((&feat - h.view([3, -1])).abs().max().double_value(&[]) < 1e-5);
+            assert!((&scored - &want).abs().max().double_value(&[]) < 1e-5);
             // And the same gradients, for the input and for the filters (the narrow windows
             // recomputed at their maxima included).
             let mut wrt = vec![emb.shallow_clone()];

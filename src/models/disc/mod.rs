@@ -78,6 +78,13 @@ pub trait Discriminator: Send {
         self.forward_embedded_given(&self.embed(tokens), cond, train)
     }
 
+    /// The feature vector [B, F] a final linear layer scores, with the scores [B, K] of the
+    /// same pass: the CNN's highway output (before its dropout), where TextGAN matches
+    /// moments. `None` where the network has no such vector.
+    fn features_scored(&self, _emb: &Tensor, _train: bool) -> Option<(Tensor, Tensor)> {
+        None
+    }
+
     /// Per-token scores [B, T] (token t judged on tokens 0..=t), where the network has them.
     fn per_token(&self, _emb: &Tensor, _train: bool) -> Option<Tensor> {
         None
