@@ -209,6 +209,7 @@ impl TrainConfig {
             eps: self.eps,
             weight_decay: self.weight_decay,
             decoupled: self.optimizer == OptimizerKind::Adamw,
+            ..Default::default()
         }
     }
 }
@@ -408,6 +409,7 @@ impl RunConfig {
             let spec = crate::algorithms::spec(name).expect("resolved names are registered");
             spec.check(&self.generator, &self.discriminator)?;
             self.gan.adv.check_metric(&self.data)?;
+            self.gan.adv.check_penalty(name)?;
         }
         Ok(())
     }

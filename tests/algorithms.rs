@@ -83,8 +83,8 @@ fn sets(list: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// Every tool at once on SeqGAN (MLE interleaving, the KL anchor, AdamW, the watch with its
-/// plateau schedule): each leaves its figure in the records, and a run stopped halfway and
+/// Every tool at once on SeqGAN (MLE interleaving, the KL anchor, AdamW with Lookahead, the
+/// watch with its plateau schedule): each leaves its figure in the records, and a run stopped halfway and
 /// resumed ends exactly where the straight run ends, so their state is in the checkpoint.
 #[test]
 fn the_anti_collapse_tools_log_their_figures_and_resume_exactly() {
@@ -96,6 +96,7 @@ fn the_anti_collapse_tools_log_their_figures_and_resume_exactly() {
         "gan.kl_to_mle=0.5",
         "gan.optimizer=adamw",
         "gan.weight_decay=0.01",
+        "gan.lookahead_k=3",
         "gan.best_metric=test_nll",
         "gan.plateau_patience=1",
         "gan.eval_every=1",
@@ -201,4 +202,45 @@ fn early_stopping_keeps_the_best_checkpoint() {
         &a,
         "gan.best_metric = \"nll_oracle\" is not measured on this run's data",
     );
+}
+
+/// The discriminator regularisers at once (instance noise, R1, spectral normalisation), on
+/// RelGAN-style Gumbel-softmax and on TextGAN: they train, and a run stopped halfway and
+/// resumed ends where the straight run ends. An algorithm with a loss of its own refuses R1.
+#[test]
+fn discriminator_regularisers_train_and_resume_exactly() {
+    let f = Fixture::new();
+    for algo in ["gumbel", "textgan"] {
+        let mut args = gan_args(algo, 4);
+        args.extend(sets(&[
+            "gan.d_input_noise=0.1",
+            "gan.r1_weight=1.0",
+            "gan.d_spectral_norm=true",
+        ]));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (a, b) = (format!("{algo}-a"), format!("{algo}-b"));
+        f.train(&a, 4 + 4, &args);
+        f.train(&b, 4 + 2, &args);
+        ok(&["train", "--resume", &f.s(&b), "--max-steps", "8"]);
+        let (ma, mb) = (metrics(&f.path(&a)), metrics(&f.path(&b)));
+        let (la, lb) = (ma.last().unwrap(), mb.last().unwrap());
+        for k in ["test_nll", "g_loss", "d_loss"] {
+            let (x, y) = (la[k].as_f64().unwrap(), lb[k].as_f64().unwrap());
+            assert!(x.is_finite(), "{algo}: {k} in {la}");
+            assert!(
+                (x - y).abs() < 1e-6,
+                "{algo}: {k}: straight {x} vs resumed {y}"
+            );
+        }
+    }
+    let mut args = gan_args("rankgan", 2);
+    args.extend(sets(&["gan.r1_weight=1.0"]));
+    let mut all = vec!["train", "--out", "unused"];
+    all.extend(args.iter().map(String::as_str));
+    fails(&all, "gan.r1_weight");
+    let mut args = gan_args("gumbel", 2);
+    args.extend(sets(&["gan.d_input_noise=-1"]));
+    let mut all = vec!["train", "--out", "unused"];
+    all.extend(args.iter().map(String::as_str));
+    fails(&all, "gan.d_input_noise");
 }

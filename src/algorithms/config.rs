@@ -43,12 +43,24 @@ pub struct AdvConfig {
     pub d_init: String,
     pub loss: GanLoss,
     pub gp_weight: f64,
+    /// Discriminator regularisers: Gaussian noise of this standard deviation on D's input
+    /// embeddings whenever it trains (instance noise; 0: none), the R1 penalty
+    /// `r1_weight / 2 * E_real |grad_x D(x)|²` on every loss (0: none; the algorithms whose
+    /// D update goes through `DiscSide::update`, and TextGAN), and spectral normalisation of
+    /// D's weight matrices after every update.
+    pub d_input_noise: f64,
+    pub r1_weight: f64,
+    pub d_spectral_norm: bool,
     /// Evaluate (NLL, BLEU, Self-BLEU, D accuracy) and checkpoint every this many adversarial steps.
     pub eval_every: usize,
     /// The adversarial phase's optimizers: Adam, or AdamW with `weight_decay`.
     pub optimizer: crate::optim::OptimizerKind,
     /// L2 (Adam) or decoupled (AdamW) weight decay of G's and D's adversarial updates.
     pub weight_decay: f64,
+    /// Lookahead around G's and D's optimizers: every `lookahead_k` updates the slow weights
+    /// move `lookahead_alpha` of the way to the fast ones, which restart there; 0: off.
+    pub lookahead_k: i64,
+    pub lookahead_alpha: f64,
     /// MLE interleaving: after every this many adversarial steps, `mle_steps` teacher-forcing
     /// updates on training batches (the MLE optimizer, at the rate MLE ended with); 0: never.
     pub mle_every: usize,
@@ -85,9 +97,14 @@ impl Default for AdvConfig {
             d_init: String::new(),
             loss: GanLoss::Standard,
             gp_weight: 10.0,
+            d_input_noise: 0.0,
+            r1_weight: 0.0,
+            d_spectral_norm: false,
             eval_every: 100,
             optimizer: crate::optim::OptimizerKind::Adam,
             weight_decay: 0.0,
+            lookahead_k: 0,
+            lookahead_alpha: 0.5,
             mle_every: 0,
             mle_steps: 1,
             kl_to_mle: 0.0,
@@ -122,8 +139,12 @@ impl AdvConfig {
                 "gan.grad_clip and gan.d_grad_clip must be finite and non-negative (0 turns clipping off)".into()
             },
         )?;
-        ensure(finite_nonneg(g.gp_weight), || {
-            "gan.gp_weight must be finite and non-negative".into()
+        ensure(
+            finite_nonneg(g.gp_weight) && finite_nonneg(g.r1_weight),
+            || "gan.gp_weight and gan.r1_weight must be finite and non-negative".into(),
+        )?;
+        ensure(finite_nonneg(g.d_input_noise), || {
+            "gan.d_input_noise must be finite and non-negative".into()
         })?;
         ensure(
             finite_nonneg(g.weight_decay) && finite_nonneg(g.kl_to_mle),
@@ -132,6 +153,12 @@ impl AdvConfig {
         ensure(g.mle_every == 0 || g.mle_steps >= 1, || {
             "gan.mle_steps must be at least 1 when gan.mle_every is set".into()
         })?;
+        ensure(
+            (0..=10_000).contains(&g.lookahead_k)
+                && g.lookahead_alpha > 0.0
+                && g.lookahead_alpha <= 1.0,
+            || "gan.lookahead_k must be in 0..=10000 and gan.lookahead_alpha in (0, 1]".into(),
+        )?;
         ensure(g.plateau_factor > 0.0 && g.plateau_factor < 1.0, || {
             "gan.plateau_factor must be in (0, 1)".into()
         })?;
@@ -175,11 +202,34 @@ impl AdvConfig {
         !self.best_metric.contains("nll")
     }
 
+    /// Refuses `r1_weight` for the built-in algorithms whose discriminator loss is their own
+    /// (a ranker's, a (k+1)-way classifier's, per-token ScratchGAN's) or who have none.
+    pub fn check_penalty(&self, algorithm: &str) -> Result<()> {
+        const OWN_LOSS: [&str; 8] = [
+            "cot",
+            "jsdgan",
+            "dgsan",
+            "dpgan",
+            "rankgan",
+            "scratchgan",
+            "sentigan",
+            "catgan",
+        ];
+        ensure(
+            self.r1_weight == 0.0 || !OWN_LOSS.contains(&algorithm),
+            || {
+                format!("gan.r1_weight: gan.algorithm = \"{algorithm}\" updates its discriminator with a loss of its own that takes no R1 penalty")
+            },
+        )
+    }
+
     fn adam(&self, beta1: f64) -> crate::optim::AdamConfig {
         crate::optim::AdamConfig {
             beta1,
             weight_decay: self.weight_decay,
             decoupled: self.optimizer == crate::optim::OptimizerKind::Adamw,
+            lookahead_k: self.lookahead_k,
+            lookahead_alpha: self.lookahead_alpha,
             ..Default::default()
         }
     }
@@ -191,7 +241,10 @@ impl AdvConfig {
 
     /// The discriminator's optimizer (Adam or AdamW with `d_beta1`).
     pub fn d_adam(&self) -> crate::optim::AdamConfig {
-        self.adam(self.d_beta1)
+        crate::optim::AdamConfig {
+            spectral_norm: self.d_spectral_norm,
+            ..self.adam(self.d_beta1)
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The discriminator side of every algorithm: the network, its optimizer, its loss (with the
-//! WGAN gradient penalty), one update and what it saw.
+//! WGAN gradient penalty and the R1 penalty), one update and what it saw. With
+//! `gan.d_input_noise`, the network reads noisy embeddings whenever it trains.
 use super::batches::Shapes;
 use super::config::AdvConfig;
 use super::losses::{self, GanLoss};
@@ -15,6 +16,7 @@ pub struct DiscSide {
     pub opt: Adam,
     pub loss: GanLoss,
     pub gp_weight: f64,
+    pub r1_weight: f64,
     /// `gan.d_grad_clip`: global-norm bound on each update's gradient (0: none).
     pub grad_clip: f64,
 }
@@ -34,11 +36,17 @@ pub struct DStats {
 impl DiscSide {
     pub fn new(model: DiscriminatorModel, cfg: &AdvConfig) -> Self {
         let opt = Adam::new(&model.vs, &cfg.d_adam()).named("discriminator");
+        let DiscriminatorModel { vs, net } = model;
+        let net: Box<dyn crate::models::disc::Discriminator> = match cfg.d_input_noise {
+            0.0 => net,
+            sigma => Box::new(crate::models::disc::NoisyDiscriminator::new(net, sigma)),
+        };
         DiscSide {
-            model,
+            model: DiscriminatorModel { vs, net },
             opt,
             loss: cfg.loss,
             gp_weight: cfg.gp_weight,
+            r1_weight: cfg.r1_weight,
             grad_clip: cfg.d_grad_clip,
         }
     }
@@ -74,8 +82,8 @@ impl DiscSide {
             )
         };
         let mut loss = losses::d_loss(self.loss, &r, &f);
-        if self.loss == GanLoss::Wgan && self.gp_weight > 0.0 {
-            loss += self.gradient_penalty(real_emb, fake_emb, rc) * self.gp_weight;
+        if let Some(p) = self.penalties(real_emb, fake_emb, rc) {
+            loss += p;
         }
         let grad_norm = crate::optim::minimize(&mut self.opt, &loss, self.grad_clip, lr);
         let (real_acc, fake_acc) = losses::accuracy(self.loss, &r, &f);
@@ -85,6 +93,35 @@ impl DiscSide {
             fake_acc,
             grad_norm,
         }
+    }
+
+    /// The gradient penalties the settings ask for, weighted: WGAN-GP's (with the WGAN loss)
+    /// and R1's, on embedded real and fake inputs under the real rows' condition.
+    pub fn penalties(&self, real: &Tensor, fake: &Tensor, cond: &Condition) -> Option<Tensor> {
+        let gp = (self.loss == GanLoss::Wgan && self.gp_weight > 0.0)
+            .then(|| self.gradient_penalty(real, fake, cond) * self.gp_weight);
+        let r1 =
+            (self.r1_weight > 0.0).then(|| self.r1_penalty(real, cond) * (self.r1_weight / 2.0));
+        match (gp, r1) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// R1 (Mescheder et al. 2018): `E_real |grad_x D(x)|²`, the squared norm of the scores'
+    /// gradient with respect to the embedded real input, per row, averaged.
+    pub fn r1_penalty(&self, real: &Tensor, cond: &Condition) -> Tensor {
+        let x = real.detach().set_requires_grad(true);
+        let net = self.model.net.as_ref();
+        let score = crate::models::disc::twice_differentiable(|| {
+            net.forward_embedded_given(&x, cond, true)
+        })
+        .sum(Kind::Float);
+        let grad = Tensor::run_backward(&[score], &[&x], true, true).remove(0);
+        grad.square()
+            .reshape([x.size()[0], -1])
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+            .mean(Kind::Float)
     }
 
     /// (|grad D(x_hat)| - 1)^2 at random interpolates of the embedded real and fake inputs
@@ -133,6 +170,49 @@ impl DiscSide {
 mod tests {
     use super::*;
     use tch::Device;
+
+    /// R1 against the same figure taken row by row with plain first-order gradients; the
+    /// penalty's own gradient reaches D's weights (it regularises D), and an update with
+    /// `r1_weight` adds weight / 2 times it to the loss.
+    #[test]
+    fn r1_is_the_mean_squared_input_gradient_of_real_rows() {
+        tch::manual_seed(7);
+        let dcfg = crate::algorithms::testing::tiny_cnn();
+        let model = DiscriminatorModel::new(&dcfg, 9, 6, Device::Cpu);
+        let cfg = AdvConfig {
+            r1_weight: 4.0,
+            ..AdvConfig::default()
+        };
+        let mut side = DiscSide::new(model, &cfg);
+        let real = Tensor::randint(9, [5, 6], (Kind::Int64, Device::Cpu));
+        let emb = side.model.net.embed(&real).detach();
+        let got = side.r1_penalty(&emb, &Condition::None);
+        let mut want = 0.0;
+        for i in 0..5 {
+            let x = emb.narrow(0, i, 1).copy().set_requires_grad(true);
+            let s = side.model.net.forward_embedded(&x, true).sum(Kind::Float);
+            let g = Tensor::run_backward(&[s], &[&x], false, false).remove(0);
+            want += g.square().sum(Kind::Double).double_value(&[]) / 5.0;
+        }
+        let g = got.double_value(&[]);
+        assert!((g - want).abs() < 1e-5 * want.max(1e-3), "{g} vs {want}");
+        side.opt.zero_grad();
+        got.backward();
+        let reach: f64 = side
+            .model
+            .vs
+            .trainable_variables()
+            .iter()
+            .filter(|v| v.grad().defined())
+            .map(|v| v.grad().abs().sum(Kind::Double).double_value(&[]))
+            .sum();
+        assert!(reach > 0.0, "the penalty trains D");
+        let p = side
+            .penalties(&emb, &emb, &Condition::None)
+            .unwrap()
+            .double_value(&[]);
+        assert!((p - 2.0 * g).abs() < 1e-5 * g.max(1e-3), "{p} vs 2 x {g}");
+    }
 
     /// `gan.d_grad_clip` bounds the gradient D's update steps with, and reports the norm before.
     #[test]

@@ -174,7 +174,10 @@ impl Algorithm for TextGan {
         let (fr, r) = self.features(&re, true);
         let (ff, f) = self.features(&fe, true);
         let mmd = mmd2(&fr, &ff, &self.cfg.sigmas);
-        let loss = losses::d_loss(self.adv.loss, &r, &f) - &mmd * self.cfg.mmd_weight;
+        let mut loss = losses::d_loss(self.adv.loss, &r, &f) - &mmd * self.cfg.mmd_weight;
+        if let Some(p) = self.disc.penalties(&re, &fe, &Condition::None) {
+            loss += p;
+        }
         let (real_acc, fake_acc) = losses::accuracy(self.adv.loss, &r, &f);
         let l = g_update(
             &mut self.disc.opt,

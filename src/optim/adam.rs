@@ -21,6 +21,15 @@ pub struct AdamConfig {
     pub weight_decay: f64,
     /// Decoupled weight decay (AdamW) instead of L2 added to the gradient.
     pub decoupled: bool,
+    /// Lookahead (Zhang et al. 2019): every `lookahead_k` updates the slow weights move
+    /// `lookahead_alpha` of the way to the fast ones and the fast ones restart from them;
+    /// 0: off.
+    pub lookahead_k: i64,
+    pub lookahead_alpha: f64,
+    /// After every update, divide each weight matrix (two or more dimensions, embedding
+    /// tables excepted) by its largest singular value: spectral normalisation applied as a
+    /// projection, so the network is 1-Lipschitz in its inputs layer by layer.
+    pub spectral_norm: bool,
 }
 
 impl Default for AdamConfig {
@@ -31,6 +40,9 @@ impl Default for AdamConfig {
             eps: 1e-8,
             weight_decay: 0.0,
             decoupled: false,
+            lookahead_k: 0,
+            lookahead_alpha: 0.5,
+            spectral_norm: false,
         }
     }
 }
@@ -80,6 +92,11 @@ pub struct Adam {
     pub spike_factor: f64,
     /// The recent good losses (at most [`SPIKE_WINDOW`]).
     pub(crate) recent: std::collections::VecDeque<f64>,
+    /// Lookahead's period, rate and slow weights (empty when off).
+    lookahead: (i64, f64),
+    slow: Vec<Tensor>,
+    /// The parameters spectral normalisation divides (indices), when it is on.
+    spectral: Vec<usize>,
 }
 
 /// How many recent losses the spike guard's median looks at.
@@ -145,6 +162,14 @@ impl Adam {
         let (names, params): (Vec<_>, Vec<_>) = vars.into_iter().unzip();
         let m = params.iter().map(Tensor::zeros_like).collect();
         let v = params.iter().map(Tensor::zeros_like).collect();
+        let spectral = match cfg.spectral_norm {
+            true => spectral_params(&names, &params),
+            false => Vec::new(),
+        };
+        let slow = match cfg.lookahead_k {
+            0 => Vec::new(),
+            _ => params.iter().map(|p| p.detach().copy()).collect(),
+        };
         Adam {
             names,
             params,
@@ -160,6 +185,9 @@ impl Adam {
             name: "model",
             spike_factor: 0.0,
             recent: std::collections::VecDeque::new(),
+            lookahead: (cfg.lookahead_k, cfg.lookahead_alpha),
+            slow,
+            spectral,
         }
     }
 
@@ -197,6 +225,20 @@ impl Adam {
             Scalar::Host(bc2.sqrt()),
             Scalar::Host(keep),
         );
+        let (k, alpha) = self.lookahead;
+        if k > 0 && self.t % k == 0 {
+            for (p, slow) in self.params.iter_mut().zip(&mut self.slow) {
+                let _ = slow.lerp_(p, alpha); // slow += alpha (fast - slow)
+                p.copy_(slow);
+            }
+        }
+        for &i in &self.spectral {
+            let p = &mut self.params[i];
+            let rows = p.size()[0];
+            // The largest singular value, exactly (the matrices are small beside the update).
+            let sigma = p.reshape([rows, -1]).svd(true, false).1.max();
+            let _ = p.g_div_(&sigma.clamp_min(1e-12));
+        }
     }
 
     /// The update of every parameter with a gradient: `step` = lr / (1 - beta1^t),
@@ -297,12 +339,16 @@ impl Adam {
         }
     }
 
-    /// Moment estimates by name, for a checkpoint: `<prefix>m.<var>`, `<prefix>v.<var>`.
+    /// Moment estimates by name, for a checkpoint: `<prefix>m.<var>`, `<prefix>v.<var>`, and
+    /// Lookahead's slow weights `<prefix>slow.<var>` when it is on.
     pub fn state_tensors(&self, prefix: &str) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         for (i, n) in self.names.iter().enumerate() {
             out.push((format!("{prefix}m.{n}"), self.m[i].shallow_clone()));
             out.push((format!("{prefix}v.{n}"), self.v[i].shallow_clone()));
+            if let Some(slow) = self.slow.get(i) {
+                out.push((format!("{prefix}slow.{n}"), slow.shallow_clone()));
+            }
         }
         out
     }
@@ -315,7 +361,11 @@ impl Adam {
     ) -> Result<(), String> {
         let _guard = tch::no_grad_guard();
         for (i, n) in self.names.iter().enumerate() {
-            for (which, dst) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
+            let mut parts = vec![("m", &mut self.m[i]), ("v", &mut self.v[i])];
+            if let Some(slow) = self.slow.get_mut(i) {
+                parts.push(("slow", slow));
+            }
+            for (which, dst) in parts {
                 let key = format!("{prefix}{which}.{n}");
                 let src = tensors
                     .get(&key)
@@ -332,6 +382,15 @@ impl Adam {
         }
         Ok(())
     }
+}
+
+/// The parameters spectral normalisation divides: weight matrices and convolution kernels
+/// (read as [out, in * ...]), not biases, norms, or embedding and position tables.
+fn spectral_params(names: &[String], params: &[Tensor]) -> Vec<usize> {
+    const TABLES: [&str; 4] = ["embed", "wte", "wpe", "label"];
+    (0..params.len())
+        .filter(|&i| params[i].dim() >= 2 && !TABLES.iter().any(|t| names[i].contains(t)))
+        .collect()
 }
 
 /// A saved copy of an [`Adam`]'s parameters and state.
@@ -384,6 +443,125 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Lookahead with k = 2, alpha = 0.5 equals plain Adam whose weights are set, after every
+    /// second update, to the midpoint of where they were two updates before and where they
+    /// are (moments kept); its slow weights are in the checkpoint's tensors.
+    #[test]
+    fn lookahead_moves_halfway_every_k_updates() {
+        let make = |k: i64| {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let w = vs
+                .root()
+                .var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]));
+            let cfg = AdamConfig {
+                lookahead_k: k,
+                ..Default::default()
+            };
+            let opt = Adam::new(&vs, &cfg);
+            (vs, w, opt)
+        };
+        let (_a, wa, mut la) = make(2);
+        let (_b, wb, mut plain) = make(0);
+        let mut slow = wb.detach().copy();
+        let loss = |w: &Tensor| w.pow_tensor_scalar(4).sum(Kind::Float);
+        for i in 1..=6 {
+            for (w, opt) in [(&wa, &mut la), (&wb, &mut plain)] {
+                opt.zero_grad();
+                loss(w).backward();
+                opt.step(0.1);
+            }
+            if i % 2 == 0 {
+                tch::no_grad(|| {
+                    slow = &slow + (wb.detach() - &slow) * 0.5;
+                    let mut w = wb.shallow_clone();
+                    w.copy_(&slow);
+                });
+            }
+            let (a, b): (Vec<f32>, Vec<f32>) =
+                (Vec::try_from(&wa).unwrap(), Vec::try_from(&wb).unwrap());
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-6, "update {i}: {a:?} vs {b:?}");
+            }
+        }
+        assert!(la.state_tensors("g.").iter().any(|(n, _)| n == "g.slow.w"));
+        assert!(!plain
+            .state_tensors("g.")
+            .iter()
+            .any(|(n, _)| n.contains("slow")));
+    }
+
+    /// With spectral normalisation every weight matrix and kernel has largest singular value
+    /// 1 after an update (a kernel read as [out, in * ...]); biases and embedding tables
+    /// take the plain update.
+    #[test]
+    fn spectral_normalisation_leaves_unit_singular_values() {
+        tch::manual_seed(3);
+        let run = |on: bool| {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let r = vs.root();
+            let emb = (&r / "embed").var(
+                "weight",
+                &[5, 3],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 2.0,
+                },
+            );
+            let w = (&r / "lin").var(
+                "weight",
+                &[4, 3],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 2.0,
+                },
+            );
+            let b = (&r / "lin").var("bias", &[4], nn::Init::Const(0.3));
+            let k = (&r / "conv").var(
+                "weight",
+                &[2, 1, 3, 4],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 2.0,
+                },
+            );
+            let cfg = AdamConfig {
+                spectral_norm: on,
+                ..Default::default()
+            };
+            let mut opt = Adam::new(&vs, &cfg);
+            let x = Tensor::ones([2, 3], (Kind::Float, Device::Cpu));
+            let y = x.matmul(&emb.tr()).sum(Kind::Float)
+                + (x.matmul(&w.tr()) + &b).square().sum(Kind::Float)
+                + k.square().sum(Kind::Float);
+            opt.zero_grad();
+            y.backward();
+            opt.step(0.01);
+            let top = |t: &Tensor| {
+                t.reshape([t.size()[0], -1])
+                    .svd(true, false)
+                    .1
+                    .max()
+                    .double_value(&[])
+            };
+            let copy = |t: &Tensor| t.detach().copy();
+            (top(&w), top(&k), top(&emb), copy(&b), copy(&emb))
+        };
+        tch::manual_seed(3);
+        let (w, k, emb, b, e) = run(true);
+        tch::manual_seed(3);
+        let (w0, k0, emb0, b0, e0) = run(false);
+        assert!((w - 1.0).abs() < 1e-5 && (k - 1.0).abs() < 1e-5, "{w} {k}");
+        assert!(
+            w0 > 1.5 && k0 > 1.5,
+            "the plain update leaves them large: {w0} {k0}"
+        );
+        assert!(
+            (emb - emb0).abs() < 1e-6 && emb > 1.5,
+            "tables untouched: {emb}"
+        );
+        assert!(b.equal(&b0) && e.equal(&e0));
     }
 
     #[test]

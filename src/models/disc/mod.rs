@@ -8,6 +8,7 @@ mod cnn;
 mod fused;
 mod lstm;
 mod mlp;
+mod noise;
 mod pair;
 mod transformer;
 pub mod trunk;
@@ -16,6 +17,7 @@ pub use cnn::{CnnDiscConfig, CnnDiscriminator, Highway};
 pub use fused::twice_differentiable;
 pub use lstm::{LstmDiscConfig, LstmDiscriminator};
 pub use mlp::{MlpDiscConfig, MlpDiscriminator};
+pub use noise::NoisyDiscriminator;
 pub use pair::PairDiscriminator;
 pub use transformer::TransformerDiscriminator;
 
