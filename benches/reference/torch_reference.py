@@ -374,7 +374,7 @@ def make_gen(c, dev):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", action="append", choices=list(SIZES))
-    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan", "forward", "cot", "jsdgan", "dgsan", "rankgan"])
+    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan", "forward", "cot", "jsdgan", "dgsan", "rankgan", "textgan"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
@@ -459,6 +459,51 @@ def main():
                         loss = rsgan(d(real()), d(fake))
                         dopt.zero_grad(); loss.backward(); dopt.step()
                 reps = min(a.reps, 5)
+                ms = median_ms(fn, dev, 1, reps)
+            elif step == "textgan":
+                # Texygen's textGan_MMD step as textgan runs it: G's Gumbel-softmax rows
+                # (beta 1000) through a CNN of widths 2, 3 x 100, 200; G minimises MMD² of the
+                # highway features against a real batch's; then one D update of
+                # BCE - 0.1 MMD².
+                d = CNNDis(vocab, a.highway, emb=32, sizes=(2, 3), nums=(100, 200)).to(dev).train()
+                dopt = torch.optim.Adam(d.parameters(), 1e-4)
+                sig = torch.tensor([1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 5, 10, 15, 20, 25, 30, 35, 100, 1e3, 1e4, 1e5, 1e6], device=dev)
+                def soft_rows(n):
+                    h, x, out = None, torch.zeros(n, 1, dtype=torch.long, device=dev), []
+                    for _ in range(length):
+                        logits, h = g(x, h)
+                        u = torch.rand_like(logits[:, -1])
+                        z = logits[:, -1] - torch.log(-torch.log(u + 1e-10) + 1e-10)
+                        x = z.argmax(-1, keepdim=True)
+                        out.append(F.softmax(1000.0 * z, -1))
+                    return torch.stack(out, 1)
+                def feats(e):
+                    h = torch.cat([F.relu(c(e.unsqueeze(1))).squeeze(3).amax(2) for c in d.convs], 1)
+                    hw = d.head
+                    z = hw.highway(h)
+                    t = torch.sigmoid(hw.gate(h) if hw.gate is not None else z)
+                    f = t * F.relu(z) + (1 - t) * h
+                    return f, hw.out(hw.drop(f)).squeeze(1)
+                def mmd(x, y):
+                    def k(p, q):
+                        dist = (p.pow(2).sum(1, keepdim=True) + q.pow(2).sum(1) - 2 * p @ q.t()).clamp(min=0)
+                        return torch.exp(-dist.unsqueeze(0) / (2 * sig.view(-1, 1, 1))).sum(0).mean()
+                    return (k(x, x) + k(y, y) - 2 * k(x, y)).clamp(min=0)
+                def fn():
+                    fake = soft_rows(b)
+                    with torch.no_grad():
+                        fr, _ = feats(d.embed(data[:, 1:]))
+                    ff, _ = feats(fake @ d.embed.weight)
+                    loss = mmd(fr, ff)
+                    opt.zero_grad(); loss.backward()
+                    nn.utils.clip_grad_norm_(g.parameters(), 5.0); opt.step()
+                    with torch.no_grad():
+                        fake = soft_rows(b)
+                    fr, r = feats(d.embed(data[:, 1:]))
+                    ff, f = feats(fake @ d.embed.weight)
+                    dl = F.softplus(-r).mean() + F.softplus(f).mean() - 0.1 * mmd(fr, ff)
+                    dopt.zero_grad(); dl.backward(); dopt.step()
+                reps = min(a.reps, 10)
                 ms = median_ms(fn, dev, 1, reps)
             elif step == "rankgan":
                 # Texygen's RankGAN step: rollout rewards are rank scores (softmax over the

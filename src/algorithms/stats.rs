@@ -27,6 +27,30 @@ pub struct StepStats {
 }
 
 impl StepStats {
+    /// The figures present, for a person: `d_loss 1.3823, d_real_acc 0.6875, mmd2 0.1699`.
+    pub fn summary(&self) -> String {
+        let named = [
+            ("g_loss", self.g_loss),
+            ("d_loss", self.d_loss),
+            ("d_real_acc", self.d_real_acc),
+            ("d_fake_acc", self.d_fake_acc),
+            ("d_grad_norm", self.d_grad_norm),
+            ("beta", self.beta),
+        ];
+        let fixed = named
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)));
+        let extra = self.extra.iter().map(|(k, v)| (k.clone(), *v));
+        let parts: Vec<String> = fixed
+            .chain(extra)
+            .map(|(k, v)| format!("{k} {v:.4}"))
+            .collect();
+        match parts.is_empty() {
+            true => "no figures".into(),
+            false => parts.join(", "),
+        }
+    }
+
     /// A generator update's figures.
     pub fn g(loss: f64) -> Self {
         StepStats {

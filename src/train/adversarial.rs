@@ -109,7 +109,10 @@ impl AdvPhase {
             let s = self.algo().d_step(&mut Self::ctx(t, &mut rng));
             hooks.on_step(i + 1, s.d_loss.unwrap_or(f64::NAN), t.cfg.gan.adv.d_lr);
             if i + 1 == pre {
-                let m = format!("discriminator pretrained for {pre} {unit}: {s:?}");
+                let m = format!(
+                    "discriminator pretrained for {pre} {unit}; last: {}",
+                    s.summary()
+                );
                 t.message(hooks, &m);
             }
         }

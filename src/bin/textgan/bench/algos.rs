@@ -57,6 +57,15 @@ pub(super) fn adversarial_step(
             Override::new("discriminator.kind", "cnn"),
             highway,
         ]),
+        Step::Textgan => sets.extend([
+            Override::new("gan.algorithm", "textgan"),
+            Override::new("gan.d_steps", 1),
+            Override::new("discriminator.kind", "cnn"),
+            Override::new("discriminator.embed_dim", 32),
+            Override::new("discriminator.filter_sizes", vec![2, 3]),
+            Override::new("discriminator.num_filters", vec![100, 200]),
+            highway,
+        ]),
         Step::Cot => sets.extend([
             Override::new("gan.algorithm", "cot"),
             Override::new("gan.d_steps", 1),

@@ -42,6 +42,8 @@ pub enum Step {
     Dgsan,
     /// RankGAN: a G step with 16 rollouts per prefix rewarded by rank scores, 5 ranker updates.
     Rankgan,
+    /// TextGAN: one G update (MMD² of CNN features, Gumbel-softmax rows) and one D update.
+    Textgan,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -364,7 +366,7 @@ fn time_step(
         (Step::Forward, _) => bail!("--step forward is timed for the gpt2 sizes only"),
         (Step::Mle, _) => mle_secs(a, s, size, model, vocab, device)?,
         (Step::Seqgan | Step::Relgan | Step::Scratchgan, _)
-        | (Step::Cot | Step::Jsdgan | Step::Dgsan | Step::Rankgan, _) => {
+        | (Step::Cot | Step::Jsdgan | Step::Dgsan | Step::Rankgan | Step::Textgan, _) => {
             adversarial_secs(a, s, step, size, model, vocab, device)?
         }
         (Step::Sample, _) => sample_secs(a, s, (model, 10_000), device),
