@@ -1,4 +1,5 @@
-//! The algorithms of the older toolkits added last (CoT, JSDGAN, DGSAN, DPGAN, RankGAN, TextGAN) and the tools
+//! The algorithms of the older toolkits added last (CoT, JSDGAN, DGSAN, DPGAN, RankGAN, TextGAN,
+//! LeakGAN) and the tools
 //! every algorithm shares against collapse, end to end through the binary.
 mod common;
 use common::*;
@@ -9,13 +10,20 @@ use common::*;
 #[test]
 fn new_algorithms_train_and_resume_exactly() {
     let f = Fixture::new();
-    for algo in ["cot", "jsdgan", "dgsan", "dpgan", "rankgan", "textgan"] {
+    for algo in [
+        "cot", "jsdgan", "dgsan", "dpgan", "rankgan", "textgan", "leakgan",
+    ] {
         let mut sets = gan_args(algo, 4);
         if algo == "dgsan" {
             sets.extend(["--set".into(), "gan.refresh_every=1".into()]);
         }
         if algo == "rankgan" {
             for s in ["gan.rollouts=2", "gan.ref_size=3", "gan.feature_dim=5"] {
+                sets.extend(["--set".into(), s.into()]);
+            }
+        }
+        if algo == "leakgan" {
+            for s in LEAKGAN {
                 sets.extend(["--set".into(), s.into()]);
             }
         }
@@ -37,10 +45,13 @@ fn new_algorithms_train_and_resume_exactly() {
             (Some(4), Some(4))
         );
         let mut keys = vec!["test_nll", "g_loss"];
-        if ["cot", "dpgan", "rankgan", "textgan"].contains(&algo) {
+        if ["cot", "dpgan", "rankgan", "textgan", "leakgan"].contains(&algo) {
             keys.push("d_loss");
             if algo == "textgan" {
                 keys.push("mmd2");
+            }
+            if algo == "leakgan" {
+                keys.extend(["reward", "intrinsic", "manager_loss"]);
             }
         } else {
             assert!(
@@ -70,12 +81,35 @@ fn new_algorithms_train_and_resume_exactly() {
     let mut args = vec!["train", "--out", "unused"];
     args.extend(sets.iter().map(String::as_str));
     fails(&args, "ranks with a CNN");
+    // LeakGAN's generator and its copy of D are checked against the discriminator.
+    let mut sets = gan_args("leakgan", 2);
+    sets.extend(["--set".into(), "generator.kind=leakgan".into()]);
+    let mut args = vec!["train", "--out", "unused"];
+    args.extend(sets.iter().map(String::as_str));
+    fails(
+        &args,
+        "the discriminator must have the layers generator.features copies",
+    );
+    let plain = gan_args("leakgan", 2);
+    let mut args = vec!["train", "--out", "unused"];
+    args.extend(plain.iter().map(String::as_str));
+    fails(&args, "set generator.kind = \"leakgan\"");
     let mut sets = gan_args("textgan", 2);
     sets.extend(["--set".into(), "gan.sigmas=[]".into()]);
     let mut args = vec!["train", "--out", "unused"];
     args.extend(sets.iter().map(String::as_str));
     fails(&args, "gan.sigmas");
 }
+
+/// A tiny LeakGAN generator whose leaked copy mirrors `gan_args`' CNN.
+const LEAKGAN: [&str; 6] = [
+    "generator.kind=leakgan",
+    "generator.features.embed_dim=8",
+    "generator.features.filter_sizes=[2, 3]",
+    "generator.features.num_filters=[4, 4]",
+    "generator.goal_dim=4",
+    "gan.rollouts=2",
+];
 
 fn sets(list: &[&str]) -> Vec<String> {
     list.iter()

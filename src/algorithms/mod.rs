@@ -17,6 +17,7 @@ pub mod disc_side;
 mod dpgan;
 mod gumbel;
 mod jsdgan;
+mod leakgan;
 pub mod lm_side;
 pub mod losses;
 mod maligan;
@@ -76,6 +77,7 @@ pub static REGISTRY: &[&dyn AlgorithmSpec] = &[
     &dpgan::SPEC,
     &rankgan::SPEC,
     &textgan::SPEC,
+    &leakgan::SPEC,
 ];
 
 /// Algorithms registered at run time ([`register`]): defined outside the library.

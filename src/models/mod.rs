@@ -8,6 +8,7 @@ mod beam;
 pub(crate) mod conditioned;
 pub mod disc;
 pub mod gpt2;
+mod leakgan;
 mod lstm;
 mod lstm_seq2seq;
 mod oracle;
@@ -22,6 +23,7 @@ pub mod vars;
 pub use beam::{beam_search, Beam};
 pub use conditioned::{CondSpec, LabelDiscriminator, LabelGenerator, PerClassGenerator};
 pub use gpt2::Gpt2Config;
+pub use leakgan::{LeakPass, LeakganConfig, LeakganGenerator};
 pub use lstm::{LstmConfig, LstmGenerator};
 pub use lstm_seq2seq::{LstmSeq2seq, LstmSeq2seqConfig};
 pub use oracle::{npy_f32, Oracle};
@@ -52,6 +54,8 @@ pub enum GeneratorConfig {
     /// GPT-2's block exactly (tanh GELU, its epsilon, learned positions, tied embeddings), in
     /// Hugging Face's layout: loads and writes GPT-2 model folders.
     Gpt2(Gpt2Config),
+    /// LeakGAN's Manager and Worker, with a frozen copy of the CNN discriminator's layers.
+    Leakgan(LeakganConfig),
 }
 
 impl GeneratorConfig {
@@ -80,6 +84,7 @@ impl GeneratorConfig {
             GeneratorConfig::Seq2seq(c) => c.validate(),
             GeneratorConfig::LstmSeq2seq(c) => c.validate(),
             GeneratorConfig::Gpt2(c) => c.validate(),
+            GeneratorConfig::Leakgan(c) => c.validate(),
         }
     }
 }
@@ -137,6 +142,12 @@ pub trait Generator: Send {
     /// A fresh decoding state for `batch` sequences under `cond`.
     fn initial_state_given(&self, batch: i64, _cond: &Condition) -> State {
         self.initial_state(batch)
+    }
+
+    /// LeakGAN's teacher-forced pass (logits, leaked features, goals), for the networks that
+    /// have one ([`LeakganGenerator::pass`]).
+    fn leak_pass(&self, _input: &Tensor, _text: &Tensor, _detach_goals: bool) -> Option<LeakPass> {
+        None
     }
 
     /// Teacher forcing of ids under `cond`: [B, T] -> [B, T, V].
@@ -200,6 +211,9 @@ impl GeneratorModel {
                     Box::new(TransformerGenerator::new(p, c, vocab_size, max_len + src))
                 }
                 GeneratorConfig::Rmc(c) => Box::new(RmcGenerator::new(p, c, vocab_size)),
+                GeneratorConfig::Leakgan(c) => {
+                    Box::new(LeakganGenerator::new(p, c, vocab_size, max_len))
+                }
                 // Its position table is the model's own (n_positions), whatever the data's length.
                 GeneratorConfig::Gpt2(c) => Box::new(c.build(p, vocab_size)),
                 GeneratorConfig::Seq2seq(c) => {
@@ -242,6 +256,14 @@ impl GeneratorModel {
                 freeze_all_but_adapters(&vs);
             }
         }
+        if let GeneratorConfig::Leakgan(_) = cfg {
+            // LeakGAN's copy of D's layers changes only by being copied into.
+            for (name, t) in vs.variables() {
+                if name.starts_with("leak.") {
+                    let _ = t.set_requires_grad(false);
+                }
+            }
+        }
         GeneratorModel { vs, net }
     }
 
@@ -277,7 +299,7 @@ impl GeneratorModel {
         let (all, trained) = (self.num_parameters(), self.num_trained());
         match all == trained {
             true => format!("{all} parameters"),
-            false => format!("{all} parameters, {trained} of them trained (LoRA adapters)"),
+            false => format!("{all} parameters, {trained} of them trained (the rest frozen: LoRA's base weights, LeakGAN's copy of D)"),
         }
     }
 

@@ -101,3 +101,13 @@ pub(super) fn load_hf(
     }
     crate::models::gpt2::load_weights(hf, gen)
 }
+
+/// LeakGAN's generator reads token ids into its leaked features and takes no condition:
+/// labelled or parallel data is refused before anything is built.
+pub(crate) fn check_unconditional(cfg: &RunConfig, vocab: &crate::data::Vocab) -> Result<()> {
+    let leak = matches!(cfg.generator, crate::models::GeneratorConfig::Leakgan(_));
+    let plain = matches!(cfg.cond_spec(vocab), crate::models::CondSpec::None);
+    crate::error::ensure(!leak || plain, || {
+        "generator.kind = \"leakgan\" generates without a condition: this data has labels or sources".into()
+    })
+}

@@ -94,6 +94,7 @@ impl Trainer {
         let (device, data) = prepare(&cfg)?;
         let corpus = &data.corpus;
         tch::manual_seed(cfg.train.seed as i64);
+        super::setup::check_unconditional(&cfg, &corpus.vocab)?;
         let mut gen = GeneratorModel::conditional(
             &cfg.generator,
             corpus.vocab.len() as i64,
