@@ -46,6 +46,14 @@ fn lighter(name: &str) -> Vec<&'static str> {
         ],
         "catgan-mr15" => vec!["--set", "gan.eval_batches=1", "--set", "gan.batch_size=16"],
         "sentigan-mr15" | "dpgan-oracle" => vec!["--set", "gan.d_pretrain_steps=10"],
+        "leakgan-oracle" => vec![
+            "--set",
+            "gan.rollouts=1",
+            "--set",
+            "gan.d_steps=2",
+            "--set",
+            "gan.d_pretrain_steps=2",
+        ],
         "textgan-oracle" => vec![
             "--set",
             "gan.g_steps=2",

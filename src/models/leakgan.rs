@@ -9,10 +9,11 @@
 //! leaks, and a checkpoint holds it, so sampling, evaluation and serving need no discriminator.
 //! A prefix of k tokens reads as its k embedded tokens followed by zero embeddings.
 //!
-//! Teacher forcing computes every prefix's features in one CNN pass and never forms the
+//! Teacher forcing computes every prefix's features at about one CNN pass's cost
+//! ([`CnnDiscriminator::prefix_features`]) and never forms the
 //! [B, T, V, k] tensor: `O_t w_t = W (w_t (x) h_t) + B w_t` with the Worker's output matrix
 //! read as [V, k * H].
-use super::disc::{CnnDiscConfig, CnnDiscriminator, Discriminator};
+use super::disc::{CnnDiscConfig, CnnDiscriminator};
 use super::{Generator, State};
 use crate::error::{ensure, Result};
 use serde::{Deserialize, Serialize};
@@ -158,16 +159,6 @@ impl LeakganGenerator {
         }
     }
 
-    /// Features [N, F] of prefixes: `ids` [N, L] with `keep` [N, L] (1 inside the prefix).
-    fn features_of(&self, ids: &Tensor, keep: &Tensor) -> Tensor {
-        let _guard = tch::no_grad_guard();
-        let emb = self.leak.embed(ids) * keep.unsqueeze(-1);
-        self.leak
-            .features_scored(&emb, false)
-            .expect("a CNN has features")
-            .0
-    }
-
     /// Logits [.., V] from Worker outputs `h` [.., H] and goal embeddings `w` [.., k].
     fn logits(&self, h: &Tensor, w: &Tensor) -> Tensor {
         let (v, k, hd) = (self.vocab_size, self.cfg.goal_dim, self.cfg.hidden_dim);
@@ -199,20 +190,10 @@ impl LeakganGenerator {
         if n > 0 {
             written.narrow(1, 0, n).copy_(&text.narrow(1, 0, n));
         }
-        // Prefix k (k = 0..=N) keeps positions < k: [N + 1, L].
-        let pos = Tensor::arange(l, (Kind::Int64, device));
-        let lens = Tensor::arange(n + 1, (Kind::Int64, device)).unsqueeze(1);
-        let keep = pos.unsqueeze(0).lt_tensor(&lens).to_kind(Kind::Float);
-        let rows = written
-            .unsqueeze(1)
-            .expand([b, n + 1, l], false)
-            .reshape([-1, l]);
-        let keep_rows = keep
-            .unsqueeze(0)
-            .expand([b, n + 1, l], false)
-            .reshape([-1, l]);
-        let features = self.features_of(&rows, &keep_rows).view([b, n + 1, -1]);
-        // The Manager over f_0 .. f_{T-1}.
+        // The prefixes of 0..=N tokens, in one pass over the shared windows.
+        let lens = Tensor::arange(n + 1, (Kind::Int64, device));
+        let features = self.leak.prefix_features(&written, &lens); // [B, N + 1, F]
+                                                                   // The Manager over f_0 .. f_{T-1}.
         let h0 = Tensor::zeros([1, b, self.cfg.hidden_dim], (Kind::Float, device));
         let (m, _, _) = run_lstm(&self.manager, &features.narrow(1, 0, t), &h0, &h0);
         let goals = Self::unit(&self.to_goal.forward(&m)); // [B, T, F]
@@ -275,15 +256,15 @@ impl Generator for LeakganGenerator {
             .detach()
             .expand([batch, c, -1], false)
             .contiguous();
-        let written = Tensor::zeros([batch, self.max_len], (Kind::Int64, device));
-        State::new(vec![
+        let mut tensors = vec![
             (z.shallow_clone(), 1),
             (z.shallow_clone(), 1),
             (z.shallow_clone(), 1),
             (z, 1),
-            (written, 0),
             (goals, 0),
-        ])
+        ];
+        tensors.extend(self.leak.prefix_start(batch).into_iter().map(|t| (t, 0)));
+        State::new(tensors)
     }
 
     fn leak_pass(&self, input: &Tensor, text: &Tensor, detach_goals: bool) -> Option<LeakPass> {
@@ -295,29 +276,26 @@ impl Generator for LeakganGenerator {
     }
 
     /// One step from `tokens` [B]: the token joins the written prefix (unless it is the
-    /// first input, `<bos>`), the Manager reads the prefix's features and sets a goal, and the
+    /// first input, `<bos>`), the Manager reads the prefix's features (pushed into the leaked
+    /// CNN's running window sums, [`CnnDiscriminator::prefix_push`]) and sets a goal, and the
     /// Worker's logits follow the goals of the c steps before.
+    ///
+    /// State: Worker h, c and Manager h, c ([1, B, H]); the last c goals [B, c, F]; the
+    /// prefix's window sums.
     fn step(&self, tokens: &Tensor, state: &mut State) -> Tensor {
-        let b = tokens.size()[0];
         let p = state.pos;
         let l = self.max_len;
         let k = (p.max(1) - 1).min(l); // tokens written before this one
-        let mut written = state.tensors[4].0.shallow_clone();
+        let t = &state.tensors;
+        let mut prefix: Vec<Tensor> = t[5..].iter().map(|(x, _)| x.shallow_clone()).collect();
         if p >= 1 && k < l {
-            written = written.copy();
-            written.narrow(1, k, 1).copy_(&tokens.unsqueeze(1));
+            prefix = self.leak.prefix_push(&prefix, tokens, k);
         }
         let n = if p >= 1 { (k + 1).min(l) } else { 0 };
-        let keep = Tensor::arange(l, (Kind::Int64, tokens.device()))
-            .lt(n)
-            .to_kind(Kind::Float)
-            .unsqueeze(0)
-            .expand([b, l], false);
-        let f = self.features_of(&written, &keep); // [B, F]
-        let t = &state.tensors;
+        let f = self.leak.prefix_read(&prefix, n, l); // [B, F]
         let (m, mh, mc) = run_lstm(&self.manager, &f.unsqueeze(1), &t[2].0, &t[3].0);
         let goal = Self::unit(&self.to_goal.forward(&m.squeeze_dim(1))); // [B, F]
-        let window = &t[5].0; // [B, c, F]
+        let window = &t[4].0; // [B, c, F]
         let w = self
             .psi
             .forward(&window.sum_dim_intlist([1i64].as_slice(), false, Kind::Float));
@@ -325,14 +303,9 @@ impl Generator for LeakganGenerator {
         let (h, wh, wc) = run_lstm(&self.worker, &x, &t[0].0, &t[1].0);
         let c = self.cfg.horizon;
         let window = Tensor::cat(&[window.narrow(1, 1, c - 1), goal.unsqueeze(1)], 1);
-        state.tensors = vec![
-            (wh, 1),
-            (wc, 1),
-            (mh, 1),
-            (mc, 1),
-            (written, 0),
-            (window, 0),
-        ];
+        let mut tensors = vec![(wh, 1), (wc, 1), (mh, 1), (mc, 1), (window, 0)];
+        tensors.extend(prefix.into_iter().map(|x| (x, 0)));
+        state.tensors = tensors;
         state.pos += 1;
         self.logits(&h.squeeze_dim(1), &w)
     }
