@@ -5,6 +5,7 @@
 //! generator meets any discriminator. Scores are raw logits, `[B, K]` with K heads per
 //! sequence (K > 1 for RelGAN's multiple representations), or `[B, T]` per token.
 mod cnn;
+mod cnn_prefix;
 mod fused;
 mod lstm;
 mod mlp;
