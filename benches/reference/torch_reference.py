@@ -363,6 +363,66 @@ def beam_translate(m, src, width, steps, bos=1, eos=2):
     return seqs
 
 
+class LeakG(nn.Module):
+    """LeakGAN's Manager and Worker as TextGAN-PyTorch's LeakGAN_G steps them (LSTM cells, the
+    Worker's V x k output, goals in feature space), with the paper's goal embedding: psi of the
+    sum of the last c goals."""
+
+    def __init__(s, vocab, emb=32, hid=32, k=16, c=4, feat=1720):
+        super().__init__()
+        s.embed = nn.Embedding(vocab, emb)
+        s.worker, s.manager = nn.LSTMCell(emb, hid), nn.LSTMCell(feat, hid)
+        s.work_out, s.to_goal = nn.Linear(hid, vocab * k), nn.Linear(hid, feat)
+        s.psi = nn.Linear(feat, k, bias=False)
+        s.goal_init = nn.Parameter(torch.randn(feat) * 0.1)
+        s.vocab, s.k, s.c, s.hid = vocab, k, c, hid
+
+    def init(s, n, dev):
+        z = torch.zeros(n, s.hid, device=dev)
+        return (z, z, z, z, (s.goal_init / s.c).expand(n, s.c, -1))
+
+    def step(s, tok, st, feat):
+        wh, wc, mh, mc, win = st
+        mh, mc = s.manager(feat, (mh, mc))
+        goal = F.normalize(s.to_goal(mh), dim=-1)
+        w = s.psi(win.sum(1))
+        wh, wc = s.worker(s.embed(tok), (wh, wc))
+        logits = torch.bmm(s.work_out(wh).view(-1, s.vocab, s.k), w.unsqueeze(2)).squeeze(2)
+        return logits, goal, (wh, wc, mh, mc, torch.cat([win[:, 1:], goal.unsqueeze(1)], 1))
+
+
+def cnn_features(d, ids):
+    """The CNN discriminator's highway output (`dis.get_feature` in TextGAN-PyTorch)."""
+    e = d.embed(ids).unsqueeze(1)
+    h = torch.cat([F.relu(c(e)).squeeze(3).amax(2) for c in d.convs], 1)
+    z = d.head.highway(h)
+    t = torch.sigmoid(d.head.gate(h) if d.head.gate is not None else z)
+    return t * F.relu(z) + (1 - t) * h
+
+
+def leak_run(g, d, n, length, dev, given=None, upto=0):
+    """LeakGAN's forward_leakgan: every step re-runs D's CNN on the zero-padded row so far.
+    Tokens of `given` are teacher-forced up to `upto` (all of them when `upto` is 0), the rest
+    sampled. Returns tokens, logits, features f_0..f_T and goals."""
+    st, tok = g.init(n, dev), torch.zeros(n, dtype=torch.long, device=dev)
+    row = torch.zeros(n, length, dtype=torch.long, device=dev)
+    logits, feats, goals = [], [], []
+    for t in range(length):
+        with torch.no_grad():
+            f = cnn_features(d, row)
+        out, goal, st = g.step(tok, st, f)
+        logits.append(out); feats.append(f); goals.append(goal)
+        if given is not None and (upto == 0 or t < upto):
+            tok = given[:, t]
+        else:
+            with torch.no_grad():
+                tok = torch.multinomial(F.softmax(out, -1), 1).squeeze(1)
+        row = row.clone(); row[:, t] = tok
+    with torch.no_grad():
+        feats.append(cnn_features(d, row))
+    return row, torch.stack(logits, 1), torch.stack(feats, 1), torch.stack(goals, 1)
+
+
 def make_gen(c, dev):
     if c["kind"] == "seq2seq":
         return Seq2seq(c).to(dev)
@@ -374,7 +434,7 @@ def make_gen(c, dev):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", action="append", choices=list(SIZES))
-    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan", "forward", "cot", "jsdgan", "dgsan", "rankgan", "textgan"])
+    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan", "forward", "cot", "jsdgan", "dgsan", "rankgan", "textgan", "leakgan"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
@@ -504,6 +564,49 @@ def main():
                     dl = F.softplus(-r).mean() + F.softplus(f).mean() - 0.1 * mmd(fr, ff)
                     dopt.zero_grad(); dl.backward(); dopt.step()
                 reps = min(a.reps, 10)
+                ms = median_ms(fn, dev, 1, reps)
+            elif step == "leakgan":
+                # LeakGAN's step at the oracle's size: 4 rollouts of every prefix re-run from
+                # the start (TextGAN-PyTorch's rollout), D's CNN features computed at every
+                # decoding step, rewards rescaled by rank (delta 12), the Manager's cosine loss
+                # and the Worker's intrinsic REINFORCE, then 5 D updates on fresh samples.
+                lg = LeakG(vocab).to(dev)
+                d = CNNDis(vocab, a.highway).to(dev)
+                gopt = torch.optim.Adam(lg.parameters(), 1.5e-3)
+                dopt = torch.optim.Adam(d.parameters(), 1e-4)
+                c = 4
+                def cos(x, y):
+                    return F.cosine_similarity(x, y, dim=-1, eps=1e-8)
+                def fn():
+                    d.eval()
+                    with torch.no_grad():
+                        s, _, _, _ = leak_run(lg, d, b, length, dev)
+                        r = torch.zeros(b, length, device=dev)
+                        for _ in range(4):
+                            for p in range(1, length):
+                                full, _, _, _ = leak_run(lg, d, b, length, dev, given=s, upto=p)
+                                r[:, p - 1] += torch.sigmoid(d(full))
+                        r /= 4
+                        r[:, -1] = torch.sigmoid(d(s))
+                        ranks = r.argsort(0, descending=True).argsort(0).float()
+                        q = torch.sigmoid(12 * (0.5 - ranks / b))
+                    _, logits, f, g = leak_run(lg, d, b, length, dev, given=s)
+                    gd = g.detach()
+                    intr = torch.stack([sum(cos(f[:, k] - f[:, k - i], gd[:, k - i]) for i in range(1, min(c, k) + 1)) / c
+                                        for k in range(1, length + 1)], 1)
+                    logp = F.log_softmax(logits, -1).gather(2, s.unsqueeze(2)).squeeze(2)
+                    worker = -(logp * intr).mean()
+                    m = length - c + 1
+                    manager = -(cos(f[:, c:c + m] - f[:, :m], g[:, :m]) * q[:, :m]).mean()
+                    gopt.zero_grad(); (worker + manager).backward()
+                    nn.utils.clip_grad_norm_(lg.parameters(), 5.0); gopt.step()
+                    d.train()
+                    for _ in range(5):
+                        with torch.no_grad():
+                            fake, _, _, _ = leak_run(lg, d, b, length, dev)
+                        dl = F.softplus(-d(data[:, 1:])).mean() + F.softplus(d(fake)).mean()
+                        dopt.zero_grad(); dl.backward(); dopt.step()
+                reps = min(a.reps, 3)
                 ms = median_ms(fn, dev, 1, reps)
             elif step == "rankgan":
                 # Texygen's RankGAN step: rollout rewards are rank scores (softmax over the

@@ -294,12 +294,19 @@ impl GeneratorModel {
             .sum::<usize>() as i64
     }
 
-    /// "N parameters", and how many of them train when LoRA froze the rest.
+    /// "N parameters", and how many of them train when LoRA (or LeakGAN's copy of D) froze
+    /// the rest.
     pub fn parameter_summary(&self) -> String {
         let (all, trained) = (self.num_parameters(), self.num_trained());
-        match all == trained {
-            true => format!("{all} parameters"),
-            false => format!("{all} parameters, {trained} of them trained (the rest frozen: LoRA's base weights, LeakGAN's copy of D)"),
+        let leak = self.vs.variables().keys().any(|n| n.starts_with("leak."));
+        match (all == trained, leak) {
+            (true, _) => format!("{all} parameters"),
+            (false, false) => {
+                format!("{all} parameters, {trained} of them trained (LoRA adapters)")
+            }
+            (false, true) => format!(
+                "{all} parameters, {trained} of them trained (the rest: LeakGAN's frozen copy of D)"
+            ),
         }
     }
 

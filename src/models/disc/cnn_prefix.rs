@@ -140,11 +140,8 @@ mod tests {
     use super::*;
     use tch::{nn, Device};
 
-    /// Prefix features equal the features of the rows with everything past the prefix
-    /// zeroed, for every length (0, inside, and past the widest filter's reach).
-    #[test]
-    fn prefix_features_are_the_masked_rows_features() {
-        tch::manual_seed(4);
+    /// A CNN over rows of 7 with filters 1 to 7 wide (dropout on: features never use it).
+    fn seven_wide() -> (nn::VarStore, CnnDiscriminator) {
         let vs = nn::VarStore::new(Device::Cpu);
         let c = CnnDiscConfig {
             embed_dim: 6,
@@ -155,6 +152,15 @@ mod tests {
             highway: Default::default(),
         };
         let d = CnnDiscriminator::new(&vs.root(), &c, 13);
+        (vs, d)
+    }
+
+    /// Prefix features equal the features of the rows with everything past the prefix
+    /// zeroed, for every length (0, inside, and past the widest filter's reach).
+    #[test]
+    fn prefix_features_are_the_masked_rows_features() {
+        tch::manual_seed(4);
+        let (_vs, d) = seven_wide();
         let ids = Tensor::randint(13, [3, 7], (Kind::Int64, Device::Cpu));
         let lens = Tensor::from_slice(&[0i64, 1, 3, 6, 7]);
         let got = d.prefix_features(&ids, &lens);
@@ -177,16 +183,7 @@ mod tests {
     #[test]
     fn pushed_prefixes_read_as_prefix_features() {
         tch::manual_seed(5);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let c = CnnDiscConfig {
-            embed_dim: 6,
-            filter_sizes: vec![1, 2, 4, 7],
-            num_filters: vec![3, 5, 4, 2],
-            num_rep: 1,
-            dropout: 0.0,
-            highway: Default::default(),
-        };
-        let d = CnnDiscriminator::new(&vs.root(), &c, 13);
+        let (_vs, d) = seven_wide();
         let ids = Tensor::randint(13, [3, 7], (Kind::Int64, Device::Cpu));
         let want = d.prefix_features(&ids, &Tensor::arange(8, (Kind::Int64, Device::Cpu)));
         let mut st = d.prefix_start(3);

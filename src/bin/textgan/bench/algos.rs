@@ -66,6 +66,13 @@ pub(super) fn adversarial_step(
             Override::new("discriminator.num_filters", vec![100, 200]),
             highway,
         ]),
+        Step::Leakgan => sets.extend([
+            Override::new("gan.algorithm", "leakgan"),
+            Override::new("gan.rollouts", 4),
+            Override::new("gan.d_steps", 5),
+            Override::new("discriminator.kind", "cnn"),
+            highway,
+        ]),
         Step::Cot => sets.extend([
             Override::new("gan.algorithm", "cot"),
             Override::new("gan.d_steps", 1),

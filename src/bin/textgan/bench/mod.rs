@@ -44,6 +44,9 @@ pub enum Step {
     Rankgan,
     /// TextGAN: one G update (MMD² of CNN features, Gumbel-softmax rows) and one D update.
     Textgan,
+    /// LeakGAN (oracle size): a G step with 4 rollouts per prefix and the leaked features,
+    /// then 5 D updates.
+    Leakgan,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -314,7 +317,23 @@ fn adversarial_secs(
         let m = GeneratorModel::new(&c, s.vocab, s.len + 1, device);
         (c, m)
     });
-    let gen = rmc.as_ref().map(|(c, m)| (c, m)).unwrap_or((&s.gen, model));
+    // LeakGAN's own generator, its copy of D the bench's CNN (SeqGAN's, the highway asked).
+    let leak = (step == Step::Leakgan).then(|| {
+        tch::manual_seed(0);
+        let mut g = textgan::models::LeakganConfig::default();
+        g.features.highway = match a.highway {
+            HighwayArg::Gated => textgan::models::disc::Highway::Gated,
+            HighwayArg::Tied => textgan::models::disc::Highway::Tied,
+        };
+        let c = GeneratorConfig::Leakgan(g);
+        let m = GeneratorModel::new(&c, s.vocab, s.len, device);
+        (c, m)
+    });
+    let gen = rmc
+        .as_ref()
+        .or(leak.as_ref())
+        .map(|(c, m)| (c, m))
+        .unwrap_or((&s.gen, model));
     let secs = algos::adversarial_step(step, s, gen, vocab, device, reps, a)?;
     Ok((secs, s.batch * s.len, reps))
 }
@@ -366,9 +385,11 @@ fn time_step(
         (Step::Forward, _) => bail!("--step forward is timed for the gpt2 sizes only"),
         (Step::Mle, _) => mle_secs(a, s, size, model, vocab, device)?,
         (Step::Seqgan | Step::Relgan | Step::Scratchgan, _)
-        | (Step::Cot | Step::Jsdgan | Step::Dgsan | Step::Rankgan | Step::Textgan, _) => {
+        | (Step::Cot | Step::Jsdgan | Step::Dgsan | Step::Rankgan | Step::Textgan, _)
+        | (Step::Leakgan, Size::Oracle) => {
             adversarial_secs(a, s, step, size, model, vocab, device)?
         }
+        (Step::Leakgan, _) => bail!("--step leakgan is timed at --size oracle only"),
         (Step::Sample, _) => sample_secs(a, s, (model, 10_000), device),
     })
 }
