@@ -138,7 +138,7 @@ impl Algorithm for Gumbel {
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let beta = self.beta(ctx);
         let (real, cond) = self.real_ids(ctx);
-        let fake = self.fake_soft(ctx, beta, &cond);
+        let fake = fake_soft(ctx, (self.adv.batch_size, &cond), beta, &self.shapes);
         // D's own gradients are not needed here: frozen, its backward pass only carries
         // the gradient through to G (about half the work of the full backward).
         self.disc.model.vs.freeze();
@@ -154,7 +154,8 @@ impl Algorithm for Gumbel {
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let beta = self.beta(ctx);
         let (real, cond) = self.real_ids(ctx);
-        let fake = tch::no_grad(|| self.fake_soft(ctx, beta, &cond));
+        let fake =
+            tch::no_grad(|| fake_soft(ctx, (self.adv.batch_size, &cond), beta, &self.shapes));
         let (re, fe) = {
             let d = self.disc.model.net.as_ref();
             (d.embed(&real), d.embed_soft(&fake))
@@ -180,13 +181,13 @@ impl Gumbel {
             schedule_len(self.cfg.beta_horizon, ctx.total),
         )
     }
+}
 
-    /// Generated soft one-hot rows at discriminator length, carrying gradients into G.
-    fn fake_soft(&self, ctx: &Ctx, beta: f64, cond: &Condition) -> Tensor {
-        let n = self.adv.batch_size;
-        let soft = gumbel_decode(ctx.gen, (n, cond), beta, &self.shapes, ctx.device);
-        soft_to_d_len(&soft, &self.shapes)
-    }
+/// `n` generated soft one-hot rows under `cond` at the discriminator's length, carrying
+/// gradients into G (RelGAN's, GSGAN's and TextGAN's fake batch).
+pub fn fake_soft(ctx: &Ctx, (n, cond): (i64, &Condition), beta: f64, shapes: &Shapes) -> Tensor {
+    let soft = gumbel_decode(ctx.gen, (n, cond), beta, shapes, ctx.device);
+    soft_to_d_len(&soft, shapes)
 }
 
 /// Gumbel-softmax decoding of `n` sequences with inverse temperature `beta`: soft one-hot rows

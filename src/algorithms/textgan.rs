@@ -14,7 +14,7 @@
 //! reconstruct, so it is left out. The discriminator must be a CNN; it does not read labels.
 use super::batches::{real_batch_given, Shapes};
 use super::disc_side::DiscSide;
-use super::gumbel::{gumbel_decode, soft_to_d_len};
+use super::gumbel::fake_soft;
 use super::losses;
 use super::{g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::Condition;
@@ -137,11 +137,14 @@ impl TextGan {
             .expect("a CNN discriminator (checked with the config)")
     }
 
-    /// Generated Gumbel-softmax rows at D's length, under `cond`, carrying gradients into G.
+    /// A generated batch of Gumbel-softmax rows under `cond`, carrying gradients into G.
     fn fake_soft(&self, ctx: &Ctx, cond: &Condition) -> Tensor {
-        let n = self.adv.batch_size;
-        let soft = gumbel_decode(ctx.gen, (n, cond), self.cfg.beta, &self.shapes, ctx.device);
-        soft_to_d_len(&soft, &self.shapes)
+        fake_soft(
+            ctx,
+            (self.adv.batch_size, cond),
+            self.cfg.beta,
+            &self.shapes,
+        )
     }
 }
 

@@ -190,14 +190,16 @@ impl LeakganGenerator {
         if n > 0 {
             written.narrow(1, 0, n).copy_(&text.narrow(1, 0, n));
         }
-        // The prefixes of 0..=N tokens, in one pass over the shared windows.
+        // The features [B, N + 1, F] of the prefixes of 0..=N tokens, in one pass over the
+        // shared windows.
         let lens = Tensor::arange(n + 1, (Kind::Int64, device));
-        let features = self.leak.prefix_features(&written, &lens); // [B, N + 1, F]
-                                                                   // The Manager over f_0 .. f_{T-1}.
+        let features = self.leak.prefix_features(&written, &lens);
+        // The Manager over f_0 .. f_{T-1}.
         let h0 = Tensor::zeros([1, b, self.cfg.hidden_dim], (Kind::Float, device));
         let (m, _, _) = run_lstm(&self.manager, &features.narrow(1, 0, t), &h0, &h0);
-        let goals = Self::unit(&self.to_goal.forward(&m)); // [B, T, F]
-                                                           // Sliding sums of the c goals before each step, the missing ones goal_init / c.
+        // The unit goals [B, T, F].
+        let goals = Self::unit(&self.to_goal.forward(&m));
+        // Sliding sums of the c goals before each step, the missing ones goal_init / c.
         let g = if detach_goals {
             goals.detach()
         } else {
@@ -246,8 +248,8 @@ impl Generator for LeakganGenerator {
         self.forward(input, train)
     }
 
-    /// Worker h, c and Manager h, c ([1, B, H]); the written ids [B, L]; the last c goals
-    /// [B, c, F] (goal_init / c each at first).
+    /// Worker h, c and Manager h, c ([1, B, H]); the last c goals [B, c, F] (goal_init / c
+    /// each at first); the leaked CNN's window sums of the empty prefix.
     fn initial_state(&self, batch: i64) -> State {
         let device = self.goal_init.device();
         let z = Tensor::zeros([1, batch, self.cfg.hidden_dim], (Kind::Float, device));

@@ -171,8 +171,15 @@ pub(crate) fn forward_stepwise(gen: &dyn Generator, emb: &Tensor) -> Tensor {
 /// train: every other variable stops asking for gradients, so no optimizer holds moments for
 /// it and backward passes compute no weight gradients for it.
 fn freeze_all_but_adapters(vs: &nn::VarStore) {
+    freeze_where(vs, |name| {
+        !name.contains("lora_") && !name.starts_with("label.")
+    });
+}
+
+/// Stops the variables whose names `frozen` accepts from asking for gradients.
+fn freeze_where(vs: &nn::VarStore, frozen: impl Fn(&str) -> bool) {
     for (name, t) in vs.variables() {
-        if !name.contains("lora_") && !name.starts_with("label.") {
+        if frozen(&name) {
             let _ = t.set_requires_grad(false);
         }
     }
@@ -258,11 +265,7 @@ impl GeneratorModel {
         }
         if let GeneratorConfig::Leakgan(_) = cfg {
             // LeakGAN's copy of D's layers changes only by being copied into.
-            for (name, t) in vs.variables() {
-                if name.starts_with("leak.") {
-                    let _ = t.set_requires_grad(false);
-                }
-            }
+            freeze_where(&vs, |name| name.starts_with("leak."));
         }
         GeneratorModel { vs, net }
     }

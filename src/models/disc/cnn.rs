@@ -298,20 +298,26 @@ impl CnnDiscriminator {
             .iter()
             .map(|(f, conv)| {
                 let n = conv.ws.size()[0];
-                let w = conv
-                    .ws
-                    .view([n, *f, e])
-                    .permute([2, 1, 0])
-                    .reshape([e, f * n]);
                 self.emb
                     .ws
-                    .matmul(&w) // [V, f*n]
+                    .matmul(&offset_kernel(conv, *f, e)) // [V, f*n]
                     .view([v, *f, n])
                     .transpose(0, 1)
                     .reshape([f * v, n])
             })
             .collect()
     }
+}
+
+/// An f-wide filter bank (one representation, embeddings `e` wide) as a matrix [E, f * n]:
+/// column o * n + j holds filter j's weights at window offset o, so a token's embedding times
+/// it gives the token's term at every offset at once.
+pub(super) fn offset_kernel(conv: &nn::Conv2D, f: i64, e: i64) -> Tensor {
+    let n = conv.ws.size()[0];
+    conv.ws
+        .view([n, f, e])
+        .permute([2, 1, 0])
+        .reshape([e, f * n])
 }
 
 /// The windows of width f of x [B, R, T, s], flattened: [B, R, T-f+1, f * s].

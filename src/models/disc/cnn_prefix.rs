@@ -1,6 +1,7 @@
 //! LeakGAN's leaked features of growing prefixes from the CNN discriminator, without
 //! re-running it per prefix: a window's pre-activation is a sum of per-token terms
 //! `E[x_j] W[j - s]`, so a prefix's windows are partial sums of terms computed once.
+use super::cnn::offset_kernel;
 use super::{fused, CnnDiscriminator};
 use tch::{Kind, Tensor};
 
@@ -24,19 +25,15 @@ impl CnnDiscriminator {
                 let (f, n) = (*f, conv.ws.size()[0]);
                 let w = l - f + 1;
                 // terms[b, j, o, :] = E[x_j] . W[:, o, :] for every token and window offset.
-                let kernel = conv
-                    .ws
-                    .view([n, f, e])
-                    .permute([2, 1, 0])
-                    .reshape([e, f * n]);
-                let terms = emb.matmul(&kernel).view([b, l, f, n]);
+                let terms = emb.matmul(&offset_kernel(conv, f, e)).view([b, l, f, n]);
                 // diag[b, s, o, :] = terms[b, s + o, o, :]: window s's o-th term.
                 let diag: Vec<Tensor> =
                     (0..f).map(|o| terms.narrow(1, o, w).select(2, o)).collect();
                 let cum = Tensor::stack(&diag, 2).cumsum(2, Kind::Float); // [B, W, f, n]
                 let zero = Tensor::zeros([b, w, 1, n], (Kind::Float, emb.device()));
-                let cum = Tensor::cat(&[zero, cum], 2); // [B, W, f + 1, n]: m terms in
-                                                        // Terms inside prefix k of window s: clamp(k - s, 0, f).
+                // [B, W, f + 1, n]: entry m is the sum of the window's first m terms.
+                let cum = Tensor::cat(&[zero, cum], 2);
+                // Terms inside prefix k of window s: clamp(k - s, 0, f).
                 let s = Tensor::arange(w, (Kind::Int64, emb.device()));
                 let m = (lens.unsqueeze(0) - s.unsqueeze(1)).clamp(0, f); // [W, K]
                 let idx = m.view([1, w, k, 1]).expand([b, w, k, n], false);
@@ -78,12 +75,7 @@ impl CnnDiscriminator {
         let mut out = Vec::with_capacity(state.len());
         for ((f, conv), st) in self.convs.iter().zip(state.chunks(2)) {
             let (f, n) = (*f, conv.ws.size()[0]);
-            let kernel = conv
-                .ws
-                .view([n, f, e])
-                .permute([2, 1, 0])
-                .reshape([e, f * n]);
-            let terms = x.matmul(&kernel).view([b, f, n]); // offset o's term
+            let terms = x.matmul(&offset_kernel(conv, f, e)).view([b, f, n]); // offset o's term
             let open = Tensor::cat(
                 &[
                     terms.narrow(1, 0, 1),
