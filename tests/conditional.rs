@@ -154,6 +154,9 @@ fn every_algorithm_trains_under_labels() {
         if algo == "sentigan" {
             extra.extend(["--set".into(), "gan.rollouts=3".into()]);
         }
+        // R1 on the algorithms whose D loss is their own (a ranker's, a (k+1)-way classifier's,
+        // per-token ScratchGAN's) as on the shared one.
+        extra.extend(["--set".into(), "gan.r1_weight=0.5".into()]);
         if algo == "catgan" {
             for s in ["gan.loss=ragan", "gan.eval_batches=1"] {
                 extra.extend(["--set".into(), s.into()]);

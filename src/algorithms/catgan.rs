@@ -266,6 +266,15 @@ impl Algorithm for CatGan {
             });
             let (r, f) = (self.scores(&real), self.scores(&fake));
             loss += losses::d_loss(self.adv.loss, &r, &f);
+            // R1 on the class's real rows, on the score the loss reads.
+            let d = self.disc.model.net.as_ref();
+            let score = |x: &Tensor| {
+                d.forward_embedded(x, true)
+                    .mean_dim([1i64].as_slice(), false, Kind::Float)
+            };
+            if let Some(p) = self.disc.r1_weighted(&d.embed_soft(&real), score) {
+                loss += p;
+            }
             let (a, b) = losses::accuracy(self.adv.loss, &r, &f);
             (ra, fa) = (ra + a / k as f64, fa + b / k as f64);
         }

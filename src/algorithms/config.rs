@@ -45,8 +45,8 @@ pub struct AdvConfig {
     pub gp_weight: f64,
     /// Discriminator regularisers: Gaussian noise of this standard deviation on D's input
     /// embeddings whenever it trains (instance noise; 0: none), the R1 penalty
-    /// `r1_weight / 2 * E_real |grad_x D(x)|²` on every loss (0: none; the algorithms whose
-    /// D update goes through `DiscSide::update`, and TextGAN), and spectral normalisation of
+    /// `r1_weight / 2 * E_real |grad_x D(x)|²` on every loss (0: none; every algorithm with
+    /// a real-against-fake discriminator, on the score its loss reads), and spectral normalisation of
     /// D's weight matrices after every update.
     pub d_input_noise: f64,
     pub r1_weight: f64,
@@ -202,23 +202,15 @@ impl AdvConfig {
         !self.best_metric.contains("nll")
     }
 
-    /// Refuses `r1_weight` for the built-in algorithms whose discriminator loss is their own
-    /// (a ranker's, a (k+1)-way classifier's, per-token ScratchGAN's) or who have none.
+    /// Refuses `r1_weight` for the built-in algorithms with no real-against-fake critic to
+    /// penalise: CoT's mediator and DPGAN's discriminator are language models, JSDGAN and
+    /// DGSAN have no discriminator.
     pub fn check_penalty(&self, algorithm: &str) -> Result<()> {
-        const OWN_LOSS: [&str; 8] = [
-            "cot",
-            "jsdgan",
-            "dgsan",
-            "dpgan",
-            "rankgan",
-            "scratchgan",
-            "sentigan",
-            "catgan",
-        ];
+        const NO_CRITIC: [&str; 4] = ["cot", "jsdgan", "dgsan", "dpgan"];
         ensure(
-            self.r1_weight == 0.0 || !OWN_LOSS.contains(&algorithm),
+            self.r1_weight == 0.0 || !NO_CRITIC.contains(&algorithm),
             || {
-                format!("gan.r1_weight: gan.algorithm = \"{algorithm}\" updates its discriminator with a loss of its own that takes no R1 penalty")
+                format!("gan.r1_weight: gan.algorithm = \"{algorithm}\" has no real-against-fake discriminator for an R1 penalty (CoT's mediator and DPGAN's are language models; JSDGAN and DGSAN have none)")
             },
         )
     }

@@ -10,6 +10,19 @@ use crate::models::disc::DiscriminatorModel;
 use crate::optim::Adam;
 use tch::{Kind, Tensor};
 
+/// R1 (Mescheder et al. 2018) of any per-row score of the embedded input `real` [B, ...]:
+/// `E_rows |grad_x score(x)|²`, built twice differentiable so that it trains D. Each row's
+/// score must depend on that row alone.
+pub fn r1_of(real: &Tensor, score: impl Fn(&Tensor) -> Tensor) -> Tensor {
+    let x = real.detach().set_requires_grad(true);
+    let s = crate::models::disc::twice_differentiable(|| score(&x)).sum(Kind::Float);
+    let grad = Tensor::run_backward(&[s], &[&x], true, true).remove(0);
+    grad.square()
+        .reshape([x.size()[0], -1])
+        .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+        .mean(Kind::Float)
+}
+
 /// The discriminator, its optimizer and its loss.
 pub struct DiscSide {
     pub model: DiscriminatorModel,
@@ -111,17 +124,15 @@ impl DiscSide {
     /// R1 (Mescheder et al. 2018): `E_real |grad_x D(x)|²`, the squared norm of the scores'
     /// gradient with respect to the embedded real input, per row, averaged.
     pub fn r1_penalty(&self, real: &Tensor, cond: &Condition) -> Tensor {
-        let x = real.detach().set_requires_grad(true);
         let net = self.model.net.as_ref();
-        let score = crate::models::disc::twice_differentiable(|| {
-            net.forward_embedded_given(&x, cond, true)
-        })
-        .sum(Kind::Float);
-        let grad = Tensor::run_backward(&[score], &[&x], true, true).remove(0);
-        grad.square()
-            .reshape([x.size()[0], -1])
-            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
-            .mean(Kind::Float)
+        r1_of(real, |x| net.forward_embedded_given(x, cond, true))
+    }
+
+    /// `r1_weight / 2 * E_real |grad_x s(x)|²` for an algorithm whose discriminator loss is its
+    /// own, with `score` the per-row figure that loss reads as "real" (a ranker's log rank, a
+    /// classifier's real-against-fake log-odds, the sum of per-token logits); `None` when off.
+    pub fn r1_weighted(&self, real: &Tensor, score: impl Fn(&Tensor) -> Tensor) -> Option<Tensor> {
+        (self.r1_weight > 0.0).then(|| r1_of(real, score) * (self.r1_weight / 2.0))
     }
 
     /// (|grad D(x_hat)| - 1)^2 at random interpolates of the embedded real and fake inputs
@@ -250,6 +261,57 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// RankGAN and ScratchGAN, whose D losses are their own, add `r1_weight / 2` times a
+    /// positive R1 to them: under the same draws D's first loss grows linearly in the weight
+    /// (fails if the penalty is dropped or mis-weighted).
+    #[test]
+    fn own_loss_algorithms_add_r1_in_proportion_to_its_weight() {
+        use crate::algorithms::testing::{ctx, tiny_cnn, tiny_lstm, tiny_setup};
+        use crate::models::disc::{DiscriminatorConfig, LstmDiscConfig};
+        use rand::SeedableRng;
+        let (vocab, _, gen) = tiny_setup();
+        let real: Vec<Vec<i64>> = ["a b c", "d e f a", "b b c d e"]
+            .iter()
+            .map(|l| vocab.encode(l).unwrap())
+            .collect();
+        let lstm = DiscriminatorConfig::Lstm(LstmDiscConfig {
+            embed_dim: 4,
+            hidden_dim: 4,
+            ..Default::default()
+        });
+        for (algo, dcfg) in [("rankgan", tiny_cnn()), ("scratchgan", lstm)] {
+            let loss_at = |w: f64| {
+                tch::manual_seed(5);
+                let text =
+                    format!("algorithm = \"{algo}\"\nsteps = 2\nbatch_size = 8\nr1_weight = {w}");
+                let gan = crate::algorithms::GanConfig::from_table(toml::from_str(&text).unwrap())
+                    .unwrap();
+                let cond = crate::models::CondSpec::None;
+                let mut alg = crate::algorithms::build(
+                    &gan,
+                    &tiny_lstm(),
+                    &dcfg,
+                    &gen.vs,
+                    &vocab,
+                    (5, cond),
+                    Device::Cpu,
+                )
+                .unwrap();
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+                alg.d_step(&mut ctx(&gen, &real, &mut rng, 2))
+                    .d_loss
+                    .unwrap()
+            };
+            let (l0, l1, l2) = (loss_at(0.0), loss_at(1.0), loss_at(2.0));
+            assert!(l1 - l0 > 1e-6, "{algo}: {l0} -> {l1}");
+            let (one, two) = (l1 - l0, l2 - l0);
+            assert!(
+                (two - 2.0 * one).abs() < 1e-3 * one,
+                "{algo}: {one} then {two}"
+            );
         }
     }
 }

@@ -208,8 +208,18 @@ impl Algorithm for RankGan {
         let g = self.cfg.gamma;
         let r_real = rank_scores(&yr, &yf, &yu, g);
         let r_fake = rank_scores(&yf, &yr, &yu, g);
-        let loss = -r_real.clamp_min(1e-20).log().mean(Kind::Float)
+        let mut loss = -r_real.clamp_min(1e-20).log().mean(Kind::Float)
             + r_fake.clamp_min(1e-20).log().mean(Kind::Float);
+        // R1 on each real text's log rank against the same generated set and references.
+        let d = self.disc.model.net.as_ref();
+        let (yf_, yu_) = (yf.detach(), yu.detach());
+        let log_rank = |x: &Tensor| {
+            let y = d.forward_embedded_given(x, &Condition::None, true);
+            rank_scores(&y, &yf_, &yu_, g).clamp_min(1e-20).log()
+        };
+        if let Some(p) = self.disc.r1_weighted(&d.embed(&real), log_rank) {
+            loss += p;
+        }
         let (mr, mf) = (r_real.mean(Kind::Float), r_fake.mean(Kind::Float));
         let acc = |hit: Tensor| hit.to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
         let (ra, fa) = (acc(r_real.gt_tensor(&mf)), acc(r_fake.lt_tensor(&mr)));

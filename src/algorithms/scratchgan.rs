@@ -178,8 +178,20 @@ impl Algorithm for ScratchGan {
         let r = per_token(&self.disc, &real, &cond, true);
         let f = per_token(&self.disc, &fake, &cond, true);
         // Per-token binary cross-entropy, real tokens labelled 1 and generated ones 0.
-        let loss = ((-&r).softplus() * &rm).sum(Kind::Float) / rm.sum(Kind::Float)
+        let mut loss = ((-&r).softplus() * &rm).sum(Kind::Float) / rm.sum(Kind::Float)
             + (f.softplus() * &fm).sum(Kind::Float) / fm.sum(Kind::Float);
+        // R1 on each real row's summed logits over its tokens.
+        let d = self.disc.model.net.as_ref();
+        let row_score = |x: &Tensor| {
+            (d.per_token_given(x, &cond, true).expect("scores tokens") * &rm).sum_dim_intlist(
+                [1i64].as_slice(),
+                false,
+                Kind::Float,
+            )
+        };
+        if let Some(p) = self.disc.r1_weighted(&d.embed(&real), row_score) {
+            loss += p;
+        }
         crate::optim::minimize(&mut self.disc.opt, &loss, 0.0, self.adv.d_lr);
         let acc = |x: Tensor, m: &Tensor| {
             (x.to_kind(Kind::Float) * m)

@@ -160,8 +160,18 @@ impl Algorithm for SentiGan {
             .disc
             .model
             .net
-            .score(&Tensor::cat(&[real, fake], 0), true);
-        let loss = logits.cross_entropy_for_logits(&target);
+            .score(&Tensor::cat(&[&real, &fake], 0), true);
+        let mut loss = logits.cross_entropy_for_logits(&target);
+        // R1 on the real rows' log-odds of any real class against the fake class 0.
+        let d = self.disc.model.net.as_ref();
+        let real_odds = |x: &Tensor| {
+            let l = d.forward_embedded(x, true);
+            let k = l.size()[1];
+            l.narrow(1, 1, k - 1).logsumexp([1i64].as_slice(), false) - l.select(1, 0)
+        };
+        if let Some(p) = self.disc.r1_weighted(&d.embed(&real), real_odds) {
+            loss += p;
+        }
         crate::optim::minimize(
             &mut self.disc.opt,
             &loss,
