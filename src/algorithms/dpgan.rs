@@ -6,9 +6,13 @@
 //! `sum_t -log G(y_t) Q_t` (per text here; the code sums over the batch). Rewards, `R` and the
 //! loss count a text's tokens up to its argmax `<eos>`; the code counts every position up to
 //! the maximum length. The discriminator
-//! minimises `-mean R(real) + mean R(fake)`, the code's sign: it becomes a language model of
-//! the generator's texts and finds real ones surprising, so G is rewarded for texts unlike its
-//! usual ones. The paper's sign could not be checked (REFERENCE-wave2 §5).
+//! minimises `-real_weight mean R(real) + mean R(fake)`: it becomes a language model of the
+//! generator's texts and finds real ones surprising, so G is rewarded for texts unlike its
+//! usual ones (the paper's "low reward for repeated text, high for novel"). The authors' own
+//! code (lancopku/DPGAN) has the same sign: `batcher_discriminator.py` weights generated
+//! texts' token NLL by 1 and real texts' by -0.0001, and `discriminator.py` minimises that
+//! weighted `sequence_loss`. TextGAN-PyTorch weights both by 1, the default here;
+//! `gan.real_weight = 0.0001` is the authors' weighting.
 use super::batches::{fresh_samples, next_log_probs, real_batch_given, token_log_probs_in, Shapes};
 use super::disc_side::DiscSide;
 use super::lm_side::LmSide;
@@ -26,17 +30,33 @@ use tch::{Kind, Tensor};
 pub static SPEC: Spec<DpganConfig> = Spec {
     name: "dpgan",
     about: "rewards from a language-model discriminator's surprise at each word (DPGAN, Xu et al. 2018)",
-    build: |_, p| Box::new(DpGan::new(p)),
+    build: |c, p| Box::new(DpGan::new(c, p)),
     check: any_networks,
     settings: PhantomData,
 };
 
-/// DPGAN has no keys of its own (its discriminator has the generator's network).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DpganConfig {}
+/// DPGAN's one key (its discriminator has the generator's network): the weight of the real
+/// texts' reward in the discriminator's loss, 1 as TextGAN-PyTorch, 0.0001 as the authors' code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpganConfig {
+    pub real_weight: f64,
+}
 
-impl Settings for DpganConfig {}
+impl Default for DpganConfig {
+    fn default() -> Self {
+        DpganConfig { real_weight: 1.0 }
+    }
+}
+
+impl Settings for DpganConfig {
+    fn validate(&self) -> Result<()> {
+        crate::error::ensure(
+            self.real_weight.is_finite() && self.real_weight >= 0.0,
+            || "gan.real_weight must be finite and non-negative".into(),
+        )
+    }
+}
 
 pub struct DpGan {
     adv: AdvConfig,
@@ -45,10 +65,11 @@ pub struct DpGan {
     disc: DiscSide,
     g_opt: Adam,
     lm: LmSide,
+    real_weight: f64,
 }
 
 impl DpGan {
-    pub fn new(p: Parts) -> Self {
+    pub fn new(cfg: DpganConfig, p: Parts) -> Self {
         let lm = LmSide::new(p.generator, &p, "dpgan.lm", "discriminator (LM)");
         DpGan {
             adv: p.adv.clone(),
@@ -56,6 +77,7 @@ impl DpGan {
             disc: p.disc,
             g_opt: p.g_opt,
             lm,
+            real_weight: cfg.real_weight,
         }
     }
 }
@@ -120,7 +142,7 @@ impl Algorithm for DpGan {
         let (_, r_fake) = word_rewards(lm, &fake, &fake_cond, s);
         let (mr, mf) = (r_real.mean(Kind::Float), r_fake.mean(Kind::Float));
         let figures = (mr.double_value(&[]), mf.double_value(&[]));
-        let loss = -mr + mf;
+        let loss = -mr * self.real_weight + mf;
         let l = g_update(&mut self.lm.opt, &loss, self.adv.d_grad_clip, self.adv.d_lr);
         let mut out = StepStats {
             d_loss: Some(l),
@@ -177,5 +199,50 @@ mod tests {
         assert!((sum - 3.0 * mle).abs() < 1e-5, "{sum} vs 3 x {mle}");
         assert!((big_r.double_value(&[0]) - mle).abs() < 1e-5);
         assert_eq!(r.double_value(&[0, 3]), 0.0);
+    }
+
+    /// The discriminator's loss is `-real_weight mean R(real) + mean R(fake)` of the rewards
+    /// it logs, at TextGAN-PyTorch's weight 1 and the authors' 0.0001.
+    #[test]
+    fn the_discriminator_loss_weights_the_real_rewards() {
+        use rand::SeedableRng;
+        let (vocab, _, gen) = crate::algorithms::testing::tiny_setup();
+        let real: Vec<Vec<i64>> = vec![vocab.encode("a b c").unwrap()];
+        for w in [1.0, 1e-4] {
+            let text =
+                format!("algorithm = \"dpgan\"\nsteps = 1\nbatch_size = 8\nreal_weight = {w}");
+            let gan =
+                crate::algorithms::GanConfig::from_table(toml::from_str(&text).unwrap()).unwrap();
+            let dcfg = crate::algorithms::testing::tiny_cnn();
+            let (gcfg, cond) = (
+                crate::algorithms::testing::tiny_lstm(),
+                crate::models::CondSpec::None,
+            );
+            let mut alg = crate::algorithms::build(
+                &gan,
+                &gcfg,
+                &dcfg,
+                &gen.vs,
+                &vocab,
+                (5, cond),
+                tch::Device::Cpu,
+            )
+            .unwrap();
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+            let s = alg.d_step(&mut crate::algorithms::testing::ctx(
+                &gen, &real, &mut rng, 2,
+            ));
+            let want = -w * s.extra["reward_real"] + s.extra["reward_fake"];
+            let got = s.d_loss.unwrap();
+            assert!(
+                (got - want).abs() < 1e-5 * want.abs().max(1.0),
+                "{w}: {got} vs {want}"
+            );
+        }
+        let bad = toml::from_str("algorithm = \"dpgan\"\nsteps = 1\nreal_weight = -1").unwrap();
+        let err = crate::algorithms::GanConfig::from_table(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gan.real_weight"), "{err}");
     }
 }
