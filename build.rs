@@ -1,6 +1,6 @@
 //! Link-time set-up for libtorch: keep libtorch_cuda linked, find libtorch without
-//! LD_LIBRARY_PATH, and build the CUDA-graph shim (csrc/cuda_graph.cpp) when the CUDA headers
-//! are at hand.
+//! LD_LIBRARY_PATH, build the CUDA-graph shim (csrc/cuda_graph.cpp) when the CUDA headers
+//! are at hand, and the c10d/Gloo process group (csrc/dist.cpp) when Gloo's headers are.
 //!
 //! The linker's default `--as-needed` drops `libtorch_cuda.so` because no symbol of ours refers
 //! to it, and then every CUDA op fails with "Could not run 'aten::empty.memory_format' with
@@ -24,12 +24,15 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
     println!("cargo:rerun-if-changed=csrc/max_over_time.cpp");
     println!("cargo:rerun-if-changed=csrc/highway.cpp");
+    println!("cargo:rustc-check-cfg=cfg(textgan_dist)");
+    println!("cargo:rerun-if-changed=csrc/dist.cpp");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
     let lib = Path::new(&lib);
     let lib = lib.canonicalize().unwrap_or_else(|_| lib.to_path_buf());
     build_cpu_ops(&lib);
+    build_dist(&lib);
     if lib.join("libtorch_cuda.so").exists() {
         let wanted = std::env::var_os("TEXTGAN_NO_CUDA_GRAPH").is_none();
         if let Some(cuda_includes) = cuda_include_dirs(&lib).filter(|_| wanted) {
@@ -105,6 +108,41 @@ fn build_cpu_ops(lib: &Path) {
         .file("csrc/highway.cpp");
     build.compile("textgan_cpu_ops");
     println!("cargo:rustc-cfg=textgan_cpu_ops");
+}
+
+/// torch's c10d process group with Gloo (csrc/dist.cpp), for data-parallel training. It needs
+/// Gloo's headers, which the wheel leaves out: Debian's libgloo-dev puts them in /usr/include
+/// (`TEXTGAN_GLOO_INCLUDE` names another folder). Without them, or with TEXTGAN_NO_DIST set,
+/// it is left out and `textgan::dist` says so when a run asks for more than one process.
+fn build_dist(lib: &Path) {
+    println!("cargo:rerun-if-env-changed=TEXTGAN_NO_DIST");
+    println!("cargo:rerun-if-env-changed=TEXTGAN_GLOO_INCLUDE");
+    if std::env::var_os("TEXTGAN_NO_DIST").is_some() {
+        return;
+    }
+    let include = std::env::var_os("TEXTGAN_GLOO_INCLUDE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/include"));
+    if !include.join("gloo/allreduce.h").exists() {
+        println!(
+            "cargo:warning=multi-process training left out: no Gloo headers in {} (apt-get install libgloo-dev)",
+            include.display()
+        );
+        return;
+    }
+    let mut build = torch_cpp(lib);
+    let api = lib
+        .parent()
+        .expect("libtorch root")
+        .join("include/torch/csrc/api/include");
+    build
+        .include(api)
+        // After libtorch's folders, so only Gloo's own headers come from here.
+        .flag(format!("-idirafter{}", include.display()))
+        .flag("-DUSE_C10D_GLOO")
+        .file("csrc/dist.cpp");
+    build.compile("textgan_dist");
+    println!("cargo:rustc-cfg=textgan_dist");
 }
 
 fn build_shim(lib: &Path, cuda: &[PathBuf]) {

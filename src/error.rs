@@ -31,6 +31,9 @@ pub enum Error {
     Diverged(String),
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
+    /// A process group that could not form, or a collective that failed (a peer gone, a timeout).
+    #[error("distributed: {0}")]
+    Dist(String),
 }
 
 impl Error {

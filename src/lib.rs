@@ -11,6 +11,7 @@ pub mod cuda_graph;
 pub mod data;
 pub mod datasets;
 pub mod device;
+pub mod dist;
 pub mod error;
 pub mod eval;
 pub mod fsutil;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// modules of one layer know nothing of each other.
 const LAYERS: &[&[&str]] = &[
     &["error", "lib"],
-    &["fsutil", "device"],
+    &["fsutil", "device", "dist"],
     &["datasets"],
     &["data"],
     &["models"],
