@@ -69,6 +69,35 @@ impl DistEnv {
     }
 }
 
+static GROUP: std::sync::OnceLock<std::sync::Mutex<ProcessGroup>> = std::sync::OnceLock::new();
+
+/// Makes `g` the process's group: from now on every optimizer step averages its gradients and
+/// loss over the ranks (in the optimizer's one update, `minimize_parts`). Once per process.
+pub fn install(g: ProcessGroup) -> Result<()> {
+    GROUP
+        .set(std::sync::Mutex::new(g))
+        .map_err(|_| Error::Dist("a process group is already installed".into()))
+}
+
+/// Runs `f` on the installed group, if there is one.
+pub fn with_group<T>(f: impl FnOnce(&ProcessGroup) -> T) -> Option<T> {
+    GROUP
+        .get()
+        .map(|m| f(&m.lock().unwrap_or_else(|e| e.into_inner())))
+}
+
+/// Ends the process on a failed collective: the others are gone or stuck, and no step can be
+/// taken in agreement with them. Prints the one-line error and exits with status 1.
+pub fn fail(e: &Error) -> ! {
+    eprintln!("error: {e}");
+    std::process::exit(1)
+}
+
+/// This process's rank and the world size: (0, 1) without a group.
+pub fn rank_and_world() -> (usize, usize) {
+    with_group(|g| (g.rank, g.world)).unwrap_or((0, 1))
+}
+
 /// Whether this build has the Gloo process group (it needs Gloo's headers when built).
 pub fn available() -> bool {
     cfg!(textgan_dist)
@@ -284,14 +313,16 @@ impl ProcessGroup {
                 .iter()
                 .map(|t| t.detach().to_kind(Kind::Float).reshape([-1]))
                 .collect();
-            let mut flat = Tensor::cat(&flats, 0);
+            // Gloo reduces host memory: a GPU run's buckets make the trip through it.
+            let mut flat = Tensor::cat(&flats, 0).to_device(tch::Device::Cpu);
             op(&mut flat)?;
             let mut at = 0;
             tch::no_grad(|| {
                 for t in part {
                     let n = t.numel() as i64;
                     let mut t = t.shallow_clone();
-                    t.copy_(&flat.narrow(0, at, n).view_as(&t).to_kind(t.kind()));
+                    let part = flat.narrow(0, at, n).view_as(&t);
+                    t.copy_(&part.to_device(t.device()).to_kind(t.kind()));
                     at += n;
                 }
             });

@@ -210,6 +210,11 @@ impl Adam {
         total
     }
 
+    /// The parameters this optimizer updates, in its order.
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
     /// One update at learning rate `lr`.
     pub fn step(&mut self, lr: f64) {
         let _guard = tch::no_grad_guard();

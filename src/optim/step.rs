@@ -64,7 +64,24 @@ pub fn minimize_parts(
             Some(t) => t + l,
         });
     }
-    let total = total.expect("at least one part");
+    let mut total = total.expect("at least one part");
+    // Several processes: the gradients and the loss are averaged over the ranks before the
+    // guard, clipping and the step, so every rank takes the same step. A rank that computed a
+    // shard of the batch scaled its loss by the world size (the sharded MLE step); one
+    // that computed what every rank computes averages identical values.
+    let reduced = crate::dist::with_group(|g| -> crate::Result<Tensor> {
+        g.average_grads(opt.params())?;
+        let mut l = total
+            .to_kind(tch::Kind::Float)
+            .reshape([1])
+            .to_device(tch::Device::Cpu);
+        g.all_reduce_sum(&mut l)?;
+        Ok(l.reshape([]) / g.world as f64)
+    });
+    if let Some(r) = reduced {
+        // A lost peer or a timeout ends the run here with the group's message.
+        total = r.unwrap_or_else(|e| crate::dist::fail(&e));
+    }
     (guarded_step(opt, &total, clip, lr), total)
 }
 
@@ -140,8 +157,37 @@ pub fn mle_step_accumulated(
         return mle_step(gen, opt, one, grad_clip, lr);
     }
     let tokens: i64 = parts.iter().map(|b| b.tokens).sum();
-    let share = |b: &Batch| b.tokens as f64 / tokens.max(1) as f64;
-    let loss_of = |i: usize| lm_loss(gen, &parts[i], true) * share(&parts[i]);
+    let weights: Vec<f64> = parts
+        .iter()
+        .map(|b| b.tokens as f64 / tokens.max(1) as f64)
+        .collect();
+    mle_step_weighted(gen, opt, parts, &weights, grad_clip, lr)
+}
+
+/// One maximum-likelihood step on the sum of `weights[i]` times part `i`'s mean token loss.
+/// With no parts (a rank whose shard of a short last batch is empty) the loss is a zero that
+/// still reaches every parameter, so the rank takes part in the step's all-reduce.
+pub fn mle_step_weighted(
+    gen: &dyn Generator,
+    opt: &mut Adam,
+    parts: &[Batch],
+    weights: &[f64],
+    grad_clip: f64,
+    lr: f64,
+) -> Tensor {
+    if parts.is_empty() {
+        let ps: Vec<Tensor> = opt.params().iter().map(Tensor::shallow_clone).collect();
+        let zero = |_: usize| {
+            ps.iter()
+                .map(|p| p.sum(tch::Kind::Float).to_device(tch::Device::Cpu) * 0.0)
+                .fold(
+                    Tensor::zeros([], (tch::Kind::Float, tch::Device::Cpu)),
+                    |a, b| a + b,
+                )
+        };
+        return minimize_parts(opt, 1, zero, grad_clip, lr).1;
+    }
+    let loss_of = |i: usize| lm_loss(gen, &parts[i], true) * weights[i];
     minimize_parts(opt, parts.len(), loss_of, grad_clip, lr).1
 }
 

@@ -6,7 +6,7 @@ use super::trainer::{Phase, Trainer};
 use super::Hooks;
 use crate::data::{Batch, Batcher};
 use crate::models::{lm_loss, Generator};
-use crate::optim::{mle_step_accumulated, Adam};
+use crate::optim::{mle_step_accumulated, mle_step_weighted, Adam};
 use crate::Result;
 use std::time::Instant;
 use tch::Tensor;
@@ -107,8 +107,13 @@ impl Phase for MlePhase {
             None => None,
         };
         let clip = t.cfg.train.grad_clip;
+        let (_, world) = crate::dist::rank_and_world();
         let loss = match replayed {
             Some(loss) => loss,
+            None if world > 1 => {
+                let (shards, weights) = shard_parts(&t.data.corpus, &picks, &parts, t.device);
+                mle_step_weighted(t.gen.net.as_ref(), &mut t.opt, &shards, &weights, clip, lr)
+            }
             None => mle_step_accumulated(t.gen.net.as_ref(), &mut t.opt, &parts, clip, lr),
         };
         let tokens = parts.iter().map(|b| b.tokens).sum();
@@ -165,6 +170,38 @@ impl Phase for MlePhase {
         self.window = MleWindow::default();
         Ok(())
     }
+}
+
+/// This rank's share of the global batches `parts` (rows `picks`): contiguous runs of each
+/// batch's rows, ranks in order, and the weight of each shard's mean token loss, the world size
+/// times its share of the global batches' tokens. Averaged over the ranks, the weighted losses
+/// and their gradients are exactly those of the global batches in one process.
+fn shard_parts(
+    corpus: &crate::data::Corpus,
+    picks: &[Vec<usize>],
+    parts: &[Batch],
+    device: tch::Device,
+) -> (Vec<Batch>, Vec<f64>) {
+    let (rank, world) = crate::dist::rank_and_world();
+    let tokens: i64 = parts.iter().map(|b| b.tokens).sum();
+    let mut shards = Vec::new();
+    let mut weights = Vec::new();
+    for idx in picks {
+        let (lo, hi) = shard_range(idx.len(), rank, world);
+        if lo < hi {
+            let b = train_batch(corpus, &idx[lo..hi], device);
+            weights.push(world as f64 * b.tokens as f64 / tokens.max(1) as f64);
+            shards.push(b);
+        }
+    }
+    (shards, weights)
+}
+
+/// Rows `lo..hi` of `n` that rank `rank` of `world` takes: ceil(n / world) rows each, in rank
+/// order, so the last ranks of a short batch may take none.
+pub fn shard_range(n: usize, rank: usize, world: usize) -> (usize, usize) {
+    let per = n.div_ceil(world.max(1));
+    ((rank * per).min(n), ((rank + 1) * per).min(n))
 }
 
 /// Training rows `idx` as one batch, with their condition (labels, sources).

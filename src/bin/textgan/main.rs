@@ -6,6 +6,7 @@ mod bench;
 mod data;
 mod eval;
 mod export;
+mod launch;
 mod loadtest;
 mod presets;
 mod progress;

@@ -49,6 +49,11 @@ pub struct TrainArgs {
     /// Test sentences for --data (default: a held-out fraction, data.test_fraction).
     #[arg(long, value_name = "FILE", requires = "data")]
     test_data: Option<PathBuf>,
+    /// Train in N processes on this machine, data-parallel over torch's c10d/Gloo (each
+    /// takes its share of every batch; MLE steps are split, the adversarial ones repeated).
+    /// Across machines, start `textgan train` under torchrun or the cluster's launcher instead.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    nproc_per_node: usize,
 }
 
 /// `--set` values, then `--max-steps` and `--device` as typed overrides.
@@ -143,17 +148,42 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let mut trainer = match (&a.resume, &a.out) {
-        (Some(dir), _) => Trainer::resume(dir, &overrides(&a)?)?,
-        (None, Some(dir)) => {
+    if a.nproc_per_node == 0 {
+        bail!("--nproc-per-node must be at least 1");
+    }
+    if a.nproc_per_node > 1 && std::env::var_os("WORLD_SIZE").is_none() {
+        return crate::launch::launch(a.nproc_per_node);
+    }
+    let job = crate::launch::join()?;
+    let rank = job.map_or(0, |(r, _)| r);
+    // Rank 0 writes the run; the others keep a scratch copy of their own.
+    let scratch = (rank > 0)
+        .then(|| crate::launch::scratch(rank, a.resume.as_deref()))
+        .transpose()?;
+    let _cleanup = scratch.clone().map(crate::launch::Scratch);
+    let mut trainer = match (&a.resume, &a.out, &scratch) {
+        (Some(_), _, Some(copy)) => Trainer::resume(copy, &overrides(&a)?)?,
+        (Some(dir), _, None) => Trainer::resume(dir, &overrides(&a)?)?,
+        (None, Some(dir), _) => {
+            let dir = scratch.as_deref().unwrap_or(dir);
             Trainer::create_from(dir, resolve_config(&a)?, a.init_from.as_deref())?
         }
-        (None, None) => bail!("give --out DIR for a new run or --resume DIR"),
+        (None, None, _) => bail!("give --out DIR for a new run or --resume DIR"),
     };
+    if job.is_some() {
+        join_run(&mut trainer)?;
+    }
     let stop = stop_on_signals()?;
-    let mut hooks = BarHooks::new(Some(Arc::clone(&stop)));
+    let mut hooks = crate::launch::RankHooks {
+        inner: BarHooks::new(Some(Arc::clone(&stop))),
+        show: rank == 0,
+    };
     let result = trainer.run(&mut hooks);
-    hooks.finish();
+    hooks.inner.finish();
+    if scratch.is_some() {
+        result?;
+        return Ok(());
+    }
     let dir = trainer.path();
     match result? {
         Outcome::Stopped { steps } => {
@@ -179,6 +209,20 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
     }
     let _ = stop.load(Ordering::Relaxed);
+    Ok(())
+}
+
+/// A rank's start in a job: the same build and config everywhere, then rank 0's generator
+/// weights everywhere (the ranks seed alike, so this only guards against a drift).
+fn join_run(trainer: &mut Trainer) -> Result<()> {
+    if trainer.cfg.train.cuda_graph {
+        bail!("train.cuda_graph replays one process's whole step and cannot take part in a multi-process job; set train.cuda_graph = false");
+    }
+    crate::launch::agree(&trainer.cfg.to_toml())?;
+    let mut named: Vec<(String, tch::Tensor)> = trainer.gen.vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let sorted: Vec<tch::Tensor> = named.into_iter().map(|(_, t)| t).collect();
+    textgan::dist::with_group(|g| g.broadcast_all(&sorted, 0)).expect("joined")?;
     Ok(())
 }
 
