@@ -12,6 +12,7 @@
 // Each collective takes one dense CPU tensor (src/dist.rs flattens parameters and gradients into
 // buckets), runs synchronously and reports failure (a peer gone, a timeout) as a malloc'd
 // message; nothing unwinds across FFI.
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
@@ -56,20 +57,23 @@ void check(const at::Tensor& t, const char* what) {
 
 extern "C" {
 
-// Rendezvous at host:port (rank 0 serves the store) and connect the Gloo group. `iface`, when
+// Rendezvous at host:port and connect the Gloo group. Rank 0 serves the store when `serve` is
+// set; under torchrun the agent already serves one there (TORCHELASTIC_USE_AGENT_STORE), and
+// every rank is a client. Keys live under "textgan/", apart from the agent's own. `iface`, when
 // not empty, names the network interface Gloo binds (GLOO_SOCKET_IFNAME); otherwise a loopback
 // master binds loopback and any other the machine's hostname, as torch does.
 char* tg_dist_init(const char* host, int port, int rank, int world, int64_t timeout_ms,
-                   const char* iface, void** out) {
+                   const char* iface, int serve, void** out) {
   return guarded("init", [&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(port);
-    so.isServer = rank == 0;
+    so.isServer = rank == 0 && serve;
     so.numWorkers = static_cast<std::size_t>(world);
     so.waitWorkers = true;
     so.timeout = timeout;
-    auto store = c10::make_intrusive<c10d::TCPStore>(std::string(host), so);
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(host), so);
+    c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::PrefixStore>("textgan", tcp);
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
     std::string h(host), ifn(iface ? iface : "");
     if (!ifn.empty()) {

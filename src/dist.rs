@@ -131,6 +131,7 @@ mod ffi {
             world: c_int,
             timeout_ms: i64,
             iface: *const c_char,
+            serve: c_int,
             out: *mut *mut c_void,
         ) -> *mut c_char;
         pub fn tg_dist_allreduce_sum(g: *mut c_void, t: *mut C_tensor) -> *mut c_char;
@@ -162,8 +163,9 @@ mod ffi {
 }
 
 impl ProcessGroup {
-    /// Forms the group: rank 0 serves the store at `MASTER_ADDR:MASTER_PORT`, every rank
-    /// connects, and Gloo pairs them up. Fails after `timeout` if the others do not come;
+    /// Forms the group: rank 0 serves the store at `MASTER_ADDR:MASTER_PORT` (under torchrun,
+    /// whose agent serves it, every rank is a client), every rank connects, and Gloo pairs
+    /// them up. Fails after `timeout` if the others do not come;
     /// collectives fail after the same timeout. `GLOO_SOCKET_IFNAME` names the interface to bind.
     pub fn init(env: &DistEnv, timeout: Duration) -> Result<ProcessGroup> {
         #[cfg(textgan_dist)]
@@ -173,6 +175,8 @@ impl ProcessGroup {
             let iface =
                 std::ffi::CString::new(std::env::var("GLOO_SOCKET_IFNAME").unwrap_or_default())
                     .map_err(|_| Error::Dist("GLOO_SOCKET_IFNAME holds a NUL byte".into()))?;
+            // Under torchrun the agent serves the store at MASTER_PORT already.
+            let agent = std::env::var("TORCHELASTIC_USE_AGENT_STORE").is_ok_and(|v| v == "True");
             let mut ptr = std::ptr::null_mut();
             // SAFETY: valid C strings for the call; on success `ptr` is a new group we own.
             unsafe {
@@ -183,6 +187,7 @@ impl ProcessGroup {
                     env.world as i32,
                     timeout.as_millis() as i64,
                     iface.as_ptr(),
+                    i32::from(!agent),
                     &mut ptr,
                 );
                 ffi::check(msg, env.rank)?;

@@ -390,3 +390,40 @@ fn a_killed_training_rank_stops_the_job() {
         start.elapsed()
     );
 }
+
+/// The same binary under PyTorch's own launcher (`torchrun`, from the torch wheel the project
+/// installs in .venv), whose agent serves the store: the run matches one process's.
+#[test]
+fn runs_under_torchrun() {
+    let torchrun = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun");
+    if std::env::var(ROLE).is_ok() || !textgan::dist::available() || !torchrun.exists() {
+        eprintln!("skipped: no Gloo in this build, or no torchrun in .venv");
+        return;
+    }
+    let f = Fixture::new();
+    f.train("one", 6, &[]);
+    let (out, port) = (f.s("tr"), free_port().to_string());
+    let mut args = vec![
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        &port,
+        "--no-python",
+        env!("CARGO_BIN_EXE_textgan"),
+        "train",
+        "--out",
+        &out,
+        "--max-steps",
+        "6",
+    ];
+    let tiny = f.tiny();
+    args.extend(tiny.iter().map(String::as_str));
+    let o = Command::new(&torchrun)
+        .args(&args)
+        .env("TMPDIR", f.path("."))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d = max_diff(&f.path("one"), &f.path("tr"));
+    assert!(d < 1e-5, "torchrun: checkpoints differ by {d}");
+}
