@@ -339,6 +339,10 @@ fn ranks_with_different_configs_refuse_to_start() {
         &["train", "--out", &f.s("zero"), "--nproc-per-node", "0"],
         "--nproc-per-node must be at least 1",
     );
+    fails(
+        &["train", "--out", &f.s("nccl"), "--backend", "nccl"],
+        "only Gloo built in",
+    );
 }
 
 /// One of two training ranks killed mid-run: the other exits non-zero with the group's error

@@ -54,6 +54,10 @@ pub struct TrainArgs {
     /// Across machines, start `textgan train` under torchrun or the cluster's launcher instead.
     #[arg(long, value_name = "N", default_value_t = 1)]
     nproc_per_node: usize,
+    /// The collectives' engine in a multi-process job: gloo (CPU tensors, the one built in
+    /// today), nccl (CUDA GPUs; not built yet) or auto (gloo).
+    #[arg(long, value_name = "BACKEND", default_value = "auto", value_parser = ["gloo", "nccl", "auto"])]
+    backend: String,
 }
 
 /// `--set` values, then `--max-steps` and `--device` as typed overrides.
@@ -150,6 +154,9 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 pub fn run(a: TrainArgs) -> Result<()> {
     if a.nproc_per_node == 0 {
         bail!("--nproc-per-node must be at least 1");
+    }
+    if a.backend == "nccl" {
+        bail!("--backend nccl: this textgan has only Gloo built in (NCCL needs the shim built on a CUDA machine, not done yet); use --backend gloo (a CUDA run then stages its gradients through host memory; not yet tried on a GPU)");
     }
     if a.nproc_per_node > 1 && std::env::var_os("WORLD_SIZE").is_none() {
         return crate::launch::launch(a.nproc_per_node);

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Data-parallel overhead on one machine: one process of 2 threads against two processes of 1
+# thread each (`--nproc-per-node 2`, Gloo over loopback), for the MLE step (split across the
+# ranks) and the SeqGAN step (run whole on every rank until the adversarial phase is split).
+# Per-step time = (wall of a long run - wall of a short run) / (step difference), so start-up,
+# rendezvous and the final evaluation cancel. Run it on an otherwise idle machine.
+#   scripts/dist-bench.sh            (uses target/release/textgan; TEXTGAN=... for another)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin="${TEXTGAN:-$root/target/release/textgan}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+data="--set data.grammar_train=4000 --set data.grammar_test=200 --set train.eval_samples=10"
+
+wall() { # seconds the command takes
+  local s e
+  s=$(date +%s.%N)
+  "$@" >"$tmp/log" 2>&1 || { cat "$tmp/log" >&2; exit 1; }
+  e=$(date +%s.%N)
+  echo "$e - $s" | bc -l
+}
+
+per_step() { # label, short, long, command... (STEPS is replaced by the step count)
+  local label=$1 short=$2 long=$3
+  shift 3
+  local a b
+  rm -rf "$tmp/r"
+  a=$(wall "${@//STEPS/$short}")
+  rm -rf "$tmp/r"
+  b=$(wall "${@//STEPS/$long}")
+  printf '%-44s %8.1f ms/step\n' "$label" "$(echo "($b - $a) * 1000 / ($long - $short)" | bc -l)"
+}
+
+mle="--set train.epochs=1000 --set train.eval_every=100000"
+seqgan="--set train.epochs=0 --set gan.algorithm=seqgan --set gan.rollouts=16 --set gan.d_steps=1 \
+ --set gan.d_pretrain_steps=0 --set gan.eval_every=100000 --set gan.batch_size=64"
+echo "textgan $("$bin" --version | cut -d' ' -f2), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p'))"
+per_step "MLE, 1 process x 2 threads" 20 220 env OMP_NUM_THREADS=2 "$bin" train --out "$tmp/r" $data $mle --max-steps STEPS
+per_step "MLE, 2 processes x 1 thread" 20 220 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $mle --max-steps STEPS
+per_step "SeqGAN, 1 process x 2 threads" 2 12 env OMP_NUM_THREADS=2 "$bin" train --out "$tmp/r" $data $seqgan --set gan.steps=STEPS
+per_step "SeqGAN, 2 processes x 1 thread (not split)" 2 12 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $seqgan --set gan.steps=STEPS
