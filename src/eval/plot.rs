@@ -12,7 +12,7 @@ pub struct Series {
     pub points: Vec<(f64, f64, f64)>,
 }
 
-const COLORS: [RGBColor; 8] = [
+const COLORS: [RGBColor; 10] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xd6, 0x27, 0x28),
     RGBColor(0x2c, 0xa0, 0x2c),
@@ -21,6 +21,8 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(0x8c, 0x56, 0x4b),
     RGBColor(0xe3, 0x77, 0xc2),
     RGBColor(0x17, 0xbe, 0xcf),
+    RGBColor(0x7f, 0x7f, 0x7f),
+    RGBColor(0xbc, 0xbd, 0x22),
 ];
 const W: u32 = 720;
 const H: u32 = 520;
@@ -88,8 +90,16 @@ fn draw(
     let root = SVGBackend::with_string(out, (width, H)).into_drawing_area();
     root.fill(&WHITE)?;
     let (plot, side) = root.split_horizontally(width - legend);
-    let xr = nice_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let yr = nice_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    // The ranges of the points drawn: a point with one coordinate missing (a temperature at
+    // which no sample was valid has no grammar NLL) is not drawn and does not stretch an axis.
+    let drawn = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+    };
+    let xr = nice_range(drawn().map(|p| p.0));
+    let yr = nice_range(drawn().map(|p| p.1));
     let mut chart = ChartBuilder::on(&plot)
         .caption(title, (FONT, 20))
         .margin(12)
