@@ -204,6 +204,31 @@ fn two_procs(f: &Fixture, out: &str, steps: usize, extra: &[&str]) {
     run_in(f, &args);
 }
 
+/// `textgan train` on the fixture as rank `rank` of a 2-process job at `port`, writing `out`,
+/// for `steps` steps, with `extra` settings and a collective timeout of `timeout` seconds.
+fn spawn_rank(
+    f: &Fixture,
+    (rank, port): (usize, &str),
+    (out, steps): (&str, &str),
+    extra: &[String],
+    timeout: &str,
+) -> std::process::Child {
+    let mut args = vec!["train".to_string(), "--out".into(), f.s(out)];
+    args.extend(["--max-steps".into(), steps.into()]);
+    args.extend(f.tiny());
+    args.extend(extra.iter().cloned());
+    Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(&args)
+        .env("RANK", rank.to_string())
+        .env("WORLD_SIZE", "2")
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port)
+        .env("TEXTGAN_DIST_TIMEOUT", timeout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// A run's checkpoint tensors by name.
 fn checkpoint(run: &Path) -> Vec<(String, Tensor)> {
     let mut v = Tensor::read_safetensors(run.join("checkpoint.safetensors")).unwrap();
@@ -303,27 +328,9 @@ fn ranks_with_different_configs_refuse_to_start() {
     let port = free_port().to_string();
     let children: Vec<_> = (0..2)
         .map(|rank| {
-            let out = f.s(&format!("r{rank}"));
             let lr = format!("train.lr={}", 0.01 * (rank + 1) as f64);
-            let mut args = vec![
-                "train".to_string(),
-                "--out".into(),
-                out,
-                "--max-steps".into(),
-                "2".into(),
-            ];
-            args.extend(f.tiny());
-            args.extend(["--set".into(), lr]);
-            Command::new(env!("CARGO_BIN_EXE_textgan"))
-                .args(&args)
-                .env("RANK", rank.to_string())
-                .env("WORLD_SIZE", "2")
-                .env("MASTER_ADDR", "127.0.0.1")
-                .env("MASTER_PORT", &port)
-                .env("TEXTGAN_DIST_TIMEOUT", "30")
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            let out = format!("r{rank}");
+            spawn_rank(&f, (rank, &port), (&out, "2"), &["--set".into(), lr], "30")
         })
         .collect();
     for c in children {
@@ -357,25 +364,8 @@ fn a_killed_training_rank_stops_the_job() {
     let port = free_port().to_string();
     let mut children: Vec<_> = (0..2)
         .map(|rank| {
-            let out = f.s(&format!("k{rank}"));
-            let mut args = vec![
-                "train".to_string(),
-                "--out".into(),
-                out,
-                "--max-steps".into(),
-                "100000".into(),
-            ];
-            args.extend(f.tiny());
-            Command::new(env!("CARGO_BIN_EXE_textgan"))
-                .args(&args)
-                .env("RANK", rank.to_string())
-                .env("WORLD_SIZE", "2")
-                .env("MASTER_ADDR", "127.0.0.1")
-                .env("MASTER_PORT", &port)
-                .env("TEXTGAN_DIST_TIMEOUT", "20")
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            let out = format!("k{rank}");
+            spawn_rank(&f, (rank, &port), (&out, "100000"), &[], "20")
         })
         .collect();
     std::thread::sleep(Duration::from_secs(3));
