@@ -365,7 +365,9 @@ fn a_killed_training_rank_stops_the_job() {
     let mut children: Vec<_> = (0..2)
         .map(|rank| {
             let out = format!("k{rank}");
-            spawn_rank(&f, (rank, &port), (&out, "100000"), &[], "20")
+            // Epochs without end: the run goes on until the kill.
+            let forever = ["--set".to_string(), "train.epochs=100000".into()];
+            spawn_rank(&f, (rank, &port), (&out, "100000"), &forever, "20")
         })
         .collect();
     std::thread::sleep(Duration::from_secs(3));
@@ -420,4 +422,57 @@ fn runs_under_torchrun() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let d = max_diff(&f.path("one"), &f.path("tr"));
     assert!(d < 1e-5, "torchrun: checkpoints differ by {d}");
+}
+
+/// The launcher names the rank that was lost: rank 1 of `--nproc-per-node 2` killed mid-run
+/// makes the job exit 1 with "rank 1 of 2 failed" (rank 0's own failure, which follows, is an
+/// effect), within the timeout.
+#[test]
+fn the_launcher_names_the_lost_rank() {
+    if std::env::var(ROLE).is_ok() || !textgan::dist::available() {
+        eprintln!("skipped: this build has no Gloo");
+        return;
+    }
+    let f = Fixture::new();
+    let tmp = f.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = f.s("job");
+    let mut args = vec!["train", "--out", &out, "--nproc-per-node", "2"];
+    let tiny = f.tiny();
+    args.extend(tiny.iter().map(String::as_str));
+    // Epochs without end: the run goes on until the kill.
+    args.extend(["--max-steps", "100000", "--set", "train.epochs=100000"]);
+    let launcher = Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(&args)
+        .env("TMPDIR", &tmp)
+        .env("TEXTGAN_DIST_TIMEOUT", "20")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let pid = launcher.id();
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let rank1 = children
+        .split_whitespace()
+        .find(|c| {
+            let env = std::fs::read(format!("/proc/{c}/environ")).unwrap_or_default();
+            env.split(|&b| b == 0).any(|kv| kv == b"RANK=1")
+        })
+        .expect("a rank-1 child")
+        .to_string();
+    let start = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-9", &rank1])
+        .status()
+        .unwrap()
+        .success());
+    let o = launcher.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("rank 1 of 2 failed"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        start.elapsed()
+    );
 }

@@ -49,20 +49,28 @@ pub fn launch(n: usize) -> Result<()> {
                 .with_context(|| format!("starting rank {rank}"))
         })
         .collect::<Result<_>>()?;
-    let mut failed: Option<(usize, String, Instant)> = None;
+    let mut failed: Option<(usize, String, Instant, bool)> = None;
     while !children.is_empty() {
+        let tick = Instant::now();
         let mut still = Vec::new();
         for (rank, mut c) in children {
             match c.try_wait()? {
                 Some(status) if !status.success() => {
-                    failed.get_or_insert((rank, status.to_string(), Instant::now()));
+                    // Within one look, a rank ended by a signal (killed, crashed) is the cause
+                    // and one that exited with an error (its collective failed) the effect.
+                    use std::os::unix::process::ExitStatusExt;
+                    let cause = status.signal().is_some();
+                    match &failed {
+                        Some((_, _, at, was_cause)) if *at < tick || *was_cause || !cause => {}
+                        _ => failed = Some((rank, status.to_string(), tick, cause)),
+                    }
                 }
                 Some(_) => {}
                 None => still.push((rank, c)),
             }
         }
         children = still;
-        if let Some((_, _, at)) = &failed {
+        if let Some((_, _, at, _)) = &failed {
             if at.elapsed() > timeout() {
                 for (_, c) in &mut children {
                     let _ = c.kill();
@@ -72,7 +80,9 @@ pub fn launch(n: usize) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     match failed {
-        Some((rank, status, _)) => bail!("rank {rank} of {n} failed ({status}); the job stopped"),
+        Some((rank, status, _, _)) => {
+            bail!("rank {rank} of {n} failed ({status}); the job stopped")
+        }
         None => Ok(()),
     }
 }
