@@ -69,6 +69,20 @@ impl DistEnv {
     }
 }
 
+/// The gradients of `vars` in order; zeros, not written back, for a variable without one.
+pub fn grads_of(vars: &[Tensor]) -> Vec<Tensor> {
+    vars.iter()
+        .map(|v| {
+            let g = v.grad();
+            if g.defined() {
+                g
+            } else {
+                v.zeros_like()
+            }
+        })
+        .collect()
+}
+
 static GROUP: std::sync::OnceLock<std::sync::Mutex<ProcessGroup>> = std::sync::OnceLock::new();
 
 /// Makes `g` the process's group: from now on every optimizer step averages its gradients and
@@ -270,19 +284,14 @@ impl ProcessGroup {
     /// [`BUCKET_BYTES`] of float32. A variable without a gradient here takes part as zeros (so
     /// the buckets match across ranks) and keeps having none.
     pub fn average_grads(&self, vars: &[Tensor]) -> Result<()> {
-        let grads: Vec<Tensor> = vars
-            .iter()
-            .map(|v| {
-                let g = v.grad();
-                if g.defined() {
-                    g
-                } else {
-                    v.zeros_like()
-                }
-            })
-            .collect();
+        self.average(&grads_of(vars))
+    }
+
+    /// Replaces each tensor's values by their mean over the ranks, in place, in buckets (one
+    /// all-reduce for gradients and a loss together, as the optimizer's update sends them).
+    pub fn average(&self, tensors: &[Tensor]) -> Result<()> {
         let scale = 1.0 / self.world as f64;
-        self.bucketed(&grads, |flat| {
+        self.bucketed(tensors, |flat| {
             self.all_reduce_sum(flat)?;
             let _ = flat.g_mul_scalar_(scale);
             Ok(())

@@ -70,13 +70,12 @@ pub fn minimize_parts(
     // shard of the batch scaled its loss by the world size (the sharded MLE step); one
     // that computed what every rank computes averages identical values.
     let reduced = crate::dist::with_group(|g| -> crate::Result<Tensor> {
-        g.average_grads(opt.params())?;
-        let mut l = total
-            .to_kind(tch::Kind::Float)
-            .reshape([1])
-            .to_device(tch::Device::Cpu);
-        g.all_reduce_sum(&mut l)?;
-        Ok(l.reshape([]) / g.world as f64)
+        // The loss rides in the gradients' buckets: one all-reduce a step.
+        let l = total.to_kind(tch::Kind::Float).reshape([1]);
+        let mut both = crate::dist::grads_of(opt.params());
+        both.push(l.shallow_clone());
+        g.average(&both)?;
+        Ok(l.reshape([]))
     });
     if let Some(r) = reduced {
         // A lost peer or a timeout ends the run here with the group's message.
