@@ -269,7 +269,7 @@ mod tests {
     /// (fails if the penalty is dropped or mis-weighted).
     #[test]
     fn own_loss_algorithms_add_r1_in_proportion_to_its_weight() {
-        use crate::algorithms::testing::{ctx, tiny_cnn, tiny_lstm, tiny_setup};
+        use crate::algorithms::testing::{built, ctx, gan, tiny_cnn, tiny_setup};
         use crate::models::disc::{DiscriminatorConfig, LstmDiscConfig};
         use rand::SeedableRng;
         let (vocab, _, gen) = tiny_setup();
@@ -297,19 +297,7 @@ mod tests {
             let mut loss_at = |w: f64| {
                 let text =
                     format!("algorithm = \"{algo}\"\nsteps = 2\nbatch_size = 8\nr1_weight = {w}");
-                let gan = crate::algorithms::GanConfig::from_table(toml::from_str(&text).unwrap())
-                    .unwrap();
-                let cond = crate::models::CondSpec::None;
-                let mut alg = crate::algorithms::build(
-                    &gan,
-                    &tiny_lstm(),
-                    &dcfg,
-                    &gen.vs,
-                    &vocab,
-                    (5, cond),
-                    Device::Cpu,
-                )
-                .unwrap();
+                let mut alg = built(&gan(&text), &dcfg, (&vocab, &gen));
                 let vars = alg.sides_mut().0.model.vs.variables();
                 match &first {
                     Some(f) => tch::no_grad(|| {

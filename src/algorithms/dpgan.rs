@@ -211,23 +211,8 @@ mod tests {
         for w in [1.0, 1e-4] {
             let text =
                 format!("algorithm = \"dpgan\"\nsteps = 1\nbatch_size = 8\nreal_weight = {w}");
-            let gan =
-                crate::algorithms::GanConfig::from_table(toml::from_str(&text).unwrap()).unwrap();
-            let dcfg = crate::algorithms::testing::tiny_cnn();
-            let (gcfg, cond) = (
-                crate::algorithms::testing::tiny_lstm(),
-                crate::models::CondSpec::None,
-            );
-            let mut alg = crate::algorithms::build(
-                &gan,
-                &gcfg,
-                &dcfg,
-                &gen.vs,
-                &vocab,
-                (5, cond),
-                tch::Device::Cpu,
-            )
-            .unwrap();
+            use crate::algorithms::testing::{built, gan, tiny_cnn};
+            let mut alg = built(&gan(&text), &tiny_cnn(), (&vocab, &gen));
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
             let s = alg.d_step(&mut crate::algorithms::testing::ctx(
                 &gen, &real, &mut rng, 2,

@@ -255,19 +255,16 @@ mod tests {
         use crate::models::disc::LstmDiscConfig;
         tch::manual_seed(1);
         let (vocab, _, gen) = tiny_setup();
-        let gcfg = crate::algorithms::testing::tiny_lstm();
         let dcfg = DiscriminatorConfig::Lstm(LstmDiscConfig {
             embed_dim: 4,
             hidden_dim: 4,
             ..Default::default()
         });
-        let table: toml::Table =
-            toml::from_str("algorithm = \"scratchgan\"\nsteps = 2\nbatch_size = 8").unwrap();
-        let gan = crate::algorithms::GanConfig::from_table(table).unwrap();
+        let gan = crate::algorithms::testing::gan(
+            "algorithm = \"scratchgan\"\nsteps = 2\nbatch_size = 8",
+        );
         assert_eq!(gan.own["baseline_decay"].as_float(), Some(0.08));
-        let (dev, cond) = (tch::Device::Cpu, crate::models::CondSpec::None);
-        let mut alg = crate::algorithms::build(&gan, &gcfg, &dcfg, &gen.vs, &vocab, (5, cond), dev)
-            .expect("an algorithm");
+        let mut alg = crate::algorithms::testing::built(&gan, &dcfg, (&vocab, &gen));
         let real: Vec<Vec<i64>> = vec![vocab.encode("a b c").unwrap()];
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
         let mut ctx = crate::algorithms::testing::ctx(&gen, &real, &mut rng, 2);

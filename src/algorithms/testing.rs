@@ -77,3 +77,28 @@ pub fn parts<'a>(
         device: Device::Cpu,
     }
 }
+
+/// The `[gan]` settings of a TOML text (`algorithm = "..."`, `steps = ...`, its keys).
+pub fn gan(text: &str) -> crate::algorithms::GanConfig {
+    crate::algorithms::GanConfig::from_table(toml::from_str(text).unwrap()).unwrap()
+}
+
+/// The algorithm `gan` sets up around `gen` (of [`tiny_lstm`]'s config, on `vocab`) with the
+/// discriminator `disc`, for rows up to 5 tokens, unconditional, on the CPU.
+pub fn built(
+    gan: &crate::algorithms::GanConfig,
+    disc: &DiscriminatorConfig,
+    (vocab, gen): (&Vocab, &GeneratorModel),
+) -> Box<dyn crate::algorithms::Algorithm> {
+    let cond = crate::models::CondSpec::None;
+    crate::algorithms::build(
+        gan,
+        &tiny_lstm(),
+        disc,
+        &gen.vs,
+        vocab,
+        (5, cond),
+        Device::Cpu,
+    )
+    .expect("an algorithm")
+}

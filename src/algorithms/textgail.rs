@@ -420,20 +420,13 @@ mod tests {
     #[test]
     fn a_step_trains_both_sides() {
         use crate::algorithms::testing::{tiny_cnn, tiny_setup};
-        use crate::models::CondSpec;
         use rand::SeedableRng;
         tch::manual_seed(2);
         let (vocab, _, gen) = tiny_setup();
-        let gcfg = crate::algorithms::testing::tiny_lstm();
-        let table: toml::Table = toml::from_str(
+        let gan = crate::algorithms::testing::gan(
             "algorithm = \"textgail\"\nsteps = 10\nbatch_size = 16\nppo_batch = 16\ndemo_ratio = 0.25\nkl_coef = 0.1\nd_steps = 1\nloss = \"rsgan\"",
-        )
-        .unwrap();
-        let gan = crate::algorithms::GanConfig::from_table(table).unwrap();
-        let (dev, cond) = (tch::Device::Cpu, CondSpec::None);
-        let mut alg =
-            crate::algorithms::build(&gan, &gcfg, &tiny_cnn(), &gen.vs, &vocab, (5, cond), dev)
-                .expect("an algorithm");
+        );
+        let mut alg = crate::algorithms::testing::built(&gan, &tiny_cnn(), (&vocab, &gen));
         let real: Vec<Vec<i64>> = ["a b c", "d e f", "a c e", "b d f"]
             .iter()
             .map(|l| vocab.encode(l).unwrap())
