@@ -12,6 +12,21 @@ use textgan::dist::{DistEnv, ProcessGroup};
 
 const ROLE: &str = "TEXTGAN_TEST_DIST_ROLE";
 
+/// Whether this build lacks Gloo; the test then says it skipped.
+fn no_gloo() -> bool {
+    let missing = !textgan::dist::available();
+    if missing {
+        eprintln!("skipped: this build has no Gloo (apt-get install libgloo-dev, then rebuild)");
+    }
+    missing
+}
+
+/// Whether this process is a rank that a test started (it has its own role to play), or the
+/// build lacks Gloo: either way the test itself does not run here.
+fn not_here() -> bool {
+    std::env::var(ROLE).is_ok() || no_gloo()
+}
+
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
@@ -114,8 +129,7 @@ fn two_processes_sum_broadcast_gather_and_average_gradients() {
     if std::env::var(ROLE).is_ok_and(|r| r == "collectives") {
         return collectives();
     }
-    if !textgan::dist::available() {
-        eprintln!("skipped: this build has no Gloo (apt-get install libgloo-dev, then rebuild)");
+    if no_gloo() {
         return;
     }
     for (rank, (code, out)) in two_ranks(
@@ -160,8 +174,7 @@ fn a_dead_rank_makes_the_other_fail_instead_of_hanging() {
     if std::env::var(ROLE).is_ok_and(|r| r == "dead") {
         return dead_peer();
     }
-    if !textgan::dist::available() {
-        eprintln!("skipped: this build has no Gloo (apt-get install libgloo-dev, then rebuild)");
+    if no_gloo() {
         return;
     }
     let start = Instant::now();
@@ -260,8 +273,7 @@ fn max_diff(a: &Path, b: &Path) -> f64 {
 /// of the 2-process run in one process ends where the straight run ends. Rank 0 alone writes.
 #[test]
 fn training_in_two_processes_matches_one() {
-    if std::env::var(ROLE).is_ok() || !textgan::dist::available() {
-        eprintln!("skipped: this build has no Gloo (apt-get install libgloo-dev, then rebuild)");
+    if not_here() {
         return;
     }
     let f = Fixture::new();
@@ -320,8 +332,7 @@ fn training_in_two_processes_matches_one() {
 /// Ranks started with different settings refuse to train together, in one line each.
 #[test]
 fn ranks_with_different_configs_refuse_to_start() {
-    if std::env::var(ROLE).is_ok() || !textgan::dist::available() {
-        eprintln!("skipped: this build has no Gloo");
+    if not_here() {
         return;
     }
     let f = Fixture::new();
@@ -356,8 +367,7 @@ fn ranks_with_different_configs_refuse_to_start() {
 /// within the timeout, and the launcher names the first rank that failed.
 #[test]
 fn a_killed_training_rank_stops_the_job() {
-    if std::env::var(ROLE).is_ok() || !textgan::dist::available() {
-        eprintln!("skipped: this build has no Gloo");
+    if not_here() {
         return;
     }
     let f = Fixture::new();
@@ -392,8 +402,11 @@ fn a_killed_training_rank_stops_the_job() {
 #[test]
 fn runs_under_torchrun() {
     let torchrun = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun");
-    if std::env::var(ROLE).is_ok() || !textgan::dist::available() || !torchrun.exists() {
-        eprintln!("skipped: no Gloo in this build, or no torchrun in .venv");
+    if not_here() {
+        return;
+    }
+    if !torchrun.exists() {
+        eprintln!("skipped: no torchrun in .venv (scripts/setup-torch.sh installs it)");
         return;
     }
     let f = Fixture::new();
@@ -429,8 +442,7 @@ fn runs_under_torchrun() {
 /// effect), within the timeout.
 #[test]
 fn the_launcher_names_the_lost_rank() {
-    if std::env::var(ROLE).is_ok() || !textgan::dist::available() {
-        eprintln!("skipped: this build has no Gloo");
+    if not_here() {
         return;
     }
     let f = Fixture::new();
