@@ -353,6 +353,10 @@ fn ranks_with_different_configs_refuse_to_start() {
             "{err}"
         );
     }
+    assert!(
+        !f.path("r0").exists(),
+        "a refused job leaves no run directory"
+    );
     fails(
         &["train", "--out", &f.s("zero"), "--nproc-per-node", "0"],
         "--nproc-per-node must be at least 1",

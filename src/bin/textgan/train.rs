@@ -172,13 +172,21 @@ pub fn run(a: TrainArgs) -> Result<()> {
         (Some(_), _, Some(copy)) => Trainer::resume(copy, &overrides(&a)?)?,
         (Some(dir), _, None) => Trainer::resume(dir, &overrides(&a)?)?,
         (None, Some(dir), _) => {
+            let cfg = resolve_config(&a)?;
+            // Agreed before the run directory is made, so a refused job leaves nothing.
+            if job.is_some() {
+                agree_on(&cfg)?;
+            }
             let dir = scratch.as_deref().unwrap_or(dir);
-            Trainer::create_from(dir, resolve_config(&a)?, a.init_from.as_deref())?
+            Trainer::create_from(dir, cfg, a.init_from.as_deref())?
         }
         (None, None, _) => bail!("give --out DIR for a new run or --resume DIR"),
     };
     if job.is_some() {
-        join_run(&mut trainer)?;
+        if a.resume.is_some() {
+            agree_on(&trainer.cfg)?;
+        }
+        take_rank0_weights(&trainer)?;
     }
     let stop = stop_on_signals()?;
     let mut hooks = crate::launch::RankHooks {
@@ -219,13 +227,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// A rank's start in a job: the same build and config everywhere, then rank 0's generator
-/// weights everywhere (the ranks seed alike, so this only guards against a drift).
-fn join_run(trainer: &mut Trainer) -> Result<()> {
-    if trainer.cfg.train.cuda_graph {
+/// A rank's config in a job: one the job can run, the same build and config on every rank.
+fn agree_on(cfg: &RunConfig) -> Result<()> {
+    if cfg.train.cuda_graph {
         bail!("train.cuda_graph replays one process's whole step and cannot take part in a multi-process job; set train.cuda_graph = false");
     }
-    crate::launch::agree(&trainer.cfg.to_toml())?;
+    crate::launch::agree(&cfg.to_toml())
+}
+
+/// Rank 0's generator weights on every rank (the ranks seed alike, so this only guards
+/// against a drift).
+fn take_rank0_weights(trainer: &Trainer) -> Result<()> {
     let mut named: Vec<(String, tch::Tensor)> = trainer.gen.vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let sorted: Vec<tch::Tensor> = named.into_iter().map(|(_, t)| t).collect();
