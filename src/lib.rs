@@ -74,6 +74,19 @@ pub fn flush_denormals() -> bool {
     false
 }
 
+/// The library's unit tests share torch's process-wide random generator, and many seed it
+/// and then build two models that must start from equal weights: another test drawing on a
+/// second thread in between breaks them at random (CI saw it). libtest reads
+/// `RUST_TEST_THREADS` when it starts, so this constructor, run before `main`, asks for one
+/// thread unless the caller chose a number. The whole set takes about 2.4 s this way.
+#[cfg(test)]
+#[ctor::ctor(unsafe)]
+fn unit_tests_run_one_at_a_time() {
+    if std::env::var_os("RUST_TEST_THREADS").is_none() {
+        std::env::set_var("RUST_TEST_THREADS", "1");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// After the call, a denormal input reads as zero and a product below the normal range
