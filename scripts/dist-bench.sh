@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Data-parallel overhead on one machine: one process of 2 threads against two processes of 1
 # thread each (`--nproc-per-node 2`, Gloo over loopback), for the MLE step (split across the
-# ranks) and the SeqGAN step (run whole on every rank until the adversarial phase is split).
+# ranks) and the SeqGAN step (its generator step's rollouts split across the ranks; the
+# discriminator's step and the sampling still run whole on every rank).
 # Per-step time = (wall of a long run - wall of a short run) / (step difference), so start-up,
 # rendezvous and the final evaluation cancel. Run it on an otherwise idle machine.
 #   scripts/dist-bench.sh            (uses target/release/textgan; TEXTGAN=... for another)
@@ -38,4 +39,4 @@ echo "textgan $("$bin" --version | cut -d' ' -f2), $(nproc) cores ($(lscpu | sed
 per_step "MLE, 1 process x 2 threads" 20 220 env OMP_NUM_THREADS=2 "$bin" train --out "$tmp/r" $data $mle --max-steps STEPS
 per_step "MLE, 2 processes x 1 thread" 20 220 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $mle --max-steps STEPS
 per_step "SeqGAN, 1 process x 2 threads" 2 12 env OMP_NUM_THREADS=2 "$bin" train --out "$tmp/r" $data $seqgan --set gan.steps=STEPS
-per_step "SeqGAN, 2 processes x 1 thread (not split)" 2 12 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $seqgan --set gan.steps=STEPS
+per_step "SeqGAN, 2 processes x 1 thread" 2 12 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $seqgan --set gan.steps=STEPS

@@ -112,6 +112,13 @@ pub fn rank_and_world() -> (usize, usize) {
     with_group(|g| (g.rank, g.world)).unwrap_or((0, 1))
 }
 
+/// Rows `lo..hi` of `n` that rank `rank` of `world` takes: ceil(n / world) rows each, in rank
+/// order, so the last ranks of a short batch may take none.
+pub fn shard_range(n: usize, rank: usize, world: usize) -> (usize, usize) {
+    let per = n.div_ceil(world.max(1));
+    ((rank * per).min(n), ((rank + 1) * per).min(n))
+}
+
 /// Whether this build has the Gloo process group (it needs Gloo's headers when built).
 pub fn available() -> bool {
     cfg!(textgan_dist)

@@ -101,16 +101,6 @@ fn new_algorithms_train_and_resume_exactly() {
     fails(&args, "gan.sigmas");
 }
 
-/// A tiny LeakGAN generator whose leaked copy mirrors `gan_args`' CNN.
-const LEAKGAN: [&str; 6] = [
-    "generator.kind=leakgan",
-    "generator.features.embed_dim=8",
-    "generator.features.filter_sizes=[2, 3]",
-    "generator.features.num_filters=[4, 4]",
-    "generator.goal_dim=4",
-    "gan.rollouts=2",
-];
-
 fn sets(list: &[&str]) -> Vec<String> {
     list.iter()
         .flat_map(|s| ["--set".to_string(), s.to_string()])

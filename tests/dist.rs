@@ -3,7 +3,7 @@
 //! checks what each saw. Without Gloo in the build (no libgloo-dev) they say they skipped;
 //! `.ci/run` installs it.
 mod common;
-use common::{fails, gan_args, metrics, ok, Fixture};
+use common::{fails, gan_args, metrics, ok, Fixture, LEAKGAN};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -265,8 +265,10 @@ fn max_diff(a: &Path, b: &Path) -> f64 {
 }
 
 /// `textgan train --nproc-per-node 2` against one process with the same global batch: after
-/// MLE steps (each rank takes half of every batch) and after SeqGAN's and Gumbel-softmax's
-/// adversarial steps, the weights and moments agree to 1e-5 and the logged test NLL to 1e-5.
+/// MLE steps (each rank takes half of every batch) and after SeqGAN's (each rank rolls out and
+/// takes the policy gradient of half the samples), Gumbel-softmax's and LeakGAN's (half the
+/// rollouts each, the rewards gathered) adversarial steps, the weights and moments agree to
+/// 1e-5 and the logged test NLL to 1e-5.
 /// The tolerance covers float sums taken in another order (the two halves' gradients are
 /// added after each is reduced, where one process reduces the whole batch at once): those
 /// differ by a few units in the last place, about 1e-7 relative, over a few steps. A resume
@@ -277,11 +279,18 @@ fn training_in_two_processes_matches_one() {
         return;
     }
     let f = Fixture::new();
-    for algo in ["mle", "seqgan", "gumbel"] {
+    for algo in ["mle", "seqgan", "gumbel", "leakgan"] {
         let mut extra: Vec<String> = match algo {
             "mle" => vec![],
             a => gan_args(a, 4),
         };
+        if algo == "leakgan" {
+            extra.extend(
+                LEAKGAN
+                    .iter()
+                    .flat_map(|s| ["--set".to_string(), s.to_string()]),
+            );
+        }
         extra.extend(["--set".into(), "train.batch_size=8".into()]);
         // MLE alone: 6 steps; a GAN: 2 epochs of one 8-row batch, then 4 adversarial steps.
         let steps = 6;

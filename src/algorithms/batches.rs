@@ -173,6 +173,99 @@ pub fn fresh_samples(ctx: &mut super::Ctx, n: i64, shapes: &Shapes) -> (Tensor, 
     (sample_tensor(ctx.gen, n, &cond, shapes, ctx.device), cond)
 }
 
+/// This process's rows of a batch that every process drew alike (same seed, same draws).
+///
+/// In one process, or when some process would get no row, it is the whole batch and every
+/// process computes all of it. Otherwise rank r of W takes rows `[r * ceil(B / W), ...)`
+/// ([`crate::dist::shard_range`]), and its mean loss over its tokens is weighted by
+/// `W * its tokens / the batch's tokens`, so the processes' averaged gradient (the optimizer
+/// step's all-reduce) is the batch's.
+pub struct Slice {
+    /// The first row and the number of rows.
+    pub rows: (i64, i64),
+    /// The batch's tokens, its rows and the number of processes, when it is split.
+    split: Option<(f64, i64, usize)>,
+}
+
+impl Slice {
+    /// The slice of `samples` [B, T] for this process.
+    pub fn of(samples: &Tensor, shapes: &Shapes) -> Slice {
+        let b = samples.size()[0];
+        let (rank, world) = crate::dist::rank_and_world();
+        let per = (b as usize).div_ceil(world);
+        if world == 1 || (world - 1) * per >= b as usize {
+            return Slice {
+                rows: (0, b),
+                split: None,
+            };
+        }
+        let (lo, hi) = crate::dist::shard_range(b as usize, rank, world);
+        let tokens = shapes.mask(samples).sum(Kind::Float).double_value(&[]);
+        Slice {
+            rows: (lo as i64, (hi - lo) as i64),
+            split: Some((tokens, b, world)),
+        }
+    }
+
+    /// This process's rows of the samples and of their condition.
+    pub fn take(&self, samples: &Tensor, cond: &Condition) -> (Tensor, Condition) {
+        let (lo, len) = self.rows;
+        (samples.narrow(0, lo, len), cond.narrow(lo, len))
+    }
+
+    /// The factor of this slice's mean loss over its tokens (`mask` [len, T]).
+    pub fn weight(&self, mask: &Tensor) -> f64 {
+        match self.split {
+            Some((tokens, _, world)) => {
+                world as f64 * mask.sum(Kind::Float).double_value(&[]) / tokens.max(1.0)
+            }
+            None => 1.0,
+        }
+    }
+
+    /// The whole batch's rows of a tensor whose rows are this slice's (every process's
+    /// slice, gathered in rank order): for what needs the batch at once, such as a ranking
+    /// over it. The slice itself in one process.
+    pub fn gather(&self, part: &Tensor) -> Tensor {
+        let Some((_, whole, world)) = self.split else {
+            return part.shallow_clone();
+        };
+        let per = (whole as usize).div_ceil(world) as i64;
+        let mut shape = part.size();
+        let len = shape[0];
+        shape[0] = per - len;
+        let padded = Tensor::cat(
+            &[
+                part,
+                &part.new_zeros(shape.as_slice(), (part.kind(), part.device())),
+            ],
+            0,
+        );
+        let all = crate::dist::with_group(|g| g.all_gather(&padded.to_device(Device::Cpu)))
+            .expect("split only in a group")
+            .unwrap_or_else(|e| crate::dist::fail(&e));
+        let mut rows = all.size()[2..].to_vec();
+        rows.insert(0, world as i64 * per);
+        all.reshape(rows.as_slice())
+            .narrow(0, 0, whole)
+            .to_device(part.device())
+    }
+
+    /// The batch's totals of sums over the slices (0-d tensors): one all-reduce when split.
+    pub fn sum<const N: usize>(&self, sums: &[Tensor; N]) -> [f64; N] {
+        let mut all = Tensor::stack(sums, 0)
+            .to_kind(Kind::Float)
+            .to_device(Device::Cpu);
+        if self.split.is_some() {
+            if let Some(Err(e)) = crate::dist::with_group(|g| g.all_reduce_sum(&mut all)) {
+                crate::dist::fail(&e);
+            }
+        }
+        let v = Vec::<f64>::try_from(&all.to_kind(Kind::Double)).expect("sums");
+        std::array::from_fn(|i| v[i])
+    }
+}
+
 /// Log-probabilities [B, T] of the tokens of `tokens` [B, T] under `gen` given `cond` (with
 /// gradient).
 pub fn token_log_probs(

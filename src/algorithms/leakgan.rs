@@ -19,9 +19,9 @@
 //! Manager together by the likelihood, with the goals' gradient, instead of the Manager by
 //! its cosine loss on real feature transitions; and MLE runs before D is pretrained, so the
 //! leaked features change when D's pretrained layers are first copied in.
-use super::batches::{fresh_samples, reinforce_loss, Shapes};
+use super::batches::{fresh_samples, reinforce_loss, Shapes, Slice};
 use super::disc_side::DiscSide;
-use super::seqgan::{follow, rollout_rewards};
+use super::seqgan::{follow, rollout_rewards_of_rows};
 use super::{g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::error::{ensure, Error, Result};
 use crate::models::disc::DiscriminatorConfig;
@@ -200,13 +200,17 @@ impl Algorithm for LeakGan {
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
-        let rewards = rollout_rewards(
+        // Several processes roll out a slice of the batch each and gather the rewards: the
+        // rescaling ranks them over the whole batch, and the rest of the step is cheap.
+        let slice = Slice::of(&samples, &self.shapes);
+        let rewards = slice.gather(&rollout_rewards_of_rows(
             self.rollout.net.as_ref(),
             &self.disc,
             (&samples, &cond),
             self.cfg.rollouts,
             &self.shapes,
-        );
+            slice.rows,
+        ));
         let q = match self.cfg.rescale {
             0.0 => rewards.shallow_clone(),
             delta => rescale(&rewards, delta),

@@ -44,7 +44,10 @@ pub use maligan::{MaliGan, MaliganConfig};
 pub use rankgan::{log_rank_probs, rank_scores, RankGan, RankganConfig};
 pub use scratchgan::{ScratchGan, ScratchganConfig};
 pub use sentigan::{penalty_loss, SentiGan, SentiganConfig};
-pub use seqgan::{follow, rollout_rewards, rollout_scores, DRounds, SeqGan, SeqganConfig};
+pub use seqgan::{
+    follow, rollout_rewards, rollout_rewards_of_rows, rollout_scores, rollout_scores_of_rows,
+    DRounds, SeqGan, SeqganConfig,
+};
 pub use stats::StepStats;
 pub use textgail::{ppo_loss, RunningNorm, TextGail, TextgailConfig};
 
@@ -449,6 +452,10 @@ pub fn build(
 
 /// A generator update on `loss` (see [`crate::optim::minimize`]); returns the loss.
 pub(crate) fn g_update(opt: &mut Adam, loss: &Tensor, clip: f64, lr: f64) -> f64 {
-    crate::optim::minimize(opt, loss, clip, lr);
-    loss.double_value(&[])
+    let (_, total) = crate::optim::minimize_parts(opt, 1, |_| loss.shallow_clone(), clip, lr);
+    // Several processes: the loss averaged over them (each may hold its slice's share).
+    match crate::dist::rank_and_world().1 {
+        1 => loss.double_value(&[]),
+        _ => total.double_value(&[]),
+    }
 }

@@ -6,7 +6,9 @@
 //! position p every completion in flight (prefixes 1..p) samples its next token in one step,
 //! and the completions of prefix p join from the teacher-forced state. The Python toolkits loop
 //! over prefixes and rollouts one batch at a time.
-use super::batches::{self, fresh_samples, reinforce_loss, sample_tensor, token_log_probs, Shapes};
+use super::batches::{
+    self, fresh_samples, reinforce_loss, sample_tensor, token_log_probs, Shapes, Slice,
+};
 use super::disc_side::DiscSide;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::Condition;
@@ -250,7 +252,22 @@ pub fn rollout_rewards(
     n: i64,
     shapes: &Shapes,
 ) -> Tensor {
+    let rows = (0, samples.size()[0]);
+    rollout_rewards_of_rows(policy, disc, (samples, cond), n, shapes, rows)
+}
+
+/// The rows `lo..lo + len` of [`rollout_rewards`] [len, T], computed for those rows alone but
+/// drawn as for the whole batch `samples` (see [`rollout_scores_of_rows`]).
+pub fn rollout_rewards_of_rows(
+    policy: &dyn Generator,
+    disc: &DiscSide,
+    (samples, cond): (&Tensor, &Condition),
+    n: i64,
+    shapes: &Shapes,
+    (lo, len): (i64, i64),
+) -> Tensor {
     let d = disc.model.net.as_ref();
+    let mine = cond.narrow(lo, len);
     // [N] probabilities of "real", mean over representations.
     let prob = |scores: Tensor| {
         scores
@@ -262,8 +279,9 @@ pub fn rollout_rewards(
         Condition::None => prob(d.score_completions(base, rows, n)),
         c => prob(score_given_in_chunks(d, rows, c)),
     };
-    let last = |base: &Tensor| prob(d.score_given(base, cond, false));
-    rollout_scores(policy, (samples, cond), n, shapes, &score, &last)
+    let last = |base: &Tensor| prob(d.score_given(base, &mine, false));
+    let rows = (lo, len);
+    rollout_scores_of_rows(policy, (samples, cond), n, shapes, (&score, &last), rows)
 }
 
 /// The per-token rewards [B, T] of `rollout_rewards` with the scoring given: `score(base,
@@ -277,9 +295,35 @@ pub fn rollout_scores(
     score: &dyn Fn(&Tensor, &Tensor, &Condition) -> Tensor,
     last: &dyn Fn(&Tensor) -> Tensor,
 ) -> Tensor {
+    let rows = (0, samples.size()[0]);
+    rollout_scores_of_rows(policy, (samples, cond), n, shapes, (score, last), rows)
+}
+
+/// Scorers of [`rollout_scores`]: each completion's, each whole sample's.
+type Scorers<'a> = (
+    &'a dyn Fn(&Tensor, &Tensor, &Condition) -> Tensor,
+    &'a dyn Fn(&Tensor) -> Tensor,
+);
+
+/// The rows `lo..lo + len` of [`rollout_scores`] [len, T]: the completions of those samples
+/// alone, their tokens drawn with the uniform numbers one process draws for the whole batch
+/// (sliced to these rows), so that processes that split a batch between them get, together,
+/// the rewards one process gets for all of it. The scorers see these rows only.
+pub fn rollout_scores_of_rows(
+    policy: &dyn Generator,
+    (all, cond): (&Tensor, &Condition),
+    n: i64,
+    shapes: &Shapes,
+    (score, last): Scorers,
+    (lo, len): (i64, i64),
+) -> Tensor {
     let _guard = tch::no_grad_guard();
-    let (b, t) = samples.size2().expect("[B, T]");
-    let device = samples.device();
+    let (whole, t) = all.size2().expect("[B, T]");
+    let device = all.device();
+    let samples = &all.narrow(0, lo, len);
+    let cond = &cond.narrow(lo, len);
+    let b = len;
+    let uniform = |shape: [i64; 2]| Tensor::rand(shape, (Kind::Float, device));
     let ban = shapes.ban_mask(device);
     let sampling = Sampling::default();
     let d_ids = |ids: &Tensor| shapes.to_d_len(&shapes.pad_after_eos(ids));
@@ -310,9 +354,18 @@ pub fn rollout_scores(
             None => fresh,
             Some(s) => cat_states(&s, &fresh),
         });
-        let first = sampling.pick_n(&base_logits, n).view([-1]);
+        let u = uniform([whole, n]).narrow(0, lo, b);
+        let first = sampling.pick_n_given(&base_logits, n, Some(&u)).view([-1]);
         let next = match logits.take() {
-            Some(l) => Tensor::cat(&[sampling.pick(&with_ban(l)), first], 0),
+            Some(l) => {
+                // In flight: p - 1 prefix blocks of [whole * n] rows; ours in each block.
+                let u = uniform([(p - 1) * whole * n, 1])
+                    .view([p - 1, whole * n])
+                    .narrow(1, lo * n, b * n)
+                    .reshape([-1, 1]);
+                let picked = sampling.pick_n_given(&with_ban(l), 1, Some(&u));
+                Tensor::cat(&[picked.squeeze_dim(1), first], 0)
+            }
             None => first,
         }; // [A]: every row in flight writes position p
         rows.select(1, p).copy_(&next);
@@ -351,25 +404,30 @@ impl Algorithm for SeqGan {
         &self.adv
     }
 
+    /// Several processes draw the same batch, and each rolls out, scores and takes the policy
+    /// gradient of its slice of the rows (the rollouts are nearly all of the step's work);
+    /// the slice's loss is weighted by its share of the batch's tokens, so the averaged
+    /// gradient is the whole batch's.
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
-        let rewards = rollout_rewards(
+        let slice = Slice::of(&samples, &self.shapes);
+        let rewards = rollout_rewards_of_rows(
             self.rollout.net.as_ref(),
             &self.disc,
             (&samples, &cond),
             self.cfg.rollouts,
             &self.shapes,
+            slice.rows,
         );
+        let (samples, cond) = slice.take(&samples, &cond);
         let mask = self.shapes.mask(&samples);
         let logp = token_log_probs(ctx.gen, &samples, &cond, &self.shapes);
-        let loss = reinforce_loss(&logp, &rewards, &mask);
+        let loss = reinforce_loss(&logp, &rewards, &mask) * slice.weight(&mask);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         let mut out = StepStats::g(g_loss);
-        out.extra.insert(
-            "reward".into(),
-            (rewards * &mask).sum(Kind::Float).double_value(&[])
-                / mask.sum(Kind::Float).double_value(&[]),
-        );
+        let [reward, tokens] =
+            slice.sum(&[(rewards * &mask).sum(Kind::Float), mask.sum(Kind::Float)]);
+        out.extra.insert("reward".into(), reward / tokens);
         out
     }
 

@@ -35,6 +35,14 @@ impl Sampling {
     /// `n` independent next tokens per row, [B, n], from logits [B, V]: the distribution is
     /// prepared once per row however many draws are taken from it.
     pub fn pick_n(&self, logits: &Tensor, n: i64) -> Tensor {
+        self.pick_n_given(logits, n, None)
+    }
+
+    /// [`Sampling::pick_n`] reading its uniform numbers [B, n] from `u` when given (drawn
+    /// here otherwise): several processes that each draw one slice of a batch take the
+    /// slice of the numbers one process would draw for the whole batch, so they pick the
+    /// same tokens whatever the number of processes.
+    pub fn pick_n_given(&self, logits: &Tensor, n: i64, u: Option<&Tensor>) -> Tensor {
         if self.greedy || self.temperature <= 0.0 {
             return logits.argmax(-1, true).expand([-1, n], false).contiguous();
         }
@@ -58,7 +66,11 @@ impl Sampling {
             let drop = drop_sorted.scatter(1, &idx, &drop_sorted);
             logits = logits.masked_fill(&drop, f64::NEG_INFINITY);
         }
-        draw_n(&logits.softmax(-1, Kind::Float), n)
+        let probs = logits.softmax(-1, Kind::Float);
+        match u {
+            Some(u) => draw_n_given(&probs, u),
+            None => draw_n(&probs, n),
+        }
     }
 }
 
@@ -72,11 +84,18 @@ impl Sampling {
 /// and then a token inside it by the cumulative sum of that block alone. The same distribution,
 /// and the same token for the same uniform number up to rounding.
 pub fn draw_n(probs: &Tensor, n: i64) -> Tensor {
+    let b = probs.size()[0];
+    draw_n_given(probs, &Tensor::rand([b, n], (Kind::Float, probs.device())))
+}
+
+/// [`draw_n`] with its uniform numbers in [0, 1) given, [B, n].
+pub fn draw_n_given(probs: &Tensor, u: &Tensor) -> Tensor {
     let (b, v) = probs.size2().expect("[B, V]");
+    let n = u.size()[1];
     if v < TWO_LEVEL_MIN_V {
         let cdf = probs.cumsum(-1, Kind::Float); // [B, V]
         let total = cdf.narrow(1, v - 1, 1); // [B, 1]: 1 up to rounding
-        let u = Tensor::rand([b, n], (Kind::Float, cdf.device())) * &total;
+        let u = u * &total;
         let ids = u
             .searchsorted(&cdf, false, true, "right", None::<Tensor>)
             .clamp_max(v - 1);
@@ -101,7 +120,7 @@ pub fn draw_n(probs: &Tensor, n: i64) -> Tensor {
     let blocks = sums.size()[1];
     let outer = sums.cumsum(-1, Kind::Float); // [B, nb]
     let total = outer.narrow(1, blocks - 1, 1);
-    let u = Tensor::rand([b, n], (Kind::Float, probs.device())) * &total; // [B, n]
+    let u = u * &total; // [B, n]
     let blk = u
         .searchsorted(&outer, false, true, "right", None::<Tensor>)
         .clamp_max(blocks - 1); // [B, n]

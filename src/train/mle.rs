@@ -187,7 +187,7 @@ fn shard_parts(
     let mut shards = Vec::new();
     let mut weights = Vec::new();
     for idx in picks {
-        let (lo, hi) = shard_range(idx.len(), rank, world);
+        let (lo, hi) = crate::dist::shard_range(idx.len(), rank, world);
         if lo < hi {
             let b = train_batch(corpus, &idx[lo..hi], device);
             weights.push(world as f64 * b.tokens as f64 / tokens.max(1) as f64);
@@ -195,13 +195,6 @@ fn shard_parts(
         }
     }
     (shards, weights)
-}
-
-/// Rows `lo..hi` of `n` that rank `rank` of `world` takes: ceil(n / world) rows each, in rank
-/// order, so the last ranks of a short batch may take none.
-pub fn shard_range(n: usize, rank: usize, world: usize) -> (usize, usize) {
-    let per = n.div_ceil(world.max(1));
-    ((rank * per).min(n), ((rank + 1) * per).min(n))
 }
 
 /// Training rows `idx` as one batch, with their condition (labels, sources).

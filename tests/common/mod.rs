@@ -111,6 +111,16 @@ pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
 
 /// `--set` arguments for a tiny adversarial phase of `algorithm` after 2 epochs of MLE (4 steps
 /// on the fixture's 8 lines in batches of 4).
+/// A tiny LeakGAN generator whose leaked copy mirrors `gan_args`' CNN.
+pub const LEAKGAN: [&str; 6] = [
+    "generator.kind=leakgan",
+    "generator.features.embed_dim=8",
+    "generator.features.filter_sizes=[2, 3]",
+    "generator.features.num_filters=[4, 4]",
+    "generator.goal_dim=4",
+    "gan.rollouts=2",
+];
+
 pub fn gan_args(algorithm: &str, steps: usize) -> Vec<String> {
     let disc = if algorithm == "scratchgan" {
         "lstm"
