@@ -281,7 +281,7 @@ pub fn rollout_rewards_of_rows(
     };
     let last = |base: &Tensor| prob(d.score_given(base, &mine, false));
     let rows = (lo, len);
-    rollout_scores_of_rows(policy, (samples, cond), n, shapes, (&score, &last), rows)
+    rollout_scores_of_rows(policy, (samples, cond), n, shapes, &score, &last, rows)
 }
 
 /// The per-token rewards [B, T] of `rollout_rewards` with the scoring given: `score(base,
@@ -296,14 +296,8 @@ pub fn rollout_scores(
     last: &dyn Fn(&Tensor) -> Tensor,
 ) -> Tensor {
     let rows = (0, samples.size()[0]);
-    rollout_scores_of_rows(policy, (samples, cond), n, shapes, (score, last), rows)
+    rollout_scores_of_rows(policy, (samples, cond), n, shapes, score, last, rows)
 }
-
-/// Scorers of [`rollout_scores`]: each completion's, each whole sample's.
-type Scorers<'a> = (
-    &'a dyn Fn(&Tensor, &Tensor, &Condition) -> Tensor,
-    &'a dyn Fn(&Tensor) -> Tensor,
-);
 
 /// The rows `lo..lo + len` of [`rollout_scores`] [len, T]: the completions of those samples
 /// alone, their tokens drawn with the uniform numbers one process draws for the whole batch
@@ -314,7 +308,8 @@ pub fn rollout_scores_of_rows(
     (all, cond): (&Tensor, &Condition),
     n: i64,
     shapes: &Shapes,
-    (score, last): Scorers,
+    score: &dyn Fn(&Tensor, &Tensor, &Condition) -> Tensor,
+    last: &dyn Fn(&Tensor) -> Tensor,
     (lo, len): (i64, i64),
 ) -> Tensor {
     let _guard = tch::no_grad_guard();
