@@ -268,7 +268,8 @@ fn max_diff(a: &Path, b: &Path) -> f64 {
 /// MLE steps (each rank takes half of every batch) and after SeqGAN's (each rank rolls out and
 /// takes the policy gradient of half the samples), Gumbel-softmax's and LeakGAN's (half the
 /// rollouts each, the rewards gathered) adversarial steps, the weights and moments agree to
-/// 1e-5 and the logged test NLL to 1e-5.
+/// 1e-5, the logged test NLL (each rank scores half the test set) to 1e-5, and the
+/// evaluations' samples (each rank draws half of them) are the same.
 /// The tolerance covers float sums taken in another order (the two halves' gradients are
 /// added after each is reduced, where one process reduces the whole batch at once): those
 /// differ by a few units in the last place, about 1e-7 relative, over a few steps. A resume
@@ -315,6 +316,22 @@ fn training_in_two_processes_matches_one() {
             );
             assert!((x - y).abs() < 1e-5, "{algo}: test NLL {x} vs {y}");
         }
+        // Each rank samples its rows of an evaluation with one process's draws for them.
+        let samples = |run: &str| {
+            let mut files: Vec<_> = std::fs::read_dir(f.path(run).join("samples"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            let texts: Vec<String> = files
+                .iter()
+                .map(|p| std::fs::read_to_string(p).unwrap())
+                .collect();
+            (files.len(), texts)
+        };
+        let (s1, s2) = (samples(&one), samples(&two));
+        assert!(s1.0 >= 2, "{algo}: evaluations wrote samples");
+        assert_eq!(s1, s2, "{algo}: the evaluations' samples");
         if algo == "mle" {
             // Half the run in two processes, the rest in one.
             let part = f.s("part");

@@ -191,15 +191,12 @@ impl Slice {
     /// The slice of `samples` [B, T] for this process.
     pub fn of(samples: &Tensor, shapes: &Shapes) -> Slice {
         let b = samples.size()[0];
-        let (rank, world) = crate::dist::rank_and_world();
-        let per = (b as usize).div_ceil(world);
-        if world == 1 || (world - 1) * per >= b as usize {
+        let Some((lo, hi, world)) = crate::dist::my_rows(b as usize) else {
             return Slice {
                 rows: (0, b),
                 split: None,
             };
-        }
-        let (lo, hi) = crate::dist::shard_range(b as usize, rank, world);
+        };
         let tokens = shapes.mask(samples).sum(Kind::Float).double_value(&[]);
         Slice {
             rows: (lo as i64, (hi - lo) as i64),
@@ -225,44 +222,20 @@ impl Slice {
 
     /// The whole batch's rows of a tensor whose rows are this slice's (every process's
     /// slice, gathered in rank order): for what needs the batch at once, such as a ranking
-    /// over it. The slice itself in one process.
+    /// over it. The slice itself when the batch is not split.
     pub fn gather(&self, part: &Tensor) -> Tensor {
-        let Some((_, whole, world)) = self.split else {
-            return part.shallow_clone();
-        };
-        let per = (whole as usize).div_ceil(world) as i64;
-        let mut shape = part.size();
-        let len = shape[0];
-        shape[0] = per - len;
-        let padded = Tensor::cat(
-            &[
-                part,
-                &part.new_zeros(shape.as_slice(), (part.kind(), part.device())),
-            ],
-            0,
-        );
-        let all = crate::dist::with_group(|g| g.all_gather(&padded.to_device(Device::Cpu)))
-            .expect("split only in a group")
-            .unwrap_or_else(|e| crate::dist::fail(&e));
-        let mut rows = all.size()[2..].to_vec();
-        rows.insert(0, world as i64 * per);
-        all.reshape(rows.as_slice())
-            .narrow(0, 0, whole)
-            .to_device(part.device())
+        match self.split {
+            Some((_, whole, _)) => crate::dist::gather_rows(part, whole),
+            None => part.shallow_clone(),
+        }
     }
 
-    /// The batch's totals of sums over the slices (0-d tensors): one all-reduce when split.
-    pub fn sum<const N: usize>(&self, sums: &[Tensor; N]) -> [f64; N] {
-        let mut all = Tensor::stack(sums, 0)
-            .to_kind(Kind::Float)
-            .to_device(Device::Cpu);
-        if self.split.is_some() {
-            if let Some(Err(e)) = crate::dist::with_group(|g| g.all_reduce_sum(&mut all)) {
-                crate::dist::fail(&e);
-            }
+    /// The batch's totals of sums over the slices: one all-reduce when split.
+    pub fn sum<const N: usize>(&self, sums: [f64; N]) -> [f64; N] {
+        match self.split {
+            Some(_) => crate::dist::sum_all(sums),
+            None => sums,
         }
-        let v = Vec::<f64>::try_from(&all.to_kind(Kind::Double)).expect("sums");
-        std::array::from_fn(|i| v[i])
     }
 }
 

@@ -420,8 +420,8 @@ impl Algorithm for SeqGan {
         let loss = reinforce_loss(&logp, &rewards, &mask) * slice.weight(&mask);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         let mut out = StepStats::g(g_loss);
-        let [reward, tokens] =
-            slice.sum(&[(rewards * &mask).sum(Kind::Float), mask.sum(Kind::Float)]);
+        let sums = [(rewards * &mask).sum(Kind::Float), mask.sum(Kind::Float)];
+        let [reward, tokens] = slice.sum(sums.map(|t| t.double_value(&[])));
         out.extra.insert("reward".into(), reward / tokens);
         out
     }

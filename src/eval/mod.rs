@@ -10,5 +10,5 @@ pub mod report;
 pub mod sacrebleu;
 pub mod text;
 
-pub use nll::{corpus_nll, corpus_nll_given};
+pub use nll::{corpus_nll, corpus_nll_given, corpus_nll_shared};
 pub use report::{Metric, Report};

@@ -26,15 +26,56 @@ pub fn corpus_nll(
 /// [`corpus_nll`] of sequences under their conditions (labels, sources).
 pub fn corpus_nll_given(
     gen: &dyn Generator,
-    (seqs, conds): (&[Vec<i64>], Conds),
+    data: (&[Vec<i64>], Conds),
     vocab: &Vocab,
     batch_size: usize,
     temperature: f64,
     device: Device,
 ) -> f64 {
+    let rows = 0..data.0.len();
+    let (total, tokens) = nll_sum(gen, data, rows, vocab, (batch_size, temperature), device);
+    mean(total, tokens)
+}
+
+/// [`corpus_nll_given`] with the sequences split between the processes of a job
+/// ([`crate::dist::my_rows`]): each sums the NLL of its rows, and the sums are added up.
+pub fn corpus_nll_shared(
+    gen: &dyn Generator,
+    data: (&[Vec<i64>], Conds),
+    vocab: &Vocab,
+    batch_size: usize,
+    device: Device,
+) -> f64 {
+    let n = data.0.len();
+    let Some((lo, hi, _)) = crate::dist::my_rows(n) else {
+        return corpus_nll_given(gen, data, vocab, batch_size, 1.0, device);
+    };
+    let (total, tokens) = nll_sum(gen, data, lo..hi, vocab, (batch_size, 1.0), device);
+    let [total, tokens] = crate::dist::sum_all([total, tokens as f64]);
+    mean(total, tokens as i64)
+}
+
+fn mean(total: f64, tokens: i64) -> f64 {
+    if tokens == 0 {
+        f64::NAN
+    } else {
+        total / tokens as f64
+    }
+}
+
+/// The summed NLL and the tokens of rows `rows` of the sequences.
+fn nll_sum(
+    gen: &dyn Generator,
+    (seqs, conds): (&[Vec<i64>], Conds),
+    rows: std::ops::Range<usize>,
+    vocab: &Vocab,
+    (batch_size, temperature): (usize, f64),
+    device: Device,
+) -> (f64, i64) {
     let _guard = tch::no_grad_guard();
     let (mut total, mut tokens) = (0.0, 0i64);
-    for r in in_order(seqs.len(), batch_size) {
+    for r in in_order(rows.len(), batch_size) {
+        let r = r.start + rows.start..r.end + rows.start;
         let rows: Vec<&[i64]> = seqs[r.clone()].iter().map(Vec::as_slice).collect();
         let cond = conds.pick(r, device);
         let batch = Batch::new(&rows, vocab, device);
@@ -43,9 +84,5 @@ pub fn corpus_nll_given(
         total += sum.double_value(&[]);
         tokens += batch.tokens;
     }
-    if tokens == 0 {
-        f64::NAN
-    } else {
-        total / tokens as f64
-    }
+    (total, tokens)
 }

@@ -218,7 +218,24 @@ pub fn generate(
     sampling: &Sampling,
     device: Device,
 ) -> Vec<Vec<i64>> {
-    generate_inner(gen, spec, sampling, device, false)
+    generate_inner(gen, spec, sampling, device, (false, false))
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// [`generate`] with the work shared by the processes of a job ([`crate::dist`]): each one
+/// samples its rows of every batch ([`crate::dist::shard_range`]) with the uniform numbers one
+/// process draws for those rows, a batch stops when all its rows have ended, and the rows
+/// are gathered, so every process returns what one process alone would (to rounding in the
+/// network's sums). Outside a job, or with fewer rows in a batch than processes, [`generate`].
+pub fn generate_shared(
+    gen: &dyn Generator,
+    spec: &GenerateSpec,
+    sampling: &Sampling,
+    device: Device,
+) -> Vec<Vec<i64>> {
+    generate_inner(gen, spec, sampling, device, (false, true))
         .into_iter()
         .map(|(s, _)| s)
         .collect()
@@ -235,7 +252,7 @@ pub fn generate_scored(
     sampling: &Sampling,
     device: Device,
 ) -> Vec<(Vec<i64>, Vec<f32>)> {
-    generate_inner(gen, spec, sampling, device, true)
+    generate_inner(gen, spec, sampling, device, (true, false))
 }
 
 /// log p(tok) under `logits` [B, V] for tokens [B]: [B].
@@ -249,7 +266,7 @@ fn generate_inner(
     spec: &GenerateSpec,
     sampling: &Sampling,
     device: Device,
-    scored: bool,
+    (scored, shared): (bool, bool),
 ) -> Vec<(Vec<i64>, Vec<f32>)> {
     let _guard = tch::no_grad_guard();
     let mut out = Vec::with_capacity(spec.count);
@@ -263,8 +280,13 @@ fn generate_inner(
         Tensor::from_slice(&mask).to_device(device) // [V]
     });
     while left > 0 {
-        let b = left.min(spec.batch_size.max(1)) as i64;
-        let cond = spec.cond.narrow((spec.count - left) as i64, b);
+        let whole = left.min(spec.batch_size.max(1)) as i64;
+        // This process's rows of the batch: lo..lo + b.
+        let (lo, b, world) = match crate::dist::my_rows(whole as usize).filter(|_| shared) {
+            Some((lo, hi, world)) => (lo as i64, (hi - lo) as i64, world),
+            None => (0, whole, 1),
+        };
+        let cond = spec.cond.narrow((spec.count - left) as i64 + lo, b);
         let mut state = gen.initial_state_given(b, &cond);
         let mut tok = Tensor::full([b], spec.bos, (Kind::Int64, device));
         let mut logits = gen.step(&tok, &mut state);
@@ -283,7 +305,7 @@ fn generate_inner(
                 Some(m) => &logits + m,
                 None => logits.shallow_clone(),
             };
-            tok = sampling.pick(&l);
+            tok = pick_rows(sampling, &l, (lo, b, whole), world);
             if scored {
                 lps.push(log_prob_of(&logits, &tok));
             }
@@ -291,7 +313,7 @@ fn generate_inner(
             if let Some(eos) = spec.eos {
                 done = done.logical_or(&tok.eq(eos));
                 // Checking every few steps keeps the GPU from waiting on the host each token.
-                if i % 4 == 3 && bool::try_from(done.all()).unwrap_or(false) {
+                if i % 4 == 3 && all_ended(&done, world) {
                     break;
                 }
             }
@@ -302,8 +324,12 @@ fn generate_inner(
         let ids: Vec<i64> = if cols.is_empty() {
             vec![]
         } else {
-            Vec::try_from(Tensor::stack(&cols, 1).to_device(Device::Cpu).reshape([-1]))
-                .unwrap_or_default()
+            let mine = Tensor::stack(&cols, 1);
+            let ids = match world {
+                1 => mine,
+                _ => crate::dist::gather_rows(&mine, whole),
+            };
+            Vec::try_from(ids.to_device(Device::Cpu).reshape([-1])).unwrap_or_default()
         };
         let lp: Vec<f32> = match lps.is_empty() {
             true => vec![],
@@ -312,13 +338,38 @@ fn generate_inner(
         };
         out.extend(rows_of(
             &ids,
-            (b as usize, cols.len()),
+            (whole as usize, cols.len()),
             (&lp, lps.len()),
             spec,
         ));
-        left -= b as usize;
+        left -= whole as usize;
     }
     out
+}
+
+/// Next tokens for rows `lo..lo + b` of a batch of `whole` rows from their logits `l` [b, V],
+/// drawn as for the whole batch when `world` processes share it. (Greedy picks draw nothing.)
+fn pick_rows(
+    sampling: &Sampling,
+    l: &Tensor,
+    (lo, b, whole): (i64, i64, i64),
+    world: usize,
+) -> Tensor {
+    if world == 1 || sampling.greedy || sampling.temperature <= 0.0 {
+        return sampling.pick(l);
+    }
+    let u = Tensor::rand([whole, 1], (Kind::Float, l.device())).narrow(0, lo, b);
+    sampling.pick_n_given(l, 1, Some(&u)).squeeze_dim(1)
+}
+
+/// Whether every row of the batch has ended: `done` [rows] holds this process's rows, and with
+/// `world` processes sharing the batch they all must agree.
+fn all_ended(done: &Tensor, world: usize) -> bool {
+    let here = bool::try_from(done.all()).unwrap_or(false);
+    match world {
+        1 => here,
+        _ => crate::dist::sum_all([f64::from(u8::from(here))])[0] == world as f64,
+    }
 }
 
 #[cfg(test)]

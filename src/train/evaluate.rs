@@ -4,8 +4,8 @@ use super::metrics::Metrics;
 use super::rundir::RunDir;
 use crate::checkpoint::{Phase, Progress};
 use crate::data::Condition;
-use crate::eval::{bleu, corpus_nll_given};
-use crate::models::{generate, GenerateSpec, Generator, Sampling};
+use crate::eval::{bleu, corpus_nll_shared};
+use crate::models::{generate_shared, GenerateSpec, Generator, Sampling};
 use crate::run::RunData;
 use crate::Result;
 use std::time::Instant;
@@ -48,7 +48,7 @@ impl Evaluator {
         };
         let conds = corpus.test_conds();
         let test_nll = (!test.is_empty())
-            .then(|| corpus_nll_given(gen, (test, conds), &corpus.vocab, 256, 1.0, device));
+            .then(|| corpus_nll_shared(gen, (test, conds), &corpus.vocab, 256, device));
         if corpus.sources.is_some() {
             let mut m = translate_test(gen, corpus, progress, settings, dir, device)?;
             m.test_nll = test_nll;
@@ -67,7 +67,7 @@ impl Evaluator {
             prefix: vec![],
             cond: Condition::cycling(classes, settings.samples, device),
         };
-        let samples = generate(gen, &spec, &Sampling::default(), device);
+        let samples = generate_shared(gen, &spec, &Sampling::default(), device);
         let lines: Vec<String> = samples.iter().map(|s| corpus.vocab.decode(s)).collect();
         // A labelled run's samples are written as its data is read: `label<TAB>text`.
         let text: String = match classes {
@@ -86,7 +86,7 @@ impl Evaluator {
                 cond: Condition::None,
                 ..spec
             };
-            let gen = generate(gen, &spec, &Sampling::default(), device);
+            let gen = generate_shared(gen, &spec, &Sampling::default(), device);
             let t = Tensor::from_slice(&gen.concat()).view([gen.len() as i64, -1]);
             m.nll_oracle = Some(oracle.nll(&t));
         } else if lines.len() >= 2 && !corpus.test_text.is_empty() {
@@ -183,7 +183,7 @@ fn translate_test(
         greedy: true,
         ..Default::default()
     };
-    let hyps: Vec<String> = generate(gen, &spec, &greedy, device)
+    let hyps: Vec<String> = generate_shared(gen, &spec, &greedy, device)
         .iter()
         .map(|s| corpus.vocab.decode(s))
         .collect();
