@@ -2,7 +2,9 @@
 # Data-parallel overhead on one machine: one process of 2 threads against two processes of 1
 # thread each (`--nproc-per-node 2`, Gloo over loopback), for the MLE step (split across the
 # ranks) and the SeqGAN step (its generator step's rollouts split across the ranks; the
-# discriminator's step and the sampling still run whole on every rank).
+# discriminator's step and the sampling still run whole on every rank), and an evaluation
+# (2,000 samples drawn half per rank and the test NLL half per rank; the BLEU-style metrics
+# of the gathered samples whole on every rank).
 # Per-step time = (wall of a long run - wall of a short run) / (step difference), so start-up,
 # rendezvous and the final evaluation cancel. Run it on an otherwise idle machine.
 #   scripts/dist-bench.sh            (uses target/release/textgan; TEXTGAN=... for another)
@@ -32,6 +34,15 @@ per_step() { # label, short, long, command... (STEPS is replaced by the step cou
   printf '%-44s %8.1f ms/step\n' "$label" "$(echo "($b - $a) * 1000 / ($long - $short)" | bc -l)"
 }
 
+eval_time() { # label, command...: mean seconds of an evaluation (metrics.jsonl's eval_s)
+  local label=$1
+  shift
+  rm -rf "$tmp/r"
+  "$@" >"$tmp/log" 2>&1 || { cat "$tmp/log" >&2; exit 1; }
+  printf '%-44s %8.2f s/evaluation\n' "$label" \
+    "$(jq -s '[.[] | select(.eval_s != null) | .eval_s] | add / length' "$tmp/r/metrics.jsonl")"
+}
+
 mle="--set train.epochs=1000 --set train.eval_every=100000"
 seqgan="--set train.epochs=0 --set gan.algorithm=seqgan --set gan.rollouts=16 --set gan.d_steps=1 \
  --set gan.d_pretrain_steps=0 --set gan.eval_every=100000 --set gan.batch_size=64"
@@ -40,3 +51,6 @@ per_step "MLE, 1 process x 2 threads" 20 220 env OMP_NUM_THREADS=2 "$bin" train 
 per_step "MLE, 2 processes x 1 thread" 20 220 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $mle --max-steps STEPS
 per_step "SeqGAN, 1 process x 2 threads" 2 12 env OMP_NUM_THREADS=2 "$bin" train --out "$tmp/r" $data $seqgan --set gan.steps=STEPS
 per_step "SeqGAN, 2 processes x 1 thread" 2 12 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $seqgan --set gan.steps=STEPS
+evals="--set train.eval_every=10 --set train.eval_samples=2000 --set data.grammar_test=2000 --max-steps 40"
+eval_time "Evaluation, 1 process x 2 threads" env OMP_NUM_THREADS=2 "$bin" train --out "$tmp/r" $data $evals
+eval_time "Evaluation, 2 processes x 1 thread" "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $evals

@@ -156,12 +156,17 @@ pub fn gather_rows(part: &Tensor, whole: i64) -> Tensor {
 /// The sums over the processes of `values` (float), as f64; the values themselves outside a
 /// group. A failed collective ends the process ([`fail`]).
 pub fn sum_all<const N: usize>(values: [f64; N]) -> [f64; N] {
-    let mut t = Tensor::from_slice(&values);
+    let v = sum_each(&values);
+    std::array::from_fn(|i| v[i])
+}
+
+/// [`sum_all`] of a slice of values.
+pub fn sum_each(values: &[f64]) -> Vec<f64> {
+    let mut t = Tensor::from_slice(values);
     if let Some(Err(e)) = with_group(|g| g.all_reduce_sum(&mut t)) {
         fail(&e);
     }
-    let v = Vec::<f64>::try_from(&t).expect("f64 sums");
-    std::array::from_fn(|i| v[i])
+    Vec::<f64>::try_from(&t).expect("f64 sums")
 }
 
 /// Whether this build has the Gloo process group (it needs Gloo's headers when built).

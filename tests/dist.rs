@@ -315,6 +315,16 @@ fn training_in_two_processes_matches_one() {
                 b["test_nll"].as_f64().unwrap(),
             );
             assert!((x - y).abs() < 1e-5, "{algo}: test NLL {x} vs {y}");
+            // BLEU and Self-BLEU, each rank scoring half the samples: the same samples, the
+            // sums added in another order.
+            for key in ["bleu", "self_bleu"] {
+                let (x, y) = (a[key].as_array().unwrap(), b[key].as_array().unwrap());
+                assert_eq!(x.len(), 4, "{algo}: {key} recorded");
+                for (x, y) in x.iter().zip(y) {
+                    let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                    assert!((x - y).abs() < 1e-9, "{algo}: {key} {x} vs {y}");
+                }
+            }
         }
         // Each rank samples its rows of an evaluation with one process's draws for them.
         let samples = |run: &str| {

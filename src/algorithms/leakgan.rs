@@ -211,6 +211,9 @@ impl Algorithm for LeakGan {
             &self.shapes,
             slice.rows,
         ));
+        // (The rows too: the ranks drew alike, and this keeps the rewards with their rows
+        // even if some draw before this step had differed between them.)
+        let samples = slice.gather(&slice.take(&samples, &cond).0);
         let q = match self.cfg.rescale {
             0.0 => rewards.shallow_clone(),
             delta => rescale(&rewards, delta),

@@ -275,6 +275,22 @@ pub fn self_bleu(samples: &[Vec<u32>], max_n: usize) -> Vec<f64> {
     )
 }
 
+/// Sums of BLEU-1..=max_n over hypotheses `rows` of `hyps` against `index`; with `own`, the
+/// index holds `hyps` themselves and each leaves itself out (Self-BLEU). Divided by the
+/// number of hypotheses, the sums over a split of `0..hyps.len()` give [`bleu`] and
+/// [`self_bleu`] (processes that share the scoring add theirs up).
+pub fn score_sums(
+    hyps: &[Vec<u32>],
+    rows: std::ops::Range<usize>,
+    index: &ReferenceIndex,
+    own: bool,
+) -> Vec<f64> {
+    let per: Vec<Vec<f64>> = hyps[rows].par_iter().map(|h| index.score(h, own)).collect();
+    (0..index.max_n)
+        .map(|i| per.iter().map(|s| s[i]).sum::<f64>())
+        .collect()
+}
+
 /// BLEU-1..=max_n of each hypothesis (for tests and per-sentence output).
 pub fn sentence_scores(hyps: &[Vec<u32>], index: &ReferenceIndex) -> Vec<Vec<f64>> {
     hyps.par_iter().map(|h| index.score(h, false)).collect()

@@ -146,13 +146,18 @@ fn per_class_bleu(hyps: &[Vec<u32>], indexes: &[bleu::ReferenceIndex]) -> (Vec<f
             continue;
         }
         let w = mine.len() as f64 / hyps.len() as f64;
-        let (bc, sbc) = (
-            bleu::bleu(&mine, index),
-            bleu::self_bleu(&mine, bleu::MAX_ORDER),
-        );
+        // Several processes score a share of the samples each and add the sums up.
+        let split = crate::dist::my_rows(mine.len());
+        let rows = split.map_or(0..mine.len(), |(lo, hi, _)| lo..hi);
+        let own = bleu::ReferenceIndex::new(&mine, bleu::MAX_ORDER);
+        let mut sums = bleu::score_sums(&mine, rows.clone(), index, false);
+        sums.extend(bleu::score_sums(&mine, rows, &own, true));
+        if split.is_some() {
+            sums = crate::dist::sum_each(&sums);
+        }
         for n in 0..b.len() {
-            b[n] += w * bc[n + 1];
-            sb[n] += w * sbc[n + 1];
+            b[n] += w * sums[n + 1] / mine.len() as f64;
+            sb[n] += w * sums[bleu::MAX_ORDER + n + 1] / mine.len() as f64;
         }
     }
     (b, sb)

@@ -113,6 +113,16 @@ pub fn join() -> Result<Option<(usize, usize)>> {
     };
     let g = ProcessGroup::init(&env, timeout())?;
     textgan::dist::install(g)?;
+    // The metrics' thread pool takes the share of the cores torch's threads take (the
+    // launchers set OMP_NUM_THREADS: 1 under torchrun, cores / N under ours), not all of them.
+    let share = std::env::var("OMP_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok());
+    if let (Some(n), None) = (share, std::env::var_os("RAYON_NUM_THREADS")) {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
     Ok(Some((env.rank, env.world)))
 }
 
