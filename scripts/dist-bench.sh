@@ -2,9 +2,9 @@
 # Data-parallel overhead on one machine: one process of 2 threads against two processes of 1
 # thread each (`--nproc-per-node 2`, Gloo over loopback), for the MLE step (split across the
 # ranks) and the SeqGAN step (its generator step's rollouts split across the ranks; the
-# discriminator's step and the sampling still run whole on every rank), and an evaluation
-# (2,000 samples drawn half per rank and the test NLL half per rank; the BLEU-style metrics
-# of the gathered samples whole on every rank).
+# discriminator's step and the sampling still run whole on every rank), and COCO's evaluation
+# (test NLL, sampling, BLEU and Self-BLEU, each half per rank). The last row is one rank of
+# one thread doing a whole evaluation: what each rank did before the evaluation was split.
 # Per-step time = (wall of a long run - wall of a short run) / (step difference), so start-up,
 # rendezvous and the final evaluation cancel. Run it on an otherwise idle machine.
 #   scripts/dist-bench.sh            (uses target/release/textgan; TEXTGAN=... for another)
@@ -51,6 +51,13 @@ per_step "MLE, 1 process x 2 threads" 20 220 env OMP_NUM_THREADS=2 "$bin" train 
 per_step "MLE, 2 processes x 1 thread" 20 220 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $mle --max-steps STEPS
 per_step "SeqGAN, 1 process x 2 threads" 2 12 env OMP_NUM_THREADS=2 "$bin" train --out "$tmp/r" $data $seqgan --set gan.steps=STEPS
 per_step "SeqGAN, 2 processes x 1 thread" 2 12 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $seqgan --set gan.steps=STEPS
-evals="--set train.eval_every=10 --set train.eval_samples=2000 --set data.grammar_test=2000 --max-steps 40"
-eval_time "Evaluation, 1 process x 2 threads" env OMP_NUM_THREADS=2 "$bin" train --out "$tmp/r" $data $evals
-eval_time "Evaluation, 2 processes x 1 thread" "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $evals
+# COCO's evaluation: the test NLL of its 10,000 test captions, 2,000 samples, BLEU against the
+# test captions and Self-BLEU (needs `textgan data get coco`, or TEXTGAN_DATA at a copy).
+if "$bin" data list 2>/dev/null | grep -E '^coco +[0-9.]+ [KMG]?B +present' >/dev/null; then
+  evals="--preset coco-lstm --set train.eval_every=10 --set train.eval_samples=2000 --max-steps 30"
+  eval_time "COCO evaluation, 1 process x 2 threads" env OMP_NUM_THREADS=2 "$bin" train --out "$tmp/r" $evals
+  eval_time "COCO evaluation, 2 processes x 1 thread" "$bin" train --out "$tmp/r" --nproc-per-node 2 $evals
+  eval_time "COCO evaluation, 2 x 1, not split (one rank)" env OMP_NUM_THREADS=1 "$bin" train --out "$tmp/r" $evals
+else
+  echo "COCO is not in the data directory: the evaluation rows are skipped" >&2
+fi
