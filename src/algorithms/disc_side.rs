@@ -7,7 +7,7 @@ use super::losses::{self, GanLoss};
 use super::Ctx;
 use crate::data::Condition;
 use crate::models::disc::DiscriminatorModel;
-use crate::optim::Adam;
+use crate::optim::{minimize_parts, Adam};
 use tch::{Kind, Tensor};
 
 /// R1 (Mescheder et al. 2018) of any per-row score of the embedded input `real` [B, ...]:
@@ -67,12 +67,44 @@ impl DiscSide {
     /// One update on embedded real and fake inputs ([B, L, E], fake detached by the caller).
     /// The real rows are under `rc`, the fake rows under `fc` (the fakes were drawn under
     /// labels like the real rows').
+    ///
+    /// Several processes split the rows (when the loss is a mean over rows, and real and
+    /// fake have as many): each updates on its slice, its loss weighted by its share of the
+    /// rows, so that the averaged gradient is the whole batch's, and the statistics are summed.
     pub fn update(
         &mut self,
         real_emb: &Tensor,
         fake_emb: &Tensor,
         (rc, fc): (&Condition, &Condition),
         lr: f64,
+    ) -> DStats {
+        let n = real_emb.size()[0];
+        let per_row = !matches!(self.loss, GanLoss::Ragan | GanLoss::Wgan);
+        let split = (per_row && fake_emb.size()[0] == n)
+            .then(|| crate::dist::my_rows(n as usize))
+            .flatten();
+        let Some((lo, hi, world)) = split else {
+            return self.update_rows(real_emb, fake_emb, (rc, fc), lr, 1.0);
+        };
+        let (lo, len) = (lo as i64, (hi - lo) as i64);
+        let (rc, fc) = (rc.narrow(lo, len), fc.narrow(lo, len));
+        let share = len as f64 / n as f64;
+        let (real, fake) = (real_emb.narrow(0, lo, len), fake_emb.narrow(0, lo, len));
+        let mut s = self.update_rows(&real, &fake, (&rc, &fc), lr, world as f64 * share);
+        let [r, f] = crate::dist::sum_all([s.real_acc * share, s.fake_acc * share]);
+        (s.real_acc, s.fake_acc) = (r, f);
+        s
+    }
+
+    /// [`DiscSide::update`] on these rows, the loss scaled by `weight` (the loss returned is
+    /// the processes' average, which is the batch's).
+    fn update_rows(
+        &mut self,
+        real_emb: &Tensor,
+        fake_emb: &Tensor,
+        (rc, fc): (&Condition, &Condition),
+        lr: f64,
+        weight: f64,
     ) -> DStats {
         let d = self.model.net.as_ref();
         let (r, f) = if real_emb.size()[1..] == fake_emb.size()[1..] {
@@ -98,10 +130,22 @@ impl DiscSide {
         if let Some(p) = self.penalties(real_emb, fake_emb, rc) {
             loss += p;
         }
-        let grad_norm = crate::optim::minimize(&mut self.opt, &loss, self.grad_clip, lr);
+        if weight != 1.0 {
+            loss *= weight;
+        }
+        let (grad_norm, total) = minimize_parts(
+            &mut self.opt,
+            1,
+            |_| loss.shallow_clone(),
+            self.grad_clip,
+            lr,
+        );
         let (real_acc, fake_acc) = losses::accuracy(self.loss, &r, &f);
         DStats {
-            loss: loss.double_value(&[]),
+            loss: match crate::dist::rank_and_world().1 {
+                1 => loss.double_value(&[]),
+                _ => total.double_value(&[]),
+            },
             real_acc,
             fake_acc,
             grad_norm,
