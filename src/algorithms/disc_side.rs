@@ -79,18 +79,33 @@ impl DiscSide {
         lr: f64,
     ) -> DStats {
         let n = real_emb.size()[0];
-        let per_row = !matches!(self.loss, GanLoss::Ragan | GanLoss::Wgan);
-        let split = (per_row && fake_emb.size()[0] == n)
-            .then(|| crate::dist::my_rows(n as usize))
+        let split = (fake_emb.size()[0] == n)
+            .then(|| split_rows(self.loss, n))
             .flatten();
-        let Some((lo, hi, world)) = split else {
+        let Some((lo, len, _)) = split else {
             return self.update_rows(real_emb, fake_emb, (rc, fc), lr, 1.0);
         };
-        let (lo, len) = (lo as i64, (hi - lo) as i64);
         let (rc, fc) = (rc.narrow(lo, len), fc.narrow(lo, len));
-        let share = len as f64 / n as f64;
         let (real, fake) = (real_emb.narrow(0, lo, len), fake_emb.narrow(0, lo, len));
-        let mut s = self.update_rows(&real, &fake, (&rc, &fc), lr, world as f64 * share);
+        self.update_slice(&real, &fake, (&rc, &fc), lr, Some(n))
+    }
+
+    /// [`DiscSide::update`] on this process's rows of a batch of `whole` rows that the
+    /// processes split ([`split_rows`]); on the whole batch for `None`.
+    pub fn update_slice(
+        &mut self,
+        real: &Tensor,
+        fake: &Tensor,
+        conds: (&Condition, &Condition),
+        lr: f64,
+        whole: Option<i64>,
+    ) -> DStats {
+        let Some(whole) = whole else {
+            return self.update_rows(real, fake, conds, lr, 1.0);
+        };
+        let share = real.size()[0] as f64 / whole as f64;
+        let world = crate::dist::rank_and_world().1 as f64;
+        let mut s = self.update_rows(real, fake, conds, lr, world * share);
         let [r, f] = crate::dist::sum_all([s.real_acc * share, s.fake_acc * share]);
         (s.real_acc, s.fake_acc) = (r, f);
         s
@@ -219,6 +234,17 @@ impl DiscSide {
         };
         self.update(&re, &fe, conds, lr)
     }
+}
+
+/// This process's rows (first, count) of a batch of `n` rows and the number of processes, when
+/// several split the batch and `loss` is a mean over rows (RaGAN's and WGAN's batch means
+/// are not: every process then takes the whole batch).
+pub fn split_rows(loss: GanLoss, n: i64) -> Option<(i64, i64, usize)> {
+    if matches!(loss, GanLoss::Ragan | GanLoss::Wgan) {
+        return None;
+    }
+    let (lo, hi, world) = crate::dist::my_rows(n as usize)?;
+    Some((lo as i64, (hi - lo) as i64, world))
 }
 
 #[cfg(test)]

@@ -121,6 +121,15 @@ impl Gumbel {
     fn real_ids(&self, ctx: &mut Ctx) -> (Tensor, Condition) {
         real_batch_given(ctx, self.adv.batch_size, &self.shapes)
     }
+
+    /// This process's rows (first, count) of a batch `real` and the weight of its mean loss.
+    fn rows(&self, real: &Tensor) -> ((i64, i64), f64) {
+        let n = real.size()[0];
+        match super::disc_side::split_rows(self.adv.loss, n) {
+            Some((lo, len, world)) => ((lo, len), world as f64 * len as f64 / n as f64),
+            None => ((0, n), 1.0),
+        }
+    }
 }
 
 impl Algorithm for Gumbel {
@@ -135,17 +144,22 @@ impl Algorithm for Gumbel {
         }
     }
 
+    /// Several processes decode, score and differentiate a slice of the rows each (when the
+    /// loss is a mean over rows), the loss weighted by the slice's share.
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let beta = self.beta(ctx);
         let (real, cond) = self.real_ids(ctx);
-        let fake = fake_soft(ctx, (self.adv.batch_size, &cond), beta, &self.shapes);
+        let (rows, weight) = self.rows(&real);
+        let n = (self.adv.batch_size, &cond);
+        let fake = fake_soft_rows(ctx, n, rows, beta, &self.shapes);
+        let (real, cond) = (real.narrow(0, rows.0, rows.1), cond.narrow(rows.0, rows.1));
         // D's own gradients are not needed here: frozen, its backward pass only carries
         // the gradient through to G (about half the work of the full backward).
         self.disc.model.vs.freeze();
         let d = self.disc.model.net.as_ref();
         let r = tch::no_grad(|| d.score_given(&real, &cond, true));
         let f = d.forward_embedded_given(&d.embed_soft(&fake), &cond, true);
-        let loss = losses::g_loss(self.adv.loss, &r, &f);
+        let loss = losses::g_loss(self.adv.loss, &r, &f) * weight;
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         self.disc.model.vs.unfreeze();
         StepStats::g(g_loss)
@@ -154,13 +168,21 @@ impl Algorithm for Gumbel {
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let beta = self.beta(ctx);
         let (real, cond) = self.real_ids(ctx);
-        let fake =
-            tch::no_grad(|| fake_soft(ctx, (self.adv.batch_size, &cond), beta, &self.shapes));
+        let (rows, _) = self.rows(&real);
+        let b = real.size()[0];
+        let n = (self.adv.batch_size, &cond);
+        let fake = tch::no_grad(|| fake_soft_rows(ctx, n, rows, beta, &self.shapes));
+        let (real, cond) = (real.narrow(0, rows.0, rows.1), cond.narrow(rows.0, rows.1));
         let (re, fe) = {
             let d = self.disc.model.net.as_ref();
             (d.embed(&real), d.embed_soft(&fake))
         };
-        StepStats::from_d(self.disc.update(&re, &fe, (&cond, &cond), self.adv.d_lr))
+        // Split: this process's rows of the batch's b.
+        let whole = (rows.1 < b).then_some(b);
+        let s = self
+            .disc
+            .update_slice(&re, &fe, (&cond, &cond), self.adv.d_lr, whole);
+        StepStats::from_d(s)
     }
 
     fn sides(&self) -> (&DiscSide, &Adam) {
@@ -190,6 +212,19 @@ pub fn fake_soft(ctx: &Ctx, (n, cond): (i64, &Condition), beta: f64, shapes: &Sh
     soft_to_d_len(&soft, shapes)
 }
 
+/// Rows `lo..lo + len` of [`fake_soft`]'s `n` rows (`cond` is the whole batch's), decoded for
+/// those rows alone with the noise one process draws for them.
+fn fake_soft_rows(
+    ctx: &Ctx,
+    (n, cond): (i64, &Condition),
+    rows: (i64, i64),
+    beta: f64,
+    shapes: &Shapes,
+) -> Tensor {
+    let soft = gumbel_decode_rows(ctx.gen, (n, cond), rows, beta, shapes, ctx.device);
+    soft_to_d_len(&soft, shapes)
+}
+
 /// Gumbel-softmax decoding of `n` sequences with inverse temperature `beta`: soft one-hot rows
 /// [n, gen_len, V] that carry gradients into `gen`. The next input is the hard sample
 /// `argmax(logits + g)` (RelGAN); after `<eos>` a row continues as one-hot padding, as real data does.
@@ -200,6 +235,21 @@ pub fn gumbel_decode(
     shapes: &Shapes,
     device: Device,
 ) -> Tensor {
+    gumbel_decode_rows(gen, (n, cond), (0, n), beta, shapes, device)
+}
+
+/// Rows `lo..lo + len` of [`gumbel_decode`]'s `whole` rows (`cond` is the whole batch's): the
+/// noise is drawn for the whole batch and sliced, so processes that split a batch decode
+/// together what one process decodes.
+pub fn gumbel_decode_rows(
+    gen: &dyn Generator,
+    (whole, cond): (i64, &Condition),
+    (lo, n): (i64, i64),
+    beta: f64,
+    shapes: &Shapes,
+    device: Device,
+) -> Tensor {
+    let cond = &cond.narrow(lo, n);
     let ban = shapes.ban_mask(device);
     let pad_row = Tensor::from(shapes.pad)
         .to_device(device)
@@ -214,7 +264,8 @@ pub fn gumbel_decode(
         if let Some(m) = &ban {
             logits += m;
         }
-        let u = Tensor::rand_like(&logits);
+        let v = logits.size()[1];
+        let u = Tensor::rand([whole, v], (logits.kind(), device)).narrow(0, lo, n);
         let g = -(-(u + 1e-10).log() + 1e-10).log();
         let noisy = &logits + g;
         let soft = (&noisy * beta).softmax(-1, Kind::Float);
