@@ -51,6 +51,10 @@ per_step "MLE, 1 process x 2 threads" 20 220 env OMP_NUM_THREADS=2 "$bin" train 
 per_step "MLE, 2 processes x 1 thread" 20 220 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $mle --max-steps STEPS
 per_step "SeqGAN, 1 process x 2 threads" 2 12 env OMP_NUM_THREADS=2 "$bin" train --out "$tmp/r" $data $seqgan --set gan.steps=STEPS
 per_step "SeqGAN, 2 processes x 1 thread" 2 12 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $seqgan --set gan.steps=STEPS
+gumbel="--set train.epochs=0 --set gan.algorithm=gumbel --set gan.d_steps=1 --set gan.d_pretrain_steps=0 \
+ --set gan.eval_every=100000 --set gan.batch_size=64"
+per_step "Gumbel-softmax, 1 process x 2 threads" 5 55 env OMP_NUM_THREADS=2 "$bin" train --out "$tmp/r" $data $gumbel --set gan.steps=STEPS
+per_step "Gumbel-softmax, 2 processes x 1 thread" 5 55 "$bin" train --out "$tmp/r" --nproc-per-node 2 $data $gumbel --set gan.steps=STEPS
 # COCO's evaluation: the test NLL of its 10,000 test captions, 2,000 samples, BLEU against the
 # test captions and Self-BLEU (needs `textgan data get coco`, or TEXTGAN_DATA at a copy).
 if "$bin" data list 2>/dev/null | grep -E '^coco +[0-9.]+ [KMG]?B +present' >/dev/null; then

@@ -169,6 +169,41 @@ pub fn sum_each(values: &[f64]) -> Vec<f64> {
     Vec::<f64>::try_from(&t).expect("f64 sums")
 }
 
+/// Refuses to go on when this process's named tensors are not rank 0's: every rank should
+/// hold the same weights (the same start, the same averaged steps), and one that parted would
+/// train something else unseen. Compares each tensor's sum and sum of squares, gathered, in
+/// the order of the names, to a relative 1e-6; `Ok` outside a job.
+pub fn check_in_sync(mut named: Vec<(String, Tensor)>, what: &str) -> Result<()> {
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let Some(r) = with_group(|g| -> Result<()> {
+        // A test hook: the named rank nudges a tensor, as a rank that parted would have.
+        if std::env::var("TEXTGAN_TEST_PART").is_ok_and(|r| r == g.rank.to_string()) {
+            let _ = tch::no_grad(|| named[0].1.g_add_scalar_(1e-2));
+        }
+        let mut v = Vec::with_capacity(2 * named.len());
+        for (_, t) in &named {
+            let d = t.detach().to_kind(Kind::Double);
+            v.push(d.sum(Kind::Double).double_value(&[]));
+            v.push(d.square().sum(Kind::Double).double_value(&[]));
+        }
+        let all = g.all_gather(&Tensor::from_slice(&v))?; // [world, 2n]
+        let ours = all.get(0);
+        let scale = ours.abs().max().double_value(&[]).max(1.0);
+        for r in 1..g.world {
+            let d = (all.get(r as i64) - &ours).abs().max().double_value(&[]);
+            if d.is_nan() || d > 1e-6 * scale {
+                return Err(Error::Dist(format!(
+                    "rank {r}'s {what} are not rank 0's (they differ by {d:e}): the ranks parted"
+                )));
+            }
+        }
+        Ok(())
+    }) else {
+        return Ok(());
+    };
+    r
+}
+
 /// Whether this build has the Gloo process group (it needs Gloo's headers when built).
 pub fn available() -> bool {
     cfg!(textgan_dist)

@@ -264,6 +264,51 @@ fn max_diff(a: &Path, b: &Path) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// With dropout in the generator (MLE) and in D, each rank draws masks for its own rows and
+/// the ranks' random streams part; the job still keeps one set of weights: D starts from rank
+/// 0's at the adversarial phase, and every evaluation checks that the ranks hold the same
+/// weights (it fails the run, naming the rank, when they do not).
+#[test]
+fn ranks_keep_one_set_of_weights_with_dropout_everywhere() {
+    if not_here() {
+        return;
+    }
+    let f = Fixture::new();
+    let mut extra = gan_args("seqgan", 4);
+    for s in [
+        "generator.dropout=0.3",
+        "discriminator.dropout=0.5",
+        "train.batch_size=8",
+    ] {
+        extra.extend(["--set".into(), s.into()]);
+    }
+    extra.extend(["--nproc-per-node".into(), "2".into()]);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    two_procs(&f, "drop", 6, &extra);
+    let m = metrics(&f.path("drop"));
+    assert!(
+        m.iter().any(|r| r["phase"] == "adv" && r["adv_step"] == 4),
+        "the adversarial phase ran to its end: {m:?}"
+    );
+    // The check itself: a rank whose weights moved on their own stops the job.
+    let mut args = vec!["train".to_string(), "--out".into(), f.s("parted")];
+    args.extend(["--max-steps".into(), "6".into()]);
+    args.extend(f.tiny());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let o = Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(&args)
+        .env("TMPDIR", f.path("tmp"))
+        .env("TEXTGAN_TEST_PART", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a parted rank must fail the job");
+    assert!(
+        err.contains("rank 1's weights are not rank 0's") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
 /// `textgan train --nproc-per-node 2` against one process with the same global batch: after
 /// MLE steps (each rank takes half of every batch) and after SeqGAN's (each rank rolls out and
 /// takes the policy gradient of half the samples), Gumbel-softmax's and LeakGAN's (half the

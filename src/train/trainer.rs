@@ -384,6 +384,10 @@ impl Trainer {
 
     /// Evaluates, gathers the phase's figures and records them (metrics, then checkpoint).
     pub(crate) fn evaluate(&mut self, phase: &mut dyn Phase, hooks: &mut dyn Hooks) -> Result<()> {
+        // Several processes: each evaluation first checks that the ranks hold the same weights.
+        let mut named = crate::models::vars::named_vars(&self.gen.vs, "gen.");
+        named.extend(phase.state().0);
+        crate::dist::check_in_sync(named, "weights")?;
         let settings = EvalSettings {
             seed: self.cfg.train.seed,
             samples: self.cfg.train.eval_samples,
