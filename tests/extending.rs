@@ -57,9 +57,8 @@ pub struct VanillaPg {
 }
 
 impl Algorithm for VanillaPg {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    // `adv`, `sides` and `sides_mut` from the fields `adv`, `disc` and `g_opt`.
+    textgan::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         // Samples under conditions drawn like the training data's (labels, sources; none for
@@ -88,14 +87,6 @@ impl Algorithm for VanillaPg {
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let s = self.disc.update_on_fresh(ctx, &self.shapes, &self.adv);
         StepStats::from_d(s)
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 }
 // [/doc:algorithm]

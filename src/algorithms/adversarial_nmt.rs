@@ -113,9 +113,7 @@ fn prob_loss(log_probs: &Tensor, rewards: &Tensor, mask: &Tensor) -> Tensor {
 }
 
 impl Algorithm for AdvNmt {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let n = self.adv.batch_size;
@@ -146,13 +144,5 @@ impl Algorithm for AdvNmt {
 
     fn d_step(&mut self, ctx: &mut Ctx) -> StepStats {
         StepStats::from_d(self.disc.update_on_fresh(ctx, &self.shapes, &self.adv))
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 }

@@ -204,9 +204,7 @@ impl CatGan {
 }
 
 impl Algorithm for CatGan {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn step_figures(&self, ctx: &Ctx) -> StepStats {
         StepStats {
@@ -290,13 +288,5 @@ impl Algorithm for CatGan {
             d_fake_acc: Some(fa),
             ..Default::default()
         }
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 }

@@ -123,9 +123,7 @@ pub fn mediator_loss(
 }
 
 impl Algorithm for Cot {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
@@ -172,14 +170,6 @@ impl Algorithm for Cot {
 
     fn d_unit(&self) -> String {
         "mediator updates".into()
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 
     fn extra_tensors(&self) -> Vec<(String, Tensor)> {

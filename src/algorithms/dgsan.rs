@@ -75,9 +75,7 @@ pub fn dgsan_loss(real: [&Tensor; 3], fake: [&Tensor; 3]) -> Tensor {
 }
 
 impl Algorithm for Dgsan {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let n = self.adv.batch_size;
@@ -126,14 +124,6 @@ impl Algorithm for Dgsan {
     /// DGSAN has no separate discriminator: nothing to update.
     fn d_step(&mut self, _ctx: &mut Ctx) -> StepStats {
         StepStats::default()
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 
     fn extra_tensors(&self) -> Vec<(String, Tensor)> {

@@ -107,9 +107,7 @@ pub fn returns(r: &Tensor, big_r: &Tensor) -> Tensor {
 }
 
 impl Algorithm for DpGan {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let s = &self.shapes;
@@ -151,14 +149,6 @@ impl Algorithm for DpGan {
         out.extra.insert("reward_real".into(), figures.0);
         out.extra.insert("reward_fake".into(), figures.1);
         out
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 
     fn extra_tensors(&self) -> Vec<(String, Tensor)> {

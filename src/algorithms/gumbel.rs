@@ -133,9 +133,7 @@ impl Gumbel {
 }
 
 impl Algorithm for Gumbel {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn step_figures(&self, ctx: &Ctx) -> StepStats {
         StepStats {
@@ -183,14 +181,6 @@ impl Algorithm for Gumbel {
             .disc
             .update_slice(&re, &fe, (&cond, &cond), self.adv.d_lr, whole);
         StepStats::from_d(s)
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 }
 

@@ -60,9 +60,7 @@ pub fn jsd_weights(seq_logp: &Tensor) -> Tensor {
 }
 
 impl Algorithm for JsdGan {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (rows, cond) = real_batch_given(ctx, self.adv.batch_size, &self.shapes);
@@ -86,14 +84,6 @@ impl Algorithm for JsdGan {
     /// JSDGAN has no discriminator: nothing to update.
     fn d_step(&mut self, _ctx: &mut Ctx) -> StepStats {
         StepStats::default()
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 }
 

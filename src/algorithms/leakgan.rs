@@ -194,9 +194,7 @@ pub fn leak_into(disc: &VarStore, gen: &VarStore) {
 }
 
 impl Algorithm for LeakGan {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
@@ -261,14 +259,6 @@ impl Algorithm for LeakGan {
         let s = self.disc.update_on_fresh(ctx, &self.shapes, &self.adv);
         leak_into(&self.disc.model.vs, ctx.gen_vars);
         StepStats::from_d(s)
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 
     fn extra_tensors(&self) -> Vec<(String, Tensor)> {

@@ -79,9 +79,7 @@ pub fn mali_weights(d_prob: &Tensor) -> Tensor {
 }
 
 impl Algorithm for MaliGan {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
@@ -109,14 +107,6 @@ impl Algorithm for MaliGan {
 
     fn d_unit(&self) -> String {
         self.rounds.unit()
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 }
 

@@ -7,6 +7,38 @@
 //! Shared pieces live in named modules: [`batches`] (real and generated text on the device),
 //! [`disc_side`] (the discriminator, its optimizer and loss), [`losses`], [`stats`].
 //! The loop around a step (evaluation, checkpoints, logging) is the trainer's.
+
+/// [`Algorithm::adv`], [`Algorithm::sides`] and [`Algorithm::sides_mut`] for an algorithm
+/// whose struct holds its settings, discriminator side and generator optimizer in fields
+/// named `adv`, `disc` and `g_opt` (every built-in one does): write `algorithm_sides!();` in
+/// its `impl Algorithm` block.
+#[macro_export]
+macro_rules! algorithm_sides {
+    () => {
+        fn adv(&self) -> &$crate::algorithms::AdvConfig {
+            &self.adv
+        }
+
+        fn sides(
+            &self,
+        ) -> (
+            &$crate::algorithms::disc_side::DiscSide,
+            &$crate::optim::Adam,
+        ) {
+            (&self.disc, &self.g_opt)
+        }
+
+        fn sides_mut(
+            &mut self,
+        ) -> (
+            &mut $crate::algorithms::disc_side::DiscSide,
+            &mut $crate::optim::Adam,
+        ) {
+            (&mut self.disc, &mut self.g_opt)
+        }
+    };
+}
+
 mod adversarial_nmt;
 pub mod batches;
 mod catgan;

@@ -124,9 +124,7 @@ fn per_token(disc: &DiscSide, ids: &Tensor, cond: &Condition, train: bool) -> Te
 }
 
 impl Algorithm for ScratchGan {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
@@ -205,14 +203,6 @@ impl Algorithm for ScratchGan {
             d_fake_acc: Some(acc(f.le(0.0), &fm)),
             ..Default::default()
         }
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 
     fn extra_tensors(&self) -> Vec<(String, Tensor)> {

@@ -116,9 +116,7 @@ pub fn penalty_loss(log_probs: &Tensor, penalty: &Tensor, mask: &Tensor) -> Tens
 }
 
 impl Algorithm for SentiGan {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let n = self.adv.batch_size;
@@ -189,14 +187,6 @@ impl Algorithm for SentiGan {
             d_fake_acc: Some(acc(hit.narrow(0, n, n))),
             ..Default::default()
         }
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 }
 

@@ -395,9 +395,7 @@ fn cat_states(a: &State, b: &State) -> State {
 }
 
 impl Algorithm for SeqGan {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     /// Several processes draw the same batch, and each rolls out, scores and takes the policy
     /// gradient of its slice of the rows (the rollouts are nearly all of the step's work);
@@ -436,14 +434,6 @@ impl Algorithm for SeqGan {
 
     fn d_unit(&self) -> String {
         self.cfg.d_rounds().unit()
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 
     fn extra_tensors(&self) -> Vec<(String, Tensor)> {

@@ -283,9 +283,7 @@ impl TextGail {
 }
 
 impl Algorithm for TextGail {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (buf, mut stats) = self.buffer(ctx);
@@ -321,14 +319,6 @@ impl Algorithm for TextGail {
         let (real, rc) = super::batches::real_batch_given(ctx, n, &self.shapes);
         let fake = self.shapes.to_d_len(fake);
         StepStats::from_d(self.disc.update_ids(&real, &fake, (&rc, fc), self.adv.d_lr))
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 
     fn extra_tensors(&self) -> Vec<(String, Tensor)> {

@@ -149,9 +149,7 @@ impl TextGan {
 }
 
 impl Algorithm for TextGan {
-    fn adv(&self) -> &AdvConfig {
-        &self.adv
-    }
+    crate::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (real, cond) = real_batch_given(ctx, self.adv.batch_size, &self.shapes);
@@ -196,14 +194,6 @@ impl Algorithm for TextGan {
         };
         out.extra.insert("mmd2".into(), mmd.double_value(&[]));
         out
-    }
-
-    fn sides(&self) -> (&DiscSide, &Adam) {
-        (&self.disc, &self.g_opt)
-    }
-
-    fn sides_mut(&mut self) -> (&mut DiscSide, &mut Adam) {
-        (&mut self.disc, &mut self.g_opt)
     }
 }
 
