@@ -113,7 +113,7 @@ fn prob_loss(log_probs: &Tensor, rewards: &Tensor, mask: &Tensor) -> Tensor {
 }
 
 impl Algorithm for AdvNmt {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let n = self.adv.batch_size;

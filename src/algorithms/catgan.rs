@@ -204,7 +204,7 @@ impl CatGan {
 }
 
 impl Algorithm for CatGan {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn step_figures(&self, ctx: &Ctx) -> StepStats {
         StepStats {

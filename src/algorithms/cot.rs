@@ -123,7 +123,7 @@ pub fn mediator_loss(
 }
 
 impl Algorithm for Cot {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);

@@ -75,7 +75,7 @@ pub fn dgsan_loss(real: [&Tensor; 3], fake: [&Tensor; 3]) -> Tensor {
 }
 
 impl Algorithm for Dgsan {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let n = self.adv.batch_size;

@@ -107,7 +107,7 @@ pub fn returns(r: &Tensor, big_r: &Tensor) -> Tensor {
 }
 
 impl Algorithm for DpGan {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let s = &self.shapes;

@@ -133,7 +133,7 @@ impl Gumbel {
 }
 
 impl Algorithm for Gumbel {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn step_figures(&self, ctx: &Ctx) -> StepStats {
         StepStats {

@@ -60,7 +60,7 @@ pub fn jsd_weights(seq_logp: &Tensor) -> Tensor {
 }
 
 impl Algorithm for JsdGan {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (rows, cond) = real_batch_given(ctx, self.adv.batch_size, &self.shapes);

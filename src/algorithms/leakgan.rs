@@ -194,7 +194,7 @@ pub fn leak_into(disc: &VarStore, gen: &VarStore) {
 }
 
 impl Algorithm for LeakGan {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);

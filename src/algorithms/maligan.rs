@@ -79,7 +79,7 @@ pub fn mali_weights(d_prob: &Tensor) -> Tensor {
 }
 
 impl Algorithm for MaliGan {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);

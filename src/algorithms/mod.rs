@@ -39,6 +39,9 @@ macro_rules! algorithm_sides {
     };
 }
 
+// For the algorithms' files, as `super::algorithm_sides!()`.
+pub(crate) use algorithm_sides;
+
 mod adversarial_nmt;
 pub mod batches;
 mod catgan;

@@ -149,7 +149,7 @@ impl RankGan {
 }
 
 impl Algorithm for RankGan {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);

@@ -124,7 +124,7 @@ fn per_token(disc: &DiscSide, ids: &Tensor, cond: &Condition, train: bool) -> Te
 }
 
 impl Algorithm for ScratchGan {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);

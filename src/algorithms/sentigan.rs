@@ -116,7 +116,7 @@ pub fn penalty_loss(log_probs: &Tensor, penalty: &Tensor, mask: &Tensor) -> Tens
 }
 
 impl Algorithm for SentiGan {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let n = self.adv.batch_size;

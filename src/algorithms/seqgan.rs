@@ -395,7 +395,7 @@ fn cat_states(a: &State, b: &State) -> State {
 }
 
 impl Algorithm for SeqGan {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     /// Several processes draw the same batch, and each rolls out, scores and takes the policy
     /// gradient of its slice of the rows (the rollouts are nearly all of the step's work);

@@ -283,7 +283,7 @@ impl TextGail {
 }
 
 impl Algorithm for TextGail {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (buf, mut stats) = self.buffer(ctx);

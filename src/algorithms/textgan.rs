@@ -149,7 +149,7 @@ impl TextGan {
 }
 
 impl Algorithm for TextGan {
-    crate::algorithm_sides!();
+    super::algorithm_sides!();
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (real, cond) = real_batch_given(ctx, self.adv.batch_size, &self.shapes);
