@@ -7,7 +7,7 @@ use super::losses::{self, GanLoss};
 use super::Ctx;
 use crate::data::Condition;
 use crate::models::disc::DiscriminatorModel;
-use crate::optim::{minimize_parts, Adam};
+use crate::optim::{minimize_reported, Adam};
 use tch::{Kind, Tensor};
 
 /// R1 (Mescheder et al. 2018) of any per-row score of the embedded input `real` [B, ...]:
@@ -148,19 +148,10 @@ impl DiscSide {
         if weight != 1.0 {
             loss *= weight;
         }
-        let (grad_norm, total) = minimize_parts(
-            &mut self.opt,
-            1,
-            |_| loss.shallow_clone(),
-            self.grad_clip,
-            lr,
-        );
+        let (grad_norm, loss) = minimize_reported(&mut self.opt, &loss, self.grad_clip, lr);
         let (real_acc, fake_acc) = losses::accuracy(self.loss, &r, &f);
         DStats {
-            loss: match crate::dist::rank_and_world().1 {
-                1 => loss.double_value(&[]),
-                _ => total.double_value(&[]),
-            },
+            loss,
             real_acc,
             fake_acc,
             grad_norm,

@@ -255,7 +255,7 @@ pub fn gumbel_decode_rows(
             logits += m;
         }
         let v = logits.size()[1];
-        let u = Tensor::rand([whole, v], (logits.kind(), device)).narrow(0, lo, n);
+        let u = crate::models::uniform_rows((whole, v), (lo, n), (logits.kind(), device));
         let g = -(-(u + 1e-10).log() + 1e-10).log();
         let noisy = &logits + g;
         let soft = (&noisy * beta).softmax(-1, Kind::Float);

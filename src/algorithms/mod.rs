@@ -487,10 +487,5 @@ pub fn build(
 
 /// A generator update on `loss` (see [`crate::optim::minimize`]); returns the loss.
 pub(crate) fn g_update(opt: &mut Adam, loss: &Tensor, clip: f64, lr: f64) -> f64 {
-    let (_, total) = crate::optim::minimize_parts(opt, 1, |_| loss.shallow_clone(), clip, lr);
-    // Several processes: the loss averaged over them (each may hold its slice's share).
-    match crate::dist::rank_and_world().1 {
-        1 => loss.double_value(&[]),
-        _ => total.double_value(&[]),
-    }
+    crate::optim::minimize_reported(opt, loss, clip, lr).1
 }

@@ -318,7 +318,6 @@ pub fn rollout_scores_of_rows(
     let samples = &all.narrow(0, lo, len);
     let cond = &cond.narrow(lo, len);
     let b = len;
-    let uniform = |shape: [i64; 2]| Tensor::rand(shape, (Kind::Float, device));
     let ban = shapes.ban_mask(device);
     let sampling = Sampling::default();
     let d_ids = |ids: &Tensor| shapes.to_d_len(&shapes.pad_after_eos(ids));
@@ -349,12 +348,12 @@ pub fn rollout_scores_of_rows(
             None => fresh,
             Some(s) => cat_states(&s, &fresh),
         });
-        let u = uniform([whole, n]).narrow(0, lo, b);
+        let u = crate::models::uniform_rows((whole, n), (lo, b), (Kind::Float, device));
         let first = sampling.pick_n_given(&base_logits, n, Some(&u)).view([-1]);
         let next = match logits.take() {
             Some(l) => {
                 // In flight: p - 1 prefix blocks of [whole * n] rows; ours in each block.
-                let u = uniform([(p - 1) * whole * n, 1])
+                let u = Tensor::rand([(p - 1) * whole * n, 1], (Kind::Float, device))
                     .view([p - 1, whole * n])
                     .narrow(1, lo * n, b * n)
                     .reshape([-1, 1]);

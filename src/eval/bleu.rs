@@ -260,19 +260,24 @@ impl ReferenceIndex {
 
 /// Mean BLEU-1..=max_n of `hyps` against all of `refs` (entry n-1 is BLEU-n).
 pub fn bleu(hyps: &[Vec<u32>], index: &ReferenceIndex) -> Vec<f64> {
-    mean_scores(
-        hyps.par_iter().map(|h| index.score(h, false)).collect(),
-        index.max_n,
-    )
+    mean_of(score_sums(hyps, 0..hyps.len(), index, false), hyps.len())
 }
 
 /// Mean Self-BLEU-1..=max_n: each sample against all the other samples.
 pub fn self_bleu(samples: &[Vec<u32>], max_n: usize) -> Vec<f64> {
     let index = ReferenceIndex::new(samples, max_n);
-    mean_scores(
-        samples.par_iter().map(|h| index.score(h, true)).collect(),
-        max_n,
+    mean_of(
+        score_sums(samples, 0..samples.len(), &index, true),
+        samples.len(),
     )
+}
+
+/// The means of `n` hypotheses' scores from their [`score_sums`]; NaN for none.
+pub fn mean_of(sums: Vec<f64>, n: usize) -> Vec<f64> {
+    match n {
+        0 => vec![f64::NAN; sums.len()],
+        n => sums.into_iter().map(|s| s / n as f64).collect(),
+    }
 }
 
 /// Sums of BLEU-1..=max_n over hypotheses `rows` of `hyps` against `index`; with `own`, the
@@ -294,15 +299,6 @@ pub fn score_sums(
 /// BLEU-1..=max_n of each hypothesis (for tests and per-sentence output).
 pub fn sentence_scores(hyps: &[Vec<u32>], index: &ReferenceIndex) -> Vec<Vec<f64>> {
     hyps.par_iter().map(|h| index.score(h, false)).collect()
-}
-
-fn mean_scores(per: Vec<Vec<f64>>, max_n: usize) -> Vec<f64> {
-    if per.is_empty() {
-        return vec![f64::NAN; max_n];
-    }
-    (0..max_n)
-        .map(|i| per.iter().map(|s| s[i]).sum::<f64>() / per.len() as f64)
-        .collect()
 }
 
 #[cfg(test)]

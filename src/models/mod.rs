@@ -29,7 +29,9 @@ pub use lstm_seq2seq::{LstmSeq2seq, LstmSeq2seqConfig};
 pub use oracle::{npy_f32, Oracle};
 pub use prefix::PrefixGenerator;
 pub use rmc::{RmcConfig, RmcGenerator};
-pub use sampling::{generate, generate_scored, generate_shared, GenerateSpec, Sampling};
+pub use sampling::{
+    generate, generate_scored, generate_shared, uniform_rows, GenerateSpec, Sampling,
+};
 pub use seq2seq::{Positions, Seq2seqConfig, Seq2seqGenerator};
 pub use state::State;
 pub use transformer::{Lora, TransformerConfig, TransformerGenerator};

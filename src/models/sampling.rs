@@ -88,6 +88,17 @@ pub fn draw_n(probs: &Tensor, n: i64) -> Tensor {
     draw_n_given(probs, &Tensor::rand([b, n], (Kind::Float, probs.device())))
 }
 
+/// Rows `lo..lo + len` of the uniform numbers [whole, cols] one process draws for a batch of
+/// `whole` rows: what a process holding those rows of the batch takes, so that processes that
+/// split a batch draw together what one process draws (the same generator state on each).
+pub fn uniform_rows(
+    (whole, cols): (i64, i64),
+    (lo, len): (i64, i64),
+    options: (Kind, Device),
+) -> Tensor {
+    Tensor::rand([whole, cols], options).narrow(0, lo, len)
+}
+
 /// [`draw_n`] with its uniform numbers in [0, 1) given, [B, n].
 pub fn draw_n_given(probs: &Tensor, u: &Tensor) -> Tensor {
     let (b, v) = probs.size2().expect("[B, V]");
@@ -358,7 +369,7 @@ fn pick_rows(
     if world == 1 || sampling.greedy || sampling.temperature <= 0.0 {
         return sampling.pick(l);
     }
-    let u = Tensor::rand([whole, 1], (Kind::Float, l.device())).narrow(0, lo, b);
+    let u = uniform_rows((whole, 1), (lo, b), (Kind::Float, l.device()));
     sampling.pick_n_given(l, 1, Some(&u)).squeeze_dim(1)
 }
 

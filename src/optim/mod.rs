@@ -8,7 +8,7 @@ mod watch;
 pub use adam::{Adam, AdamConfig, AdamSnapshot, OptimizerKind};
 pub use schedule::{Schedule, ScheduleConfig, ScheduleKind};
 pub use step::{
-    minimize, minimize_parts, mle_step, mle_step_accumulated, mle_step_weighted, poison_updates,
-    take_skipped,
+    minimize, minimize_parts, minimize_reported, mle_step, mle_step_accumulated, mle_step_weighted,
+    poison_updates, take_skipped,
 };
 pub use watch::{Verdict, Watch};

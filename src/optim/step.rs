@@ -34,6 +34,17 @@ pub fn minimize(opt: &mut Adam, loss: &Tensor, clip: f64, lr: f64) -> Option<f64
     minimize_parts(opt, 1, |_| loss.shallow_clone(), clip, lr).0
 }
 
+/// [`minimize`], returning also the loss to report: `loss` itself, or in a job of several
+/// processes its average over them (each may hold only its slice's share of the batch's loss).
+pub fn minimize_reported(opt: &mut Adam, loss: &Tensor, clip: f64, lr: f64) -> (Option<f64>, f64) {
+    let (norm, total) = minimize_parts(opt, 1, |_| loss.shallow_clone(), clip, lr);
+    let value = match crate::dist::rank_and_world().1 {
+        1 => loss.double_value(&[]),
+        _ => total.double_value(&[]),
+    };
+    (norm, value)
+}
+
 /// One update of `opt` on the summed gradients of `parts` losses (gradient accumulation):
 /// part `i`'s loss, `loss_of(i)`, is backpropagated as soon as it is made, so one part's
 /// activations are alive at a time. The guard and clipping of [`minimize`] see the sum;

@@ -88,12 +88,7 @@ impl AdvPhase {
         // Several processes: rank 0's discriminator and the algorithm's other tensors on every
         // rank. The ranks build them alike, but their random draws may have parted in the MLE
         // phase (each draws dropout masks for its own rows).
-        let mut state = algo.state_tensors();
-        state.sort_by(|a, b| a.0.cmp(&b.0));
-        let state: Vec<Tensor> = state.into_iter().map(|(_, t)| t).collect();
-        if let Some(r) = crate::dist::with_group(|g| g.broadcast_all(&state, 0)) {
-            r?;
-        }
+        crate::dist::broadcast_named(algo.state_tensors())?;
         let m = format!(
             "adversarial phase: {} for {} steps, discriminator {:?}",
             t.cfg.gan.name(),

@@ -155,9 +155,11 @@ fn per_class_bleu(hyps: &[Vec<u32>], indexes: &[bleu::ReferenceIndex]) -> (Vec<f
         if split.is_some() {
             sums = crate::dist::sum_each(&sums);
         }
+        let means = bleu::mean_of(sums, mine.len());
+        let (bc, sbc) = (&means[..bleu::MAX_ORDER], &means[bleu::MAX_ORDER..]);
         for n in 0..b.len() {
-            b[n] += w * sums[n + 1] / mine.len() as f64;
-            sb[n] += w * sums[bleu::MAX_ORDER + n + 1] / mine.len() as f64;
+            b[n] += w * bc[n + 1];
+            sb[n] += w * sbc[n + 1];
         }
     }
     (b, sb)

@@ -238,11 +238,9 @@ fn agree_on(cfg: &RunConfig) -> Result<()> {
 /// Rank 0's generator weights on every rank (the ranks seed alike, so this only guards
 /// against a drift).
 fn take_rank0_weights(trainer: &Trainer) -> Result<()> {
-    let mut named: Vec<(String, tch::Tensor)> = trainer.gen.vs.variables().into_iter().collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    let sorted: Vec<tch::Tensor> = named.into_iter().map(|(_, t)| t).collect();
-    textgan::dist::with_group(|g| g.broadcast_all(&sorted, 0)).expect("joined")?;
-    Ok(())
+    Ok(textgan::dist::broadcast_named(
+        trainer.gen.vs.variables().into_iter().collect(),
+    )?)
 }
 
 /// `textgan oracle`: `train` with the oracle-mle preset unless a config is given.

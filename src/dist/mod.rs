@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 use std::time::Duration;
 use tch::{Kind, Tensor};
 
+mod rows;
+pub use rows::{gather_rows, my_rows, shard_range, sum_all, sum_each};
+
 /// Where this process stands in the job, as the launcher's environment says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DistEnv {
@@ -112,61 +115,15 @@ pub fn rank_and_world() -> (usize, usize) {
     with_group(|g| (g.rank, g.world)).unwrap_or((0, 1))
 }
 
-/// Rows `lo..hi` of `n` that rank `rank` of `world` takes: ceil(n / world) rows each, in rank
-/// order, so the last ranks of a short batch may take none.
-pub fn shard_range(n: usize, rank: usize, world: usize) -> (usize, usize) {
-    let per = n.div_ceil(world.max(1));
-    ((rank * per).min(n), ((rank + 1) * per).min(n))
-}
-
-/// This process's rows `lo..hi` of a batch of `whole` rows and the number of processes, when
-/// the batch is split between the processes of a job: none outside a job, or when some
-/// process would get no row (every process then takes the whole batch).
-pub fn my_rows(whole: usize) -> Option<(usize, usize, usize)> {
-    let (rank, world) = rank_and_world();
-    if world == 1 || (world - 1) * whole.div_ceil(world) >= whole {
-        return None;
-    }
-    let (lo, hi) = shard_range(whole, rank, world);
-    Some((lo, hi, world))
-}
-
-/// The rows of a batch of `whole` rows split by [`shard_range`] (this process holds `part`,
-/// its rows), gathered in rank order on every process; `part` itself outside a group. A
-/// failed collective ends the process ([`fail`]).
-pub fn gather_rows(part: &Tensor, whole: i64) -> Tensor {
-    let Some(world) = with_group(|g| g.world) else {
-        return part.shallow_clone();
-    };
-    let per = (whole as usize).div_ceil(world) as i64;
-    let mut shape = part.size();
-    shape[0] = per - shape[0];
-    let pad = part.new_zeros(shape.as_slice(), (part.kind(), part.device()));
-    let padded = Tensor::cat(&[part, &pad], 0).to_device(tch::Device::Cpu);
-    let all = with_group(|g| g.all_gather(&padded))
-        .expect("in a group")
-        .unwrap_or_else(|e| fail(&e)); // [world, per, ...]
-    let mut rows = all.size()[2..].to_vec();
-    rows.insert(0, world as i64 * per);
-    all.reshape(rows.as_slice())
-        .narrow(0, 0, whole)
-        .to_device(part.device())
-}
-
-/// The sums over the processes of `values` (float), as f64; the values themselves outside a
-/// group. A failed collective ends the process ([`fail`]).
-pub fn sum_all<const N: usize>(values: [f64; N]) -> [f64; N] {
-    let v = sum_each(&values);
-    std::array::from_fn(|i| v[i])
-}
-
-/// [`sum_all`] of a slice of values.
-pub fn sum_each(values: &[f64]) -> Vec<f64> {
-    let mut t = Tensor::from_slice(values);
-    if let Some(Err(e)) = with_group(|g| g.all_reduce_sum(&mut t)) {
-        fail(&e);
-    }
-    Vec::<f64>::try_from(&t).expect("f64 sums")
+/// Rank 0's values of the named tensors on every process, in place (matched by name);
+/// nothing outside a job.
+pub fn broadcast_named(mut named: Vec<(String, Tensor)>) -> Result<()> {
+    with_group(|g| {
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let tensors: Vec<Tensor> = named.into_iter().map(|(_, t)| t).collect();
+        g.broadcast_all(&tensors, 0)
+    })
+    .unwrap_or(Ok(()))
 }
 
 /// Refuses to go on when this process's named tensors are not rank 0's: every rank should
@@ -174,8 +131,8 @@ pub fn sum_each(values: &[f64]) -> Vec<f64> {
 /// train something else unseen. Compares each tensor's sum and sum of squares, gathered, in
 /// the order of the names, to a relative 1e-6; `Ok` outside a job.
 pub fn check_in_sync(mut named: Vec<(String, Tensor)>, what: &str) -> Result<()> {
-    named.sort_by(|a, b| a.0.cmp(&b.0));
     let Some(r) = with_group(|g| -> Result<()> {
+        named.sort_by(|a, b| a.0.cmp(&b.0));
         // A test hook: the named rank nudges a tensor, as a rank that parted would have.
         if std::env::var("TEXTGAN_TEST_PART").is_ok_and(|r| r == g.rank.to_string()) {
             let _ = tch::no_grad(|| named[0].1.g_add_scalar_(1e-2));
