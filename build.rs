@@ -1,6 +1,7 @@
 //! Link-time set-up for libtorch: keep libtorch_cuda linked, find libtorch without
 //! LD_LIBRARY_PATH, build the CUDA-graph shim (csrc/cuda_graph.cpp) when the CUDA headers
-//! are at hand, and the c10d/Gloo process group (csrc/dist.cpp) when Gloo's headers are.
+//! are at hand, and the c10d process groups (csrc/dist*.cpp: Gloo when Gloo's headers are at
+//! hand, NCCL on a CUDA libtorch).
 //!
 //! The linker's default `--as-needed` drops `libtorch_cuda.so` because no symbol of ours refers
 //! to it, and then every CUDA op fails with "Could not run 'aten::empty.memory_format' with
@@ -110,39 +111,98 @@ fn build_cpu_ops(lib: &Path) {
     println!("cargo:rustc-cfg=textgan_cpu_ops");
 }
 
-/// torch's c10d process group with Gloo (csrc/dist.cpp), for data-parallel training. It needs
-/// Gloo's headers, which the wheel leaves out: Debian's libgloo-dev puts them in /usr/include
-/// (`TEXTGAN_GLOO_INCLUDE` names another folder). Without them, or with TEXTGAN_NO_DIST set,
-/// it is left out and `textgan::dist` says so when a run asks for more than one process.
+/// torch's c10d process groups, for data-parallel training: the store and collectives
+/// (csrc/dist.cpp) with Gloo (csrc/dist_gloo.cpp) and, on a CUDA libtorch, NCCL
+/// (csrc/dist_nccl.cpp). Gloo needs Gloo's headers, which the wheel leaves out: Debian's
+/// libgloo-dev puts them in /usr/include (`TEXTGAN_GLOO_INCLUDE` names another folder). NCCL
+/// needs nccl.h (the wheel's nvidia-nccl) and CUDA headers complete enough for ATen's CUDA
+/// ones (nvidia-cuda-runtime, -crt and -cccl; scripts/setup-torch.sh installs them). Each is
+/// left out when its headers are missing or TEXTGAN_NO_DIST / TEXTGAN_NO_NCCL is set, and
+/// `textgan::dist` says so when a run asks for it.
 fn build_dist(lib: &Path) {
+    println!("cargo:rustc-check-cfg=cfg(textgan_gloo)");
+    println!("cargo:rustc-check-cfg=cfg(textgan_nccl)");
     println!("cargo:rerun-if-env-changed=TEXTGAN_NO_DIST");
+    println!("cargo:rerun-if-env-changed=TEXTGAN_NO_NCCL");
     println!("cargo:rerun-if-env-changed=TEXTGAN_GLOO_INCLUDE");
+    for f in ["dist.hpp", "dist_gloo.cpp", "dist_nccl.cpp"] {
+        println!("cargo:rerun-if-changed=csrc/{f}");
+    }
     if std::env::var_os("TEXTGAN_NO_DIST").is_some() {
         return;
     }
-    let include = std::env::var_os("TEXTGAN_GLOO_INCLUDE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/include"));
-    if !include.join("gloo/allreduce.h").exists() {
-        println!(
-            "cargo:warning=multi-process training left out: no Gloo headers in {} (apt-get install libgloo-dev)",
-            include.display()
-        );
-        return;
-    }
-    let mut build = torch_cpp(lib);
     let api = lib
         .parent()
         .expect("libtorch root")
         .join("include/torch/csrc/api/include");
-    build
-        .include(api)
-        // After libtorch's folders, so only Gloo's own headers come from here.
-        .flag(format!("-idirafter{}", include.display()))
-        .flag("-DUSE_C10D_GLOO")
-        .file("csrc/dist.cpp");
-    build.compile("textgan_dist");
-    println!("cargo:rustc-cfg=textgan_dist");
+    let include = std::env::var_os("TEXTGAN_GLOO_INCLUDE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/include"));
+    let gloo = include.join("gloo/allreduce.h").exists();
+    if gloo {
+        let mut build = torch_cpp(lib);
+        build
+            .include(&api)
+            // After libtorch's folders, so only Gloo's own headers come from here.
+            .flag(format!("-idirafter{}", include.display()))
+            .flag("-DUSE_C10D_GLOO")
+            .file("csrc/dist_gloo.cpp");
+        build.compile("textgan_dist_gloo");
+        println!("cargo:rustc-cfg=textgan_gloo");
+    } else {
+        println!(
+            "cargo:warning=Gloo process groups left out: no Gloo headers in {} (apt-get install libgloo-dev)",
+            include.display()
+        );
+    }
+    let nccl = nccl_include_dirs(lib).filter(|_| std::env::var_os("TEXTGAN_NO_NCCL").is_none());
+    if let Some(dirs) = &nccl {
+        let mut build = torch_cpp(lib);
+        build.include(&api).flag("-DUSE_C10D_NCCL");
+        // c10's CUDAEvent pads with this; fixed at the value the wheel's GCC build used.
+        build
+            .flag("--param=destructive-interference-size=64")
+            .flag("-Wno-interference-size");
+        for d in dirs {
+            build.include(d);
+        }
+        build
+            .file("csrc/dist_nccl.cpp")
+            .compile("textgan_dist_nccl");
+        println!("cargo:rustc-cfg=textgan_nccl");
+    }
+    if gloo || nccl.is_some() {
+        let mut build = torch_cpp(lib);
+        build.include(&api).file("csrc/dist.cpp");
+        build.compile("textgan_dist");
+        println!("cargo:rustc-cfg=textgan_dist");
+    }
+}
+
+/// nccl.h and the CUDA headers ATen's CUDA headers reach (`nv/target` from CCCL,
+/// `crt/host_config.h`), from the wheel's nvidia packages; `None` on a CPU-only libtorch or
+/// when one is missing.
+fn nccl_include_dirs(lib: &Path) -> Option<Vec<PathBuf>> {
+    if !lib.join("libtorch_cuda.so").exists() {
+        return None;
+    }
+    let site = lib.parent()?.parent()?;
+    let nccl = site.join("nvidia/nccl/include");
+    let cuda = site.join("nvidia/cu13/include");
+    let needed = [
+        nccl.join("nccl.h"),
+        cuda.join("cuda_runtime_api.h"),
+        cuda.join("crt/host_config.h"),
+        cuda.join("nv/target"),
+    ];
+    if let Some(missing) = needed.iter().find(|p| !p.exists()) {
+        println!(
+            "cargo:warning=NCCL process groups left out: {} is missing (scripts/setup-torch.sh installs the CUDA headers)",
+            missing.display()
+        );
+        return None;
+    }
+    Some(vec![cuda, nccl])
 }
 
 fn build_shim(lib: &Path, cuda: &[PathBuf]) {

@@ -1,34 +1,24 @@
-// torch's c10d process group (a TCPStore for rendezvous, Gloo for the collectives) behind C entry
-// points for src/dist.rs: what `torch.distributed.init_process_group("gloo")` sets up, without
-// Python.
+// torch's c10d process group behind C entry points for src/dist: what
+// `torch.distributed.init_process_group` sets up, without Python. This file holds the store and
+// the collectives, which go through c10d's `Backend` interface and so serve either engine;
+// dist_gloo.cpp forms a Gloo group (CPU tensors) and dist_nccl.cpp an NCCL one (CUDA tensors).
 //
-// The torch wheel ships c10d's headers and, inside libtorch_cpu.so, Gloo's code, but not Gloo's
-// headers; Debian's libgloo-dev supplies them (build.rs looks for them and defines
-// USE_C10D_GLOO, under which ProcessGroupGloo.hpp declares its class). What this file touches of
-// Gloo is a shared_ptr to its device, so a layout difference between those headers and the Gloo
-// built into the wheel never reaches it: every collective runs in libtorch's own compiled code.
-// It never calls the header's inline setTimeout, which would reach into a Gloo context.
-//
-// Each collective takes one dense CPU tensor (src/dist.rs flattens parameters and gradients into
-// buckets), runs synchronously and reports failure (a peer gone, a timeout) as a malloc'd
-// message; nothing unwinds across FFI.
+// Each collective takes one dense tensor on the group's side (src/dist flattens parameters and
+// gradients into buckets and stages other tensors there), waits for the work, and reports
+// failure (a peer gone, a timeout) as a malloc'd message; nothing unwinds across FFI. Under NCCL
+// the wait orders the current CUDA stream after the collective, so what reads the result next
+// on that stream sees it.
+#include "dist.hpp"
+
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <string>
 #include <vector>
 
-namespace {
-
-struct Group {
-  c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
-};
+namespace tg_dist {
 
 char* message(const std::string& s) {
   char* m = static_cast<char*>(std::malloc(s.size() + 1));
@@ -36,20 +26,31 @@ char* message(const std::string& s) {
   return m;
 }
 
-template <typename F>
-char* guarded(const char* what, F f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return message(std::string(what) + ": " + e.what());
-  } catch (...) {
-    return message(std::string(what) + ": unknown C++ exception");
-  }
+c10::intrusive_ptr<c10d::Store> rendezvous(const char* host, int port, int rank, int world,
+                                           std::chrono::milliseconds timeout, bool serve) {
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<std::uint16_t>(port);
+  so.isServer = rank == 0 && serve;
+  so.numWorkers = static_cast<std::size_t>(world);
+  so.waitWorkers = true;
+  so.timeout = timeout;
+  auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(host), so);
+  return c10::make_intrusive<c10d::PrefixStore>("textgan", tcp);
 }
 
-void check(const at::Tensor& t, const char* what) {
-  TORCH_CHECK(t.device().is_cpu(), what, ": CPU tensors only (NCCL is not built in)");
+}  // namespace tg_dist
+
+namespace {
+
+using tg_dist::Group;
+using tg_dist::guarded;
+
+void check(const Group* g, const at::Tensor& t, const char* what) {
+  if (g->cuda) {
+    TORCH_CHECK(t.device().is_cuda(), what, ": an NCCL group takes CUDA tensors");
+  } else {
+    TORCH_CHECK(t.device().is_cpu(), what, ": a Gloo group takes CPU tensors");
+  }
   TORCH_CHECK(t.is_contiguous(), what, ": contiguous tensors only");
 }
 
@@ -57,62 +58,33 @@ void check(const at::Tensor& t, const char* what) {
 
 extern "C" {
 
-// Rendezvous at host:port and connect the Gloo group. Rank 0 serves the store when `serve` is
-// set; under torchrun the agent already serves one there (TORCHELASTIC_USE_AGENT_STORE), and
-// every rank is a client. Keys live under "textgan/", apart from the agent's own. `iface`, when
-// not empty, names the network interface Gloo binds (GLOO_SOCKET_IFNAME); otherwise a loopback
-// master binds loopback and any other the machine's hostname, as torch does.
-char* tg_dist_init(const char* host, int port, int rank, int world, int64_t timeout_ms,
-                   const char* iface, int serve, void** out) {
-  return guarded("init", [&] {
-    auto timeout = std::chrono::milliseconds(timeout_ms);
-    c10d::TCPStoreOptions so;
-    so.port = static_cast<std::uint16_t>(port);
-    so.isServer = rank == 0 && serve;
-    so.numWorkers = static_cast<std::size_t>(world);
-    so.waitWorkers = true;
-    so.timeout = timeout;
-    auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(host), so);
-    c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::PrefixStore>("textgan", tcp);
-    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-    std::string h(host), ifn(iface ? iface : "");
-    if (!ifn.empty()) {
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifn));
-    } else if (h == "127.0.0.1" || h == "localhost") {
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-    } else {
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    }
-    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
-    *out = new Group{store, pg};
-  });
-}
-
 // Sum `t` over the ranks, in place.
 char* tg_dist_allreduce_sum(void* g, at::Tensor* t) {
   return guarded("all-reduce", [&] {
-    check(*t, "all-reduce");
+    auto* grp = static_cast<Group*>(g);
+    check(grp, *t, "all-reduce");
     std::vector<at::Tensor> v{*t};
-    static_cast<Group*>(g)->pg->allreduce(v)->wait();
+    grp->pg->allreduce(v)->wait();
   });
 }
 
 // Rank `root`'s `t` into every rank's `t`.
 char* tg_dist_broadcast(void* g, at::Tensor* t, int root) {
   return guarded("broadcast", [&] {
-    check(*t, "broadcast");
+    auto* grp = static_cast<Group*>(g);
+    check(grp, *t, "broadcast");
     std::vector<at::Tensor> v{*t};
     c10d::BroadcastOptions o;
     o.rootRank = root;
-    static_cast<Group*>(g)->pg->broadcast(v, o)->wait();
+    grp->pg->broadcast(v, o)->wait();
   });
 }
 
 // Every rank's `t` (same shape everywhere), stacked in rank order into a new [world, ...] tensor.
 char* tg_dist_allgather(void* g, const at::Tensor* t, at::Tensor** out) {
   return guarded("all-gather", [&] {
-    check(*t, "all-gather");
     auto* grp = static_cast<Group*>(g);
+    check(grp, *t, "all-gather");
     std::vector<at::Tensor> in{*t};
     std::vector<std::vector<at::Tensor>> outs(1);
     for (int i = 0; i < grp->pg->getSize(); i++) outs[0].push_back(at::empty_like(*t));

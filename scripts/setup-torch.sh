@@ -7,7 +7,18 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 want="2.11.0"
 marker="$venv/.torch-$want-ok"
+# The CUDA headers NCCL's process group is compiled against (build.rs, csrc/dist_nccl.cpp): the
+# runtime's come with torch, CCCL's and crt's do not. Pinned to the CUDA 13.0 of torch's wheel.
+cuda_headers() {
+  local m="$venv/.cuda-headers-13.0-ok"
+  [ -f "$m" ] && return 0
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "nvidia-cuda-cccl==13.0.85.*" "nvidia-cuda-crt==13.0.88.*" &&
+    touch "$m" ||
+    echo "setup-torch: the CUDA headers could not be installed; textgan builds without NCCL" >&2
+}
 if [ -f "$marker" ] && [ -e "$venv/libtorch/lib/libtorch_cpu.so" ]; then
+  cuda_headers
   exit 0
 fi
 python="${PYTHON:-python3}"
@@ -25,5 +36,6 @@ if [ "$version" != "$want" ]; then
   exit 1
 fi
 ln -sfn "$site" "$venv/libtorch"
+cuda_headers
 touch "$marker"
 echo "setup-torch: libtorch $want ready at $venv/libtorch" >&2

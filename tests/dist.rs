@@ -14,7 +14,7 @@ const ROLE: &str = "TEXTGAN_TEST_DIST_ROLE";
 
 /// Whether this build lacks Gloo; the test then says it skipped.
 fn no_gloo() -> bool {
-    let missing = !textgan::dist::available();
+    let missing = !textgan::dist::available(Some(textgan::dist::Backend::Gloo));
     if missing {
         eprintln!("skipped: this build has no Gloo (apt-get install libgloo-dev, then rebuild)");
     }
@@ -451,10 +451,91 @@ fn ranks_with_different_configs_refuse_to_start() {
         &["train", "--out", &f.s("zero"), "--nproc-per-node", "0"],
         "--nproc-per-node must be at least 1",
     );
-    fails(
-        &["train", "--out", &f.s("nccl"), "--backend", "nccl"],
-        "only Gloo built in",
-    );
+    if !tch::Cuda::is_available() {
+        let args = ["train", "--out", &f.s("nccl"), "--backend", "nccl"];
+        fails(
+            &[&args[..], &["--nproc-per-node", "2"]].concat(),
+            "--backend nccl",
+        );
+        assert!(!f.path("nccl").exists(), "a refused job leaves nothing");
+    }
+}
+
+/// On a machine with a GPU (scripts/gpu-bench.sh runs this): an NCCL group of one process,
+/// its collectives on CUDA tensors and on CPU tensors staged through the GPU, against the
+/// values a group of one must give back.
+fn nccl_group_of_one() {
+    use textgan::dist::Backend;
+    assert_eq!(Backend::choose("auto", true).unwrap(), Backend::Nccl);
+    let env = DistEnv {
+        rank: 0,
+        world: 1,
+        local_rank: 0,
+        master_addr: "127.0.0.1".into(),
+        master_port: free_port(),
+    };
+    let g = ProcessGroup::init_with(&env, Duration::from_secs(60), Backend::Nccl).unwrap();
+    assert_eq!(g.device, tch::Device::Cuda(0));
+    let cuda = tch::Device::Cuda(0);
+    let mut t = Tensor::from_slice(&[1.5f32, -2.0]).to_device(cuda);
+    g.all_reduce_sum(&mut t).unwrap();
+    assert_eq!(values(&t), [1.5, -2.0]);
+    let mut c = Tensor::from_slice(&[3.0f64, 4.0]);
+    g.all_reduce_sum(&mut c).unwrap();
+    assert_eq!(c.device(), tch::Device::Cpu);
+    assert_eq!(values(&c), [3.0, 4.0]);
+    let all = g.all_gather(&Tensor::from_slice(&[7i64, 8])).unwrap();
+    assert_eq!(all.size(), [1, 2]);
+    g.barrier().unwrap();
+    let v = Tensor::from_slice(&[2.0f32])
+        .to_device(cuda)
+        .set_requires_grad(true);
+    (&v * &v).sum(Kind::Float).backward();
+    g.average_grads(std::slice::from_ref(&v)).unwrap();
+    assert_eq!(values(&v.grad()), [4.0]);
+    g.broadcast_all(std::slice::from_ref(&v), 0).unwrap();
+    assert_eq!(values(&v), [2.0]);
+}
+
+/// The engine: gloo as asked, auto picks NCCL only for a CUDA run on a machine with CUDA and a
+/// build with NCCL, and NCCL where it cannot run is refused in words. Where the build has NCCL
+/// and the machine no GPU, forming an NCCL group goes through the whole shim (store, the
+/// wheel's ProcessGroupNCCL) and comes back as an error, not a crash.
+#[test]
+fn the_backend_is_chosen_and_nccl_refused_where_it_cannot_run() {
+    use textgan::dist::Backend;
+    if not_here() {
+        return;
+    }
+    assert_eq!(Backend::choose("gloo", true).unwrap(), Backend::Gloo);
+    assert_eq!(Backend::choose("auto", false).unwrap(), Backend::Gloo);
+    let err = Backend::choose("mpi", false).unwrap_err().to_string();
+    assert!(err.contains("expected gloo, nccl or auto"), "{err}");
+    if tch::Cuda::is_available() {
+        return nccl_group_of_one(); // the refusals below are for machines without a GPU
+    }
+    assert_eq!(Backend::choose("auto", true).unwrap(), Backend::Gloo);
+    let err = Backend::choose("nccl", true).unwrap_err().to_string();
+    let why = match textgan::dist::available(Some(Backend::Nccl)) {
+        true => "this machine has none",
+        false => "built without NCCL",
+    };
+    assert!(err.contains(why), "{err}");
+    if textgan::dist::available(Some(Backend::Nccl)) {
+        let env = DistEnv {
+            rank: 0,
+            world: 1,
+            local_rank: 0,
+            master_addr: "127.0.0.1".into(),
+            master_port: free_port(),
+        };
+        let e = ProcessGroup::init_with(&env, Duration::from_secs(20), Backend::Nccl);
+        let err = e.err().expect("no NCCL group without a GPU").to_string();
+        assert!(
+            err.contains("rank 0: init:") && err.contains("GPU"),
+            "{err}"
+        );
+    }
 }
 
 /// One of two training ranks killed mid-run: the other exits non-zero with the group's error

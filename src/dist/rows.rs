@@ -33,15 +33,13 @@ pub fn gather_rows(part: &Tensor, whole: i64) -> Tensor {
     let mut shape = part.size();
     shape[0] = per - shape[0];
     let pad = part.new_zeros(shape.as_slice(), (part.kind(), part.device()));
-    let padded = Tensor::cat(&[part, &pad], 0).to_device(tch::Device::Cpu);
+    let padded = Tensor::cat(&[part, &pad], 0);
     let all = with_group(|g| g.all_gather(&padded))
         .expect("in a group")
         .unwrap_or_else(|e| fail(&e)); // [world, per, ...]
     let mut rows = all.size()[2..].to_vec();
     rows.insert(0, world as i64 * per);
-    all.reshape(rows.as_slice())
-        .narrow(0, 0, whole)
-        .to_device(part.device())
+    all.reshape(rows.as_slice()).narrow(0, 0, whole)
 }
 
 /// The sums over the processes of `values` (float), as f64; the values themselves outside a

@@ -7,12 +7,23 @@ use crate::run::{load_data, RunData};
 use std::path::Path;
 use tch::Device;
 
+/// This process's rank on its machine, in a job.
+fn local_rank() -> Option<usize> {
+    crate::dist::with_group(|g| g.local_rank)
+}
+
 /// Threads, the run's device (refusing settings that need CUDA elsewhere) and its data.
 pub(super) fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
     if cfg.train.threads > 0 {
         tch::set_num_threads(cfg.train.threads);
     }
-    let device = device::resolve(&cfg.train.device)?;
+    let device = match (device::resolve(&cfg.train.device)?, local_rank()) {
+        // One GPU a process, as torchrun lays a job out: `cuda` and `auto` mean LOCAL_RANK's.
+        (Device::Cuda(0), Some(r)) if !cfg.train.device.contains(':') => {
+            device::resolve(&format!("cuda:{r}"))?
+        }
+        (d, _) => d,
+    };
     if cfg.train.cuda_graph && !device.is_cuda() {
         return Err(Error::Device(format!(
             "train.cuda_graph needs a CUDA device; this run is on {}",

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-use textgan::dist::{DistEnv, ProcessGroup};
+use textgan::dist::{Backend, DistEnv, ProcessGroup};
 
 /// How long a rank waits for the others to join, and for any collective.
 fn timeout() -> Duration {
@@ -107,11 +107,11 @@ fn without_nproc(args: Vec<OsString>) -> Vec<OsString> {
 
 /// This process's place in a job, when the environment puts it in one: the group is formed
 /// and installed, so every optimizer step from here on is averaged over the ranks.
-pub fn join() -> Result<Option<(usize, usize)>> {
+pub fn join(backend: Backend) -> Result<Option<(usize, usize)>> {
     let Some(env) = DistEnv::from_env()? else {
         return Ok(None);
     };
-    let g = ProcessGroup::init(&env, timeout())?;
+    let g = ProcessGroup::init_with(&env, timeout(), backend)?;
     textgan::dist::install(g)?;
     // The metrics' thread pool takes the share of the cores torch's threads take (the
     // launchers set OMP_NUM_THREADS: 1 under torchrun, cores / N under ours), not all of them.

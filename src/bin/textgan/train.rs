@@ -54,8 +54,9 @@ pub struct TrainArgs {
     /// Across machines, start `textgan train` under torchrun or the cluster's launcher instead.
     #[arg(long, value_name = "N", default_value_t = 1)]
     nproc_per_node: usize,
-    /// The collectives' engine in a multi-process job: gloo (CPU tensors, the one built in
-    /// today), nccl (CUDA GPUs; not built yet) or auto (gloo).
+    /// The collectives' engine in a multi-process job: gloo (CPU tensors; a GPU run's
+    /// buckets go through host memory), nccl (CUDA GPUs, one a process: LOCAL_RANK's) or auto
+    /// (nccl for a CUDA run when this build has it, else gloo).
     #[arg(long, value_name = "BACKEND", default_value = "auto", value_parser = ["gloo", "nccl", "auto"])]
     backend: String,
 }
@@ -155,13 +156,19 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if a.nproc_per_node == 0 {
         bail!("--nproc-per-node must be at least 1");
     }
-    if a.backend == "nccl" {
-        bail!("--backend nccl: this textgan has only Gloo built in (NCCL needs the shim built on a CUDA machine, not done yet); use --backend gloo (a CUDA run then stages its gradients through host memory; not yet tried on a GPU)");
-    }
+    // Chosen (and an engine this build or machine lacks refused) before any worker starts.
+    let in_job = a.nproc_per_node > 1 || std::env::var_os("WORLD_SIZE").is_some();
+    let backend = match in_job {
+        true => {
+            let cuda = a.backend == "auto" && cuda_run(&a)?;
+            textgan::dist::Backend::choose(&a.backend, cuda)?
+        }
+        false => textgan::dist::Backend::Gloo, // one process: no collectives
+    };
     if a.nproc_per_node > 1 && std::env::var_os("WORLD_SIZE").is_none() {
         return crate::launch::launch(a.nproc_per_node);
     }
-    let job = crate::launch::join()?;
+    let job = crate::launch::join(backend)?;
     let rank = job.map_or(0, |(r, _)| r);
     // Rank 0 writes the run; the others keep a scratch copy of their own.
     let scratch = (rank > 0)
@@ -228,6 +235,27 @@ pub fn run(a: TrainArgs) -> Result<()> {
 }
 
 /// A rank's config in a job: one the job can run, the same build and config on every rank.
+/// Whether the run trains on CUDA (its `train.device`, with `--device` and `--set` applied,
+/// is `cuda`, `cuda:N`, or `auto` on a machine with a GPU): `--backend auto` then picks NCCL.
+fn cuda_run(a: &TrainArgs) -> Result<bool> {
+    let device = match &a.resume {
+        Some(dir) => {
+            let mut t = RunConfig::read_table(&dir.join("config.toml"))?;
+            for o in overrides(a)? {
+                o.apply(&mut t)?;
+            }
+            let dev = t.get("train").and_then(|t| t.get("device"));
+            dev.and_then(|d| d.as_str()).unwrap_or("auto").to_string()
+        }
+        None => resolve_config(a)?.train.device,
+    };
+    Ok(match textgan::device::parse_device(&device)? {
+        textgan::device::DeviceRequest::Cpu => false,
+        textgan::device::DeviceRequest::Cuda(_) => true,
+        textgan::device::DeviceRequest::Auto => tch::Cuda::is_available(),
+    })
+}
+
 fn agree_on(cfg: &RunConfig) -> Result<()> {
     if cfg.train.cuda_graph {
         bail!("train.cuda_graph replays one process's whole step and cannot take part in a multi-process job; set train.cuda_graph = false");
