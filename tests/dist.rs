@@ -311,7 +311,9 @@ fn ranks_keep_one_set_of_weights_with_dropout_everywhere() {
 
 /// `textgan train --nproc-per-node 2` against one process with the same global batch: after
 /// MLE steps (each rank takes half of every batch) and after SeqGAN's (each rank rolls out and
-/// takes the policy gradient of half the samples), Gumbel-softmax's and LeakGAN's (half the
+/// takes the policy gradient of half the samples), RankGAN's and SentiGAN's (the same, ranked
+/// or classified), MaliGAN's (the batch's weights, half the log-probabilities each),
+/// Gumbel-softmax's and LeakGAN's (half the
 /// rollouts each, the rewards gathered) adversarial steps, each rank updating D on half the
 /// rows (D without dropout here, see below), the weights and moments agree to
 /// 1e-5, the logged test NLL (each rank scores half the test set) to 1e-5, and the
@@ -326,11 +328,17 @@ fn training_in_two_processes_matches_one() {
         return;
     }
     let f = Fixture::new();
-    for algo in ["mle", "seqgan", "gumbel", "leakgan"] {
+    let algorithms = [
+        "mle", "seqgan", "gumbel", "leakgan", "rankgan", "maligan", "sentigan",
+    ];
+    for algo in algorithms {
         let mut extra: Vec<String> = match algo {
             "mle" => vec![],
             a => gan_args(a, 4),
         };
+        if algo == "sentigan" {
+            extra.extend(labelled(&f));
+        }
         if algo == "leakgan" {
             let sets = LEAKGAN.iter().chain(&["generator.features.dropout=0"]);
             extra.extend(sets.flat_map(|s| ["--set".to_string(), s.to_string()]));
@@ -536,6 +544,36 @@ fn the_backend_is_chosen_and_nccl_refused_where_it_cannot_run() {
             "{err}"
         );
     }
+}
+
+/// `--set` arguments for a labelled corpus of two classes (SentiGAN generates under labels).
+fn labelled(f: &Fixture) -> Vec<String> {
+    let words = [
+        ["cat", "dog", "owl", "cow"],
+        ["red", "blue", "pink", "gold"],
+    ];
+    let tab = |rows: std::ops::Range<usize>| {
+        let mut tab = String::new();
+        for i in rows {
+            for (label, w) in ["animal", "colour"].iter().zip(&words) {
+                let line = format!("{} {} {}", w[i % 4], w[(i + 1) % 4], w[(i * 3 + 2) % 4]);
+                tab.push_str(&format!("{label}\t{line}\n"));
+            }
+        }
+        tab
+    };
+    // One 8-row batch an epoch, as the unlabelled fixture's.
+    std::fs::write(f.path("labelled.tsv"), tab(0..4)).unwrap();
+    std::fs::write(f.path("labelled-test.tsv"), tab(4..7)).unwrap();
+    let sets = [
+        "data.source=text".to_string(),
+        format!("data.train=\"{}\"", f.s("labelled.tsv")),
+        format!("data.test=\"{}\"", f.s("labelled-test.tsv")),
+        "data.labelled=true".into(),
+    ];
+    sets.iter()
+        .flat_map(|s| ["--set".to_string(), s.clone()])
+        .collect()
 }
 
 /// One of two training ranks killed mid-run: the other exits non-zero with the group's error

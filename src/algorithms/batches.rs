@@ -220,6 +220,20 @@ impl Slice {
         }
     }
 
+    /// The factor of this slice's part of a loss that sums over the batch's rows: the number
+    /// of processes, so that their averaged gradient is the batch's sum's.
+    pub fn sum_weight(&self) -> f64 {
+        self.split.map_or(1.0, |(_, _, world)| world as f64)
+    }
+
+    /// The factor of this slice's mean over its rows: the number of processes times its share
+    /// of the batch's rows, so that the averaged gradient is the batch's mean's.
+    pub fn row_weight(&self) -> f64 {
+        self.split.map_or(1.0, |(_, whole, world)| {
+            world as f64 * self.rows.1 as f64 / whole as f64
+        })
+    }
+
     /// The whole batch's rows of a tensor whose rows are this slice's (every process's
     /// slice, gathered in rank order): for what needs the batch at once, such as a ranking
     /// over it. The slice itself when the batch is not split.

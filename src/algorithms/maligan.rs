@@ -1,6 +1,6 @@
 //! MaliGAN (Che et al. 2017): REINFORCE on whole sequences with importance weights
 //! r = D / (1 - D), normalised over the batch, minus their mean as a baseline.
-use super::batches::{fresh_samples, token_log_probs, Shapes};
+use super::batches::{fresh_samples, token_log_probs, Shapes, Slice};
 use super::disc_side::DiscSide;
 use super::seqgan::DRounds;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
@@ -83,6 +83,9 @@ impl Algorithm for MaliGan {
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
+        // Several processes: the weights (normalised over the batch) are the batch's on every
+        // rank; each takes the log-probabilities and gradient of its slice of the rows.
+        let slice = Slice::of(&samples, &self.shapes);
         let weights = tch::no_grad(|| {
             let d_in = self.shapes.to_d_len(&samples);
             let d = self.disc.model.net.as_ref();
@@ -92,10 +95,12 @@ impl Algorithm for MaliGan {
                 Kind::Float,
             ))
         });
+        let weights = weights.narrow(0, slice.rows.0, slice.rows.1);
+        let (samples, cond) = slice.take(&samples, &cond);
         let mask = self.shapes.mask(&samples);
         let seq_logp = (token_log_probs(ctx.gen, &samples, &cond, &self.shapes) * &mask)
             .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
-        let loss = -(seq_logp * weights).sum(Kind::Float);
+        let loss = -(seq_logp * weights).sum(Kind::Float) * slice.sum_weight();
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         StepStats::g(g_loss)
     }

@@ -8,9 +8,11 @@
 //! REINFORCE with Monte Carlo rollouts (batched as SeqGAN's) whose reward is
 //! `R(completion|U, C+)`. The ranker is a CNN with `gan.feature_dim` outputs built from the
 //! run's `[discriminator]` (which must be `cnn`); it does not read labels.
-use super::batches::{fresh_samples, real_batch_given, reinforce_loss, token_log_probs, Shapes};
+use super::batches::{
+    fresh_samples, real_batch_given, reinforce_loss, token_log_probs, Shapes, Slice,
+};
 use super::disc_side::DiscSide;
-use super::seqgan::{follow, rollout_scores};
+use super::seqgan::{follow, rollout_scores_of_rows};
 use super::{g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::Condition;
 use crate::error::{ensure, Error, Result};
@@ -163,25 +165,31 @@ impl Algorithm for RankGan {
             rank_scores(&y, &c, &u, gamma)
         };
         let last = |base: &Tensor| rank_scores(&self.features(base, false), &c, &u, gamma);
-        let rewards = rollout_scores(
+        // Several processes: each rolls out and ranks its slice of the rows against the same
+        // comparison and reference sets (a row's score depends on those alone), as SeqGAN's.
+        let slice = Slice::of(&samples, &self.shapes);
+        let rewards = rollout_scores_of_rows(
             self.rollout.net.as_ref(),
             (&samples, &cond),
             self.cfg.rollouts,
             &self.shapes,
             &score,
             &last,
+            slice.rows,
         );
+        let (samples, cond) = slice.take(&samples, &cond);
         let mask = self.shapes.mask(&samples);
         let logp = token_log_probs(ctx.gen, &samples, &cond, &self.shapes);
-        let loss = reinforce_loss(&logp, &rewards, &mask);
+        let loss = reinforce_loss(&logp, &rewards, &mask) * slice.weight(&mask);
         let mut out = StepStats::g(g_update(
             &mut self.g_opt,
             &loss,
             self.adv.grad_clip,
             self.adv.g_lr,
         ));
-        let mean = (rewards * &mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0);
-        out.extra.insert("reward".into(), mean.double_value(&[]));
+        let sums = [(rewards * &mask).sum(Kind::Float), mask.sum(Kind::Float)];
+        let [reward, tokens] = slice.sum(sums.map(|t| t.double_value(&[])));
+        out.extra.insert("reward".into(), reward / tokens.max(1.0));
         out
     }
 

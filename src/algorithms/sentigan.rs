@@ -12,9 +12,9 @@
 //!   of the authors' code (minimised with the penalty `P(fake)`), not TextGAN-PyTorch's, whose
 //!   minus sign (issue #54) maximises the penalty. Rewards are laid out [rollout, prefix, row]
 //!   and averaged over rollouts (TextGAN-PyTorch's reshape bug, issue #62, is avoided).
-use super::batches::{real_and_fake, sample_tensor, Shapes};
+use super::batches::{real_and_fake, sample_tensor, Shapes, Slice};
 use super::disc_side::DiscSide;
-use super::seqgan::rollout_scores;
+use super::seqgan::rollout_scores_of_rows;
 use super::{g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::Condition;
 use crate::error::{ensure, Error, Result};
@@ -122,26 +122,32 @@ impl Algorithm for SentiGan {
         let n = self.adv.batch_size;
         let cond = ctx.draw_cond(n);
         let samples = sample_tensor(ctx.gen, n, &cond, &self.shapes, ctx.device);
+        // Several processes: each rolls out and takes the gradient of its slice of the rows.
+        let slice = Slice::of(&samples, &self.shapes);
+        let mine = cond.narrow(slice.rows.0, slice.rows.1);
         let d = self.disc.model.net.as_ref();
         let score = |_: &Tensor, rows: &Tensor, c: &Condition| p_real_class(d, rows, c);
-        let last = |base: &Tensor| p_real_class(d, base, &cond);
-        let reward = rollout_scores(
+        let last = |base: &Tensor| p_real_class(d, base, &mine);
+        let reward = rollout_scores_of_rows(
             ctx.gen,
             (&samples, &cond),
             self.cfg.rollouts,
             &self.shapes,
             &score,
             &last,
-        ); // [B, T]: D_i
+            slice.rows,
+        ); // [len, T]: D_i
         let penalty = 1.0 - &reward;
+        let (samples, cond) = slice.take(&samples, &cond);
         let mask = self.shapes.mask(&samples);
         let logp = super::batches::token_log_probs(ctx.gen, &samples, &cond, &self.shapes);
-        let loss = penalty_loss(&logp, &penalty, &mask);
+        let loss = penalty_loss(&logp, &penalty, &mask) * slice.row_weight();
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         let mut out = StepStats::g(g_loss);
-        let counted = |t: Tensor| t.sum(Kind::Float).double_value(&[]);
-        let mean_penalty = counted(&penalty * &mask) / counted(mask.shallow_clone());
-        out.extra.insert("penalty".into(), mean_penalty);
+        let sums = [(&penalty * &mask).sum(Kind::Float), mask.sum(Kind::Float)];
+        let [penalty, tokens] = slice.sum(sums.map(|t| t.double_value(&[])));
+        out.extra
+            .insert("penalty".into(), penalty / tokens.max(1.0));
         out
     }
 
