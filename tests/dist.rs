@@ -312,7 +312,9 @@ fn ranks_keep_one_set_of_weights_with_dropout_everywhere() {
 /// `textgan train --nproc-per-node 2` against one process with the same global batch: after
 /// MLE steps (each rank takes half of every batch) and after SeqGAN's (each rank rolls out and
 /// takes the policy gradient of half the samples), RankGAN's and SentiGAN's (the same, ranked
-/// or classified), MaliGAN's (the batch's weights, half the log-probabilities each),
+/// or classified), MaliGAN's and JSDGAN's (the batch's weights, half the log-probabilities
+/// each), ScratchGAN's (half the rows, the baseline from both halves' sums), DPGAN's (half the
+/// teacher-forced rows),
 /// Gumbel-softmax's and LeakGAN's (half the
 /// rollouts each, the rewards gathered) adversarial steps, each rank updating D on half the
 /// rows (D without dropout here, see below), the weights and moments agree to
@@ -329,7 +331,16 @@ fn training_in_two_processes_matches_one() {
     }
     let f = Fixture::new();
     let algorithms = [
-        "mle", "seqgan", "gumbel", "leakgan", "rankgan", "maligan", "sentigan",
+        "mle",
+        "seqgan",
+        "gumbel",
+        "leakgan",
+        "rankgan",
+        "maligan",
+        "sentigan",
+        "scratchgan",
+        "jsdgan",
+        "dpgan",
     ];
     for algo in algorithms {
         let mut extra: Vec<String> = match algo {
@@ -351,7 +362,14 @@ fn training_in_two_processes_matches_one() {
         }
         extra.extend(["--set".into(), "train.batch_size=8".into()]);
         // MLE alone: 6 steps; a GAN: 2 epochs of one 8-row batch, then 4 adversarial steps.
-        let steps = 6;
+        // DPGAN's generator texts are its argmax tokens under teacher forcing, which after 2
+        // epochs end at once (every row the same <eos>, nothing to tell the rows apart): it
+        // takes 40 epochs, so that they are sentences.
+        let mut steps = 6;
+        if algo == "dpgan" {
+            extra.extend(["--set".into(), "train.epochs=40".into()]);
+            steps = 44;
+        }
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let (one, two) = (format!("one-{algo}"), format!("two-{algo}"));
         f.train(&one, steps, &extra);
@@ -359,7 +377,11 @@ fn training_in_two_processes_matches_one() {
         both.extend(["--nproc-per-node", "2"]);
         two_procs(&f, &two, steps, &both);
         let d = max_diff(&f.path(&one), &f.path(&two));
-        assert!(d < 1e-5, "{algo}: checkpoints differ by {d}");
+        // ScratchGAN's advantage is a return minus the batch's mean return, which nearly
+        // cancel: the mean's rounding (two halves' sums added, against one sum) comes out
+        // larger relative to it, 1e-5 on weights of 0.3 after 4 steps at lr 1e-2.
+        let tolerance = if algo == "scratchgan" { 3e-5 } else { 1e-5 };
+        assert!(d < tolerance, "{algo}: checkpoints differ by {d}");
         let (m1, m2) = (metrics(&f.path(&one)), metrics(&f.path(&two)));
         assert_eq!(
             m1.len(),

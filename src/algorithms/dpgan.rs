@@ -13,7 +13,9 @@
 //! texts' token NLL by 1 and real texts' by -0.0001, and `discriminator.py` minimises that
 //! weighted `sequence_loss`. TextGAN-PyTorch weights both by 1, the default here;
 //! `gan.real_weight = 0.0001` is the authors' weighting.
-use super::batches::{fresh_samples, next_log_probs, real_batch_given, token_log_probs_in, Shapes};
+use super::batches::{
+    fresh_samples, next_log_probs, real_batch_given, token_log_probs_in, Shapes, Slice,
+};
 use super::disc_side::DiscSide;
 use super::lm_side::LmSide;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
@@ -114,6 +116,9 @@ impl Algorithm for DpGan {
         let (real, cond) = real_batch_given(ctx, self.adv.batch_size, s);
         let real = real.narrow(1, 0, s.gen_len);
         let b = real.size()[0];
+        // Several processes: each takes its slice of the rows (a row's rewards are its own).
+        let slice = Slice::of(&real, s);
+        let (real, cond) = slice.take(&real, &cond);
         // Teacher forcing on the real rows; the argmax tokens are G's texts.
         let logp = next_log_probs(ctx.gen, &real, &cond, s.bos, true);
         let (best, y) = logp.max_dim(-1, false);
@@ -123,7 +128,7 @@ impl Algorithm for DpGan {
             let (r, big_r) = word_rewards(self.lm.model.net.as_ref(), &y, &cond, s);
             returns(&r, &big_r)
         });
-        let loss = (-best * q * mask).sum(Kind::Float) / b as f64;
+        let loss = (-best * q * mask).sum(Kind::Float) / b as f64 * slice.sum_weight();
         let l = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         StepStats::g(l)
     }

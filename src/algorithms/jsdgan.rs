@@ -5,7 +5,7 @@
 //! likelihood step that leans on the sequences the generator already finds likeliest. The
 //! code counts every position up to the maximum length; here, as in MLE, positions after
 //! `<eos>` do not count.
-use super::batches::{real_batch_given, token_log_probs, Shapes};
+use super::batches::{real_batch_given, token_log_probs, Shapes, Slice};
 use super::disc_side::DiscSide;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::optim::Adam;
@@ -65,14 +65,18 @@ impl Algorithm for JsdGan {
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (rows, cond) = real_batch_given(ctx, self.adv.batch_size, &self.shapes);
         let rows = rows.narrow(1, 0, self.shapes.gen_len);
+        // Several processes: each takes the log-probabilities of its slice of the rows; the
+        // weights, normalised over the batch, come from every slice's, gathered.
+        let slice = Slice::of(&rows, &self.shapes);
+        let (rows, cond) = slice.take(&rows, &cond);
         let mask = self.shapes.mask(&rows);
         let seq = (token_log_probs(ctx.gen, &rows, &cond, &self.shapes) * mask).sum_dim_intlist(
             [1i64].as_slice(),
             false,
             Kind::Float,
         );
-        let w = jsd_weights(&seq.detach());
-        let loss = (w * seq.to_kind(Kind::Double)).sum(Kind::Double);
+        let w = jsd_weights(&slice.gather(&seq.detach())).narrow(0, slice.rows.0, slice.rows.1);
+        let loss = (w * seq.to_kind(Kind::Double)).sum(Kind::Double) * slice.sum_weight();
         StepStats::g(g_update(
             &mut self.g_opt,
             &loss.to_kind(Kind::Float),

@@ -6,7 +6,9 @@
 //! with `d = 0.08`, updated before the advantage `R_t - b` is taken; `gan.baseline =
 //! "per_position"` keeps one per position instead (textgan's earlier reading). Unlike the code,
 //! rewards after `<eos>` are masked.
-use super::batches::{fresh_samples, real_and_fake, reinforce_loss, token_log_probs, Shapes};
+use super::batches::{
+    fresh_samples, real_and_fake, reinforce_loss, token_log_probs, Shapes, Slice,
+};
 use super::disc_side::DiscSide;
 use super::{g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::data::Condition;
@@ -128,6 +130,10 @@ impl Algorithm for ScratchGan {
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
+        // Several processes: each scores and takes the gradient of its slice of the rows; the
+        // baseline's batch means come from sums over every slice.
+        let slice = Slice::of(&samples, &self.shapes);
+        let (samples, cond) = slice.take(&samples, &cond);
         let mask = self.shapes.mask(&samples);
         let t = self.shapes.gen_len;
         let returns = tch::no_grad(|| {
@@ -136,16 +142,16 @@ impl Algorithm for ScratchGan {
             let rewards = logits.sigmoid() * 2.0 - 1.0;
             discounted_returns(&rewards, &mask, self.cfg.gamma)
         });
+        let over_rows = |t: &Tensor| t.sum_dim_intlist([0i64].as_slice(), false, Kind::Float);
+        let sums = slice.sum_tensors(vec![
+            returns.sum(Kind::Float),
+            mask.sum(Kind::Float),
+            over_rows(&returns),
+            over_rows(&mask),
+        ]);
         let mean_return = match self.cfg.baseline {
-            BaselineKind::Scalar => {
-                (returns.sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0)).reshape([1])
-            }
-            BaselineKind::PerPosition => {
-                returns.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
-                    / mask
-                        .sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
-                        .clamp_min(1.0)
-            }
+            BaselineKind::Scalar => (&sums[0] / sums[1].clamp_min(1.0)).reshape([1]),
+            BaselineKind::PerPosition => &sums[2] / sums[3].clamp_min(1.0),
         };
         // The scalar baseline is updated first and the advantage taken against the new value,
         // as ScratchGAN's control dependency intends; the per-position one against the old.
@@ -160,13 +166,11 @@ impl Algorithm for ScratchGan {
         };
         let advantage = (&returns - b) * &mask;
         let logp = token_log_probs(ctx.gen, &samples, &cond, &self.shapes);
-        let loss = reinforce_loss(&logp, &advantage, &mask);
+        let loss = reinforce_loss(&logp, &advantage, &mask) * slice.weight(&mask);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         let mut out = StepStats::g(g_loss);
-        out.extra.insert(
-            "return".into(),
-            (returns.sum(Kind::Float) / mask.sum(Kind::Float)).double_value(&[]),
-        );
+        out.extra
+            .insert("return".into(), (&sums[0] / &sums[1]).double_value(&[]));
         out
     }
 
