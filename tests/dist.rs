@@ -314,7 +314,7 @@ fn ranks_keep_one_set_of_weights_with_dropout_everywhere() {
 /// takes the policy gradient of half the samples), RankGAN's and SentiGAN's (the same, ranked
 /// or classified), MaliGAN's and JSDGAN's (the batch's weights, half the log-probabilities
 /// each), ScratchGAN's (half the rows, the baseline from both halves' sums), DPGAN's (half the
-/// teacher-forced rows),
+/// teacher-forced rows), CoT's and DGSAN's (half the rows, each mean over tokens weighted),
 /// Gumbel-softmax's and LeakGAN's (half the
 /// rollouts each, the rewards gathered) adversarial steps, each rank updating D on half the
 /// rows (D without dropout here, see below), the weights and moments agree to
@@ -339,6 +339,8 @@ fn training_in_two_processes_matches_one() {
         "maligan",
         "sentigan",
         "scratchgan",
+        "cot",
+        "dgsan",
         "jsdgan",
         "dpgan",
     ];

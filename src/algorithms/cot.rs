@@ -6,7 +6,9 @@
 //! drives G toward the mixture and so toward P. The mediator's NLL on the mix (the code's
 //! "balanced NLL") is logged as `d_loss`; a discriminator update (`gan.d_steps`,
 //! `gan.d_pretrain_steps`) is a mediator update.
-use super::batches::{fresh_samples, next_log_probs, real_batch_given, token_log_probs_in, Shapes};
+use super::batches::{
+    fresh_samples, next_log_probs, real_batch_given, token_log_probs_in, Shapes, Slice,
+};
 use super::disc_side::DiscSide;
 use super::lm_side::LmSide;
 use super::{any_networks, g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
@@ -127,6 +129,9 @@ impl Algorithm for Cot {
 
     fn g_step(&mut self, ctx: &mut Ctx) -> StepStats {
         let (samples, cond) = fresh_samples(ctx, self.adv.batch_size, &self.shapes);
+        // Several processes: each takes its slice of the rows (the loss is a mean over tokens).
+        let slice = Slice::of(&samples, &self.shapes);
+        let (samples, cond) = slice.take(&samples, &cond);
         let mask = self.shapes.mask(&samples);
         let m_logp = tch::no_grad(|| {
             next_log_probs(
@@ -138,7 +143,7 @@ impl Algorithm for Cot {
             )
         });
         let g_logp = next_log_probs(ctx.gen, &samples, &cond, self.shapes.bos, true);
-        let loss = cot_loss(&g_logp, &m_logp, &mask);
+        let loss = cot_loss(&g_logp, &m_logp, &mask) * slice.weight(&mask);
         StepStats::g(g_update(
             &mut self.g_opt,
             &loss,

@@ -6,7 +6,7 @@
 //! (the code's `-log(1 / (1 + p_old / p_new))`, and its mirror, written stably). Each sum is
 //! taken as a mean over its counted tokens (the code sums over every position; Adam's steps
 //! hardly see the scale).
-use super::batches::{real_batch_given, sample_tensor, token_log_probs, Shapes};
+use super::batches::{real_batch_given, sample_tensor, token_log_probs, Shapes, Slice};
 use super::disc_side::DiscSide;
 use super::{g_update, AdvConfig, Algorithm, Ctx, Parts, Settings, Spec, StepStats};
 use crate::error::Result;
@@ -65,13 +65,19 @@ impl Dgsan {
 /// DGSAN's loss from token log-probabilities [B, T] of real rows and of G_old's samples under
 /// the new generator (with gradient) and the old one, and their masks.
 pub fn dgsan_loss(real: [&Tensor; 3], fake: [&Tensor; 3]) -> Tensor {
+    dgsan_loss_weighted(real, fake, [1.0, 1.0])
+}
+
+/// [`dgsan_loss`] with each of its two means weighted: a process's slice of the real and of
+/// the generated rows ([`Slice::weight`]).
+pub fn dgsan_loss_weighted(real: [&Tensor; 3], fake: [&Tensor; 3], w: [f64; 2]) -> Tensor {
     let mean = |x: Tensor, mask: &Tensor| {
         (x * mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0)
     };
     let [new_r, old_r, mask_r] = real;
     let [new_f, old_f, mask_f] = fake;
-    mean((old_r.detach() - new_r).softplus(), mask_r)
-        + mean((new_f - old_f.detach()).softplus(), mask_f)
+    mean((old_r.detach() - new_r).softplus(), mask_r) * w[0]
+        + mean((new_f - old_f.detach()).softplus(), mask_f) * w[1]
 }
 
 impl Algorithm for Dgsan {
@@ -83,6 +89,10 @@ impl Algorithm for Dgsan {
         let (real, cond) = real_batch_given(ctx, n, s);
         let real = real.narrow(1, 0, s.gen_len);
         let fake = sample_tensor(self.old.net.as_ref(), n, &cond, s, ctx.device);
+        // Several processes: each takes its slice of the real and of the generated rows.
+        let (sr, sf) = (Slice::of(&real, s), Slice::of(&fake, s));
+        let (fake, _) = sf.take(&fake, &cond);
+        let (real, cond) = sr.take(&real, &cond);
         let old = self.old.net.as_ref();
         let (old_r, old_f) = tch::no_grad(|| {
             (
@@ -92,10 +102,9 @@ impl Algorithm for Dgsan {
         });
         let new_r = token_log_probs(ctx.gen, &real, &cond, s);
         let new_f = token_log_probs(ctx.gen, &fake, &cond, s);
-        let loss = dgsan_loss(
-            [&new_r, &old_r, &s.mask(&real)],
-            [&new_f, &old_f, &s.mask(&fake)],
-        );
+        let (mask_r, mask_f) = (s.mask(&real), s.mask(&fake));
+        let w = [sr.weight(&mask_r), sf.weight(&mask_f)];
+        let loss = dgsan_loss_weighted([&new_r, &old_r, &mask_r], [&new_f, &old_f, &mask_f], w);
         StepStats::g(g_update(
             &mut self.g_opt,
             &loss,
