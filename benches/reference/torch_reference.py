@@ -434,7 +434,7 @@ def make_gen(c, dev):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", action="append", choices=list(SIZES))
-    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan", "forward", "cot", "jsdgan", "dgsan", "rankgan", "textgan", "leakgan"])
+    ap.add_argument("--step", action="append", choices=["mle", "sample", "seqgan", "relgan", "scratchgan", "forward", "cot", "jsdgan", "dgsan", "rankgan", "textgan", "leakgan", "dpgan"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
@@ -669,6 +669,32 @@ def main():
                     opt.zero_grad(); loss.backward()
                     nn.utils.clip_grad_norm_(g.parameters(), 5.0); opt.step()
                 ms, reps = median_ms(fn, dev, 3, a.reps), a.reps
+            elif step == "dpgan":
+                # DPGAN as textgan runs it (TextGAN-PyTorch's dpgan_instructor, generator texts
+                # the argmax tokens under teacher forcing on a real batch): word rewards -log p
+                # of a language-model discriminator of the generator's sizes, sentence reward
+                # their mean, returns the reversed cumulative sum of their product; then one
+                # LM update on the real batch and fresh samples.
+                lm = make_gen(c, dev)
+                lmopt = torch.optim.Adam(lm.parameters(), 1e-4)
+                def word_rewards(x):
+                    inp = torch.cat([bos, x[:, :-1]], 1)
+                    r = -F.log_softmax(lm(inp)[0], -1).gather(2, x.unsqueeze(2)).squeeze(2)
+                    return r, r.mean(1)
+                def fn():
+                    best, y = F.log_softmax(g(data[:, :-1])[0], -1).max(-1)
+                    with torch.no_grad():
+                        r, big_r = word_rewards(y)
+                        q = (r * big_r.unsqueeze(1)).flip(1).cumsum(1).flip(1)
+                    loss = -(best * q).sum() / b
+                    opt.zero_grad(); loss.backward()
+                    nn.utils.clip_grad_norm_(g.parameters(), 5.0); opt.step()
+                    fake = sample(g, b, length, dev)
+                    lm_loss = -word_rewards(data[:, 1:])[1].mean() + word_rewards(fake)[1].mean()
+                    lmopt.zero_grad(); lm_loss.backward()
+                    nn.utils.clip_grad_norm_(lm.parameters(), 5.0); lmopt.step()
+                reps = min(a.reps, 10)
+                ms = median_ms(fn, dev, 1, reps)
             elif step == "dgsan":
                 # dgsan_instructor.adv_train_generator on one real batch and one of G_old's.
                 import copy

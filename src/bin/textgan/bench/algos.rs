@@ -73,8 +73,8 @@ pub(super) fn adversarial_step(
             Override::new("discriminator.kind", "cnn"),
             highway,
         ]),
-        Step::Cot => sets.extend([
-            Override::new("gan.algorithm", "cot"),
+        Step::Cot | Step::Dpgan => sets.extend([
+            Override::new("gan.algorithm", name(&step)),
             Override::new("gan.d_steps", 1),
         ]),
         Step::Jsdgan | Step::Dgsan => sets.extend([

@@ -40,6 +40,9 @@ pub enum Step {
     Jsdgan,
     /// DGSAN: one update on a real batch and a batch of G_old's samples.
     Dgsan,
+    /// DPGAN: one G update (argmax texts of a real batch, rewarded by the LM discriminator)
+    /// and one LM update on real and fresh texts.
+    Dpgan,
     /// RankGAN: a G step with 16 rollouts per prefix rewarded by rank scores, 5 ranker updates.
     Rankgan,
     /// TextGAN: one G update (MMD² of CNN features, Gumbel-softmax rows) and one D update.
@@ -385,7 +388,8 @@ fn time_step(
         (Step::Forward, _) => bail!("--step forward is timed for the gpt2 sizes only"),
         (Step::Mle, _) => mle_secs(a, s, size, model, vocab, device)?,
         (Step::Seqgan | Step::Relgan | Step::Scratchgan, _)
-        | (Step::Cot | Step::Jsdgan | Step::Dgsan | Step::Rankgan | Step::Textgan, _)
+        | (Step::Cot | Step::Jsdgan | Step::Dgsan | Step::Dpgan, _)
+        | (Step::Rankgan | Step::Textgan, _)
         | (Step::Leakgan, Size::Oracle) => {
             adversarial_secs(a, s, step, size, model, vocab, device)?
         }
