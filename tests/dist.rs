@@ -493,20 +493,24 @@ fn ranks_with_different_configs_refuse_to_start() {
     }
 }
 
+/// A job of one process on loopback, at a free port.
+fn alone() -> DistEnv {
+    DistEnv {
+        rank: 0,
+        world: 1,
+        local_rank: 0,
+        master_addr: "127.0.0.1".into(),
+        master_port: free_port(),
+    }
+}
+
 /// On a machine with a GPU (scripts/gpu-bench.sh runs this): an NCCL group of one process,
 /// its collectives on CUDA tensors and on CPU tensors staged through the GPU, against the
 /// values a group of one must give back.
 fn nccl_group_of_one() {
     use textgan::dist::Backend;
     assert_eq!(Backend::choose("auto", true).unwrap(), Backend::Nccl);
-    let env = DistEnv {
-        rank: 0,
-        world: 1,
-        local_rank: 0,
-        master_addr: "127.0.0.1".into(),
-        master_port: free_port(),
-    };
-    let g = ProcessGroup::init_with(&env, Duration::from_secs(60), Backend::Nccl).unwrap();
+    let g = ProcessGroup::init_with(&alone(), Duration::from_secs(60), Backend::Nccl).unwrap();
     assert_eq!(g.device, tch::Device::Cuda(0));
     let cuda = tch::Device::Cuda(0);
     let mut t = Tensor::from_slice(&[1.5f32, -2.0]).to_device(cuda);
@@ -554,14 +558,7 @@ fn the_backend_is_chosen_and_nccl_refused_where_it_cannot_run() {
     };
     assert!(err.contains(why), "{err}");
     if textgan::dist::available(Some(Backend::Nccl)) {
-        let env = DistEnv {
-            rank: 0,
-            world: 1,
-            local_rank: 0,
-            master_addr: "127.0.0.1".into(),
-            master_port: free_port(),
-        };
-        let e = ProcessGroup::init_with(&env, Duration::from_secs(20), Backend::Nccl);
+        let e = ProcessGroup::init_with(&alone(), Duration::from_secs(20), Backend::Nccl);
         let err = e.err().expect("no NCCL group without a GPU").to_string();
         assert!(
             err.contains("rank 0: init:") && err.contains("GPU"),
