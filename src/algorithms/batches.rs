@@ -248,23 +248,12 @@ impl Slice {
     /// process), in their kind and device: one all-reduce when split, the tensors themselves
     /// otherwise (so one process computes what it always did, to the bit).
     pub fn sum_tensors(&self, parts: Vec<Tensor>) -> Vec<Tensor> {
-        if self.split.is_none() {
-            return parts;
+        if self.split.is_some() {
+            if let Some(Err(e)) = crate::dist::with_group(|g| g.sum_all(&parts)) {
+                crate::dist::fail(&e);
+            }
         }
-        let flat: Vec<Tensor> = parts.iter().map(|t| t.reshape([-1])).collect();
-        let mut all = Tensor::cat(&flat, 0);
-        if let Some(Err(e)) = crate::dist::with_group(|g| g.all_reduce_sum(&mut all)) {
-            crate::dist::fail(&e);
-        }
-        let mut at = 0;
         parts
-            .iter()
-            .map(|t| {
-                let n = t.numel() as i64;
-                at += n;
-                all.narrow(0, at - n, n).view_as(t)
-            })
-            .collect()
     }
 
     /// The batch's totals of sums over the slices: one all-reduce when split.

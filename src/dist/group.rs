@@ -319,6 +319,11 @@ impl ProcessGroup {
         })
     }
 
+    /// Replaces each tensor's values by their sum over the ranks, in place, in buckets.
+    pub fn sum_all(&self, tensors: &[Tensor]) -> Result<()> {
+        self.bucketed(tensors, |flat| self.all_reduce_sum(flat))
+    }
+
     /// Rank `root`'s values of every tensor into every rank's (parameters at the start of a
     /// run or a resume, optimizer state), in buckets.
     pub fn broadcast_all(&self, tensors: &[Tensor], root: usize) -> Result<()> {

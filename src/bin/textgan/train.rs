@@ -238,17 +238,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
 /// Whether the run trains on CUDA (its `train.device`, with `--device` and `--set` applied,
 /// is `cuda`, `cuda:N`, or `auto` on a machine with a GPU): `--backend auto` then picks NCCL.
 fn cuda_run(a: &TrainArgs) -> Result<bool> {
-    let device = match &a.resume {
+    let cfg = match &a.resume {
         Some(dir) => {
-            let mut t = RunConfig::read_table(&dir.join("config.toml"))?;
-            for o in overrides(a)? {
-                o.apply(&mut t)?;
-            }
-            let dev = t.get("train").and_then(|t| t.get("device"));
-            dev.and_then(|d| d.as_str()).unwrap_or("auto").to_string()
+            let saved = RunConfig::read_table(&dir.join("config.toml"))?;
+            RunConfig::resolve(saved, &overrides(a)?)?
         }
-        None => resolve_config(a)?.train.device,
+        None => resolve_config(a)?,
     };
+    let device = cfg.train.device;
     Ok(match textgan::device::parse_device(&device)? {
         textgan::device::DeviceRequest::Cpu => false,
         textgan::device::DeviceRequest::Cuda(_) => true,
