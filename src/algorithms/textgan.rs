@@ -128,12 +128,13 @@ impl TextGan {
         }
     }
 
-    /// Features and scores of embedded rows.
-    fn features(&self, emb: &Tensor, train: bool) -> (Tensor, Tensor) {
+    /// Features and scores of embedded rows under their condition. The config check admits
+    /// a CNN only, and every wrapper (instance noise, labels, sources) passes its features on.
+    fn features(&self, emb: &Tensor, cond: &Condition, train: bool) -> (Tensor, Tensor) {
         self.disc
             .model
             .net
-            .features_scored(emb, train)
+            .features_scored_given(emb, cond, train)
             .expect("a CNN discriminator (checked with the config)")
     }
 
@@ -156,8 +157,8 @@ impl Algorithm for TextGan {
         let fake = self.fake_soft(ctx, &cond);
         self.disc.model.vs.freeze();
         let d = self.disc.model.net.as_ref();
-        let (fr, _) = tch::no_grad(|| self.features(&d.embed(&real), true));
-        let (ff, _) = self.features(&d.embed_soft(&fake), true);
+        let (fr, _) = tch::no_grad(|| self.features(&d.embed(&real), &cond, true));
+        let (ff, _) = self.features(&d.embed_soft(&fake), &cond, true);
         let loss = mmd2(&fr, &ff, &self.cfg.sigmas);
         let g_loss = g_update(&mut self.g_opt, &loss, self.adv.grad_clip, self.adv.g_lr);
         self.disc.model.vs.unfreeze();
@@ -172,11 +173,11 @@ impl Algorithm for TextGan {
             let d = self.disc.model.net.as_ref();
             (d.embed(&real), d.embed_soft(&fake))
         };
-        let (fr, r) = self.features(&re, true);
-        let (ff, f) = self.features(&fe, true);
+        let (fr, r) = self.features(&re, &cond, true);
+        let (ff, f) = self.features(&fe, &cond, true);
         let mmd = mmd2(&fr, &ff, &self.cfg.sigmas);
         let mut loss = losses::d_loss(self.adv.loss, &r, &f) - &mmd * self.cfg.mmd_weight;
-        if let Some(p) = self.disc.penalties(&re, &fe, &Condition::None) {
+        if let Some(p) = self.disc.penalties(&re, &fe, &cond) {
             loss += p;
         }
         let (real_acc, fake_acc) = losses::accuracy(self.adv.loss, &r, &f);
@@ -261,8 +262,9 @@ mod tests {
             tch::manual_seed(11);
             tch::no_grad(|| {
                 let net = alg.disc.model.net.as_ref();
-                let (fr, _) = alg.features(&net.embed(&r), false);
-                let (ff, _) = alg.features(&net.embed_soft(&alg.fake_soft(&c, &cond)), false);
+                let (fr, _) = alg.features(&net.embed(&r), &cond, false);
+                let (ff, _) =
+                    alg.features(&net.embed_soft(&alg.fake_soft(&c, &cond)), &cond, false);
                 mmd2(&fr, &ff, &alg.cfg.sigmas).double_value(&[])
             })
         };

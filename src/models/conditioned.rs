@@ -261,6 +261,14 @@ impl LabelDiscriminator {
             inner,
         }
     }
+
+    /// `emb` with each row's class vector added (as it is without a label).
+    fn with_label(&self, emb: &Tensor, cond: &Condition) -> Tensor {
+        match cond {
+            Condition::Label(l) => emb + self.table.index_select(0, l).unsqueeze(1),
+            _ => emb.shallow_clone(),
+        }
+    }
 }
 
 impl Discriminator for LabelDiscriminator {
@@ -274,13 +282,8 @@ impl Discriminator for LabelDiscriminator {
         self.inner.forward_embedded(emb, train)
     }
     fn forward_embedded_given(&self, emb: &Tensor, cond: &Condition, train: bool) -> Tensor {
-        match cond {
-            Condition::Label(l) => {
-                let v = self.table.index_select(0, l).unsqueeze(1);
-                self.inner.forward_embedded(&(emb + v), train)
-            }
-            _ => self.inner.forward_embedded(emb, train),
-        }
+        self.inner
+            .forward_embedded(&self.with_label(emb, cond), train)
     }
     fn min_len(&self) -> i64 {
         self.inner.min_len()
@@ -289,13 +292,19 @@ impl Discriminator for LabelDiscriminator {
         self.inner.per_token(emb, train)
     }
     fn per_token_given(&self, emb: &Tensor, cond: &Condition, train: bool) -> Option<Tensor> {
-        match cond {
-            Condition::Label(l) => {
-                let v = self.table.index_select(0, l).unsqueeze(1);
-                self.inner.per_token(&(emb + v), train)
-            }
-            _ => self.inner.per_token(emb, train),
-        }
+        self.inner.per_token(&self.with_label(emb, cond), train)
+    }
+    fn features_scored(&self, emb: &Tensor, train: bool) -> Option<(Tensor, Tensor)> {
+        self.inner.features_scored(emb, train)
+    }
+    fn features_scored_given(
+        &self,
+        emb: &Tensor,
+        cond: &Condition,
+        train: bool,
+    ) -> Option<(Tensor, Tensor)> {
+        self.inner
+            .features_scored(&self.with_label(emb, cond), train)
     }
 }
 

@@ -88,6 +88,16 @@ pub trait Discriminator: Send {
         None
     }
 
+    /// [`Discriminator::features_scored`] under a condition; unconditional networks ignore it.
+    fn features_scored_given(
+        &self,
+        emb: &Tensor,
+        _cond: &Condition,
+        train: bool,
+    ) -> Option<(Tensor, Tensor)> {
+        self.features_scored(emb, train)
+    }
+
     /// Per-token scores [B, T] (token t judged on tokens 0..=t), where the network has them.
     fn per_token(&self, _emb: &Tensor, _train: bool) -> Option<Tensor> {
         None

@@ -46,6 +46,16 @@ impl Discriminator for NoisyDiscriminator {
         self.inner.features_scored(&self.noisy(emb, train), train)
     }
 
+    fn features_scored_given(
+        &self,
+        emb: &Tensor,
+        cond: &Condition,
+        train: bool,
+    ) -> Option<(Tensor, Tensor)> {
+        self.inner
+            .features_scored_given(&self.noisy(emb, train), cond, train)
+    }
+
     fn per_token(&self, emb: &Tensor, train: bool) -> Option<Tensor> {
         self.inner.per_token(&self.noisy(emb, train), train)
     }

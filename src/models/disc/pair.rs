@@ -42,6 +42,14 @@ impl PairDiscriminator {
         let pooled = h.masked_fill(&real.logical_not(), -1e4).amax([2], false); // [B, E]
         self.proj.forward(&pooled)
     }
+
+    /// `emb` with its row's source summary added (as it is without a source).
+    fn with_source(&self, emb: &Tensor, cond: &Condition) -> Tensor {
+        match cond {
+            Condition::Source { ids, pad } => emb + self.summary(ids, *pad).unsqueeze(1),
+            _ => emb.shallow_clone(),
+        }
+    }
 }
 
 impl Discriminator for PairDiscriminator {
@@ -55,25 +63,26 @@ impl Discriminator for PairDiscriminator {
         self.inner.forward_embedded(emb, train)
     }
     fn forward_embedded_given(&self, emb: &Tensor, cond: &Condition, train: bool) -> Tensor {
-        match cond {
-            Condition::Source { ids, pad } => {
-                let s = self.summary(ids, *pad).unsqueeze(1);
-                self.inner.forward_embedded(&(emb + s), train)
-            }
-            _ => self.inner.forward_embedded(emb, train),
-        }
+        self.inner
+            .forward_embedded(&self.with_source(emb, cond), train)
     }
     fn per_token(&self, emb: &Tensor, train: bool) -> Option<Tensor> {
         self.inner.per_token(emb, train)
     }
     fn per_token_given(&self, emb: &Tensor, cond: &Condition, train: bool) -> Option<Tensor> {
-        match cond {
-            Condition::Source { ids, pad } => {
-                let s = self.summary(ids, *pad).unsqueeze(1);
-                self.inner.per_token(&(emb + s), train)
-            }
-            _ => self.inner.per_token(emb, train),
-        }
+        self.inner.per_token(&self.with_source(emb, cond), train)
+    }
+    fn features_scored(&self, emb: &Tensor, train: bool) -> Option<(Tensor, Tensor)> {
+        self.inner.features_scored(emb, train)
+    }
+    fn features_scored_given(
+        &self,
+        emb: &Tensor,
+        cond: &Condition,
+        train: bool,
+    ) -> Option<(Tensor, Tensor)> {
+        self.inner
+            .features_scored(&self.with_source(emb, cond), train)
     }
     fn min_len(&self) -> i64 {
         self.inner.min_len()
