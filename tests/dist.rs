@@ -307,6 +307,12 @@ fn ranks_keep_one_set_of_weights_with_dropout_everywhere() {
         err.contains("rank 1's weights are not rank 0's") && !err.contains("panicked"),
         "{err}"
     );
+    // One failure, one error line: the launcher prints the first cause, not every rank's.
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
 }
 
 /// `textgan train --nproc-per-node 2` against one process with the same global batch: after
@@ -483,6 +489,12 @@ fn ranks_with_different_configs_refuse_to_start() {
         &["train", "--out", &f.s("zero"), "--nproc-per-node", "0"],
         "--nproc-per-node must be at least 1",
     );
+    // More processes than cores: refused before any starts, unless asked for.
+    fails(
+        &["train", "--out", &f.s("many"), "--nproc-per-node", "100000"],
+        "--oversubscribe",
+    );
+    assert!(!f.path("many").exists(), "a refused job leaves nothing");
     if !tch::Cuda::is_available() {
         let args = ["train", "--out", &f.s("nccl"), "--backend", "nccl"];
         fails(
@@ -721,4 +733,76 @@ fn the_launcher_names_the_lost_rank() {
         "{:?}",
         start.elapsed()
     );
+    // One line for the one failure (not rank 0's lost peer too), and the killed rank's
+    // scratch copy of the run is gone with the job.
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the temporary directory: {left:?}");
+}
+
+/// SIGTERM to `train --nproc-per-node 2` stops the job as it stops one process: the launcher
+/// passes it on, every rank stops after the same step with a checkpoint, the launcher waits
+/// for them and exits 0, and no rank is left running; the run resumes.
+#[test]
+fn sigterm_to_the_launcher_stops_every_rank_after_the_step() {
+    if not_here() {
+        return;
+    }
+    let f = Fixture::new();
+    let tmp = f.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = f.s("job");
+    let mut args = vec!["train", "--out", &out, "--nproc-per-node", "2"];
+    let tiny = f.tiny();
+    args.extend(tiny.iter().map(String::as_str));
+    args.extend(["--max-steps", "100000", "--set", "train.epochs=100000"]);
+    let launcher = Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(&args)
+        .env("TMPDIR", &tmp)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = launcher.id();
+    // Both ranks started and training (rank 0's first checkpoint is there).
+    let start = Instant::now();
+    while !f.path("job/checkpoint.safetensors").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let ranks: Vec<String> = children.split_whitespace().map(String::from).collect();
+    assert_eq!(ranks.len(), 2, "{children}");
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let o = launcher.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("stopped after"), "{err}");
+    for r in &ranks {
+        assert!(
+            !Path::new(&format!("/proc/{r}")).exists(),
+            "rank {r} is left behind"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the temporary directory: {left:?}");
+    let m = metrics(&f.path("job"));
+    let last = m.last().unwrap()["step"].as_u64().unwrap();
+    let more = (last + 2).to_string();
+    let o = Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(["train", "--resume", &out, "--max-steps", &more])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -107,8 +107,27 @@ pub fn with_group<T>(f: impl FnOnce(&ProcessGroup) -> T) -> Option<T> {
 /// Ends the process on a failed collective: the others are gone or stuck, and no step can be
 /// taken in agreement with them. Prints the one-line error and exits with status 1.
 pub fn fail(e: &Error) -> ! {
-    eprintln!("error: {e}");
+    let line = format!("error: {e}");
+    if !hand_to_launcher(&line, false) {
+        eprintln!("{line}");
+    }
     std::process::exit(1)
+}
+
+/// The variable that tells a rank its launcher's job folder (`textgan train --nproc-per-node`).
+pub const JOB_DIR: &str = "TEXTGAN_JOB_DIR";
+
+/// Hands a rank's one-line error to its launcher, which prints the first cause of a failed
+/// job once, instead of every rank's; false outside a launcher (torchrun, SLURM: the rank
+/// prints it). `cause` is false for a collective that failed because a peer had gone.
+pub fn hand_to_launcher(line: &str, cause: bool) -> bool {
+    let (Some(dir), Ok(rank)) = (std::env::var_os(JOB_DIR), std::env::var("RANK")) else {
+        return false;
+    };
+    let kind = if cause { "cause" } else { "effect" };
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let path = std::path::Path::new(&dir).join(format!("rank-{rank}.err"));
+    std::fs::write(path, format!("{kind}\n{line}\n")).is_ok()
 }
 
 /// This process's rank and the world size: (0, 1) without a group.

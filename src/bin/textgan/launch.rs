@@ -5,10 +5,12 @@
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use textgan::dist::{Backend, DistEnv, ProcessGroup};
+use textgan::dist::{Backend, DistEnv, ProcessGroup, JOB_DIR};
 
 /// How long a rank waits for the others to join, and for any collective.
 fn timeout() -> Duration {
@@ -20,9 +22,38 @@ fn timeout() -> Duration {
     Duration::from_secs_f64(secs)
 }
 
+/// The job's own folder under the system's temporary directory (the ranks' scratch copies
+/// and error lines), removed when the launcher ends however the ranks ended.
+struct JobDir(PathBuf);
+
+impl Drop for JobDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How many processes this machine runs side by side without oversubscribing: its cores, or
+/// its GPUs for NCCL (one a process).
+pub fn check_bound(n: usize, nccl: bool, oversubscribe: bool) -> Result<()> {
+    let (have, what) = match nccl {
+        true => (tch::Cuda::device_count().max(0) as usize, "CUDA GPUs"),
+        false => (
+            std::thread::available_parallelism().map_or(1, |c| c.get()),
+            "CPU cores",
+        ),
+    };
+    if n > have && !oversubscribe {
+        bail!("--nproc-per-node {n}: more processes than this machine's {have} {what}; pass --oversubscribe to start them anyway");
+    }
+    Ok(())
+}
+
 /// Starts `n` copies of this command as ranks 0..n of one job on this machine (loopback, a free
-/// port), and waits for them. When one fails, the others fail at their next collective; any
-/// still running `timeout` later are killed. Errors name the first rank that failed.
+/// port), and waits for them. SIGINT and SIGTERM are passed on to every rank (which stop
+/// together after the step, with a checkpoint); the ranks run in their own process group, so a
+/// terminal's Ctrl-C reaches them once, through here, and they get SIGTERM if the launcher
+/// dies. When one fails, the others fail at their next collective; any still running `timeout`
+/// later are killed. The error names the rank that failed first and says why, in one line.
 pub fn launch(n: usize) -> Result<()> {
     let args = without_nproc(std::env::args_os().skip(1).collect());
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -34,28 +65,82 @@ pub fn launch(n: usize) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let threads =
         std::env::var("OMP_NUM_THREADS").unwrap_or_else(|_| (cores / n).max(1).to_string());
-    let mut children: Vec<(usize, Child)> = (0..n)
-        .map(|rank| {
-            Command::new(&exe)
-                .args(&args)
-                .env("RANK", rank.to_string())
-                .env("LOCAL_RANK", rank.to_string())
-                .env("WORLD_SIZE", n.to_string())
-                .env("MASTER_ADDR", "127.0.0.1")
-                .env("MASTER_PORT", port.to_string())
-                .env("OMP_NUM_THREADS", &threads)
-                .spawn()
-                .map(|c| (rank, c))
-                .with_context(|| format!("starting rank {rank}"))
-        })
-        .collect::<Result<_>>()?;
+    let job = JobDir(std::env::temp_dir().join(format!("textgan-job-{}", std::process::id())));
+    std::fs::create_dir_all(&job.0).with_context(|| format!("creating {}", job.0.display()))?;
+    let pids = Arc::new(Mutex::new(Vec::<i32>::new()));
+    let forwarder = forward_signals(Arc::clone(&pids))?;
+    let mut children: Vec<(usize, Child)> = Vec::with_capacity(n);
+    for rank in 0..n {
+        let mut cmd = Command::new(&exe);
+        cmd.args(&args)
+            .env("RANK", rank.to_string())
+            .env("LOCAL_RANK", rank.to_string())
+            .env("WORLD_SIZE", n.to_string())
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", port.to_string())
+            .env("OMP_NUM_THREADS", &threads)
+            .env(JOB_DIR, &job.0)
+            .process_group(0);
+        let parent = std::process::id() as i32;
+        // SAFETY: prctl, getppid and raise are async-signal-safe, as pre_exec requires.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                if libc::getppid() != parent {
+                    libc::raise(libc::SIGTERM);
+                }
+                Ok(())
+            });
+        }
+        match cmd.spawn() {
+            Ok(c) => {
+                pids.lock().expect("pids").push(c.id() as i32);
+                children.push((rank, c));
+            }
+            Err(e) => {
+                // None of the started ranks is left behind.
+                for (_, c) in &mut children {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                forwarder.close();
+                return Err(e).with_context(|| format!("starting rank {rank} of {n}"));
+            }
+        }
+    }
+    let failed = wait_all(children);
+    forwarder.close();
+    match failed {
+        Some((rank, status)) => bail!("{}", first_cause(&job.0, n, (rank, &status))),
+        None => Ok(()),
+    }
+}
+
+/// Passes SIGINT and SIGTERM on to the ranks, for as long as the returned handle is open.
+fn forward_signals(pids: Arc<Mutex<Vec<i32>>>) -> Result<signal_hook::iterator::Handle> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            for &pid in pids.lock().expect("pids").iter() {
+                // SAFETY: kill has no memory effects; a rank already gone gives ESRCH.
+                unsafe { libc::kill(pid, sig) };
+            }
+        }
+    });
+    Ok(handle)
+}
+
+/// Waits for every rank; the first that failed and how, if one did.
+fn wait_all(mut children: Vec<(usize, Child)>) -> Option<(usize, String)> {
     let mut failed: Option<(usize, String, Instant, bool)> = None;
     while !children.is_empty() {
         let tick = Instant::now();
         let mut still = Vec::new();
         for (rank, mut c) in children {
-            match c.try_wait()? {
-                Some(status) if !status.success() => {
+            match c.try_wait() {
+                Ok(Some(status)) if !status.success() => {
                     // Within one look, a rank ended by a signal (killed, crashed) is the cause
                     // and one that exited with an error (its collective failed) the effect.
                     use std::os::unix::process::ExitStatusExt;
@@ -65,8 +150,13 @@ pub fn launch(n: usize) -> Result<()> {
                         _ => failed = Some((rank, status.to_string(), tick, cause)),
                     }
                 }
-                Some(_) => {}
-                None => still.push((rank, c)),
+                Ok(Some(_)) => {}
+                Ok(None) => still.push((rank, c)),
+                Err(e) => {
+                    failed.get_or_insert((rank, e.to_string(), tick, true));
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
             }
         }
         children = still;
@@ -79,11 +169,25 @@ pub fn launch(n: usize) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    match failed {
-        Some((rank, status, _, _)) => {
-            bail!("rank {rank} of {n} failed ({status}); the job stopped")
+    failed.map(|(rank, status, _, _)| (rank, status))
+}
+
+/// The one line that says why the job failed: a rank's own error (not a collective that
+/// failed because another rank had gone) where one wrote one, else the first rank to fail.
+fn first_cause(job: &Path, n: usize, (rank, status): (usize, &str)) -> String {
+    let said = |r: usize| std::fs::read_to_string(job.join(format!("rank-{r}.err"))).ok();
+    let mut effect = None;
+    for r in 0..n {
+        let Some(text) = said(r) else { continue };
+        match text.split_once('\n') {
+            Some(("cause", msg)) => return format!("rank {r} of {n}: {}", msg.trim_end()),
+            Some((_, msg)) if r == rank => effect = Some(msg.trim_end().to_string()),
+            _ => {}
         }
-        None => Ok(()),
+    }
+    match effect {
+        Some(msg) => format!("rank {rank} of {n}: {msg}"),
+        None => format!("rank {rank} of {n} failed ({status}); the job stopped"),
     }
 }
 
@@ -158,13 +262,42 @@ pub fn agree(config: &str) -> Result<()> {
 /// one): a fresh folder under the system's temporary directory, holding a copy of `resume`'s
 /// run when resuming.
 pub fn scratch(rank: usize, resume: Option<&Path>) -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("textgan-rank{rank}-{}", std::process::id()));
+    // Under the launcher, inside its job folder, which it removes even when this rank is
+    // killed with -9; elsewhere (torchrun, SLURM), folders that dead ranks left go first.
+    let dir = match std::env::var_os(JOB_DIR) {
+        Some(job) => Path::new(&job).join(format!("rank{rank}")),
+        None => {
+            remove_dead_scratch();
+            std::env::temp_dir().join(format!("textgan-rank{rank}-{}", std::process::id()))
+        }
+    };
     let _ = std::fs::remove_dir_all(&dir);
     if let Some(src) = resume {
         copy_dir(src, &dir)
             .with_context(|| format!("copying {} for rank {rank}", src.display()))?;
     }
     Ok(dir)
+}
+
+/// Removes the scratch folders (`textgan-rankR-PID`) of ranks whose process is gone.
+fn remove_dead_scratch() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("textgan-rank"))
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Removes a rank's scratch copy when the run ends, however it ends (a panic or a kill aside).

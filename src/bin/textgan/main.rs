@@ -33,7 +33,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a generator by maximum likelihood (default: LSTM on the bundled COCO captions).
+    /// Train a generator by maximum likelihood, then adversarially if the config has a [gan] section (default: an LSTM on sentences of the built-in grammar).
     Train(train::TrainArgs),
     /// The SeqGAN oracle benchmark: draw 10,000 sequences from the oracle LSTM, train by MLE, report NLL-oracle.
     Oracle(train::OracleArgs),
@@ -86,7 +86,16 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}{}", hint(&e));
+            let line = format!("error: {e:#}{}", hint(&e));
+            // A rank of a launched job hands its error to the launcher, which prints the
+            // first cause once; a failed collective is the effect of another rank's failure.
+            let collective = matches!(
+                e.downcast_ref::<textgan::Error>(),
+                Some(textgan::Error::Dist(_))
+            );
+            if !textgan::dist::hand_to_launcher(&line, !collective) {
+                eprintln!("{line}");
+            }
             ExitCode::FAILURE
         }
     }

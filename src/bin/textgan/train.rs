@@ -27,7 +27,8 @@ pub struct TrainArgs {
     /// on the run's data.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["resume", "init_from"])]
     init_from_hf: Option<PathBuf>,
-    /// TOML config file (see configs/); defaults to the coco-lstm preset's values.
+    /// TOML config file (see configs/); without it (and without --preset) the default job: an
+    /// LSTM on sentences of the built-in grammar.
     #[arg(long, value_name = "FILE", conflicts_with = "preset")]
     config: Option<PathBuf>,
     /// Bundled preset to start from (`textgan presets` lists them).
@@ -59,6 +60,10 @@ pub struct TrainArgs {
     /// (nccl for a CUDA run when this build has it, else gloo).
     #[arg(long, value_name = "BACKEND", default_value = "auto", value_parser = ["gloo", "nccl", "auto"])]
     backend: String,
+    /// Start --nproc-per-node processes even when there are more of them than CPU cores (or
+    /// GPUs under NCCL).
+    #[arg(long)]
+    oversubscribe: bool,
 }
 
 /// `--set` values, then `--max-steps` and `--device` as typed overrides.
@@ -166,6 +171,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         false => textgan::dist::Backend::Gloo, // one process: no collectives
     };
     if a.nproc_per_node > 1 && std::env::var_os("WORLD_SIZE").is_none() {
+        let nccl = backend == textgan::dist::Backend::Nccl;
+        crate::launch::check_bound(a.nproc_per_node, nccl, a.oversubscribe)?;
         return crate::launch::launch(a.nproc_per_node);
     }
     let job = crate::launch::join(backend)?;
