@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::optim::Schedule;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -204,6 +205,12 @@ pub fn serialize(
         })
         .collect();
     let mut meta = HashMap::new();
+    let mut hash = Sha256::new();
+    let mut sorted: Vec<&(String, Tensor, Vec<u8>)> = cpu.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, t, bytes) in sorted {
+        hash_tensor(&mut hash, name, &t.size(), bytes);
+    }
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("version".to_string(), VERSION.to_string());
     meta.insert("config".to_string(), config.to_toml());
@@ -215,7 +222,37 @@ pub fn serialize(
         "state".to_string(),
         serde_json::to_string(progress).expect("progress serializes"),
     );
+    let digest = hash_meta(hash, &meta);
+    meta.insert(HASH.to_string(), digest);
     safetensors::serialize(views, &Some(meta)).map_err(|e| Error::checkpoint(path, e.to_string()))
+}
+
+/// The metadata key of the SHA-256 over the tensors (names, shapes, bytes, in name order) and
+/// the metadata beside it; checked on every load (checkpoints written before it have none).
+const HASH: &str = "sha256";
+
+fn hash_tensor(h: &mut Sha256, name: &str, shape: &[i64], bytes: &[u8]) {
+    h.update((name.len() as u64).to_le_bytes());
+    h.update(name.as_bytes());
+    h.update((shape.len() as u64).to_le_bytes());
+    for d in shape {
+        h.update(d.to_le_bytes());
+    }
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// The digest, in hex, of the tensors hashed into `h` and the metadata other than the hash.
+fn hash_meta(mut h: Sha256, meta: &HashMap<String, String>) -> String {
+    let mut keys: Vec<&String> = meta.keys().filter(|k| *k != HASH).collect();
+    keys.sort();
+    for k in keys {
+        for part in [k, &meta[k]] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads and checks a checkpoint.
@@ -249,6 +286,20 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     };
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("truncated or corrupt ({e:?})")))?;
+    if let Some(want) = meta.get(HASH) {
+        let mut views = st.tensors();
+        views.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut h = Sha256::new();
+        for (name, v) in &views {
+            let shape: Vec<i64> = v.shape().iter().map(|&d| d as i64).collect();
+            hash_tensor(&mut h, name, &shape, v.data());
+        }
+        if hash_meta(h, &meta) != *want {
+            return Err(bad(
+                "corrupt: its contents do not match the SHA-256 stored in it (a changed or damaged file; restore it from a copy)".into(),
+            ));
+        }
+    }
     let field = |k: &str| {
         meta.get(k)
             .ok_or_else(|| bad(format!("metadata lacks `{k}`")))
@@ -302,7 +353,10 @@ pub struct LoadedGenerator {
     pub model: crate::models::GeneratorModel,
     /// Longest sequence the model was trained for (tokens, `<eos>` included).
     pub max_len: usize,
+    /// MLE steps taken.
     pub step: usize,
+    /// Adversarial steps taken.
+    pub adv_step: usize,
 }
 
 impl LoadedGenerator {
@@ -316,7 +370,8 @@ impl LoadedGenerator {
             ));
         }
         let ck = load(&path)?;
-        let (max_len, step) = (ck.progress.max_len, ck.progress.step);
+        let (max_len, step, adv_step) =
+            (ck.progress.max_len, ck.progress.step, ck.progress.adv_step);
         let mut model = crate::models::GeneratorModel::conditional(
             &ck.config.generator,
             ck.vocab.len() as i64,
@@ -331,6 +386,7 @@ impl LoadedGenerator {
             model,
             max_len,
             step,
+            adv_step,
         })
     }
 }
