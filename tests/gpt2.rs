@@ -389,6 +389,35 @@ fn init_from_hf_reads_text_with_the_models_tokenizer() {
         ),
         "{t}"
     );
+    // A folder whose weights hold a NaN is refused at load, naming the tensor; no run is left.
+    let bad = f.path("nan-hf");
+    std::fs::create_dir_all(&bad).unwrap();
+    for file in ["config.json", "tokenizer.json"] {
+        std::fs::copy(hf.join(file), bad.join(file)).unwrap();
+    }
+    let mut weights = Tensor::read_safetensors(hf.join("model.safetensors")).unwrap();
+    let (name, t) = weights
+        .iter_mut()
+        .find(|(n, _)| n.ends_with("ln_f.weight"))
+        .expect("a final layer norm");
+    let _ = t.get(0).fill_(f64::NAN);
+    let name = name.clone();
+    Tensor::write_safetensors(&weights, bad.join("model.safetensors")).unwrap();
+    let bad_s = bad.to_string_lossy().into_owned();
+    let err = common::fails(
+        &[
+            "train",
+            "--init-from-hf",
+            &bad_s,
+            "--out",
+            &f.s("nan-run"),
+            "--data",
+            &train,
+        ],
+        "holds NaN or infinite values",
+    );
+    assert!(err.contains(&name), "{err}");
+    assert!(!f.path("nan-run").exists(), "a refused run leaves nothing");
     // With its folder's tokenizer gone, the run resumes on the copy it keeps...
     std::fs::remove_file(hf.join("tokenizer.json")).unwrap();
     ok(&["train", "--resume", &run2, "--max-steps", "8"]);

@@ -216,8 +216,19 @@ pub fn load_weights(dir: &Path, model: &mut GeneratorModel) -> Result<()> {
     if !path.exists() {
         return Err(Error::checkpoint(&path, "not found (textgan reads safetensors weights; convert a pytorch_model.bin with transformers' save_pretrained)"));
     }
-    let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&path)
-        .map_err(|e| Error::checkpoint(&path, e.to_string()))?
+    let mut raw =
+        Tensor::read_safetensors(&path).map_err(|e| Error::checkpoint(&path, e.to_string()))?;
+    raw.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some((name, _)) = raw
+        .iter()
+        .find(|(_, t)| t.isfinite().all().int64_value(&[]) == 0)
+    {
+        return Err(Error::checkpoint(
+            &path,
+            format!("tensor {name} holds NaN or infinite values"),
+        ));
+    }
+    let tensors: HashMap<String, Tensor> = raw
         .into_iter()
         .filter_map(|(name, t)| {
             let name = name
