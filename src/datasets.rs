@@ -257,8 +257,13 @@ pub fn get(set: &DataSet, origin: &Origin, progress: OnProgress) -> Result<PathB
         ))
     })?;
     remove_stale_temps(&dir)?;
-    fetch_all(set.files, &dir, |f| source_of(set, f, origin), progress)?;
-    Ok(dir)
+    let fetched = fetch_all(set.files, &dir, |f| source_of(set, f, origin), progress);
+    if fetched.is_err() {
+        // A failed get leaves no empty set folder behind (remove_dir keeps a folder with
+        // files: an earlier get's, or the user's).
+        let _ = std::fs::remove_dir(&dir);
+    }
+    fetched.map(|()| dir)
 }
 
 /// Where one file comes from.

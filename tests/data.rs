@@ -117,6 +117,27 @@ fn bad_names_and_unwritable_directories_are_one_line_errors() {
     let err = stderr(&o);
     assert!(err.contains("rt-polarity.pos"), "{err}");
     assert!(!data.path().join("mr/rt-polarity.pos").exists());
+    assert!(
+        !data.path().join("mr").exists(),
+        "a failed get leaves no empty set folder"
+    );
+    // A corrupt copy, and a mirror nobody answers at: refused, and no folder either.
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("mr")).unwrap();
+    for f in ["rt-polarity.pos", "rt-polarity.neg"] {
+        std::fs::write(src.path().join("mr").join(f), "not the data\n").unwrap();
+    }
+    let from = ["--from", src.path().to_str().unwrap()];
+    for how in [&from[..], &["--mirror", "http://127.0.0.1:9"][..]] {
+        let o = with_data(data.path(), &[&["data", "get", "mr"][..], how].concat());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{how:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(
+            !data.path().join("mr").exists(),
+            "{how:?}: a folder is left"
+        );
+    }
 }
 
 /// The default job needs no download: it draws its sentences from the built-in grammar, and
