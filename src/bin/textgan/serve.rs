@@ -2,7 +2,6 @@
 //! web page; `textgan report`: one self-contained HTML file of runs.
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use std::future::IntoFuture;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,7 +34,8 @@ pub struct ServeArgs {
     /// Request body size limit in KiB.
     #[arg(long, default_value_t = 64)]
     max_body_kb: usize,
-    /// A request (reading it, waiting, generating) is answered 408 after this many seconds.
+    /// A request (reading it, waiting, generating) is answered 408 after this many seconds; a
+    /// connection whose request headers have not all arrived by then is closed.
     #[arg(long, default_value_t = 60)]
     timeout_s: u64,
     /// cpu, cuda, cuda:N or auto.
@@ -120,9 +120,9 @@ pub fn run(a: ServeArgs) -> Result<()> {
     };
     let runs = load(&a.runs, device, cfg, &metrics)?;
     for s in &a.sweeps {
-        if !s.join("quality_diversity.svg").is_file() {
+        if textgan::serve::sweep_plot(s).is_none() {
             bail!(
-                "--sweep {}: no quality_diversity.svg (is it a `textgan sweep` output directory?)",
+                "--sweep {}: no quality_diversity.svg or beam_sweep.svg (is it a `textgan sweep` output directory?)",
                 s.display()
             );
         }
@@ -163,34 +163,72 @@ pub fn run(a: ServeArgs) -> Result<()> {
             app.runs.len()
         );
         let routes = router(app, a.max_body_kb * 1024, Duration::from_secs(a.timeout_s));
-        serve_until_signal(listener, routes, Duration::from_secs(a.timeout_s + 1)).await
+        let timeout = Duration::from_secs(a.timeout_s);
+        serve_until_signal(listener, routes, timeout + Duration::from_secs(1), timeout).await
     })
 }
 
 /// Serves until SIGINT or SIGTERM. Requests in flight then have `grace` to finish;
 /// connections still open after that (a client that stalled mid-request) are closed, so the
-/// shutdown is bounded.
+/// shutdown is bounded. A request's headers must arrive within `header_timeout` (hyper's
+/// header read timeout; the body is bounded by the router's timeout), so a client that never
+/// finishes them does not hold a connection forever.
 async fn serve_until_signal(
     listener: tokio::net::TcpListener,
     routes: axum::Router,
     grace: Duration,
+    header_timeout: Duration,
 ) -> Result<()> {
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
-    let signal = async move {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let (tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         shutdown_signal().await;
         let _ = tx.send(true);
-    };
-    let deadline = async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-        tokio::time::sleep(grace).await;
-    };
-    let server = axum::serve(listener, routes).with_graceful_shutdown(signal);
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    // Each connection holds a receiver; all are dropped when every connection has closed.
+    let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    let mut signalled = stop.clone();
+    loop {
+        let stream = tokio::select! {
+            c = listener.accept() => match c {
+                Ok((stream, _)) => stream,
+                // Out of descriptors and the like: wait a little rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = signalled.wait_for(|s| *s) => break,
+        };
+        let service = TowerToHyperService::new(routes.clone());
+        let (builder, mut stop, open) = (builder.clone(), stop.clone(), open_rx.clone());
+        tokio::spawn(async move {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let mut closing = false;
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    _ = stop.wait_for(|s| *s), if !closing => {
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(open);
+        });
+    }
+    drop(open_rx);
+    drop(listener);
     tokio::select! {
-        r = server.into_future() => {
-            r?;
-            eprintln!("stopped: in-flight requests answered");
-        }
-        _ = deadline => eprintln!(
+        _ = open_tx.closed() => eprintln!("stopped: in-flight requests answered"),
+        _ = tokio::time::sleep(grace) => eprintln!(
             "stopped: connections still open {} s after the signal were closed",
             grace.as_secs()
         ),
