@@ -200,6 +200,30 @@ fn a_toy_translation_is_learned_and_scored() {
         "{rows:?}"
     );
     assert!(d.join("sweep/beam_sweep.svg").exists());
+    // The folder holds a sweep now: a second one is refused there, and the first stays whole.
+    fails(
+        &[
+            "sweep", "--run", &run, "--beams", "1", "-n", "4", "--out", &sw,
+        ],
+        "not empty",
+    );
+    assert!(d.join("sweep/beam_sweep.svg").exists());
+    // A refused sweep leaves no folder behind.
+    let sw0 = d.join("sweep0").to_string_lossy().into_owned();
+    fails(
+        &["sweep", "--run", &run, "--beams", "0", "--out", &sw0],
+        "--beams",
+    );
+    assert!(!d.join("sweep0").exists());
+    // `report --sweep` and `serve --sweep` take the beam-width sweep.
+    let html = d.join("report.html").to_string_lossy().into_owned();
+    ok(&["report", "--run", &run, "--sweep", &sw, "--out", &html]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("Beam width") && page.contains("<svg"),
+        "no sweep plot"
+    );
+    served_sweep_plot(&run, &sw);
 
     // A decoder-only LSTM reading the source as a prefix learns the task too, and so does the
     // LSTM encoder-decoder with attention.
@@ -331,4 +355,39 @@ fn parallel_data_errors_are_one_line() {
     ]);
     fails(&args(&a), "needs a parallel corpus");
     assert!(!d.join("never").exists());
+}
+
+/// `serve --sweep DIR` of a beam-width sweep starts and serves its plot.
+fn served_sweep_plot(run: &str, sweep: &str) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args([
+            "serve",
+            "--run",
+            run,
+            "--sweep",
+            sweep,
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--device", "cpu"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .trim_start_matches("listening on ")
+        .trim_end_matches('/')
+        .to_string();
+    let r = ureq::get(&format!("{url}/v1/sweeps/sweep")).call();
+    let _ = child.kill();
+    let _ = child.wait();
+    let r = r.unwrap_or_else(|e| panic!("serve --sweep: {line} {e}"));
+    assert_eq!(r.content_type(), "image/svg+xml");
+    assert!(r.into_string().unwrap().contains("<svg"));
 }

@@ -200,7 +200,7 @@ async fn sweeps(State(app): State<Arc<App>>) -> Json<Value> {
     Json(json!({ "sweeps": names }))
 }
 
-/// A sweep's quality-diversity plot (its `quality_diversity.svg`, and nothing else of it).
+/// A sweep's plot (its quality-diversity or beam-width plot, and nothing else of it).
 async fn sweep_plot(
     State(app): State<Arc<App>>,
     UrlPath(name): UrlPath<String>,
@@ -211,7 +211,7 @@ async fn sweep_plot(
             format!("unknown sweep `{name}`"),
         ));
     };
-    let path = dir.join("quality_diversity.svg");
+    let path = super::sweep_plot(dir).unwrap_or_else(|| dir.join(super::SWEEP_PLOTS[0]));
     let svg = tokio::fs::read_to_string(&path).await.map_err(|e| {
         ApiError(
             StatusCode::NOT_FOUND,
@@ -318,8 +318,7 @@ async fn completions(
     for w in waiting {
         texts.push(wait(w).await?);
     }
-    let word = run.info.config["data"]["tokenizer"].as_str() != Some("char");
-    Ok(Json(req.response(&run.name, &texts, word)))
+    Ok(Json(req.response(&run.name, &texts)))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -19,6 +19,19 @@ pub use worker::{Job, RunHandle, RunInfo, WorkerConfig};
 
 use crate::models::Sampling;
 use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The plot a `textgan sweep` folder holds: the quality-diversity plane of a temperature
+/// sweep, or the beam-width sweep of a translation run.
+pub const SWEEP_PLOTS: [&str; 2] = ["quality_diversity.svg", "beam_sweep.svg"];
+
+/// The plot of the sweep folder `dir`, if it holds one.
+pub fn sweep_plot(dir: &Path) -> Option<PathBuf> {
+    SWEEP_PLOTS
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+}
 
 /// A generate request in the engine's terms.
 #[derive(Debug, Clone, Deserialize)]
@@ -144,11 +157,14 @@ impl Limits {
         if !(0.01..=100.0).contains(&s.temperature) {
             return Err(invalid(format!(
                 "temperature must be in [0.01, 100], got {} (greedy: true takes the most likely token)",
-                s.temperature
+                crate::error::shown(s.temperature)
             )));
         }
         if !(s.top_p > 0.0 && s.top_p <= 1.0) {
-            return Err(invalid(format!("top_p must be in (0, 1], got {}", s.top_p)));
+            return Err(invalid(format!(
+                "top_p must be in (0, 1], got {}",
+                crate::error::shown(s.top_p)
+            )));
         }
         if s.top_k < 0 {
             return Err(invalid(format!(

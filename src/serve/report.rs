@@ -115,12 +115,18 @@ pub fn build(runs: &[(String, &Path, &Engine)], sweep: Option<&Path>) -> Result<
     );
     curves(&mut h, runs);
     if let Some(dir) = sweep {
-        let svg = std::fs::read_to_string(dir.join("quality_diversity.svg"))
-            .map_err(|e| Error::io(dir.join("quality_diversity.svg"), e))?;
-        let _ = write!(
-            h,
-            "<h2>Quality and diversity (sweep)</h2><div class=charts>{svg}</div>"
-        );
+        let path = super::sweep_plot(dir).ok_or_else(|| {
+            Error::Eval(format!(
+                "--sweep {}: no quality_diversity.svg or beam_sweep.svg (is it a `textgan sweep` output directory?)",
+                dir.display()
+            ))
+        })?;
+        let svg = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let title = match path.ends_with(super::SWEEP_PLOTS[0]) {
+            true => "Quality and diversity (sweep)",
+            false => "Beam width (sweep)",
+        };
+        let _ = write!(h, "<h2>{title}</h2><div class=charts>{svg}</div>");
         if let Ok(t) = std::fs::read_to_string(dir.join("sweep.md")) {
             let _ = write!(h, "<pre>{}</pre>", esc(&t));
         }

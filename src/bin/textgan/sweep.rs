@@ -60,6 +60,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
             a.labels.len()
         );
     }
+    check_out(&a.out)?;
     let device = textgan::device::resolve(&a.device)?;
     let ref_lines = a.references.as_deref().map(eval_lines).transpose()?;
     let ctxs: Vec<RunContext> = a
@@ -74,8 +75,6 @@ pub fn run(a: SweepArgs) -> Result<()> {
     if ctxs.iter().any(|c| c.is_oracle() != oracle) {
         bail!("a sweep plots either oracle runs or text runs, not both");
     }
-    std::fs::create_dir_all(&a.out)
-        .map_err(|e| anyhow::anyhow!("--out {}: {e}", a.out.display()))?;
     let bar = ProgressBar::new((ctxs.len() * a.temperatures.len()) as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} {bar:32} {pos}/{len} {msg}").expect("template"),
@@ -93,6 +92,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         series.push(Series { label, points });
     }
     bar.finish_and_clear();
+    make_out(&a.out)?;
     let jsonl: String = rows.iter().map(|r| r.to_string() + "\n").collect();
     textgan::fsutil::write_atomic(&a.out.join("sweep.jsonl"), jsonl.as_bytes())?;
     let table = markdown(&rows, oracle);
@@ -140,11 +140,29 @@ fn sweep_pairs(a: &SweepArgs, ctxs: &[RunContext]) -> Option<Result<()>> {
         if pairs < ctxs.len() {
             bail!("a sweep compares runs of one kind: runs on pairs (over beam widths) or others (over temperatures)");
         }
-        std::fs::create_dir_all(&a.out)
-            .map_err(|e| anyhow::anyhow!("--out {}: {e}", a.out.display()))?;
         let labels: Vec<String> = (0..ctxs.len()).map(|i| label_of(a, i)).collect();
         crate::sweep_beam::run(a, ctxs, &labels)
     })())
+}
+
+/// `--out` is a new or empty folder (as for `train --out`): a sweep never mixes its files with
+/// an earlier one's. Checked before any work; the folder is made only when the results are
+/// written ([`make_out`]), so a refused or failed sweep leaves none behind.
+fn check_out(out: &std::path::Path) -> Result<()> {
+    match std::fs::read_dir(out).map(|mut e| e.next().is_some()) {
+        Ok(true) => bail!(
+            "--out {}: the folder is not empty; a sweep needs a new or empty folder",
+            out.display()
+        ),
+        Ok(false) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => bail!("--out {}: {e}", out.display()),
+    }
+}
+
+/// Makes `--out` once the results are ready.
+pub fn make_out(out: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("--out {}: {e}", out.display()))
 }
 
 /// The legend label of run `i`: `--label`, or the directory's name.

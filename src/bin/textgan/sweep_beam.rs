@@ -43,6 +43,7 @@ pub fn run(a: &SweepArgs, ctxs: &[RunContext], labels: &[String]) -> Result<()> 
             points,
         });
     }
+    crate::sweep::make_out(&a.out)?;
     let jsonl: String = rows.iter().map(|r| r.to_string() + "\n").collect();
     textgan::fsutil::write_atomic(&a.out.join("sweep.jsonl"), jsonl.as_bytes())?;
     let mut table =
