@@ -119,20 +119,50 @@ fn served_completions_spell_the_text(run: &str) {
         .trim_start_matches("listening on ")
         .trim_end_matches('/')
         .to_string();
-    let body = serde_json::json!({"prompt": "the cat", "n": 4, "logprobs": 1, "seed": 3});
-    let r = ureq::post(&format!("{url}/v1/completions"))
-        .set("Content-Type", "application/json")
-        .send_string(&body.to_string());
+    let post = |body: serde_json::Value| {
+        let r = ureq::post(&format!("{url}/v1/completions"))
+            .set("Content-Type", "application/json")
+            .send_string(&body.to_string());
+        let r = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(c, r)) => panic!("{c}: {}", r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        };
+        serde_json::from_str::<serde_json::Value>(&r.into_string().unwrap()).unwrap()
+    };
+    let v = post(serde_json::json!({"prompt": "the cat", "n": 4, "logprobs": 1, "seed": 3}));
+    // Greedy, with echo: every chosen token is the most likely one, so the one key of each
+    // position's top_logprobs is spelled as that token is, at the first position and after.
+    let greedy = post(serde_json::json!({"prompt": "the cat", "logprobs": 1,
+        "temperature": 0, "echo": true}));
     let _ = child.kill();
     let _ = child.wait();
-    let v: serde_json::Value = serde_json::from_str(&r.unwrap().into_string().unwrap()).unwrap();
-    for ch in v["choices"].as_array().unwrap() {
-        let toks: Vec<&str> = ch["logprobs"]["tokens"]
+    let tokens = |ch: &serde_json::Value| -> Vec<String> {
+        ch["logprobs"]["tokens"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| t.as_str().unwrap())
-            .collect();
-        assert_eq!(toks.concat(), ch["text"].as_str().unwrap(), "{run}: {ch}");
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect()
+    };
+    for ch in v["choices"].as_array().unwrap() {
+        assert_eq!(
+            tokens(ch).concat(),
+            ch["text"].as_str().unwrap(),
+            "{run}: {ch}"
+        );
+    }
+    let ch = &greedy["choices"][0];
+    let tops = ch["logprobs"]["top_logprobs"].as_array().unwrap();
+    // (A tiny run may end at once; src/serve/scoring.rs checks the spelling for every kind.)
+    let prompt = greedy["usage"]["prompt_tokens"].as_u64().unwrap() as usize;
+    for (i, (tok, top)) in tokens(ch).iter().zip(tops).enumerate() {
+        let keys: Vec<&String> = top.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 1, "{run}: {ch}");
+        // The prompt's tokens were not chosen by the model: only the generated ones must be
+        // the most likely.
+        if i >= prompt && !tok.is_empty() {
+            assert_eq!(keys[0], tok, "{run}: position {i} in {ch}");
+        }
     }
 }

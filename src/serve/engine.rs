@@ -42,6 +42,9 @@ pub struct TokenScore {
     /// first: " cat"; a subword piece: what it adds to the decoded text).
     #[serde(skip)]
     pub piece: String,
+    /// The alternatives of `top` as they would stand in the text, as `piece` stands.
+    #[serde(skip)]
+    pub top_pieces: Vec<String>,
 }
 
 /// A generated or scored text.
@@ -310,10 +313,28 @@ impl Engine {
             discriminator: true,
             ..draw
         };
+        let cycles = all.label.is_none() && !self.gen.vocab.labels.is_empty();
         let mut texts = self.generate(&[&self.prepare(all)?]).remove(0);
         texts.sort_by(|a, b| b.d.unwrap_or(0.0).total_cmp(&a.d.unwrap_or(0.0)));
-        texts.truncate(n);
-        Ok(texts)
+        if !cycles {
+            texts.truncate(n);
+            return Ok(texts);
+        }
+        // A labelled run without a label: the texts cycle through the labels as they do
+        // without reranking, each the best left of its label.
+        let labels = &self.gen.vocab.labels;
+        let mut by_label: Vec<std::collections::VecDeque<Text>> =
+            vec![Default::default(); labels.len()];
+        for t in texts {
+            let l = t
+                .label
+                .as_ref()
+                .and_then(|l| labels.iter().position(|x| x == l));
+            by_label[l.unwrap_or(0)].push_back(t);
+        }
+        Ok((0..n)
+            .filter_map(|i| by_label[i % labels.len()].pop_front())
+            .collect())
     }
 
     /// Texts for draws that share a key (see [`Prepared::key`]), in one batch: one list of

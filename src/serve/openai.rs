@@ -127,7 +127,10 @@ impl CompletionRequest {
             };
         let t = self.temperature.unwrap_or(1.0);
         if !(0.0..=2.0).contains(&t) {
-            return Err(invalid(format!("temperature must be in [0, 2], got {t}")));
+            return Err(invalid(format!(
+                "temperature must be in [0, 2], got {}",
+                crate::error::shown(t)
+            )));
         }
         let stops = self.stop.as_ref().map(OneOrMany::list).unwrap_or_default();
         if stops.len() > 4 || stops.iter().any(String::is_empty) {
@@ -161,13 +164,13 @@ impl CompletionRequest {
     }
 
     /// The response body for the texts of each prompt, in order.
-    pub fn response(&self, model: &str, texts: &[Vec<Text>], word: bool) -> Value {
+    pub fn response(&self, model: &str, texts: &[Vec<Text>]) -> Value {
         let stops = self.stop.as_ref().map(OneOrMany::list).unwrap_or_default();
         let mut choices = Vec::new();
         let (mut prompt_tokens, mut completion_tokens) = (0, 0);
         for group in texts {
             for t in group {
-                let choice = self.choice(choices.len(), t, &stops, word);
+                let choice = self.choice(choices.len(), t, &stops);
                 completion_tokens += choice.1;
                 choices.push(choice.0);
             }
@@ -193,17 +196,12 @@ impl CompletionRequest {
     }
 
     /// One choice and the tokens it returns. Tokens are written as they appear in the text
-    /// (a word after the first with its leading space), alternatives too, so they concatenate
-    /// to it; a stop sequence ends the text before it, and the tokens from the one it falls in
-    /// on are left out.
-    fn choice(&self, index: usize, t: &Text, stops: &[String], word: bool) -> (Value, usize) {
+    /// (a word after the first with its leading space, a subword piece as it adds to the
+    /// text), alternatives too, so they concatenate to it; a stop sequence ends the text
+    /// before it, and the tokens from the one it falls in on are left out.
+    fn choice(&self, index: usize, t: &Text, stops: &[String]) -> (Value, usize) {
         let echo = self.echo == Some(true);
-        let sep = if word { " " } else { "" };
         let end = t.tokens.len() - usize::from(t.finish_reason == "stop");
-        let spaced = |i: usize, tok: &str| match i {
-            0 => tok.to_string(),
-            _ => format!("{sep}{tok}"),
-        };
         let mut pieces: Vec<(String, &super::TokenScore, usize)> = Vec::new();
         let mut text = String::new();
         for (i, k) in t.tokens[..end].iter().enumerate() {
@@ -238,13 +236,17 @@ impl CompletionRequest {
         let logprobs = self.logprobs.map(|_| {
             let mut offset = 0;
             let (mut toks, mut lps, mut tops, mut offs) = (vec![], vec![], vec![], vec![]);
-            for (piece, k, i) in &pieces {
+            for (piece, k, _) in &pieces {
                 offs.push(offset);
                 offset += piece.len();
                 toks.push(piece.clone());
                 lps.push(k.logprob);
-                let top: serde_json::Map<String, Value> =
-                    k.top.iter().map(|(s, p)| (spaced(*i, s), json!(p))).collect();
+                let top: serde_json::Map<String, Value> = k
+                    .top
+                    .iter()
+                    .zip(&k.top_pieces)
+                    .map(|((_, p), s)| (s.clone(), json!(p)))
+                    .collect();
                 tops.push(Value::Object(top));
             }
             json!({"tokens": toks, "token_logprobs": lps, "top_logprobs": tops, "text_offset": offs})

@@ -39,6 +39,36 @@ fn pieces(v: &crate::data::Vocab, row: &[i64]) -> Vec<String> {
     }
 }
 
+/// How each alternative `alts` at position `j` of `row` would stand in the text, as
+/// [`pieces`] writes the token there: a word with its space after the first, a character, or
+/// what a subword piece would add to the text decoded up to `j`.
+fn alt_pieces(v: &crate::data::Vocab, row: &[i64], j: usize, alts: &[i64]) -> Vec<String> {
+    let name = |id: i64| v.tokens.get(id as usize).cloned().unwrap_or_default();
+    match (&v.subword, v.tokenizer) {
+        (Some(sw), _) => {
+            let done = sw.decode_raw(&row[..j]);
+            let mut ids = row[..j].to_vec();
+            alts.iter()
+                .map(|&a| {
+                    ids.push(a);
+                    let text = sw.decode_raw(&ids);
+                    ids.pop();
+                    text.strip_prefix(done.as_str())
+                        .map_or_else(|| name(a), str::to_string)
+                })
+                .collect()
+        }
+        (None, crate::data::Tokenizer::Char) => alts.iter().map(|&a| name(a)).collect(),
+        (None, _) => alts
+            .iter()
+            .map(|&a| match j {
+                0 => name(a),
+                _ => format!(" {}", name(a)),
+            })
+            .collect(),
+    }
+}
+
 impl Engine {
     /// Texts with their per-token scores, for rows of ids (`<eos>` last where they ended); the
     /// first `prompt` tokens are the prompt; `given`: the log-probabilities, where known.
@@ -74,14 +104,18 @@ impl Engine {
                     .iter()
                     .zip(pieces)
                     .enumerate()
-                    .map(|(j, (&id, piece))| TokenScore {
-                        token: name(id),
-                        id,
-                        logprob: lp[i][j].0,
-                        d: d.as_ref().map(|(per, _)| per[i][j]),
-                        top: lp[i][j].1.iter().map(|&(t, p)| (name(t), p)).collect(),
-                        prompt: j < prompt,
-                        piece,
+                    .map(|(j, (&id, piece))| {
+                        let alts: Vec<i64> = lp[i][j].1.iter().map(|&(t, _)| t).collect();
+                        TokenScore {
+                            token: name(id),
+                            id,
+                            logprob: lp[i][j].0,
+                            d: d.as_ref().map(|(per, _)| per[i][j]),
+                            top: lp[i][j].1.iter().map(|&(t, p)| (name(t), p)).collect(),
+                            prompt: j < prompt,
+                            piece,
+                            top_pieces: alt_pieces(v, row, j, &alts),
+                        }
                     })
                     .collect();
                 let own = &tokens[prompt.min(tokens.len())..];
@@ -231,5 +265,39 @@ impl Engine {
             }
         };
         Some((per, seq.into_iter().map(f64::from).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Subword, Tokenizer, Vocab};
+
+    /// An alternative is spelled as the token would be if chosen: the chosen token itself,
+    /// offered as an alternative, reads as its own piece at every position, for words,
+    /// characters and each subword kind (a piece inside a word has no space before it).
+    #[test]
+    fn alternatives_are_spelled_as_the_tokens_they_would_be() {
+        let lines = ["the cat sat on the mat", "a dog ran in the park", "the kitten sat"];
+        let mut vocabs = vec![
+            Vocab::build(lines.iter().copied(), Tokenizer::Word, 1000, 1),
+            Vocab::build(lines.iter().copied(), Tokenizer::Char, 1000, 1),
+        ];
+        for kind in [Tokenizer::Bpe, Tokenizer::Unigram, Tokenizer::Wordpiece] {
+            let sw = Subword::train(kind, &lines, 60, 1).unwrap();
+            vocabs.push(Vocab::of_subword(kind, sw).unwrap());
+        }
+        for v in &vocabs {
+            let row = v.encode("the kitten sat on the mat").unwrap();
+            let pieces = pieces(v, &row);
+            for (j, &id) in row.iter().enumerate() {
+                assert_eq!(
+                    alt_pieces(v, &row, j, &[id]),
+                    [pieces[j].clone()],
+                    "{:?} position {j} of {row:?}",
+                    v.tokenizer
+                );
+            }
+        }
     }
 }
