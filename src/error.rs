@@ -71,3 +71,13 @@ pub fn finite_pos(x: f64) -> bool {
 pub fn finite_nonneg(x: f64) -> bool {
     x >= 0.0 && x.is_finite()
 }
+
+/// A number as a message shows it: short whatever its size (`1e308`, not 309 digits).
+pub fn shown(x: f64) -> String {
+    let a = x.abs();
+    if x.is_finite() && x != 0.0 && !(1e-4..1e6).contains(&a) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}

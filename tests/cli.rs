@@ -638,6 +638,105 @@ fn eval_and_sweep_a_run() {
     );
 }
 
+/// The small defects of the second hardening pass (issue 33, items 8, 12 and 13), each
+/// pinned: a sweep keeps to a new or empty folder and leaves none when refused; `train
+/// --help` names the real default job; a batch size of 0 is refused; `eval --beam` on a run
+/// that samples is refused; `loadtest --out` and `export --hf` name their bad path at once;
+/// `eval` reads other encodings with `--encoding` and says so.
+#[test]
+fn second_pass_small_defects_are_fixed() {
+    let f = Fixture::new();
+    f.train("run", 6, &[]);
+    let run = f.s("run");
+    // Sweeps: a folder with something in it is refused before any work, and kept as it is.
+    std::fs::create_dir_all(f.path("used")).unwrap();
+    std::fs::write(f.path("used/old.svg"), "<svg/>").unwrap();
+    let sweep = |out: &str, extra: &[&str]| {
+        let mut a = vec!["sweep", "--run", &run, "--temperatures", "1.0", "-n", "4"];
+        a.extend_from_slice(extra);
+        a.extend(["--out", out]);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let used = f.s("used");
+    let args = sweep(&used, &[]);
+    fails(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "not empty",
+    );
+    assert_eq!(std::fs::read_dir(f.path("used")).unwrap().count(), 1);
+    // A refused sweep (references that are not there) leaves no folder behind.
+    let (fresh, missing) = (f.s("fresh"), f.s("missing.txt"));
+    let args = sweep(&fresh, &["--references", &missing]);
+    fails(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "missing.txt",
+    );
+    assert!(!f.path("fresh").exists());
+    // The help names the default job: the grammar, not COCO.
+    let help = String::from_utf8(ok(&["train", "--help"]).stdout).unwrap();
+    assert!(help.contains("built-in grammar"), "{help}");
+    assert!(
+        !help.contains("COCO") && !help.contains("coco-lstm"),
+        "{help}"
+    );
+    let top = String::from_utf8(ok(&["--help"]).stdout).unwrap();
+    assert!(!top.contains("COCO captions"), "{top}");
+    // Batch sizes of 0.
+    fails(
+        &["sample", "--run", &run, "--batch-size", "0"],
+        "--batch-size",
+    );
+    fails(
+        &["translate", "--run", &run, "--batch-size", "0"],
+        "--batch-size",
+    );
+    // --beam on a run that samples.
+    fails(&["eval", "--run", &run, "-n", "4", "--beam", "3"], "--beam");
+    // loadtest: a folder as --out is refused before any request (nothing listens here).
+    std::fs::create_dir_all(f.path("dir")).unwrap();
+    let dir = f.s("dir");
+    let start = std::time::Instant::now();
+    fails(
+        &["loadtest", "--url", "http://127.0.0.1:9", "--out", &dir],
+        &format!("--out {dir}"),
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    // export --hf onto a file names it.
+    std::fs::write(f.path("a-file"), "").unwrap();
+    fails(
+        &["export", "--run", &run, "--hf", &f.s("a-file")],
+        &format!("--hf {}", f.s("a-file")),
+    );
+    // eval's encoding: Latin-1 samples are refused as UTF-8 with the flag that reads them,
+    // and read with it.
+    std::fs::write(f.path("latin1.txt"), b"caf\xe9 au lait\nle th\xe9\n").unwrap();
+    // (--encoding reads every file of the call: the references are Latin-1 too.)
+    std::fs::write(f.path("refs.txt"), b"caf\xe9 au lait\nle th\xe9\n").unwrap();
+    let (lat, refs) = (f.s("latin1.txt"), f.s("refs.txt"));
+    let e = fails(
+        &["eval", "--samples", &lat, "--references", &refs],
+        "--encoding latin-1",
+    );
+    assert!(!e.contains("data.encoding"), "{e}");
+    let o = ok(&[
+        "eval",
+        "--samples",
+        &lat,
+        "--references",
+        &refs,
+        "--encoding",
+        "latin-1",
+        "--json",
+        "--metrics",
+        "bleu",
+    ]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        (j["metrics"]["bleu-2"].as_f64().unwrap() - 1.0).abs() < 1e-9,
+        "{j}"
+    );
+}
+
 /// RelGAN's narrow representations (one number each: the fused CPU convolution) under the
 /// WGAN-GP loss, whose penalty differentiates the discriminator twice (the matrix products).
 #[test]

@@ -168,6 +168,15 @@ fn generates_and_scores_with_per_token_numbers() {
     assert_eq!(names, ["mle", "gan", "labelled"]);
     assert_eq!(runs_list["runs"][1]["discriminator"], true);
     assert_eq!(runs_list["runs"][0]["discriminator"], false);
+    // Steps of both phases: the GAN run's 4 adversarial steps count.
+    let gan = &runs_list["runs"][1];
+    assert_eq!(gan["adv_step"], 4, "{gan}");
+    assert_eq!(
+        gan["steps"].as_u64(),
+        Some(gan["step"].as_u64().unwrap() + 4),
+        "{gan}"
+    );
+    assert_eq!(runs_list["runs"][0]["adv_step"], 0);
 
     // Scoring: the per-token log-probabilities average to the NLL the evaluation code gives.
     let text = "the cat sat on the mat";
@@ -417,10 +426,17 @@ fn bad_requests_get_json_errors() {
         (r#"{"greedy": true, "beam": 2}"#, 400),
         (r#"{"temperature": 1e-40}"#, 400),
         (r#"{"temperature": 1e39}"#, 400),
+        (r#"{"temperature": 1e308}"#, 400),
     ] {
         let (st, e) = s.post("/v1/generate", body);
         assert_eq!(st, code, "{body}: {e}");
         assert!(e["error"]["message"].is_string(), "{e}");
+    }
+    // A huge number is echoed short, not with its 309 digits.
+    for path in ["/v1/generate", "/v1/completions"] {
+        let (_, e) = s.post(path, r#"{"prompt": "the", "temperature": 1e308}"#);
+        let m = e["error"]["message"].as_str().unwrap();
+        assert!(m.contains("1e308") && m.len() < 160, "{path}: {m}");
     }
     // Errors axum and the layers answer themselves are JSON too.
     for (path, code) in [
@@ -554,6 +570,38 @@ fn sigterm_ends_even_with_a_stalled_client() {
     unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
     common::exits_0_within(&mut s.child, 15);
     drop(stalled);
+}
+
+/// A client whose request headers never finish is cut off after `--timeout-s` (as a stalled
+/// body is answered 408), not held forever: its connection is closed, and the server still
+/// answers others.
+#[test]
+fn stalled_headers_are_timed_out() {
+    use std::io::{Read, Write};
+    let mut s = Server::start(&["--timeout-s", "2"]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    stalled
+        .write_all(b"POST /v1/generate HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = stalled.read_to_end(&mut buf);
+    let waited = start.elapsed();
+    let timed_out = matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut);
+    assert!(!timed_out, "the connection was held for {waited:?}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "closed early: {waited:?}"
+    );
+    let r = ureq::get(&format!("{}/health", s.url)).call().unwrap();
+    assert_eq!(r.status(), 200);
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    common::exits_0_within(&mut s.child, 15);
 }
 
 /// `textgan report`: one file, no network needed to open it, curves and heatmaps inside.

@@ -77,6 +77,10 @@ pub struct RunInfo {
     pub algorithm: Option<String>,
     /// MLE steps of its checkpoint.
     pub step: usize,
+    /// Adversarial steps of its checkpoint.
+    pub adv_step: usize,
+    /// Optimizer steps of both phases together.
+    pub steps: usize,
     /// Whether its checkpoint holds a discriminator (it was trained adversarially).
     pub discriminator: bool,
     /// Whether that discriminator scores each token itself (else each prefix is scored).
@@ -152,6 +156,8 @@ fn info(name: &str, e: &Engine) -> RunInfo {
             .to_string(),
         algorithm: cfg.gan.algorithm.map(String::from),
         step: e.gen.step,
+        adv_step: e.gen.adv_step,
+        steps: e.gen.step + e.gen.adv_step,
         discriminator: e.has_discriminator(),
         d_per_token: e.has_discriminator() && e.d_per_token(),
         labels: e.gen.vocab.labels.clone(),

@@ -51,9 +51,12 @@ pub struct EvalArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// A run trained on pairs: beam width for translating the test sources (1: greedy).
-    #[arg(long, default_value_t = 1)]
-    beam: i64,
+    /// A run trained on pairs: beam width for translating the test sources (default 1: greedy).
+    #[arg(long)]
+    beam: Option<i64>,
+    /// The encoding of --samples, --references and --train.
+    #[arg(long, value_name = "ENC", default_value = "utf-8", value_parser = ["utf-8", "latin-1", "windows-1252"])]
+    encoding: String,
     /// How the text metrics cut sentences: whitespace, char, or (default) the run's tokenizer
     /// with --run and whitespace without.
     #[arg(long, value_name = "HOW", value_parser = ["whitespace", "char", "run"], default_value = "run")]
@@ -64,6 +67,30 @@ pub struct EvalArgs {
 /// with no non-blank line is an error.
 pub fn eval_lines(path: &Path) -> Result<Vec<String>> {
     Ok(read_lines_with_blanks(path)?)
+}
+
+/// [`eval_lines`] of a file in `encoding` (`--encoding`): utf-8, latin-1 or windows-1252.
+fn eval_lines_in(path: &Path, encoding: &str) -> Result<Vec<String>> {
+    if encoding == "utf-8" {
+        return read_lines_with_blanks(path).map_err(|e| match e {
+            textgan::Error::NotUtf8 { path, line } => anyhow::anyhow!(
+                "{}: line {line} is not valid UTF-8 (for Latin-1 or Windows-1252 text, give --encoding latin-1 or windows-1252)",
+                path.display()
+            ),
+            e => e.into(),
+        });
+    }
+    // Latin-1 is read as its superset Windows-1252 (as browsers do): every byte decodes.
+    let bytes = std::fs::read(path).map_err(|e| textgan::Error::io(path, e))?;
+    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(&bytes);
+    let lines: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+    if lines.iter().all(String::is_empty) {
+        return Err(textgan::Error::EmptyCorpus {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    Ok(lines)
 }
 
 /// Encodes sample lines in a run's vocabulary, refusing tokens it does not know.
@@ -144,7 +171,10 @@ fn check(a: &EvalArgs) -> Result<()> {
         bail!("give --samples FILE (with --references FILE for BLEU) or --run DIR");
     }
     if !(a.temperature > 0.0 && a.temperature.is_finite()) {
-        bail!("--temperature must be positive, got {}", a.temperature);
+        bail!(
+            "--temperature must be positive, got {}",
+            textgan::error::shown(a.temperature)
+        );
     }
     if a.n == 0 {
         bail!("-n must be at least 1");
@@ -171,15 +201,22 @@ pub fn run(a: EvalArgs) -> Result<()> {
     check(&a)?;
     let device = textgan::device::resolve(&a.device)?;
     // Read the files first: a bad file fails before any model work.
-    let sample_lines = a.samples.as_deref().map(eval_lines).transpose()?;
-    let ref_lines = a.references.as_deref().map(eval_lines).transpose()?;
-    let train_lines = a.train.as_deref().map(eval_lines).transpose()?;
+    let read = |p: &Path| eval_lines_in(p, &a.encoding);
+    let sample_lines = a.samples.as_deref().map(read).transpose()?;
+    let ref_lines = a.references.as_deref().map(read).transpose()?;
+    let train_lines = a.train.as_deref().map(read).transpose()?;
     let ctx = a
         .run
         .as_deref()
         .map(|d| RunContext::load(d, device))
         .transpose()?;
 
+    let translates = ctx
+        .as_ref()
+        .is_some_and(|c| c.corpus.sources.is_some() && sample_lines.is_none());
+    if a.beam.is_some() && !translates {
+        bail!("--beam applies to a run trained on pairs (it translates the run's test sources); this evaluation samples: use --temperature");
+    }
     if let Some(c) = ctx.as_ref().filter(|c| {
         c.corpus.is_labelled() || (c.corpus.sources.is_some() && sample_lines.is_none())
     }) {
@@ -296,13 +333,14 @@ fn eval_labelled(
 /// search with `--beam`), scored by sacreBLEU and chrF against their references, with the
 /// test NLL.
 fn eval_translation(a: &EvalArgs, c: &RunContext) -> Result<()> {
-    if !(1..=256).contains(&a.beam) {
-        bail!("--beam must be in 1..=256, got {}", a.beam);
+    let beam = a.beam.unwrap_or(1);
+    if !(1..=256).contains(&beam) {
+        bail!("--beam must be in 1..=256, got {beam}");
     }
     let src = &c.corpus.sources.as_ref().expect("a run on pairs").test;
     let n = a.n.min(src.len());
     let tr = textgan::run::Translator::new(&c.gen)?;
-    let how = textgan::run::Decode::search(a.beam, 1.0);
+    let how = textgan::run::Decode::search(beam, 1.0);
     let hyps = tr.translate(&src[..n], &how, 0, 64);
     if let Some(path) = &a.save_samples {
         let text: String = hyps.iter().map(|s| format!("{s}\n")).collect();

@@ -17,6 +17,12 @@ pub struct ExportArgs {
 }
 
 pub fn run(a: ExportArgs) -> Result<()> {
+    if a.hf.exists() && !a.hf.is_dir() {
+        bail!(
+            "--hf {}: a file, not a folder (give a new or empty folder)",
+            a.hf.display()
+        );
+    }
     let loaded = textgan::checkpoint::LoadedGenerator::load(&a.run, tch::Device::Cpu)?;
     let cfg = &loaded.config;
     if cfg.data.is_parallel() || !loaded.vocab.labels.is_empty() {
@@ -47,7 +53,9 @@ pub fn run(a: ExportArgs) -> Result<()> {
             serde_json::to_value(other)?["kind"].as_str().unwrap_or("?")
         ),
     };
-    if a.hf.exists() && std::fs::read_dir(&a.hf)?.next().is_some() {
+    let entries = a.hf.exists().then(|| std::fs::read_dir(&a.hf)).transpose();
+    let mut entries = entries.map_err(|e| anyhow::anyhow!("--hf {}: {e}", a.hf.display()))?;
+    if entries.as_mut().is_some_and(|e| e.next().is_some()) {
         bail!("--hf {}: the folder is not empty", a.hf.display());
     }
     let v = &loaded.vocab;

@@ -59,6 +59,19 @@ pub fn run(a: LoadtestArgs) -> Result<()> {
     if a.clients == 0 || a.requests == 0 {
         bail!("--clients and --requests must be at least 1");
     }
+    if let Some(p) = &a.out {
+        // Checked before the load, not after it.
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+        if p.is_dir() {
+            bail!(
+                "--out {}: a folder; give a file to write the summary to",
+                p.display()
+            );
+        }
+        if parent.is_some_and(|d| !d.is_dir()) {
+            bail!("--out {}: its folder does not exist", p.display());
+        }
+    }
     let body: serde_json::Value = serde_json::from_str(&a.body).context("--body is not JSON")?;
     let url = a.url.trim_end_matches('/').to_string();
     let before =

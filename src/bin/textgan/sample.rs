@@ -158,11 +158,20 @@ fn check(a: &SampleArgs) -> Result<()> {
     if a.n == 0 {
         bail!("-n must be at least 1");
     }
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
     if !(a.temperature > 0.0 && a.temperature.is_finite()) {
-        bail!("--temperature must be positive, got {}", a.temperature);
+        bail!(
+            "--temperature must be positive, got {}",
+            textgan::error::shown(a.temperature)
+        );
     }
     if !(a.top_p > 0.0 && a.top_p <= 1.0) {
-        bail!("--top-p must be in (0, 1], got {}", a.top_p);
+        bail!(
+            "--top-p must be in (0, 1], got {}",
+            textgan::error::shown(a.top_p)
+        );
     }
     if a.top_k < 0 {
         bail!("--top-k must be non-negative");
@@ -208,7 +217,7 @@ pub fn run(a: SampleArgs) -> Result<()> {
     let spec = GenerateSpec {
         count: a.n,
         max_len,
-        batch_size: a.batch_size.max(1),
+        batch_size: a.batch_size,
         bos: vocab.bos,
         eos: vocab.eos,
         banned: vocab.never_generated(),

@@ -38,6 +38,9 @@ pub struct TranslateArgs {
 }
 
 fn decode_of(a: &TranslateArgs) -> Result<Decode> {
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
     if !(1..=256).contains(&a.beam) {
         bail!("--beam must be in 1..=256, got {}", a.beam);
     }
@@ -45,7 +48,10 @@ fn decode_of(a: &TranslateArgs) -> Result<Decode> {
         bail!("--length-penalty must be a non-negative number");
     }
     Ok(match a.temperature {
-        Some(t) if !(t > 0.0 && t.is_finite()) => bail!("--temperature must be positive, got {t}"),
+        Some(t) if !(t > 0.0 && t.is_finite()) => bail!(
+            "--temperature must be positive, got {}",
+            textgan::error::shown(t)
+        ),
         Some(temperature) => Decode::Sample(Sampling {
             temperature,
             ..Default::default()
