@@ -135,6 +135,130 @@ fn runs() -> Vec<(&'static str, Vec<String>)> {
     ]
 }
 
+/// Labelled training text (two classes, disjoint words) for the conditional golden runs.
+const LABELLED: &str = "pos\tthe cat sat on the mat\nneg\ta dog ran in the park\n\
+pos\tthe dog sat on the mat\nneg\ta cat ran in the sea\npos\tbirds fly over the sea\n\
+neg\tbirds sat over the park\npos\tthe birds fly in the park\nneg\ta dog sat on the sea\n";
+const LABELLED_TEST: &str = "pos\tthe cat ran in the park\nneg\ta dog fly over the mat\n";
+/// Pairs (source, target) for the paired golden runs.
+const PAIRS: &str = "the cat\tle chat\na dog\tun chien\nthe dog\tle chien\na cat\tun chat\n\
+the bird\tle oiseau\na bird\tun oiseau\nthe cat sat\tle chat assis\na dog sat\tun chien assis\n";
+const PAIRS_TEST: &str = "the bird sat\tle oiseau assis\na cat sat\tun chat assis\n";
+
+/// The runs of `tests/golden/every-algorithm.json`, recorded before the second redesign
+/// (issue 34): the algorithms `runs()` leaves out, and runs on labelled and paired data. Each
+/// entry: name, `--set` values beyond the base, and the data files it reads instead of the
+/// plain text (train, test), if any.
+fn every_algorithm() -> Vec<(
+    &'static str,
+    Vec<String>,
+    Option<(&'static str, &'static str)>,
+)> {
+    let with = |a: Vec<String>, b: &[&str]| {
+        a.into_iter()
+            .chain(b.iter().map(|s| s.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let leakgan = [
+        "generator.kind=\"leakgan\"",
+        "generator.features.embed_dim=8",
+        "generator.features.filter_sizes=[2, 3]",
+        "generator.features.num_filters=[4, 4]",
+        "generator.goal_dim=4",
+        "gan.rollouts=2",
+    ];
+    let labelled = ["data.labelled=true"];
+    let paired = ["data.parallel=true"];
+    let l = Some(("labelled.tsv", "labelled-test.tsv"));
+    let p = Some(("pairs.tsv", "pairs-test.tsv"));
+    vec![
+        ("cot", gan("cot", "cnn"), None),
+        ("jsdgan", gan("jsdgan", "cnn"), None),
+        ("dgsan", gan("dgsan", "cnn"), None),
+        ("dpgan", gan("dpgan", "lstm"), None),
+        ("rankgan", gan("rankgan", "cnn"), None),
+        ("textgan", gan("textgan", "cnn"), None),
+        ("leakgan", with(gan("leakgan", "cnn"), &leakgan), None),
+        ("textgail", gan("textgail", "cnn"), None),
+        ("mle-labelled", with(vec![], &labelled), l),
+        ("seqgan-labelled", with(gan("seqgan", "cnn"), &labelled), l),
+        (
+            "textgan-labelled",
+            with(gan("textgan", "cnn"), &labelled),
+            l,
+        ),
+        (
+            "sentigan-labelled",
+            with(
+                gan("sentigan", "cnn"),
+                &[&labelled[..], &["gan.rollouts=2"]].concat(),
+            ),
+            l,
+        ),
+        ("catgan-labelled", with(gan("catgan", "cnn"), &labelled), l),
+        ("mle-paired", with(vec![], &paired), p),
+        ("seqgan-paired", with(gan("seqgan", "cnn"), &paired), p),
+        ("textgan-paired", with(gan("textgan", "cnn"), &paired), p),
+        (
+            "adversarial-nmt-paired",
+            with(
+                gan("adversarial-nmt", "cnn"),
+                &[&paired[..], &["gan.rollouts=2"]].concat(),
+            ),
+            p,
+        ),
+    ]
+}
+
+/// The golden file at `name` against `now`, or rewritten with it under `TEXTGAN_BLESS`.
+fn compare_or_bless(name: &str, now: Value, changes: impl Fn(Value) -> Value) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("TEXTGAN_BLESS").is_some() {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, serde_json::to_string_pretty(&now).unwrap() + "\n").unwrap();
+        return;
+    }
+    let golden: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let golden = changes(golden);
+    let mut diffs = Vec::new();
+    same(&golden, &now, "runs", &mut diffs);
+    assert!(
+        diffs.is_empty(),
+        "{} differences from tests/golden/{name}:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+/// Every algorithm, and runs on labelled and paired data, keep their numbers and samples
+/// (`tests/golden/every-algorithm.json`).
+#[test]
+fn every_algorithm_keeps_its_numbers_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("train.txt", TRAIN),
+        ("test.txt", TEST),
+        ("labelled.tsv", LABELLED),
+        ("labelled-test.tsv", LABELLED_TEST),
+        ("pairs.tsv", PAIRS),
+        ("pairs-test.tsv", PAIRS_TEST),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let mut now = Map::new();
+    for (name, mut sets, files) in every_algorithm() {
+        if let Some((train, test)) = files {
+            let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+            sets.push(format!("data.train=\"{}\"", p(train)));
+            sets.push(format!("data.test=\"{}\"", p(test)));
+        }
+        now.insert(name.to_string(), record(dir.path(), name, &sets));
+    }
+    compare_or_bless("every-algorithm.json", Value::Object(now), |g| g);
+}
+
 /// Runs one configuration and returns its metrics (timings dropped) and sample files.
 fn record(dir: &Path, name: &str, sets: &[String]) -> Value {
     let out = dir.join(name);
@@ -248,21 +372,5 @@ fn golden_runs_keep_their_numbers_and_samples() {
     for (name, sets) in runs() {
         now.insert(name.to_string(), record(dir.path(), name, &sets));
     }
-    let now = Value::Object(now);
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/runs.json");
-    if std::env::var_os("TEXTGAN_BLESS").is_some() {
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(&file, serde_json::to_string_pretty(&now).unwrap() + "\n").unwrap();
-        return;
-    }
-    let golden: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    let golden = intended_changes(golden);
-    let mut diffs = Vec::new();
-    same(&golden, &now, "runs", &mut diffs);
-    assert!(
-        diffs.is_empty(),
-        "{} differences from tests/golden/runs.json:\n{}",
-        diffs.len(),
-        diffs.join("\n")
-    );
+    compare_or_bless("runs.json", Value::Object(now), intended_changes);
 }
