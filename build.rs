@@ -9,10 +9,15 @@
 //! kernels; the torch wheel ships its CUDA libraries, so the binary still runs without a GPU.
 //! The rpath points at the libtorch that torch-sys built against.
 //!
+//! What is optional is a Cargo feature (Cargo.toml): `cuda-graph`, `dist` (Gloo), `nccl`,
+//! `fused` (the CPU ops). A feature that is on but whose headers are missing is left out with
+//! a warning, and the build reruns when they appear (`rerun-if-changed` on where they go), so
+//! installing them later and building again is enough.
+//!
 //! The shim needs the CUDA runtime headers, which the torch wheel's `nvidia-cuda-runtime`
 //! dependency ships (site-packages/nvidia/cu13/include, or CUDA_HOME). Without them, or with a
-//! CPU-only libtorch, or with TEXTGAN_NO_CUDA_GRAPH set, it is left out and `textgan::cuda_graph`
-//! reports CUDA graphs as unavailable.
+//! CPU-only libtorch, or without the `cuda-graph` feature, it is left out and
+//! `textgan::cuda_graph` reports CUDA graphs as unavailable.
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -20,7 +25,6 @@ fn main() {
     println!("cargo:rustc-check-cfg=cfg(textgan_cuda_graph)");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
-    println!("cargo:rerun-if-env-changed=TEXTGAN_NO_CUDA_GRAPH");
     println!("cargo:rustc-check-cfg=cfg(textgan_cpu_ops)");
     println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
     println!("cargo:rerun-if-changed=csrc/max_over_time.cpp");
@@ -35,7 +39,7 @@ fn main() {
     build_cpu_ops(&lib);
     build_dist(&lib);
     if lib.join("libtorch_cuda.so").exists() {
-        let wanted = std::env::var_os("TEXTGAN_NO_CUDA_GRAPH").is_none();
+        let wanted = feature("CUDA_GRAPH");
         if let Some(cuda_includes) = cuda_include_dirs(&lib).filter(|_| wanted) {
             build_shim(&lib, &cuda_includes);
         }
@@ -77,6 +81,18 @@ fn cuda_include_dirs(lib: &Path) -> Option<Vec<PathBuf>> {
     Some(dirs)
 }
 
+/// Whether the Cargo feature `name` (upper case, `-` as `_`) is on.
+fn feature(name: &str) -> bool {
+    std::env::var_os(format!("CARGO_FEATURE_{name}")).is_some()
+}
+
+/// Reruns the build when `file` appears or changes: it is watched where it exists, else the
+/// nearest folder above it that does (whose contents change when the file is installed).
+fn rerun_when_present(file: &Path) {
+    let watched = file.ancestors().find(|p| p.exists()).unwrap_or(file);
+    println!("cargo:rerun-if-changed={}", watched.display());
+}
+
 /// A C++ build against the libtorch headers, with the flags libtorch was built with.
 fn torch_cpp(lib: &Path) -> cc::Build {
     let include = lib.parent().expect("libtorch root").join("include");
@@ -98,8 +114,7 @@ fn torch_cpp(lib: &Path) -> cc::Build {
 /// The CNN discriminator's fused CPU autograd ops (csrc/max_over_time.cpp, csrc/highway.cpp);
 /// without them it takes its plain torch path everywhere.
 fn build_cpu_ops(lib: &Path) {
-    println!("cargo:rerun-if-env-changed=TEXTGAN_NO_FUSED");
-    if std::env::var_os("TEXTGAN_NO_FUSED").is_some() {
+    if !feature("FUSED") {
         return;
     }
     let mut build = torch_cpp(lib);
@@ -117,18 +132,16 @@ fn build_cpu_ops(lib: &Path) {
 /// libgloo-dev puts them in /usr/include (`TEXTGAN_GLOO_INCLUDE` names another folder). NCCL
 /// needs nccl.h (the wheel's nvidia-nccl) and CUDA headers complete enough for ATen's CUDA
 /// ones (nvidia-cuda-runtime, -crt and -cccl; scripts/setup-torch.sh installs them). Each is
-/// left out when its headers are missing or TEXTGAN_NO_DIST / TEXTGAN_NO_NCCL is set, and
+/// left out when its feature (`dist`, `nccl`) is off or its headers are missing, and
 /// `textgan::dist` says so when a run asks for it.
 fn build_dist(lib: &Path) {
     println!("cargo:rustc-check-cfg=cfg(textgan_gloo)");
     println!("cargo:rustc-check-cfg=cfg(textgan_nccl)");
-    println!("cargo:rerun-if-env-changed=TEXTGAN_NO_DIST");
-    println!("cargo:rerun-if-env-changed=TEXTGAN_NO_NCCL");
     println!("cargo:rerun-if-env-changed=TEXTGAN_GLOO_INCLUDE");
     for f in ["dist.hpp", "dist_gloo.cpp", "dist_nccl.cpp"] {
         println!("cargo:rerun-if-changed=csrc/{f}");
     }
-    if std::env::var_os("TEXTGAN_NO_DIST").is_some() {
+    if !feature("DIST") {
         return;
     }
     let api = lib
@@ -138,7 +151,9 @@ fn build_dist(lib: &Path) {
     let include = std::env::var_os("TEXTGAN_GLOO_INCLUDE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/include"));
-    let gloo = include.join("gloo/allreduce.h").exists();
+    let header = include.join("gloo/allreduce.h");
+    rerun_when_present(&header);
+    let gloo = header.exists();
     if gloo {
         let mut build = torch_cpp(lib);
         build
@@ -151,11 +166,11 @@ fn build_dist(lib: &Path) {
         println!("cargo:rustc-cfg=textgan_gloo");
     } else {
         println!(
-            "cargo:warning=Gloo process groups left out: no Gloo headers in {} (apt-get install libgloo-dev)",
+            "cargo:warning=Gloo process groups left out: no Gloo headers in {} (apt-get install libgloo-dev, then build again)",
             include.display()
         );
     }
-    let nccl = nccl_include_dirs(lib).filter(|_| std::env::var_os("TEXTGAN_NO_NCCL").is_none());
+    let nccl = feature("NCCL").then(|| nccl_include_dirs(lib)).flatten();
     if let Some(dirs) = &nccl {
         let mut build = torch_cpp(lib);
         build.include(&api).flag("-DUSE_C10D_NCCL");
@@ -195,6 +210,9 @@ fn nccl_include_dirs(lib: &Path) -> Option<Vec<PathBuf>> {
         cuda.join("crt/host_config.h"),
         cuda.join("nv/target"),
     ];
+    for p in &needed {
+        rerun_when_present(p);
+    }
     if let Some(missing) = needed.iter().find(|p| !p.exists()) {
         println!(
             "cargo:warning=NCCL process groups left out: {} is missing (scripts/setup-torch.sh installs the CUDA headers)",

@@ -12,4 +12,6 @@ if [ -z "${TEXTGAN_DATA:-}" ] && [ -d "$root/../shared/data" ]; then
   export TEXTGAN_DATA="$(cd "$root/../shared/data" && pwd)"
   echo "test.sh: TEXTGAN_DATA=$TEXTGAN_DATA" >&2
 fi
-cargo test --release "$@"
+# The fault-injection hooks (kills, signals, NaN updates, a rank that parts) are compiled in
+# for the tests only; a plain `cargo test --release` skips the tests that need them.
+cargo test --release --features test-hooks "$@"

@@ -1,5 +1,6 @@
 //! `textgan serve` end to end: the binary on a free loopback port, driven over HTTP like a
 //! client would (and, where Chromium is installed, by a headless browser), and `textgan report`.
+#![cfg(feature = "serve")]
 mod common;
 use common::{gan_args, ok, Fixture};
 use serde_json::{json, Value};

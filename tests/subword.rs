@@ -89,7 +89,9 @@ fn trained_subword_tokenizers_match_python_tokenizers() {
         }
         let o = ok(&["sample", "--run", &run, "-n", "3", "--seed", "1"]);
         assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
-        served_completions_spell_the_text(&run);
+        if cfg!(feature = "serve") {
+            served_completions_spell_the_text(&run);
+        }
     }
 }
 

@@ -46,6 +46,21 @@ impl Backend {
     }
 }
 
+/// `Ok` when this build has `backend`; else what to do to get it, in one line.
+pub fn check_available(backend: Backend, world: usize) -> std::result::Result<(), String> {
+    if available(Some(backend)) {
+        return Ok(());
+    }
+    Err(format!(
+        "this textgan was built without {backend:?}, so it cannot train in {world} processes that way ({})",
+        match (backend, cfg!(feature = "dist")) {
+            (_, false) => "build with the `dist` feature: cargo build --release --features dist",
+            (Backend::Gloo, true) => "run `sudo apt-get install libgloo-dev`, then ./textgan again: it rebuilds with Gloo",
+            (Backend::Nccl, true) => "it needs a CUDA libtorch and scripts/setup-torch.sh's CUDA headers",
+        }
+    ))
+}
+
 /// Whether this build has a process group (Gloo needs Gloo's headers when built, NCCL a CUDA
 /// libtorch and the CUDA headers); with `Some`, whether it has that one.
 pub fn available(backend: Option<Backend>) -> bool {
@@ -149,17 +164,8 @@ impl ProcessGroup {
     /// the same timeout. Under Gloo `GLOO_SOCKET_IFNAME` names the interface to bind; under
     /// NCCL each rank takes CUDA device `LOCAL_RANK`.
     pub fn init_with(env: &DistEnv, timeout: Duration, backend: Backend) -> Result<ProcessGroup> {
-        if !available(Some(backend)) {
-            return Err(Error::Dist(format!(
-                "rank {}: this textgan was built without {backend:?}, so it cannot train in {} processes that way ({})",
-                env.rank,
-                env.world,
-                match backend {
-                    Backend::Gloo => "install libgloo-dev and rebuild",
-                    Backend::Nccl => "it needs a CUDA libtorch and scripts/setup-torch.sh's CUDA headers",
-                }
-            )));
-        }
+        check_available(backend, env.world)
+            .map_err(|e| Error::Dist(format!("rank {}: {e}", env.rank)))?;
         #[cfg(textgan_dist)]
         {
             let host = c_string(env.master_addr.clone(), "MASTER_ADDR")?;

@@ -5,16 +5,25 @@
 //! milliseconds of each other, up to a batch size, and answers all draws with the same
 //! settings in one batched forward pass ([`worker`]). The HTTP side ([`http`]) parses,
 //! checks, queues and answers; it never touches the file system beyond the runs it was given.
+//!
+//! The HTTP side (axum, tokio) is the `serve` feature; the engine and the report are built
+//! without it.
 mod engine;
+#[cfg(feature = "serve")]
 mod errors;
+#[cfg(feature = "serve")]
 pub mod http;
+#[cfg(feature = "serve")]
 mod metrics;
+#[cfg(feature = "serve")]
 mod openai;
 pub mod report;
 mod scoring;
+#[cfg(feature = "serve")]
 mod worker;
 
 pub use engine::{invalid, Engine, Prepared, RowCond, Text, TokenScore};
+#[cfg(feature = "serve")]
 pub use worker::{Job, RunHandle, RunInfo, WorkerConfig};
 
 use crate::models::Sampling;

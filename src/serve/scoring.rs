@@ -278,7 +278,11 @@ mod tests {
     /// characters and each subword kind (a piece inside a word has no space before it).
     #[test]
     fn alternatives_are_spelled_as_the_tokens_they_would_be() {
-        let lines = ["the cat sat on the mat", "a dog ran in the park", "the kitten sat"];
+        let lines = [
+            "the cat sat on the mat",
+            "a dog ran in the park",
+            "the kitten sat",
+        ];
         let mut vocabs = vec![
             Vocab::build(lines.iter().copied(), Tokenizer::Word, 1000, 1),
             Vocab::build(lines.iter().copied(), Tokenizer::Char, 1000, 1),

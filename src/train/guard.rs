@@ -122,7 +122,12 @@ pub(crate) type Hook = std::sync::OnceLock<Option<(usize, usize)>>;
 
 /// A test hook's `STEPS[:COUNT]` (count 1 by default), read from the environment variable
 /// `name` into `cell` once: the run loop asks every step.
+/// Always `None` unless the `test-hooks` feature is on (the test suite's build): a release
+/// build reads no such variable.
 pub(crate) fn test_hook(cell: &'static Hook, name: &str) -> Option<(usize, usize)> {
+    if !cfg!(feature = "test-hooks") {
+        return None;
+    }
     *cell.get_or_init(|| {
         let v = std::env::var(name).ok()?;
         let (at, count) = v.split_once(':').unwrap_or((&v, "1"));

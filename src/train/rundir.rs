@@ -294,7 +294,8 @@ fn new_id() -> String {
 /// The test hook `TEXTGAN_TEST_KILL=POINT:STEPS`: whether to die at `point` after `steps`
 /// optimizer steps (MLE and adversarial together).
 fn test_kill_due(point: &str, steps: usize) -> bool {
-    std::env::var("TEXTGAN_TEST_KILL").is_ok_and(|v| v == format!("{point}:{steps}"))
+    cfg!(feature = "test-hooks")
+        && std::env::var("TEXTGAN_TEST_KILL").is_ok_and(|v| v == format!("{point}:{steps}"))
 }
 
 /// Dies by SIGKILL at a test hook's point, as a power cut or `kill -9` would.

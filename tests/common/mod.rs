@@ -219,3 +219,13 @@ pub fn exits_0_within(child: &mut std::process::Child, secs: u64) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Whether this build has the fault-injection hooks (the `test-hooks` feature, which
+/// scripts/test.sh turns on); says why a test skipped when not.
+pub fn hooks_here() -> bool {
+    let on = cfg!(feature = "test-hooks");
+    if !on {
+        eprintln!("skipped: needs the test-hooks feature (scripts/test.sh builds with it)");
+    }
+    on
+}

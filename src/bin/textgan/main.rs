@@ -7,10 +7,13 @@ mod data;
 mod eval;
 mod export;
 mod launch;
+#[cfg(feature = "serve")]
 mod loadtest;
 mod presets;
 mod progress;
+mod report;
 mod sample;
+#[cfg(feature = "serve")]
 mod serve;
 mod sweep;
 mod sweep_beam;
@@ -52,10 +55,12 @@ enum Command {
     /// Write a run's generator as a Hugging Face GPT-2 model folder (config.json, model.safetensors).
     Export(export::ExportArgs),
     /// Serve runs over HTTP: a JSON API (OpenAI-style completions too) and a web page with per-token heatmaps.
+    #[cfg(feature = "serve")]
     Serve(serve::ServeArgs),
     /// Write one self-contained HTML report of runs: config, curves, metrics, samples with heatmaps.
-    Report(serve::ReportArgs),
+    Report(report::ReportArgs),
     /// Concurrent clients against a running `textgan serve`: throughput, latency percentiles, server memory.
+    #[cfg(feature = "serve")]
     Loadtest(loadtest::LoadtestArgs),
     /// List the bundled config presets, or print one.
     Presets {
@@ -78,8 +83,10 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Data(a) => data::run(a),
         Command::Export(a) => export::run(a),
+        #[cfg(feature = "serve")]
         Command::Serve(a) => serve::run(a),
-        Command::Report(a) => serve::report(a),
+        Command::Report(a) => report::report(a),
+        #[cfg(feature = "serve")]
         Command::Loadtest(a) => loadtest::run(a),
         Command::Presets { name } => presets::show(name.as_deref()),
     };

@@ -173,6 +173,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if a.nproc_per_node > 1 && std::env::var_os("WORLD_SIZE").is_none() {
         let nccl = backend == textgan::dist::Backend::Nccl;
         crate::launch::check_bound(a.nproc_per_node, nccl, a.oversubscribe)?;
+        textgan::dist::check_available(backend, a.nproc_per_node).map_err(anyhow::Error::msg)?;
         return crate::launch::launch(a.nproc_per_node);
     }
     let job = crate::launch::join(backend)?;
