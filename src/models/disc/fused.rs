@@ -8,7 +8,7 @@
 //! backward pass, written again as a mostly-zero gradient. `csrc/max_over_time.cpp` is one
 //! autograd op instead: the forward pass keeps each filter's running maximum in registers while
 //! the windows stream past, the backward pass touches only the window at each maximum. It is
-//! built by `build.rs` against the libtorch headers; where it is not (`TEXTGAN_NO_FUSED`), or
+//! built by `build.rs` against the libtorch headers; where it is not (without the `fused` feature), or
 //! the input holds a NaN or an infinity (the running maximum would pass over a NaN, torch's max
 //! passes it on), the same numbers come from the matrix products.
 //!
