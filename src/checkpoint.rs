@@ -255,6 +255,22 @@ fn hash_meta(mut h: Sha256, meta: &HashMap<String, String>) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether the tensors and metadata hash to the SHA-256 stored with them (true for a
+/// checkpoint written before there was one).
+fn hash_matches(st: &SafeTensors, meta: &HashMap<String, String>) -> bool {
+    let Some(want) = meta.get(HASH) else {
+        return true;
+    };
+    let mut views = st.tensors();
+    views.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut h = Sha256::new();
+    for (name, v) in &views {
+        let shape: Vec<i64> = v.shape().iter().map(|&d| d as i64).collect();
+        hash_tensor(&mut h, name, &shape, v.data());
+    }
+    hash_meta(h, meta) == *want
+}
+
 /// Reads and checks a checkpoint.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
@@ -286,19 +302,10 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     };
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("truncated or corrupt ({e:?})")))?;
-    if let Some(want) = meta.get(HASH) {
-        let mut views = st.tensors();
-        views.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut h = Sha256::new();
-        for (name, v) in &views {
-            let shape: Vec<i64> = v.shape().iter().map(|&d| d as i64).collect();
-            hash_tensor(&mut h, name, &shape, v.data());
-        }
-        if hash_meta(h, &meta) != *want {
-            return Err(bad(
-                "corrupt: its contents do not match the SHA-256 stored in it (a changed or damaged file; restore it from a copy)".into(),
-            ));
-        }
+    if !hash_matches(&st, &meta) {
+        return Err(bad(
+            "corrupt: its contents do not match the SHA-256 stored in it (a changed or damaged file; restore it from a copy)".into(),
+        ));
     }
     let field = |k: &str| {
         meta.get(k)

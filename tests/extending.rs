@@ -137,6 +137,7 @@ fn a_registered_algorithm_trains_like_a_built_in() {
         "gan.eval_every=2",
         "gan.batch_size=8",
         "gan.d_steps=1",
+        "gan.d_pretrain_steps=2",
         "discriminator.kind=\"cnn\"",
         "discriminator.embed_dim=8",
         "discriminator.filter_sizes=[2, 3]",

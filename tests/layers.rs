@@ -118,19 +118,37 @@ fn code_lines(text: &str) -> usize {
         .count()
 }
 
-/// Functions longer than `max` lines: (name, lines).
+/// What follows `fn ` on a line that declares a function, whatever its visibility
+/// (`pub`, `pub(crate)`, `pub(super)`, `pub(in ...)`) and qualifiers (`const`, `async`,
+/// `unsafe`, `extern "C"`).
+fn fn_signature(line: &str) -> Option<&str> {
+    let mut l = line.trim_start();
+    if let Some(rest) = l.strip_prefix("pub") {
+        l = match rest.strip_prefix('(') {
+            Some(r) => r.split_once(')')?.1.trim_start(),
+            None => rest.strip_prefix(' ')?,
+        };
+    }
+    loop {
+        let before = l;
+        for q in ["const ", "async ", "unsafe ", "extern \"C\" "] {
+            l = l.strip_prefix(q).unwrap_or(l);
+        }
+        if l == before {
+            break;
+        }
+    }
+    l.strip_prefix("fn ")
+}
+
+/// Functions longer than `max` lines: (name, lines). Nested functions count on their own
+/// (and within the function around them).
 fn long_functions(text: &str, max: usize) -> Vec<(String, usize)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        let l = lines[i].trim_start();
-        let after_fn = l
-            .strip_prefix("pub ")
-            .or_else(|| l.strip_prefix("pub(crate) "))
-            .unwrap_or(l)
-            .strip_prefix("fn ");
-        let Some(sig) = after_fn else {
+        let Some(sig) = fn_signature(lines[i]) else {
             i += 1;
             continue;
         };
@@ -156,7 +174,8 @@ fn long_functions(text: &str, max: usize) -> Vec<(String, usize)> {
         if started && j - i + 1 > max {
             out.push((name, j - i + 1));
         }
-        i = if started { j.max(i) + 1 } else { i + 1 };
+        // The next line, not the end of the body: functions nested in this one are seen too.
+        i += 1;
     }
     out
 }
@@ -186,5 +205,31 @@ fn files_and_functions_stay_short() {
     assert_eq!(
         long_functions("fn a() {\n1\n2\n3\n}\n", 3),
         vec![("a".to_string(), 5)]
+    );
+    // Every visibility and qualifier, and a function nested in a short-enough one.
+    for head in [
+        "pub(super) fn",
+        "pub(in crate::x) fn",
+        "pub const fn",
+        "async fn",
+        "pub(crate) unsafe fn",
+    ] {
+        assert_eq!(
+            long_functions(&format!("{head} b() {{\n1\n2\n3\n}}\n"), 3),
+            vec![("b".to_string(), 5)],
+            "{head}"
+        );
+    }
+    let nested = "fn outer() {\n    fn inner() {\n1\n2\n3\n    }\n}\n";
+    assert_eq!(
+        long_functions(nested, 5),
+        vec![("outer".to_string(), 7)],
+        "the outer one counts its nested function"
+    );
+    let long_inner = "fn outer() {\n    fn inner() {\n1\n2\n3\n4\n5\n    }\n}\n";
+    assert_eq!(
+        long_functions(long_inner, 6),
+        vec![("outer".to_string(), 9), ("inner".to_string(), 7)],
+        "a nested function is checked on its own"
     );
 }

@@ -320,21 +320,11 @@ impl Engine {
             texts.truncate(n);
             return Ok(texts);
         }
-        // A labelled run without a label: the texts cycle through the labels as they do
-        // without reranking, each the best left of its label.
-        let labels = &self.gen.vocab.labels;
-        let mut by_label: Vec<std::collections::VecDeque<Text>> =
-            vec![Default::default(); labels.len()];
-        for t in texts {
-            let l = t
-                .label
-                .as_ref()
-                .and_then(|l| labels.iter().position(|x| x == l));
-            by_label[l.unwrap_or(0)].push_back(t);
-        }
-        Ok((0..n)
-            .filter_map(|i| by_label[i % labels.len()].pop_front())
-            .collect())
+        Ok(super::scoring::cycle_labels(
+            texts,
+            &self.gen.vocab.labels,
+            n,
+        ))
     }
 
     /// Texts for draws that share a key (see [`Prepared::key`]), in one batch: one list of

@@ -69,6 +69,23 @@ fn alt_pieces(v: &crate::data::Vocab, row: &[i64], j: usize, alts: &[i64]) -> Ve
     }
 }
 
+/// The first `n` of `texts` (best first) as a labelled run without a label gives them: cycling
+/// through `labels`, each line the best left of its label.
+pub(super) fn cycle_labels(texts: Vec<Text>, labels: &[String], n: usize) -> Vec<Text> {
+    let mut by_label: Vec<std::collections::VecDeque<Text>> =
+        vec![Default::default(); labels.len()];
+    for t in texts {
+        let l = t
+            .label
+            .as_ref()
+            .and_then(|l| labels.iter().position(|x| x == l));
+        by_label[l.unwrap_or(0)].push_back(t);
+    }
+    (0..n)
+        .filter_map(|i| by_label[i % labels.len()].pop_front())
+        .collect()
+}
+
 impl Engine {
     /// Texts with their per-token scores, for rows of ids (`<eos>` last where they ended); the
     /// first `prompt` tokens are the prompt; `given`: the log-probabilities, where known.

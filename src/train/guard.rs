@@ -117,6 +117,23 @@ pub(crate) fn test_poison(steps_done: usize) {
     }
 }
 
+/// The test hook `TEXTGAN_TEST_SIGNAL=STEPS[:COUNT]`: after `STEPS` optimizer steps the process
+/// sends itself SIGTERM (`COUNT` times, default once), as a user's Ctrl-C or a scheduler would.
+pub(super) fn test_signal(steps: usize) {
+    static HOOK: Hook = Hook::new();
+    let Some((at, count)) = test_hook(&HOOK, "TEXTGAN_TEST_SIGNAL") else {
+        return;
+    };
+    if at == steps {
+        for _ in 0..count {
+            // SAFETY: raising a signal on our own process.
+            unsafe {
+                libc::raise(libc::SIGTERM);
+            }
+        }
+    }
+}
+
 /// A test hook's parsed value, read once per process.
 pub(crate) type Hook = std::sync::OnceLock<Option<(usize, usize)>>;
 

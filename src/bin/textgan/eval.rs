@@ -165,6 +165,30 @@ fn lm_run<'a>(
     })
 }
 
+/// The lines of `--samples`, `--references` and `--train`, where given, in `--encoding`.
+type Files = (
+    Option<Vec<String>>,
+    Option<Vec<String>>,
+    Option<Vec<String>>,
+);
+fn read_files(a: &EvalArgs) -> Result<Files> {
+    let read = |p: &Option<PathBuf>| -> Result<Option<Vec<String>>> {
+        p.as_deref()
+            .map(|p| eval_lines_in(p, &a.encoding))
+            .transpose()
+    };
+    Ok((read(&a.samples)?, read(&a.references)?, read(&a.train)?))
+}
+
+/// `--beam` only where the evaluation translates: a run on pairs without `--samples`.
+fn check_beam(a: &EvalArgs, ctx: Option<&RunContext>, given_samples: bool) -> Result<()> {
+    let translates = ctx.is_some_and(|c| c.corpus.sources.is_some() && !given_samples);
+    if a.beam.is_some() && !translates {
+        bail!("--beam applies to a run trained on pairs (it translates the run's test sources); this evaluation samples: use --temperature");
+    }
+    Ok(())
+}
+
 /// The arguments' ranges.
 fn check(a: &EvalArgs) -> Result<()> {
     if a.run.is_none() && a.samples.is_none() {
@@ -201,22 +225,14 @@ pub fn run(a: EvalArgs) -> Result<()> {
     check(&a)?;
     let device = textgan::device::resolve(&a.device)?;
     // Read the files first: a bad file fails before any model work.
-    let read = |p: &Path| eval_lines_in(p, &a.encoding);
-    let sample_lines = a.samples.as_deref().map(read).transpose()?;
-    let ref_lines = a.references.as_deref().map(read).transpose()?;
-    let train_lines = a.train.as_deref().map(read).transpose()?;
+    let (sample_lines, ref_lines, train_lines) = read_files(&a)?;
     let ctx = a
         .run
         .as_deref()
         .map(|d| RunContext::load(d, device))
         .transpose()?;
 
-    let translates = ctx
-        .as_ref()
-        .is_some_and(|c| c.corpus.sources.is_some() && sample_lines.is_none());
-    if a.beam.is_some() && !translates {
-        bail!("--beam applies to a run trained on pairs (it translates the run's test sources); this evaluation samples: use --temperature");
-    }
+    check_beam(&a, ctx.as_ref(), sample_lines.is_some())?;
     if let Some(c) = ctx.as_ref().filter(|c| {
         c.corpus.is_labelled() || (c.corpus.sources.is_some() && sample_lines.is_none())
     }) {

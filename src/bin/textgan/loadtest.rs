@@ -29,6 +29,21 @@ pub struct LoadtestArgs {
     out: Option<std::path::PathBuf>,
 }
 
+/// `--out` can take the summary: checked before the load, not after it.
+fn check_out(p: &std::path::Path) -> Result<()> {
+    let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+    if p.is_dir() {
+        bail!(
+            "--out {}: a folder; give a file to write the summary to",
+            p.display()
+        );
+    }
+    if parent.is_some_and(|d| !d.is_dir()) {
+        bail!("--out {}: its folder does not exist", p.display());
+    }
+    Ok(())
+}
+
 /// The server's resident and peak memory in MiB, from its `/metrics`.
 fn server_memory(url: &str) -> Option<(f64, f64)> {
     let text = ureq::get(&format!("{url}/metrics"))
@@ -60,17 +75,7 @@ pub fn run(a: LoadtestArgs) -> Result<()> {
         bail!("--clients and --requests must be at least 1");
     }
     if let Some(p) = &a.out {
-        // Checked before the load, not after it.
-        let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
-        if p.is_dir() {
-            bail!(
-                "--out {}: a folder; give a file to write the summary to",
-                p.display()
-            );
-        }
-        if parent.is_some_and(|d| !d.is_dir()) {
-            bail!("--out {}: its folder does not exist", p.display());
-        }
+        check_out(p)?;
     }
     let body: serde_json::Value = serde_json::from_str(&a.body).context("--body is not JSON")?;
     let url = a.url.trim_end_matches('/').to_string();

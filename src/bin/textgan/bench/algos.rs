@@ -7,22 +7,8 @@ use textgan::config::{Override, RunConfig};
 use textgan::data::Vocab;
 use textgan::models::{GeneratorConfig, GeneratorModel};
 
-/// Median seconds of `reps` adversarial steps of `step`'s algorithm at size `s`, after at most
-/// one untimed step.
-pub(super) fn adversarial_step(
-    step: Step,
-    s: &Setup,
-    (gcfg, model): (&GeneratorConfig, &GeneratorModel),
-    vocab: &Vocab,
-    device: Device,
-    reps: usize,
-    a: &BenchArgs,
-) -> Result<f64> {
-    let base = RunConfig {
-        generator: gcfg.clone(),
-        ..Default::default()
-    }
-    .to_table();
+/// The config overrides of `step`'s algorithm at the benchmark's sizes.
+fn step_overrides(step: &Step, s: &Setup, a: &BenchArgs) -> Vec<Override> {
     let mut sets = vec![
         Override::new("gan.batch_size", s.batch),
         Override::new("gan.steps", 1000),
@@ -87,6 +73,26 @@ pub(super) fn adversarial_step(
             Override::new("discriminator.kind", "lstm"),
         ]),
     }
+    sets
+}
+
+/// Median seconds of `reps` adversarial steps of `step`'s algorithm at size `s`, after at most
+/// one untimed step.
+pub(super) fn adversarial_step(
+    step: Step,
+    s: &Setup,
+    (gcfg, model): (&GeneratorConfig, &GeneratorModel),
+    vocab: &Vocab,
+    device: Device,
+    reps: usize,
+    a: &BenchArgs,
+) -> Result<f64> {
+    let base = RunConfig {
+        generator: gcfg.clone(),
+        ..Default::default()
+    }
+    .to_table();
+    let sets = step_overrides(&step, s, a);
     let cfg = RunConfig::resolve(base, &sets)?;
     let real: Vec<Vec<i64>> = (0..1000)
         .map(|_| {
