@@ -76,6 +76,9 @@ fn kills_at_any_point_resume_to_the_uninterrupted_run() {
         "after-metrics:4",
         "after-samples:4",
         "in-checkpoint:4",
+        // After MLE's last checkpoint, before the adversarial phase's first record: the
+        // resumed process builds the discriminator afresh, from the run's seed.
+        "adv-start:4",
         "after-metrics:6",
         "in-checkpoint:8",
     ]

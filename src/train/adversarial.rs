@@ -74,6 +74,12 @@ impl AdvPhase {
 
     /// Builds the algorithm, pretrains the discriminator and records the starting point.
     fn start(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<()> {
+        // Between MLE's last checkpoint and the phase's first record (the test suite's kill).
+        super::rundir::test_kill("adv-start", t.progress.steps());
+        // The discriminator's initial weights (and every other draw the build makes) come from
+        // the run's seed and the MLE steps taken, not from torch's state as MLE left it: a
+        // process that resumes from MLE's last checkpoint builds the same phase.
+        seed_step(t.cfg.train.seed, 1 << 41 | t.progress.step as u64);
         let algo = t.build_algorithm();
         let init = &t.cfg.gan.adv.d_init;
         if !init.is_empty() {

@@ -299,7 +299,7 @@ fn test_kill_due(point: &str, steps: usize) -> bool {
 }
 
 /// Dies by SIGKILL at a test hook's point, as a power cut or `kill -9` would.
-fn test_kill(point: &str, steps: usize) {
+pub(crate) fn test_kill(point: &str, steps: usize) {
     if test_kill_due(point, steps) {
         kill_self();
     }

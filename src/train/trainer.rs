@@ -348,6 +348,7 @@ impl Trainer {
         hooks: &mut dyn Hooks,
     ) -> Result<Option<Outcome>> {
         if phase.done(self) >= phase.total(self) {
+            phase.finish(self); // done before a resume: it ends as a run to its end does
             return Ok(None);
         }
         phase.begin(self, hooks)?;
@@ -363,7 +364,7 @@ impl Trainer {
                 self.evaluate(phase, hooks)?;
                 last_eval = Some(phase.done(self));
             }
-            test_signal(self.progress.steps());
+            super::guard::test_signal(self.progress.steps());
             if hooks.should_stop() && phase.done(self) < phase.total(self) {
                 self.save(phase)?;
                 let steps = self.progress.steps();
@@ -439,22 +440,5 @@ impl Trainer {
         }
         self.dir
             .save_checkpoint(&self.cfg, &self.data.corpus.vocab, &self.progress, &tensors)
-    }
-}
-
-/// The test hook `TEXTGAN_TEST_SIGNAL=STEPS[:COUNT]`: after `STEPS` optimizer steps the process
-/// sends itself SIGTERM (`COUNT` times, default once), as a user's Ctrl-C or a scheduler would.
-fn test_signal(steps: usize) {
-    static HOOK: super::guard::Hook = super::guard::Hook::new();
-    let Some((at, count)) = super::guard::test_hook(&HOOK, "TEXTGAN_TEST_SIGNAL") else {
-        return;
-    };
-    if at == steps {
-        for _ in 0..count {
-            // SAFETY: raising a signal on our own process.
-            unsafe {
-                libc::raise(libc::SIGTERM);
-            }
-        }
     }
 }
