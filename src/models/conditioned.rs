@@ -8,6 +8,7 @@
 //! a relational memory it is CatGAN's conditioning: a one-hot label concatenated to the input
 //! and multiplied by the input weights adds a learned per-class vector to the input projection.
 //! SentiGAN instead trains one generator per class ([`PerClassGenerator`]).
+use super::disc::wrap::{InputTransform, Wrapped};
 use super::disc::Discriminator;
 use super::{Condition, Generator, State};
 use tch::{nn, Device, Kind, Tensor};
@@ -245,66 +246,35 @@ impl Generator for PerClassGenerator {
     }
 }
 
-/// A discriminator reading a label: its row's class vector added to every input embedding, so
-/// it judges "real text of this class" rather than "real text".
-pub struct LabelDiscriminator {
-    inner: Box<dyn Discriminator>,
+/// A label's learned vector added to every input embedding of its row.
+pub struct ClassVectors {
     table: Tensor,
 }
 
-impl LabelDiscriminator {
-    pub fn new(p: &nn::Path, inner: Box<dyn Discriminator>, classes: i64) -> Self {
-        let p = p / "label";
-        let dim = embed_dim(|t| inner.embed(t), p.device());
-        LabelDiscriminator {
-            table: class_table(&p, classes, dim),
-            inner,
-        }
-    }
-
-    /// `emb` with each row's class vector added (as it is without a label).
-    fn with_label(&self, emb: &Tensor, cond: &Condition) -> Tensor {
+impl InputTransform for ClassVectors {
+    fn apply(&self, emb: &Tensor, cond: &Condition, _train: bool) -> Tensor {
         match cond {
             Condition::Label(l) => emb + self.table.index_select(0, l).unsqueeze(1),
             _ => emb.shallow_clone(),
         }
     }
+    fn consumes_condition(&self) -> bool {
+        true
+    }
 }
 
-impl Discriminator for LabelDiscriminator {
-    fn embed(&self, tokens: &Tensor) -> Tensor {
-        self.inner.embed(tokens)
-    }
-    fn embed_soft(&self, probs: &Tensor) -> Tensor {
-        self.inner.embed_soft(probs)
-    }
-    fn forward_embedded(&self, emb: &Tensor, train: bool) -> Tensor {
-        self.inner.forward_embedded(emb, train)
-    }
-    fn forward_embedded_given(&self, emb: &Tensor, cond: &Condition, train: bool) -> Tensor {
-        self.inner
-            .forward_embedded(&self.with_label(emb, cond), train)
-    }
-    fn min_len(&self) -> i64 {
-        self.inner.min_len()
-    }
-    fn per_token(&self, emb: &Tensor, train: bool) -> Option<Tensor> {
-        self.inner.per_token(emb, train)
-    }
-    fn per_token_given(&self, emb: &Tensor, cond: &Condition, train: bool) -> Option<Tensor> {
-        self.inner.per_token(&self.with_label(emb, cond), train)
-    }
-    fn features_scored(&self, emb: &Tensor, train: bool) -> Option<(Tensor, Tensor)> {
-        self.inner.features_scored(emb, train)
-    }
-    fn features_scored_given(
-        &self,
-        emb: &Tensor,
-        cond: &Condition,
-        train: bool,
-    ) -> Option<(Tensor, Tensor)> {
-        self.inner
-            .features_scored(&self.with_label(emb, cond), train)
+/// A discriminator reading a label: its row's class vector added to every input embedding, so
+/// it judges "real text of this class" rather than "real text".
+pub type LabelDiscriminator = Wrapped<ClassVectors>;
+
+impl LabelDiscriminator {
+    pub fn new(p: &nn::Path, inner: Box<dyn Discriminator>, classes: i64) -> Self {
+        let p = p / "label";
+        let dim = embed_dim(|t| inner.embed(t), p.device());
+        let how = ClassVectors {
+            table: class_table(&p, classes, dim),
+        };
+        Wrapped { inner, how }
     }
 }
 

@@ -13,6 +13,7 @@ mod noise;
 mod pair;
 mod transformer;
 pub mod trunk;
+pub mod wrap;
 
 pub use cnn::{CnnDiscConfig, CnnDiscriminator, Highway};
 pub use fused::twice_differentiable;

@@ -1,77 +1,37 @@
 //! Instance noise (Sønderby et al. 2016; Arjovsky and Bottou 2017): Gaussian noise on a
 //! discriminator's input embeddings whenever it trains, so real and generated inputs overlap
 //! and its gradient stays informative. Evaluation-mode passes see the inputs as they are.
+use super::wrap::{InputTransform, Wrapped};
 use super::Discriminator;
 use crate::data::Condition;
 use tch::Tensor;
 
-/// A discriminator whose training-mode passes read `emb + sigma * N(0, I)`.
-pub struct NoisyDiscriminator {
-    inner: Box<dyn Discriminator>,
+/// Gaussian noise of standard deviation `sigma` on the embeddings, in training mode only.
+pub struct Noise {
     sigma: f64,
 }
 
-impl NoisyDiscriminator {
-    pub fn new(inner: Box<dyn Discriminator>, sigma: f64) -> Self {
-        NoisyDiscriminator { inner, sigma }
-    }
-
-    fn noisy(&self, emb: &Tensor, train: bool) -> Tensor {
+impl InputTransform for Noise {
+    fn apply(&self, emb: &Tensor, _cond: &Condition, train: bool) -> Tensor {
         match train {
             true => emb + Tensor::randn_like(emb) * self.sigma,
             false => emb.shallow_clone(),
         }
     }
+    fn consumes_condition(&self) -> bool {
+        false
+    }
 }
 
-impl Discriminator for NoisyDiscriminator {
-    fn embed(&self, tokens: &Tensor) -> Tensor {
-        self.inner.embed(tokens)
-    }
+/// A discriminator whose training-mode passes read `emb + sigma * N(0, I)`.
+pub type NoisyDiscriminator = Wrapped<Noise>;
 
-    fn embed_soft(&self, probs: &Tensor) -> Tensor {
-        self.inner.embed_soft(probs)
-    }
-
-    fn forward_embedded(&self, emb: &Tensor, train: bool) -> Tensor {
-        self.inner.forward_embedded(&self.noisy(emb, train), train)
-    }
-
-    fn forward_embedded_given(&self, emb: &Tensor, cond: &Condition, train: bool) -> Tensor {
-        self.inner
-            .forward_embedded_given(&self.noisy(emb, train), cond, train)
-    }
-
-    fn features_scored(&self, emb: &Tensor, train: bool) -> Option<(Tensor, Tensor)> {
-        self.inner.features_scored(&self.noisy(emb, train), train)
-    }
-
-    fn features_scored_given(
-        &self,
-        emb: &Tensor,
-        cond: &Condition,
-        train: bool,
-    ) -> Option<(Tensor, Tensor)> {
-        self.inner
-            .features_scored_given(&self.noisy(emb, train), cond, train)
-    }
-
-    fn per_token(&self, emb: &Tensor, train: bool) -> Option<Tensor> {
-        self.inner.per_token(&self.noisy(emb, train), train)
-    }
-
-    fn per_token_given(&self, emb: &Tensor, cond: &Condition, train: bool) -> Option<Tensor> {
-        self.inner
-            .per_token_given(&self.noisy(emb, train), cond, train)
-    }
-
-    fn min_len(&self) -> i64 {
-        self.inner.min_len()
-    }
-
-    /// Evaluation mode: no noise, and the inner network's shortcut over shared prefixes.
-    fn score_completions(&self, base: &Tensor, rows: &Tensor, n: i64) -> Tensor {
-        self.inner.score_completions(base, rows, n)
+impl NoisyDiscriminator {
+    pub fn new(inner: Box<dyn Discriminator>, sigma: f64) -> Self {
+        Wrapped {
+            inner,
+            how: Noise { sigma },
+        }
     }
 }
 
