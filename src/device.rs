@@ -32,7 +32,8 @@ pub fn resolve(s: &str) -> Result<Device> {
             if !tch::Cuda::is_available() {
                 return Err(Error::Device(
                     "CUDA was requested but no CUDA device is available on this machine".into(),
-                ));
+                )
+                .with_fix(crate::error::Fix::UseCpu));
             }
             let n = tch::Cuda::device_count() as usize;
             if i >= n {

@@ -34,6 +34,30 @@ pub enum Error {
     /// A process group that could not form, or a collective that failed (a peer gone, a timeout).
     #[error("distributed: {0}")]
     Dist(String),
+    /// An error with the fix the caller can offer (a flag, a command): the binary matches the
+    /// [`Fix`], not the message.
+    #[error("{error}")]
+    WithFix { error: Box<Error>, fix: Fix },
+}
+
+/// What a caller can do about an error, beyond its message: the command line turns each into
+/// the flag that helps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix {
+    /// Run on the CPU (or let `auto` choose): no CUDA device here.
+    UseCpu,
+    /// Give the training text as a file of sentences.
+    GiveTextFile,
+    /// Continue the run that is already there.
+    Resume,
+    /// Start a new run from this checkpoint's generator.
+    StartFromGenerator,
+    /// Give reference sentences.
+    GiveReferences,
+    /// Give the training sentences.
+    GiveTrain,
+    /// Give a trained run.
+    GiveRun,
 }
 
 impl Error {
@@ -47,6 +71,20 @@ impl Error {
         Error::Checkpoint {
             path: path.into(),
             reason: reason.into(),
+        }
+    }
+    /// This error, with the fix a caller can offer.
+    pub fn with_fix(self, fix: Fix) -> Self {
+        Error::WithFix {
+            error: Box::new(self),
+            fix,
+        }
+    }
+    /// The fix attached to this error, if any.
+    pub fn fix(&self) -> Option<Fix> {
+        match self {
+            Error::WithFix { fix, .. } => Some(*fix),
+            _ => None,
         }
     }
 }

@@ -390,7 +390,17 @@ fn bad_inputs_fail_cleanly_and_write_nothing() {
     fails(&["sample", "--run", &f.s("text.safetensors")], "checkpoint");
     // A run that exists is not overwritten.
     let good_dir = f.s("good");
-    fails(&["train", "--out", &good_dir], "already holds a run");
+    // The hints come from the error's kind (textgan::error::Fix), not its words.
+    fails(
+        &["train", "--out", &good_dir],
+        "already holds a run: continue it, or choose another directory (--resume DIR continues it)",
+    );
+    if !tch_cuda_available() {
+        fails(
+            &["sample", "--run", &good_dir, "--device", "cuda"],
+            "(use --device cpu or auto)",
+        );
+    }
     assert_eq!(std::fs::read(&good).unwrap(), bytes);
     fails(
         &["sample", "--run", &good_dir, "--temperature", "0"],

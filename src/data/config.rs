@@ -335,7 +335,8 @@ impl DataConfig {
                     d.source.name()
                 )
             },
-        )?;
+        )
+        .map_err(|e| e.with_fix(crate::error::Fix::GiveTextFile))?;
         ensure(
             d.grammar.is_none() || d.source == DataSource::Grammar,
             || "data.grammar needs data.source = \"grammar\"".into(),

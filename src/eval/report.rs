@@ -154,8 +154,10 @@ pub fn text_metrics(
     for m in metrics {
         match m.as_str() {
             "bleu" => {
-                let refs = references
-                    .ok_or_else(|| Error::Eval("bleu needs reference sentences".into()))?;
+                let refs = references.ok_or_else(|| {
+                    Error::Eval("bleu needs reference sentences".into())
+                        .with_fix(crate::error::Fix::GiveReferences)
+                })?;
                 let refs = int.tokenize_all(refs)?;
                 let index = bleu::ReferenceIndex::new(&refs, bleu::MAX_ORDER);
                 let scores = bleu::bleu(&hyps, &index);
@@ -195,8 +197,10 @@ pub fn text_metrics(
                 format!("mean {tok} over {} samples", hyps.len()),
             ),
             "copied" => {
-                let train = train
-                    .ok_or_else(|| Error::Eval("copied needs the training sentences".into()))?;
+                let train = train.ok_or_else(|| {
+                    Error::Eval("copied needs the training sentences".into())
+                        .with_fix(crate::error::Fix::GiveTrain)
+                })?;
                 let proto = format!("samples identical to one of {} training lines (after whitespace normalisation)", train.len());
                 report.push("copied", text::copied_fraction(samples, train), proto);
             }

@@ -57,8 +57,10 @@ pub fn default_metrics(
 pub fn model_metrics(rep: &mut Report, metrics: &[String], inp: &ModelInputs) -> Result<()> {
     for m in metrics {
         let need_run = || {
-            inp.run
-                .ok_or_else(|| Error::Eval(format!("{m} needs a trained run to score")))
+            inp.run.ok_or_else(|| {
+                Error::Eval(format!("{m} needs a trained run to score"))
+                    .with_fix(crate::error::Fix::GiveRun)
+            })
         };
         match m.as_str() {
             "nll-test" => {

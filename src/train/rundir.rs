@@ -44,7 +44,8 @@ impl RunDir {
             return Err(Error::Config(format!(
                 "{} already holds a run: continue it, or choose another directory",
                 path.display()
-            )));
+            ))
+            .with_fix(crate::error::Fix::Resume));
         }
         match std::fs::read_dir(path).map(|mut e| e.next().is_some()) {
             Ok(true) => Err(Error::Config(format!(
@@ -105,13 +106,15 @@ impl RunDir {
                     "{}: the checkpoint belongs to run {ck}, the directory to run {}; a checkpoint copied from another run cannot continue here",
                     path.display(),
                     dir.id
-                )))
+                ))
+                .with_fix(crate::error::Fix::StartFromGenerator))
             }
             (Some(ck), None) => {
                 return Err(Error::Config(format!(
                     "{}: the checkpoint belongs to run {ck} but the directory has no {RUN_FILE}; it was copied from another run (a new run can start from its generator)",
                     path.display()
-                )))
+                ))
+                .with_fix(crate::error::Fix::StartFromGenerator))
             }
             (None, dir) => {
                 let id = dir.map_or_else(new_id, |d| d.id);

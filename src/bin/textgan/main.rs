@@ -111,31 +111,18 @@ fn main() -> ExitCode {
 /// The flag that helps with a library error, where one does: the library describes the
 /// problem, the command line knows its own flags.
 fn hint(e: &anyhow::Error) -> &'static str {
-    let Some(lib) = e.downcast_ref::<textgan::Error>() else {
-        return "";
-    };
-    let msg = lib.to_string();
-    match lib {
-        textgan::Error::Device(_) if msg.contains("no CUDA device") => {
-            " (use --device cpu or auto)"
-        }
-        textgan::Error::Config(_) if msg.contains("read only with data.source = \"text\"") => {
-            " (or give the file with --data FILE)"
-        }
-        textgan::Error::Config(_) if msg.contains("already holds a run") => {
-            " (--resume DIR continues it)"
-        }
-        textgan::Error::Config(_) if msg.contains("raise train.max_steps") => " (--max-steps N)",
-        textgan::Error::Config(_) if msg.contains("copied from another run") => {
-            " (--init-from DIR starts a new run from its generator)"
-        }
-        textgan::Error::Eval(_) if msg.contains("bleu needs reference") => {
-            " (give --references FILE or --run DIR)"
-        }
-        textgan::Error::Eval(_) if msg.contains("copied needs the training") => {
-            " (give --train FILE or --run DIR)"
-        }
-        textgan::Error::Eval(_) if msg.contains("needs a trained run") => " (give --run DIR)",
-        _ => "",
+    use textgan::error::Fix;
+    match e
+        .downcast_ref::<textgan::Error>()
+        .and_then(textgan::Error::fix)
+    {
+        Some(Fix::UseCpu) => " (use --device cpu or auto)",
+        Some(Fix::GiveTextFile) => " (or give the file with --data FILE)",
+        Some(Fix::Resume) => " (--resume DIR continues it)",
+        Some(Fix::StartFromGenerator) => " (--init-from DIR starts a new run from its generator)",
+        Some(Fix::GiveReferences) => " (give --references FILE or --run DIR)",
+        Some(Fix::GiveTrain) => " (give --train FILE or --run DIR)",
+        Some(Fix::GiveRun) => " (give --run DIR)",
+        None => "",
     }
 }
