@@ -22,16 +22,7 @@ const FORMAT: &str = "textgan-checkpoint";
 /// The format written; [`load`] reads it and every earlier one.
 pub const VERSION: u32 = 2;
 
-/// The phases of a run, in order.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// Maximum-likelihood training (teacher forcing).
-    #[default]
-    Mle,
-    /// The adversarial phase.
-    Adv,
-}
+pub use crate::record::Phase;
 
 pub use crate::algorithms::AdvCounts;
 

@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod models;
 pub mod optim;
 pub mod presets;
+pub mod record;
 pub mod run;
 pub mod serve;
 pub mod train;

@@ -152,15 +152,18 @@ const PAIRS: &str = "the cat\tle chat\na dog\tun chien\nthe dog\tle chien\na cat
 the bird\tle oiseau\na bird\tun oiseau\nthe cat sat\tle chat assis\na dog sat\tun chien assis\n";
 const PAIRS_TEST: &str = "the bird sat\tle oiseau assis\na cat sat\tun chat assis\n";
 
+/// A golden run: name, `--set` values, data files (train, test) where not the plain text.
+type GoldenRun = (
+    &'static str,
+    Vec<String>,
+    Option<(&'static str, &'static str)>,
+);
+
 /// The runs of `tests/golden/every-algorithm.json`, recorded before the second redesign
 /// (issue 34): the algorithms `runs()` leaves out, and runs on labelled and paired data. Each
 /// entry: name, `--set` values beyond the base, and the data files it reads instead of the
 /// plain text (train, test), if any.
-fn every_algorithm() -> Vec<(
-    &'static str,
-    Vec<String>,
-    Option<(&'static str, &'static str)>,
-)> {
+fn every_algorithm() -> Vec<GoldenRun> {
     let with = |a: Vec<String>, b: &[&str]| {
         a.into_iter()
             .chain(b.iter().map(|s| s.to_string()))

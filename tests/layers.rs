@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["data"],
     &["models"],
     &["optim"],
+    &["record"],
     &["eval", "algorithms"],
     &["config"],
     &["presets", "checkpoint"],

@@ -90,6 +90,21 @@ pub enum Encoding {
     Windows1252,
 }
 
+/// `data.train`, `data.test` and `data.classes` name files, which only `source = "text"` reads.
+fn check_files_need_text(d: &DataConfig) -> crate::Result<()> {
+    ensure(
+        (d.train.is_none() && d.test.is_none() && d.classes.is_empty())
+            || d.source == DataSource::Text,
+        || {
+            format!(
+                "data.train and data.test name files of sentences, read only with data.source = \"text\" (this config reads {})",
+                d.source.name()
+            )
+        },
+    )
+    .map_err(|e| e.with_fix(crate::error::Fix::GiveTextFile))
+}
+
 fn is_default_source_len(n: &usize) -> bool {
     *n == 128
 }
@@ -326,17 +341,7 @@ impl DataConfig {
         ensure(d.max_len != 1, || {
             "data.max_len must be at least 2 (one token and <eos>) or 0 (from the data)".into()
         })?;
-        ensure(
-            (d.train.is_none() && d.test.is_none() && d.classes.is_empty())
-                || d.source == DataSource::Text,
-            || {
-                format!(
-                    "data.train and data.test name files of sentences, read only with data.source = \"text\" (this config reads {})",
-                    d.source.name()
-                )
-            },
-        )
-        .map_err(|e| e.with_fix(crate::error::Fix::GiveTextFile))?;
+        check_files_need_text(d)?;
         ensure(
             d.grammar.is_none() || d.source == DataSource::Grammar,
             || "data.grammar needs data.source = \"grammar\"".into(),

@@ -1,6 +1,7 @@
 //! Quality-diversity plots as SVG and PNG (rendered with resvg and the bundled DejaVu Sans, so no
 //! system fonts are needed).
 use crate::error::{Error, Result};
+use crate::record::{Metrics, Phase};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -150,7 +151,7 @@ fn draw(
 /// `mle` (train loss, test NLL and NLL-oracle by step) and, once the adversarial phase has
 /// begun, `adv_nll` (test NLL, NLL-oracle) and `adv_bleu` (BLEU-4, Self-BLEU-4) by adversarial
 /// step. Curves with no values are left out, and plots with no curves.
-pub fn training_curves(records: &[serde_json::Value]) -> Vec<(&'static str, String)> {
+pub fn training_curves(records: &[Metrics]) -> Vec<(&'static str, String)> {
     let curve = |c: &Curve| curve_of(records, c);
     PLOTS
         .iter()
@@ -168,7 +169,7 @@ pub fn training_plot_names() -> Vec<(&'static str, &'static str)> {
 
 /// One training plot (`stem`, see [`training_plot_names`]) over several runs: each run's
 /// curves, labelled `run: curve`. `None` for an unknown stem or when no run has a value.
-pub fn compare_runs(runs: &[(String, Vec<serde_json::Value>)], stem: &str) -> Option<String> {
+pub fn compare_runs(runs: &[(String, Vec<Metrics>)], stem: &str) -> Option<String> {
     let (_, title, x, y, curves) = PLOTS.iter().find(|p| p.0 == stem)?;
     let mut series = Vec::new();
     for (name, records) in runs {
@@ -186,15 +187,17 @@ pub fn compare_runs(runs: &[(String, Vec<serde_json::Value>)], stem: &str) -> Op
 }
 
 /// A curve's points in `records`, or `None` when it has no values.
-fn curve_of(records: &[serde_json::Value], &(phase, x, label, get): &Curve) -> Option<Series> {
-    let value = |m: &serde_json::Value| match get {
-        Get::Key(k) => m[k].as_f64(),
-        Get::Fourth(k) => m[k][2].as_f64(),
-    };
+fn curve_of(records: &[Metrics], &(phase, label, get): &Curve) -> Option<Series> {
     let points: Vec<(f64, f64, f64)> = records
         .iter()
-        .filter(|m| m["phase"] == phase)
-        .filter_map(|m| Some((m[x].as_f64()?, value(m)?, f64::NAN)))
+        .filter(|m| m.phase == phase)
+        .filter_map(|m| {
+            let x = match phase {
+                Phase::Mle => m.step,
+                Phase::Adv => m.adv_step?,
+            };
+            Some((x as f64, get(m)?, f64::NAN))
+        })
         .collect();
     (!points.is_empty()).then(|| Series {
         label: label.into(),
@@ -202,15 +205,19 @@ fn curve_of(records: &[serde_json::Value], &(phase, x, label, get): &Curve) -> O
     })
 }
 
-/// How a curve reads a record: a number, or the fourth of a list (BLEU-4 of BLEU-2..5).
-#[derive(Clone, Copy)]
-enum Get {
-    Key(&'static str),
-    Fourth(&'static str),
-}
+/// What a curve reads of a record.
+type Get = fn(&Metrics) -> Option<f64>;
 
-/// (phase, x key, label, y value).
-type Curve = (&'static str, &'static str, &'static str, Get);
+/// (phase, label, y value); x is the step of the phase (MLE steps, adversarial steps).
+type Curve = (Phase, &'static str, Get);
+
+/// BLEU-4 and Self-BLEU-4 (the third of BLEU-2..5).
+fn bleu4(m: &Metrics) -> Option<f64> {
+    m.bleu.as_ref()?.get(2).copied()
+}
+fn self_bleu4(m: &Metrics) -> Option<f64> {
+    m.self_bleu.as_ref()?.get(2).copied()
+}
 
 /// The training plots: (file stem, title, x label, y label, curves).
 const PLOTS: &[(&str, &str, &str, &str, &[Curve])] = &[
@@ -220,15 +227,10 @@ const PLOTS: &[(&str, &str, &str, &str, &[Curve])] = &[
         "step",
         "nats per token",
         &[
-            ("mle", "step", "train loss", Get::Key("train_loss")),
-            ("mle", "step", "test NLL", Get::Key("test_nll")),
-            ("mle", "step", "NLL-oracle", Get::Key("nll_oracle")),
-            (
-                "mle",
-                "step",
-                "grammar NLL of samples",
-                Get::Key("grammar_nll"),
-            ),
+            (Phase::Mle, "train loss", |m| m.train_loss),
+            (Phase::Mle, "test NLL", |m| m.test_nll),
+            (Phase::Mle, "NLL-oracle", |m| m.nll_oracle),
+            (Phase::Mle, "grammar NLL of samples", |m| m.grammar_nll),
         ],
     ),
     (
@@ -237,9 +239,9 @@ const PLOTS: &[(&str, &str, &str, &str, &[Curve])] = &[
         "step",
         "score",
         &[
-            ("mle", "step", "BLEU-4", Get::Fourth("bleu")),
-            ("mle", "step", "Self-BLEU-4", Get::Fourth("self_bleu")),
-            ("mle", "step", "validity", Get::Key("validity")),
+            (Phase::Mle, "BLEU-4", bleu4),
+            (Phase::Mle, "Self-BLEU-4", self_bleu4),
+            (Phase::Mle, "validity", |m| m.validity),
         ],
     ),
     (
@@ -248,14 +250,9 @@ const PLOTS: &[(&str, &str, &str, &str, &[Curve])] = &[
         "adversarial step",
         "nats per token",
         &[
-            ("adv", "adv_step", "test NLL", Get::Key("test_nll")),
-            ("adv", "adv_step", "NLL-oracle", Get::Key("nll_oracle")),
-            (
-                "adv",
-                "adv_step",
-                "grammar NLL of samples",
-                Get::Key("grammar_nll"),
-            ),
+            (Phase::Adv, "test NLL", |m| m.test_nll),
+            (Phase::Adv, "NLL-oracle", |m| m.nll_oracle),
+            (Phase::Adv, "grammar NLL of samples", |m| m.grammar_nll),
         ],
     ),
     (
@@ -264,9 +261,9 @@ const PLOTS: &[(&str, &str, &str, &str, &[Curve])] = &[
         "adversarial step",
         "score",
         &[
-            ("adv", "adv_step", "BLEU-4", Get::Fourth("bleu")),
-            ("adv", "adv_step", "Self-BLEU-4", Get::Fourth("self_bleu")),
-            ("adv", "adv_step", "validity", Get::Key("validity")),
+            (Phase::Adv, "BLEU-4", bleu4),
+            (Phase::Adv, "Self-BLEU-4", self_bleu4),
+            (Phase::Adv, "validity", |m| m.validity),
         ],
     ),
     (
@@ -275,8 +272,8 @@ const PLOTS: &[(&str, &str, &str, &str, &[Curve])] = &[
         "adversarial step",
         "loss",
         &[
-            ("adv", "adv_step", "G loss", Get::Key("g_loss")),
-            ("adv", "adv_step", "D loss", Get::Key("d_loss")),
+            (Phase::Adv, "G loss", |m| m.adv.g_loss),
+            (Phase::Adv, "D loss", |m| m.adv.d_loss),
         ],
     ),
     (
@@ -285,19 +282,9 @@ const PLOTS: &[(&str, &str, &str, &str, &[Curve])] = &[
         "adversarial step",
         "fraction (beta: its value)",
         &[
-            (
-                "adv",
-                "adv_step",
-                "D accuracy, real",
-                Get::Key("d_real_acc"),
-            ),
-            (
-                "adv",
-                "adv_step",
-                "D accuracy, generated",
-                Get::Key("d_fake_acc"),
-            ),
-            ("adv", "adv_step", "beta", Get::Key("beta")),
+            (Phase::Adv, "D accuracy, real", |m| m.adv.d_real_acc),
+            (Phase::Adv, "D accuracy, generated", |m| m.adv.d_fake_acc),
+            (Phase::Adv, "beta", |m| m.adv.beta),
         ],
     ),
     (
@@ -306,20 +293,16 @@ const PLOTS: &[(&str, &str, &str, &str, &[Curve])] = &[
         "step (MLE) or adversarial step",
         "count",
         &[
-            ("mle", "step", "skipped, MLE", Get::Key("skipped_steps")),
-            ("mle", "step", "rollbacks, MLE", Get::Key("rollbacks")),
-            (
-                "adv",
-                "adv_step",
-                "skipped, adversarial",
-                Get::Key("skipped_steps"),
-            ),
-            (
-                "adv",
-                "adv_step",
-                "rollbacks, adversarial",
-                Get::Key("rollbacks"),
-            ),
+            (Phase::Mle, "skipped, MLE", |m| {
+                m.skipped_steps.map(|n| n as f64)
+            }),
+            (Phase::Mle, "rollbacks, MLE", |m| m.rollbacks.map(f64::from)),
+            (Phase::Adv, "skipped, adversarial", |m| {
+                m.skipped_steps.map(|n| n as f64)
+            }),
+            (Phase::Adv, "rollbacks, adversarial", |m| {
+                m.rollbacks.map(f64::from)
+            }),
         ],
     ),
 ];
@@ -357,7 +340,7 @@ mod tests {
     /// value, each plot only with the curves that have values.
     #[test]
     fn training_curves_follow_the_records() {
-        let recs: Vec<serde_json::Value> = [
+        let recs: Vec<Metrics> = [
             r#"{"phase":"mle","step":10,"train_loss":5.0,"test_nll":5.5}"#,
             r#"{"phase":"mle","step":20,"train_loss":4.0,"test_nll":4.8}"#,
             r#"{"phase":"adv","step":20,"adv_step":0,"test_nll":4.8,"bleu":[0.6,0.4,0.2,0.1],"self_bleu":[0.7,0.5,0.3,0.2]}"#,

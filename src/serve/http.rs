@@ -248,7 +248,7 @@ async fn chart(State(app): State<Arc<App>>, Query(q): Query<ChartQuery>) -> ApiR
     }
     let plot = q.plot.clone();
     let svg = tokio::task::spawn_blocking(move || {
-        let runs: Vec<(String, Vec<Value>)> = dirs
+        let runs: Vec<(String, Vec<crate::record::Metrics>)> = dirs
             .into_iter()
             .map(|(n, d)| (n, super::report::records(&d)))
             .collect();

@@ -4,17 +4,14 @@
 //! discriminator's score for adversarial runs), and a sweep's quality-diversity plot.
 use super::{Engine, Scoring, Text};
 use crate::error::{Error, Result};
+use crate::record::{Metrics, Phase};
 use serde_json::Value;
 use std::fmt::Write;
 use std::path::Path;
 
 /// The records of a run's `metrics.jsonl` (unreadable lines skipped; none without the file).
-pub fn records(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+pub fn records(dir: &Path) -> Vec<Metrics> {
+    crate::record::read_records(&dir.join("metrics.jsonl"))
 }
 
 /// A run's sample files in training order (MLE evaluations, then adversarial ones) with
@@ -140,7 +137,7 @@ pub fn build(runs: &[(String, &Path, &Engine)], sweep: Option<&Path>) -> Result<
 
 /// Every training plot with values, each over all runs.
 fn curves(h: &mut String, runs: &[(String, &Path, &Engine)]) {
-    let recs: Vec<(String, Vec<Value>)> = runs
+    let recs: Vec<(String, Vec<Metrics>)> = runs
         .iter()
         .map(|(n, d, _)| (n.clone(), records(d)))
         .collect();
@@ -213,11 +210,13 @@ fn sample_html(engine: &Engine, line: &str) -> String {
 }
 
 /// The last record of each phase, as a table of its numbers.
-fn metrics_table(h: &mut String, recs: &[Value]) {
-    let last = |phase: &str| recs.iter().rev().find(|r| r["phase"] == phase);
-    let cols: Vec<(&str, &Value)> = [("MLE", last("mle")), ("adversarial", last("adv"))]
+fn metrics_table(h: &mut String, recs: &[Metrics]) {
+    let last = |phase: Phase| recs.iter().rev().find(|r| r.phase == phase);
+    // Every field of the record, as its line has them.
+    let row = |m: &Metrics| serde_json::to_value(m).unwrap_or_default();
+    let cols: Vec<(&str, Value)> = [("MLE", last(Phase::Mle)), ("adversarial", last(Phase::Adv))]
         .into_iter()
-        .filter_map(|(n, r)| Some((n, r?)))
+        .filter_map(|(n, r)| Some((n, row(r?))))
         .collect();
     if cols.is_empty() {
         h.push_str("<p>No evaluations recorded yet.</p>");

@@ -222,8 +222,8 @@ impl Phase for AdvPhase {
             .dir
             .records()
             .iter()
-            .find(|m| m["phase"] == "adv")
-            .and_then(|m| m["self_bleu"][2].as_f64());
+            .find(|m| m.phase == PhaseKind::Adv)
+            .and_then(|m| m.self_bleu.as_ref()?.get(2).copied());
         hooks.on_start(t.progress.adv_step, t.plan.adv);
         Ok(())
     }

@@ -1,80 +1,9 @@
-//! A metrics record, one line of `metrics.jsonl` per evaluation, and the windows that gather
-//! the training figures between two evaluations.
-use crate::algorithms::StepStats;
-use crate::checkpoint::Phase;
-use serde::{Deserialize, Serialize};
+//! The windows that gather the training figures between two evaluations; the record they go
+//! into ([`Metrics`], one line of `metrics.jsonl`) is `crate::record`'s.
+pub use crate::record::Metrics;
+use crate::record::StepStats;
 use std::time::Instant;
 use tch::Tensor;
-
-/// One evaluation: where the run stood, what the evaluation measured, and the training figures
-/// since the previous one. Absent figures are left out of the line (`test_nll` is `null` when
-/// the run has no test data).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    pub step: usize,
-    pub epoch: usize,
-    pub phase: Phase,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adv_step: Option<usize>,
-    /// NLL per token of the test data (nats).
-    #[serde(default)]
-    pub test_nll: Option<f64>,
-    /// The evaluation's samples, relative to the run directory.
-    pub samples: String,
-    /// Oracle NLL of generated sequences (the oracle benchmark).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nll_oracle: Option<f64>,
-    /// BLEU-2..5 of the samples against the test data, and Self-BLEU-2..5 among them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bleu: Option<Vec<f64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub self_bleu: Option<Vec<f64>>,
-    /// Parallel corpora: sacreBLEU and chrF of greedy translations of the test sources.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sacrebleu: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chrf: Option<f64>,
-    /// Grammar benchmark: mean per-token NLL of the samples the grammar derives, under the
-    /// grammar (quality), and the fraction it derives (validity).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grammar_nll: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validity: Option<f64>,
-    /// Seconds the evaluation took.
-    #[serde(default)]
-    pub eval_s: f64,
-    /// MLE: mean training loss, learning rate, throughput and seconds of training since the last.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_loss: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lr: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens_per_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_s: Option<f64>,
-    /// Adversarial: the step figures' means since the last evaluation.
-    #[serde(flatten)]
-    pub adv: StepStats,
-    /// The divergence guard: steps with a skipped update since the last evaluation, and
-    /// rollbacks so far (absent when none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skipped_steps: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollbacks: Option<u32>,
-    /// Adversarial: mean seconds per step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step_s: Option<f64>,
-}
-
-impl Metrics {
-    /// BLEU-4 and Self-BLEU-4, where measured.
-    pub fn bleu4(&self) -> Option<(f64, f64)> {
-        Some((
-            *self.bleu.as_ref()?.get(2)?,
-            *self.self_bleu.as_ref()?.get(2)?,
-        ))
-    }
-}
 
 /// MLE loss and throughput since the last evaluation. The loss stays on the device and is read
 /// only when reported, so the GPU is not made to wait every step.
@@ -138,6 +67,7 @@ impl AdvWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Phase;
 
     /// The line's shape: `test_nll` always present (null without test data), absent figures
     /// left out, the step figures flat beside the rest.

@@ -184,20 +184,14 @@ impl RunDir {
         Ok(())
     }
 
-    /// The records of `metrics.jsonl` as JSON values (unreadable lines skipped).
-    pub fn records(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.path.join(METRICS))
-            .map(|text| {
-                text.lines()
-                    .filter_map(|l| serde_json::from_str(l).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// The records of `metrics.jsonl` (unreadable lines skipped).
+    pub fn records(&self) -> Vec<Metrics> {
+        crate::record::read_records(&self.path.join(METRICS))
     }
 
     /// The last record, when it reads as one.
     pub fn last_metrics(&self) -> Option<Metrics> {
-        serde_json::from_value(self.records().pop()?).ok()
+        self.records().pop()
     }
 
     /// Drops the records and sample files that lie past `progress` (written before a kill
@@ -211,12 +205,8 @@ impl RunDir {
         };
         let (mut kept, mut dropped) = (String::new(), 0);
         for line in text.lines() {
-            let keep = match serde_json::from_str::<serde_json::Value>(line) {
-                Ok(v) => {
-                    let phase = serde_json::from_value(v["phase"].clone()).unwrap_or(Phase::Mle);
-                    let n = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
-                    progress.covers(phase, n("step"), n("adv_step"))
-                }
+            let keep = match serde_json::from_str::<Metrics>(line) {
+                Ok(m) => progress.covers(m.phase, m.step, m.adv_step.unwrap_or(0)),
                 Err(_) => false,
             };
             if keep {
