@@ -402,9 +402,18 @@ fn bad_inputs_fail_cleanly_and_write_nothing() {
         );
     }
     assert_eq!(std::fs::read(&good).unwrap(), bytes);
+    // One rule and one message for sampling options, the server's and the flags' alike.
     fails(
         &["sample", "--run", &good_dir, "--temperature", "0"],
-        "--temperature",
+        "temperature must be in [0.01, 100], got 0",
+    );
+    fails(
+        &["sample", "--run", &good_dir, "--temperature", "1e308"],
+        "temperature must be in [0.01, 100], got 1e308",
+    );
+    fails(
+        &["sample", "--run", &good_dir, "--top-p", "1.5"],
+        "top_p must be in (0, 1], got 1.5",
     );
     fails(
         &[

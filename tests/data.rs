@@ -190,7 +190,7 @@ fn traps_of_a_new_user_are_one_line_errors() {
     // A negative value reaches the range check, not the argument parser.
     fails(
         &["sample", "--run", &out, "--temperature", "-1"],
-        "--temperature must be positive",
+        "temperature must be in [0.01, 100], got -1",
     );
     // `sweep --out` onto a file names it.
     std::fs::write(f.path("afile"), "").unwrap();

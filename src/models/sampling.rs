@@ -27,6 +27,31 @@ impl Default for Sampling {
 }
 
 impl Sampling {
+    /// The one check of sampling options, for every way a user sets them (the command line's
+    /// flags, the server's fields): a temperature in [0.01, 100] (outside it the scaled logits
+    /// overflow float32, or nearly do; greedy decoding takes the most likely token instead),
+    /// top-k non-negative, top-p in (0, 1].
+    pub fn validate(&self) -> crate::Result<()> {
+        use crate::error::shown;
+        let bad = |m: String| Err(crate::Error::Request(m));
+        if !(0.01..=100.0).contains(&self.temperature) {
+            return bad(format!(
+                "temperature must be in [0.01, 100], got {} (greedy decoding takes the most likely token)",
+                shown(self.temperature)
+            ));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad(format!(
+                "top_p must be in (0, 1], got {}",
+                shown(self.top_p)
+            ));
+        }
+        if self.top_k < 0 {
+            return bad(format!("top_k must be non-negative, got {}", self.top_k));
+        }
+        Ok(())
+    }
+
     /// Next tokens [B] from logits [B, V].
     pub fn pick(&self, logits: &Tensor) -> Tensor {
         self.pick_n(logits, 1).squeeze_dim(1)

@@ -162,25 +162,7 @@ impl Limits {
                 self.max_n, d.n
             )));
         }
-        // Outside this range the scaled logits overflow float32 (or nearly do).
-        if !(0.01..=100.0).contains(&s.temperature) {
-            return Err(invalid(format!(
-                "temperature must be in [0.01, 100], got {} (greedy: true takes the most likely token)",
-                crate::error::shown(s.temperature)
-            )));
-        }
-        if !(s.top_p > 0.0 && s.top_p <= 1.0) {
-            return Err(invalid(format!(
-                "top_p must be in (0, 1], got {}",
-                crate::error::shown(s.top_p)
-            )));
-        }
-        if s.top_k < 0 {
-            return Err(invalid(format!(
-                "top_k must be non-negative, got {}",
-                s.top_k
-            )));
-        }
+        s.validate()?;
         if let Some(b) = d.beam {
             if d.greedy {
                 return Err(invalid("give greedy or beam, not both"));

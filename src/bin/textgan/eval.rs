@@ -194,12 +194,11 @@ fn check(a: &EvalArgs) -> Result<()> {
     if a.run.is_none() && a.samples.is_none() {
         bail!("give --samples FILE (with --references FILE for BLEU) or --run DIR");
     }
-    if !(a.temperature > 0.0 && a.temperature.is_finite()) {
-        bail!(
-            "--temperature must be positive, got {}",
-            textgan::error::shown(a.temperature)
-        );
+    textgan::models::Sampling {
+        temperature: a.temperature,
+        ..Default::default()
     }
+    .validate()?;
     if a.n == 0 {
         bail!("-n must be at least 1");
     }

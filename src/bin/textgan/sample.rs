@@ -153,6 +153,16 @@ fn warn_unknown(vocab: &textgan::data::Vocab, prefix: &[i64]) {
     }
 }
 
+/// The sampling options of the flags.
+fn sampling_of(a: &SampleArgs) -> Sampling {
+    Sampling {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        greedy: a.greedy,
+    }
+}
+
 /// The arguments' ranges.
 fn check(a: &SampleArgs) -> Result<()> {
     if a.n == 0 {
@@ -161,21 +171,7 @@ fn check(a: &SampleArgs) -> Result<()> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    if !(a.temperature > 0.0 && a.temperature.is_finite()) {
-        bail!(
-            "--temperature must be positive, got {}",
-            textgan::error::shown(a.temperature)
-        );
-    }
-    if !(a.top_p > 0.0 && a.top_p <= 1.0) {
-        bail!(
-            "--top-p must be in (0, 1], got {}",
-            textgan::error::shown(a.top_p)
-        );
-    }
-    if a.top_k < 0 {
-        bail!("--top-k must be non-negative");
-    }
+    sampling_of(a).validate()?;
     if !(1..=1000).contains(&a.rerank) || a.n.saturating_mul(a.rerank) > 1_000_000 {
         bail!("--rerank must be in 1..=1000, and -n times it at most 1,000,000");
     }
@@ -224,12 +220,7 @@ pub fn run(a: SampleArgs) -> Result<()> {
         prefix,
         cond: Default::default(),
     };
-    let sampling = Sampling {
-        temperature: a.temperature,
-        top_k: a.top_k,
-        top_p: a.top_p,
-        greedy: a.greedy,
-    };
+    let sampling = sampling_of(&a);
     let write = |out: &mut dyn Write| -> std::io::Result<()> {
         let chunk = spec.batch_size.saturating_mul(CHUNK_BATCHES);
         let mut part = spec;

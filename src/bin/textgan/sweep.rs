@@ -47,8 +47,16 @@ pub struct SweepArgs {
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
-    if a.temperatures.is_empty() || a.temperatures.iter().any(|t| !(*t > 0.0 && t.is_finite())) {
-        bail!("--temperatures must be positive numbers, e.g. 0.5,0.7,1.0");
+    if a.temperatures.is_empty() {
+        bail!("--temperatures: give at least one, e.g. 0.5,0.7,1.0");
+    }
+    for &temperature in &a.temperatures {
+        textgan::models::Sampling {
+            temperature,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--temperatures: {e}"))?;
     }
     if a.n < 2 {
         bail!("-n must be at least 2 (Self-BLEU needs other samples)");

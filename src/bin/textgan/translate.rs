@@ -48,14 +48,14 @@ fn decode_of(a: &TranslateArgs) -> Result<Decode> {
         bail!("--length-penalty must be a non-negative number");
     }
     Ok(match a.temperature {
-        Some(t) if !(t > 0.0 && t.is_finite()) => bail!(
-            "--temperature must be positive, got {}",
-            textgan::error::shown(t)
-        ),
-        Some(temperature) => Decode::Sample(Sampling {
-            temperature,
-            ..Default::default()
-        }),
+        Some(temperature) => {
+            let s = Sampling {
+                temperature,
+                ..Default::default()
+            };
+            s.validate()?;
+            Decode::Sample(s)
+        }
         None => Decode::search(a.beam, a.length_penalty),
     })
 }
