@@ -192,6 +192,9 @@ fn every_algorithm_trains_under_labels() {
             );
         }
         if algo == "catgan" {
+            // Its discriminator is blind to the label: served and reranked as such.
+            let o = ok(&["sample", "--run", &out, "-n", "4", "--rerank", "2"]);
+            assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 4);
             let fit = last["fitness"].as_f64().unwrap();
             assert!(
                 fit.is_finite() && last["beta"].as_f64().unwrap() > 1.0,

@@ -108,6 +108,15 @@ fn no_import_runs_up_the_layers() {
         }
     }
     assert!(breaches.is_empty(), "{}", breaches.join("\n"));
+    // Serving loads networks, not training algorithms.
+    for f in files.iter().filter(|f| module_of(f) == "serve") {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            !imports(&text).contains("algorithms"),
+            "{} imports crate::algorithms",
+            f.display()
+        );
+    }
     // The check sees real imports (a breach would be caught).
     assert!(imports("use crate::{data::Batch, train::X};").contains("train"));
 }

@@ -2,12 +2,13 @@
 //! batches of generate and score requests. Every token comes back with its log-probability
 //! under the generator (the model's own distribution, temperature 1) and, where the run has a
 //! discriminator, D's probability that the text so far is real.
+use super::load::load_discriminator;
+pub(super) use super::load::Shapes;
 use super::{Draw, Scoring};
-use crate::algorithms::batches::Shapes;
-use crate::algorithms::Algorithm;
 use crate::checkpoint::LoadedGenerator;
 use crate::data::{Condition, Conds};
 use crate::error::{Error, Result};
+use crate::models::disc::DiscriminatorModel;
 use crate::models::{beam_search, generate, generate_scored, Beam, GenerateSpec};
 use crate::run::{SourceStats, Translator};
 use serde::Serialize;
@@ -17,8 +18,9 @@ use tch::Device;
 /// A loaded run.
 pub struct Engine {
     pub gen: LoadedGenerator,
-    /// The adversarial phase's algorithm, holding the trained discriminator.
-    pub(super) disc: Option<Box<dyn Algorithm>>,
+    /// The trained discriminator of an adversarial run, as a network (no training algorithm
+    /// is built to serve it).
+    pub(super) disc: Option<DiscriminatorModel>,
     pub(super) shapes: Shapes,
 }
 
@@ -132,26 +134,13 @@ impl Engine {
         let gen = LoadedGenerator::load(dir, device)?;
         let path = crate::checkpoint::locate(dir);
         let ck = crate::checkpoint::load(&path)?;
-        let has_disc = ck.tensors.keys().any(|k| k.starts_with("disc."));
-        let cfg = &gen.config;
-        let mut disc = match has_disc {
-            true => crate::algorithms::build(
-                &cfg.gan,
-                &cfg.generator,
-                &cfg.discriminator,
-                &gen.model.vs,
-                &gen.vocab,
-                (gen.max_len, cfg.cond_spec(&gen.vocab)),
-                device,
-            ),
-            false => None,
+        let disc = load_discriminator(&gen, &ck, &path, device)?;
+        let min_len = disc.as_ref().map_or(1, |d| d.net.min_len());
+        let shapes = Shapes {
+            d_len: (gen.max_len as i64).max(min_len),
+            bos: gen.vocab.bos,
+            pad: gen.vocab.pad.unwrap_or(0),
         };
-        if let Some(alg) = disc.as_mut() {
-            let vs = &mut alg.sides_mut().0.model.vs;
-            crate::models::vars::restore_vars(vs, &ck.tensors, "disc.", &path)?;
-        }
-        let min_len = disc.as_ref().map_or(1, |a| a.sides().0.model.net.min_len());
-        let shapes = Shapes::new(&gen.vocab, gen.max_len, min_len);
         Ok(Engine { gen, disc, shapes })
     }
 

@@ -13,6 +13,7 @@ mod engine;
 mod errors;
 #[cfg(feature = "serve")]
 pub mod http;
+mod load;
 #[cfg(feature = "serve")]
 mod metrics;
 #[cfg(feature = "serve")]

@@ -232,7 +232,7 @@ impl Engine {
         cond: &Condition,
     ) -> Option<(Vec<Vec<f64>>, Vec<f64>)> {
         let _guard = tch::no_grad_guard();
-        let d = self.disc.as_ref()?.sides().0.model.net.as_ref();
+        let d = self.disc.as_ref()?.net.as_ref();
         let dev = self.device();
         let l = self.shapes.d_len as usize;
         let prob = |s: Tensor| -> Vec<f32> {

@@ -47,17 +47,7 @@ pub struct SweepArgs {
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
-    if a.temperatures.is_empty() {
-        bail!("--temperatures: give at least one, e.g. 0.5,0.7,1.0");
-    }
-    for &temperature in &a.temperatures {
-        textgan::models::Sampling {
-            temperature,
-            ..Default::default()
-        }
-        .validate()
-        .map_err(|e| anyhow::anyhow!("--temperatures: {e}"))?;
-    }
+    check_temperatures(&a.temperatures)?;
     if a.n < 2 {
         bail!("-n must be at least 2 (Self-BLEU needs other samples)");
     }
@@ -151,6 +141,22 @@ fn sweep_pairs(a: &SweepArgs, ctxs: &[RunContext]) -> Option<Result<()>> {
         let labels: Vec<String> = (0..ctxs.len()).map(|i| label_of(a, i)).collect();
         crate::sweep_beam::run(a, ctxs, &labels)
     })())
+}
+
+/// Each `--temperatures` value passes the sampling options' one check.
+fn check_temperatures(ts: &[f64]) -> Result<()> {
+    if ts.is_empty() {
+        bail!("--temperatures: give at least one, e.g. 0.5,0.7,1.0");
+    }
+    for &temperature in ts {
+        textgan::models::Sampling {
+            temperature,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--temperatures: {e}"))?;
+    }
+    Ok(())
 }
 
 /// `--out` is a new or empty folder (as for `train --out`): a sweep never mixes its files with
