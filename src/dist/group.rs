@@ -231,6 +231,7 @@ impl ProcessGroup {
 
     /// Runs `op` on `t` where the group's collectives take it: in place when `t` is there
     /// already, else on a copy there, copied back.
+    #[cfg_attr(not(textgan_dist), allow(dead_code))]
     fn staged(&self, t: &mut Tensor, op: impl FnOnce(&mut Tensor) -> Result<()>) -> Result<()> {
         if t.device() == self.device && t.is_contiguous() {
             return op(t);
