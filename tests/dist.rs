@@ -498,6 +498,12 @@ fn ranks_with_different_configs_refuse_to_start() {
         "--oversubscribe",
     );
     assert!(!f.path("many").exists(), "a refused job leaves nothing");
+    let mut many = vec!["train", "--out", "x", "--nproc-per-node", "100000"];
+    let x = f.s("many");
+    many[2] = &x;
+    many.push("--oversubscribe");
+    fails(&many, "even with --oversubscribe");
+    assert!(!f.path("many").exists(), "a refused job leaves nothing");
     if !tch::Cuda::is_available() {
         let args = ["train", "--out", &f.s("nccl"), "--backend", "nccl"];
         fails(

@@ -4,11 +4,13 @@
 pub mod bleu;
 pub mod classifier;
 pub mod lm;
+pub mod metric;
 pub mod nll;
 pub mod plot;
 pub mod report;
 pub mod sacrebleu;
 pub mod text;
 
+pub use metric::{Better, Metric};
 pub use nll::{corpus_nll, corpus_nll_given, corpus_nll_shared};
-pub use report::{Metric, Report};
+pub use report::{Figure, Report};

@@ -1,74 +1,17 @@
 //! Which metrics to compute, and the report that carries each figure with its protocol.
+use super::metric::Metric;
 use super::{bleu, text};
 use crate::error::{Error, Result};
 use serde::Serialize;
 
-/// Names accepted by `--metrics`.
-pub const METRIC_NAMES: &[(&str, &str)] = &[
-    ("bleu", "BLEU-2..5 against every reference line"),
-    (
-        "self-bleu",
-        "Self-BLEU-2..5: each sample against all other samples",
-    ),
-    (
-        "sacrebleu",
-        "corpus BLEU as sacreBLEU 2.x by default (13a, exp smoothing); one reference line per sample",
-    ),
-    (
-        "chrf",
-        "corpus chrF2 as sacreBLEU 2.x by default; one reference line per sample",
-    ),
-    ("distinct", "distinct-1..4 over all samples"),
-    ("length", "mean tokens per sample"),
-    ("copied", "fraction of samples equal to a training sentence"),
-    (
-        "nll-test",
-        "generator NLL per token on the test data (needs a run)",
-    ),
-    (
-        "nll-train",
-        "generator NLL per token on the training data (needs a run)",
-    ),
-    (
-        "nll-oracle",
-        "oracle NLL per token of the samples (oracle runs)",
-    ),
-    (
-        "grammar-nll",
-        "per-token NLL of the samples under the run's grammar, of those it derives (grammar runs)",
-    ),
-    (
-        "validity",
-        "fraction of the samples the run's grammar derives (grammar runs)",
-    ),
-    (
-        "lm-score",
-        "NLL of the samples under a real-data LM (needs an LM run)",
-    ),
-    (
-        "reverse-lm",
-        "NLL of the test data under an LM trained on the samples (needs an LM run)",
-    ),
-];
-
-/// Parses a comma-separated metric list, rejecting unknown names.
+/// Parses a comma-separated metric list ([`Metric::from_name`] each), rejecting unknown names;
+/// each family once, in the order given.
 pub fn parse_metrics(list: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        // The table's row names (`bleu-4`, `self-bleu-2`, `distinct-3`) name their family.
-        let name = match name.rsplit_once('-') {
-            Some((family, n)) if n.parse::<u8>().is_ok() && family != "nll" => family,
-            _ => name,
-        };
-        if !METRIC_NAMES.iter().any(|(n, _)| *n == name) {
-            let known: Vec<&str> = METRIC_NAMES.iter().map(|(n, _)| *n).collect();
-            return Err(Error::Eval(format!(
-                "unknown metric `{name}` (known: {})",
-                known.join(", ")
-            )));
-        }
-        if !out.iter().any(|n| n == name) {
-            out.push(name.to_string());
+        let m = Metric::from_name(name)?.name();
+        if !out.iter().any(|n| n == m) {
+            out.push(m.to_string());
         }
     }
     Ok(out)
@@ -76,7 +19,7 @@ pub fn parse_metrics(list: &str) -> Result<Vec<String>> {
 
 /// One figure and how it was computed.
 #[derive(Debug, Clone, Serialize)]
-pub struct Metric {
+pub struct Figure {
     pub name: String,
     pub value: f64,
     pub protocol: String,
@@ -84,12 +27,12 @@ pub struct Metric {
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
-    pub metrics: Vec<Metric>,
+    pub metrics: Vec<Figure>,
 }
 
 impl Report {
     pub fn push(&mut self, name: impl Into<String>, value: f64, protocol: impl Into<String>) {
-        self.metrics.push(Metric {
+        self.metrics.push(Figure {
             name: name.into(),
             value,
             protocol: protocol.into(),

@@ -29,27 +29,28 @@ pub fn default_metrics(
     grammar: bool,
     lm: bool,
 ) -> Vec<String> {
-    let mut m: Vec<&str> = Vec::new();
+    use crate::eval::Metric as M;
+    let mut m: Vec<M> = Vec::new();
     if references {
-        m.push("bleu");
+        m.push(M::Bleu);
     }
-    m.extend(["self-bleu", "distinct", "length"]);
+    m.extend([M::SelfBleu, M::Distinct, M::Length]);
     if train {
-        m.push("copied");
+        m.push(M::Copied);
     }
     if run {
-        m.extend(["nll-test", "nll-train"]);
+        m.extend([M::NllTest, M::NllTrain]);
     }
     if oracle {
-        m.push("nll-oracle");
+        m.push(M::NllOracle);
     }
     if grammar {
-        m.extend(["grammar-nll", "validity"]);
+        m.extend([M::GrammarNll, M::Validity]);
     }
     if lm {
-        m.extend(["lm-score", "reverse-lm"]);
+        m.extend([M::LmScore, M::ReverseLm]);
     }
-    m.into_iter().map(String::from).collect()
+    m.into_iter().map(|m| m.name().to_string()).collect()
 }
 
 /// Computes the model-based metrics among `metrics` into `rep` (the text metrics are

@@ -206,8 +206,8 @@ fn check(a: &EvalArgs) -> Result<()> {
 }
 
 fn list_metrics() -> Result<()> {
-    for (n, d) in report::METRIC_NAMES {
-        println!("{n:12} {d}");
+    for m in textgan::eval::Metric::ALL {
+        println!("{:12} {}", m.name(), m.about());
     }
     Ok(())
 }

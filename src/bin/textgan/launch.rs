@@ -32,6 +32,9 @@ impl Drop for JobDir {
     }
 }
 
+/// Processes a core (or GPU) at most, even with `--oversubscribe`.
+const OVERSUBSCRIBE_MAX: usize = 8;
+
 /// How many processes this machine runs side by side without oversubscribing: its cores, or
 /// its GPUs for NCCL (one a process).
 pub fn check_bound(n: usize, nccl: bool, oversubscribe: bool) -> Result<()> {
@@ -44,6 +47,12 @@ pub fn check_bound(n: usize, nccl: bool, oversubscribe: bool) -> Result<()> {
     };
     if n > have && !oversubscribe {
         bail!("--nproc-per-node {n}: more processes than this machine's {have} {what}; pass --oversubscribe to start them anyway");
+    }
+    // Even when asked: each rank holds a whole model and a libtorch, and thousands of them
+    // exhaust the memory before the group could form.
+    let most = OVERSUBSCRIBE_MAX * have.max(1);
+    if n > most {
+        bail!("--nproc-per-node {n}: more than {OVERSUBSCRIBE_MAX} processes for each of this machine's {have} {what} ({most}), even with --oversubscribe");
     }
     Ok(())
 }
