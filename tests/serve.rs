@@ -599,6 +599,19 @@ fn stalled_headers_are_timed_out() {
         waited >= Duration::from_millis(1500),
         "closed early: {waited:?}"
     );
+    // A client that sends nothing at all is cut off too.
+    let mut silent = std::net::TcpStream::connect(&addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    let read = silent.read_to_end(&mut buf);
+    let timed_out = matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut);
+    assert!(
+        !timed_out && start.elapsed() < Duration::from_secs(10),
+        "a silent client was held for {:?}",
+        start.elapsed()
+    );
     let r = ureq::get(&format!("{}/health", s.url)).call().unwrap();
     assert_eq!(r.status(), 200);
     unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };

@@ -190,6 +190,15 @@ async fn serve_until_signal(
         let service = TowerToHyperService::new(routes.clone());
         let (builder, mut stop, open) = (builder.clone(), stop.clone(), open_rx.clone());
         tokio::spawn(async move {
+            // A client that sends nothing at all (hyper's header timer starts with the first
+            // byte) is dropped after the same time.
+            let mut first = [0u8; 1];
+            if tokio::time::timeout(header_timeout, stream.peek(&mut first))
+                .await
+                .is_err()
+            {
+                return;
+            }
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             let mut closing = false;

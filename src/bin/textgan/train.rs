@@ -223,7 +223,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
             );
             return Ok(());
         }
-        Outcome::AlreadyComplete => return Ok(()),
+        Outcome::AlreadyComplete => {
+            // --max-steps caps the run as a whole; it does not lengthen a finished one.
+            eprintln!("(to train on, raise the run's own length: --set gan.steps=N or --set train.epochs=N, with --max-steps above the steps taken)");
+            return Ok(());
+        }
         Outcome::Finished(last) => {
             eprintln!("run directory: {}", dir.display());
             let Some(m) = last else { return Ok(()) };
