@@ -692,6 +692,26 @@ fn runs_under_torchrun() {
     assert!(d < 1e-5, "torchrun: checkpoints differ by {d}");
 }
 
+/// `train --nproc-per-node 2` of the fixture's tiny run into `job`, with epochs without end
+/// (it goes on until a kill or a signal), its temporary directory the fixture's `tmp`.
+fn endless_job(f: &Fixture) -> (std::process::Child, std::path::PathBuf) {
+    let tmp = f.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = f.s("job");
+    let mut args = vec!["train", "--out", &out, "--nproc-per-node", "2"];
+    let tiny = f.tiny();
+    args.extend(tiny.iter().map(String::as_str));
+    args.extend(["--max-steps", "100000", "--set", "train.epochs=100000"]);
+    let launcher = Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(&args)
+        .env("TMPDIR", &tmp)
+        .env("TEXTGAN_DIST_TIMEOUT", "20")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (launcher, tmp)
+}
+
 /// The launcher names the rank that was lost: rank 1 of `--nproc-per-node 2` killed mid-run
 /// makes the job exit 1 with "rank 1 of 2 failed" (rank 0's own failure, which follows, is an
 /// effect), within the timeout.
@@ -701,21 +721,7 @@ fn the_launcher_names_the_lost_rank() {
         return;
     }
     let f = Fixture::new();
-    let tmp = f.path("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    let out = f.s("job");
-    let mut args = vec!["train", "--out", &out, "--nproc-per-node", "2"];
-    let tiny = f.tiny();
-    args.extend(tiny.iter().map(String::as_str));
-    // Epochs without end: the run goes on until the kill.
-    args.extend(["--max-steps", "100000", "--set", "train.epochs=100000"]);
-    let launcher = Command::new(env!("CARGO_BIN_EXE_textgan"))
-        .args(&args)
-        .env("TMPDIR", &tmp)
-        .env("TEXTGAN_DIST_TIMEOUT", "20")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (launcher, tmp) = endless_job(&f);
     std::thread::sleep(Duration::from_secs(4));
     let pid = launcher.id();
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
@@ -766,19 +772,8 @@ fn sigterm_to_the_launcher_stops_every_rank_after_the_step() {
         return;
     }
     let f = Fixture::new();
-    let tmp = f.path("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
+    let (launcher, tmp) = endless_job(&f);
     let out = f.s("job");
-    let mut args = vec!["train", "--out", &out, "--nproc-per-node", "2"];
-    let tiny = f.tiny();
-    args.extend(tiny.iter().map(String::as_str));
-    args.extend(["--max-steps", "100000", "--set", "train.epochs=100000"]);
-    let launcher = Command::new(env!("CARGO_BIN_EXE_textgan"))
-        .args(&args)
-        .env("TMPDIR", &tmp)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let pid = launcher.id();
     // Both ranks started and training (rank 0's first checkpoint is there).
     let start = Instant::now();
@@ -806,9 +801,9 @@ fn sigterm_to_the_launcher_stops_every_rank_after_the_step() {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "left in the temporary directory: {left:?}");
-    let m = metrics(&f.path("job"));
-    let last = m.last().unwrap()["step"].as_u64().unwrap();
-    let more = (last + 2).to_string();
+    // (The stop may come before the first evaluation: the checkpoint says where it stood.)
+    let ck = textgan::checkpoint::load(&f.path("job/checkpoint.safetensors")).unwrap();
+    let more = (ck.progress.steps() + 2).to_string();
     let o = Command::new(env!("CARGO_BIN_EXE_textgan"))
         .args(["train", "--resume", &out, "--max-steps", &more])
         .output()

@@ -97,30 +97,8 @@ fn trained_subword_tokenizers_match_python_tokenizers() {
 
 /// `/v1/completions` of a subword run: the tokens, as they stand in the text, make it up.
 fn served_completions_spell_the_text(run: &str) {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_textgan"))
-        .args([
-            "serve",
-            "--run",
-            run,
-            "--addr",
-            "127.0.0.1:0",
-            "--device",
-            "cpu",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .trim_start_matches("listening on ")
-        .trim_end_matches('/')
-        .to_string();
+    let (mut child, url) =
+        common::serve(&["--run", run, "--addr", "127.0.0.1:0", "--device", "cpu"]);
     let post = |body: serde_json::Value| {
         let r = ureq::post(&format!("{url}/v1/completions"))
             .set("Content-Type", "application/json")

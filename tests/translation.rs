@@ -361,35 +361,20 @@ fn parallel_data_errors_are_one_line() {
 
 /// `serve --sweep DIR` of a beam-width sweep starts and serves its plot.
 fn served_sweep_plot(run: &str, sweep: &str) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_textgan"))
-        .args([
-            "serve",
-            "--run",
-            run,
-            "--sweep",
-            sweep,
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--device", "cpu"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .trim_start_matches("listening on ")
-        .trim_end_matches('/')
-        .to_string();
+    let (mut child, url) = common::serve(&[
+        "--run",
+        run,
+        "--sweep",
+        sweep,
+        "--addr",
+        "127.0.0.1:0",
+        "--device",
+        "cpu",
+    ]);
     let r = ureq::get(&format!("{url}/v1/sweeps/sweep")).call();
     let _ = child.kill();
     let _ = child.wait();
-    let r = r.unwrap_or_else(|e| panic!("serve --sweep: {line} {e}"));
+    let r = r.unwrap_or_else(|e| panic!("serve --sweep at {url}: {e}"));
     assert_eq!(r.content_type(), "image/svg+xml");
     assert!(r.into_string().unwrap().contains("<svg"));
 }

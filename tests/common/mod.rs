@@ -229,3 +229,26 @@ pub fn hooks_here() -> bool {
     }
     on
 }
+
+/// Starts `textgan serve` with `args` (an `--addr 127.0.0.1:0` among them) and returns the
+/// process and its base URL, read from the first line it prints.
+pub fn serve(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .arg("serve")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .trim_start_matches("listening on ")
+        .trim_end_matches('/')
+        .to_string();
+    (child, url)
+}

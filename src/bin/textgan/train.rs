@@ -214,23 +214,24 @@ pub fn run(a: TrainArgs) -> Result<()> {
         result?;
         return Ok(());
     }
+    report(&trainer, result?);
+    let _ = stop.load(Ordering::Relaxed);
+    Ok(())
+}
+
+/// What a run's end means for the user, on standard error.
+fn report(trainer: &Trainer, outcome: Outcome) {
     let dir = trainer.path();
-    match result? {
-        Outcome::Stopped { steps } => {
-            eprintln!(
-                "stopped after {steps} steps; continue with: textgan train --resume {}",
-                dir.display()
-            );
-            return Ok(());
-        }
-        Outcome::AlreadyComplete => {
-            // --max-steps caps the run as a whole; it does not lengthen a finished one.
-            eprintln!("(to train on, raise the run's own length: --set gan.steps=N or --set train.epochs=N, with --max-steps above the steps taken)");
-            return Ok(());
-        }
+    match outcome {
+        Outcome::Stopped { steps } => eprintln!(
+            "stopped after {steps} steps; continue with: textgan train --resume {}",
+            dir.display()
+        ),
+        // --max-steps caps the run as a whole; it does not lengthen a finished one.
+        Outcome::AlreadyComplete => eprintln!("(to train on, raise the run's own length: --set gan.steps=N or --set train.epochs=N, with --max-steps above the steps taken)"),
         Outcome::Finished(last) => {
             eprintln!("run directory: {}", dir.display());
-            let Some(m) = last else { return Ok(()) };
+            let Some(m) = last else { return };
             if let Some(v) = m.test_nll {
                 eprintln!("final test NLL: {v:.4} nats/token");
             }
@@ -242,8 +243,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
             }
         }
     }
-    let _ = stop.load(Ordering::Relaxed);
-    Ok(())
 }
 
 /// A rank's config in a job: one the job can run, the same build and config on every rank.
