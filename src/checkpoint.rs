@@ -196,12 +196,11 @@ pub fn serialize(
         })
         .collect();
     let mut meta = HashMap::new();
-    let mut hash = Sha256::new();
-    let mut sorted: Vec<&(String, Tensor, Vec<u8>)> = cpu.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, t, bytes) in sorted {
-        hash_tensor(&mut hash, name, &t.size(), bytes);
-    }
+    let hash = hash_tensors(
+        cpu.iter()
+            .map(|(name, t, bytes)| (name.as_str(), t.size(), bytes.as_slice()))
+            .collect(),
+    );
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("version".to_string(), VERSION.to_string());
     meta.insert("config".to_string(), config.to_toml());
@@ -222,15 +221,21 @@ pub fn serialize(
 /// the metadata beside it; checked on every load (checkpoints written before it have none).
 const HASH: &str = "sha256";
 
-fn hash_tensor(h: &mut Sha256, name: &str, shape: &[i64], bytes: &[u8]) {
-    h.update((name.len() as u64).to_le_bytes());
-    h.update(name.as_bytes());
-    h.update((shape.len() as u64).to_le_bytes());
-    for d in shape {
-        h.update(d.to_le_bytes());
+/// The hash of tensors (name, shape, bytes), taken in name order whatever order they come in.
+fn hash_tensors(mut tensors: Vec<(&str, Vec<i64>, &[u8])>) -> Sha256 {
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    let mut h = Sha256::new();
+    for (name, shape, bytes) in tensors {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((shape.len() as u64).to_le_bytes());
+        for d in shape {
+            h.update(d.to_le_bytes());
+        }
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
     }
-    h.update((bytes.len() as u64).to_le_bytes());
-    h.update(bytes);
+    h
 }
 
 /// The digest, in hex, of the tensors hashed into `h` and the metadata other than the hash.
@@ -252,13 +257,16 @@ fn hash_matches(st: &SafeTensors, meta: &HashMap<String, String>) -> bool {
     let Some(want) = meta.get(HASH) else {
         return true;
     };
-    let mut views = st.tensors();
-    views.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut h = Sha256::new();
-    for (name, v) in &views {
-        let shape: Vec<i64> = v.shape().iter().map(|&d| d as i64).collect();
-        hash_tensor(&mut h, name, &shape, v.data());
-    }
+    let views = st.tensors();
+    let h = hash_tensors(
+        views
+            .iter()
+            .map(|(name, v)| {
+                let shape = v.shape().iter().map(|&d| d as i64).collect();
+                (name.as_str(), shape, v.data())
+            })
+            .collect(),
+    );
     hash_meta(h, meta) == *want
 }
 

@@ -4,6 +4,16 @@ use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Whether `dir` holds anything: false for an empty folder or none at all (the rule of every
+/// `--out` folder a command makes); an error for a path that is not a readable folder.
+pub fn holds_files(dir: &Path) -> std::io::Result<bool> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_some()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// The hidden temporary file an atomic write of `path` goes through: `.NAME.tmp` beside it.
 pub fn temp_path(path: &Path) -> PathBuf {
     let dir = path

@@ -692,6 +692,17 @@ fn runs_under_torchrun() {
     assert!(d < 1e-5, "torchrun: checkpoints differ by {d}");
 }
 
+/// The job's temporary directory is empty: the launcher's job folder, with the ranks' scratch
+/// copies and error lines, went with it.
+fn assert_nothing_left(tmp: &Path) {
+    let left: Vec<_> = std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the temporary directory: {left:?}");
+}
+
 /// `train --nproc-per-node 2` of the fixture's tiny run into `job`, with epochs without end
 /// (it goes on until a kill or a signal), its temporary directory the fixture's `tmp`.
 fn endless_job(f: &Fixture) -> (std::process::Child, std::path::PathBuf) {
@@ -755,12 +766,7 @@ fn the_launcher_names_the_lost_rank() {
         1,
         "{err}"
     );
-    let left: Vec<_> = std::fs::read_dir(&tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert!(left.is_empty(), "left in the temporary directory: {left:?}");
+    assert_nothing_left(&tmp);
 }
 
 /// SIGTERM to `train --nproc-per-node 2` stops the job as it stops one process: the launcher
@@ -795,12 +801,7 @@ fn sigterm_to_the_launcher_stops_every_rank_after_the_step() {
             "rank {r} is left behind"
         );
     }
-    let left: Vec<_> = std::fs::read_dir(&tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert!(left.is_empty(), "left in the temporary directory: {left:?}");
+    assert_nothing_left(&tmp);
     // (The stop may come before the first evaluation: the checkpoint says where it stood.)
     let ck = textgan::checkpoint::load(&f.path("job/checkpoint.safetensors")).unwrap();
     let more = (ck.progress.steps() + 2).to_string();

@@ -5,68 +5,55 @@ use super::{Draw, Engine, Text, TokenScore};
 use crate::data::Condition;
 use tch::{Device, Kind, Tensor};
 
-/// Each token of `row` as it stands in the decoded text. Words after the first bring their
-/// space; a subword piece is what it adds to the text decoded so far (nothing where a byte
-/// of a character is still missing; the character comes with the byte that ends it).
-fn pieces(v: &crate::data::Vocab, row: &[i64]) -> Vec<String> {
-    let name = |id: i64| v.tokens.get(id as usize).cloned().unwrap_or_default();
+/// How token `id` stands in the text after `prefix` (the tokens before it), where `done` is
+/// what the pieces of `prefix` spell: a word after the first brings its space, a character
+/// stands alone, a subword piece is what it adds to the text decoded so far (`None` where a
+/// byte of a character is still missing; the character comes with the byte that ends it).
+fn spelled(v: &crate::data::Vocab, prefix: &[i64], done: &str, id: i64) -> Option<String> {
+    let name = v.tokens.get(id as usize).cloned().unwrap_or_default();
     match (&v.subword, v.tokenizer) {
         (Some(sw), _) => {
-            let mut done = String::new();
-            (1..=row.len())
-                .map(|k| {
-                    let text = sw.decode_raw(&row[..k]);
-                    match text.strip_prefix(done.as_str()) {
-                        Some(rest) => {
-                            let piece = rest.to_string();
-                            done = text;
-                            piece
-                        }
-                        None => String::new(),
-                    }
-                })
-                .collect()
+            let mut ids = prefix.to_vec();
+            ids.push(id);
+            sw.decode_raw(&ids).strip_prefix(done).map(str::to_string)
         }
-        (None, crate::data::Tokenizer::Char) => row.iter().map(|&t| name(t)).collect(),
-        (None, _) => row
-            .iter()
-            .enumerate()
-            .map(|(j, &t)| match j {
-                0 => name(t),
-                _ => format!(" {}", name(t)),
-            })
-            .collect(),
+        (None, crate::data::Tokenizer::Char) => Some(name),
+        (None, _) if prefix.is_empty() => Some(name),
+        (None, _) => Some(format!(" {name}")),
     }
 }
 
-/// How each alternative `alts` at position `j` of `row` would stand in the text, as
-/// [`pieces`] writes the token there: a word with its space after the first, a character, or
-/// what a subword piece would add to the text decoded up to `j`.
-fn alt_pieces(v: &crate::data::Vocab, row: &[i64], j: usize, alts: &[i64]) -> Vec<String> {
-    let name = |id: i64| v.tokens.get(id as usize).cloned().unwrap_or_default();
-    match (&v.subword, v.tokenizer) {
-        (Some(sw), _) => {
-            let done = sw.decode_raw(&row[..j]);
-            let mut ids = row[..j].to_vec();
-            alts.iter()
-                .map(|&a| {
-                    ids.push(a);
-                    let text = sw.decode_raw(&ids);
-                    ids.pop();
-                    text.strip_prefix(done.as_str())
-                        .map_or_else(|| name(a), str::to_string)
-                })
-                .collect()
-        }
-        (None, crate::data::Tokenizer::Char) => alts.iter().map(|&a| name(a)).collect(),
-        (None, _) => alts
-            .iter()
-            .map(|&a| match j {
-                0 => name(a),
-                _ => format!(" {}", name(a)),
-            })
-            .collect(),
-    }
+/// Each token of `row` as it stands in the decoded text ([`spelled`]; empty for a byte that
+/// does not end its character).
+fn pieces(v: &crate::data::Vocab, row: &[i64]) -> Vec<String> {
+    let mut done = String::new();
+    (0..row.len())
+        .map(|k| match spelled(v, &row[..k], &done, row[k]) {
+            Some(piece) => {
+                done.push_str(&piece);
+                piece
+            }
+            None => String::new(),
+        })
+        .collect()
+}
+
+/// How each alternative `alts` at position `j` of `row` would stand in the text, spelled as
+/// the token there is, after `done` (what the pieces before `j` spell); a piece that would not
+/// end its character keeps its token's name.
+fn alt_pieces(
+    v: &crate::data::Vocab,
+    row: &[i64],
+    j: usize,
+    done: &str,
+    alts: &[i64],
+) -> Vec<String> {
+    alts.iter()
+        .map(|&a| {
+            spelled(v, &row[..j], done, a)
+                .unwrap_or_else(|| v.tokens.get(a as usize).cloned().unwrap_or_default())
+        })
+        .collect()
 }
 
 /// The first `n` of `texts` (best first) as a labelled run without a label gives them: cycling
@@ -117,12 +104,15 @@ impl Engine {
             .enumerate()
             .map(|(i, row)| {
                 let pieces = pieces(v, row);
+                let mut done = String::new();
                 let tokens: Vec<TokenScore> = row
                     .iter()
                     .zip(pieces)
                     .enumerate()
                     .map(|(j, (&id, piece))| {
                         let alts: Vec<i64> = lp[i][j].1.iter().map(|&(t, _)| t).collect();
+                        let top_pieces = alt_pieces(v, row, j, &done, &alts);
+                        done.push_str(&piece);
                         TokenScore {
                             token: name(id),
                             id,
@@ -131,7 +121,7 @@ impl Engine {
                             top: lp[i][j].1.iter().map(|&(t, p)| (name(t), p)).collect(),
                             prompt: j < prompt,
                             piece,
-                            top_pieces: alt_pieces(v, row, j, &alts),
+                            top_pieces,
                         }
                     })
                     .collect();
@@ -313,7 +303,7 @@ mod tests {
             let pieces = pieces(v, &row);
             for (j, &id) in row.iter().enumerate() {
                 assert_eq!(
-                    alt_pieces(v, &row, j, &[id]),
+                    alt_pieces(v, &row, j, &pieces[..j].concat(), &[id]),
                     [pieces[j].clone()],
                     "{:?} position {j} of {row:?}",
                     v.tokenizer

@@ -47,13 +47,12 @@ impl RunDir {
             ))
             .with_fix(crate::error::Fix::Resume));
         }
-        match std::fs::read_dir(path).map(|mut e| e.next().is_some()) {
+        match crate::fsutil::holds_files(path) {
             Ok(true) => Err(Error::Config(format!(
                 "{} exists and is not empty; a new run needs an empty or new directory",
                 path.display()
             ))),
             Ok(false) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(path, e)),
         }
     }

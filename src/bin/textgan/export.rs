@@ -53,9 +53,9 @@ pub fn run(a: ExportArgs) -> Result<()> {
             serde_json::to_value(other)?["kind"].as_str().unwrap_or("?")
         ),
     };
-    let entries = a.hf.exists().then(|| std::fs::read_dir(&a.hf)).transpose();
-    let mut entries = entries.map_err(|e| anyhow::anyhow!("--hf {}: {e}", a.hf.display()))?;
-    if entries.as_mut().is_some_and(|e| e.next().is_some()) {
+    let full = textgan::fsutil::holds_files(&a.hf)
+        .map_err(|e| anyhow::anyhow!("--hf {}: {e}", a.hf.display()))?;
+    if full {
         bail!("--hf {}: the folder is not empty", a.hf.display());
     }
     let v = &loaded.vocab;

@@ -163,13 +163,12 @@ fn check_temperatures(ts: &[f64]) -> Result<()> {
 /// an earlier one's. Checked before any work; the folder is made only when the results are
 /// written ([`make_out`]), so a refused or failed sweep leaves none behind.
 fn check_out(out: &std::path::Path) -> Result<()> {
-    match std::fs::read_dir(out).map(|mut e| e.next().is_some()) {
+    match textgan::fsutil::holds_files(out) {
         Ok(true) => bail!(
             "--out {}: the folder is not empty; a sweep needs a new or empty folder",
             out.display()
         ),
         Ok(false) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => bail!("--out {}: {e}", out.display()),
     }
 }
