@@ -243,3 +243,199 @@ fn files_and_functions_stay_short() {
         "a nested function is checked on its own"
     );
 }
+
+/// A source file's module path below the crate: `src/train/mle.rs` is `train::mle`,
+/// `src/train/mod.rs` is `train`.
+fn module_path(file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(root()).unwrap().with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
+        parts.pop();
+    }
+    parts
+}
+
+/// The module paths a source of module `from` names through `super::` (any number), `self::`
+/// and `crate::`, including `{a, b}` lists one level deep: lowercase segments only.
+fn references(text: &str, from: &[String]) -> BTreeSet<Vec<String>> {
+    let mut out = BTreeSet::new();
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices("::") {
+        // The start of the path this `::` belongs to.
+        let mut s = i;
+        while s > 0
+            && (bytes[s - 1].is_ascii_alphanumeric()
+                || bytes[s - 1] == b'_'
+                || bytes[s - 1] == b':')
+        {
+            s -= 1;
+        }
+        // Only the first `::` of a path starts it.
+        if s == i || text[s..i].contains("::") {
+            continue;
+        }
+        let head = &text[s..i];
+        let mut base = match head {
+            "crate" => Vec::new(),
+            "self" => from.to_vec(),
+            "super" => from[..from.len().saturating_sub(1)].to_vec(),
+            _ => continue,
+        };
+        let mut rest = &text[i + 2..];
+        while let Some(r) = rest.strip_prefix("super::") {
+            base.pop();
+            rest = r;
+        }
+        expand(base, rest, &mut out);
+    }
+    out
+}
+
+/// The module paths of the path `rest` (after `base`): `a::b::C` names `a::b`, `a::{b, c::D}`
+/// names `a::b` and `a::c`.
+fn expand(mut base: Vec<String>, rest: &str, out: &mut BTreeSet<Vec<String>>) {
+    let rest = rest.trim_start();
+    if let Some(list) = rest.strip_prefix('{') {
+        let (mut depth, mut from) = (0, 0);
+        for (i, c) in list.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => {
+                    expand(base.clone(), &list[from..i], out);
+                    return;
+                }
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    expand(base.clone(), &list[from..i], out);
+                    from = i + 1;
+                }
+                _ => {}
+            }
+        }
+        return;
+    }
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if name.is_empty() || !name.chars().next().unwrap().is_lowercase() || name == "self" {
+        out.insert(base);
+        return;
+    }
+    base.push(name.clone());
+    match rest[name.len()..].strip_prefix("::") {
+        Some(more) => expand(base, more, out),
+        None => {
+            out.insert(base);
+        }
+    }
+}
+
+/// Circles among the files and subfolders of one folder: each as `a -> b -> a`.
+fn circles(edges: &BTreeSet<(Vec<String>, String, String)>) -> Vec<String> {
+    let mut found = Vec::new();
+    let folders: BTreeSet<&Vec<String>> = edges.iter().map(|(f, _, _)| f).collect();
+    for folder in folders {
+        let next = |a: &str| -> Vec<String> {
+            edges
+                .iter()
+                .filter(|(f, x, _)| f == folder && x == a)
+                .map(|(_, _, b)| b.clone())
+                .collect()
+        };
+        let nodes: BTreeSet<String> = edges
+            .iter()
+            .filter(|(f, _, _)| f == folder)
+            .map(|(_, a, _)| a.clone())
+            .collect();
+        for start in &nodes {
+            // A path from `start` back to itself, by breadth-first search.
+            let mut seen: BTreeSet<String> = BTreeSet::new();
+            let mut queue = vec![vec![start.clone()]];
+            while let Some(path) = (!queue.is_empty()).then(|| queue.remove(0)) {
+                for b in next(path.last().unwrap()) {
+                    if &b == start {
+                        let mut p = path.clone();
+                        p.push(b);
+                        found.push(format!("{}: {}", folder.join("::"), p.join(" -> ")));
+                        queue.clear();
+                        break;
+                    }
+                    if seen.insert(b.clone()) {
+                        let mut p = path.clone();
+                        p.push(b);
+                        queue.push(p);
+                    }
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The edges between siblings that a set of (file, text) sources make: (folder, from, to).
+fn sibling_edges(files: &[(PathBuf, String)]) -> BTreeSet<(Vec<String>, String, String)> {
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|(f, _)| module_path(f)).collect();
+    let mut edges = BTreeSet::new();
+    for (f, text) in files {
+        let from = module_path(f);
+        let code: String = text
+            .lines()
+            .take_while(|l| !l.starts_with("#[cfg(test)]"))
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for to in references(&code, &from) {
+            let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+            if common >= from.len() || common >= to.len() {
+                continue; // a folder's own module, or one of its children
+            }
+            let target = to[..=common].to_vec();
+            if modules.contains(&target) {
+                let folder = from[..common].to_vec();
+                edges.insert((folder, from[common].clone(), to[common].clone()));
+            }
+        }
+    }
+    edges
+}
+
+#[test]
+fn no_circle_inside_a_folder() {
+    let mut paths = Vec::new();
+    sources(&root(), &mut paths);
+    let files: Vec<(PathBuf, String)> = paths
+        .into_iter()
+        .map(|p| {
+            let t = std::fs::read_to_string(&p).unwrap();
+            (p, t)
+        })
+        .collect();
+    let found = circles(&sibling_edges(&files));
+    assert!(
+        found.is_empty(),
+        "imports in a circle:\n{}",
+        found.join("\n")
+    );
+    // The check sees a circle when there is one.
+    let r = root();
+    let toy = vec![
+        (r.join("x/a.rs"), "use super::b::B;".to_string()),
+        (r.join("x/b.rs"), "use crate::x::{c::C};".to_string()),
+        (r.join("x/c.rs"), "fn f() { super::a::f() }".to_string()),
+        (r.join("x/mod.rs"), "use self::a::A;".to_string()),
+    ];
+    assert_eq!(
+        circles(&sibling_edges(&toy)),
+        vec![
+            "x: a -> b -> c -> a".to_string(),
+            "x: b -> c -> a -> b".to_string(),
+            "x: c -> a -> b -> c".to_string()
+        ]
+    );
+}

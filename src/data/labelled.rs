@@ -1,7 +1,7 @@
 //! Labelled corpora: one file per class (MR's `rt-polarity.pos` / `.neg`), or `label<TAB>text`
 //! lines. Labels become ids in the order of their sorted names, so a run's ids do not depend on
 //! the order of files or lines.
-use super::corpus::read_lines_in;
+use super::read::read_lines_in;
 use super::Encoding;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};

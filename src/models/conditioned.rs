@@ -36,13 +36,6 @@ impl CondSpec {
     }
 }
 
-/// The embedding width of a network's inputs, found by embedding one token.
-pub(crate) fn embed_dim(embed: impl Fn(&Tensor) -> Tensor, device: Device) -> i64 {
-    let _g = tch::no_grad_guard();
-    let e = embed(&Tensor::zeros([1, 1], (Kind::Int64, device)));
-    *e.size().last().expect("[1, 1, E]")
-}
-
 fn class_table(p: &nn::Path, classes: i64, dim: i64) -> Tensor {
     let init = nn::Init::Randn {
         mean: 0.0,
@@ -67,7 +60,7 @@ pub struct LabelGenerator {
 
 impl LabelGenerator {
     pub fn new(p: &nn::Path, inner: Box<dyn Generator>, classes: i64) -> Self {
-        let dim = embed_dim(|t| inner.embed(t), p.device());
+        let dim = super::embed_dim(|t| inner.embed(t), p.device());
         LabelGenerator {
             table: class_table(p, classes, dim),
             inner,
@@ -270,7 +263,7 @@ pub type LabelDiscriminator = Wrapped<ClassVectors>;
 impl LabelDiscriminator {
     pub fn new(p: &nn::Path, inner: Box<dyn Discriminator>, classes: i64) -> Self {
         let p = p / "label";
-        let dim = embed_dim(|t| inner.embed(t), p.device());
+        let dim = super::embed_dim(|t| inner.embed(t), p.device());
         let how = ClassVectors {
             table: class_table(&p, classes, dim),
         };

@@ -363,6 +363,13 @@ pub fn token_cross_entropy(logits: &Tensor, target: &Tensor, reduction: tch::Red
 
 /// Checks that stepping `m` through `input` [B, T] under `cond` gives teacher forcing's
 /// logits, and that the condition `other` changes them (`what` names the case).
+/// The embedding width of a network's inputs, found by embedding one token.
+pub(crate) fn embed_dim(embed: impl Fn(&Tensor) -> Tensor, device: Device) -> i64 {
+    let _g = tch::no_grad_guard();
+    let e = embed(&Tensor::zeros([1, 1], (tch::Kind::Int64, device)));
+    *e.size().last().expect("[1, 1, E]")
+}
+
 #[cfg(test)]
 pub(crate) fn assert_steps_match(
     m: &GeneratorModel,

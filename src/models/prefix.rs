@@ -18,7 +18,7 @@ pub struct PrefixGenerator {
 impl PrefixGenerator {
     pub fn new(p: &nn::Path, inner: Box<dyn Generator>, src_vocab: Option<i64>) -> Self {
         let src_embed = src_vocab.map(|v| {
-            let dim = super::conditioned::embed_dim(|t| inner.embed(t), p.device());
+            let dim = super::embed_dim(|t| inner.embed(t), p.device());
             let init = nn::EmbeddingConfig {
                 ws_init: nn::Init::Randn {
                     mean: 0.0,

@@ -2,6 +2,7 @@
 //! batches of generate and score requests. Every token comes back with its log-probability
 //! under the generator (the model's own distribution, temperature 1) and, where the run has a
 //! discriminator, D's probability that the text so far is real.
+use super::cond::RowCond;
 use super::load::load_discriminator;
 pub(super) use super::load::Shapes;
 use super::{Draw, Scoring};
@@ -88,14 +89,6 @@ fn tokens(n: usize) -> String {
 /// A bad request: a 4xx answer, never a panic.
 pub fn invalid(msg: impl Into<String>) -> Error {
     Error::Request(msg.into())
-}
-
-/// What a row is conditioned on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum RowCond {
-    None,
-    Label(i64),
-    Source(Vec<i64>),
 }
 
 /// A draw checked against the run and encoded.

@@ -8,6 +8,7 @@
 //!
 //! The HTTP side (axum, tokio) is the `serve` feature; the engine and the report are built
 //! without it.
+mod cond;
 mod engine;
 #[cfg(feature = "serve")]
 mod errors;
@@ -23,7 +24,8 @@ mod scoring;
 #[cfg(feature = "serve")]
 mod worker;
 
-pub use engine::{invalid, Engine, Prepared, RowCond, Text, TokenScore};
+pub use cond::RowCond;
+pub use engine::{invalid, Engine, Prepared, Text, TokenScore};
 #[cfg(feature = "serve")]
 pub use worker::{Job, RunHandle, RunInfo, WorkerConfig};
 

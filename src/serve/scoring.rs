@@ -1,6 +1,6 @@
 //! Per-token numbers of a served run: the generator's log-probability of each token (with
 //! its most likely alternatives) and the discriminator's score of each prefix.
-use super::engine::RowCond;
+use super::cond::RowCond;
 use super::{Draw, Engine, Text, TokenScore};
 use crate::data::Condition;
 use tch::{Device, Kind, Tensor};

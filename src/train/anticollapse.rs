@@ -12,7 +12,8 @@
 //!   of every adversarial rate (`plateau_patience`, `plateau_factor`). Its state is saved in
 //!   the checkpoint's progress, so a resumed run watches on exactly.
 use super::metrics::Metrics;
-use super::trainer::Trainer;
+use super::rundir::RunDir;
+use super::state::{seed_step, RunState};
 use crate::algorithms::{cot_loss, Algorithm, StepStats};
 use crate::error::{Error, Result};
 use crate::models::GeneratorModel;
@@ -42,7 +43,7 @@ pub fn metric_of(m: &Metrics, name: &str) -> Option<f64> {
 /// The watch's part of an adversarial evaluation, before it is recorded: observes the metric,
 /// says what changed; returns whether the rates were cut (the algorithm is then rebuilt at
 /// the new rates).
-pub(crate) fn watch(t: &mut Trainer, m: &Metrics) -> Result<(Verdict, Vec<String>)> {
+pub(crate) fn watch(t: &mut RunState, m: &Metrics) -> Result<(Verdict, Vec<String>)> {
     let adv = &t.cfg.gan.adv;
     if adv.best_metric.is_empty() {
         return Ok((Verdict::default(), Vec::new()));
@@ -82,7 +83,7 @@ pub(crate) fn watch(t: &mut Trainer, m: &Metrics) -> Result<(Verdict, Vec<String
 }
 
 /// What a complete run says when asked to go on: stopped early, or every step done.
-pub(crate) fn complete_message(t: &Trainer) -> String {
+pub(crate) fn complete_message(t: &RunState) -> String {
     let p = &t.progress;
     match &p.watch {
         Some(w) if w.stopped => format!(
@@ -98,17 +99,17 @@ pub(crate) fn complete_message(t: &Trainer) -> String {
 
 /// Copies the checkpoint just written into `best/` (atomically) when it holds the best
 /// generator so far: `sample`, `eval`, `export` and `serve` read the folder as a run.
-pub(crate) fn keep_best(t: &Trainer) -> Result<()> {
+pub(crate) fn keep_best(t: &RunState, run: &RunDir) -> Result<()> {
     let Some(w) = &t.progress.watch else {
         return Ok(());
     };
     if w.best_at != t.progress.steps() || w.best.is_none() {
         return Ok(());
     }
-    let dir = t.dir.path().join(BEST);
+    let dir = run.path().join(BEST);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     for f in [crate::checkpoint::FILE, "tokenizer.json"] {
-        let from = t.dir.path().join(f);
+        let from = run.path().join(f);
         if from.exists() {
             let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
             crate::fsutil::write_atomic(&dir.join(f), &bytes)?;
@@ -127,7 +128,7 @@ pub(crate) struct Tools {
 
 impl Tools {
     /// The tools as the phase begins: the anchor is the generator now.
-    pub fn new(t: &Trainer) -> Self {
+    pub fn new(t: &RunState) -> Self {
         let anchor = (t.cfg.gan.adv.kl_to_mle > 0.0).then(|| {
             let vocab = &t.data.corpus.vocab;
             let shape = (vocab.len() as i64, t.progress.max_len as i64);
@@ -143,7 +144,7 @@ impl Tools {
     /// KL anchor's update, whose KL joins the step's figures.
     pub fn after_step(
         &mut self,
-        t: &mut Trainer,
+        t: &mut RunState,
         algo: &mut dyn Algorithm,
         n: usize,
         stats: &mut StepStats,
@@ -179,8 +180,8 @@ impl Tools {
 
 /// `count` MLE updates on random training batches of `train.batch_size` (the MLE optimizer,
 /// at the rate MLE ended with, times the guard's factor); returns their mean loss.
-fn mle_updates(t: &mut Trainer, n: usize, count: usize) -> f64 {
-    let mut rng = super::adversarial::seed_step(t.cfg.train.seed, 1 << 42 | n as u64);
+fn mle_updates(t: &mut RunState, n: usize, count: usize) -> f64 {
+    let mut rng = seed_step(t.cfg.train.seed, 1 << 42 | n as u64);
     let corpus = &t.data.corpus;
     let lr = t.schedule.lr(t.progress.step.saturating_sub(1)) * t.progress.lr_scale;
     let mut sum = 0.0;
@@ -188,7 +189,7 @@ fn mle_updates(t: &mut Trainer, n: usize, count: usize) -> f64 {
         let picks: Vec<usize> = (0..t.cfg.train.batch_size)
             .map(|_| rng.gen_range(0..corpus.train.len()))
             .collect();
-        let batch = super::mle::train_batch(corpus, &picks, t.device);
+        let batch = t.train_batch(&picks);
         let clip = t.cfg.train.grad_clip;
         let loss = crate::optim::mle_step(t.gen.net.as_ref(), &mut t.opt, &batch, clip, lr);
         sum += loss.double_value(&[]);
@@ -198,12 +199,12 @@ fn mle_updates(t: &mut Trainer, n: usize, count: usize) -> f64 {
 
 /// One update of `kl_to_mle * KL(G || G_mle)` over the positions of `gan.batch_size` of G's
 /// samples, with the algorithm's generator optimizer; returns the KL (per position).
-fn kl_update(t: &Trainer, anchor: &GeneratorModel, algo: &mut dyn Algorithm, n: usize) -> f64 {
+fn kl_update(t: &RunState, anchor: &GeneratorModel, algo: &mut dyn Algorithm, n: usize) -> f64 {
     use crate::algorithms::batches::{fresh_samples, next_log_probs, Shapes};
     let adv = t.gan().adv;
-    let mut rng = super::adversarial::seed_step(t.cfg.train.seed, 1 << 43 | n as u64);
+    let mut rng = seed_step(t.cfg.train.seed, 1 << 43 | n as u64);
     let shapes = Shapes::new(&t.data.corpus.vocab, t.progress.max_len, 1);
-    let mut ctx = super::adversarial::AdvPhase::ctx(t, &mut rng);
+    let mut ctx = t.ctx(&mut rng);
     let (samples, cond) = fresh_samples(&mut ctx, adv.batch_size, &shapes);
     let a =
         tch::no_grad(|| next_log_probs(anchor.net.as_ref(), &samples, &cond, shapes.bos, false));

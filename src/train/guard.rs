@@ -3,10 +3,9 @@
 //! here the loop counts the steps with skipped updates, and after `train.guard_patience` in a
 //! row rolls the run back to its last checkpoint with every learning rate multiplied by
 //! `train.guard_lr_factor`, stopping with a clear error after `train.guard_rollbacks`.
-use super::trainer::{Phase, Trainer};
-use super::Hooks;
-use crate::checkpoint;
-use crate::error::{Error, Result};
+use crate::checkpoint::Progress;
+use crate::config::TrainConfig;
+use crate::error::Error;
 
 /// What the guard has seen since the last rollback and the last evaluation.
 #[derive(Debug, Default)]
@@ -17,67 +16,50 @@ pub(crate) struct Guard {
     pub window: u64,
 }
 
-impl Trainer {
-    /// After a step: counts it if an update was skipped, and rolls back after too many;
-    /// returns whether it rolled back.
-    pub(crate) fn guard_step(
-        &mut self,
-        phase: &mut dyn Phase,
-        hooks: &mut dyn Hooks,
-    ) -> Result<bool> {
+/// The guard's verdict on a step.
+pub(crate) enum Verdict {
+    /// Every update was made.
+    Clean,
+    /// Some updates were skipped: the warning to give.
+    Skipped(String),
+    /// Too many steps in a row skipped: the warning, then back to the last checkpoint.
+    RollBack(String),
+    /// Too many steps in a row skipped and no rollback left: the warning, then the error.
+    Diverged(String, Error),
+}
+
+impl Guard {
+    /// After a step: counts it in `progress` if an update was skipped.
+    pub fn after_step(&mut self, progress: &mut Progress, cfg: &TrainConfig) -> Verdict {
         let bad = summarise(crate::optim::take_skipped());
         if bad.is_empty() {
-            self.guard.in_a_row = 0;
-            return Ok(false);
+            self.in_a_row = 0;
+            return Verdict::Clean;
         }
-        self.guard.in_a_row += 1;
-        self.guard.window += 1;
-        self.progress.skipped_steps += 1;
-        let (mle, adv) = (self.progress.step, self.progress.adv_step);
+        self.in_a_row += 1;
+        self.window += 1;
+        progress.skipped_steps += 1;
+        let (mle, adv) = (progress.step, progress.adv_step);
         let m = format!(
             "warning: step {} skipped ({mle} MLE, {adv} adversarial): {}",
             mle + adv,
             bad.join("; ")
         );
-        self.message(hooks, &m);
-        if self.guard.in_a_row < self.cfg.train.guard_patience {
-            return Ok(false);
+        if self.in_a_row < cfg.guard_patience {
+            return Verdict::Skipped(m);
         }
-        if self.progress.rollbacks >= self.cfg.train.guard_rollbacks {
-            return Err(Error::Diverged(format!(
+        if progress.rollbacks >= cfg.guard_rollbacks {
+            let e = Error::Diverged(format!(
                 "{} steps in a row skipped at step {} ({}) after {} rollbacks; the last good checkpoint is kept (resume it with a lower learning rate)",
-                self.guard.in_a_row,
+                self.in_a_row,
                 mle + adv,
                 bad.join("; "),
-                self.progress.rollbacks
-            )));
+                progress.rollbacks
+            ));
+            return Verdict::Diverged(m, e);
         }
-        self.roll_back(phase, hooks)?;
-        Ok(true)
-    }
-
-    /// Back to the last checkpoint, every learning rate lowered.
-    fn roll_back(&mut self, phase: &mut dyn Phase, hooks: &mut dyn Hooks) -> Result<()> {
-        let path = self.dir.path().join(checkpoint::FILE);
-        let ck = checkpoint::load(&path)?;
-        let (rollbacks, skipped) = (self.progress.rollbacks + 1, self.progress.skipped_steps);
-        let scale = self.progress.lr_scale * self.cfg.train.guard_lr_factor;
-        ck.restore_mle(&path, (&mut self.gen, &mut self.opt, &mut self.schedule))?;
-        self.progress = ck.progress;
-        self.progress.rollbacks = rollbacks;
-        self.progress.skipped_steps = skipped;
-        self.progress.lr_scale = scale;
-        self.guard.in_a_row = 0;
-        phase.reload(self, &ck.tensors, &path)?;
-        let m = format!(
-            "rolled back to the checkpoint of step {} ({} MLE, {} adversarial); learning rates now x{scale} (rollback {rollbacks} of at most {})",
-            self.progress.steps(),
-            self.progress.step,
-            self.progress.adv_step,
-            self.cfg.train.guard_rollbacks
-        );
-        self.message(hooks, &m);
-        Ok(())
+        self.in_a_row = 0;
+        Verdict::RollBack(m)
     }
 }
 

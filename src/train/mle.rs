@@ -2,8 +2,8 @@
 //! every `train.eval_every` steps or at each epoch's end; and the MLE step captured as a CUDA
 //! graph (the eager step is [`crate::optim::mle_step`]).
 use super::metrics::{Metrics, MleWindow};
-use super::trainer::{Phase, Trainer};
-use super::Hooks;
+use super::phase::{Opening, Phase, Report};
+use super::state::{train_batch, RunState};
 use crate::data::{Batch, Batcher};
 use crate::models::{lm_loss, Generator};
 use crate::optim::{mle_step_accumulated, mle_step_weighted, Adam};
@@ -22,7 +22,7 @@ pub(crate) struct MlePhase {
 
 impl MlePhase {
     /// The batches of `epoch`, in its seeded order.
-    fn batches(&mut self, t: &Trainer) -> &Vec<Vec<usize>> {
+    fn batches(&mut self, t: &RunState) -> &Vec<Vec<usize>> {
         let epoch = t.progress.epoch;
         if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
             let batcher = Batcher {
@@ -35,7 +35,7 @@ impl MlePhase {
     }
 
     /// Moves to the next epoch once the current one's batches are all used.
-    fn roll_over(&mut self, t: &mut Trainer) -> bool {
+    fn roll_over(&mut self, t: &mut RunState) -> bool {
         let n = self.batches(t).len();
         if t.progress.batch_in_epoch >= n {
             t.progress.epoch += 1;
@@ -47,27 +47,27 @@ impl MlePhase {
 }
 
 impl Phase for MlePhase {
-    fn total(&self, t: &Trainer) -> usize {
+    fn total(&self, t: &RunState) -> usize {
         t.plan.mle
     }
 
-    fn done(&self, t: &Trainer) -> usize {
+    fn done(&self, t: &RunState) -> usize {
         t.progress.step
     }
 
-    fn begin(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<()> {
+    fn begin(&mut self, t: &mut RunState, out: &mut Report) -> Result<()> {
         if t.progress.step > 0 {
             let m = format!(
                 "resuming at step {} (epoch {})",
                 t.progress.step, t.progress.epoch
             );
-            t.message(hooks, &m);
+            out.say(&m);
         }
-        hooks.on_start(t.progress.step, t.plan.mle);
+        out.hooks.on_start(t.progress.step, t.plan.mle);
         Ok(())
     }
 
-    fn step(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<bool> {
+    fn step(&mut self, t: &mut RunState, out: &mut Report) -> Result<bool> {
         // An epoch finished at the previous step's evaluation (`eval_every` > 0) ends now.
         self.roll_over(t);
         let t0 = Instant::now();
@@ -99,7 +99,7 @@ impl Phase for MlePhase {
                 cfg.grad_clip,
                 t.device,
             )?);
-            t.message(hooks, "MLE step captured as a CUDA graph; replaying it");
+            out.say("MLE step captured as a CUDA graph; replaying it");
         }
         // A graph holds one batch: the config allows it with `grad_accum = 1` only.
         let replayed = match &mut self.graphed {
@@ -122,7 +122,7 @@ impl Phase for MlePhase {
         self.window.add(&loss, tokens, t0);
         let (step, total) = (t.progress.step, t.plan.mle);
         if step.is_multiple_of(10) || step == total {
-            hooks.on_step(step, self.window.loss(), lr);
+            out.hooks.on_step(step, self.window.loss(), lr);
         }
         let every = t.cfg.train.eval_every;
         if every > 0 {
@@ -134,25 +134,20 @@ impl Phase for MlePhase {
 
     fn reload(
         &mut self,
-        _t: &mut Trainer,
-        _tensors: &std::collections::HashMap<String, Tensor>,
-        _path: &std::path::Path,
-    ) -> Result<()> {
+        _t: &mut RunState,
+        _checkpoint: (&std::collections::HashMap<String, Tensor>, &std::path::Path),
+        _out: &mut Report,
+    ) -> Result<Opening> {
         self.window = MleWindow::default();
         self.graphed = None;
-        Ok(())
+        Ok(Opening::Nothing)
     }
 
-    fn finish(&mut self, t: &mut Trainer) {
+    fn finish(&mut self, t: &mut RunState) {
         self.roll_over(t);
     }
 
-    fn close_window(
-        &mut self,
-        t: &mut Trainer,
-        m: &mut Metrics,
-        hooks: &mut dyn Hooks,
-    ) -> Result<()> {
+    fn close_window(&mut self, t: &mut RunState, m: &mut Metrics, out: &mut Report) -> Result<()> {
         let step = t.progress.step;
         m.train_loss = Some(self.window.loss());
         m.lr = Some(t.schedule.lr(step.saturating_sub(1)) * t.progress.lr_scale);
@@ -164,7 +159,7 @@ impl Phase for MlePhase {
                     "test NLL has not improved: learning rate now {:.3e}",
                     t.schedule.lr(step)
                 );
-                t.message(hooks, &msg);
+                out.say(&msg);
             }
         }
         self.window = MleWindow::default();
@@ -195,17 +190,6 @@ fn shard_parts(
         }
     }
     (shards, weights)
-}
-
-/// Training rows `idx` as one batch, with their condition (labels, sources).
-pub(super) fn train_batch(
-    corpus: &crate::data::Corpus,
-    idx: &[usize],
-    device: tch::Device,
-) -> Batch {
-    let rows: Vec<&[i64]> = idx.iter().map(|&i| corpus.train[i].as_slice()).collect();
-    let cond = corpus.train_conds().pick(idx.iter().copied(), device);
-    Batch::new(&rows, &corpus.vocab, device).given(cond)
 }
 
 /// The MLE step captured once as a CUDA graph and replayed for every batch.

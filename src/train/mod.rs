@@ -10,9 +10,11 @@ mod evaluate;
 mod guard;
 mod metrics;
 mod mle;
+mod phase;
 mod plan;
 mod rundir;
 mod setup;
+mod state;
 mod trainer;
 
 pub use anticollapse::{metric_of, BEST};

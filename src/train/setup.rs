@@ -1,11 +1,109 @@
-//! What a run checks and settles before its directory is touched: threads, device, data, and
-//! data paths made absolute.
-use crate::config::RunConfig;
+//! A run's state as it opens: new (everything checked before its directory is touched:
+//! threads, device, data, data paths made absolute) or reopened where its checkpoint left it.
+use super::plan::Plan;
+use super::rundir::RunDir;
+use super::state::RunState;
+use crate::checkpoint::{self, Checkpoint, Progress};
+use crate::config::{Override, RunConfig};
 use crate::device;
 use crate::error::{Error, Result};
+use crate::models::GeneratorModel;
+use crate::optim::{Adam, Schedule};
 use crate::run::{load_data, RunData};
 use std::path::Path;
 use tch::Device;
+
+/// A new run in `dir`, its generator fresh or from the weights of the run `init_from`.
+pub(super) fn open_new(
+    dir: &Path,
+    mut cfg: RunConfig,
+    init_from: Option<&Path>,
+) -> Result<(RunState, RunDir)> {
+    RunDir::check_new(dir)?;
+    if init_from.is_some() {
+        // MLE is skipped: the run's own steps are all adversarial.
+        cfg.train.epochs = 0;
+    }
+    cfg.validate()?;
+    absolutize(&mut cfg)?;
+    let (device, data) = prepare(&cfg)?;
+    let corpus = &data.corpus;
+    tch::manual_seed(cfg.train.seed as i64);
+    check_unconditional(&cfg, &corpus.vocab)?;
+    let progress = Progress {
+        max_len: corpus.max_len,
+        ..Default::default()
+    };
+    let mut s = assemble(cfg, data, device, progress);
+    if let Some(hf) = &s.cfg.train.init_from_hf {
+        load_hf(hf, &mut s.gen, s.data.corpus.vocab.len())?;
+    }
+    if let Some(src) = init_from {
+        let path = checkpoint::locate(src);
+        let ck = checkpoint::load(&path)?;
+        if ck.vocab != s.data.corpus.vocab || ck.config.generator != s.cfg.generator {
+            return Err(Error::checkpoint(
+                &path,
+                "a generator to start from needs a run with the same data and generator settings",
+            ));
+        }
+        checkpoint::restore_vars(&mut s.gen.vs, &ck.tensors, "model.", &path)?;
+    }
+    let run = RunDir::create(dir, &s.cfg, &s.data.corpus.vocab)?;
+    s.progress.run_id = Some(run.id.clone());
+    Ok((s, run))
+}
+
+/// The run in `dir` where its checkpoint left it, with training settings changed by
+/// `overrides` (the data and the networks must stay), and the checkpoint.
+pub(super) fn reopen(dir: &Path, overrides: &[Override]) -> Result<(RunState, RunDir, Checkpoint)> {
+    let path = dir.join(checkpoint::FILE);
+    let ck = checkpoint::load(&path)?;
+    let mut cfg = RunConfig::resolve(ck.config.to_table(), overrides)?;
+    if cfg.data != ck.config.data
+        || cfg.generator != ck.config.generator
+        || cfg.discriminator != ck.config.discriminator
+        || cfg.gan.algorithm != ck.config.gan.algorithm
+    {
+        return Err(Error::Config(
+            "a resumed run keeps its [data], [generator], [discriminator] and gan.algorithm; only training settings may change"
+                .into(),
+        ));
+    }
+    own_tokenizer(&mut cfg, dir);
+    let (device, data) = prepare(&cfg)?;
+    if data.corpus.vocab != ck.vocab {
+        return Err(Error::Data(
+            "the training data changed since the run started (its vocabulary differs)".into(),
+        ));
+    }
+    let mut s = assemble(cfg, data, device, ck.progress.clone());
+    ck.restore_mle(&path, (&mut s.gen, &mut s.opt, &mut s.schedule))?;
+    let run = RunDir::reopen(dir, &mut s.progress)?;
+    Ok((s, run, ck))
+}
+
+/// The state around a fresh generator of `cfg` and its MLE optimizer.
+fn assemble(cfg: RunConfig, data: RunData, device: Device, progress: Progress) -> RunState {
+    let vocab = &data.corpus.vocab;
+    let (n, len) = (vocab.len() as i64, progress.max_len as i64);
+    let gen = GeneratorModel::conditional(&cfg.generator, n, len, cfg.cond_spec(vocab), device);
+    let mut opt = Adam::new(&gen.vs, &cfg.train.adam()).named("generator (MLE)");
+    opt.spike_factor = cfg.train.guard_spike;
+    let plan = Plan::new(&cfg, data.corpus.train.len());
+    let schedule = Schedule::new(&cfg.train.schedule(), plan.mle);
+    RunState {
+        device: gen.device(),
+        cfg,
+        data,
+        gen,
+        opt,
+        schedule,
+        progress,
+        plan,
+        last: None,
+    }
+}
 
 /// This process's rank on its machine, in a job.
 fn local_rank() -> Option<usize> {
@@ -13,7 +111,7 @@ fn local_rank() -> Option<usize> {
 }
 
 /// Threads, the run's device (refusing settings that need CUDA elsewhere) and its data.
-pub(super) fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
+fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
     if cfg.train.threads > 0 {
         tch::set_num_threads(cfg.train.threads);
     }
@@ -61,7 +159,7 @@ pub(super) fn prepare(cfg: &RunConfig) -> Result<(Device, RunData)> {
 
 /// A tokenizer file that has gone since the run started (a GPT-2 folder moved or deleted) is
 /// read from the copy the run directory `dir` keeps.
-pub(super) fn own_tokenizer(cfg: &mut RunConfig, dir: &Path) {
+fn own_tokenizer(cfg: &mut RunConfig, dir: &Path) {
     let own = dir.join("tokenizer.json");
     if cfg
         .data
@@ -76,7 +174,7 @@ pub(super) fn own_tokenizer(cfg: &mut RunConfig, dir: &Path) {
 
 /// Resolves relative data paths (and a GPT-2 folder to start the discriminator from) against
 /// the working directory, so a resumed run finds them.
-pub(super) fn absolutize(cfg: &mut RunConfig) -> Result<()> {
+fn absolutize(cfg: &mut RunConfig) -> Result<()> {
     let init = &cfg.gan.adv.d_init;
     if let Some(dir) = crate::models::disc::trunk::d_init_folder(init).filter(|d| d.is_relative()) {
         let full = std::fs::canonicalize(dir)
@@ -98,11 +196,7 @@ pub(super) fn absolutize(cfg: &mut RunConfig) -> Result<()> {
 
 /// Loads a Hugging Face GPT-2 folder's weights into `gen`, refusing a model whose vocabulary
 /// is not the run's (`vocab` tokens).
-pub(super) fn load_hf(
-    hf: &Path,
-    gen: &mut crate::models::GeneratorModel,
-    vocab: usize,
-) -> Result<()> {
+fn load_hf(hf: &Path, gen: &mut crate::models::GeneratorModel, vocab: usize) -> Result<()> {
     let (_, n) = crate::models::gpt2::read_hf_config(hf)?;
     if n != vocab as i64 {
         return Err(Error::Config(format!(

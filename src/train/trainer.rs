@@ -1,77 +1,36 @@
-//! A run: the [`Trainer`] holds its state (directory, config, data, generator, MLE optimizer,
-//! progress) and drives its phases ([`MlePhase`](super::mle::MlePhase), then
-//! [`AdvPhase`](super::adversarial::AdvPhase)) through one loop that steps, evaluates on the
-//! phase's cadence, checkpoints and stops cleanly when asked.
+//! A run: the [`Trainer`] owns its [`RunState`], its directory and the divergence guard, and
+//! drives its phases ([`MlePhase`], then [`AdvPhase`]) through one loop that alone steps,
+//! evaluates on the phase's cadence, records, checkpoints, rolls back and stops cleanly when
+//! asked.
 use super::adversarial::AdvPhase;
 use super::evaluate::{EvalSettings, Evaluator};
+use super::guard::{Guard, Verdict};
 use super::metrics::Metrics;
 use super::mle::MlePhase;
-use super::plan::{Outcome, Plan};
+use super::phase::{Opening, Phase, Report};
+use super::plan::Outcome;
 use super::rundir::RunDir;
-use super::setup::{absolutize, prepare};
+use super::state::RunState;
 use super::Hooks;
-use crate::algorithms::Algorithm;
-use crate::checkpoint::{self, AdvCounts, Phase as PhaseKind, Progress};
+use crate::checkpoint::{self, Phase as PhaseKind};
 use crate::config::{Override, RunConfig};
 use crate::device;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::models::GeneratorModel;
-use crate::optim::{Adam, Schedule};
-use crate::run::RunData;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use tch::{Device, Tensor};
-
-/// A phase of a run, driven by [`Trainer::run`].
-pub(crate) trait Phase {
-    /// Steps the phase takes in all, and those done.
-    fn total(&self, t: &Trainer) -> usize;
-    fn done(&self, t: &Trainer) -> usize;
-    /// Before the first step of this call: set-up, messages, evaluations of the start.
-    fn begin(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<()>;
-    /// One step; returns whether an evaluation is due after it.
-    fn step(&mut self, t: &mut Trainer, hooks: &mut dyn Hooks) -> Result<bool>;
-    /// After the last step, before the closing evaluation (if one is still due).
-    fn finish(&mut self, _t: &mut Trainer) {}
-    /// Moves the figures gathered since the last evaluation into `m`, and starts afresh.
-    fn close_window(
-        &mut self,
-        t: &mut Trainer,
-        m: &mut Metrics,
-        hooks: &mut dyn Hooks,
-    ) -> Result<()>;
-    /// After a rollback to the checkpoint whose tensors are `tensors`: the phase's own state
-    /// from it (the algorithm's), and a fresh window.
-    fn reload(
-        &mut self,
-        t: &mut Trainer,
-        tensors: &HashMap<String, Tensor>,
-        path: &Path,
-    ) -> Result<()>;
-    /// The phase's own tensors and counts for the checkpoint (the algorithm's).
-    fn state(&self) -> (Vec<(String, Tensor)>, Option<AdvCounts>) {
-        (Vec::new(), None)
-    }
-}
 
 pub struct Trainer {
-    pub dir: RunDir,
-    pub cfg: RunConfig,
-    pub data: RunData,
-    pub device: Device,
-    pub gen: GeneratorModel,
-    /// The MLE optimizer and its schedule.
-    pub opt: Adam,
-    pub schedule: Schedule,
-    pub progress: Progress,
-    pub plan: Plan,
-    /// The latest evaluation.
-    pub last: Option<Metrics>,
+    state: RunState,
+    dir: RunDir,
     evaluator: Evaluator,
-    pub(crate) guard: super::guard::Guard,
-    /// An adversarial algorithm and its tools restored from the checkpoint, for [`AdvPhase`]
-    /// to take.
-    pub(crate) restored: Option<(Box<dyn Algorithm>, super::anticollapse::Tools)>,
+    guard: Guard,
+    /// How the adversarial phase opens: built when MLE is done, or as the checkpoint left it.
+    adv: AdvStart,
+}
+
+enum AdvStart {
+    Fresh,
+    Resumed(Box<AdvPhase>),
 }
 
 impl Trainer {
@@ -83,129 +42,25 @@ impl Trainer {
     /// Starts a new run whose generator starts from the weights of another run's checkpoint
     /// (same data and generator settings) and skips MLE pretraining: several adversarial
     /// algorithms can then start from one pretrained generator, as in the papers.
-    pub fn create_from(dir: &Path, mut cfg: RunConfig, init_from: Option<&Path>) -> Result<Self> {
-        RunDir::check_new(dir)?;
-        if init_from.is_some() {
-            // MLE is skipped: the run's own steps are all adversarial.
-            cfg.train.epochs = 0;
-        }
-        cfg.validate()?;
-        absolutize(&mut cfg)?;
-        let (device, data) = prepare(&cfg)?;
-        let corpus = &data.corpus;
-        tch::manual_seed(cfg.train.seed as i64);
-        super::setup::check_unconditional(&cfg, &corpus.vocab)?;
-        let mut gen = GeneratorModel::conditional(
-            &cfg.generator,
-            corpus.vocab.len() as i64,
-            corpus.max_len as i64,
-            cfg.cond_spec(&corpus.vocab),
-            device,
-        );
-        let mut opt = Adam::new(&gen.vs, &cfg.train.adam()).named("generator (MLE)");
-        opt.spike_factor = cfg.train.guard_spike;
-        let plan = Plan::new(&cfg, corpus.train.len());
-        let schedule = Schedule::new(&cfg.train.schedule(), plan.mle);
-        let mut progress = Progress {
-            max_len: corpus.max_len,
-            ..Default::default()
-        };
-        if let Some(hf) = &cfg.train.init_from_hf {
-            super::setup::load_hf(hf, &mut gen, corpus.vocab.len())?;
-        }
-        if let Some(src) = init_from {
-            let path = checkpoint::locate(src);
-            let ck = checkpoint::load(&path)?;
-            if ck.vocab != corpus.vocab || ck.config.generator != cfg.generator {
-                return Err(Error::checkpoint(
-                    &path,
-                    "a generator to start from needs a run with the same data and generator settings",
-                ));
-            }
-            checkpoint::restore_vars(&mut gen.vs, &ck.tensors, "model.", &path)?;
-        }
-        let run = RunDir::create(dir, &cfg, &corpus.vocab)?;
-        progress.run_id = Some(run.id.clone());
-        Ok(Trainer::assemble(
-            run,
-            cfg,
-            data,
-            plan,
-            (gen, opt, schedule),
-            progress,
-        ))
-    }
-
-    /// The trainer around its parts; the device is the generator's, the last evaluation the
-    /// directory's.
-    fn assemble(
-        dir: RunDir,
-        cfg: RunConfig,
-        data: RunData,
-        plan: Plan,
-        (gen, opt, schedule): (GeneratorModel, Adam, Schedule),
-        progress: Progress,
-    ) -> Trainer {
-        Trainer {
-            last: dir.last_metrics(),
-            plan,
-            device: gen.device(),
-            dir,
-            cfg,
-            data,
-            gen,
-            opt,
-            schedule,
-            progress,
-            evaluator: Evaluator::default(),
-            guard: Default::default(),
-            restored: None,
-        }
+    pub fn create_from(dir: &Path, cfg: RunConfig, init_from: Option<&Path>) -> Result<Self> {
+        let (state, dir) = super::setup::open_new(dir, cfg, init_from)?;
+        Ok(Trainer::assemble(state, dir, AdvStart::Fresh))
     }
 
     /// Reopens the run in `dir` where its checkpoint left it. `overrides` may change training
     /// settings (`train.*`, e.g. more steps; `gan.steps`); the data and the networks must stay.
     pub fn resume(dir: &Path, overrides: &[Override]) -> Result<Self> {
-        let path = dir.join(checkpoint::FILE);
-        let ck = checkpoint::load(&path)?;
-        let mut cfg = RunConfig::resolve(ck.config.to_table(), overrides)?;
-        if cfg.data != ck.config.data
-            || cfg.generator != ck.config.generator
-            || cfg.discriminator != ck.config.discriminator
-            || cfg.gan.algorithm != ck.config.gan.algorithm
-        {
-            return Err(Error::Config(
-                "a resumed run keeps its [data], [generator], [discriminator] and gan.algorithm; only training settings may change"
-                    .into(),
-            ));
-        }
-        let mut progress = ck.progress.clone();
-        super::setup::own_tokenizer(&mut cfg, dir);
-        let (device, data) = prepare(&cfg)?;
-        if data.corpus.vocab != ck.vocab {
-            return Err(Error::Data(
-                "the training data changed since the run started (its vocabulary differs)".into(),
-            ));
-        }
-        let mut gen = GeneratorModel::conditional(
-            &cfg.generator,
-            ck.vocab.len() as i64,
-            progress.max_len as i64,
-            cfg.cond_spec(&ck.vocab),
-            device,
-        );
-        let mut opt = Adam::new(&gen.vs, &cfg.train.adam()).named("generator (MLE)");
-        opt.spike_factor = cfg.train.guard_spike;
-        let plan = Plan::new(&cfg, data.corpus.train.len());
-        let mut schedule = Schedule::new(&cfg.train.schedule(), plan.mle);
-        ck.restore_mle(&path, (&mut gen, &mut opt, &mut schedule))?;
-        let run = RunDir::reopen(dir, &mut progress)?;
-        let dropped = run.truncate_past(&progress)?;
-        run.write_config(&cfg)?;
-        let mut t = Trainer::assemble(run, cfg, data, plan, (gen, opt, schedule), progress);
-        if t.progress.phase == PhaseKind::Adv {
-            t.restored = Some(super::adversarial::restore(&t, &ck.tensors, &path)?);
-        }
+        let (state, run, ck) = super::setup::reopen(dir, overrides)?;
+        let dropped = run.truncate_past(&state.progress)?;
+        run.write_config(&state.cfg)?;
+        let adv = match state.progress.phase {
+            PhaseKind::Adv => {
+                let path = dir.join(checkpoint::FILE);
+                AdvStart::Resumed(Box::new(AdvPhase::restore(&state, &ck.tensors, &path)?))
+            }
+            PhaseKind::Mle => AdvStart::Fresh,
+        };
+        let mut t = Trainer::assemble(state, run, adv);
         if dropped > 0 {
             t.dir.log(&format!(
                 "dropped {dropped} metrics records written after the checkpoint (the run was killed between the two)"
@@ -214,53 +69,16 @@ impl Trainer {
         Ok(t)
     }
 
-    /// The `[gan]` settings the run trains with: the config's, every learning rate times the
-    /// divergence guard's factor and the plateau schedule's.
-    pub fn gan(&self) -> crate::algorithms::GanConfig {
-        let mut g = self.cfg.gan.clone();
-        let plateau = self.progress.watch.as_ref().map_or(1.0, |w| w.scale);
-        g.adv.g_lr *= self.progress.lr_scale * plateau;
-        g.adv.d_lr *= self.progress.lr_scale * plateau;
-        g
-    }
-
-    /// The configured algorithm around the generator, at the guard's learning rates, its two
-    /// optimizers armed with the loss-spike guard.
-    pub(crate) fn build_algorithm(&self) -> Box<dyn Algorithm> {
-        let mut algo = crate::algorithms::build(
-            &self.gan(),
-            &self.cfg.generator,
-            &self.cfg.discriminator,
-            &self.gen.vs,
-            &self.data.corpus.vocab,
-            (
-                self.progress.max_len,
-                self.cfg.cond_spec(&self.data.corpus.vocab),
-            ),
-            self.device,
-        )
-        .expect("the adversarial phase runs only with an algorithm");
-        let (disc, g_opt) = algo.sides_mut();
-        disc.opt.spike_factor = self.cfg.train.guard_spike;
-        g_opt.spike_factor = self.cfg.train.guard_spike;
-        algo
-    }
-
-    /// The algorithm as the checkpoint at `path` (its `tensors`, this run's progress) left it.
-    pub(crate) fn restore_algorithm(
-        &self,
-        tensors: &HashMap<String, Tensor>,
-        path: &Path,
-    ) -> Result<Box<dyn Algorithm>> {
-        if !self.cfg.gan.is_set() {
-            return Err(Error::checkpoint(
-                path,
-                "an adversarial checkpoint without gan.algorithm",
-            ));
+    /// The trainer around its parts; the last evaluation is the directory's.
+    fn assemble(mut state: RunState, dir: RunDir, adv: AdvStart) -> Trainer {
+        state.last = dir.last_metrics();
+        Trainer {
+            state,
+            dir,
+            evaluator: Evaluator::default(),
+            guard: Guard::default(),
+            adv,
         }
-        let mut algo = self.build_algorithm();
-        algo.load_state(tensors, self.progress.algo.unwrap_or_default(), path)?;
-        Ok(algo)
     }
 
     /// The run's directory.
@@ -268,22 +86,31 @@ impl Trainer {
         self.dir.path().to_path_buf()
     }
 
+    /// The run's settings, as resolved.
+    pub fn config(&self) -> &RunConfig {
+        &self.state.cfg
+    }
+
+    /// The generator as trained so far.
+    pub fn generator(&self) -> &GeneratorModel {
+        &self.state.gen
+    }
+
     /// A message to the user, also written to `train.log`.
-    pub fn message(&mut self, hooks: &mut dyn Hooks, msg: &str) {
+    fn message(&mut self, hooks: &mut dyn Hooks, msg: &str) {
         self.dir.log(msg);
         hooks.on_message(msg);
     }
 
     /// Whether every planned step is done (or the adversarial phase stopped early).
     pub fn is_complete(&self) -> bool {
-        let stopped = self.progress.watch.as_ref().is_some_and(|w| w.stopped);
-        self.progress.step >= self.plan.mle && (self.progress.adv_step >= self.plan.adv || stopped)
+        self.state.is_complete()
     }
 
     /// Trains the whole run: MLE, then the adversarial phase if one is configured.
     pub fn run(&mut self, hooks: &mut dyn Hooks) -> Result<Outcome> {
         if self.is_complete() {
-            let m = super::anticollapse::complete_message(self);
+            let m = super::anticollapse::complete_message(&self.state);
             self.message(hooks, &m);
             return Ok(Outcome::AlreadyComplete);
         }
@@ -296,18 +123,30 @@ impl Trainer {
         if let Some(stop) = self.run_phase(&mut mle, hooks)? {
             return Ok(stop);
         }
-        if self.plan.adv > self.progress.adv_step {
-            let mut adv = AdvPhase::new(self.restored.take());
-            if let Some(stop) = self.run_phase(&mut adv, hooks)? {
+        if self.state.plan.adv > self.state.progress.adv_step {
+            let mut adv = match std::mem::replace(&mut self.adv, AdvStart::Fresh) {
+                AdvStart::Resumed(adv) => adv,
+                AdvStart::Fresh => {
+                    let out = &mut Report {
+                        dir: &mut self.dir,
+                        hooks,
+                    };
+                    let (adv, opening) = AdvPhase::start(&mut self.state, out)?;
+                    let mut adv = Box::new(adv);
+                    self.open(adv.as_mut(), opening, hooks)?;
+                    adv
+                }
+            };
+            if let Some(stop) = self.run_phase(adv.as_mut(), hooks)? {
                 return Ok(stop);
             }
         }
-        Ok(Outcome::Finished(self.last.clone().map(Box::new)))
+        Ok(Outcome::Finished(self.state.last.clone().map(Box::new)))
     }
 
     /// The data and the model, in the log.
     fn describe(&mut self, hooks: &mut dyn Hooks) {
-        let c = &self.data.corpus;
+        let c = &self.state.data.corpus;
         let summary = format!(
             "data: {} train / {} test sequences, vocabulary {}, max length {}; train lines truncated {}, skipped {}; test truncated {}, skipped {}",
             c.train.len(), c.test.len(), c.vocab.len(), c.max_len,
@@ -330,12 +169,12 @@ impl Trainer {
         }
         let model_line = format!(
             "model: {:?}, {}, on {}",
-            self.cfg.generator,
-            self.gen.parameter_summary(),
-            device::describe(self.device)
+            self.state.cfg.generator,
+            self.state.gen.parameter_summary(),
+            device::describe(self.state.device)
         );
         self.message(hooks, &model_line);
-        let warnings = self.data.grammar.as_ref().map(|g| g.warnings.clone());
+        let warnings = self.state.data.grammar.as_ref().map(|g| g.warnings.clone());
         for w in warnings.unwrap_or_default() {
             self.message(hooks, &format!("warning: grammar: {w}"));
         }
@@ -347,98 +186,194 @@ impl Trainer {
         phase: &mut dyn Phase,
         hooks: &mut dyn Hooks,
     ) -> Result<Option<Outcome>> {
-        if phase.done(self) >= phase.total(self) {
-            phase.finish(self); // done before a resume: it ends as a run to its end does
+        if phase.done(&self.state) >= phase.total(&self.state) {
+            phase.finish(&mut self.state); // done before a resume: it ends as a run to its end does
             return Ok(None);
         }
-        phase.begin(self, hooks)?;
+        phase.begin(
+            &mut self.state,
+            &mut Report {
+                dir: &mut self.dir,
+                hooks,
+            },
+        )?;
         let mut last_eval = None;
-        while phase.done(self) < phase.total(self) && !self.is_complete() {
-            super::guard::test_poison(self.progress.steps());
-            let due = phase.step(self, hooks)?;
+        while phase.done(&self.state) < phase.total(&self.state) && !self.is_complete() {
+            super::guard::test_poison(self.state.progress.steps());
+            let out = &mut Report {
+                dir: &mut self.dir,
+                hooks,
+            };
+            let due = phase.step(&mut self.state, out)?;
             if self.guard_step(phase, hooks)? {
                 last_eval = None;
                 continue;
             }
             if due {
-                self.evaluate(phase, hooks)?;
-                last_eval = Some(phase.done(self));
+                self.evaluate(phase, hooks, None)?;
+                last_eval = Some(phase.done(&self.state));
             }
-            super::guard::test_signal(self.progress.steps());
-            if hooks.should_stop() && phase.done(self) < phase.total(self) {
+            super::guard::test_signal(self.state.progress.steps());
+            if hooks.should_stop() && phase.done(&self.state) < phase.total(&self.state) {
                 self.save(phase)?;
-                let steps = self.progress.steps();
-                let m = format!(
+                let p = &self.state.progress;
+                let (steps, m) = (
+                    p.steps(),
+                    format!(
                     "stopped by request after {} MLE and {} adversarial steps; checkpoint written",
-                    self.progress.step, self.progress.adv_step
+                    p.step, p.adv_step
+                ),
                 );
                 self.message(hooks, &m);
                 return Ok(Some(Outcome::Stopped { steps }));
             }
         }
-        phase.finish(self);
-        if last_eval != Some(phase.done(self)) {
-            self.evaluate(phase, hooks)?;
+        phase.finish(&mut self.state);
+        if last_eval != Some(phase.done(&self.state)) {
+            self.evaluate(phase, hooks, None)?;
         }
         Ok(None)
     }
 
-    /// Evaluates, gathers the phase's figures and records them (metrics, then checkpoint).
-    pub(crate) fn evaluate(&mut self, phase: &mut dyn Phase, hooks: &mut dyn Hooks) -> Result<()> {
-        // Several processes: each evaluation first checks that the ranks hold the same weights.
-        let mut named = crate::models::vars::named_vars(&self.gen.vs, "gen.");
-        named.extend(phase.state().0);
-        crate::dist::check_in_sync(named, "weights")?;
-        let settings = EvalSettings {
-            seed: self.cfg.train.seed,
-            samples: self.cfg.train.eval_samples,
-            oracle_samples: self.cfg.train.oracle_eval_samples,
-            test_sequences: self.cfg.train.eval_test_sequences,
+    /// Records a phase's starting point, as it asks.
+    fn open(
+        &mut self,
+        phase: &mut dyn Phase,
+        opening: Opening,
+        hooks: &mut dyn Hooks,
+    ) -> Result<()> {
+        match opening {
+            Opening::Nothing => Ok(()),
+            Opening::Evaluate => self.evaluate(phase, hooks, None),
+            Opening::Record(m) => self.evaluate(phase, hooks, Some(*m)),
+        }
+    }
+
+    /// After a step: the guard's verdict (a warning, a rollback or the end of the run);
+    /// returns whether it rolled back.
+    fn guard_step(&mut self, phase: &mut dyn Phase, hooks: &mut dyn Hooks) -> Result<bool> {
+        match self
+            .guard
+            .after_step(&mut self.state.progress, &self.state.cfg.train)
+        {
+            Verdict::Clean => Ok(false),
+            Verdict::Skipped(m) => {
+                self.message(hooks, &m);
+                Ok(false)
+            }
+            Verdict::Diverged(m, e) => {
+                self.message(hooks, &m);
+                Err(e)
+            }
+            Verdict::RollBack(m) => {
+                self.message(hooks, &m);
+                self.roll_back(phase, hooks)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Back to the last checkpoint, every learning rate lowered.
+    fn roll_back(&mut self, phase: &mut dyn Phase, hooks: &mut dyn Hooks) -> Result<()> {
+        let path = self.dir.path().join(checkpoint::FILE);
+        let ck = checkpoint::load(&path)?;
+        let s = &mut self.state;
+        let (rollbacks, skipped) = (s.progress.rollbacks + 1, s.progress.skipped_steps);
+        let scale = s.progress.lr_scale * s.cfg.train.guard_lr_factor;
+        ck.restore_mle(&path, (&mut s.gen, &mut s.opt, &mut s.schedule))?;
+        s.progress = ck.progress.clone();
+        s.progress.rollbacks = rollbacks;
+        s.progress.skipped_steps = skipped;
+        s.progress.lr_scale = scale;
+        let m = format!(
+            "rolled back to the checkpoint of step {} ({} MLE, {} adversarial); learning rates now x{scale} (rollback {rollbacks} of at most {})",
+            s.progress.steps(),
+            s.progress.step,
+            s.progress.adv_step,
+            s.cfg.train.guard_rollbacks
+        );
+        self.message(hooks, &m);
+        let out = &mut Report {
+            dir: &mut self.dir,
+            hooks,
         };
-        let mut m = self.evaluator.evaluate(
-            self.gen.net.as_ref(),
-            &self.data,
-            &self.progress,
-            &settings,
-            &self.dir,
-            self.device,
+        let opening = phase.reload(&mut self.state, (&ck.tensors, &path), out)?;
+        self.open(phase, opening, hooks)
+    }
+
+    /// Evaluates (or takes `reused`, an evaluation of the same weights), gathers the phase's
+    /// figures and records them (metrics, then checkpoint).
+    fn evaluate(
+        &mut self,
+        phase: &mut dyn Phase,
+        hooks: &mut dyn Hooks,
+        reused: Option<Metrics>,
+    ) -> Result<()> {
+        let s = &mut self.state;
+        let mut m = match reused {
+            Some(m) => m,
+            None => {
+                // Several processes: each evaluation first checks that the ranks hold the same
+                // weights.
+                let mut named = crate::models::vars::named_vars(&s.gen.vs, "gen.");
+                named.extend(phase.state().0);
+                crate::dist::check_in_sync(named, "weights")?;
+                let settings = EvalSettings {
+                    seed: s.cfg.train.seed,
+                    samples: s.cfg.train.eval_samples,
+                    oracle_samples: s.cfg.train.oracle_eval_samples,
+                    test_sequences: s.cfg.train.eval_test_sequences,
+                };
+                let gen = s.gen.net.as_ref();
+                self.evaluator.evaluate(
+                    gen,
+                    &s.data,
+                    &s.progress,
+                    &settings,
+                    &self.dir,
+                    s.device,
+                )?
+            }
+        };
+        phase.close_window(
+            s,
+            &mut m,
+            &mut Report {
+                dir: &mut self.dir,
+                hooks,
+            },
         )?;
-        phase.close_window(self, &mut m, hooks)?;
         if self.guard.window > 0 {
             m.skipped_steps = Some(std::mem::take(&mut self.guard.window));
         }
-        m.rollbacks = (self.progress.rollbacks > 0).then_some(self.progress.rollbacks);
+        m.rollbacks = (s.progress.rollbacks > 0).then_some(s.progress.rollbacks);
         self.record(phase, m, hooks)
     }
 
     /// Appends `m` to the metrics (and plots), then writes the checkpoint: the records never
     /// run ahead of a checkpoint that a resumed run would not truncate them to.
-    pub(crate) fn record(
-        &mut self,
-        phase: &dyn Phase,
-        m: Metrics,
-        hooks: &mut dyn Hooks,
-    ) -> Result<()> {
-        self.dir.append_metrics(&m, self.progress.steps())?;
+    fn record(&mut self, phase: &dyn Phase, m: Metrics, hooks: &mut dyn Hooks) -> Result<()> {
+        self.dir.append_metrics(&m, self.state.progress.steps())?;
         self.save(phase)?;
-        super::anticollapse::keep_best(self)?;
+        super::anticollapse::keep_best(&self.state, &self.dir)?;
         hooks.on_eval(&m);
-        self.last = Some(m);
+        self.state.last = Some(m);
         Ok(())
     }
 
     /// Writes the checkpoint: weights, optimizers, config, vocabulary, progress.
-    pub(crate) fn save(&mut self, phase: &dyn Phase) -> Result<()> {
-        self.progress.adam_t = self.opt.t;
-        self.progress.schedule = Some(self.schedule.clone());
-        let mut tensors = checkpoint::named_vars(&self.gen.vs, "model.");
-        tensors.extend(self.opt.state_tensors("optim."));
+    fn save(&mut self, phase: &dyn Phase) -> Result<()> {
+        let s = &mut self.state;
+        s.progress.adam_t = s.opt.t;
+        s.progress.schedule = Some(s.schedule.clone());
+        let mut tensors = checkpoint::named_vars(&s.gen.vs, "model.");
+        tensors.extend(s.opt.state_tensors("optim."));
         let (own, counts) = phase.state();
         tensors.extend(own);
         if counts.is_some() {
-            self.progress.algo = counts;
+            s.progress.algo = counts;
         }
         self.dir
-            .save_checkpoint(&self.cfg, &self.data.corpus.vocab, &self.progress, &tensors)
+            .save_checkpoint(&s.cfg, &s.data.corpus.vocab, &s.progress, &tensors)
     }
 }

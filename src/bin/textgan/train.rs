@@ -199,7 +199,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     };
     if job.is_some() {
         if a.resume.is_some() {
-            agree_on(&trainer.cfg)?;
+            agree_on(trainer.config())?;
         }
         take_rank0_weights(&trainer)?;
     }
@@ -238,7 +238,7 @@ fn report(trainer: &Trainer, outcome: Outcome) {
             if let Some(v) = m.nll_oracle {
                 eprintln!(
                     "final NLL-oracle: {v:.4} over {} generated sequences (SeqGAN paper MLE: 9.038)",
-                    trainer.cfg.train.oracle_eval_samples
+                    trainer.config().train.oracle_eval_samples
                 );
             }
         }
@@ -275,7 +275,7 @@ fn agree_on(cfg: &RunConfig) -> Result<()> {
 /// against a drift).
 fn take_rank0_weights(trainer: &Trainer) -> Result<()> {
     Ok(textgan::dist::broadcast_named(
-        trainer.gen.vs.variables().into_iter().collect(),
+        trainer.generator().vs.variables().into_iter().collect(),
     )?)
 }
 

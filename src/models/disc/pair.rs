@@ -48,7 +48,7 @@ impl PairDiscriminator {
     /// `src_vocab` source tokens; the target network `inner` takes embeddings of width `dim`.
     pub fn new(p: &nn::Path, inner: Box<dyn Discriminator>, src_vocab: i64) -> Self {
         let p = p / "source";
-        let dim = crate::models::conditioned::embed_dim(|t| inner.embed(t), p.device());
+        let dim = crate::models::embed_dim(|t| inner.embed(t), p.device());
         let conv = nn::ConvConfig {
             padding: 1,
             ..Default::default()
