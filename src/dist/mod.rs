@@ -97,21 +97,45 @@ pub fn install(g: ProcessGroup) -> Result<()> {
         .map_err(|_| Error::Dist("a process group is already installed".into()))
 }
 
-/// Runs `f` on the installed group, if there is one.
+/// Runs `f` on the installed group, if there is one (and no collective has failed: see
+/// [`fail`]).
 pub fn with_group<T>(f: impl FnOnce(&ProcessGroup) -> T) -> Option<T> {
+    if failure().is_some() {
+        return None;
+    }
     GROUP
         .get()
         .map(|m| f(&m.lock().unwrap_or_else(|e| e.into_inner())))
 }
 
-/// Ends the process on a failed collective: the others are gone or stuck, and no step can be
-/// taken in agreement with them. Prints the one-line error and exits with status 1.
-pub fn fail(e: &Error) -> ! {
-    let line = format!("error: {e}");
-    if !hand_to_launcher(&line, false) {
-        eprintln!("{line}");
+static FAILED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Records a failed collective: the others are gone or stuck, and no step can be taken in
+/// agreement with them. From now on the process acts alone (every later collective is skipped:
+/// its own values stand for the sums), and [`check`] returns the error, which the run loop
+/// does after each step and evaluation, before anything is recorded; the binary then exits.
+pub fn fail(e: &Error) {
+    let mut f = FAILED.lock().unwrap_or_else(|e| e.into_inner());
+    if f.is_none() {
+        *f = Some(match e {
+            Error::Dist(m) => m.clone(),
+            other => other.to_string(),
+        });
     }
-    std::process::exit(1)
+}
+
+/// The first failed collective's message, if one has failed.
+fn failure() -> Option<String> {
+    FAILED.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// [`Error::Dist`] once a collective has failed ([`fail`]): what the process computed since
+/// then is its own, not the job's, and must not be kept.
+pub fn check() -> Result<()> {
+    match failure() {
+        Some(m) => Err(Error::Dist(m)),
+        None => Ok(()),
+    }
 }
 
 /// The variable that tells a rank its launcher's job folder (`textgan train --nproc-per-node`).

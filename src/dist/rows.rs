@@ -24,26 +24,47 @@ pub fn my_rows(whole: usize) -> Option<(usize, usize, usize)> {
 
 /// The rows of a batch of `whole` rows split by [`shard_range`] (this process holds `part`,
 /// its rows), gathered in rank order on every process; `part` itself outside a group. A
-/// failed collective ends the process ([`fail`]).
+/// failed collective is recorded ([`fail`]); the process then goes on alone.
 pub fn gather_rows(part: &Tensor, whole: i64) -> Tensor {
     let Some(world) = with_group(|g| g.world) else {
-        return part.shallow_clone();
+        return alone(part, whole);
     };
     let per = (whole as usize).div_ceil(world) as i64;
     let mut shape = part.size();
     shape[0] = per - shape[0];
     let pad = part.new_zeros(shape.as_slice(), (part.kind(), part.device()));
     let padded = Tensor::cat(&[part, &pad], 0);
-    let all = with_group(|g| g.all_gather(&padded))
-        .expect("in a group")
-        .unwrap_or_else(|e| fail(&e)); // [world, per, ...]
+    let all = match with_group(|g| g.all_gather(&padded)) {
+        Some(Ok(all)) => all, // [world, per, ...]
+        failed => {
+            if let Some(Err(e)) = failed {
+                fail(&e);
+            }
+            return alone(part, whole);
+        }
+    };
     let mut rows = all.size()[2..].to_vec();
     rows.insert(0, world as i64 * per);
     all.reshape(rows.as_slice()).narrow(0, 0, whole)
 }
 
+/// A batch of `whole` rows from a process alone (outside a group, or after a failed
+/// collective): its own rows first, zeros for the rest.
+fn alone(part: &Tensor, whole: i64) -> Tensor {
+    let n = part.size()[0];
+    if n == whole {
+        return part.shallow_clone();
+    }
+    let mut shape = part.size();
+    shape[0] = whole;
+    let rows = part.new_zeros(shape.as_slice(), (part.kind(), part.device()));
+    let k = n.min(whole);
+    rows.narrow(0, 0, k).copy_(&part.narrow(0, 0, k));
+    rows
+}
+
 /// The sums over the processes of `values` (float), as f64; the values themselves outside a
-/// group. A failed collective ends the process ([`fail`]).
+/// group. A failed collective is recorded ([`fail`]): the values themselves stand.
 pub fn sum_all<const N: usize>(values: [f64; N]) -> [f64; N] {
     let v = sum_each(&values);
     std::array::from_fn(|i| v[i])

@@ -88,9 +88,12 @@ pub fn minimize_parts(
         g.average(&both)?;
         Ok(l.reshape([]))
     });
-    if let Some(r) = reduced {
-        // A lost peer or a timeout ends the run here with the group's message.
-        total = r.unwrap_or_else(|e| crate::dist::fail(&e));
+    match reduced {
+        Some(Ok(l)) => total = l,
+        // A lost peer or a timeout: recorded; the run loop ends the run after this step with
+        // the group's message.
+        Some(Err(e)) => crate::dist::fail(&e),
+        None => {}
     }
     (guarded_step(opt, &total, clip, lr), total)
 }

@@ -76,6 +76,7 @@ impl AdvPhase {
         let tools = Tools::new(s);
         s.progress.phase = PhaseKind::Adv;
         pretrain_discriminator(s, algo.as_mut(), out);
+        crate::dist::check()?;
         // The starting point: the generator as MLE left it. When MLE's last evaluation saw
         // these weights (the discriminator's pretraining does not touch them) it is reused.
         let reuse = s

@@ -205,6 +205,9 @@ impl Trainer {
                 hooks,
             };
             let due = phase.step(&mut self.state, out)?;
+            // Several processes: a failed collective ends the run here, before the guard,
+            // an evaluation or a checkpoint could keep what this process computed alone.
+            crate::dist::check()?;
             if self.guard_step(phase, hooks)? {
                 last_eval = None;
                 continue;
@@ -214,7 +217,9 @@ impl Trainer {
                 last_eval = Some(phase.done(&self.state));
             }
             super::guard::test_signal(self.state.progress.steps());
-            if hooks.should_stop() && phase.done(&self.state) < phase.total(&self.state) {
+            let stop = hooks.should_stop();
+            crate::dist::check()?;
+            if stop && phase.done(&self.state) < phase.total(&self.state) {
                 self.save(phase)?;
                 let p = &self.state.progress;
                 let (steps, m) = (
@@ -335,6 +340,7 @@ impl Trainer {
                 )?
             }
         };
+        crate::dist::check()?;
         phase.close_window(
             s,
             &mut m,

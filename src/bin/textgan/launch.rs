@@ -364,9 +364,14 @@ impl<H: textgan::train::Hooks> textgan::train::Hooks for RankHooks<H> {
         let mine = self.inner.should_stop();
         textgan::dist::with_group(|g| {
             let mut t = tch::Tensor::from_slice(&[mine as i32 as f32]);
-            g.all_reduce_sum(&mut t)
-                .map(|_| t.double_value(&[0]) > 0.0)
-                .unwrap_or_else(|e| textgan::dist::fail(&e))
+            match g.all_reduce_sum(&mut t) {
+                Ok(()) => t.double_value(&[0]) > 0.0,
+                Err(e) => {
+                    // The run loop ends the run with this error after its check.
+                    textgan::dist::fail(&e);
+                    mine
+                }
+            }
         })
         .unwrap_or(mine)
     }
