@@ -446,7 +446,11 @@ fn library_code_returns_errors_and_the_binary_exits() {
     sources(&root(), &mut files);
     let exits: Vec<String> = files
         .iter()
-        .filter(|f| std::fs::read_to_string(f).unwrap().contains("process::exit"))
+        .filter(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .contains("process::exit")
+        })
         .map(|f| f.display().to_string())
         .collect();
     assert!(exits.is_empty(), "library code ends the process: {exits:?}");

@@ -3,7 +3,9 @@
 //! Metrics do not depend on training: this module never imports `train`.
 pub mod bleu;
 pub mod classifier;
+pub mod features;
 pub mod lm;
+pub mod mauve;
 pub mod metric;
 pub mod nll;
 pub mod plot;
