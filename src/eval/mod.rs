@@ -3,6 +3,7 @@
 //! Metrics do not depend on training: this module never imports `train`.
 pub mod bleu;
 pub mod classifier;
+pub mod encoder;
 pub mod features;
 pub mod lm;
 pub mod mauve;

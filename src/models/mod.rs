@@ -5,6 +5,7 @@
 //! embeddings, so a Gumbel-softmax algorithm can feed soft one-hot vectors through
 //! [`Generator::embed_soft`] and reach any generator the same way.
 mod beam;
+pub mod bert;
 pub(crate) mod conditioned;
 pub mod disc;
 pub mod gpt2;

