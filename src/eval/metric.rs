@@ -20,6 +20,8 @@ pub enum Metric {
     Validity,
     LmScore,
     ReverseLm,
+    Mauve,
+    Fed,
 }
 
 /// Which way a metric improves.
@@ -33,7 +35,7 @@ pub enum Better {
 
 impl Metric {
     /// Every metric, in the report's order.
-    pub const ALL: [Metric; 14] = [
+    pub const ALL: [Metric; 16] = [
         Metric::Bleu,
         Metric::SelfBleu,
         Metric::Sacrebleu,
@@ -48,6 +50,8 @@ impl Metric {
         Metric::Validity,
         Metric::LmScore,
         Metric::ReverseLm,
+        Metric::Mauve,
+        Metric::Fed,
     ];
 
     /// The name `--metrics` takes (and the report's rows start with).
@@ -67,6 +71,8 @@ impl Metric {
             Metric::Validity => "validity",
             Metric::LmScore => "lm-score",
             Metric::ReverseLm => "reverse-lm",
+            Metric::Mauve => "mauve",
+            Metric::Fed => "fed",
         }
     }
 
@@ -87,6 +93,8 @@ impl Metric {
             Metric::Validity => "fraction of the samples the run's grammar derives (grammar runs)",
             Metric::LmScore => "NLL of the samples under a real-data LM (needs an LM run)",
             Metric::ReverseLm => "NLL of the test data under an LM trained on the samples (needs an LM run)",
+            Metric::Mauve => "MAUVE (and MAUVE*, frontier integral) of the samples against the references, on --encoder features",
+            Metric::Fed => "Frechet distance of --encoder features, samples against references",
         }
     }
 
@@ -94,13 +102,16 @@ impl Metric {
     /// diversity plane trades against quality; the NLL of the test data measures coverage.
     pub fn better(self) -> Better {
         match self {
-            Metric::Bleu | Metric::Sacrebleu | Metric::Chrf | Metric::Validity => Better::Higher,
+            Metric::Bleu | Metric::Sacrebleu | Metric::Chrf | Metric::Validity | Metric::Mauve => {
+                Better::Higher
+            }
             Metric::NllTest
             | Metric::NllTrain
             | Metric::NllOracle
             | Metric::GrammarNll
             | Metric::LmScore
             | Metric::ReverseLm
+            | Metric::Fed
             | Metric::Copied => Better::Lower,
             Metric::SelfBleu | Metric::Distinct | Metric::Length => Better::Neither,
         }

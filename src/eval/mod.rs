@@ -5,6 +5,7 @@ pub mod bleu;
 pub mod classifier;
 pub mod encoder;
 pub mod features;
+pub mod judge;
 pub mod lm;
 pub mod mauve;
 pub mod metric;

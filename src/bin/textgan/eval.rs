@@ -54,6 +54,14 @@ pub struct EvalArgs {
     /// A run trained on pairs: beam width for translating the test sources (default 1: greedy).
     #[arg(long)]
     beam: Option<i64>,
+    /// The sentence encoder of mauve and fed: `minilm` (all-MiniLM-L6-v2, from `textgan data
+    /// get minilm`) or a Hugging Face BERT folder. Values from different encoders are not
+    /// comparable.
+    #[arg(long, value_name = "minilm|DIR", default_value = "minilm")]
+    encoder: String,
+    /// MAUVE's buckets (default: round(min(samples, references) / 10), at least 2).
+    #[arg(long, value_name = "K")]
+    mauve_buckets: Option<usize>,
     /// The encoding of --samples, --references and --train.
     #[arg(long, value_name = "ENC", default_value = "utf-8", value_parser = ["utf-8", "latin-1", "windows-1252"])]
     encoding: String,
@@ -292,7 +300,48 @@ pub fn run(a: EvalArgs) -> Result<()> {
         device,
     };
     model_metrics(&mut rep, &metrics, &inputs)?;
+    judge(
+        &a,
+        &mut rep,
+        &metrics,
+        &samples,
+        references.as_deref(),
+        device,
+    )?;
     print_report(&a, &rep, samples.len(), references.as_ref().map(Vec::len));
+    Ok(())
+}
+
+/// MAUVE and FED, when asked for: the samples against the references through `--encoder`.
+fn judge(
+    a: &EvalArgs,
+    rep: &mut Report,
+    metrics: &[String],
+    samples: &[String],
+    references: Option<&[String]>,
+    device: tch::Device,
+) -> Result<()> {
+    let Some(m) = metrics.iter().find(|m| *m == "mauve" || *m == "fed") else {
+        return Ok(());
+    };
+    let Some(refs) = references else {
+        bail!("{m} compares the samples with references: give --references FILE or --run DIR");
+    };
+    let enc = textgan::eval::judge::load_encoder(&a.encoder, device)?;
+    let bar = crate::progress::bar((samples.len() + refs.len()) as u64, "encoding");
+    let settings = textgan::eval::mauve::MauveSettings {
+        buckets: a.mauve_buckets,
+        ..Default::default()
+    };
+    textgan::eval::judge::judge_metrics(
+        rep,
+        metrics,
+        (samples, refs),
+        &enc,
+        &settings,
+        &mut |n| bar.inc(n as u64),
+    )?;
+    bar.finish_and_clear();
     Ok(())
 }
 

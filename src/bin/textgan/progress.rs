@@ -188,3 +188,17 @@ fn translation(m: &Metrics) -> String {
         _ => String::new(),
     }
 }
+
+/// A bar of `total` items labelled `what` on a terminal; hidden when stderr is a file or pipe.
+pub fn bar(total: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:32} {pos}/{len} {per_sec} ETA {eta}")
+            .expect("template"),
+    );
+    bar.set_message(what.to_string());
+    bar
+}

@@ -1,0 +1,86 @@
+//! The metrics that judge texts through a sentence encoder's features: MAUVE (with MAUVE*)
+//! and FED of samples against references, as `eval --metrics mauve,fed` reports them.
+use super::encoder::SentenceEncoder;
+use super::mauve::{fed, mauve, MauveSettings, MAUVE_MEANINGFUL};
+use super::Report;
+use crate::error::{Error, Result};
+use std::path::Path;
+use tch::Device;
+
+/// The encoder `name` names: `minilm` (all-MiniLM-L6-v2 in the data directory, fetched by
+/// `textgan data get minilm`) or a BERT-family folder.
+pub fn load_encoder(name: &str, device: Device) -> Result<SentenceEncoder> {
+    let dir = match name {
+        "minilm" => crate::datasets::set("minilm")?.locate()?,
+        folder => {
+            let p = Path::new(folder);
+            if !p.is_dir() {
+                return Err(Error::Config(format!(
+                    "--encoder {folder}: neither `minilm` nor a folder (a Hugging Face BERT folder: config.json, model.safetensors, tokenizer.json)"
+                )));
+            }
+            p.to_path_buf()
+        }
+    };
+    SentenceEncoder::load(&dir, device)
+}
+
+/// MAUVE, MAUVE* and FED (those of them in `metrics`) of `samples` against `references`,
+/// through `enc`; `progress` hears of each batch of texts encoded.
+pub fn judge_metrics(
+    rep: &mut Report,
+    metrics: &[String],
+    (samples, references): (&[String], &[String]),
+    enc: &SentenceEncoder,
+    settings: &MauveSettings,
+    progress: &mut dyn FnMut(usize),
+) -> Result<()> {
+    let (want_mauve, want_fed) = (
+        metrics.iter().any(|m| m == "mauve"),
+        metrics.iter().any(|m| m == "fed"),
+    );
+    if !want_mauve && !want_fed {
+        return Ok(());
+    }
+    let keep = |v: &[String]| -> Vec<String> {
+        // mauve-text drops empty texts.
+        v.iter().filter(|s| !s.trim().is_empty()).cloned().collect()
+    };
+    let (p_text, q_text) = (keep(samples), keep(references));
+    let p = enc.encode(&p_text, progress)?;
+    let q = enc.encode(&q_text, progress)?;
+    let who = format!("encoder {}", enc.folder.display());
+    if want_mauve {
+        let m = mauve(&p, &q, settings)?;
+        let few = match p_text.len().min(q_text.len()) < MAUVE_MEANINGFUL {
+            true => "; few texts: biased upwards, compare only at equal sizes",
+            false => "",
+        };
+        let how = format!(
+            "MAUVE as mauve-text 0.4.0 ({} vs {} texts, {} buckets, PCA {} dims, c = {}, seed {}), {who}{few}",
+            p_text.len(),
+            q_text.len(),
+            m.buckets,
+            m.pca_dims,
+            settings.scaling,
+            settings.seed
+        );
+        rep.push("mauve", m.mauve, how.clone());
+        rep.push(
+            "mauve-star",
+            m.mauve_star,
+            format!("{how}; KT-smoothed histograms"),
+        );
+        rep.push("frontier-integral", m.frontier_integral, how);
+    }
+    if want_fed {
+        let value = fed(&p, &q)?;
+        let how = format!(
+            "Frechet distance of the features' Gaussians ({} vs {} texts), {who}; comparable only with the same encoder and sizes",
+            p_text.len(),
+            q_text.len()
+        );
+        rep.push("fed", value, how);
+    }
+    Ok(())
+}
