@@ -50,34 +50,49 @@ impl SentenceEncoder {
     }
 
     /// The features [n, hidden] of `texts`, each row of unit length (an empty text is
-    /// [CLS] [SEP]).
+    /// [CLS] [SEP]). Texts are batched by length, longest first, as sentence-transformers
+    /// does, so little of a batch is padding; the rows come back in the order given.
     pub fn encode(&self, texts: &[String], progress: &mut dyn FnMut(usize)) -> Result<Tensor> {
-        let mut out = Vec::new();
-        for chunk in texts.chunks(self.batch_size.max(1)) {
+        let hidden = self.bert.config.hidden;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
+        let mut rows: Vec<Option<Tensor>> = (0..texts.len()).map(|_| None).collect();
+        for chunk in order.chunks(self.batch_size.max(1)) {
+            let batch: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
             let enc = self
                 .tokenizer
-                .encode_batch(chunk.to_vec(), true)
+                .encode_batch(batch, true)
                 .map_err(|e| Error::Data(format!("tokenizing for the encoder: {e}")))?;
-            let rows = |f: &dyn Fn(&tokenizers::Encoding) -> Vec<i64>| -> Tensor {
-                let v: Vec<Vec<i64>> = enc.iter().map(f).collect();
-                let flat: Vec<i64> = v.concat();
-                Tensor::from_slice(&flat)
-                    .view([v.len() as i64, -1])
-                    .to_device(self.bert.device())
-            };
-            let ids = rows(&|e| e.get_ids().iter().map(|&x| x as i64).collect());
-            let mask = rows(&|e| e.get_attention_mask().iter().map(|&x| x as i64).collect());
+            let ids = self.matrix(&enc, |e| e.get_ids());
+            let mask = self.matrix(&enc, |e| e.get_attention_mask());
             let h = self.bert.forward(&ids, &mask);
-            out.push(mean_pool_normalise(&h, &mask).to_device(Device::Cpu));
+            let feats = mean_pool_normalise(&h, &mask).to_device(Device::Cpu);
+            for (j, &i) in chunk.iter().enumerate() {
+                rows[i] = Some(feats.get(j as i64));
+            }
             progress(chunk.len());
         }
-        if out.is_empty() {
-            return Ok(Tensor::zeros(
-                [0, self.bert.config.hidden],
-                (Kind::Float, Device::Cpu),
-            ));
+        if rows.is_empty() {
+            return Ok(Tensor::zeros([0, hidden], (Kind::Float, Device::Cpu)));
         }
-        Ok(Tensor::cat(&out, 0))
+        let rows: Vec<Tensor> = rows.into_iter().flatten().collect();
+        Ok(Tensor::stack(&rows, 0))
+    }
+
+    /// One row of `field` per encoding (they are padded alike), on the encoder's device.
+    fn matrix(
+        &self,
+        enc: &[tokenizers::Encoding],
+        field: impl Fn(&tokenizers::Encoding) -> &[u32],
+    ) -> Tensor {
+        let width = enc.first().map_or(0, |e| field(e).len());
+        let flat: Vec<i64> = enc
+            .iter()
+            .flat_map(|e| field(e).iter().map(|&x| x as i64))
+            .collect();
+        Tensor::from_slice(&flat)
+            .view([enc.len() as i64, width as i64])
+            .to_device(self.bert.device())
     }
 }
 
