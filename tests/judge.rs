@@ -426,3 +426,126 @@ fn eval_reports_mauve_and_fed_through_minilm() {
     let err = common::stderr(&o);
     assert!(err.contains("textgan data get minilm"), "{err}");
 }
+
+#[test]
+fn kenlm_reads_our_arpa_files_and_scores_as_we_do() {
+    let Some(data) = common::coco_dir() else {
+        return;
+    };
+    let Some(py) = common::python_with("kenlm", "kenlm") else {
+        return;
+    };
+    use textgan::eval::ngram::NgramLm;
+    let train = textgan::data::read_lines(&data.join("train.txt")).unwrap();
+    let test: Vec<String> =
+        textgan::data::read_lines(&data.join("test.txt")).unwrap()[..400].to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let tf = dir.path().join("test.txt");
+    std::fs::write(&tf, test.join("\n")).unwrap();
+    for order in [2, 3, 5] {
+        let lm = NgramLm::estimate(&train, order).unwrap();
+        let arpa = dir.path().join(format!("o{order}.arpa"));
+        std::fs::write(&arpa, lm.to_arpa()).unwrap();
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kenlm_reference.py");
+        let o = Command::new(&py)
+            .arg(script)
+            .arg(&arpa)
+            .arg(&tf)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r["order"].as_u64().unwrap(), order as u64);
+        let mut worst = 0f64;
+        for (line, theirs) in test.iter().zip(r["scores"].as_array().unwrap()) {
+            let (ours, _) = lm.score(line);
+            let theirs: Vec<f64> = serde_json::from_value(theirs.clone()).unwrap();
+            assert_eq!(ours.len(), theirs.len(), "{line}");
+            for (a, b) in ours.iter().zip(&theirs) {
+                worst = worst.max((a - b).abs());
+            }
+        }
+        eprintln!(
+            "order {order}: largest |log10 difference| from kenlm {worst:.2e}, discounts {:?}",
+            lm.discounts
+        );
+        assert!(worst <= 1e-4, "order {order}: kenlm differs by {worst}");
+    }
+}
+
+#[test]
+fn eval_reports_the_ngram_perplexity_and_writes_the_arpa_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.txt");
+    std::fs::write(
+        &train,
+        "the cat sat on the mat\nthe dog sat\na cat and a dog\nthe mat\n",
+    )
+    .unwrap();
+    let samples = dir.path().join("s.txt");
+    std::fs::write(&samples, "the cat sat\na dog sat on the mat\n").unwrap();
+    let arpa = dir.path().join("lm.arpa");
+    let (t, s, a) = (
+        train.to_str().unwrap(),
+        samples.to_str().unwrap(),
+        arpa.to_str().unwrap(),
+    );
+    let o = common::ok(&[
+        "eval",
+        "--samples",
+        s,
+        "--train",
+        t,
+        "--metrics",
+        "ngram-ppl",
+        "--ngram-order",
+        "3",
+        "--save-arpa",
+        a,
+        "--json",
+    ]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ppl = j["metrics"]["ngram-ppl"].as_f64().unwrap();
+    // The same number from the ARPA file the command wrote.
+    let lm =
+        textgan::eval::ngram::NgramLm::from_arpa(&std::fs::read_to_string(&arpa).unwrap()).unwrap();
+    let lines = vec![
+        "the cat sat".to_string(),
+        "a dog sat on the mat".to_string(),
+    ];
+    assert!((lm.perplexity(&lines) - ppl).abs() < 1e-6 * ppl, "{ppl}");
+    assert!(j["protocols"]["ngram-ppl"]
+        .as_str()
+        .unwrap()
+        .contains("discount fallback"));
+    common::fails(
+        &["eval", "--samples", s, "--metrics", "ngram-ppl"],
+        "give --train FILE",
+    );
+    common::fails(
+        &[
+            "eval",
+            "--samples",
+            s,
+            "--train",
+            t,
+            "--metrics",
+            "ngram-ppl",
+            "--ngram-order",
+            "0",
+        ],
+        "order must be in 1..=9",
+    );
+    // A cut-short ARPA file is refused in one line.
+    let text = std::fs::read_to_string(&arpa).unwrap();
+    let cut = &text[..text[..text.len() / 2].rfind('\n').unwrap()];
+    let e = textgan::eval::ngram::NgramLm::from_arpa(cut)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cut short") || e.contains("declares"), "{e}");
+    let e = textgan::eval::ngram::NgramLm::from_arpa("ngram 1=3\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no \\data\\ header"), "{e}");
+}

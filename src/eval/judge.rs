@@ -1,5 +1,7 @@
-//! The metrics that judge texts through a sentence encoder's features: MAUVE (with MAUVE*)
-//! and FED of samples against references, as `eval --metrics mauve,fed` reports them.
+//! The metrics that judge texts through a model of other text: MAUVE (with MAUVE*) and FED of
+//! samples against references through a sentence encoder's features, and the perplexity of
+//! samples under an n-gram model of the training text, as `eval --metrics mauve,fed,ngram-ppl`
+//! reports them.
 use super::encoder::SentenceEncoder;
 use super::mauve::{fed, mauve, MauveSettings, MAUVE_MEANINGFUL};
 use super::Report;
@@ -82,5 +84,32 @@ pub fn judge_metrics(
         );
         rep.push("fed", value, how);
     }
+    Ok(())
+}
+
+/// The per-token perplexity of `samples` under an order-`order` modified Kneser-Ney model of
+/// `text` (`what` names it), reported as `ngram-ppl`; the model is written to `arpa` as an
+/// ARPA file when given.
+pub fn ngram_metric(
+    rep: &mut Report,
+    samples: &[String],
+    (text, what): (&[String], &str),
+    order: usize,
+    arpa: Option<&Path>,
+) -> Result<()> {
+    let lm = super::ngram::NgramLm::estimate(text, order)?;
+    if let Some(p) = arpa {
+        crate::fsutil::write_atomic(p, lm.to_arpa().as_bytes())?;
+    }
+    let fallback = match lm.discounts.iter().any(|d| d.1) {
+        true => "; discount fallback 0.5/1/1.5 at some order (too few singletons or doubletons)",
+        false => "",
+    };
+    let how = format!(
+        "interpolated modified Kneser-Ney (KenLM lmplz), order {order}, of the {what} ({} lines, n-grams {:?}); whitespace tokens, </s> counted{fallback}",
+        text.len(),
+        lm.sizes()
+    );
+    rep.push("ngram-ppl", lm.perplexity(samples), how);
     Ok(())
 }

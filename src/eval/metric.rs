@@ -22,6 +22,7 @@ pub enum Metric {
     ReverseLm,
     Mauve,
     Fed,
+    NgramPpl,
 }
 
 /// Which way a metric improves.
@@ -35,7 +36,7 @@ pub enum Better {
 
 impl Metric {
     /// Every metric, in the report's order.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 17] = [
         Metric::Bleu,
         Metric::SelfBleu,
         Metric::Sacrebleu,
@@ -52,6 +53,7 @@ impl Metric {
         Metric::ReverseLm,
         Metric::Mauve,
         Metric::Fed,
+        Metric::NgramPpl,
     ];
 
     /// The name `--metrics` takes (and the report's rows start with).
@@ -73,6 +75,7 @@ impl Metric {
             Metric::ReverseLm => "reverse-lm",
             Metric::Mauve => "mauve",
             Metric::Fed => "fed",
+            Metric::NgramPpl => "ngram-ppl",
         }
     }
 
@@ -95,6 +98,7 @@ impl Metric {
             Metric::ReverseLm => "NLL of the test data under an LM trained on the samples (needs an LM run)",
             Metric::Mauve => "MAUVE (and MAUVE*, frontier integral) of the samples against the references, on --encoder features",
             Metric::Fed => "Frechet distance of --encoder features, samples against references",
+            Metric::NgramPpl => "per-token perplexity of the samples under a modified Kneser-Ney n-gram model (--ngram-order) of the training text (else the references)",
         }
     }
 
@@ -112,6 +116,7 @@ impl Metric {
             | Metric::LmScore
             | Metric::ReverseLm
             | Metric::Fed
+            | Metric::NgramPpl
             | Metric::Copied => Better::Lower,
             Metric::SelfBleu | Metric::Distinct | Metric::Length => Better::Neither,
         }

@@ -9,6 +9,7 @@ pub mod judge;
 pub mod lm;
 pub mod mauve;
 pub mod metric;
+pub mod ngram;
 pub mod nll;
 pub mod plot;
 pub mod report;

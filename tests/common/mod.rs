@@ -252,3 +252,21 @@ pub fn serve(args: &[&str]) -> (std::process::Child, String) {
         .to_string();
     (child, url)
 }
+
+/// The COCO captions of the data directory the suite points at (`$TEXTGAN_DATA`, else the
+/// copies beside the checkout), if they are there; says it skipped otherwise.
+pub fn coco_dir() -> Option<PathBuf> {
+    let dirs = [
+        std::env::var_os("TEXTGAN_DATA").map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
+    ];
+    let found = dirs
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("coco"))
+        .find(|d| d.join("train.txt").is_file() && d.join("test.txt").is_file());
+    if found.is_none() {
+        eprintln!("skipped: no COCO captions in the data directory (textgan data get coco)");
+    }
+    found
+}

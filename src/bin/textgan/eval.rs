@@ -54,14 +54,8 @@ pub struct EvalArgs {
     /// A run trained on pairs: beam width for translating the test sources (default 1: greedy).
     #[arg(long)]
     beam: Option<i64>,
-    /// The sentence encoder of mauve and fed: `minilm` (all-MiniLM-L6-v2, from `textgan data
-    /// get minilm`) or a Hugging Face BERT folder. Values from different encoders are not
-    /// comparable.
-    #[arg(long, value_name = "minilm|DIR", default_value = "minilm")]
-    encoder: String,
-    /// MAUVE's buckets (default: round(min(samples, references) / 10), at least 2).
-    #[arg(long, value_name = "K")]
-    mauve_buckets: Option<usize>,
+    #[command(flatten)]
+    judge: crate::judge::JudgeArgs,
     /// The encoding of --samples, --references and --train.
     #[arg(long, value_name = "ENC", default_value = "utf-8", value_parser = ["utf-8", "latin-1", "windows-1252"])]
     encoding: String,
@@ -249,10 +243,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         };
     }
     let (samples, sample_ids) = samples_of(&a, sample_lines, ctx.as_ref())?;
-    if let Some(path) = &a.save_samples {
-        let text: String = samples.iter().map(|s| format!("{s}\n")).collect();
-        textgan::fsutil::write_atomic(path, text.as_bytes())?;
-    }
+    save_lines(a.save_samples.as_deref(), &samples)?;
     let oracle_run = ctx.as_ref().is_some_and(RunContext::is_oracle);
     let run_refs = ctx
         .as_ref()
@@ -300,48 +291,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
         device,
     };
     model_metrics(&mut rep, &metrics, &inputs)?;
-    judge(
-        &a,
-        &mut rep,
-        &metrics,
-        &samples,
-        references.as_deref(),
-        device,
-    )?;
+    let texts = (samples.as_slice(), references.as_deref(), train.as_deref());
+    crate::judge::judge(&a.judge, &mut rep, &metrics, texts, device)?;
     print_report(&a, &rep, samples.len(), references.as_ref().map(Vec::len));
-    Ok(())
-}
-
-/// MAUVE and FED, when asked for: the samples against the references through `--encoder`.
-fn judge(
-    a: &EvalArgs,
-    rep: &mut Report,
-    metrics: &[String],
-    samples: &[String],
-    references: Option<&[String]>,
-    device: tch::Device,
-) -> Result<()> {
-    let Some(m) = metrics.iter().find(|m| *m == "mauve" || *m == "fed") else {
-        return Ok(());
-    };
-    let Some(refs) = references else {
-        bail!("{m} compares the samples with references: give --references FILE or --run DIR");
-    };
-    let enc = textgan::eval::judge::load_encoder(&a.encoder, device)?;
-    let bar = crate::progress::bar((samples.len() + refs.len()) as u64, "encoding");
-    let settings = textgan::eval::mauve::MauveSettings {
-        buckets: a.mauve_buckets,
-        ..Default::default()
-    };
-    textgan::eval::judge::judge_metrics(
-        rep,
-        metrics,
-        (samples, refs),
-        &enc,
-        &settings,
-        &mut |n| bar.inc(n as u64),
-    )?;
-    bar.finish_and_clear();
     Ok(())
 }
 
@@ -425,6 +377,15 @@ fn eval_translation(a: &EvalArgs, c: &RunContext) -> Result<()> {
     };
     model_metrics(&mut rep, &["nll-test".to_string()], &inputs)?;
     print_report(a, &rep, n, Some(n));
+    Ok(())
+}
+
+/// Writes `lines` to `path`, one a line, when a path is given (`--save-samples`).
+fn save_lines(path: Option<&Path>, lines: &[String]) -> Result<()> {
+    if let Some(path) = path {
+        let text: String = lines.iter().map(|s| format!("{s}\n")).collect();
+        textgan::fsutil::write_atomic(path, text.as_bytes())?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ mod bench;
 mod data;
 mod eval;
 mod export;
+mod judge;
 mod launch;
 #[cfg(feature = "serve")]
 mod loadtest;
