@@ -15,6 +15,10 @@ pub struct JudgeArgs {
     /// MAUVE's buckets (default: round(min(samples, references) / 10), at least 2).
     #[arg(long, value_name = "K")]
     mauve_buckets: Option<usize>,
+    /// MAUVE's k-means seed (mauve-text's default 25); values scatter over seeds, so compare
+    /// several.
+    #[arg(long, value_name = "S", default_value_t = 25)]
+    mauve_seed: u64,
     /// The order of ngram-ppl's n-gram model (1 to 9).
     #[arg(long, value_name = "N", default_value_t = 5)]
     ngram_order: usize,
@@ -73,6 +77,7 @@ fn encoded(
     let bar = crate::progress::bar((samples.len() + refs.len()) as u64, "encoding");
     let settings = textgan::eval::mauve::MauveSettings {
         buckets: a.mauve_buckets,
+        seed: a.mauve_seed,
         ..Default::default()
     };
     textgan::eval::judge::judge_metrics(

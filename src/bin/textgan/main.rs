@@ -10,6 +10,7 @@ mod judge;
 mod launch;
 #[cfg(feature = "serve")]
 mod loadtest;
+mod ngram;
 mod presets;
 mod progress;
 mod report;
@@ -47,6 +48,8 @@ enum Command {
     Translate(translate::TranslateArgs),
     /// Metrics of a sample file (BLEU, Self-BLEU, distinct-n, ...) or of a run's checkpoint (adds NLLs).
     Eval(eval::EvalArgs),
+    /// The n-gram baseline: a modified Kneser-Ney model of a text file (ARPA out), sampled at a temperature.
+    Ngram(ngram::NgramArgs),
     /// Sample runs at several temperatures; write a table and a quality-diversity plot.
     Sweep(sweep::SweepArgs),
     /// Time the hot paths (MLE step, sampling) on synthetic data.
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Sample(a) => sample::run(a),
         Command::Translate(a) => translate::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Ngram(a) => ngram::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Data(a) => data::run(a),

@@ -161,6 +161,74 @@ impl NgramLm {
         10f64.powf(-total / tokens.max(1) as f64)
     }
 
+    /// `n` sentences drawn from the model, word by word after `<s>` until `</s>` (or `max_len`
+    /// words), each word from `p(w | context)^(1/temperature)` renormalised over the
+    /// vocabulary (without `<s>` and `<unk>`).
+    pub fn sample(
+        &self,
+        n: usize,
+        (temperature, max_len): (f64, usize),
+        rng: &mut impl rand::Rng,
+    ) -> Vec<String> {
+        // Each context's listed continuations, so that a whole distribution is the unigrams,
+        // scaled by each back-off and overwritten by the listed words, context by context.
+        let mut next: Vec<HashMap<&[u32], Vec<(u32, f64)>>> = vec![HashMap::new(); self.order()];
+        for (k, g) in self.grams.iter().enumerate().skip(1) {
+            for (ws, e) in g {
+                next[k]
+                    .entry(&ws[..k])
+                    .or_default()
+                    .push((ws[k], 10f64.powf(e.log_p)));
+            }
+        }
+        let mut unigram = vec![0f64; self.words.len()];
+        for (ws, e) in &self.grams[0] {
+            unigram[ws[0] as usize] = 10f64.powf(e.log_p);
+        }
+        let (bos, eos, unk) = (self.ids[BOS], self.ids[EOS], self.ids[UNK]);
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut ctx = vec![bos];
+            let mut words: Vec<&str> = Vec::new();
+            while words.len() < max_len {
+                let mut dist = unigram.clone();
+                for k in 1..self.order().min(ctx.len() + 1) {
+                    let h = &ctx[ctx.len() - k..];
+                    let Some(e) = self.grams[k - 1].get(h) else {
+                        break;
+                    };
+                    let scale = 10f64.powf(e.backoff);
+                    dist.iter_mut().for_each(|p| *p *= scale);
+                    for &(w, p) in next[k].get(h).map_or(&[][..], Vec::as_slice) {
+                        dist[w as usize] = p;
+                    }
+                }
+                dist[bos as usize] = 0.0;
+                dist[unk as usize] = 0.0;
+                if temperature != 1.0 {
+                    dist.iter_mut().for_each(|p| *p = p.powf(1.0 / temperature));
+                }
+                let total: f64 = dist.iter().sum();
+                let mut r = rng.gen_range(0.0..total);
+                let mut pick = eos;
+                for (w, &p) in dist.iter().enumerate() {
+                    if r < p {
+                        pick = w as u32;
+                        break;
+                    }
+                    r -= p;
+                }
+                if pick == eos {
+                    break;
+                }
+                words.push(&self.words[pick as usize]);
+                ctx.push(pick);
+            }
+            out.push(words.join(" "));
+        }
+        out
+    }
+
     /// The model as an ARPA file.
     pub fn to_arpa(&self) -> String {
         let mut out = String::from("\\data\\\n");
@@ -356,6 +424,7 @@ fn interpolate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     fn lines(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -424,5 +493,13 @@ mod tests {
             assert!((total - 1.0).abs() < 1e-9, "{ctx:?}: {total}");
         }
         assert!(NgramLm::estimate(&text, 0).is_err() && NgramLm::estimate(&text, 10).is_err());
+        // Samples are sentences of the vocabulary; at a low temperature, the likeliest one.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let s = lm.sample(50, (1.0, 20), &mut rng);
+        assert!(s.iter().all(|l| l
+            .split_whitespace()
+            .all(|w| lm.ids.contains_key(w) && w != BOS)));
+        let cold = lm.sample(5, (0.01, 20), &mut rng);
+        assert!(cold.iter().all(|l| l == &cold[0]), "{cold:?}");
     }
 }
