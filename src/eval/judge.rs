@@ -53,13 +53,15 @@ pub fn judge_metrics(
     let q = enc.encode(&q_text, progress)?;
     let who = format!("encoder {}", enc.folder.display());
     if want_mauve {
+        let t0 = std::time::Instant::now();
         let m = mauve(&p, &q, settings)?;
+        let secs = t0.elapsed().as_secs_f64();
         let few = match p_text.len().min(q_text.len()) < MAUVE_MEANINGFUL {
             true => "; few texts: biased upwards, compare only at equal sizes",
             false => "",
         };
         let how = format!(
-            "MAUVE as mauve-text 0.4.0 ({} vs {} texts, {} buckets, PCA {} dims, c = {}, seed {}), {who}{few}",
+            "MAUVE as mauve-text 0.4.0 ({} vs {} texts, {} buckets, PCA {} dims, c = {}, seed {}; {secs:.2} s), {who}{few}",
             p_text.len(),
             q_text.len(),
             m.buckets,
