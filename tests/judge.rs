@@ -549,3 +549,70 @@ fn eval_reports_the_ngram_perplexity_and_writes_the_arpa_file() {
         .to_string();
     assert!(e.contains("no \\data\\ header"), "{e}");
 }
+
+#[test]
+fn sweep_adds_mauve_and_fed_by_temperature() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_) = minilm_folder(dir.path()) else {
+        return;
+    };
+    let text: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                "a {} dog runs to the {} park",
+                ["red", "small", "old"][i % 3],
+                ["big", "green"][i % 2]
+            )
+        })
+        .collect();
+    let data = dir.path().join("text.txt");
+    std::fs::write(&data, text.join("\n")).unwrap();
+    let tg = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_textgan"))
+            .args(args)
+            .env("TEXTGAN_DATA", dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", common::stderr(&o));
+    };
+    let run = dir.path().join("run");
+    let out = dir.path().join("sweep");
+    let (d, r, s) = (
+        data.to_str().unwrap(),
+        run.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    tg(&["train", "--out", r, "--data", d, "--max-steps", "20"]);
+    tg(&[
+        "sweep",
+        "--run",
+        r,
+        "--temperatures",
+        "0.8,1.0",
+        "-n",
+        "40",
+        "--mauve",
+        "--out",
+        s,
+    ]);
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(out.join("sweep.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        let m = row["mauve"].as_f64().unwrap();
+        assert!(
+            (0.0..=1.0).contains(&m) && row["fed"].as_f64().unwrap() >= 0.0,
+            "{row}"
+        );
+        assert!(
+            row.get("lines").is_none(),
+            "the samples stay out of the table: {row}"
+        );
+    }
+    assert!(out.join("mauve_temperature.svg").is_file());
+    let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    assert!(md.contains("MAUVE | FED"), "{md}");
+}

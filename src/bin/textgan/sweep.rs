@@ -44,6 +44,13 @@ pub struct SweepArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Also MAUVE and FED at each temperature, against the first -n references, through
+    /// --encoder's sentence features; adds mauve_temperature.{svg,png}.
+    #[arg(long)]
+    mauve: bool,
+    /// The sentence encoder of --mauve: `minilm` (`textgan data get minilm`) or a BERT folder.
+    #[arg(long, value_name = "minilm|DIR", default_value = "minilm")]
+    encoder: String,
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
@@ -73,6 +80,11 @@ pub fn run(a: SweepArgs) -> Result<()> {
     if ctxs.iter().any(|c| c.is_oracle() != oracle) {
         bail!("a sweep plots either oracle runs or text runs, not both");
     }
+    let enc = match (a.mauve, oracle) {
+        (true, true) => bail!("--mauve judges text; oracle runs have token ids, not sentences"),
+        (true, false) => Some(textgan::eval::judge::load_encoder(&a.encoder, device)?),
+        (false, _) => None,
+    };
     let bar = ProgressBar::new((ctxs.len() * a.temperatures.len()) as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} {bar:32} {pos}/{len} {msg}").expect("template"),
@@ -80,10 +92,16 @@ pub fn run(a: SweepArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut series = Vec::new();
     let mut grammar_series = Vec::new();
+    let mut mauve_series = Vec::new();
     for (i, c) in ctxs.iter().enumerate() {
         let label = label_of(&a, i);
         let first_row = rows.len();
-        let points = sweep_one(&a, c, &label, ref_lines.as_deref(), oracle, &bar, &mut rows)?;
+        let refs = ref_lines.as_deref();
+        let points = sweep_one(&a, c, &label, refs, oracle, &bar, &mut rows)?;
+        if let Some(enc) = &enc {
+            let refs = refs.map_or_else(|| c.test_lines(), <[String]>::to_vec);
+            mauve_series.push(judge_rows(&a, enc, &label, &refs, &mut rows[first_row..])?);
+        }
         if c.grammar.is_some() {
             grammar_series.push(grammar_points(&label, &rows[first_row..]));
         }
@@ -95,36 +113,58 @@ pub fn run(a: SweepArgs) -> Result<()> {
     textgan::fsutil::write_atomic(&a.out.join("sweep.jsonl"), jsonl.as_bytes())?;
     let table = markdown(&rows, oracle);
     textgan::fsutil::write_atomic(&a.out.join("sweep.md"), table.as_bytes())?;
+    write_plots(&a.out, oracle, &series, &mauve_series, &grammar_series)?;
+    print!("{table}");
+    eprintln!(
+        "wrote {}/sweep.jsonl, sweep.md, quality_diversity.svg and .png",
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// The quality-diversity plot, and MAUVE by temperature and the grammar's exact plot where
+/// there are points for them.
+fn write_plots(
+    out: &std::path::Path,
+    oracle: bool,
+    series: &[Series],
+    mauve_series: &[Series],
+    grammar_series: &[Series],
+) -> Result<()> {
     let svg = if oracle {
         plot::svg(
-            &series,
+            series,
             "Quality vs diversity (oracle)",
             "NLL-test (lower: covers more of the data)",
             "NLL-oracle (lower: better quality)",
         )
     } else {
         plot::svg(
-            &series,
+            series,
             "Quality vs diversity",
             "Self-BLEU-5 (lower: more diverse)",
             "BLEU-5 (higher: better quality)",
         )
     };
-    plot::save(&svg, &a.out.join("quality_diversity"))?;
+    plot::save(&svg, &out.join("quality_diversity"))?;
+    if !mauve_series.is_empty() {
+        let svg = plot::svg(
+            mauve_series,
+            "MAUVE by temperature",
+            "sampling temperature",
+            "MAUVE (higher: closer to the references)",
+        );
+        plot::save(&svg, &out.join("mauve_temperature"))?;
+    }
     if !grammar_series.is_empty() {
         let svg = plot::svg(
-            &grammar_series,
+            grammar_series,
             "Quality vs coverage (grammar, exact)",
             "NLL-test on fresh grammar sentences (lower: covers more)",
             "grammar NLL of the samples (lower: better quality)",
         );
-        plot::save(&svg, &a.out.join("grammar_quality_coverage"))?;
+        plot::save(&svg, &out.join("grammar_quality_coverage"))?;
     }
-    print!("{table}");
-    eprintln!(
-        "wrote {}/sweep.jsonl, sweep.md, quality_diversity.svg and .png",
-        a.out.display()
-    );
     Ok(())
 }
 
@@ -188,6 +228,45 @@ fn label_of(a: &SweepArgs, i: usize) -> String {
     })
 }
 
+/// MAUVE and FED of each row's samples (kept in the row as `lines` by [`sweep_one`], then
+/// dropped) against the first `-n` references; the MAUVE-by-temperature points.
+fn judge_rows(
+    a: &SweepArgs,
+    enc: &textgan::eval::encoder::SentenceEncoder,
+    label: &str,
+    refs: &[String],
+    rows: &mut [serde_json::Value],
+) -> Result<Series> {
+    let refs: Vec<String> = refs
+        .iter()
+        .filter(|r| !r.trim().is_empty())
+        .take(a.n)
+        .cloned()
+        .collect();
+    let q = enc.encode(&refs, &mut |_| {})?;
+    let mut points = Vec::new();
+    for r in rows.iter_mut() {
+        let lines = r.as_object_mut().and_then(|o| o.remove("lines"));
+        let lines: Vec<String> = lines
+            .and_then(|l| serde_json::from_value(l).ok())
+            .unwrap_or_default();
+        let kept: Vec<String> = lines.into_iter().filter(|l| !l.trim().is_empty()).collect();
+        let p = enc.encode(&kept, &mut |_| {})?;
+        let settings = textgan::eval::mauve::MauveSettings::default();
+        let m = textgan::eval::mauve::mauve(&p, &q, &settings)?;
+        let t = r["temperature"].as_f64().unwrap_or(f64::NAN);
+        r["mauve"] = json!(m.mauve);
+        r["mauve_star"] = json!(m.mauve_star);
+        r["fed"] = json!(textgan::eval::mauve::fed(&p, &q)?);
+        r["encoder"] = json!(enc.folder.display().to_string());
+        points.push((t, m.mauve, t));
+    }
+    Ok(Series {
+        label: label.to_string(),
+        points,
+    })
+}
+
 /// Exact quality (grammar NLL of the samples) against coverage (NLL-test on fresh grammar
 /// sentences), per temperature, from a run's rows.
 fn grammar_points(label: &str, rows: &[serde_json::Value]) -> Series {
@@ -243,6 +322,9 @@ fn sweep_one(
             let b = b.map(|b| b[1..].to_vec());
             let mut row = json!({"run": label, "temperature": t, "bleu": b, "self_bleu": &s[1..], "samples": a.n,
                    "references": refs.as_ref().map(Vec::len)});
+            if a.mauve {
+                row["lines"] = json!(&lines); // for judge_rows, which removes them
+            }
             if let Some(g) = &c.grammar {
                 let (nll, validity) = g.score(&lines);
                 row["grammar_nll"] = json!(nll);
@@ -272,8 +354,11 @@ fn markdown(rows: &[serde_json::Value], oracle: bool) -> String {
             );
         }
     } else {
-        s += "| run | T | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | Self-BLEU-2 | Self-BLEU-3 | Self-BLEU-4 | Self-BLEU-5 |\n";
-        s += "|---|---|---|---|---|---|---|---|---|---|\n";
+        let judged = rows.iter().any(|r| r.get("mauve").is_some());
+        s += "| run | T | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | Self-BLEU-2 | Self-BLEU-3 | Self-BLEU-4 | Self-BLEU-5 |";
+        s += if judged { " MAUVE | FED |\n" } else { "\n" };
+        s += "|---|---|---|---|---|---|---|---|---|---|";
+        s += if judged { "---|---|\n" } else { "\n" };
         for r in rows {
             s += &format!(
                 "| {} | {} |",
@@ -284,6 +369,9 @@ fn markdown(rows: &[serde_json::Value], oracle: bool) -> String {
                 for i in 0..4 {
                     s += &format!(" {} |", f(&r[k][i]));
                 }
+            }
+            if judged {
+                s += &format!(" {} | {} |", f(&r["mauve"]), f(&r["fed"]));
             }
             s += "\n";
         }

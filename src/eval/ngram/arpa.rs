@@ -1,7 +1,7 @@
 //! Reading ARPA files: `\data\`, `ngram n=count` lines, then per order `\n-grams:` with
 //! `log10p <TAB> w1 .. wn [<TAB> log10backoff]`, and `\end\`. Text before `\data\` is skipped,
 //! a missing back-off is 0, SRILM's -99 for `<s>` is read as it stands.
-use super::{Entry, NgramLm, BOS, EOS, UNK};
+use super::{Entry, NgramLm, Words, UNK};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 
@@ -56,12 +56,7 @@ fn header<'a>(lines: &mut Lines<'a>) -> Result<Header<'a>> {
 pub fn parse(text: &str) -> Result<NgramLm> {
     let mut lines = text.lines().enumerate();
     let (declared, first) = header(&mut lines)?;
-    let mut words: Vec<String> = vec![UNK.into(), BOS.into(), EOS.into()];
-    let mut ids: HashMap<String, u32> = words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.clone(), i as u32))
-        .collect();
+    let mut words = Words::new();
     let mut grams: Vec<HashMap<Vec<u32>, Entry>> = vec![HashMap::new(); declared.len()];
     let mut order = 0;
     let mut pending = first;
@@ -95,16 +90,7 @@ pub fn parse(text: &str) -> Result<NgramLm> {
             )));
         }
         let (ws, entry) = entry_line(l, i)?;
-        let g: Vec<u32> = ws
-            .iter()
-            .map(|w| {
-                let next = ids.len() as u32;
-                *ids.entry(w.to_string()).or_insert_with(|| {
-                    words.push(w.to_string());
-                    next
-                })
-            })
-            .collect();
+        let g: Vec<u32> = ws.iter().map(|w| words.intern(w)).collect();
         if g.len() != order {
             return Err(bad(format!(
                 "line {}: {} words in the {order}-grams section",
@@ -123,7 +109,7 @@ pub fn parse(text: &str) -> Result<NgramLm> {
             )));
         }
     }
-    grams[0].entry(vec![ids[UNK]]).or_insert(Entry {
+    grams[0].entry(vec![words.ids[UNK]]).or_insert(Entry {
         log_p: -100.0,
         backoff: 0.0,
     });

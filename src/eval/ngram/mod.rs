@@ -59,25 +59,15 @@ impl NgramLm {
                 "an n-gram order must be in 1..=9; {order} asked"
             )));
         }
-        let mut words: Vec<String> = vec![UNK.into(), BOS.into(), EOS.into()];
-        let mut ids: HashMap<String, u32> = words
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.clone(), i as u32))
-            .collect();
+        let mut words = Words::new();
         let mut counts: Vec<HashMap<Vec<u32>, u64>> = vec![HashMap::new(); order];
-        let bos = ids[BOS];
+        let bos = words.ids[BOS];
         for line in lines {
             let mut s = vec![bos];
             for w in line.split_whitespace() {
-                let next = ids.len() as u32;
-                let id = *ids.entry(w.to_string()).or_insert_with(|| {
-                    words.push(w.to_string());
-                    next
-                });
-                s.push(id);
+                s.push(words.intern(w));
             }
-            s.push(ids[EOS]);
+            s.push(words.ids[EOS]);
             // The longest n-gram ending at each word: the highest order, or a shorter one
             // starting at <s>; both keep raw counts.
             for i in 1..s.len() {
@@ -101,12 +91,13 @@ impl NgramLm {
                 counts[n - 1].insert(g, c);
             }
         }
-        let vocab_size = (words.len() - 1) as f64; // with <unk>, without <s>
+        let vocab_size = (words.list.len() - 1) as f64; // with <unk>, without <s>
         let discounts: Vec<([f64; 3], bool)> = counts.iter().map(discounts_of).collect();
-        let grams = interpolate(&counts, &discounts, vocab_size, [ids[UNK], bos, ids[EOS]]);
+        let special = [words.ids[UNK], bos, words.ids[EOS]];
+        let grams = interpolate(&counts, &discounts, vocab_size, special);
         Ok(NgramLm {
-            words,
-            ids,
+            words: words.list,
+            ids: words.ids,
             grams,
             discounts,
         })
@@ -172,7 +163,7 @@ impl NgramLm {
     ) -> Vec<String> {
         // Each context's listed continuations, so that a whole distribution is the unigrams,
         // scaled by each back-off and overwritten by the listed words, context by context.
-        let mut next: Vec<HashMap<&[u32], Vec<(u32, f64)>>> = vec![HashMap::new(); self.order()];
+        let mut next: Continuations = vec![HashMap::new(); self.order()];
         for (k, g) in self.grams.iter().enumerate().skip(1) {
             for (ws, e) in g {
                 next[k]
@@ -265,18 +256,10 @@ impl NgramLm {
     }
 
     /// The model around given entries (what an ARPA file holds).
-    pub(crate) fn from_entries(
-        words: Vec<String>,
-        grams: Vec<HashMap<Vec<u32>, Entry>>,
-    ) -> NgramLm {
-        let ids = words
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.clone(), i as u32))
-            .collect();
+    fn from_entries(words: Words, grams: Vec<HashMap<Vec<u32>, Entry>>) -> NgramLm {
         NgramLm {
-            words,
-            ids,
+            words: words.list,
+            ids: words.ids,
             grams,
             discounts: Vec::new(),
         }
@@ -293,6 +276,39 @@ impl NgramLm {
         self.grams.iter().map(HashMap::len).collect()
     }
 }
+
+/// A model's words and their ids, `<unk>`, `<s>` and `</s>` first.
+struct Words {
+    list: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Words {
+    fn new() -> Words {
+        let mut w = Words {
+            list: Vec::new(),
+            ids: HashMap::new(),
+        };
+        for s in [UNK, BOS, EOS] {
+            w.intern(s);
+        }
+        w
+    }
+
+    /// The id of `w`, a new one if it has none yet.
+    fn intern(&mut self, w: &str) -> u32 {
+        if let Some(&id) = self.ids.get(w) {
+            return id;
+        }
+        let id = self.list.len() as u32;
+        self.list.push(w.to_string());
+        self.ids.insert(w.to_string(), id);
+        id
+    }
+}
+
+/// Each context's listed continuations (word, probability), per order.
+type Continuations<'a> = Vec<HashMap<&'a [u32], Vec<(u32, f64)>>>;
 
 /// A log10 value as KenLM prints it.
 fn fmt(x: f64) -> String {
