@@ -607,4 +607,10 @@ fn sweep_adds_mauve_and_fed_by_temperature() {
     assert!(out.join("mauve_temperature.svg").is_file());
     let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
     assert!(md.contains("MAUVE | FED"), "{md}");
+    // The report shows both plots and the table.
+    let html = dir.path().join("report.html");
+    let h = html.to_str().unwrap();
+    tg(&["report", "--run", r, "--sweep", s, "--out", h]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("MAUVE by temperature") && page.contains("MAUVE | FED"));
 }

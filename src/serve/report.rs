@@ -124,6 +124,13 @@ pub fn build(runs: &[(String, &Path, &Engine)], sweep: Option<&Path>) -> Result<
             false => "Beam width (sweep)",
         };
         let _ = write!(h, "<h2>{title}</h2><div class=charts>{svg}</div>");
+        // `sweep --mauve`: MAUVE by temperature beside it.
+        if let Ok(svg) = std::fs::read_to_string(dir.join("mauve_temperature.svg")) {
+            let _ = write!(
+                h,
+                "<h2>MAUVE by temperature (sweep)</h2><div class=charts>{svg}</div>"
+            );
+        }
         if let Ok(t) = std::fs::read_to_string(dir.join("sweep.md")) {
             let _ = write!(h, "<pre>{}</pre>", esc(&t));
         }
