@@ -174,6 +174,10 @@ pub fn have(set: &str) -> bool {
 /// `module`, installed with pip when missing; `None` (after saying the test skipped) where
 /// neither is possible.
 pub fn python_with(package: &str, module: &str) -> Option<PathBuf> {
+    // Tests of one binary run side by side: one pip at a time into the shared .venv (pip is
+    // not safe to run twice at once on one environment).
+    static PIP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = PIP.lock().unwrap_or_else(|e| e.into_inner());
     let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     if !py.exists() {
         eprintln!("skipped: no .venv/bin/python (scripts/setup-torch.sh makes it)");
