@@ -10,10 +10,9 @@ use textgan::eval::features::save_npy;
 use textgan::eval::mauve::{fed, mauve, mauve_of_counts, KmeansInit, MauveSettings};
 
 fn python() -> Option<PathBuf> {
-    let py = common::python_with("mauve-text==0.4.0", "mauve")?;
     common::python_with("faiss-cpu", "faiss")?;
     common::python_with("scipy", "scipy")?;
-    Some(py)
+    common::python_with("mauve-text==0.4.0", "mauve")
 }
 
 fn reference(py: &Path, args: &[&str]) -> serde_json::Value {
