@@ -613,3 +613,54 @@ fn sweep_adds_mauve_and_fed_by_temperature() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("MAUVE by temperature") && page.contains("MAUVE | FED"));
 }
+
+#[test]
+fn the_ngram_command_samples_and_writes_its_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.txt");
+    let lines = [
+        "the cat sat on the mat",
+        "the dog sat",
+        "a cat and a dog",
+        "the mat",
+    ];
+    std::fs::write(&train, lines.join("\n")).unwrap();
+    let (arpa, out) = (dir.path().join("lm.arpa"), dir.path().join("s.txt"));
+    let t = train.to_str().unwrap();
+    let o = common::ok(&[
+        "ngram",
+        "--data",
+        t,
+        "--order",
+        "3",
+        "-n",
+        "30",
+        "--seed",
+        "4",
+        "--save-arpa",
+        arpa.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--test",
+        t,
+    ]);
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("test perplexity") && err.contains("discount fallback"),
+        "{err}"
+    );
+    let samples = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(samples.lines().count(), 30);
+    let words: std::collections::HashSet<&str> = lines.iter().flat_map(|l| l.split(' ')).collect();
+    assert!(
+        samples.split_whitespace().all(|w| words.contains(w)),
+        "{samples}"
+    );
+    let lm =
+        textgan::eval::ngram::NgramLm::from_arpa(&std::fs::read_to_string(&arpa).unwrap()).unwrap();
+    assert_eq!(lm.order(), 3);
+    common::fails(
+        &["ngram", "--data", t, "--temperature", "0"],
+        "--temperature",
+    );
+}
