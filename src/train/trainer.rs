@@ -98,8 +98,8 @@ impl Trainer {
 
     /// A message to the user, also written to `train.log`.
     fn message(&mut self, hooks: &mut dyn Hooks, msg: &str) {
-        self.dir.log(msg);
-        hooks.on_message(msg);
+        let dir = &mut self.dir;
+        Report { dir, hooks }.say(msg);
     }
 
     /// Whether every planned step is done (or the adversarial phase stopped early).

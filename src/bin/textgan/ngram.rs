@@ -1,7 +1,7 @@
 //! `textgan ngram`: the founding article's n-gram language model as a baseline generator: a
 //! modified Kneser-Ney model of a text file (as KenLM's `lmplz`), written as an ARPA file and
 //! sampled at a temperature; `textgan eval` then scores its samples as any run's.
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use rand::SeedableRng;
 use std::path::PathBuf;
@@ -38,12 +38,13 @@ pub struct NgramArgs {
 }
 
 pub fn run(a: NgramArgs) -> Result<()> {
-    if !(a.temperature.is_finite() && a.temperature > 0.0) {
-        bail!(
-            "--temperature must be a positive number, got {}",
-            a.temperature
-        );
+    // Every command's one rule for sampling options.
+    textgan::models::Sampling {
+        temperature: a.temperature,
+        ..Default::default()
     }
+    .validate()
+    .map_err(|e| anyhow::anyhow!("--temperature: {e}"))?;
     let text = textgan::data::read_lines(&a.data)?;
     let test = a
         .test

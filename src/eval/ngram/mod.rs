@@ -197,7 +197,11 @@ impl NgramLm {
                 dist[bos as usize] = 0.0;
                 dist[unk as usize] = 0.0;
                 if temperature != 1.0 {
-                    dist.iter_mut().for_each(|p| *p = p.powf(1.0 / temperature));
+                    // Relative to the likeliest word, so that a low temperature cannot
+                    // underflow every weight to 0.
+                    let top = dist.iter().cloned().fold(0.0, f64::max);
+                    dist.iter_mut()
+                        .for_each(|p| *p = (*p / top).powf(1.0 / temperature));
                 }
                 let total: f64 = dist.iter().sum();
                 let mut r = rng.gen_range(0.0..total);
