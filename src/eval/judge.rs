@@ -27,6 +27,15 @@ pub fn load_encoder(name: &str, device: Device) -> Result<SentenceEncoder> {
     SentenceEncoder::load(&dir, device)
 }
 
+/// The texts MAUVE and FED judge: the non-empty ones (mauve-text drops empty texts).
+pub fn nonempty(texts: &[String]) -> Vec<String> {
+    texts
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .cloned()
+        .collect()
+}
+
 /// MAUVE, MAUVE* and FED (those of them in `metrics`) of `samples` against `references`,
 /// through `enc`; `progress` hears of each batch of texts encoded.
 pub fn judge_metrics(
@@ -44,11 +53,7 @@ pub fn judge_metrics(
     if !want_mauve && !want_fed {
         return Ok(());
     }
-    let keep = |v: &[String]| -> Vec<String> {
-        // mauve-text drops empty texts.
-        v.iter().filter(|s| !s.trim().is_empty()).cloned().collect()
-    };
-    let (p_text, q_text) = (keep(samples), keep(references));
+    let (p_text, q_text) = (nonempty(samples), nonempty(references));
     let p = enc.encode(&p_text, progress)?;
     let q = enc.encode(&q_text, progress)?;
     let who = format!("encoder {}", enc.folder.display());

@@ -93,14 +93,23 @@ pub fn run(a: SweepArgs) -> Result<()> {
     let mut series = Vec::new();
     let mut grammar_series = Vec::new();
     let mut mauve_series = Vec::new();
+    // --references are encoded once for every run; each run's own test data, per run.
+    let shared_refs = match (&enc, &ref_lines) {
+        (Some(e), Some(r)) => Some(reference_features(e, r, a.n)?),
+        _ => None,
+    };
     for (i, c) in ctxs.iter().enumerate() {
         let label = label_of(&a, i);
         let first_row = rows.len();
         let refs = ref_lines.as_deref();
-        let points = sweep_one(&a, c, &label, refs, oracle, &bar, &mut rows)?;
+        let (points, samples) = sweep_one(&a, c, &label, refs, oracle, &bar, &mut rows)?;
         if let Some(enc) = &enc {
-            let refs = refs.map_or_else(|| c.test_lines(), <[String]>::to_vec);
-            mauve_series.push(judge_rows(&a, enc, &label, &refs, &mut rows[first_row..])?);
+            let q = match &shared_refs {
+                Some(q) => q.shallow_clone(),
+                None => reference_features(enc, &c.test_lines(), a.n)?,
+            };
+            let judged = &mut rows[first_row..];
+            mauve_series.push(judge_rows(enc, &q, &label, &samples, judged)?);
         }
         if c.grammar.is_some() {
             grammar_series.push(grammar_points(&label, &rows[first_row..]));
@@ -228,36 +237,35 @@ fn label_of(a: &SweepArgs, i: usize) -> String {
     })
 }
 
-/// MAUVE and FED of each row's samples (kept in the row as `lines` by [`sweep_one`], then
-/// dropped) against the first `-n` references; the MAUVE-by-temperature points.
-fn judge_rows(
-    a: &SweepArgs,
+/// The features of the first `n` non-empty references.
+fn reference_features(
     enc: &textgan::eval::encoder::SentenceEncoder,
-    label: &str,
     refs: &[String],
+    n: usize,
+) -> Result<tch::Tensor> {
+    let mut refs = textgan::eval::judge::nonempty(refs);
+    refs.truncate(n);
+    Ok(enc.encode(&refs, &mut |_| {})?)
+}
+
+/// MAUVE and FED of each temperature's samples (`samples[i]` those of `rows[i]`) against
+/// the references' features `q`, into the rows; the MAUVE-by-temperature points.
+fn judge_rows(
+    enc: &textgan::eval::encoder::SentenceEncoder,
+    q: &tch::Tensor,
+    label: &str,
+    samples: &[Vec<String>],
     rows: &mut [serde_json::Value],
 ) -> Result<Series> {
-    let refs: Vec<String> = refs
-        .iter()
-        .filter(|r| !r.trim().is_empty())
-        .take(a.n)
-        .cloned()
-        .collect();
-    let q = enc.encode(&refs, &mut |_| {})?;
     let mut points = Vec::new();
-    for r in rows.iter_mut() {
-        let lines = r.as_object_mut().and_then(|o| o.remove("lines"));
-        let lines: Vec<String> = lines
-            .and_then(|l| serde_json::from_value(l).ok())
-            .unwrap_or_default();
-        let kept: Vec<String> = lines.into_iter().filter(|l| !l.trim().is_empty()).collect();
-        let p = enc.encode(&kept, &mut |_| {})?;
+    for (r, lines) in rows.iter_mut().zip(samples) {
+        let p = enc.encode(&textgan::eval::judge::nonempty(lines), &mut |_| {})?;
         let settings = textgan::eval::mauve::MauveSettings::default();
-        let m = textgan::eval::mauve::mauve(&p, &q, &settings)?;
+        let m = textgan::eval::mauve::mauve(&p, q, &settings)?;
         let t = r["temperature"].as_f64().unwrap_or(f64::NAN);
         r["mauve"] = json!(m.mauve);
         r["mauve_star"] = json!(m.mauve_star);
-        r["fed"] = json!(textgan::eval::mauve::fed(&p, &q)?);
+        r["fed"] = json!(textgan::eval::mauve::fed(&p, q)?);
         r["encoder"] = json!(enc.folder.display().to_string());
         points.push((t, m.mauve, t));
     }
@@ -283,7 +291,11 @@ fn grammar_points(label: &str, rows: &[serde_json::Value]) -> Series {
     }
 }
 
-/// One run at every temperature: its table rows (appended to `rows`) and its plot points.
+/// A run's plot points, and its samples at each temperature when `--mauve` judges them.
+type Swept = (Vec<(f64, f64, f64)>, Vec<Vec<String>>);
+
+/// One run at every temperature: its table rows (appended to `rows`), its plot points and,
+/// with `--mauve`, its samples.
 fn sweep_one(
     a: &SweepArgs,
     c: &RunContext,
@@ -292,7 +304,7 @@ fn sweep_one(
     oracle: bool,
     bar: &ProgressBar,
     rows: &mut Vec<serde_json::Value>,
-) -> Result<Vec<(f64, f64, f64)>> {
+) -> Result<Swept> {
     let mut int = Interner::new(textgan::eval::bleu::Tokenize::of(c.gen.vocab.tokenizer));
     let refs = match (ref_lines, oracle) {
         (_, true) => None,
@@ -300,7 +312,7 @@ fn sweep_one(
         (None, false) => Some(int.tokenize_all(&c.test_lines())?),
     };
     let index = refs.as_ref().map(|r| ReferenceIndex::new(r, 5));
-    let mut points = Vec::new();
+    let (mut points, mut samples) = (Vec::new(), Vec::new());
     for &t in &a.temperatures {
         bar.set_message(format!("{label} T={t}"));
         let ids = c.sample(a.n, t, a.seed);
@@ -322,21 +334,21 @@ fn sweep_one(
             let b = b.map(|b| b[1..].to_vec());
             let mut row = json!({"run": label, "temperature": t, "bleu": b, "self_bleu": &s[1..], "samples": a.n,
                    "references": refs.as_ref().map(Vec::len)});
-            if a.mauve {
-                row["lines"] = json!(&lines); // for judge_rows, which removes them
-            }
             if let Some(g) = &c.grammar {
                 let (nll, validity) = g.score(&lines);
                 row["grammar_nll"] = json!(nll);
                 row["validity"] = json!(validity);
                 row["nll_test"] = json!(c.nll_test(t));
             }
+            if a.mauve {
+                samples.push(lines);
+            }
             row
         };
         rows.push(row);
         bar.inc(1);
     }
-    Ok(points)
+    Ok((points, samples))
 }
 
 fn markdown(rows: &[serde_json::Value], oracle: bool) -> String {
