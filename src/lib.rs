@@ -15,6 +15,7 @@ pub mod dist;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod infer;
 pub mod models;
 pub mod optim;
 pub mod presets;

@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["presets", "checkpoint"],
     &["run", "cuda_graph"],
+    &["infer"],
     &["train", "serve"],
 ];
 

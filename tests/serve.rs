@@ -751,8 +751,8 @@ print(json.dumps(out))
 #[test]
 fn sample_reranks_by_the_discriminator() {
     let r = runs();
-    let engine = textgan::serve::Engine::load(&r.f.path("gan"), tch::Device::Cpu).unwrap();
-    let draw = |n| textgan::serve::Draw {
+    let engine = textgan::infer::Engine::load(&r.f.path("gan"), tch::Device::Cpu).unwrap();
+    let draw = |n| textgan::infer::Draw {
         n,
         discriminator: true,
         ..Default::default()

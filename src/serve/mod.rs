@@ -6,31 +6,25 @@
 //! settings in one batched forward pass ([`worker`]). The HTTP side ([`http`]) parses,
 //! checks, queues and answers; it never touches the file system beyond the runs it was given.
 //!
-//! The HTTP side (axum, tokio) is the `serve` feature; the engine and the report are built
-//! without it.
-mod cond;
-mod engine;
+//! The runs themselves are loaded and answered by [`crate::infer`]; serving adds the queue,
+//! the batching and HTTP. The HTTP side (axum, tokio) is the `serve` feature; the report is
+//! built without it.
 #[cfg(feature = "serve")]
 mod errors;
 #[cfg(feature = "serve")]
 pub mod http;
-mod load;
 #[cfg(feature = "serve")]
 mod metrics;
 #[cfg(feature = "serve")]
 mod openai;
 pub mod report;
-mod scoring;
 #[cfg(feature = "serve")]
 mod worker;
 
-pub use cond::RowCond;
-pub use engine::{invalid, Engine, Prepared, Text, TokenScore};
 #[cfg(feature = "serve")]
 pub use worker::{Job, RunHandle, RunInfo, WorkerConfig};
 
-use crate::models::Sampling;
-use serde::Deserialize;
+use crate::infer::{invalid, Draw, Scoring};
 use std::path::{Path, PathBuf};
 
 /// The plot a `textgan sweep` folder holds: the quality-diversity plane of a temperature
@@ -43,93 +37,6 @@ pub fn sweep_plot(dir: &Path) -> Option<PathBuf> {
         .iter()
         .map(|f| dir.join(f))
         .find(|p| p.is_file())
-}
-
-/// A generate request in the engine's terms.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Draw {
-    /// Texts to draw.
-    pub n: usize,
-    /// Logits are divided by this before the softmax.
-    pub temperature: f64,
-    /// Sample among the k most likely tokens only (0: all).
-    pub top_k: i64,
-    /// Nucleus sampling: the smallest set of tokens with probability >= p.
-    pub top_p: f64,
-    /// Always take the most likely token.
-    pub greedy: bool,
-    /// Beam search of this width instead of sampling (n must be 1).
-    pub beam: Option<i64>,
-    /// Seed for this request alone (it is then drawn in a batch of its own, reproducibly).
-    pub seed: Option<i64>,
-    /// Text every sample starts with.
-    pub prompt: String,
-    pub label: Option<String>,
-    pub source: Option<String>,
-    /// Tokens to generate after the prompt at most (default: up to the run's length).
-    pub max_tokens: Option<usize>,
-    /// Also score each token with the discriminator (adversarial runs).
-    pub discriminator: bool,
-    /// The k most likely tokens at each position, with their log-probabilities (0: none).
-    pub top_logprobs: usize,
-    /// The run to draw from (default: the first served).
-    pub run: Option<String>,
-    /// `max_tokens` is a default, not the caller's: cut it to what the run allows instead of
-    /// refusing (OpenAI's default of 16 on a run of shorter texts).
-    #[serde(skip)]
-    pub max_tokens_is_default: bool,
-}
-
-impl Draw {
-    pub fn sampling(&self) -> Sampling {
-        Sampling {
-            temperature: self.temperature,
-            top_k: self.top_k,
-            top_p: self.top_p,
-            greedy: self.greedy,
-        }
-    }
-}
-
-impl Default for Draw {
-    fn default() -> Self {
-        Draw {
-            n: 1,
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-            greedy: false,
-            beam: None,
-            seed: None,
-            prompt: String::new(),
-            label: None,
-            source: None,
-            max_tokens: None,
-            discriminator: false,
-            top_logprobs: 0,
-            run: None,
-            max_tokens_is_default: false,
-        }
-    }
-}
-
-/// A score request: texts to score under the generator (and the discriminator).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scoring {
-    pub texts: Vec<String>,
-    #[serde(default)]
-    pub label: Option<String>,
-    #[serde(default)]
-    pub source: Option<String>,
-    /// Score with the discriminator too (default: when the run has one).
-    #[serde(default)]
-    pub discriminator: bool,
-    #[serde(default)]
-    pub top_logprobs: usize,
-    #[serde(default)]
-    pub run: Option<String>,
 }
 
 /// Limits on one request.

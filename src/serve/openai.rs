@@ -1,7 +1,7 @@
 //! `POST /v1/completions` in the OpenAI completions shape (REFERENCE-wave2 §7): the request
 //! mapped onto [`Draw`]s, the texts mapped back onto choices.
-use super::{invalid, Draw, Text};
 use crate::error::Result;
+use crate::infer::{invalid, Draw, Text};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -202,7 +202,7 @@ impl CompletionRequest {
     fn choice(&self, index: usize, t: &Text, stops: &[String]) -> (Value, usize) {
         let echo = self.echo == Some(true);
         let end = t.tokens.len() - usize::from(t.finish_reason == "stop");
-        let mut pieces: Vec<(String, &super::TokenScore, usize)> = Vec::new();
+        let mut pieces: Vec<(String, &crate::infer::TokenScore, usize)> = Vec::new();
         let mut text = String::new();
         for (i, k) in t.tokens[..end].iter().enumerate() {
             if k.prompt && !echo {

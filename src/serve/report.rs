@@ -2,8 +2,8 @@
 //! run's config, metrics table, training curves (several runs on one chart), the samples of
 //! each evaluation with per-token heatmaps (generator log-probability, and the
 //! discriminator's score for adversarial runs), and a sweep's quality-diversity plot.
-use super::{Engine, Scoring, Text};
 use crate::error::{Error, Result};
+use crate::infer::{Engine, Scoring, Text};
 use crate::record::{Metrics, Phase};
 use serde_json::Value;
 use std::fmt::Write;

@@ -1,9 +1,9 @@
 //! One thread per served run, owning its [`Engine`], with dynamic batching: requests that
 //! arrive within `max_wait` of the first, up to `max_batch` texts, are answered together, and
 //! draws with the same settings share one forward pass.
-use super::engine::{Engine, Prepared, Text};
-use super::{Draw, Scoring};
 use crate::error::{Error, Result};
+use crate::infer::{Draw, Scoring};
+use crate::infer::{Engine, Prepared, Text};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -48,11 +48,11 @@ pub fn report(a: ReportArgs) -> Result<()> {
             bail!("--run {}: not a run directory", d.display());
         }
         engines.push(
-            textgan::serve::Engine::load(d, device)
+            textgan::infer::Engine::load(d, device)
                 .with_context(|| format!("loading run {}", d.display()))?,
         );
     }
-    let runs: Vec<(String, &Path, &textgan::serve::Engine)> = names
+    let runs: Vec<(String, &Path, &textgan::infer::Engine)> = names
         .into_iter()
         .zip(&a.runs)
         .zip(&engines)

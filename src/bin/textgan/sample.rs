@@ -3,8 +3,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
-use textgan::models::{generate, Condition, GenerateSpec, Sampling};
-use textgan::run::{SourceStats, Translator};
+use textgan::infer::{Draw, Engine, RowCond};
+use textgan::models::Sampling;
 
 #[derive(Args, Debug)]
 pub struct SampleArgs {
@@ -58,10 +58,9 @@ pub struct SampleArgs {
     rerank: usize,
 }
 
-/// `--rerank K`: the sentences through the serving engine, which holds the discriminator.
-fn reranked(a: &SampleArgs, device: tch::Device) -> Result<()> {
-    let engine = textgan::serve::Engine::load(&a.run, device)?;
-    let draw = textgan::serve::Draw {
+/// The request of the flags.
+fn draw_of(a: &SampleArgs) -> Draw {
+    Draw {
         n: a.n,
         temperature: a.temperature,
         top_k: a.top_k,
@@ -71,10 +70,14 @@ fn reranked(a: &SampleArgs, device: tch::Device) -> Result<()> {
         prompt: a.prompt.clone().unwrap_or_default(),
         label: a.label.clone(),
         source: a.source.clone(),
-        max_tokens: a.max_len,
+        max_len: a.max_len,
         ..Default::default()
-    };
-    let texts = engine.rerank(draw, a.rerank)?;
+    }
+}
+
+/// `--rerank K`: the sentences the run's discriminator finds most likely real, best first.
+fn reranked(a: &SampleArgs, engine: &Engine) -> Result<()> {
+    let texts = engine.rerank(draw_of(a), a.rerank)?;
     let text: String = texts
         .iter()
         .map(|t| match (&t.label, &a.label) {
@@ -89,58 +92,33 @@ fn reranked(a: &SampleArgs, device: tch::Device) -> Result<()> {
     Ok(())
 }
 
-/// The encoded `--source` of a run trained on pairs, which needs one (and only it takes one).
-fn source_ids<'a>(
-    a: &SampleArgs,
-    loaded: &'a textgan::checkpoint::LoadedGenerator,
-) -> Result<Option<(Translator<'a>, Vec<i64>)>> {
-    let parallel = loaded.config.data.is_parallel();
-    match (&a.source, parallel) {
-        (None, false) => Ok(None),
+/// A run trained on pairs needs `--source`, and only it takes one (said in the flags' words).
+fn check_source(a: &SampleArgs, engine: &Engine) -> Result<()> {
+    match (&a.source, engine.gen.config.data.is_parallel()) {
         (Some(_), false) => bail!("--source: this run was not trained on a parallel corpus; it generates without a source"),
         (None, true) => bail!("this run generates from a source sentence: give --source TEXT (or use `textgan translate`)"),
-        (Some(s), true) => {
-            let tr = Translator::new(loaded)?;
-            let mut stats = SourceStats::default();
-            let ids = tr.encode(s, &mut stats)?;
-            if ids.is_empty() {
-                bail!("--source is empty");
+        (Some(s), true) if s.trim().is_empty() => bail!("--source is empty"),
+        _ => Ok(()),
+    }
+}
+
+/// Output lines: `label<TAB>text` when the labels are to be shown.
+fn lines(
+    vocab: &textgan::data::Vocab,
+    seqs: &[Vec<i64>],
+    conds: &[RowCond],
+    shown: bool,
+) -> String {
+    seqs.iter()
+        .zip(conds)
+        .map(|(s, c)| match (c, shown) {
+            (RowCond::Label(l), true) => {
+                format!("{}\t{}\n", vocab.labels[*l as usize], vocab.decode(s))
             }
-            if stats.truncated > 0 {
-                eprintln!("warning: the source was cut to the run's maximum source length ({} tokens)", ids.len());
-            }
-            Ok(Some((tr, ids)))
-        }
-    }
+            _ => vocab.decode(s) + "\n",
+        })
+        .collect()
 }
-
-/// The labels of sentences `done .. done + count` of a request: `label` for all, or (a
-/// labelled run without `--label`) cycling through the run's `classes`; none for an
-/// unlabelled run.
-fn labels_of(label: Option<i64>, classes: usize, done: usize, count: usize) -> Vec<i64> {
-    match label {
-        Some(l) => vec![l; count],
-        None if classes > 0 => (done..done + count).map(|i| (i % classes) as i64).collect(),
-        None => vec![],
-    }
-}
-
-/// Output lines: `label<TAB>text` when the labels are to be shown (and there are some).
-fn lines(vocab: &textgan::data::Vocab, seqs: &[Vec<i64>], shown: Option<&[i64]>) -> String {
-    match shown.filter(|l| !l.is_empty()) {
-        Some(labels) => seqs
-            .iter()
-            .zip(labels)
-            .map(|(s, &l)| format!("{}\t{}\n", vocab.labels[l as usize], vocab.decode(s)))
-            .collect(),
-        None => seqs.iter().map(|s| vocab.decode(s) + "\n").collect(),
-    }
-}
-
-/// Sentences generated and written at a time: the output streams, so `-n` is bounded by the
-/// disk, not by memory. A multiple of any `--batch-size` that divides it keeps the draws the
-/// same as one call would make.
-const CHUNK_BATCHES: usize = 64;
 
 /// Says how many of the prompt's tokens the run's vocabulary reads as `<unk>`.
 fn warn_unknown(vocab: &textgan::data::Vocab, prefix: &[i64]) {
@@ -155,12 +133,7 @@ fn warn_unknown(vocab: &textgan::data::Vocab, prefix: &[i64]) {
 
 /// The sampling options of the flags.
 fn sampling_of(a: &SampleArgs) -> Sampling {
-    Sampling {
-        temperature: a.temperature,
-        top_k: a.top_k,
-        top_p: a.top_p,
-        greedy: a.greedy,
-    }
+    draw_of(a).sampling()
 }
 
 /// The arguments' ranges.
@@ -181,66 +154,22 @@ fn check(a: &SampleArgs) -> Result<()> {
 pub fn run(a: SampleArgs) -> Result<()> {
     check(&a)?;
     let device = textgan::device::resolve(&a.device)?;
+    let engine = Engine::load(&a.run, device)?;
+    check_source(&a, &engine)?;
     if a.rerank > 1 {
-        return reranked(&a, device);
+        return reranked(&a, &engine);
     }
-    let loaded = textgan::checkpoint::LoadedGenerator::load(&a.run, device)?;
-    let vocab = &loaded.vocab;
-    let label = a.label.as_deref().map(|l| vocab.label_id(l)).transpose()?;
-    let source = source_ids(&a, &loaded)?;
-    let prefix = match &a.prompt {
-        Some(p) => vocab.encode(p)?,
-        None => vec![],
-    };
-    warn_unknown(vocab, &prefix);
-    let limit = loaded.max_len;
-    let max_len = a.max_len.unwrap_or(limit);
-    if max_len == 0 || max_len > textgan::data::MAX_SEQ_LEN {
-        bail!("--max-len must be in 1..={}", textgan::data::MAX_SEQ_LEN);
+    let p = engine.prepare(draw_of(&a))?;
+    let vocab = &engine.gen.vocab;
+    if p.source_cut > 0 {
+        eprintln!("warning: the source was cut to the run's maximum source length");
     }
-    if let Some(bound) = loaded.model.net.max_len() {
-        if max_len as i64 > bound {
-            bail!("--max-len {max_len} exceeds the model's {bound} positions");
-        }
-    }
-    if prefix.len() >= max_len {
-        bail!(
-            "the prompt has {} tokens, the maximum length is {max_len}",
-            prefix.len()
-        );
-    }
-    tch::manual_seed(a.seed);
-    let spec = GenerateSpec {
-        count: a.n,
-        max_len,
-        batch_size: a.batch_size,
-        bos: vocab.bos,
-        eos: vocab.eos,
-        banned: vocab.never_generated(),
-        prefix,
-        cond: Default::default(),
-    };
-    let sampling = sampling_of(&a);
+    warn_unknown(vocab, &p.prefix);
+    let shown = a.label.is_none();
     let write = |out: &mut dyn Write| -> std::io::Result<()> {
-        let chunk = spec.batch_size.saturating_mul(CHUNK_BATCHES);
-        let mut part = spec;
-        let mut left = a.n;
-        let classes = vocab.labels.len();
-        while left > 0 {
-            part.count = left.min(chunk);
-            let labels = labels_of(label, classes, a.n - left, part.count);
-            part.cond = match (&source, labels.is_empty()) {
-                (Some((tr, ids)), _) => tr.condition_for(ids, part.count),
-                (None, true) => Condition::None,
-                (None, false) => {
-                    Condition::Label(tch::Tensor::from_slice(&labels).to_device(device))
-                }
-            };
-            let seqs = generate(loaded.model.net.as_ref(), &part, &sampling, device);
-            let text = lines(vocab, &seqs, label.is_none().then_some(&labels[..]));
-            out.write_all(text.as_bytes())?;
-            left -= part.count;
-        }
+        engine.sample_stream(&p, a.batch_size, |seqs, conds| {
+            out.write_all(lines(vocab, seqs, conds, shown).as_bytes())
+        })?;
         out.flush()
     };
     match &a.output {

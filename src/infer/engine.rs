@@ -7,11 +7,11 @@ use super::load::load_discriminator;
 pub(super) use super::load::Shapes;
 use super::{Draw, Scoring};
 use crate::checkpoint::LoadedGenerator;
-use crate::data::{Condition, Conds};
+use crate::data::MAX_SEQ_LEN;
 use crate::error::{Error, Result};
 use crate::models::disc::DiscriminatorModel;
 use crate::models::{beam_search, generate, generate_scored, Beam, GenerateSpec};
-use crate::run::{SourceStats, Translator};
+use crate::run::SourceStats;
 use serde::Serialize;
 use std::path::Path;
 use tch::Device;
@@ -86,6 +86,13 @@ fn tokens(n: usize) -> String {
     }
 }
 
+/// A request for the discriminator of a run that has none to serve.
+fn no_discriminator(what: &str) -> Error {
+    invalid(format!(
+        "{what} needs a discriminator: this run has no discriminator that tells real from generated text (it was not trained adversarially, or by SentiGAN or RankGAN, whose discriminators do not)"
+    ))
+}
+
 /// A bad request: a 4xx answer, never a panic.
 pub fn invalid(msg: impl Into<String>) -> Error {
     Error::Request(msg.into())
@@ -98,6 +105,8 @@ pub struct Prepared {
     /// Tokens in all (prompt included, `<eos>` included).
     pub max_len: usize,
     pub conds: Vec<RowCond>,
+    /// Whether the source was cut to the run's maximum source length (1) or not (0).
+    pub source_cut: usize,
     pub draw: Draw,
 }
 
@@ -161,80 +170,24 @@ impl Engine {
         self.gen.max_len.min(bound)
     }
 
-    /// The condition of a request: a label, a source or none, as the run needs.
-    fn row_cond(&self, label: Option<&str>, source: Option<&str>) -> Result<Option<RowCond>> {
-        let v = &self.gen.vocab;
-        let parallel = self.gen.config.data.is_parallel();
-        if let Some(l) = label {
-            if source.is_some() {
-                return Err(invalid("give a label or a source, not both"));
-            }
-            return v.label_id(l).map(|id| Some(RowCond::Label(id)));
-        }
-        match (source, parallel) {
-            (None, false) => Ok(None),
-            (Some(_), false) => Err(invalid(
-                "source: this run was not trained on a parallel corpus; it generates without one",
-            )),
-            (None, true) => Err(invalid(
-                "this run generates from a source sentence: give source",
-            )),
-            (Some(s), true) => {
-                let ids = Translator::new(&self.gen)?.encode(s, &mut SourceStats::default())?;
-                match ids.is_empty() {
-                    true => Err(invalid("source is empty")),
-                    false => Ok(Some(RowCond::Source(ids))),
-                }
-            }
-        }
-    }
-
-    /// The ids of text a user wrote: a special token typed as text (`<eos>`, `<pad>`,
-    /// `<bos>`) is a word the vocabulary does not know, not the marker.
-    fn encode_user(&self, text: &str) -> Result<Vec<i64>> {
-        let v = &self.gen.vocab;
-        let special = [v.pad, Some(v.bos), v.eos];
-        let mut ids = v.encode(text)?;
-        if let Some(unk) = v.unk {
-            for t in ids.iter_mut() {
-                if special.contains(&Some(*t)) {
-                    *t = unk;
-                }
-            }
-        }
-        Ok(ids)
-    }
-
     /// Checks a draw against the run: prompt, condition, lengths.
     pub fn prepare(&self, draw: Draw) -> Result<Prepared> {
         let v = &self.gen.vocab;
         let prefix = self.encode_user(&draw.prompt)?;
-        let limit = self.max_tokens();
-        let max_len = match draw.max_tokens {
-            Some(m) if draw.max_tokens_is_default => (prefix.len() + m).min(limit),
-            Some(m) => prefix.len() + m,
-            None => limit,
+        let max_len = match draw.max_len {
+            Some(total) => self.total_len(total, prefix.len())?,
+            None => self.len_after(&draw, prefix.len())?,
         };
-        if max_len > limit || prefix.len() >= max_len {
-            let asked = match draw.max_tokens {
-                Some(m) => format!(" and max_tokens asks for {m} more"),
-                None => String::new(),
-            };
-            return Err(invalid(format!(
-                "the prompt has {}{asked}; this run's texts have at most {limit} tokens in all",
-                tokens(prefix.len())
-            )));
-        }
         if draw.beam.is_some() && draw.n != 1 {
             return Err(invalid("beam search gives one text: n must be 1"));
         }
         if draw.discriminator && self.disc.is_none() {
-            return Err(invalid(
-                "this run has no discriminator (it was not trained adversarially)",
-            ));
+            return Err(no_discriminator("scoring with it"));
         }
         let k = v.labels.len();
-        let conds = match self.row_cond(draw.label.as_deref(), draw.source.as_deref())? {
+        let mut stats = SourceStats::default();
+        let cond = self.row_cond(draw.label.as_deref(), draw.source.as_deref(), &mut stats)?;
+        let conds = match cond {
             Some(c) => vec![c; draw.n],
             // A labelled run without a label: the texts cycle through its labels.
             None if k > 0 => (0..draw.n)
@@ -246,38 +199,53 @@ impl Engine {
             prefix,
             max_len,
             conds,
+            source_cut: stats.truncated,
             draw,
         })
     }
 
-    /// The condition tensor of rows.
-    pub(super) fn condition(&self, conds: &[RowCond]) -> Condition {
-        let dev = self.device();
-        match conds.first() {
-            Some(RowCond::Label(_)) => {
-                let ids: Vec<i64> = conds
-                    .iter()
-                    .map(|c| match c {
-                        RowCond::Label(l) => *l,
-                        _ => 0,
-                    })
-                    .collect();
-                Conds::Labels(&ids).pick(0..ids.len(), dev)
-            }
-            Some(RowCond::Source(_)) => {
-                let rows: Vec<Vec<i64>> = conds
-                    .iter()
-                    .map(|c| match c {
-                        RowCond::Source(s) => s.clone(),
-                        _ => vec![],
-                    })
-                    .collect();
-                let tr = Translator::new(&self.gen).expect("checked when prepared");
-                let pad = tr.source_pad();
-                Conds::Sources(&rows, pad).pick(0..rows.len(), dev)
-            }
-            _ => Condition::None,
+    /// The length of a draw's texts from its `max_tokens` (tokens after the prompt) within the
+    /// run's length.
+    fn len_after(&self, draw: &Draw, prompt: usize) -> Result<usize> {
+        let limit = self.max_tokens();
+        let max_len = match draw.max_tokens {
+            Some(m) if draw.max_tokens_is_default => (prompt + m).min(limit),
+            Some(m) => prompt + m,
+            None => limit,
+        };
+        if max_len > limit || prompt >= max_len {
+            let asked = match draw.max_tokens {
+                Some(m) => format!(" and max_tokens asks for {m} more"),
+                None => String::new(),
+            };
+            return Err(invalid(format!(
+                "the prompt has {}{asked}; this run's texts have at most {limit} tokens in all",
+                tokens(prompt)
+            )));
         }
+        Ok(max_len)
+    }
+
+    /// A whole length the caller chose (`textgan sample --max-len`): it may pass the run's
+    /// length, up to the model's positions.
+    fn total_len(&self, total: usize, prompt: usize) -> Result<usize> {
+        if total == 0 || total > MAX_SEQ_LEN {
+            return Err(invalid(format!("max_len must be in 1..={MAX_SEQ_LEN}")));
+        }
+        if let Some(bound) = self.gen.model.net.max_len() {
+            if total as i64 > bound {
+                return Err(invalid(format!(
+                    "max_len {total} exceeds the model's {bound} positions"
+                )));
+            }
+        }
+        if prompt >= total {
+            return Err(invalid(format!(
+                "the prompt has {}, the maximum length is {total}",
+                tokens(prompt)
+            )));
+        }
+        Ok(total)
     }
 
     /// Decoding with discriminator reranking, as Language GANs Falling Short evaluates it:
@@ -285,9 +253,7 @@ impl Engine {
     /// likely real (its probability for the whole text), best first.
     pub fn rerank(&self, draw: Draw, k: usize) -> Result<Vec<Text>> {
         if !self.has_discriminator() {
-            return Err(invalid(
-                "reranking needs a discriminator: an adversarial run's checkpoint holds one, this run's does not",
-            ));
+            return Err(no_discriminator("reranking"));
         }
         let n = draw.n;
         let all = Draw {
@@ -385,7 +351,8 @@ impl Engine {
     /// Scores the texts of a request (each ends with `<eos>`, which is scored too).
     pub fn score(&self, req: &Scoring) -> Result<Vec<Text>> {
         let v = &self.gen.vocab;
-        let cond = self.row_cond(req.label.as_deref(), req.source.as_deref())?;
+        let (label, source) = (req.label.as_deref(), req.source.as_deref());
+        let cond = self.row_cond(label, source, &mut SourceStats::default())?;
         let cond = match cond {
             Some(c) => c,
             None if !v.labels.is_empty() => {
@@ -397,9 +364,7 @@ impl Engine {
             None => RowCond::None,
         };
         if req.discriminator && self.disc.is_none() {
-            return Err(invalid(
-                "this run has no discriminator (it was not trained adversarially)",
-            ));
+            return Err(no_discriminator("scoring with it"));
         }
         let limit = self.max_tokens();
         let mut rows = Vec::with_capacity(req.texts.len());

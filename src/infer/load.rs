@@ -17,7 +17,7 @@ pub(super) struct Shapes {
 
 /// The discriminator a checkpoint holds (its `disc.` tensors), as the network the run trained:
 /// conditional on the run's labels or sources, or blind to them (CatGAN's) where the checkpoint
-/// holds no condition's weights.
+/// holds no condition's weights; none where it is not a real-or-generated classifier.
 pub(super) fn load_discriminator(
     gen: &LoadedGenerator,
     ck: &Checkpoint,
@@ -31,15 +31,25 @@ pub(super) fn load_discriminator(
     let (vocab, len) = (gen.vocab.len() as i64, gen.max_len.max(1) as i64 + 32);
     let cond = cfg.cond_spec(&gen.vocab);
     let conditional = DiscriminatorModel::conditional(&cfg.discriminator, vocab, len, cond, device);
-    let held = conditional
-        .vs
-        .variables()
-        .keys()
-        .all(|k| ck.tensors.contains_key(&format!("disc.{k}")));
-    let mut model = match held {
-        true => conditional,
-        false => DiscriminatorModel::new(&cfg.discriminator, vocab, len, device),
+    let mut model = if fits(&conditional, ck) {
+        conditional
+    } else {
+        DiscriminatorModel::new(&cfg.discriminator, vocab, len, device)
     };
+    // SentiGAN's (k + 1)-way classifier and RankGAN's ranker give no probability that a text
+    // is real: their runs are served by the generator alone.
+    if !fits(&model, ck) {
+        return Ok(None);
+    }
     crate::models::vars::restore_vars(&mut model.vs, &ck.tensors, "disc.", path)?;
     Ok(Some(model))
+}
+
+/// Whether a checkpoint holds every weight of `model` (its `disc.` tensors), shaped as `model`'s.
+fn fits(model: &DiscriminatorModel, ck: &Checkpoint) -> bool {
+    model.vs.variables().iter().all(|(k, v)| {
+        ck.tensors
+            .get(&format!("disc.{k}"))
+            .is_some_and(|t| t.size() == v.size())
+    })
 }
