@@ -1,6 +1,7 @@
 //! What one row of a request is conditioned on: the engine prepares it from a request's label
 //! or source, scoring names it, and it becomes the generator's condition tensor.
-use super::{invalid, Engine};
+use super::errors::invalid;
+use super::Engine;
 use crate::data::{Condition, Conds};
 use crate::error::Result;
 use crate::run::{SourceStats, Translator};

@@ -3,12 +3,13 @@
 //! under the generator (the model's own distribution, temperature 1) and, where the run has a
 //! discriminator, D's probability that the text so far is real.
 use super::cond::RowCond;
+use super::errors::{invalid, no_discriminator};
 use super::load::load_discriminator;
 pub(super) use super::load::Shapes;
 use super::{Draw, Scoring};
 use crate::checkpoint::LoadedGenerator;
 use crate::data::MAX_SEQ_LEN;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::models::disc::DiscriminatorModel;
 use crate::models::{beam_search, generate, generate_scored, Beam, GenerateSpec};
 use crate::run::SourceStats;
@@ -84,18 +85,6 @@ fn tokens(n: usize) -> String {
         1 => "1 token".into(),
         n => format!("{n} tokens"),
     }
-}
-
-/// A request for the discriminator of a run that has none to serve.
-fn no_discriminator(what: &str) -> Error {
-    invalid(format!(
-        "{what} needs a discriminator: this run has no discriminator that tells real from generated text (it was not trained adversarially, or by SentiGAN or RankGAN, whose discriminators do not)"
-    ))
-}
-
-/// A bad request: a 4xx answer, never a panic.
-pub fn invalid(msg: impl Into<String>) -> Error {
-    Error::Request(msg.into())
 }
 
 /// A draw checked against the run and encoded.

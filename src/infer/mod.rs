@@ -4,12 +4,14 @@
 //! nothing here builds a training algorithm.
 mod cond;
 mod engine;
+mod errors;
 mod load;
 mod scoring;
 mod stream;
 
 pub use cond::RowCond;
-pub use engine::{invalid, Engine, Prepared, Text, TokenScore};
+pub use engine::{Engine, Prepared, Text, TokenScore};
+pub use errors::{invalid, no_discriminator};
 
 use crate::models::Sampling;
 use serde::Deserialize;

@@ -3,6 +3,7 @@
 use super::cond::RowCond;
 use super::{Draw, Engine, Text, TokenScore};
 use crate::data::Condition;
+use crate::error::Result;
 use tch::{Device, Kind, Tensor};
 
 /// How token `id` stands in the text after `prefix` (the tokens before it), where `done` is
@@ -211,6 +212,36 @@ impl Engine {
                     .collect()
             })
             .collect()
+    }
+
+    /// D's probability that each sampled row (ids without `<eos>`, as sampling gives them) is
+    /// real: the whole text, `<eos>` added where it ended early, as reranking reads it.
+    pub fn d_real(&self, rows: &[Vec<i64>]) -> Result<Vec<f64>> {
+        let Some(d) = self.disc.as_ref() else {
+            return Err(super::errors::no_discriminator("reranking"));
+        };
+        let _guard = tch::no_grad_guard();
+        let v = &self.gen.vocab;
+        let ended: Vec<Vec<i64>> = rows
+            .iter()
+            .map(|r| match (r.len() < self.gen.max_len, v.eos) {
+                (true, Some(eos)) => r.iter().copied().chain([eos]).collect(),
+                _ => r.clone(),
+            })
+            .collect();
+        let whole = Self::padded(
+            &ended,
+            self.shapes.d_len as usize,
+            self.shapes.pad,
+            self.device(),
+        );
+        let p: Vec<f32> = crate::models::disc::score_in_chunks(d.net.as_ref(), &whole)
+            .sigmoid()
+            .mean_dim([1i64].as_slice(), false, Kind::Float)
+            .to_device(Device::Cpu)
+            .try_into()
+            .map_err(|e| crate::error::Error::Request(format!("discriminator scores: {e}")))?;
+        Ok(p.into_iter().map(f64::from).collect())
     }
 
     /// D's probability "real" per token (of each prefix, or its own per-token output) and of
