@@ -3,6 +3,7 @@
 //! Metrics do not depend on training: this module never imports `train`.
 pub mod bleu;
 pub mod classifier;
+pub mod compare;
 pub mod encoder;
 pub mod features;
 pub mod judge;
@@ -12,6 +13,7 @@ pub mod metric;
 pub mod ngram;
 pub mod nll;
 pub mod plot;
+pub mod plot_intervals;
 pub mod report;
 pub mod sacrebleu;
 pub mod text;

@@ -13,7 +13,7 @@ pub struct Series {
     pub points: Vec<(f64, f64, f64)>,
 }
 
-const COLORS: [RGBColor; 10] = [
+pub(super) const COLORS: [RGBColor; 10] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xd6, 0x27, 0x28),
     RGBColor(0x2c, 0xa0, 0x2c),
@@ -29,10 +29,10 @@ const W: u32 = 720;
 const H: u32 = 520;
 /// Width of the legend column at the right.
 const R: u32 = 180;
-const FONT: &str = "DejaVu Sans";
+pub(super) const FONT: &str = "DejaVu Sans";
 
 /// The data range padded by 8% each side (plotters puts its ticks at round numbers inside).
-fn nice_range(vals: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+pub(super) fn nice_range(vals: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let v: Vec<f64> = vals.filter(|x| x.is_finite()).collect();
     let (lo, hi) = v
         .iter()
@@ -71,7 +71,7 @@ pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> Stri
 
 /// A tick label: the shortest form of the round number plotters chose (`2`, `0.25`), free of
 /// floating-point noise.
-fn tick(v: f64) -> String {
+pub(super) fn tick(v: f64) -> String {
     let s = format!("{v:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     match s {

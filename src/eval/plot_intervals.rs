@@ -1,0 +1,104 @@
+//! A plot of differences with their intervals: each series' mean by x with a vertical bar from
+//! the interval's low to its high end, and the zero line (`textgan compare`).
+use super::plot::{nice_range, tick, COLORS, FONT};
+use plotters::prelude::*;
+
+/// One series: (x, mean, low, high) per point; NaN bounds draw no bar.
+#[derive(Debug, Clone)]
+pub struct IntervalSeries {
+    pub label: String,
+    pub points: Vec<(f64, f64, f64, f64)>,
+}
+
+type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// An SVG of `series` with interval bars and a dashed line at zero.
+pub fn svg(series: &[IntervalSeries], title: &str, x_label: &str, y_label: &str) -> String {
+    let longest = series
+        .iter()
+        .map(|s| s.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let legend = 180u32.max((38.0 + 7.2 * longest as f64 + 10.0).ceil() as u32);
+    let mut out = String::new();
+    // As `plot::svg`: the padded ranges leave plotters nothing to fail on.
+    let _ = draw(
+        &mut out,
+        540 + legend,
+        legend,
+        series,
+        [title, x_label, y_label],
+    );
+    out
+}
+
+fn draw(
+    out: &mut String,
+    width: u32,
+    legend: u32,
+    series: &[IntervalSeries],
+    [title, x_label, y_label]: [&str; 3],
+) -> DrawResult {
+    let root = SVGBackend::with_string(out, (width, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (plot, side) = root.split_horizontally(width - legend);
+    let pts = || series.iter().flat_map(|s| s.points.iter());
+    // Shift each series a little along x so that bars at one x do not hide each other.
+    let step = {
+        let xr = nice_range(pts().map(|p| p.0));
+        (xr.end - xr.start) * 0.012
+    };
+    let xr = nice_range(
+        pts()
+            .map(|p| p.0)
+            .chain(pts().map(|p| p.0 + step * series.len() as f64)),
+    );
+    let ys = pts().flat_map(|p| [p.1, p.2, p.3]).chain([0.0]);
+    let yr = nice_range(ys);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(xr.clone(), yr)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 16))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
+        .draw()?;
+    chart.draw_series(DashedLineSeries::new(
+        [(xr.start, 0.0), (xr.end, 0.0)],
+        6,
+        4,
+        BLACK.stroke_width(1),
+    ))?;
+    for (i, s) in series.iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        let dx = step * i as f64;
+        let p: Vec<(f64, f64, f64, f64)> = s
+            .points
+            .iter()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .map(|&(x, m, lo, hi)| (x + dx, m, lo, hi))
+            .collect();
+        chart.draw_series(LineSeries::new(
+            p.iter().map(|q| (q.0, q.1)),
+            c.stroke_width(2),
+        ))?;
+        chart.draw_series(p.iter().map(|q| Circle::new((q.0, q.1), 4, c.filled())))?;
+        for q in p.iter().filter(|q| q.2.is_finite() && q.3.is_finite()) {
+            chart.draw_series(LineSeries::new([(q.0, q.2), (q.0, q.3)], c.stroke_width(2)))?;
+        }
+        let y = 50 + 20 * i as i32;
+        side.draw(&Rectangle::new([(12, y - 2), (32, y + 1)], c.filled()))?;
+        side.draw(&Text::new(s.label.as_str(), (38, y - 8), (FONT, 15)))?;
+    }
+    root.present()?;
+    Ok(())
+}
