@@ -6,6 +6,7 @@
 //! tell it when to stop early (a signal the binary caught).
 mod adversarial;
 mod anticollapse;
+pub mod discriminator;
 mod evaluate;
 mod guard;
 mod metrics;

@@ -3,6 +3,8 @@
 //! Errors print as one line (`error: what: why`) and exit with status 1; nothing else here
 //! decides an exit code.
 mod bench;
+mod compare;
+mod compare_out;
 mod data;
 mod eval;
 mod export;
@@ -20,6 +22,7 @@ mod serve;
 mod sweep;
 mod sweep_beam;
 mod train;
+mod train_disc;
 mod translate;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +55,10 @@ enum Command {
     Ngram(ngram::NgramArgs),
     /// Sample runs at several temperatures; write a table and a quality-diversity plot.
     Sweep(sweep::SweepArgs),
+    /// A verdict against MLE's temperature curve: each run's quality at MLE's coverage, with 95% intervals over seeds.
+    Compare(compare::CompareArgs),
+    /// Train a discriminator afresh on a run's text against its samples, saved with the generator as a new run (for --rerank).
+    TrainDiscriminator(train_disc::TrainDiscArgs),
     /// Time the hot paths (MLE step, sampling) on synthetic data.
     Bench(bench::BenchArgs),
     /// The named data sets (COCO, the SeqGAN oracle, MR, Multi30k): list them, or get them.
@@ -85,6 +92,8 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval::run(a),
         Command::Ngram(a) => ngram::run(a),
         Command::Sweep(a) => sweep::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::TrainDiscriminator(a) => train_disc::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Data(a) => data::run(a),
         Command::Export(a) => export::run(a),

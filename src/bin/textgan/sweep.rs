@@ -193,7 +193,7 @@ fn sweep_pairs(a: &SweepArgs, ctxs: &[RunContext]) -> Option<Result<()>> {
 }
 
 /// Each `--temperatures` value passes the sampling options' one check.
-fn check_temperatures(ts: &[f64]) -> Result<()> {
+pub fn check_temperatures(ts: &[f64]) -> Result<()> {
     if ts.is_empty() {
         bail!("--temperatures: give at least one, e.g. 0.5,0.7,1.0");
     }
@@ -211,7 +211,7 @@ fn check_temperatures(ts: &[f64]) -> Result<()> {
 /// `--out` is a new or empty folder (as for `train --out`): a sweep never mixes its files with
 /// an earlier one's. Checked before any work; the folder is made only when the results are
 /// written ([`make_out`]), so a refused or failed sweep leaves none behind.
-fn check_out(out: &std::path::Path) -> Result<()> {
+pub fn check_out(out: &std::path::Path) -> Result<()> {
     match textgan::fsutil::holds_files(out) {
         Ok(true) => bail!(
             "--out {}: the folder is not empty; a sweep needs a new or empty folder",

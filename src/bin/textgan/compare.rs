@@ -1,0 +1,404 @@
+//! `textgan compare`: a verdict, not a picture. Each candidate's quality at each temperature
+//! against an MLE run's at the same coverage (read off MLE's temperature curve), with a 95%
+//! interval over seeds, and a verdict: above, on or below the curve.
+use anyhow::{bail, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use textgan::eval::bleu::{self, Interner, ReferenceIndex};
+use textgan::eval::compare::Better;
+use textgan::run::RunContext;
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The MLE run to hold the others against: one directory, or one per training seed,
+    /// comma-separated.
+    #[arg(
+        long,
+        value_name = "DIR[,DIR...]",
+        value_delimiter = ',',
+        required = true
+    )]
+    baseline: Vec<PathBuf>,
+    /// A run to judge: one directory, or one per training seed, comma-separated (repeat for
+    /// several runs).
+    #[arg(long = "run", value_name = "DIR[,DIR...]")]
+    runs: Vec<String>,
+    /// Name per --run (default: the first directory's name).
+    #[arg(long = "label", value_name = "NAME")]
+    labels: Vec<String>,
+    /// Also judge reranking by each run's discriminator (an adversarial run's, or one from
+    /// `textgan train-discriminator`): comma-separated K, each drawing K times as many
+    /// sentences and keeping the ones the discriminator finds most likely real.
+    #[arg(long, value_name = "K,...", value_delimiter = ',')]
+    rerank: Vec<usize>,
+    /// Seeds: sampling seeds 0..S when every run is one directory; with one directory per
+    /// training seed, their number (and this must match or be left out).
+    #[arg(long, default_value_t = 3)]
+    seeds: usize,
+    /// Comma-separated sampling temperatures.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.7,0.8,0.9,1.0,1.1,1.2",
+        allow_negative_numbers = true
+    )]
+    temperatures: Vec<f64>,
+    /// The plane: `bleu` (BLEU-4 against Self-BLEU-4), `nll` (BLEU-4 against NLL-test),
+    /// `grammar` (grammar NLL against NLL-test, exact) or `oracle` (NLL-oracle against
+    /// NLL-test). Default: oracle, grammar or bleu, by the runs' data.
+    #[arg(long, value_name = "PLANE")]
+    plane: Option<String>,
+    /// Samples per run, temperature and seed.
+    #[arg(short = 'n', long = "num", default_value_t = 1000)]
+    n: usize,
+    /// Output directory for compare.jsonl, compare.md and compare.{svg,png}.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+/// A quality-coverage plane.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Plane {
+    Bleu,
+    Nll,
+    Grammar,
+    Oracle,
+}
+
+impl Plane {
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "bleu" => Plane::Bleu,
+            "nll" => Plane::Nll,
+            "grammar" => Plane::Grammar,
+            "oracle" => Plane::Oracle,
+            _ => bail!("--plane {s:?}: one of bleu, nll, grammar, oracle"),
+        })
+    }
+
+    /// (coverage, quality) axis names and the way quality improves.
+    fn axes(self) -> (&'static str, &'static str, Better) {
+        match self {
+            Plane::Bleu => ("Self-BLEU-4", "BLEU-4", Better::Higher),
+            Plane::Nll => ("NLL-test", "BLEU-4", Better::Higher),
+            Plane::Grammar => ("NLL-test", "grammar NLL", Better::Lower),
+            Plane::Oracle => ("NLL-test", "NLL-oracle", Better::Lower),
+        }
+    }
+}
+
+/// One candidate: a run (per seed) and how it decodes.
+struct Candidate {
+    label: String,
+    dirs: Vec<PathBuf>,
+    /// Reranking factor (1: plain sampling).
+    k: usize,
+}
+
+/// Loaded runs by directory, each loaded once.
+struct Runs {
+    device: tch::Device,
+    ctx: HashMap<PathBuf, RunContext>,
+    engines: HashMap<PathBuf, textgan::infer::Engine>,
+}
+
+impl Runs {
+    fn ctx(&mut self, dir: &Path) -> Result<&RunContext> {
+        if !self.ctx.contains_key(dir) {
+            let c = RunContext::load(dir, self.device)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            self.ctx.insert(dir.to_path_buf(), c);
+        }
+        Ok(&self.ctx[dir])
+    }
+
+    /// The served form of a run with a discriminator (`None`: the run has none).
+    fn engine(&mut self, dir: &Path) -> Result<Option<&textgan::infer::Engine>> {
+        if !self.engines.contains_key(dir) {
+            let e = textgan::infer::Engine::load(dir, self.device)?;
+            self.engines.insert(dir.to_path_buf(), e);
+        }
+        let e = &self.engines[dir];
+        Ok(e.has_discriminator().then_some(e))
+    }
+}
+
+/// The number of seeds: the length of the lists given per training seed (all equal), or
+/// `--seeds` when every list has one directory.
+fn seed_count(a: &CompareArgs, lists: &[Vec<PathBuf>]) -> Result<usize> {
+    let multi: Vec<usize> = lists.iter().map(Vec::len).filter(|&l| l > 1).collect();
+    match multi.first() {
+        None if a.seeds == 0 => bail!("--seeds must be at least 1"),
+        None => Ok(a.seeds),
+        Some(&s) if multi.iter().any(|&l| l != s) => {
+            bail!("give every run as many directories (one per training seed), or one")
+        }
+        Some(&s) => Ok(s),
+    }
+}
+
+fn candidates(a: &CompareArgs) -> Result<Vec<Candidate>> {
+    if a.runs.is_empty() {
+        bail!("give at least one --run DIR to compare with the baseline");
+    }
+    if !a.labels.is_empty() && a.labels.len() != a.runs.len() {
+        bail!(
+            "give one --label per --run ({} runs, {} labels)",
+            a.runs.len(),
+            a.labels.len()
+        );
+    }
+    if a.rerank.iter().any(|&k| !(1..=64).contains(&k)) {
+        bail!("--rerank: each K must be in 1..=64");
+    }
+    let mut out = Vec::new();
+    for (i, r) in a.runs.iter().enumerate() {
+        let dirs: Vec<PathBuf> = r
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if dirs.is_empty() {
+            bail!("--run: give a directory");
+        }
+        let label = a.labels.get(i).cloned().unwrap_or_else(|| {
+            dirs[0]
+                .file_name()
+                .map_or(r.clone(), |f| f.to_string_lossy().into_owned())
+        });
+        out.push(Candidate {
+            label: label.clone(),
+            dirs: dirs.clone(),
+            k: 1,
+        });
+        for &k in a.rerank.iter().filter(|&&k| k > 1) {
+            out.push(Candidate {
+                label: format!("{label} rerank {k}"),
+                dirs: dirs.clone(),
+                k,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The plane of the baseline's data, checked against `--plane`.
+fn plane_of(a: &CompareArgs, base: &RunContext) -> Result<Plane> {
+    let natural = match (base.is_oracle(), base.grammar.is_some()) {
+        (true, _) => Plane::Oracle,
+        (_, true) => Plane::Grammar,
+        _ => Plane::Bleu,
+    };
+    let p = a
+        .plane
+        .as_deref()
+        .map(Plane::parse)
+        .transpose()?
+        .unwrap_or(natural);
+    match p {
+        Plane::Oracle if !base.is_oracle() => {
+            bail!("--plane oracle: the runs are not on the oracle benchmark")
+        }
+        Plane::Grammar if base.grammar.is_none() => {
+            bail!("--plane grammar: the runs are not on the grammar benchmark")
+        }
+        Plane::Bleu | Plane::Nll if base.is_oracle() => bail!(
+            "--plane {}: oracle runs have no sentences; use oracle",
+            a.plane.as_deref().unwrap_or("")
+        ),
+        _ => {}
+    }
+    if a.rerank.iter().any(|&k| k > 1) && p != Plane::Bleu {
+        bail!("--rerank is judged on the bleu plane only (a reranked sampler has no NLL-test): add --plane bleu");
+    }
+    Ok(p)
+}
+
+/// A run must share the baseline's data: the same vocabulary and test sentences.
+fn same_data(base: &RunContext, c: &RunContext, dir: &Path) -> Result<()> {
+    if c.gen.vocab != base.gen.vocab || c.corpus.test != base.corpus.test {
+        bail!("{}: this run was trained on other data or another vocabulary than the baseline; compare runs of one corpus", dir.display());
+    }
+    if c.corpus.sources.is_some() {
+        bail!(
+            "{}: runs on pairs are compared over beam widths by `textgan sweep`",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The (coverage, quality) point of `ids` sampled from `c` at temperature `t`.
+fn point(
+    c: &RunContext,
+    plane: Plane,
+    ids: &[Vec<i64>],
+    t: f64,
+    refs: Option<&mut Refs>,
+) -> Result<(f64, f64)> {
+    Ok(match plane {
+        Plane::Oracle => (c.nll_test(t), c.nll_oracle(ids).unwrap_or(f64::NAN)),
+        Plane::Grammar => {
+            let g = c.grammar.as_ref().expect("checked by plane_of");
+            (
+                c.nll_test(t),
+                g.score(&c.decode_all(ids)).0.unwrap_or(f64::NAN),
+            )
+        }
+        Plane::Bleu | Plane::Nll => {
+            let refs = refs.expect("made for the bleu and nll planes");
+            let hyps = refs.int.tokenize_all(&c.decode_all(ids))?;
+            let b = bleu::bleu(&hyps, &refs.index)[3];
+            let cov = match plane {
+                Plane::Nll => c.nll_test(t),
+                _ => bleu::self_bleu(&hyps, 4)[3],
+            };
+            (cov, b)
+        }
+    })
+}
+
+/// The references of BLEU, tokenized once.
+struct Refs {
+    int: Interner,
+    index: ReferenceIndex,
+}
+
+/// Samples of a candidate at `t`: plain, or the best `n` of `k * n` by the discriminator.
+fn draw(
+    runs: &mut Runs,
+    cand: &Candidate,
+    dir: &Path,
+    n: usize,
+    t: f64,
+    seed: i64,
+) -> Result<Vec<Vec<i64>>> {
+    let ids = runs.ctx(dir)?.sample(n * cand.k, t, seed);
+    if cand.k == 1 {
+        return Ok(ids);
+    }
+    let engine = runs.engine(dir)?.expect("kept only with a discriminator");
+    let scores = engine.d_real(&ids)?;
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by(|&i, &j| scores[j].total_cmp(&scores[i]));
+    Ok(order.into_iter().take(n).map(|i| ids[i].clone()).collect())
+}
+
+pub fn run(a: CompareArgs) -> Result<()> {
+    crate::sweep::check_temperatures(&a.temperatures)?;
+    if a.n < 2 {
+        bail!("-n must be at least 2 (Self-BLEU needs other samples)");
+    }
+    let mut cands = candidates(&a)?;
+    let mut lists = vec![a.baseline.clone()];
+    lists.extend(cands.iter().map(|c| c.dirs.clone()));
+    let seeds = seed_count(&a, &lists)?;
+    crate::sweep::check_out(&a.out)?;
+    let mut runs = Runs {
+        device: textgan::device::resolve(&a.device)?,
+        ctx: HashMap::new(),
+        engines: HashMap::new(),
+    };
+    let base0 = runs.ctx(&a.baseline[0])?;
+    let plane = plane_of(&a, base0)?;
+    let mut refs = match plane {
+        Plane::Bleu | Plane::Nll => {
+            let mut int = Interner::new(bleu::Tokenize::of(base0.gen.vocab.tokenizer));
+            let r = int.tokenize_all(&base0.test_lines())?;
+            if r.is_empty() {
+                bail!("the baseline's data has no test sentences to measure BLEU against");
+            }
+            let index = ReferenceIndex::new(&r, 4);
+            Some(Refs { int, index })
+        }
+        _ => None,
+    };
+    check_runs(&a, &mut cands, &mut runs)?;
+    let pick = |dirs: &[PathBuf], s: usize| dirs[s.min(dirs.len() - 1)].clone();
+    let total = seeds * a.temperatures.len() * (1 + cands.len());
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {bar:32} {pos}/{len} {msg}").expect("template"),
+    );
+    // curves[s]: the baseline's points at seed s; points[c][t][s]: candidate c's.
+    let mut curves = vec![Vec::new(); seeds];
+    let mut points =
+        vec![vec![vec![(f64::NAN, f64::NAN); seeds]; a.temperatures.len()]; cands.len()];
+    for s in 0..seeds {
+        let dir = pick(&a.baseline, s);
+        for &t in &a.temperatures {
+            bar.set_message(format!("baseline T={t} seed {s}"));
+            let c = runs.ctx(&dir)?;
+            let ids = c.sample(a.n, t, s as i64);
+            curves[s].push(point(c, plane, &ids, t, refs.as_mut())?);
+            bar.inc(1);
+        }
+        for (ci, cand) in cands.iter().enumerate() {
+            let dir = pick(&cand.dirs, s);
+            for (ti, &t) in a.temperatures.iter().enumerate() {
+                bar.set_message(format!("{} T={t} seed {s}", cand.label));
+                let ids = draw(&mut runs, cand, &dir, a.n, t, s as i64)?;
+                points[ci][ti][s] = point(runs.ctx(&dir)?, plane, &ids, t, refs.as_mut())?;
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    crate::compare_out::write(
+        &a.out,
+        plane.axes(),
+        &a.temperatures,
+        &cands.iter().map(|c| c.label.clone()).collect::<Vec<_>>(),
+        &curves,
+        &points,
+        seeds,
+    )
+}
+
+/// Every run loads, shares the baseline's data, and the baseline is an MLE run; reranking is
+/// kept for the runs with a discriminator.
+fn check_runs(a: &CompareArgs, cands: &mut Vec<Candidate>, runs: &mut Runs) -> Result<()> {
+    let base_dirs = a.baseline.clone();
+    for d in &base_dirs {
+        let c = runs.ctx(d)?;
+        if c.gen.config.gan.algorithm.is_some() {
+            bail!("--baseline {}: not an MLE run (it was trained with gan.algorithm = {:?}); the baseline is MLE's temperature curve", d.display(), c.gen.config.gan.name());
+        }
+    }
+    for d in cands
+        .iter()
+        .flat_map(|c| c.dirs.iter())
+        .chain(base_dirs.iter().skip(1))
+    {
+        runs.ctx(d)?;
+        let (base, c) = (&runs.ctx[&base_dirs[0]], &runs.ctx[d]);
+        same_data(base, c, d)?;
+        if !c.gen.vocab.labels.is_empty() && a.rerank.iter().any(|&k| k > 1) {
+            bail!(
+                "--rerank: {} is labelled; compare reranks unlabelled runs for now",
+                d.display()
+            );
+        }
+    }
+    // Reranking where every seed's run has a discriminator; a run without one is judged plain.
+    let mut keep = Vec::new();
+    for c in cands.iter() {
+        let mut has = true;
+        for d in c.dirs.iter().filter(|_| c.k > 1) {
+            has &= runs.engine(d)?.is_some();
+        }
+        keep.push(has);
+    }
+    let mut it = keep.iter();
+    cands.retain(|_| *it.next().expect("one per candidate"));
+    if a.rerank.iter().any(|&k| k > 1) && cands.iter().all(|c| c.k == 1) {
+        let d = a.runs[0].split(',').next().unwrap_or("RUN");
+        bail!("--rerank: no --run has a discriminator; train one with `textgan train-discriminator --run {d} --out DIR` and compare DIR");
+    }
+    Ok(())
+}

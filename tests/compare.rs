@@ -1,0 +1,181 @@
+//! `textgan train-discriminator` and `textgan compare`: a discriminator trained afresh on any
+//! run reranks its samples, and the verdict against MLE's curve is computed as stated (a run
+//! compared with itself is exactly on the curve).
+mod common;
+use common::{fails, ok, Fixture};
+
+fn rows(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("compare.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_fresh_discriminator_reranks_and_compare_gives_verdicts() {
+    let f = Fixture::new();
+    f.train("mle", 6, &[]);
+    let (mle, withd) = (f.s("mle"), f.s("mle-d"));
+    let args = ["--samples", "8", "--epochs", "2", "--device", "cpu"];
+    let mut a = vec!["train-discriminator", "--run", &mle, "--out", &withd];
+    a.extend(args);
+    ok(&a);
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.path("mle-d/discriminator.json")).unwrap())
+            .unwrap();
+    let acc = info["report"]["held_out_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc), "{info}");
+    // The new run samples as the old one (the same generator) and reranks with its discriminator.
+    let plain = |run: &str| ok(&["sample", "--run", run, "-n", "4", "--seed", "5"]).stdout;
+    assert_eq!(plain(&mle), plain(&withd));
+    let o = ok(&["sample", "--run", &withd, "-n", "3", "--rerank", "2"]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 3);
+    fails(
+        &["sample", "--run", &mle, "-n", "3", "--rerank", "2"],
+        "no discriminator",
+    );
+    // A directory holds a new run only.
+    fails(&a, "not empty");
+
+    let out = f.s("cmp");
+    let c = [
+        "compare",
+        "--baseline",
+        &mle,
+        "--run",
+        &mle,
+        "--run",
+        &withd,
+        "--label",
+        "same",
+        "--label",
+        "with D",
+        "--rerank",
+        "2",
+        "--seeds",
+        "2",
+        "-n",
+        "6",
+        "--temperatures",
+        "0.8,1.0,1.2",
+        "--device",
+        "cpu",
+        "--out",
+        &out,
+    ];
+    let o = ok(&c);
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert!(table.contains("| with D rerank 2 |"), "{table}");
+    let r = rows(&f.path("cmp"));
+    // 3 baseline rows, then 3 temperatures for each of same, with D, with D rerank 2.
+    assert_eq!(r.len(), 12);
+    for row in r
+        .iter()
+        .filter(|r| r["candidate"] == "same" || r["candidate"] == "with D")
+    {
+        // The baseline's own samples lie on its curve: every seed's advantage is 0.
+        for s in row["per_seed"].as_array().unwrap() {
+            assert_eq!(s["advantage"].as_f64(), Some(0.0), "{row}");
+        }
+        assert_eq!(row["verdict"], "on", "{row}");
+    }
+    assert!(f.path("cmp/compare.svg").is_file() && f.path("cmp/compare.png").is_file());
+}
+
+#[test]
+fn compare_refuses_what_it_cannot_judge() {
+    let f = Fixture::new();
+    f.train("mle", 4, &[]);
+    let mle = f.s("mle");
+    let out = f.s("cmp");
+    let base = [
+        "compare",
+        "--baseline",
+        &mle,
+        "--out",
+        &out,
+        "-n",
+        "4",
+        "--device",
+        "cpu",
+    ];
+    let with = |extra: &[&str]| {
+        let mut v = base.to_vec();
+        v.extend(extra);
+        v.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |extra: &[&str], msg: &str| {
+        let v = with(extra);
+        fails(&v.iter().map(String::as_str).collect::<Vec<_>>(), msg);
+    };
+    run(&[], "give at least one --run");
+    run(&["--run", &mle, "--rerank", "2"], "train-discriminator");
+    run(&["--run", &mle, "--rerank", "0"], "--rerank");
+    run(
+        &["--run", &mle, "--plane", "oracle"],
+        "not on the oracle benchmark",
+    );
+    run(
+        &["--run", &mle, "--plane", "nll", "--rerank", "2"],
+        "bleu plane only",
+    );
+    run(&["--run", &mle, "--temperatures", "0"], "--temperatures");
+    run(
+        &[
+            "--run",
+            &format!("{mle},{mle}"),
+            "--run",
+            &format!("{mle},{mle},{mle}"),
+        ],
+        "as many directories",
+    );
+    // Another corpus: another vocabulary.
+    std::fs::write(
+        f.path("other.txt"),
+        "one two three\nfour five six\nseven eight nine\n",
+    )
+    .unwrap();
+    let other = f.s("other");
+    let data = format!("data.train=\"{}\"", f.s("other.txt"));
+    ok(&[
+        "train",
+        "--out",
+        &other,
+        "--max-steps",
+        "2",
+        "--set",
+        "data.source=text",
+        "--set",
+        &data,
+        "--set",
+        "generator.embed_dim=8",
+        "--set",
+        "generator.hidden_dim=16",
+        "--set",
+        "train.device=cpu",
+    ]);
+    run(&["--run", &other], "other data");
+    // An adversarial baseline is not MLE's curve.
+    let gan = f.s("gan");
+    let g = common::gan_args("seqgan", 2);
+    f.train("gan", 6, &g.iter().map(String::as_str).collect::<Vec<_>>());
+    let v = [
+        "compare",
+        "--baseline",
+        &gan,
+        "--run",
+        &mle,
+        "--out",
+        &out,
+        "-n",
+        "4",
+        "--device",
+        "cpu",
+    ];
+    fails(&v, "not an MLE run");
+    assert!(
+        !f.path("cmp").exists(),
+        "a refused comparison writes nothing"
+    );
+}
