@@ -35,6 +35,34 @@ fn a_fresh_discriminator_reranks_and_compare_gives_verdicts() {
         &["sample", "--run", &mle, "-n", "3", "--rerank", "2"],
         "no discriminator",
     );
+    let o = ok(&[
+        "sample",
+        "--run",
+        &withd,
+        "-n",
+        "3",
+        "--energy",
+        "2",
+        "--strength",
+        "2",
+    ]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 3);
+    fails(
+        &[
+            "sample",
+            "--run",
+            &withd,
+            "--energy",
+            "2",
+            "--strength",
+            "nan",
+        ],
+        "--strength",
+    );
+    fails(
+        &["sample", "--run", &mle, "--energy", "2"],
+        "no discriminator",
+    );
     // A directory holds a new run only.
     fails(&a, "not empty");
 
@@ -178,4 +206,58 @@ fn compare_refuses_what_it_cannot_judge() {
         !f.path("cmp").exists(),
         "a refused comparison writes nothing"
     );
+}
+
+/// Energy sampling at strength 0 is plain sampling from K times as many: its energy model is
+/// the generator itself (log Z = 0, no energy), so on the NLL plane its coverage is exactly
+/// the baseline's NLL-test at each temperature.
+#[test]
+fn energy_at_strength_zero_has_the_generators_nll() {
+    let f = Fixture::new();
+    f.train("mle", 6, &[]);
+    let (mle, withd) = (f.s("mle"), f.s("mle-d"));
+    ok(&[
+        "train-discriminator",
+        "--run",
+        &mle,
+        "--out",
+        &withd,
+        "--samples",
+        "8",
+        "--epochs",
+        "1",
+    ]);
+    let out = f.s("cmp");
+    ok(&[
+        "compare",
+        "--baseline",
+        &mle,
+        "--run",
+        &withd,
+        "--energy",
+        "2",
+        "--strength",
+        "0",
+        "--plane",
+        "nll",
+        "--seeds",
+        "2",
+        "-n",
+        "4",
+        "--temperatures",
+        "0.9,1.1",
+        "--out",
+        &out,
+    ]);
+    let r = rows(&f.path("cmp"));
+    for t in [0.9, 1.1] {
+        let at = |c: &str| {
+            r.iter()
+                .find(|r| r["candidate"] == c && r["temperature"].as_f64() == Some(t))
+                .unwrap()["coverage"]
+                .as_f64()
+                .unwrap()
+        };
+        assert_eq!(at("mle-d energy 2 s=0"), at("baseline"), "{r:?}");
+    }
 }

@@ -7,15 +7,8 @@
 //! at the candidate's coverage, is signed so that positive is better. The seeds' differences
 //! give a mean and Student's t interval; a verdict says whether the interval lies above zero,
 //! below it, or across it.
+pub use super::metric::Better;
 use serde::Serialize;
-
-/// Which way quality improves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Better {
-    Higher,
-    Lower,
-}
 
 /// The baseline's quality at coverage `x`, linearly interpolated between the two points of
 /// `curve` (coverage, quality) around it; `None` outside the curve's coverage range (no
@@ -39,13 +32,16 @@ pub fn interpolate(curve: &[(f64, f64)], x: f64) -> Option<f64> {
 }
 
 /// The candidate's advantage at one seed: its quality minus the baseline curve's at its
-/// coverage, positive when better; `None` outside the curve.
+/// coverage, positive when better; `None` outside the curve (or for a quality that is better
+/// neither way).
 pub fn advantage(curve: &[(f64, f64)], point: (f64, f64), better: Better) -> Option<f64> {
     let base = interpolate(curve, point.0)?;
-    point.1.is_finite().then_some(match better {
+    let diff = match better {
         Better::Higher => point.1 - base,
         Better::Lower => base - point.1,
-    })
+        Better::Neither => return None,
+    };
+    point.1.is_finite().then_some(diff)
 }
 
 /// Student's t quantile at 0.975 for `df` degrees of freedom (df 1-30 exact to 3 decimals,

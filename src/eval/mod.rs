@@ -19,5 +19,5 @@ pub mod sacrebleu;
 pub mod text;
 
 pub use metric::{Better, Metric};
-pub use nll::{corpus_nll, corpus_nll_given, corpus_nll_shared};
+pub use nll::{corpus_nll, corpus_nll_given, corpus_nll_shared, corpus_nll_total};
 pub use report::{Figure, Report};

@@ -32,9 +32,22 @@ pub fn corpus_nll_given(
     temperature: f64,
     device: Device,
 ) -> f64 {
-    let rows = 0..data.0.len();
-    let (total, tokens) = nll_sum(gen, data, rows, vocab, (batch_size, temperature), device);
+    let (total, tokens) = corpus_nll_total(gen, data, vocab, batch_size, temperature, device);
     mean(total, tokens)
+}
+
+/// The summed NLL of sequences under their conditions and the tokens it counts (each
+/// sequence's tokens and its `<eos>`): [`corpus_nll_given`] is their quotient.
+pub fn corpus_nll_total(
+    gen: &dyn Generator,
+    data: (&[Vec<i64>], Conds),
+    vocab: &Vocab,
+    batch_size: usize,
+    temperature: f64,
+    device: Device,
+) -> (f64, i64) {
+    let rows = 0..data.0.len();
+    nll_sum(gen, data, rows, vocab, (batch_size, temperature), device)
 }
 
 /// [`corpus_nll_given`] with the sequences split between the processes of a job

@@ -5,6 +5,7 @@
 mod cond;
 mod engine;
 mod errors;
+pub mod guide;
 mod load;
 mod scoring;
 mod stream;

@@ -191,6 +191,20 @@ impl RunContext {
         self.nll_given((&self.corpus.test, self.corpus.test_conds()), temperature)
     }
 
+    /// The summed test NLL at `temperature` and the tokens it counts.
+    pub fn nll_test_total(&self, temperature: f64) -> (f64, i64) {
+        let m = &self.gen.model;
+        let data = (&self.corpus.test[..], self.corpus.test_conds());
+        eval::corpus_nll_total(
+            m.net.as_ref(),
+            data,
+            &self.gen.vocab,
+            256,
+            temperature,
+            m.device(),
+        )
+    }
+
     /// Training NLL of the run's generator at `temperature`.
     pub fn nll_train(&self, temperature: f64) -> f64 {
         self.nll_given((&self.corpus.train, self.corpus.train_conds()), temperature)

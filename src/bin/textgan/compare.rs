@@ -10,6 +10,8 @@ use textgan::eval::bleu::{self, Interner, ReferenceIndex};
 use textgan::eval::compare::Better;
 use textgan::run::RunContext;
 
+pub use crate::compare_draw::{draw, Decode};
+
 #[derive(Args, Debug)]
 pub struct CompareArgs {
     /// The MLE run to hold the others against: one directory, or one per training seed,
@@ -28,6 +30,16 @@ pub struct CompareArgs {
     /// Name per --run (default: the first directory's name).
     #[arg(long = "label", value_name = "NAME")]
     labels: Vec<String>,
+    /// Also judge residual-energy sampling with each run's discriminator (Deng et al. 2020):
+    /// comma-separated K, each output drawn from K samples in proportion to
+    /// exp(strength * logit D); on an NLL-test plane its coverage is the energy model's own
+    /// NLL-test (log Z estimated from the samples).
+    #[arg(long, value_name = "K,...", value_delimiter = ',')]
+    energy: Vec<usize>,
+    /// The energy's strength s (0: plain sampling; 1: the density ratio of an optimal
+    /// discriminator).
+    #[arg(long, default_value_t = 1.0)]
+    strength: f64,
     /// Also judge reranking by each run's discriminator (an adversarial run's, or one from
     /// `textgan train-discriminator`): comma-separated K, each drawing K times as many
     /// sentences and keeping the ones the discriminator finds most likely real.
@@ -63,7 +75,7 @@ pub struct CompareArgs {
 
 /// A quality-coverage plane.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Plane {
+pub enum Plane {
     Bleu,
     Nll,
     Grammar,
@@ -96,19 +108,20 @@ impl Plane {
 struct Candidate {
     label: String,
     dirs: Vec<PathBuf>,
-    /// Reranking factor (1: plain sampling).
-    k: usize,
+    decode: Decode,
 }
 
 /// Loaded runs by directory, each loaded once.
-struct Runs {
+pub struct Runs {
     device: tch::Device,
-    ctx: HashMap<PathBuf, RunContext>,
-    engines: HashMap<PathBuf, textgan::infer::Engine>,
+    pub ctx: HashMap<PathBuf, RunContext>,
+    pub engines: HashMap<PathBuf, textgan::infer::Engine>,
+    /// The discriminator's probabilities of a run's test sentences (for energy NLLs).
+    pub test_d: HashMap<PathBuf, Vec<f64>>,
 }
 
 impl Runs {
-    fn ctx(&mut self, dir: &Path) -> Result<&RunContext> {
+    pub fn ctx(&mut self, dir: &Path) -> Result<&RunContext> {
         if !self.ctx.contains_key(dir) {
             let c = RunContext::load(dir, self.device)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
@@ -118,7 +131,7 @@ impl Runs {
     }
 
     /// The served form of a run with a discriminator (`None`: the run has none).
-    fn engine(&mut self, dir: &Path) -> Result<Option<&textgan::infer::Engine>> {
+    pub fn engine(&mut self, dir: &Path) -> Result<Option<&textgan::infer::Engine>> {
         if !self.engines.contains_key(dir) {
             let e = textgan::infer::Engine::load(dir, self.device)?;
             self.engines.insert(dir.to_path_buf(), e);
@@ -153,8 +166,18 @@ fn candidates(a: &CompareArgs) -> Result<Vec<Candidate>> {
             a.labels.len()
         );
     }
-    if a.rerank.iter().any(|&k| !(1..=64).contains(&k)) {
-        bail!("--rerank: each K must be in 1..=64");
+    if a.rerank
+        .iter()
+        .chain(&a.energy)
+        .any(|&k| !(1..=64).contains(&k))
+    {
+        bail!("--rerank and --energy: each K must be in 1..=64");
+    }
+    if !(a.strength.is_finite() && a.strength >= 0.0) {
+        bail!(
+            "--strength must be a finite number at least 0, got {}",
+            a.strength
+        );
     }
     let mut out = Vec::new();
     for (i, r) in a.runs.iter().enumerate() {
@@ -171,16 +194,17 @@ fn candidates(a: &CompareArgs) -> Result<Vec<Candidate>> {
                 .file_name()
                 .map_or(r.clone(), |f| f.to_string_lossy().into_owned())
         });
-        out.push(Candidate {
-            label: label.clone(),
-            dirs: dirs.clone(),
-            k: 1,
-        });
-        for &k in a.rerank.iter().filter(|&&k| k > 1) {
+        let guided = a
+            .rerank
+            .iter()
+            .filter(|&&k| k > 1)
+            .map(|&k| Decode::Rerank(k));
+        let energy = a.energy.iter().map(|&k| Decode::Energy(k, a.strength));
+        for decode in std::iter::once(Decode::Plain).chain(guided).chain(energy) {
             out.push(Candidate {
-                label: format!("{label} rerank {k}"),
+                label: decode.label(&label),
                 dirs: dirs.clone(),
-                k,
+                decode,
             });
         }
     }
@@ -269,26 +293,6 @@ struct Refs {
     index: ReferenceIndex,
 }
 
-/// Samples of a candidate at `t`: plain, or the best `n` of `k * n` by the discriminator.
-fn draw(
-    runs: &mut Runs,
-    cand: &Candidate,
-    dir: &Path,
-    n: usize,
-    t: f64,
-    seed: i64,
-) -> Result<Vec<Vec<i64>>> {
-    let ids = runs.ctx(dir)?.sample(n * cand.k, t, seed);
-    if cand.k == 1 {
-        return Ok(ids);
-    }
-    let engine = runs.engine(dir)?.expect("kept only with a discriminator");
-    let scores = engine.d_real(&ids)?;
-    let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.sort_by(|&i, &j| scores[j].total_cmp(&scores[i]));
-    Ok(order.into_iter().take(n).map(|i| ids[i].clone()).collect())
-}
-
 pub fn run(a: CompareArgs) -> Result<()> {
     crate::sweep::check_temperatures(&a.temperatures)?;
     if a.n < 2 {
@@ -303,6 +307,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
         device: textgan::device::resolve(&a.device)?,
         ctx: HashMap::new(),
         engines: HashMap::new(),
+        test_d: HashMap::new(),
     };
     let base0 = runs.ctx(&a.baseline[0])?;
     let plane = plane_of(&a, base0)?;
@@ -342,8 +347,12 @@ pub fn run(a: CompareArgs) -> Result<()> {
             let dir = pick(&cand.dirs, s);
             for (ti, &t) in a.temperatures.iter().enumerate() {
                 bar.set_message(format!("{} T={t} seed {s}", cand.label));
-                let ids = draw(&mut runs, cand, &dir, a.n, t, s as i64)?;
-                points[ci][ti][s] = point(runs.ctx(&dir)?, plane, &ids, t, refs.as_mut())?;
+                let (ids, nll) = draw(&mut runs, cand.decode, &dir, (a.n, t, s as i64), plane)?;
+                let mut p = point(runs.ctx(&dir)?, plane, &ids, t, refs.as_mut())?;
+                if let (Some(nll), true) = (nll, plane != Plane::Bleu) {
+                    p.0 = nll;
+                }
+                points[ci][ti][s] = p;
                 bar.inc(1);
             }
         }
@@ -389,16 +398,17 @@ fn check_runs(a: &CompareArgs, cands: &mut Vec<Candidate>, runs: &mut Runs) -> R
     let mut keep = Vec::new();
     for c in cands.iter() {
         let mut has = true;
-        for d in c.dirs.iter().filter(|_| c.k > 1) {
+        for d in c.dirs.iter().filter(|_| c.decode != Decode::Plain) {
             has &= runs.engine(d)?.is_some();
         }
         keep.push(has);
     }
     let mut it = keep.iter();
     cands.retain(|_| *it.next().expect("one per candidate"));
-    if a.rerank.iter().any(|&k| k > 1) && cands.iter().all(|c| c.k == 1) {
+    let asked = a.rerank.iter().any(|&k| k > 1) || !a.energy.is_empty();
+    if asked && cands.iter().all(|c| c.decode == Decode::Plain) {
         let d = a.runs[0].split(',').next().unwrap_or("RUN");
-        bail!("--rerank: no --run has a discriminator; train one with `textgan train-discriminator --run {d} --out DIR` and compare DIR");
+        bail!("--rerank, --energy: no --run has a discriminator; train one with `textgan train-discriminator --run {d} --out DIR` and compare DIR");
     }
     Ok(())
 }

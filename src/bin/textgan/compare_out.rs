@@ -51,7 +51,7 @@ pub fn write(
     }
     let sense = match better {
         Better::Higher => "higher",
-        Better::Lower => "lower",
+        Better::Lower | Better::Neither => "lower",
     };
     let mut md = format!(
         "Quality ({qual}, {sense} is better) against MLE's at the same coverage ({cov}), read off MLE's temperature curve; \

@@ -4,6 +4,7 @@
 //! decides an exit code.
 mod bench;
 mod compare;
+mod compare_draw;
 mod compare_out;
 mod data;
 mod eval;

@@ -56,6 +56,19 @@ pub struct SampleArgs {
     /// the ones the run's discriminator finds most likely real, best first.
     #[arg(long, value_name = "K", default_value_t = 1)]
     rerank: usize,
+    /// Residual-energy sampling (Deng et al. 2020) with the run's discriminator: each sentence
+    /// drawn from K of the generator's in proportion to exp(strength * logit D).
+    #[arg(long, value_name = "K", conflicts_with = "rerank")]
+    energy: Option<usize>,
+    /// The energy's strength (0: plain sampling; 1: the density ratio of an optimal
+    /// discriminator).
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        requires = "energy",
+        allow_negative_numbers = true
+    )]
+    strength: f64,
 }
 
 /// The request of the flags.
@@ -75,9 +88,13 @@ fn draw_of(a: &SampleArgs) -> Draw {
     }
 }
 
-/// `--rerank K`: the sentences the run's discriminator finds most likely real, best first.
-fn reranked(a: &SampleArgs, engine: &Engine) -> Result<()> {
-    let texts = engine.rerank(draw_of(a), a.rerank)?;
+/// `--rerank K`: the sentences the run's discriminator finds most likely real, best first;
+/// `--energy K`: residual-energy sampling.
+fn guided(a: &SampleArgs, engine: &Engine) -> Result<()> {
+    let texts = match a.energy {
+        Some(k) => engine.energy(draw_of(a), k, a.strength)?,
+        None => engine.rerank(draw_of(a), a.rerank)?,
+    };
     let text: String = texts
         .iter()
         .map(|t| match (&t.label, &a.label) {
@@ -145,8 +162,15 @@ fn check(a: &SampleArgs) -> Result<()> {
         bail!("--batch-size must be at least 1");
     }
     sampling_of(a).validate()?;
-    if !(1..=1000).contains(&a.rerank) || a.n.saturating_mul(a.rerank) > 1_000_000 {
-        bail!("--rerank must be in 1..=1000, and -n times it at most 1,000,000");
+    let pool = a.energy.unwrap_or(a.rerank);
+    if !(1..=1000).contains(&pool) || a.n.saturating_mul(pool) > 1_000_000 {
+        bail!("--rerank and --energy must be in 1..=1000, and -n times them at most 1,000,000");
+    }
+    if !(a.strength.is_finite() && a.strength >= 0.0) {
+        bail!(
+            "--strength must be a finite number at least 0, got {}",
+            a.strength
+        );
     }
     Ok(())
 }
@@ -156,8 +180,8 @@ pub fn run(a: SampleArgs) -> Result<()> {
     let device = textgan::device::resolve(&a.device)?;
     let engine = Engine::load(&a.run, device)?;
     check_source(&a, &engine)?;
-    if a.rerank > 1 {
-        return reranked(&a, &engine);
+    if a.rerank > 1 || a.energy.is_some() {
+        return guided(&a, &engine);
     }
     let p = engine.prepare(draw_of(&a))?;
     let vocab = &engine.gen.vocab;
