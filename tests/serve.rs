@@ -745,6 +745,64 @@ print(json.dumps(out))
     assert_eq!(v["error"], "NotFoundError: 404");
 }
 
+/// `guide` in `/v1/generate` and `/v1/completions`: reranked texts come back best first by D,
+/// energy sampling gives n texts (the same for the same seed), and the bad cases are 400s.
+#[test]
+fn serves_guided_decoding() {
+    let s = Server::start(&[]);
+    let body =
+        r#"{"run": "gan", "n": 6, "discriminator": true, "guide": {"method": "rerank", "k": 4}}"#;
+    let (st, v) = s.post("/v1/generate", body);
+    assert_eq!(st, 200, "{v}");
+    let d: Vec<f64> = v["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["d"].as_f64().unwrap())
+        .collect();
+    assert_eq!(d.len(), 6);
+    assert!(d.windows(2).all(|w| w[0] >= w[1]), "best first: {d:?}");
+    let energy = r#"{"run": "gan", "n": 3, "seed": 4, "guide": {"method": "energy", "k": 4, "strength": 2}}"#;
+    let (st, a) = s.post("/v1/generate", energy);
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(a["texts"].as_array().unwrap().len(), 3);
+    let (_, b) = s.post("/v1/generate", energy);
+    assert_eq!(a["texts"], b["texts"], "seeded energy sampling repeats");
+    let (st, c) = s.post(
+        "/v1/completions",
+        r#"{"model": "gan", "prompt": "the", "max_tokens": 4, "n": 2, "guide": {"method": "rerank", "k": 2}}"#,
+    );
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["choices"].as_array().unwrap().len(), 2);
+    // Well-formed but refused: 400; a method that does not exist is a schema error: 422.
+    for (body, status, msg) in [
+        (
+            r#"{"run": "mle", "guide": {"method": "rerank", "k": 2}}"#,
+            400,
+            "no discriminator",
+        ),
+        (
+            r#"{"run": "gan", "guide": {"method": "rerank", "k": 99}}"#,
+            400,
+            "guide.k",
+        ),
+        (
+            r#"{"run": "gan", "guide": {"method": "token", "k": 2}}"#,
+            422,
+            "token",
+        ),
+        (
+            r#"{"run": "gan", "guide": {"method": "energy", "k": 2, "strength": -1}}"#,
+            400,
+            "strength",
+        ),
+    ] {
+        let (st, e) = s.post("/v1/generate", body);
+        assert_eq!(st, status, "{body}: {e}");
+        assert!(e.to_string().contains(msg), "{body}: {e}");
+    }
+}
+
 /// Discriminator reranking: the kept texts come best first by D, and on average D finds them
 /// likelier real than as many drawn without it; `sample --rerank` prints them; a run without a
 /// discriminator is refused in one line.

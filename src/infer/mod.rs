@@ -14,6 +14,8 @@ pub use cond::RowCond;
 pub use engine::{Engine, Prepared, Text, TokenScore};
 pub use errors::{invalid, no_discriminator};
 
+use crate::error::Result;
+
 use crate::models::Sampling;
 use serde::Deserialize;
 
@@ -50,6 +52,8 @@ pub struct Draw {
     /// model's positions.
     #[serde(skip)]
     pub max_len: Option<usize>,
+    /// Decoding with the run's discriminator: reranking or residual-energy sampling.
+    pub guide: Option<Guide>,
     /// The run to draw from (default: the first served).
     pub run: Option<String>,
     /// `max_tokens` is a default, not the caller's: cut it to what the run allows instead of
@@ -59,6 +63,18 @@ pub struct Draw {
 }
 
 impl Draw {
+    /// A draw with a guide: reranked or energy-sampled; `None` when the draw has no guide.
+    pub fn guided(&self, engine: &Engine) -> Option<Result<Vec<Text>>> {
+        let plain = Draw {
+            guide: None,
+            ..self.clone()
+        };
+        Some(match self.guide? {
+            Guide::Rerank { k } => engine.rerank(plain, k),
+            Guide::Energy { k, strength } => engine.energy(plain, k, strength),
+        })
+    }
+
     pub fn sampling(&self) -> Sampling {
         Sampling {
             temperature: self.temperature,
@@ -84,10 +100,40 @@ impl Default for Draw {
             source: None,
             max_tokens: None,
             max_len: None,
+            guide: None,
             discriminator: false,
             top_logprobs: 0,
             run: None,
             max_tokens_is_default: false,
+        }
+    }
+}
+
+/// Decoding with a discriminator (see [`guide`]): `{"method": "rerank", "k": 4}` keeps the
+/// texts the discriminator finds most likely real of `k` times as many; `{"method": "energy",
+/// "k": 4, "strength": 1}` draws each text from `k` in proportion to exp(strength logit D).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(tag = "method", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Guide {
+    Rerank {
+        k: usize,
+    },
+    Energy {
+        k: usize,
+        #[serde(default = "one")]
+        strength: f64,
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Guide {
+    /// Samples drawn per text.
+    pub fn pool(self) -> usize {
+        match self {
+            Guide::Rerank { k } | Guide::Energy { k, .. } => k,
         }
     }
 }

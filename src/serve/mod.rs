@@ -84,6 +84,18 @@ impl Limits {
                 )));
             }
         }
+        if let Some(g) = d.guide {
+            if !(1..=self.max_beam as usize).contains(&g.pool()) {
+                return Err(invalid(format!(
+                    "guide.k must be in 1..={}, got {}",
+                    self.max_beam,
+                    g.pool()
+                )));
+            }
+            if d.beam.is_some() {
+                return Err(invalid("give beam or guide, not both"));
+            }
+        }
         if d.max_tokens == Some(0) {
             return Err(invalid("max_tokens must be at least 1"));
         }

@@ -64,6 +64,9 @@ pub struct CompletionRequest {
     pub frequency_penalty: Option<f64>,
     #[serde(default)]
     pub best_of: Option<usize>,
+    /// textgan's extra: decoding with the run's discriminator (as `/v1/generate`'s `guide`).
+    #[serde(default)]
+    pub guide: Option<crate::infer::Guide>,
     #[serde(default)]
     pub suffix: Option<String>,
     /// An end-user id for OpenAI's abuse monitoring: accepted and unused.
@@ -158,6 +161,7 @@ impl CompletionRequest {
                 max_tokens_is_default: self.max_tokens.is_none(),
                 top_logprobs: self.logprobs.unwrap_or(0),
                 run: self.model.clone(),
+                guide: self.guide,
                 ..Draw::default()
             })
             .collect())

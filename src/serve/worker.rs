@@ -213,6 +213,12 @@ fn answer(engine: &Engine, jobs: Vec<Job>, on_batch: &dyn Fn(usize)) {
     for (i, job) in jobs.into_iter().enumerate() {
         match job {
             Job::Generate(_, reply) | Job::Score(_, reply) if reply.is_closed() => {}
+            // A guided draw (reranked, energy-sampled) is answered alone.
+            Job::Generate(draw, reply) if draw.guide.is_some() => {
+                on_batch(draw.n * draw.guide.map_or(1, |g| g.pool()));
+                let r = guarded(|| draw.guided(engine).expect("the draw has a guide"));
+                let _ = reply.send(r.and_then(|r| r.map_err(bad)));
+            }
             Job::Generate(draw, reply) => {
                 let seeded = draw.seed.is_some();
                 match guarded(|| engine.prepare(draw)) {

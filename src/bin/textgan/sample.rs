@@ -3,7 +3,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
-use textgan::infer::{Draw, Engine, RowCond};
+use textgan::infer::{Draw, Engine, Guide, RowCond};
 use textgan::models::Sampling;
 
 #[derive(Args, Debug)]
@@ -91,10 +91,18 @@ fn draw_of(a: &SampleArgs) -> Draw {
 /// `--rerank K`: the sentences the run's discriminator finds most likely real, best first;
 /// `--energy K`: residual-energy sampling.
 fn guided(a: &SampleArgs, engine: &Engine) -> Result<()> {
-    let texts = match a.energy {
-        Some(k) => engine.energy(draw_of(a), k, a.strength)?,
-        None => engine.rerank(draw_of(a), a.rerank)?,
+    let guide = match a.energy {
+        Some(k) => Guide::Energy {
+            k,
+            strength: a.strength,
+        },
+        None => Guide::Rerank { k: a.rerank },
     };
+    let draw = Draw {
+        guide: Some(guide),
+        ..draw_of(a)
+    };
+    let texts = draw.guided(engine).expect("the draw has a guide")?;
     let text: String = texts
         .iter()
         .map(|t| match (&t.label, &a.label) {
