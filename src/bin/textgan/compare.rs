@@ -334,12 +334,16 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let mut curves = vec![Vec::new(); seeds];
     let mut points =
         vec![vec![vec![(f64::NAN, f64::NAN); seeds]; a.temperatures.len()]; cands.len()];
+    // Seconds of decoding: the baseline's, then each candidate's.
+    let mut secs = vec![0.0; 1 + cands.len()];
     for s in 0..seeds {
         let dir = pick(&a.baseline, s);
         for &t in &a.temperatures {
             bar.set_message(format!("baseline T={t} seed {s}"));
             let c = runs.ctx(&dir)?;
+            let clock = std::time::Instant::now();
             let ids = c.sample(a.n, t, s as i64);
+            secs[0] += clock.elapsed().as_secs_f64();
             curves[s].push(point(c, plane, &ids, t, refs.as_mut())?);
             bar.inc(1);
         }
@@ -347,7 +351,9 @@ pub fn run(a: CompareArgs) -> Result<()> {
             let dir = pick(&cand.dirs, s);
             for (ti, &t) in a.temperatures.iter().enumerate() {
                 bar.set_message(format!("{} T={t} seed {s}", cand.label));
-                let (ids, nll) = draw(&mut runs, cand.decode, &dir, (a.n, t, s as i64), plane)?;
+                let (ids, nll, took) =
+                    draw(&mut runs, cand.decode, &dir, (a.n, t, s as i64), plane)?;
+                secs[ci + 1] += took;
                 let mut p = point(runs.ctx(&dir)?, plane, &ids, t, refs.as_mut())?;
                 if let (Some(nll), true) = (nll, plane != Plane::Bleu) {
                     p.0 = nll;
@@ -365,6 +371,10 @@ pub fn run(a: CompareArgs) -> Result<()> {
         &cands.iter().map(|c| c.label.clone()).collect::<Vec<_>>(),
         &curves,
         &points,
+        &secs
+            .iter()
+            .map(|x| 1e3 * x / (seeds * a.temperatures.len() * a.n) as f64)
+            .collect::<Vec<_>>(),
         seeds,
     )
 }

@@ -34,6 +34,10 @@ impl Decode {
     }
 }
 
+/// What a draw gave: the rows, the energy model's NLL-test where it has one, and the seconds
+/// the decoding took (sampling and the discriminator, not the NLL).
+pub type Drawn = (Vec<Vec<i64>>, Option<f64>, f64);
+
 /// `n` samples of the run in `dir` at temperature `t` and seed `seed`, decoded as `decode`
 /// says, and for energy sampling on an NLL-test plane the energy model's NLL-test: p_T's summed
 /// test NLL, plus the test sentences' energies, plus log Z per sentence, over the tokens.
@@ -43,10 +47,11 @@ pub fn draw(
     dir: &Path,
     (n, t, seed): (usize, f64, i64),
     plane: Plane,
-) -> Result<(Vec<Vec<i64>>, Option<f64>)> {
+) -> Result<Drawn> {
+    let clock = std::time::Instant::now();
     let pool = runs.ctx(dir)?.sample(n * decode.pool(), t, seed);
     if decode == Decode::Plain {
-        return Ok((pool, None));
+        return Ok((pool, None, clock.elapsed().as_secs_f64()));
     }
     let engine = runs.engine(dir)?.expect("kept only with a discriminator");
     let d = engine.d_real(&pool)?;
@@ -58,6 +63,7 @@ pub fn draw(
         _ => (top(&d, n), 0.0),
     };
     let rows = picks.into_iter().map(|i| pool[i].clone()).collect();
+    let secs = clock.elapsed().as_secs_f64();
     let nll = match (decode, plane) {
         (Decode::Energy(..), Plane::Nll | Plane::Grammar | Plane::Oracle) => {
             let (log_z, _) = log_partition(&d, strength);
@@ -65,7 +71,7 @@ pub fn draw(
         }
         _ => None,
     };
-    Ok((rows, nll))
+    Ok((rows, nll, secs))
 }
 
 /// The energy model's NLL-test per token at temperature `t`: (sum over test sentences of

@@ -41,13 +41,17 @@ pub fn write(
     labels: &[String],
     curves: &[Vec<(f64, f64)>],
     points: &[Vec<Vec<(f64, f64)>>],
+    ms: &[f64],
     seeds: usize,
 ) -> Result<()> {
     let mut rows = Vec::new();
     for (ti, &t) in temps.iter().enumerate() {
         let c = mean(curves.iter().map(|c| c[ti].0));
         let q = mean(curves.iter().map(|c| c[ti].1));
-        rows.push(json!({"candidate": "baseline", "temperature": t, "coverage": c, "quality": q}));
+        rows.push(
+            json!({"candidate": "baseline", "temperature": t, "coverage": c, "quality": q,
+            "ms_per_text": ms[0]}),
+        );
     }
     let sense = match better {
         Better::Higher => "higher",
@@ -76,13 +80,15 @@ pub fn write(
             .map(|(p, _)| p.0.to_string())
             .collect();
         summary += &format!(
-            "- {label}: above MLE's curve at {} of {} temperatures{}\n",
+            "- {label}: above MLE's curve at {} of {} temperatures{}; {:.3} ms a text to decode (the baseline's sampling: {:.3})\n",
             above.len(),
             temps.len(),
             match above.is_empty() {
                 true => String::new(),
                 false => format!(" (T = {})", above.join(", ")),
-            }
+            },
+            ms[ci + 1],
+            ms[0]
         );
         let points = judged.into_iter().map(|(p, _)| p).collect();
         series.push(IntervalSeries {
