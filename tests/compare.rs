@@ -139,7 +139,15 @@ fn compare_refuses_what_it_cannot_judge() {
     };
     run(&[], "give at least one --run");
     run(&["--run", &mle, "--rerank", "2"], "train-discriminator");
-    run(&["--run", &mle, "--rerank", "0"], "--rerank");
+    run(&["--run", &mle, "--rerank", "1"], "2..=64");
+    run(
+        &["--run", &mle, "--energy", "2", "--strength", "-1"],
+        "--strength",
+    );
+    run(
+        &["--run", &format!("{mle},{mle}"), "--seeds", "5"],
+        "give --seeds 2",
+    );
     run(
         &["--run", &mle, "--plane", "oracle"],
         "not on the oracle benchmark",

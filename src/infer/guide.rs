@@ -80,7 +80,7 @@ pub fn log_partition(d: &[f64], strength: f64) -> (f64, f64) {
 impl Engine {
     /// Residual-energy sampling: each of `draw.n` texts drawn from its own `k` samples of the
     /// generator with probability proportional to exp(strength logit D) (see the module). The
-    /// draw's seed seeds the resampling too.
+    /// draw's seed seeds the resampling too; without one, it is fresh each time.
     pub fn energy(&self, draw: Draw, k: usize, strength: f64) -> Result<Vec<Text>> {
         if !self.has_discriminator() {
             return Err(no_discriminator("energy sampling"));
@@ -95,7 +95,7 @@ impl Engine {
                 "energy sampling on a labelled run draws under one label: give a label",
             ));
         }
-        let seed = draw.seed.unwrap_or(0);
+        let seed = draw.seed.unwrap_or_else(rand::random);
         let all = Draw {
             n: draw.n.saturating_mul(k.max(1)),
             discriminator: true,

@@ -33,6 +33,8 @@ pub struct DiscTraining {
 /// What training gave: the held-out accuracy and the last epoch's training loss.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiscReport {
+    /// Real sentences used (as many samples): `samples`, or all the training text if less.
+    pub sentences: usize,
     pub held_out_accuracy: f64,
     pub train_loss: f64,
     pub held_out: usize,
@@ -132,6 +134,7 @@ pub fn train_discriminator(
             .double_value(&[])
     };
     let report = DiscReport {
+        sentences: ys.len() / 2 + held.len() / 2,
         held_out_accuracy: accuracy,
         train_loss: loss_sum,
         held_out: held.len(),
@@ -139,8 +142,10 @@ pub fn train_discriminator(
     Ok((d, report))
 }
 
-/// Writes a new run at `out`: the source run's checkpoint with the discriminator's weights
-/// (`disc.`) added, and `discriminator.json` with the settings and the report.
+/// Writes a new run at `out`: the source run's generator weights with the discriminator's
+/// (`disc.`) added, its config.toml, vocab.json and run.json, and `discriminator.json` with
+/// the settings and the report. The run decodes (sample, serve, eval, compare); it holds no
+/// optimizer state, so training does not resume from it.
 pub fn save_with_discriminator(
     source: &Path,
     out: &Path,
@@ -163,6 +168,14 @@ pub fn save_with_discriminator(
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let file = out.join(crate::checkpoint::FILE);
     crate::checkpoint::save(&file, &ck.config, &ck.vocab, &ck.progress, &tensors)?;
+    // The files that describe the run travel with it (its metrics and samples stay behind).
+    for f in ["config.toml", "vocab.json", "run.json"] {
+        let from = source.join(f);
+        if source.is_dir() && from.is_file() {
+            let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
+            crate::fsutil::write_atomic(&out.join(f), &bytes)?;
+        }
+    }
     let json = serde_json::to_string_pretty(info).expect("plain JSON") + "\n";
     crate::fsutil::write_atomic(&out.join("discriminator.json"), json.as_bytes())
 }

@@ -31,24 +31,25 @@ pub struct CompareArgs {
     #[arg(long = "label", value_name = "NAME")]
     labels: Vec<String>,
     /// Also judge residual-energy sampling with each run's discriminator (Deng et al. 2020):
-    /// comma-separated K, each output drawn from K samples in proportion to
+    /// comma-separated K in 2..=64, each output drawn from K samples in proportion to
     /// exp(strength * logit D); on an NLL-test plane its coverage is the energy model's own
     /// NLL-test (log Z estimated from the samples).
     #[arg(long, value_name = "K,...", value_delimiter = ',')]
     energy: Vec<usize>,
     /// The energy's strength s (0: plain sampling; 1: the density ratio of an optimal
     /// discriminator).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     strength: f64,
     /// Also judge reranking by each run's discriminator (an adversarial run's, or one from
-    /// `textgan train-discriminator`): comma-separated K, each drawing K times as many
-    /// sentences and keeping the ones the discriminator finds most likely real.
+    /// `textgan train-discriminator`): comma-separated K in 2..=64, each drawing K times as
+    /// many sentences and keeping the ones the discriminator finds most likely real. Runs
+    /// without a discriminator are judged by plain sampling only.
     #[arg(long, value_name = "K,...", value_delimiter = ',')]
     rerank: Vec<usize>,
-    /// Seeds: sampling seeds 0..S when every run is one directory; with one directory per
-    /// training seed, their number (and this must match or be left out).
-    #[arg(long, default_value_t = 3)]
-    seeds: usize,
+    /// Seeds: sampling seeds 0..S when every run is one directory (default 3); with one
+    /// directory per training seed, their number (give the same or leave it out).
+    #[arg(long)]
+    seeds: Option<usize>,
     /// Comma-separated sampling temperatures.
     #[arg(
         long,
@@ -145,13 +146,16 @@ impl Runs {
 /// `--seeds` when every list has one directory.
 fn seed_count(a: &CompareArgs, lists: &[Vec<PathBuf>]) -> Result<usize> {
     let multi: Vec<usize> = lists.iter().map(Vec::len).filter(|&l| l > 1).collect();
-    match multi.first() {
-        None if a.seeds == 0 => bail!("--seeds must be at least 1"),
-        None => Ok(a.seeds),
-        Some(&s) if multi.iter().any(|&l| l != s) => {
+    match (multi.first(), a.seeds) {
+        (_, Some(0)) => bail!("--seeds must be at least 1"),
+        (None, seeds) => Ok(seeds.unwrap_or(3)),
+        (Some(&s), _) if multi.iter().any(|&l| l != s) => {
             bail!("give every run as many directories (one per training seed), or one")
         }
-        Some(&s) => Ok(s),
+        (Some(&s), Some(asked)) if asked != s => bail!(
+            "--seeds {asked}: the runs are given for {s} training seeds; give --seeds {s} or leave it out"
+        ),
+        (Some(&s), _) => Ok(s),
     }
 }
 
@@ -169,9 +173,9 @@ fn candidates(a: &CompareArgs) -> Result<Vec<Candidate>> {
     if a.rerank
         .iter()
         .chain(&a.energy)
-        .any(|&k| !(1..=64).contains(&k))
+        .any(|&k| !(2..=64).contains(&k))
     {
-        bail!("--rerank and --energy: each K must be in 1..=64");
+        bail!("--rerank and --energy: each K must be in 2..=64 (1 is plain sampling)");
     }
     if !(a.strength.is_finite() && a.strength >= 0.0) {
         bail!(
@@ -194,11 +198,7 @@ fn candidates(a: &CompareArgs) -> Result<Vec<Candidate>> {
                 .file_name()
                 .map_or(r.clone(), |f| f.to_string_lossy().into_owned())
         });
-        let guided = a
-            .rerank
-            .iter()
-            .filter(|&&k| k > 1)
-            .map(|&k| Decode::Rerank(k));
+        let guided = a.rerank.iter().map(|&k| Decode::Rerank(k));
         let energy = a.energy.iter().map(|&k| Decode::Energy(k, a.strength));
         for decode in std::iter::once(Decode::Plain).chain(guided).chain(energy) {
             out.push(Candidate {
@@ -237,7 +237,7 @@ fn plane_of(a: &CompareArgs, base: &RunContext) -> Result<Plane> {
         ),
         _ => {}
     }
-    if a.rerank.iter().any(|&k| k > 1) && p != Plane::Bleu {
+    if !a.rerank.is_empty() && p != Plane::Bleu {
         bail!("--rerank is judged on the bleu plane only (a reranked sampler has no NLL-test): add --plane bleu");
     }
     Ok(p)
@@ -325,6 +325,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     };
     check_runs(&a, &mut cands, &mut runs)?;
     let pick = |dirs: &[PathBuf], s: usize| dirs[s.min(dirs.len() - 1)].clone();
+    warm_up(&mut runs, &a.baseline[0], &cands)?;
     let total = seeds * a.temperatures.len() * (1 + cands.len());
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
@@ -397,7 +398,7 @@ fn check_runs(a: &CompareArgs, cands: &mut Vec<Candidate>, runs: &mut Runs) -> R
         runs.ctx(d)?;
         let (base, c) = (&runs.ctx[&base_dirs[0]], &runs.ctx[d]);
         same_data(base, c, d)?;
-        if !c.gen.vocab.labels.is_empty() && a.rerank.iter().any(|&k| k > 1) {
+        if !c.gen.vocab.labels.is_empty() && !a.rerank.is_empty() {
             bail!(
                 "--rerank: {} is labelled; compare reranks unlabelled runs for now",
                 d.display()
@@ -413,12 +414,36 @@ fn check_runs(a: &CompareArgs, cands: &mut Vec<Candidate>, runs: &mut Runs) -> R
         }
         keep.push(has);
     }
-    let mut it = keep.iter();
-    cands.retain(|_| *it.next().expect("one per candidate"));
-    let asked = a.rerank.iter().any(|&k| k > 1) || !a.energy.is_empty();
-    if asked && cands.iter().all(|c| c.decode == Decode::Plain) {
+    let guided = cands
+        .iter()
+        .zip(&keep)
+        .any(|(c, &k)| k && c.decode != Decode::Plain);
+    if !guided && cands.iter().any(|c| c.decode != Decode::Plain) {
         let d = a.runs[0].split(',').next().unwrap_or("RUN");
         bail!("--rerank, --energy: no --run has a discriminator; train one with `textgan train-discriminator --run {d} --out DIR` and compare DIR");
+    }
+    for (c, _) in cands.iter().zip(&keep).filter(|(_, k)| !**k) {
+        eprintln!(
+            "note: {} is left out: its run has no discriminator (judged by plain sampling only)",
+            c.label
+        );
+    }
+    let mut it = keep.iter();
+    cands.retain(|_| *it.next().expect("one per candidate"));
+    Ok(())
+}
+
+/// A few samples (and discriminator scores) of every run before the clock runs, so that no
+/// candidate's decoding time carries the first call's set-up.
+fn warm_up(runs: &mut Runs, baseline: &Path, cands: &[Candidate]) -> Result<()> {
+    runs.ctx(baseline)?.sample(16, 1.0, 0);
+    for c in cands {
+        let ids = runs.ctx(&c.dirs[0])?.sample(16, 1.0, 0);
+        if c.decode != Decode::Plain {
+            if let Some(e) = runs.engine(&c.dirs[0])? {
+                e.d_real(&ids)?;
+            }
+        }
     }
     Ok(())
 }

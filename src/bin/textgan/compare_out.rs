@@ -57,9 +57,10 @@ pub fn write(
         Better::Higher => "higher",
         Better::Lower | Better::Neither => "lower",
     };
+    let plural = if seeds == 1 { "" } else { "s" };
     let mut md = format!(
         "Quality ({qual}, {sense} is better) against MLE's at the same coverage ({cov}), read off MLE's temperature curve; \
-         advantage > 0 is better than MLE; 95% t interval over {seeds} seeds.\n\n\
+         advantage > 0 is better than MLE; 95% t interval over {seeds} seed{plural}.\n\n\
          | run | T | {cov} | {qual} | advantage [95% CI] | verdict |\n|---|---|---|---|---|---|\n"
     );
     let mut series = Vec::new();
@@ -142,10 +143,21 @@ fn judge(
             "| {label} | {t} | {} | {} | {} | {} |\n",
             f4(c),
             f4(q),
-            shown(iv),
+            match v {
+                Verdict::Outside => format!(
+                    "- (MLE's curve reaches {} of {} seeds)",
+                    adv.iter().flatten().count(),
+                    adv.len()
+                ),
+                _ => shown(iv),
+            },
             v.name()
         );
-        let (m, lo, hi) = iv.map_or((f64::NAN, f64::NAN, f64::NAN), |i| (i.mean, i.lo, i.hi));
+        // An advantage outside the curve is not drawn.
+        let (m, lo, hi) = match (v, iv) {
+            (Verdict::Outside, _) | (_, None) => (f64::NAN, f64::NAN, f64::NAN),
+            (_, Some(i)) => (i.mean, i.lo, i.hi),
+        };
         out.push(((t, m, lo, hi), v));
         let per_seed: Vec<serde_json::Value> = per
             .iter()

@@ -52,8 +52,9 @@ pub struct SampleArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Discriminator reranking (adversarial runs): draw K times as many sentences and keep
-    /// the ones the run's discriminator finds most likely real, best first.
+    /// Discriminator reranking (a run with a discriminator: adversarial, or from `textgan
+    /// train-discriminator`): draw K times as many sentences and keep the ones the run's
+    /// discriminator finds most likely real, best first.
     #[arg(long, value_name = "K", default_value_t = 1)]
     rerank: usize,
     /// Residual-energy sampling (Deng et al. 2020) with the run's discriminator: each sentence

@@ -214,7 +214,7 @@ pub fn check_temperatures(ts: &[f64]) -> Result<()> {
 pub fn check_out(out: &std::path::Path) -> Result<()> {
     match textgan::fsutil::holds_files(out) {
         Ok(true) => bail!(
-            "--out {}: the folder is not empty; a sweep needs a new or empty folder",
+            "--out {}: the folder is not empty; give a new or empty folder (results are never mixed with earlier ones)",
             out.display()
         ),
         Ok(false) => Ok(()),

@@ -12,7 +12,8 @@ pub struct TrainDiscArgs {
     /// The run whose generator the discriminator learns to tell apart from real text.
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
-    /// New run directory: the generator with the trained discriminator.
+    /// New run directory: the generator with the trained discriminator, for decoding (sample
+    /// --rerank/--energy, serve, eval, compare); it holds no optimizer state to resume from.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Real training sentences, and as many samples, to train on (a tenth of each held out).
@@ -64,7 +65,7 @@ pub fn run(a: TrainDiscArgs) -> Result<()> {
         |epoch: usize, loss: f64| eprintln!("epoch {epoch}/{}: loss {loss:.4}", a.epochs);
     let (d, report) = train_discriminator(&ctx, &settings, &mut progress)?;
     let info = json!({
-        "source_run": a.run.display().to_string(),
+        "source_run": std::fs::canonicalize(&a.run).unwrap_or(a.run.clone()).display().to_string(),
         "discriminator": ctx.gen.config.discriminator,
         "settings": settings,
         "report": report,
