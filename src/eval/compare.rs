@@ -10,32 +10,40 @@
 pub use super::metric::Better;
 use serde::Serialize;
 
-/// The baseline's quality at coverage `x`, linearly interpolated between the two points of
-/// `curve` (coverage, quality) around it; `None` outside the curve's coverage range (no
-/// extrapolation) or on a curve of fewer than one finite point.
-pub fn interpolate(curve: &[(f64, f64)], x: f64) -> Option<f64> {
-    let mut pts: Vec<(f64, f64)> = curve
-        .iter()
-        .copied()
-        .filter(|p| p.0.is_finite() && p.1.is_finite())
-        .collect();
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if !x.is_finite() || pts.is_empty() || x < pts[0].0 || x > pts[pts.len() - 1].0 {
+/// The baseline's quality at coverage `x`, read off `curve`: its (coverage, quality) points in
+/// temperature order, joined by straight segments. Where several segments reach `x` (a
+/// coverage such as NLL-test is lowest near T = 1 and rises on both sides, so the curve has
+/// two branches there), the best quality of them (`better`): a candidate is held against the
+/// best the baseline does at its coverage. `None` where no segment reaches `x` (no
+/// extrapolation). Points with a missing value break the curve.
+pub fn interpolate(curve: &[(f64, f64)], x: f64, better: Better) -> Option<f64> {
+    if !x.is_finite() {
         return None;
     }
-    let i = pts.partition_point(|p| p.0 < x);
-    if i == 0 || pts[i].0 == x {
-        return Some(pts[i].1);
+    let ok = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
+    let mut found: Vec<f64> = curve
+        .iter()
+        .filter(|p| ok(p) && p.0 == x)
+        .map(|p| p.1)
+        .collect();
+    for w in curve.windows(2) {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        if ok(&w[0]) && ok(&w[1]) && x0 != x1 && x0.min(x1) < x && x < x0.max(x1) {
+            found.push(y0 + (y1 - y0) * (x - x0) / (x1 - x0));
+        }
     }
-    let ((x0, y0), (x1, y1)) = (pts[i - 1], pts[i]);
-    Some(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+    let best = |a: f64, b: f64| match better {
+        Better::Lower => a.min(b),
+        _ => a.max(b),
+    };
+    found.into_iter().reduce(best)
 }
 
 /// The candidate's advantage at one seed: its quality minus the baseline curve's at its
 /// coverage, positive when better; `None` outside the curve (or for a quality that is better
 /// neither way).
 pub fn advantage(curve: &[(f64, f64)], point: (f64, f64), better: Better) -> Option<f64> {
-    let base = interpolate(curve, point.0)?;
+    let base = interpolate(curve, point.0, better)?;
     let diff = match better {
         Better::Higher => point.1 - base,
         Better::Lower => base - point.1,
@@ -147,15 +155,30 @@ mod tests {
 
     #[test]
     fn interpolation_is_linear_inside_the_curve_and_refuses_outside() {
-        // Unsorted on purpose: the curve is sorted by coverage first.
-        let curve = [(0.6, 0.30), (0.2, 0.10), (0.4, 0.20), (f64::NAN, 9.0)];
-        assert_eq!(interpolate(&curve, 0.2), Some(0.10));
-        assert!((interpolate(&curve, 0.3).unwrap() - 0.15).abs() < 1e-12);
-        assert!((interpolate(&curve, 0.55).unwrap() - 0.275).abs() < 1e-12);
-        assert_eq!(interpolate(&curve, 0.6), Some(0.30));
-        assert_eq!(interpolate(&curve, 0.61), None);
-        assert_eq!(interpolate(&curve, 0.19), None);
-        assert_eq!(interpolate(&[], 0.3), None);
+        let h = Better::Higher;
+        let curve = [(0.2, 0.10), (0.4, 0.20), (0.6, 0.30)];
+        assert_eq!(interpolate(&curve, 0.2, h), Some(0.10));
+        assert!((interpolate(&curve, 0.3, h).unwrap() - 0.15).abs() < 1e-12);
+        assert!((interpolate(&curve, 0.55, h).unwrap() - 0.275).abs() < 1e-12);
+        assert_eq!(interpolate(&curve, 0.6, h), Some(0.30));
+        assert_eq!(interpolate(&curve, 0.61, h), None);
+        assert_eq!(interpolate(&curve, 0.19, h), None);
+        assert_eq!(interpolate(&[], 0.3, h), None);
+        // A missing point breaks the curve: no segment across it.
+        assert_eq!(
+            interpolate(&[(0.2, 0.1), (f64::NAN, 9.0), (0.6, 0.3)], 0.4, h),
+            None
+        );
+    }
+
+    /// A coverage that falls and rises again with the temperature (NLL-test): at x = 3.5 the
+    /// T < 1 branch gives 2.25 and the T > 1 branch 2.75; lower is better, so 2.25.
+    #[test]
+    fn two_branches_give_the_better_quality() {
+        let curve = [(4.0, 2.0), (3.0, 2.5), (4.0, 3.0)];
+        assert!((interpolate(&curve, 3.5, Better::Lower).unwrap() - 2.25).abs() < 1e-12);
+        assert!((interpolate(&curve, 3.5, Better::Higher).unwrap() - 2.75).abs() < 1e-12);
+        assert_eq!(interpolate(&curve, 4.0, Better::Lower), Some(2.0));
     }
 
     #[test]

@@ -293,8 +293,11 @@ struct Refs {
     index: ReferenceIndex,
 }
 
-pub fn run(a: CompareArgs) -> Result<()> {
+pub fn run(mut a: CompareArgs) -> Result<()> {
     crate::sweep::check_temperatures(&a.temperatures)?;
+    // The baseline's curve joins its points in temperature order.
+    a.temperatures.sort_by(f64::total_cmp);
+    a.temperatures.dedup();
     if a.n < 2 {
         bail!("-n must be at least 2 (Self-BLEU needs other samples)");
     }
