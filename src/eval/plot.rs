@@ -80,7 +80,39 @@ pub(super) fn tick(v: f64) -> String {
     }
 }
 
-type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+pub(super) type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// The chart of every plot: title, axes with their labels, round ticks, a light grid.
+pub(super) type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+pub(super) fn chart<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    (xr, yr): (std::ops::Range<f64>, std::ops::Range<f64>),
+    [title, x_label, y_label]: [&str; 3],
+) -> std::result::Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(xr, yr)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 16))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
+        .draw()?;
+    Ok(chart)
+}
 
 fn draw(
     out: &mut String,
@@ -101,23 +133,7 @@ fn draw(
     };
     let xr = nice_range(drawn().map(|p| p.0));
     let yr = nice_range(drawn().map(|p| p.1));
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(title, (FONT, 20))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(xr, yr)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 16))
-        .x_label_formatter(&|v| tick(*v))
-        .y_label_formatter(&|v| tick(*v))
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
-        .draw()?;
+    let mut chart = chart(&plot, (xr, yr), [title, x_label, y_label])?;
     for (i, ser) in series.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
         let pts: Vec<(f64, f64, f64)> = ser

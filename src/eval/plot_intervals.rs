@@ -1,6 +1,6 @@
 //! A plot of differences with their intervals: each series' mean by x with a vertical bar from
 //! the interval's low to its high end, and the zero line (`textgan compare`).
-use super::plot::{nice_range, tick, COLORS, FONT};
+use super::plot::{chart, nice_range, DrawResult, COLORS, FONT};
 use plotters::prelude::*;
 
 /// One series: (x, mean, low, high) per point; NaN bounds draw no bar.
@@ -9,8 +9,6 @@ pub struct IntervalSeries {
     pub label: String,
     pub points: Vec<(f64, f64, f64, f64)>,
 }
-
-type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
 /// An SVG of `series` with interval bars and a dashed line at zero.
 pub fn svg(series: &[IntervalSeries], title: &str, x_label: &str, y_label: &str) -> String {
@@ -55,23 +53,7 @@ fn draw(
     );
     let ys = pts().flat_map(|p| [p.1, p.2, p.3]).chain([0.0]);
     let yr = nice_range(ys);
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(title, (FONT, 20))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(xr.clone(), yr)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 16))
-        .x_label_formatter(&|v| tick(*v))
-        .y_label_formatter(&|v| tick(*v))
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
-        .draw()?;
+    let mut chart = chart(&plot, (xr.clone(), yr), [title, x_label, y_label])?;
     chart.draw_series(DashedLineSeries::new(
         [(xr.start, 0.0), (xr.end, 0.0)],
         6,

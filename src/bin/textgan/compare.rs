@@ -287,6 +287,20 @@ fn point(
     })
 }
 
+/// The baseline's test sentences as BLEU's references, on the planes that measure BLEU.
+fn references(plane: Plane, base: &RunContext) -> Result<Option<Refs>> {
+    if !matches!(plane, Plane::Bleu | Plane::Nll) {
+        return Ok(None);
+    }
+    let mut int = Interner::new(bleu::Tokenize::of(base.gen.vocab.tokenizer));
+    let r = int.tokenize_all(&base.test_lines())?;
+    if r.is_empty() {
+        bail!("the baseline's data has no test sentences to measure BLEU against");
+    }
+    let index = ReferenceIndex::new(&r, 4);
+    Ok(Some(Refs { int, index }))
+}
+
 /// The references of BLEU, tokenized once.
 struct Refs {
     int: Interner,
@@ -314,18 +328,7 @@ pub fn run(mut a: CompareArgs) -> Result<()> {
     };
     let base0 = runs.ctx(&a.baseline[0])?;
     let plane = plane_of(&a, base0)?;
-    let mut refs = match plane {
-        Plane::Bleu | Plane::Nll => {
-            let mut int = Interner::new(bleu::Tokenize::of(base0.gen.vocab.tokenizer));
-            let r = int.tokenize_all(&base0.test_lines())?;
-            if r.is_empty() {
-                bail!("the baseline's data has no test sentences to measure BLEU against");
-            }
-            let index = ReferenceIndex::new(&r, 4);
-            Some(Refs { int, index })
-        }
-        _ => None,
-    };
+    let mut refs = references(plane, base0)?;
     check_runs(&a, &mut cands, &mut runs)?;
     let pick = |dirs: &[PathBuf], s: usize| dirs[s.min(dirs.len() - 1)].clone();
     warm_up(&mut runs, &a.baseline[0], &cands)?;
