@@ -102,7 +102,25 @@ fn a_fresh_discriminator_reranks_and_compare_gives_verdicts() {
         .iter()
         .filter(|r| r["candidate"] == "same" || r["candidate"] == "with D")
     {
-        // The baseline's own samples lie on its curve: every seed's advantage is 0.
+        // The baseline's own samples lie on its curve: never above it (below only where the
+        // curve, noisy on 6 samples, comes back over the same coverage from another
+        // temperature, whose better quality counts).
+        for s in row["per_seed"].as_array().unwrap() {
+            assert!(s["advantage"].as_f64().unwrap() <= 0.0, "{row}");
+        }
+        assert_ne!(row["verdict"], "above", "{row}");
+    }
+    // On a curve of one temperature, a point is its own curve: exactly 0 at every seed.
+    let one = f.s("one");
+    let mut c1 = c.to_vec();
+    let at = c1.iter().position(|a| *a == "0.8,1.0,1.2").unwrap();
+    c1[at] = "1.0";
+    *c1.last_mut().unwrap() = &one;
+    ok(&c1);
+    for row in rows(&f.path("one"))
+        .iter()
+        .filter(|r| r["candidate"] == "same")
+    {
         for s in row["per_seed"].as_array().unwrap() {
             assert_eq!(s["advantage"].as_f64(), Some(0.0), "{row}");
         }
