@@ -26,7 +26,7 @@ pub(super) const COLORS: [RGBColor; 10] = [
     RGBColor(0xbc, 0xbd, 0x22),
 ];
 const W: u32 = 720;
-const H: u32 = 520;
+pub(super) const H: u32 = 520;
 /// Width of the legend column at the right.
 const R: u32 = 180;
 pub(super) const FONT: &str = "DejaVu Sans";
@@ -49,24 +49,38 @@ pub(super) fn nice_range(vals: impl Iterator<Item = f64>) -> std::ops::Range<f64
 /// An SVG line-and-point plot of `series`, points labelled with their temperature. Drawn by
 /// `plotters` (axis ticks at round numbers); the legend is a column at the right.
 pub fn svg(series: &[Series], title: &str, x_label: &str, y_label: &str) -> String {
-    // The canvas widens to the right for long legend labels (about 7.2 px a character at 12 px
-    // DejaVu Sans), so none is cut off; the plot itself keeps its size.
-    let longest = series
-        .iter()
-        .map(|s| s.label.chars().count())
-        .max()
-        .unwrap_or(0);
-    let legend = R.max((38.0 + 7.2 * longest as f64 + 10.0).ceil() as u32);
     let mut out = String::new();
     // Drawing into a string cannot fail but for plotters' own range errors, which the
     // padded ranges rule out; a failure leaves what was drawn.
     let _ = draw(
         &mut out,
-        (W - R + legend, legend),
+        canvas(series.iter().map(|s| s.label.as_str())),
         series,
         [title, x_label, y_label],
     );
     out
+}
+
+/// The canvas width and the legend column's of a plot with these legend labels: the canvas
+/// widens to the right for long labels (about 7.2 px a character at 12 px DejaVu Sans), so
+/// none is cut off; the plot itself keeps its size.
+pub(super) fn canvas<'a>(labels: impl Iterator<Item = &'a str>) -> (u32, u32) {
+    let longest = labels.map(|l| l.chars().count()).max().unwrap_or(0);
+    let legend = R.max((38.0 + 7.2 * longest as f64 + 10.0).ceil() as u32);
+    (W - R + legend, legend)
+}
+
+/// Series `i`'s entry in the legend column: a bar of its colour and its label.
+pub(super) fn legend_entry(
+    side: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    i: usize,
+    colour: RGBColor,
+    label: &str,
+) -> DrawResult {
+    let y = 50 + 20 * i as i32;
+    side.draw(&Rectangle::new([(12, y - 2), (32, y + 1)], colour.filled()))?;
+    side.draw(&Text::new(label, (38, y - 8), (FONT, 15)))?;
+    Ok(())
 }
 
 /// A tick label: the shortest form of the round number plotters chose (`2`, `0.25`), free of
@@ -155,9 +169,7 @@ fn draw(
                     (FONT, 13).into_font().color(&RGBColor(0x55, 0x55, 0x55)),
                 )
         }))?;
-        let y = 50 + 20 * i as i32;
-        side.draw(&Rectangle::new([(12, y - 2), (32, y + 1)], c.filled()))?;
-        side.draw(&Text::new(ser.label.as_str(), (38, y - 8), (FONT, 15)))?;
+        legend_entry(&side, i, c, &ser.label)?;
     }
     root.present()?;
     Ok(())

@@ -1,6 +1,6 @@
 //! A plot of differences with their intervals: each series' mean by x with a vertical bar from
 //! the interval's low to its high end, and the zero line (`textgan compare`).
-use super::plot::{chart, nice_range, DrawResult, COLORS, FONT};
+use super::plot::{canvas, chart, legend_entry, nice_range, DrawResult, COLORS, H};
 use plotters::prelude::*;
 
 /// One series: (x, mean, low, high) per point; NaN bounds draw no bar.
@@ -12,18 +12,11 @@ pub struct IntervalSeries {
 
 /// An SVG of `series` with interval bars and a dashed line at zero.
 pub fn svg(series: &[IntervalSeries], title: &str, x_label: &str, y_label: &str) -> String {
-    let longest = series
-        .iter()
-        .map(|s| s.label.chars().count())
-        .max()
-        .unwrap_or(0);
-    let legend = 180u32.max((38.0 + 7.2 * longest as f64 + 10.0).ceil() as u32);
     let mut out = String::new();
     // As `plot::svg`: the padded ranges leave plotters nothing to fail on.
     let _ = draw(
         &mut out,
-        540 + legend,
-        legend,
+        canvas(series.iter().map(|s| s.label.as_str())),
         series,
         [title, x_label, y_label],
     );
@@ -32,12 +25,11 @@ pub fn svg(series: &[IntervalSeries], title: &str, x_label: &str, y_label: &str)
 
 fn draw(
     out: &mut String,
-    width: u32,
-    legend: u32,
+    (width, legend): (u32, u32),
     series: &[IntervalSeries],
     [title, x_label, y_label]: [&str; 3],
 ) -> DrawResult {
-    let root = SVGBackend::with_string(out, (width, 520)).into_drawing_area();
+    let root = SVGBackend::with_string(out, (width, H)).into_drawing_area();
     root.fill(&WHITE)?;
     let (plot, side) = root.split_horizontally(width - legend);
     let pts = || series.iter().flat_map(|s| s.points.iter());
@@ -77,9 +69,7 @@ fn draw(
         for q in p.iter().filter(|q| q.2.is_finite() && q.3.is_finite()) {
             chart.draw_series(LineSeries::new([(q.0, q.2), (q.0, q.3)], c.stroke_width(2)))?;
         }
-        let y = 50 + 20 * i as i32;
-        side.draw(&Rectangle::new([(12, y - 2), (32, y + 1)], c.filled()))?;
-        side.draw(&Text::new(s.label.as_str(), (38, y - 8), (FONT, 15)))?;
+        legend_entry(&side, i, c, &s.label)?;
     }
     root.present()?;
     Ok(())

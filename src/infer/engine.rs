@@ -314,10 +314,7 @@ impl Engine {
                 // Finished texts are scored with their `<eos>`: the model's choice to end counts.
                 let rows = seqs
                     .into_iter()
-                    .map(|s| match (s.len() < first.max_len, v.eos) {
-                        (true, Some(eos)) => s.into_iter().chain([eos]).collect(),
-                        _ => s,
-                    })
+                    .map(|s| super::scoring::with_eos(s, first.max_len, v.eos))
                     .collect();
                 (rows, None)
             }

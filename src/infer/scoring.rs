@@ -57,6 +57,26 @@ fn alt_pieces(
         .collect()
 }
 
+/// A row as it is scored: a text that ended before `max_len` tokens with its `<eos>` (the
+/// model's choice to end counts).
+pub(super) fn with_eos(row: Vec<i64>, max_len: usize, eos: Option<i64>) -> Vec<i64> {
+    match (row.len() < max_len, eos) {
+        (true, Some(eos)) => row.into_iter().chain([eos]).collect(),
+        _ => row,
+    }
+}
+
+/// D's probability that each row is real, from its [B, K] logits: the mean over its outputs
+/// of sigmoid(logit), as SeqGAN's reward reads it.
+fn real_probability(logits: Tensor) -> Vec<f32> {
+    logits
+        .sigmoid()
+        .mean_dim([1i64].as_slice(), false, Kind::Float)
+        .to_device(Device::Cpu)
+        .try_into()
+        .expect("float scores")
+}
+
 /// The first `n` of `texts` (best first) as a labelled run without a label gives them: cycling
 /// through `labels`, each line the best left of its label.
 pub(super) fn cycle_labels(texts: Vec<Text>, labels: &[String], n: usize) -> Vec<Text> {
@@ -221,13 +241,10 @@ impl Engine {
             return Err(super::errors::no_discriminator("reranking"));
         };
         let _guard = tch::no_grad_guard();
-        let v = &self.gen.vocab;
+        let max_len = self.gen.max_len;
         let ended: Vec<Vec<i64>> = rows
             .iter()
-            .map(|r| match (r.len() < self.gen.max_len, v.eos) {
-                (true, Some(eos)) => r.iter().copied().chain([eos]).collect(),
-                _ => r.clone(),
-            })
+            .map(|r| with_eos(r.clone(), max_len, self.gen.vocab.eos))
             .collect();
         let whole = Self::padded(
             &ended,
@@ -235,12 +252,7 @@ impl Engine {
             self.shapes.pad,
             self.device(),
         );
-        let p: Vec<f32> = crate::models::disc::score_in_chunks(d.net.as_ref(), &whole)
-            .sigmoid()
-            .mean_dim([1i64].as_slice(), false, Kind::Float)
-            .to_device(Device::Cpu)
-            .try_into()
-            .map_err(|e| crate::error::Error::Request(format!("discriminator scores: {e}")))?;
+        let p = real_probability(crate::models::disc::score_in_chunks(d.net.as_ref(), &whole));
         Ok(p.into_iter().map(f64::from).collect())
     }
 
@@ -256,15 +268,8 @@ impl Engine {
         let d = self.disc.as_ref()?.net.as_ref();
         let dev = self.device();
         let l = self.shapes.d_len as usize;
-        let prob = |s: Tensor| -> Vec<f32> {
-            s.sigmoid()
-                .mean_dim([1i64].as_slice(), false, Kind::Float)
-                .to_device(Device::Cpu)
-                .try_into()
-                .expect("float scores")
-        };
         let whole = Self::padded(rows, l, self.shapes.pad, dev);
-        let seq = prob(crate::models::disc::score_given_in_chunks(d, &whole, cond));
+        let seq = real_probability(crate::models::disc::score_given_in_chunks(d, &whole, cond));
         let per_token = d
             .per_token_given(&d.embed(&whole), cond, false)
             .map(|p| -> Vec<f32> {
@@ -291,7 +296,7 @@ impl Engine {
                 }
                 let idx = Tensor::from_slice(&owner).to_device(dev);
                 let c = cond.index_select(&idx);
-                let scores = prob(crate::models::disc::score_given_in_chunks(
+                let scores = real_probability(crate::models::disc::score_given_in_chunks(
                     d,
                     &Self::padded(&pre, l, self.shapes.pad, dev),
                     &c,
