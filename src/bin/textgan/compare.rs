@@ -4,13 +4,12 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use textgan::eval::bleu::{self, Interner, ReferenceIndex};
 use textgan::eval::compare::Better;
 use textgan::run::RunContext;
 
-pub use crate::compare_draw::{draw, Decode};
+pub use crate::compare_draw::{draw, Decode, Runs};
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
@@ -110,36 +109,6 @@ struct Candidate {
     label: String,
     dirs: Vec<PathBuf>,
     decode: Decode,
-}
-
-/// Loaded runs by directory, each loaded once.
-pub struct Runs {
-    device: tch::Device,
-    pub ctx: HashMap<PathBuf, RunContext>,
-    pub engines: HashMap<PathBuf, textgan::infer::Engine>,
-    /// The discriminator's probabilities of a run's test sentences (for energy NLLs).
-    pub test_d: HashMap<PathBuf, Vec<f64>>,
-}
-
-impl Runs {
-    pub fn ctx(&mut self, dir: &Path) -> Result<&RunContext> {
-        if !self.ctx.contains_key(dir) {
-            let c = RunContext::load(dir, self.device)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-            self.ctx.insert(dir.to_path_buf(), c);
-        }
-        Ok(&self.ctx[dir])
-    }
-
-    /// The served form of a run with a discriminator (`None`: the run has none).
-    pub fn engine(&mut self, dir: &Path) -> Result<Option<&textgan::infer::Engine>> {
-        if !self.engines.contains_key(dir) {
-            let e = textgan::infer::Engine::load(dir, self.device)?;
-            self.engines.insert(dir.to_path_buf(), e);
-        }
-        let e = &self.engines[dir];
-        Ok(e.has_discriminator().then_some(e))
-    }
 }
 
 /// The number of seeds: the length of the lists given per training seed (all equal), or
@@ -257,29 +226,28 @@ fn same_data(base: &RunContext, c: &RunContext, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The (coverage, quality) point of `ids` sampled from `c` at temperature `t`.
+/// The (coverage, quality) point of `ids` sampled from `c`; `nll_test` is the coverage of
+/// the NLL-test planes ([`Runs::coverage`], or an energy model's own).
 fn point(
     c: &RunContext,
     plane: Plane,
     ids: &[Vec<i64>],
-    t: f64,
+    nll_test: f64,
     refs: Option<&mut Refs>,
 ) -> Result<(f64, f64)> {
     Ok(match plane {
-        Plane::Oracle => (c.nll_test(t), c.nll_oracle(ids).unwrap_or(f64::NAN)),
+        Plane::Oracle => (nll_test, c.nll_oracle(ids).unwrap_or(f64::NAN)),
         Plane::Grammar => {
             let g = c.grammar.as_ref().expect("checked by plane_of");
-            (
-                c.nll_test(t),
-                g.score(&c.decode_all(ids)).0.unwrap_or(f64::NAN),
-            )
+            let quality = g.score(&c.decode_all(ids)).0.unwrap_or(f64::NAN);
+            (nll_test, quality)
         }
         Plane::Bleu | Plane::Nll => {
             let refs = refs.expect("made for the bleu and nll planes");
             let hyps = refs.int.tokenize_all(&c.decode_all(ids))?;
             let b = bleu::bleu(&hyps, &refs.index)[3];
             let cov = match plane {
-                Plane::Nll => c.nll_test(t),
+                Plane::Nll => nll_test,
                 _ => bleu::self_bleu(&hyps, 4)[3],
             };
             (cov, b)
@@ -320,12 +288,7 @@ pub fn run(mut a: CompareArgs) -> Result<()> {
     lists.extend(cands.iter().map(|c| c.dirs.clone()));
     let seeds = seed_count(&a, &lists)?;
     crate::sweep::check_out(&a.out)?;
-    let mut runs = Runs {
-        device: textgan::device::resolve(&a.device)?,
-        ctx: HashMap::new(),
-        engines: HashMap::new(),
-        test_d: HashMap::new(),
-    };
+    let mut runs = Runs::new(textgan::device::resolve(&a.device)?);
     let base0 = runs.ctx(&a.baseline[0])?;
     let plane = plane_of(&a, base0)?;
     let mut refs = references(plane, base0)?;
@@ -347,11 +310,12 @@ pub fn run(mut a: CompareArgs) -> Result<()> {
         let dir = pick(&a.baseline, s);
         for &t in &a.temperatures {
             bar.set_message(format!("baseline T={t} seed {s}"));
+            let cov = runs.coverage(&dir, plane, t)?;
             let c = runs.ctx(&dir)?;
             let clock = std::time::Instant::now();
             let ids = c.sample(a.n, t, s as i64);
             secs[0] += clock.elapsed().as_secs_f64();
-            curves[s].push(point(c, plane, &ids, t, refs.as_mut())?);
+            curves[s].push(point(c, plane, &ids, cov, refs.as_mut())?);
             bar.inc(1);
         }
         for (ci, cand) in cands.iter().enumerate() {
@@ -361,11 +325,11 @@ pub fn run(mut a: CompareArgs) -> Result<()> {
                 let (ids, nll, took) =
                     draw(&mut runs, cand.decode, &dir, (a.n, t, s as i64), plane)?;
                 secs[ci + 1] += took;
-                let mut p = point(runs.ctx(&dir)?, plane, &ids, t, refs.as_mut())?;
-                if let (Some(nll), true) = (nll, plane != Plane::Bleu) {
-                    p.0 = nll;
-                }
-                points[ci][ti][s] = p;
+                let cov = match nll {
+                    Some(energy) => energy,
+                    None => runs.coverage(&dir, plane, t)?,
+                };
+                points[ci][ti][s] = point(runs.ctx(&dir)?, plane, &ids, cov, refs.as_mut())?;
                 bar.inc(1);
             }
         }

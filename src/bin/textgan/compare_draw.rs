@@ -1,10 +1,13 @@
 //! How `textgan compare` draws a candidate's samples: plainly, reranked by the run's
-//! discriminator, or by residual-energy sampling, with the energy model's NLL-test.
-use crate::compare::{Plane, Runs};
+//! discriminator, or by residual-energy sampling, with the energy model's NLL-test; and the
+//! runs it draws from, each loaded once.
+use crate::compare::Plane;
 use anyhow::Result;
 use rand::SeedableRng;
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use textgan::infer::guide::{energy_pick, log_partition, logit, top};
+use textgan::run::RunContext;
 
 /// A way of decoding with the run's generator (and discriminator).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,8 +86,73 @@ fn energy_nll(runs: &mut Runs, dir: &Path, t: f64, s: f64, log_z: f64) -> Result
         let d = engine.d_real(&test)?;
         runs.test_d.insert(dir.to_path_buf(), d);
     }
-    let (total, tokens) = runs.ctx(dir)?.nll_test_total(t);
+    let (total, tokens) = runs.nll_test(dir, t)?;
     let d = &runs.test_d[dir];
     let energy: f64 = d.iter().map(|&p| -s * logit(p)).sum();
     Ok((total + energy + d.len() as f64 * log_z) / tokens.max(1) as f64)
+}
+
+/// Loaded runs by directory, each loaded once.
+pub struct Runs {
+    device: tch::Device,
+    pub ctx: HashMap<PathBuf, RunContext>,
+    pub engines: HashMap<PathBuf, textgan::infer::Engine>,
+    /// The discriminator's probabilities of a run's test sentences (for energy NLLs).
+    pub test_d: HashMap<PathBuf, Vec<f64>>,
+    /// A run's summed test NLL and its tokens by temperature (no sampling: the same at
+    /// every seed and for every candidate, so computed once).
+    nll: HashMap<(PathBuf, u64), (f64, i64)>,
+}
+
+impl Runs {
+    pub fn new(device: tch::Device) -> Self {
+        Runs {
+            device,
+            ctx: HashMap::new(),
+            engines: HashMap::new(),
+            test_d: HashMap::new(),
+            nll: HashMap::new(),
+        }
+    }
+
+    pub fn ctx(&mut self, dir: &Path) -> Result<&RunContext> {
+        if !self.ctx.contains_key(dir) {
+            let c = RunContext::load(dir, self.device)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            self.ctx.insert(dir.to_path_buf(), c);
+        }
+        Ok(&self.ctx[dir])
+    }
+
+    /// The run's summed test NLL at temperature `t` and the tokens it counts.
+    pub fn nll_test(&mut self, dir: &Path, t: f64) -> Result<(f64, i64)> {
+        let key = (dir.to_path_buf(), t.to_bits());
+        if !self.nll.contains_key(&key) {
+            let v = self.ctx(dir)?.nll_test_total(t);
+            self.nll.insert(key.clone(), v);
+        }
+        Ok(self.nll[&key])
+    }
+
+    /// The coverage of the NLL-test planes at `t` (NaN on the bleu plane, which has none).
+    pub fn coverage(&mut self, dir: &Path, plane: Plane, t: f64) -> Result<f64> {
+        if plane == Plane::Bleu {
+            return Ok(f64::NAN);
+        }
+        let (total, tokens) = self.nll_test(dir, t)?;
+        Ok(match tokens {
+            0 => f64::NAN,
+            n => total / n as f64,
+        })
+    }
+
+    /// The served form of a run with a discriminator (`None`: the run has none).
+    pub fn engine(&mut self, dir: &Path) -> Result<Option<&textgan::infer::Engine>> {
+        if !self.engines.contains_key(dir) {
+            let e = textgan::infer::Engine::load(dir, self.device)?;
+            self.engines.insert(dir.to_path_buf(), e);
+        }
+        let e = &self.engines[dir];
+        Ok(e.has_discriminator().then_some(e))
+    }
 }
