@@ -6,6 +6,7 @@
 //! The `textgan` binary is the only place that knows about flags, progress bars and exit codes.
 pub mod algorithms;
 pub mod checkpoint;
+pub mod classify;
 pub mod config;
 pub mod cuda_graph;
 pub mod data;

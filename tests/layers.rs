@@ -20,6 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["presets", "checkpoint"],
     &["run", "cuda_graph"],
     &["infer"],
+    &["classify"],
     &["train", "serve"],
 ];
 

@@ -19,6 +19,7 @@ pub use condition::{Condition, Conds};
 pub use config::{DataConfig, DataSource, Encoding, Overlong, Pretokenize, Tokenizer, MAX_SEQ_LEN};
 pub use corpus::{Corpus, EncodeStats};
 pub use grammar::Grammar;
+pub use labelled::Lines;
 pub use parallel::Sources;
 pub use read::{read_lines, read_lines_in, read_lines_with_blanks};
 pub use subword::Subword;

