@@ -229,6 +229,60 @@ fn lstm_classifier_learns_saves_and_scores_unseen_labels_as_wrong() {
         let p: f64 = r[1].parse().unwrap();
         assert!((0.5..=1.0).contains(&p), "{r:?}");
     }
+    #[cfg(feature = "serve")]
+    serves_the_classifier(&run, &rows);
+}
+
+/// `POST /v1/classify` answers as `predict` does, and refuses bad requests in JSON.
+#[cfg(feature = "serve")]
+fn serves_the_classifier(run: &str, predicted: &[Vec<&str>]) {
+    let (mut child, url) = common::serve(&[
+        "--classifier",
+        run,
+        "--addr",
+        "127.0.0.1:0",
+        "--device",
+        "cpu",
+    ]);
+    let post = |body: serde_json::Value| {
+        let r = ureq::post(&format!("{url}/v1/classify"))
+            .set("Content-Type", "application/json")
+            .send_string(&body.to_string());
+        let resp = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport: {e}"),
+        };
+        let status = resp.status();
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&resp.into_string().unwrap()).unwrap(),
+        )
+    };
+    let texts: Vec<&str> = predicted.iter().take(5).map(|r| r[2]).collect();
+    let (status, v) = post(serde_json::json!({"texts": texts}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["labels"], serde_json::json!(["animal", "city"]));
+    for (r, want) in v["results"].as_array().unwrap().iter().zip(predicted) {
+        assert_eq!(r["label"], want[0], "{r}");
+        let p = r["probability"].as_f64().unwrap();
+        assert!((p - want[1].parse::<f64>().unwrap()).abs() < 1e-4, "{r}");
+        let sum: f64 = r["probabilities"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|x| x.as_f64().unwrap())
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{r}");
+    }
+    let (status, v) = post(serde_json::json!({"texts": []}));
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = post(serde_json::json!({"texts": ["a"], "model": "nope"}));
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = post(serde_json::json!({"text": "a"}));
+    assert_eq!(status, 422, "{v}");
+    child.kill().unwrap();
+    let _ = child.wait();
 }
 
 /// TREC's files and MiniLM in a data directory, or None (skipped).

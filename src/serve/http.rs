@@ -23,6 +23,8 @@ const PAGE: &str = include_str!("page.html");
 /// What the routes share: the runs and the limits.
 pub struct App {
     pub runs: Vec<RunHandle>,
+    /// Classifier runs, answered by `POST /v1/classify`.
+    pub classifiers: Vec<super::classify::ClassifierHandle>,
     /// `textgan sweep` output directories by name, whose quality-diversity plots are shown.
     pub sweeps: Vec<(String, std::path::PathBuf)>,
     pub limits: Limits,
@@ -99,6 +101,7 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/generate", post(generate))
         .route("/v1/score", post(score))
         .route("/v1/completions", post(completions))
+        .route("/v1/classify", post(super::classify::classify))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), track))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(DefaultBodyLimit::max(max_body))

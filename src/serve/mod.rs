@@ -10,6 +10,8 @@
 //! the batching and HTTP. The HTTP side (axum, tokio) is the `serve` feature; the report is
 //! built without it.
 #[cfg(feature = "serve")]
+pub mod classify;
+#[cfg(feature = "serve")]
 mod errors;
 #[cfg(feature = "serve")]
 pub mod http;

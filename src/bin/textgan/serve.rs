@@ -6,14 +6,22 @@ use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use textgan::serve::classify::ClassifierHandle;
 use textgan::serve::http::{router, shutdown_signal, App, Metrics};
 use textgan::serve::{Limits, RunHandle, WorkerConfig};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Run directory to serve (repeat for several; the first is the default run).
-    #[arg(long = "run", value_name = "DIR", required = true)]
+    #[arg(
+        long = "run",
+        value_name = "DIR",
+        required_unless_present = "classifiers"
+    )]
     runs: Vec<PathBuf>,
+    /// A classifier run (`textgan classify train`) answering POST /v1/classify (repeatable).
+    #[arg(long = "classifier", value_name = "DIR")]
+    classifiers: Vec<PathBuf>,
     /// A `textgan sweep` output directory whose quality-diversity plot the page shows (repeatable).
     #[arg(long = "sweep", value_name = "DIR")]
     sweeps: Vec<PathBuf>,
@@ -80,6 +88,21 @@ fn load(
     Ok(runs)
 }
 
+/// Loads each classifier run.
+fn load_classifiers(dirs: &[PathBuf], device: tch::Device) -> Result<Vec<ClassifierHandle>> {
+    let mut out = Vec::new();
+    for (dir, name) in dirs.iter().zip(run_names(dirs)) {
+        let c = textgan::classify::Classifier::load(dir, device)
+            .with_context(|| format!("--classifier {}", dir.display()))?;
+        eprintln!("loaded classifier {name}: {} classes", c.spec.labels.len());
+        out.push(ClassifierHandle {
+            name,
+            model: Arc::new(std::sync::Mutex::new(c)),
+        });
+    }
+    Ok(out)
+}
+
 pub fn run(a: ServeArgs) -> Result<()> {
     for (flag, v) in [
         ("--max-batch", a.max_batch),
@@ -100,6 +123,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         queue: a.queue,
     };
     let runs = load(&a.runs, device, cfg, &metrics)?;
+    let classifiers = load_classifiers(&a.classifiers, device)?;
     for s in &a.sweeps {
         if textgan::serve::sweep_plot(s).is_none() {
             bail!(
@@ -114,6 +138,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         .collect();
     let app = Arc::new(App {
         runs,
+        classifiers,
         sweeps,
         limits: Limits {
             max_n: a.max_n,
