@@ -1,13 +1,9 @@
 //! `POST /v1/classify`: classifier runs (`textgan classify train`) answer which class each text
 //! is, with every class's probability. A classifier is answered off the async executor, one
 //! request at a time.
-use super::errors::{body, ApiError, ApiResult};
-use super::http::App;
+use super::errors::{ApiError, ApiResult};
 use crate::classify::Classifier;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -29,19 +25,18 @@ pub struct ClassifyRequest {
     pub model: Option<String>,
 }
 
-fn find<'a>(app: &'a App, name: Option<&str>) -> ApiResult<&'a ClassifierHandle> {
+fn find<'a>(all: &'a [ClassifierHandle], name: Option<&str>) -> ApiResult<&'a ClassifierHandle> {
     let names = || {
-        app.classifiers
-            .iter()
+        all.iter()
             .map(|c| c.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     };
     match name {
-        None => app.classifiers.first().ok_or_else(|| {
+        None => all.first().ok_or_else(|| {
             ApiError::bad("no classifier is served (start the server with --classifier DIR)")
         }),
-        Some(n) => app.classifiers.iter().find(|c| c.name == n).ok_or_else(|| {
+        Some(n) => all.iter().find(|c| c.name == n).ok_or_else(|| {
             ApiError(
                 StatusCode::NOT_FOUND,
                 format!("unknown classifier `{n}`: the classifiers are {}", names()),
@@ -50,18 +45,16 @@ fn find<'a>(app: &'a App, name: Option<&str>) -> ApiResult<&'a ClassifierHandle>
     }
 }
 
-pub async fn classify(
-    State(app): State<Arc<App>>,
-    b: std::result::Result<Json<Value>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
-    let req: ClassifyRequest = body(b)?;
-    if req.texts.is_empty() || req.texts.len() > app.limits.max_texts {
-        return Err(ApiError::bad(format!(
-            "texts: give 1 to {} texts",
-            app.limits.max_texts
-        )));
+/// The answer to `req` from one of `all`, `max_texts` texts at most.
+pub async fn answer(
+    all: &[ClassifierHandle],
+    max_texts: usize,
+    req: ClassifyRequest,
+) -> ApiResult<Value> {
+    if req.texts.is_empty() || req.texts.len() > max_texts {
+        return Err(ApiError::bad(format!("texts: give 1 to {max_texts} texts")));
     }
-    let handle = find(&app, req.model.as_deref())?;
+    let handle = find(all, req.model.as_deref())?;
     let model = handle.model.clone();
     let texts = req.texts.clone();
     let probs = tokio::task::spawn_blocking(move || {
@@ -95,7 +88,5 @@ pub async fn classify(
             json!({"text": text, "label": labels[best], "probability": row[best], "probabilities": all})
         })
         .collect();
-    Ok(Json(
-        json!({"model": handle.name, "labels": labels, "results": results}),
-    ))
+    Ok(json!({"model": handle.name, "labels": labels, "results": results}))
 }

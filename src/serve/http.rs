@@ -101,7 +101,7 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/generate", post(generate))
         .route("/v1/score", post(score))
         .route("/v1/completions", post(completions))
-        .route("/v1/classify", post(super::classify::classify))
+        .route("/v1/classify", post(classify))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), track))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(DefaultBodyLimit::max(max_body))
@@ -294,6 +294,15 @@ async fn score(
     let run = app.run(s.run.as_deref())?;
     let texts = app.ask(run, |r| Job::Score(s, r)).await?;
     Ok(Json(json!({"run": run.name, "texts": texts})))
+}
+
+async fn classify(
+    State(app): State<Arc<App>>,
+    b: std::result::Result<Json<Value>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let req = body(b)?;
+    let v = super::classify::answer(&app.classifiers, app.limits.max_texts, req).await?;
+    Ok(Json(v))
 }
 
 async fn completions(
