@@ -346,22 +346,44 @@ fn eval(a: EvalArgs) -> Result<()> {
 fn predict(a: PredictArgs) -> Result<()> {
     let device = textgan::device::resolve(&a.device)?;
     let c = Classifier::load(&a.run, device)?;
-    let texts: Vec<String> = match &a.input {
-        Some(p) => data::read_texts(p)?,
-        None => std::io::stdin()
-            .lock()
-            .lines()
-            .collect::<std::io::Result<Vec<String>>>()
-            .context("reading standard input")?
-            .into_iter()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect(),
-    };
     let mut out = std::io::stdout().lock();
-    for chunk in texts.chunks(256) {
+    let mut write = |chunk: &[String]| -> Result<()> {
         for ((label, p), text) in c.predict(chunk)?.into_iter().zip(chunk) {
             writeln!(out, "{}\t{p:.4}\t{text}", c.spec.labels[label])?;
+        }
+        out.flush()?;
+        Ok(())
+    };
+    match &a.input {
+        Some(p) => {
+            for chunk in data::read_texts(p)?.chunks(256) {
+                write(chunk)?;
+            }
+        }
+        // Standard input streams: each chunk of lines is answered as it fills (a line at a
+        // time from a terminal), and a short last one at the end.
+        None => {
+            use std::io::IsTerminal;
+            let size = if std::io::stdin().is_terminal() {
+                1
+            } else {
+                256
+            };
+            let mut chunk = Vec::new();
+            for line in std::io::stdin().lock().lines() {
+                let line = line.context("reading standard input")?;
+                let line = line.trim();
+                if !line.is_empty() {
+                    chunk.push(line.to_string());
+                }
+                if chunk.len() == size {
+                    write(&chunk)?;
+                    chunk.clear();
+                }
+            }
+            if !chunk.is_empty() {
+                write(&chunk)?;
+            }
         }
     }
     Ok(())
