@@ -99,6 +99,12 @@ fn bad_input_is_one_line_and_writes_nothing() {
     let mut a = base(&d("train.tsv"));
     a.extend(["--labelled-fraction".into(), "0".into()]);
     run(a, "--labelled-fraction");
+    let mut a = base(&d("train.tsv"));
+    a.extend(["--lstm-size".into(), "0".into()]);
+    run(a, "--lstm-size must be at least 1");
+    let mut a = base(&d("train.tsv"));
+    a.extend(["--method".into(), "linear".into()]);
+    run(a, "an LSTM trunk starts from random weights");
     // A trunk folder of another model type.
     let gpt2 = dir.path().join("gpt2");
     std::fs::create_dir_all(&gpt2).unwrap();
@@ -229,6 +235,31 @@ fn lstm_classifier_learns_saves_and_scores_unseen_labels_as_wrong() {
         let p: f64 = r[1].parse().unwrap();
         assert!((0.5..=1.0).contains(&p), "{r:?}");
     }
+    // A text's answer does not depend on the other texts of its batch (padding is not read).
+    std::fs::write(d("one.txt"), "we saw rome today\n").unwrap();
+    std::fs::write(
+        d("two.txt"),
+        "we saw rome today\nthe cat the dog the bird the cow is here today\n",
+    )
+    .unwrap();
+    let first = |f: &str| {
+        let o = ok(&[
+            "classify",
+            "predict",
+            "--run",
+            &run,
+            "--input",
+            &d(f),
+            "--device",
+            "cpu",
+        ]);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(first("one.txt"), first("two.txt"));
     #[cfg(feature = "serve")]
     serves_the_classifier(&run, &rows);
 }

@@ -19,9 +19,10 @@ pub const GANBERT_UNLABELLED: &str = "UNK:UNK";
 /// The lines of `path`, decoded, with their 1-based line numbers (blank lines dropped).
 fn numbered_lines(path: &Path) -> Result<Vec<(usize, String)>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = match std::str::from_utf8(&bytes) {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let text = match std::str::from_utf8(bytes) {
         Ok(s) => s.to_string(),
-        Err(_) => encoding_rs::WINDOWS_1252.decode(&bytes).0.into_owned(),
+        Err(_) => encoding_rs::WINDOWS_1252.decode(bytes).0.into_owned(),
     };
     let lines: Vec<(usize, String)> = text
         .lines()
@@ -42,6 +43,18 @@ fn numbered_lines(path: &Path) -> Result<Vec<(usize, String)>> {
 fn is_ganbert_header(line: &str) -> bool {
     let words: Vec<&str> = line.split_whitespace().collect();
     !line.contains('\t') && words.len() == 2 && words[0].to_ascii_lowercase().ends_with("label")
+}
+
+/// Whether `line` is the header of a tab file (`label<TAB>text`, `label<TAB>sentence`).
+fn is_tab_header(line: &str) -> bool {
+    match line.split_once('\t') {
+        Some((a, b)) => {
+            a.trim().eq_ignore_ascii_case("label")
+                && ["text", "sentence", "utterance"]
+                    .contains(&b.trim().to_ascii_lowercase().as_str())
+        }
+        None => false,
+    }
 }
 
 /// The layout of one file.
@@ -83,7 +96,8 @@ pub fn read_labelled(path: &Path) -> Result<Lines> {
             ))
         }
         Layout::Tab => {
-            for (n, l) in &lines {
+            let skip = is_tab_header(&lines[0].1) as usize;
+            for (n, l) in &lines[skip..] {
                 let (label, text) = l.split_once('\t').ok_or_else(|| bad(*n, "no tab"))?;
                 push(&mut out, label, text).map_err(|why| bad(*n, why))?;
             }
@@ -93,11 +107,12 @@ pub fn read_labelled(path: &Path) -> Result<Lines> {
                 let (label, text) = l.split_once(' ').ok_or_else(|| bad(*n, "no text"))?;
                 push(&mut out, label, text).map_err(|why| bad(*n, why))?;
             }
-            if !out.labels.is_empty() && out.labels.iter().all(|l| l == GANBERT_UNLABELLED) {
-                return Err(Error::Data(format!(
-                    "{}: every line is labelled {GANBERT_UNLABELLED}: that is GAN-BERT's unlabelled file (give it as --unlabelled)",
-                    path.display()
-                )));
+            if let Some(i) = out.labels.iter().position(|l| l == GANBERT_UNLABELLED) {
+                let what = match out.labels.iter().all(|l| l == GANBERT_UNLABELLED) {
+                    true => "every line is labelled UNK:UNK: that is GAN-BERT's unlabelled file (give it as --unlabelled)".to_string(),
+                    false => format!("line {} is labelled UNK:UNK, GAN-BERT's mark of an unlabelled line (give those lines as --unlabelled)", lines[i + 1].0),
+                };
+                return Err(Error::Data(format!("{}: {what}", path.display())));
             }
         }
     }
@@ -132,13 +147,22 @@ fn read_class_folder(dir: &Path) -> Result<Lines> {
         if !path.is_file() || name.starts_with('.') {
             continue;
         }
-        let class = match path.extension().and_then(|e| e.to_str()) {
-            Some(ext) => ext.to_string(),
-            None => name.to_string(),
-        };
-        files.push((class, path));
+        files.push((name.to_string(), path));
     }
     files.sort();
+    // The class is the extension where the files' extensions differ (`rt-polarity.pos`,
+    // `rt-polarity.neg`), else the name without it (`pos.txt`, `neg.txt`).
+    let ext = |p: &PathBuf| p.extension().map(|e| e.to_string_lossy().into_owned());
+    let by_extension = files.iter().all(|(_, p)| ext(p).is_some())
+        && files.iter().any(|(_, p)| ext(p) != ext(&files[0].1));
+    for (class, path) in files.iter_mut() {
+        *class = match by_extension {
+            true => ext(path).unwrap_or_default(),
+            false => path
+                .file_stem()
+                .map_or(class.clone(), |s| s.to_string_lossy().into_owned()),
+        };
+    }
     if files.is_empty() {
         return Err(Error::Data(format!(
             "{}: no class files (a folder of labelled text holds one file per class)",
@@ -165,27 +189,30 @@ pub fn read_unlabelled(path: &Path) -> Result<Vec<String>> {
             path.display()
         ))
     };
-    match layout(&lines) {
-        Layout::Plain => Ok(lines.into_iter().map(|(_, l)| l).collect()),
-        Layout::Tab => Err(labelled(lines[0].0)),
-        Layout::GanBert => {
-            let mut out = Vec::new();
-            for (n, l) in &lines[1..] {
-                match l.split_once(' ') {
-                    Some((GANBERT_UNLABELLED, text)) if !text.trim().is_empty() => {
-                        out.push(text.trim().to_string())
-                    }
-                    _ => return Err(labelled(*n)),
-                }
+    // GAN-BERT's file: its header, then `UNK:UNK` lines; anything else is plain text.
+    let second = lines.get(1).map_or("", |(_, l)| l.as_str());
+    let header = layout(&lines) == Layout::GanBert;
+    let first_word = second.split(' ').next().unwrap_or("");
+    let unk = header && first_word == GANBERT_UNLABELLED;
+    if header && !unk && first_word.contains(':') {
+        return Err(labelled(lines[1].0));
+    }
+    if !unk {
+        return match lines.iter().find(|(_, l)| l.contains('\t')) {
+            Some((n, _)) => Err(labelled(*n)),
+            None => Ok(lines.into_iter().map(|(_, l)| l).collect()),
+        };
+    }
+    let mut out = Vec::new();
+    for (n, l) in &lines[1..] {
+        match l.split_once(' ') {
+            Some((GANBERT_UNLABELLED, text)) if !text.trim().is_empty() => {
+                out.push(text.trim().to_string())
             }
-            if out.is_empty() {
-                return Err(Error::EmptyCorpus {
-                    path: path.to_path_buf(),
-                });
-            }
-            Ok(out)
+            _ => return Err(labelled(*n)),
         }
     }
+    Ok(out)
 }
 
 /// Plain lines to classify (one text per line, blank lines dropped).
@@ -223,6 +250,11 @@ mod tests {
         let f = read_labelled(dir.path()).unwrap();
         assert_eq!(f.labels, ["neg", "neg", "pos"]);
         assert_eq!(f.text[0], "café dull");
+        // One extension for all: the class is the name before it.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pos.txt"), "fine\n").unwrap();
+        std::fs::write(dir.path().join("neg.txt"), "dull\n").unwrap();
+        assert_eq!(read_labelled(dir.path()).unwrap().labels, ["neg", "pos"]);
     }
 
     #[test]
@@ -241,6 +273,18 @@ mod tests {
         let tab = file(b"pos\tgood\n");
         let e = read_unlabelled(tab.path()).unwrap_err().to_string();
         assert!(e.contains("line 1: a labelled line"), "{e}");
+        // GAN-BERT's labelled file as unlabelled text; plain text that looks like a header.
+        let gb = file(b"fine_label utterance\nNUM:count How many ?\n");
+        let e = read_unlabelled(gb.path()).unwrap_err().to_string();
+        assert!(e.contains("line 2: a labelled line"), "{e}");
+        let relabel = file(b"Relabel everything\nnice one\n");
+        assert_eq!(read_unlabelled(relabel.path()).unwrap().len(), 2);
+        // A BOM, a tab file's header, an UNK:UNK line among labelled ones.
+        let bom = read_labelled(file(b"\xef\xbb\xbflabel\ttext\npos\tgood\n").path()).unwrap();
+        assert_eq!(bom.labels, ["pos"]);
+        let some = file(b"fine_label utterance\nNUM:count How many ?\nUNK:UNK Who ?\n");
+        let e = read_labelled(some.path()).unwrap_err().to_string();
+        assert!(e.contains("line 3 is labelled UNK:UNK"), "{e}");
         let mixed = file(b"fine_label utterance\nUNK:UNK What ?\nNUM:count How many ?\n");
         let e = read_unlabelled(mixed.path()).unwrap_err().to_string();
         assert!(e.contains("line 3"), "{e}");

@@ -5,7 +5,7 @@
 //! A classifier run holds `classifier.json` (labels, trunk, settings), `head.safetensors` (the
 //! discriminator's weights, and an LSTM trunk's), `trunk/` (for BERT a complete Hugging Face
 //! folder, fine-tuned weights included, that `transformers` reads; for the LSTM the tokenizer),
-//! `metrics.jsonl` (one record per epoch) and, after `eval`, the scores.
+//! and `metrics.jsonl` (one record per epoch, with the test scores when a test set was given).
 pub mod data;
 pub mod head;
 pub mod metrics;

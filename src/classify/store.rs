@@ -62,10 +62,22 @@ impl Classifier {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        if dir.exists() {
-            std::fs::remove_dir(dir).map_err(|e| io(dir, e))?;
-        }
-        std::fs::rename(&tmp, dir).map_err(|e| io(dir, e))
+        // Into place: renamed where `dir` is absent, its files moved in where it is an empty
+        // folder (`--out .`); on failure the temporary folder goes too.
+        let place = || -> std::io::Result<()> {
+            if !dir.exists() {
+                return std::fs::rename(&tmp, dir);
+            }
+            for entry in std::fs::read_dir(&tmp)? {
+                let entry = entry?;
+                std::fs::rename(entry.path(), dir.join(entry.file_name()))?;
+            }
+            std::fs::remove_dir(&tmp)
+        };
+        place().map_err(|e| {
+            let _ = std::fs::remove_dir_all(&tmp);
+            io(dir, e)
+        })
     }
 
     /// The classifier saved in `dir`.

@@ -41,9 +41,16 @@ impl std::str::FromStr for Pooling {
     }
 }
 
+/// The LSTM trunk's layers: an embedding and one LSTM per direction.
+struct Lstm {
+    emb: nn::Embedding,
+    forward: nn::LSTM,
+    backward: nn::LSTM,
+}
+
 enum Net {
     Bert(Bert, Pooling),
-    Lstm { emb: nn::Embedding, lstm: nn::LSTM },
+    Lstm(Box<Lstm>),
 }
 
 /// A trunk: tokenizer and network, its variables under the `nn::Path` it was built on.
@@ -90,12 +97,17 @@ impl Trunk {
                 let vocab = wordpiece(folder, max_len)?.get_vocab_size(true) as i64;
                 let emb = nn::embedding(root / "embedding", vocab, *embedding, Default::default());
                 let cfg = nn::RNNConfig {
-                    bidirectional: true,
                     batch_first: true,
                     ..Default::default()
                 };
-                let lstm = nn::lstm(root / "lstm", *embedding, *hidden, cfg);
-                (Net::Lstm { emb, lstm }, 2 * hidden, 0.1)
+                let forward = nn::lstm(root / "forward", *embedding, *hidden, cfg);
+                let backward = nn::lstm(root / "backward", *embedding, *hidden, cfg);
+                let net = Net::Lstm(Box::new(Lstm {
+                    emb,
+                    forward,
+                    backward,
+                }));
+                (net, 2 * hidden, 0.1)
             }
         };
         let tokenizer = wordpiece(folder, max_len)?;
@@ -134,16 +146,51 @@ impl Trunk {
                     Pooling::Pooler => bert.pooler(&h),
                 }
             }
-            Net::Lstm { emb, lstm } => {
+            Net::Lstm(l) => {
+                let Lstm {
+                    emb,
+                    forward,
+                    backward,
+                } = l.as_ref();
                 let device = emb.ws.device();
                 let (ids, mask) = (tokens.ids.to_device(device), tokens.mask.to_device(device));
                 let x = ids.apply(emb).dropout(drop, train);
-                let (out, _) = lstm.seq(&x);
+                // Each direction reads only the real tokens (padding comes after them in
+                // both), so a text's vector does not depend on the others in its batch.
+                let reversed = x.gather(1, &reverse_real(&mask).unsqueeze(-1).expand_as(&x), false);
+                let (f, _) = forward.seq(&x);
+                let (b, _) = backward.seq(&reversed);
                 let m = mask.to_kind(Kind::Float).unsqueeze(-1);
-                (out * &m).sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
-                    / m.sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
-                        .clamp_min(1.0)
+                let count = m
+                    .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+                    .clamp_min(1.0);
+                let mean = |h: Tensor| {
+                    (h * &m).sum_dim_intlist([1i64].as_slice(), false, Kind::Float) / &count
+                };
+                Tensor::cat(&[mean(f), mean(b)], 1)
             }
         }
+    }
+}
+
+/// For each row of `mask` [B, T] (ones then zeros), the positions that read its real tokens
+/// backwards and leave its padding where it is: L-1-j for j < L, j after.
+fn reverse_real(mask: &Tensor) -> Tensor {
+    let t = mask.size()[1];
+    let len = mask.sum_dim_intlist([1i64].as_slice(), true, Kind::Int64);
+    let j = Tensor::arange(t, (Kind::Int64, mask.device())).unsqueeze(0);
+    let back = &len - 1 - &j;
+    back.where_self(&j.lt_tensor(&len), &j.expand_as(&back))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverses_real_tokens_only() {
+        let mask = Tensor::from_slice(&[1i64, 1, 1, 0, 1, 0, 0, 0]).view([2, 4]);
+        let r: Vec<i64> = Vec::try_from(reverse_real(&mask).view([-1])).unwrap();
+        assert_eq!(r, [2, 1, 0, 3, 0, 1, 2, 3]);
     }
 }

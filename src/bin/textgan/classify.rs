@@ -95,10 +95,11 @@ struct EvalArgs {
     /// A classifier run.
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
-    /// Labelled text (any labelled format `train` reads).
+    /// Labelled text: a file or folder in any labelled format `train` reads.
     #[arg(long, value_name = "FILE")]
     test: PathBuf,
-    /// Write eval.json and confusion.csv here (default: print only).
+    /// Write eval.json (scores, unseen labels, the confusion matrix) and confusion.csv into
+    /// this new folder (default: print accuracy and macro-F1 only).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
@@ -110,7 +111,8 @@ struct PredictArgs {
     /// A classifier run.
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
-    /// Lines to label (default: standard input).
+    /// Lines to label (default: standard input); blank lines are skipped, so the output has a
+    /// line per non-blank input line.
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
@@ -193,6 +195,7 @@ fn minilm() -> Result<PathBuf> {
 /// The trunk `--trunk` names, and the folder of its weights or tokenizer.
 fn trunk_of(a: &TrainArgs) -> Result<(TrunkKind, PathBuf)> {
     let (kind, folder) = match a.trunk.as_deref() {
+        Some("lstm") if a.lstm_size < 1 => bail!("--lstm-size must be at least 1"),
         Some("lstm") => (
             TrunkKind::Lstm {
                 embedding: a.lstm_size,
@@ -223,6 +226,22 @@ fn trunk_of(a: &TrainArgs) -> Result<(TrunkKind, PathBuf)> {
     Ok((kind, folder))
 }
 
+/// Says how many test rows have labels training never saw (they count as wrong).
+fn warn_unseen(test: &Lines, names: &[String]) {
+    let mut unseen: Vec<&String> = test.labels.iter().filter(|l| !names.contains(l)).collect();
+    if unseen.is_empty() {
+        return;
+    }
+    let n = unseen.len();
+    unseen.sort();
+    unseen.dedup();
+    let list: Vec<&str> = unseen.iter().map(|s| s.as_str()).collect();
+    eprintln!(
+        "warning: {n} test rows have labels training never saw, scored as wrong: {}",
+        list.join(", ")
+    );
+}
+
 /// The last epoch's test accuracy and the best epoch's.
 fn report(records: &[textgan::classify::EpochRecord]) {
     if let Some(last) = records.last().and_then(|r| r.test_accuracy) {
@@ -241,6 +260,9 @@ fn train(a: TrainArgs) -> Result<()> {
     crate::sweep::check_out(&a.out)?;
     let device = textgan::device::resolve(&a.device)?;
     let (kind, folder) = trunk_of(&a)?;
+    if matches!(kind, TrunkKind::Lstm { .. }) && (a.freeze || a.method == Method::Linear) {
+        bail!("an LSTM trunk starts from random weights: --freeze and --method linear need a pretrained trunk (a BERT folder)");
+    }
     let settings = Settings {
         method: a.method,
         freeze: a.freeze || a.method == Method::Linear,
@@ -256,7 +278,10 @@ fn train(a: TrainArgs) -> Result<()> {
     };
     settings.validate()?;
     let (labelled, unlabelled, test) = read_data(&a)?;
-    textgan::classify::class_names(&labelled)?;
+    let names = textgan::classify::class_names(&labelled)?;
+    if let Some(t) = &test {
+        warn_unseen(t, &names);
+    }
     if a.method == Method::GanBert && unlabelled.is_empty() {
         eprintln!(
             "note: no unlabelled text: GAN-BERT learns from the labelled rows and its fakes alone"
@@ -349,6 +374,8 @@ fn predict(a: PredictArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let mut write = |chunk: &[String]| -> Result<()> {
         for ((label, p), text) in c.predict(chunk)?.into_iter().zip(chunk) {
+            // A tab inside a text would add a field: it is written as a space.
+            let text = text.replace('\t', " ");
             writeln!(out, "{}\t{p:.4}\t{text}", c.spec.labels[label])?;
         }
         out.flush()?;
@@ -370,8 +397,13 @@ fn predict(a: PredictArgs) -> Result<()> {
                 256
             };
             let mut chunk = Vec::new();
-            for line in std::io::stdin().lock().lines() {
-                let line = line.context("reading standard input")?;
+            // Bytes, decoded as UTF-8 or else Windows-1252, as files are.
+            for line in std::io::stdin().lock().split(b'\n') {
+                let bytes = line.context("reading standard input")?;
+                let line = match std::str::from_utf8(&bytes) {
+                    Ok(s) => s.to_string(),
+                    Err(_) => encoding_rs::WINDOWS_1252.decode(&bytes).0.into_owned(),
+                };
                 let line = line.trim();
                 if !line.is_empty() {
                     chunk.push(line.to_string());

@@ -165,8 +165,9 @@ pub fn run(a: ServeArgs) -> Result<()> {
         // The first line on standard output is the address (tests and scripts read it).
         println!("listening on http://{local}/");
         eprintln!(
-            "serving {} run(s) at http://{local}/ (Ctrl-C to stop)",
-            app.runs.len()
+            "serving {} run(s) and {} classifier(s) at http://{local}/ (Ctrl-C to stop)",
+            app.runs.len(),
+            app.classifiers.len()
         );
         let routes = router(app, a.max_body_kb * 1024, Duration::from_secs(a.timeout_s));
         let timeout = Duration::from_secs(a.timeout_s);
