@@ -54,16 +54,22 @@ fn lines(n: usize, offset: usize, labelled: bool) -> String {
         .collect()
 }
 
-#[test]
-fn bad_input_is_one_line_and_writes_nothing() {
+/// A temporary folder holding a tokenizer of the test sentences' words; its folder's path.
+fn words_and_tokenizer() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    let d = |n: &str| dir.path().join(n).display().to_string();
     let words: Vec<&str> = ["the", "is", "here", "we", "saw", "today"]
         .into_iter()
         .chain(ANIMALS.iter().copied())
         .chain(CITIES.iter().copied())
         .collect();
     let tok = tokenizer_folder(dir.path(), &words);
+    (dir, tok)
+}
+
+#[test]
+fn bad_input_is_one_line_and_writes_nothing() {
+    let (dir, tok) = words_and_tokenizer();
+    let d = |n: &str| dir.path().join(n).display().to_string();
     std::fs::write(d("train.tsv"), lines(20, 0, true)).unwrap();
     std::fs::write(d("plain.txt"), lines(20, 0, false)).unwrap();
     std::fs::write(d("one.tsv"), "pos\tgood film\npos\tfine film\n").unwrap();
@@ -136,14 +142,8 @@ fn bad_input_is_one_line_and_writes_nothing() {
 
 #[test]
 fn lstm_classifier_learns_saves_and_scores_unseen_labels_as_wrong() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, tok) = words_and_tokenizer();
     let d = |n: &str| dir.path().join(n).display().to_string();
-    let words: Vec<&str> = ["the", "is", "here", "we", "saw", "today"]
-        .into_iter()
-        .chain(ANIMALS.iter().copied())
-        .chain(CITIES.iter().copied())
-        .collect();
-    let tok = tokenizer_folder(dir.path(), &words);
     std::fs::write(d("train.tsv"), lines(24, 0, true)).unwrap();
     std::fs::write(d("unlabelled.txt"), lines(40, 1, false)).unwrap();
     // The test holds a label training never saw: counted, named, scored as wrong.
@@ -275,20 +275,11 @@ fn serves_the_classifier(run: &str, predicted: &[Vec<&str>]) {
         "--device",
         "cpu",
     ]);
+    // Every answer, errors included, is a JSON object.
     let post = |body: serde_json::Value| {
-        let r = ureq::post(&format!("{url}/v1/classify"))
-            .set("Content-Type", "application/json")
-            .send_string(&body.to_string());
-        let resp = match r {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("transport: {e}"),
-        };
-        let status = resp.status();
-        (
-            status,
-            serde_json::from_str::<serde_json::Value>(&resp.into_string().unwrap()).unwrap(),
-        )
+        let (status, v) = common::post_json(&format!("{url}/v1/classify"), &body.to_string());
+        assert!(v.is_object(), "{status}: {v}");
+        (status, v)
     };
     let texts: Vec<&str> = predicted.iter().take(5).map(|r| r[2]).collect();
     let (status, v) = post(serde_json::json!({"texts": texts}));

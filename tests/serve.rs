@@ -117,29 +117,12 @@ impl Server {
 
     /// (status, JSON body) of a POST.
     fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        let r = ureq::post(&format!("{}{path}", self.url))
-            .set("Content-Type", "application/json")
-            .send_string(body);
-        answer(r)
+        common::post_json(&format!("{}{path}", self.url), body)
     }
 
     fn get(&self, path: &str) -> (u16, Value) {
-        answer(ureq::get(&format!("{}{path}", self.url)).call())
+        common::http_answer(ureq::get(&format!("{}{path}", self.url)).call())
     }
-}
-
-fn answer(r: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
-    let resp = match r {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("transport: {e}"),
-    };
-    let status = resp.status();
-    let text = resp.into_string().unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 impl Drop for Server {
@@ -506,7 +489,7 @@ fn concurrent_requests_are_batched() {
                 let r = ureq::post(&format!("{url}/v1/generate"))
                     .set("Content-Type", "application/json")
                     .send_string(&body.to_string());
-                let (st, v) = answer(r);
+                let (st, v) = common::http_answer(r);
                 assert_eq!(st, 200);
                 assert_eq!(v["texts"].as_array().unwrap().len(), 1 + i % 3);
             })
@@ -546,7 +529,7 @@ fn sigterm_answers_in_flight_requests_then_exits_0() {
         let r = ureq::post(&format!("{url}/v1/generate"))
             .set("Content-Type", "application/json")
             .send_string(r#"{"run": "mle", "n": 2}"#);
-        answer(r)
+        common::http_answer(r)
     });
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };

@@ -223,13 +223,7 @@ pub fn read_texts(path: &Path) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn file(bytes: &[u8]) -> tempfile::NamedTempFile {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(bytes).unwrap();
-        f
-    }
+    use crate::data::test_file as file;
 
     #[test]
     fn reads_every_labelled_layout() {

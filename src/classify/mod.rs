@@ -104,12 +104,7 @@ impl Classifier {
         on_epoch: &mut dyn FnMut(&EpochRecord),
         on_step: &mut dyn FnMut(usize, usize),
     ) -> Result<(Classifier, Vec<EpochRecord>)> {
-        settings.validate()?;
-        if matches!(kind, TrunkKind::Lstm { .. }) && settings.freeze {
-            return Err(Error::Config(
-                "an LSTM trunk starts from random weights: freezing it leaves it random".into(),
-            ));
-        }
+        check(kind, settings)?;
         let labels = class_names(data.labelled)?;
         let spec = Spec {
             labels,
@@ -168,13 +163,14 @@ impl Classifier {
         let mut opt = nn::Adam::default()
             .build(&self.vs, 0.05)
             .map_err(|e| Error::Config(format!("optimizer: {e}")))?;
+        let weights = self.head_weights();
         let mut loss_value = 0.0;
         for _ in 0..LINEAR_STEPS {
             let (_, logits) = self.head.forward(&x, false);
             // scikit-learn's C * sum(CE) + |W|^2 / 2, divided by C n.
             let ce = logits.log_softmax(-1, Kind::Float).nll_loss(&y);
-            let penalty = self.head_weights().pow_tensor_scalar(2).sum(Kind::Float)
-                / (2.0 * self.spec.settings.c * n);
+            let squares: Tensor = weights.iter().map(|w| w.square().sum(Kind::Float)).sum();
+            let penalty = squares / (2.0 * self.spec.settings.c * n);
             let loss = ce + penalty;
             opt.zero_grad();
             loss.backward();
@@ -187,15 +183,15 @@ impl Classifier {
         Ok(record)
     }
 
-    /// The head's weight matrices (not its biases), which regularisation penalises.
-    fn head_weights(&self) -> Tensor {
-        let vars = self.vs.variables();
-        let w: Vec<Tensor> = vars
-            .iter()
+    /// The head's weight matrices (not its biases), which regularisation penalises: the
+    /// variables themselves, so a penalty computed from them reaches their gradients.
+    fn head_weights(&self) -> Vec<Tensor> {
+        self.vs
+            .variables()
+            .into_iter()
             .filter(|(k, _)| k.starts_with("head.") && k.ends_with(".weight"))
-            .map(|(_, t)| t.reshape([-1]))
-            .collect();
-        Tensor::cat(&w, 0)
+            .map(|(_, t)| t)
+            .collect()
     }
 
     fn train_gan(
@@ -374,6 +370,18 @@ impl Classifier {
         let predicted: Vec<usize> = self.predict(&test.text)?.into_iter().map(|p| p.0).collect();
         Ok(metrics::score(&self.spec.labels, &test.labels, &predicted))
     }
+}
+
+/// Refuses `settings` no training can use, and a trunk they cannot train: an LSTM starts
+/// from random weights, so it cannot be frozen (the linear method freezes the trunk).
+pub fn check(kind: &TrunkKind, settings: &Settings) -> Result<()> {
+    settings.validate()?;
+    if matches!(kind, TrunkKind::Lstm { .. }) && settings.freeze {
+        return Err(Error::Config(
+            "an LSTM trunk starts from random weights: --freeze and --method linear need a pretrained trunk (a BERT folder)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The sorted class names of labelled text; at least two are needed.

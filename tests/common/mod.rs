@@ -303,3 +303,27 @@ pub fn minilm_folder(into: &Path) -> Option<PathBuf> {
     assert!(o.status.success(), "{}", stderr(&o));
     Some(into.join("minilm"))
 }
+
+/// (status, JSON body) of a POST of `body` as JSON to `url`.
+pub fn post_json(url: &str, body: &str) -> (u16, serde_json::Value) {
+    http_answer(
+        ureq::post(url)
+            .set("Content-Type", "application/json")
+            .send_string(body),
+    )
+}
+
+/// (status, JSON body, or the text where it is not JSON) of an HTTP answer, errors included.
+pub fn http_answer(r: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}

@@ -260,9 +260,6 @@ fn train(a: TrainArgs) -> Result<()> {
     crate::sweep::check_out(&a.out)?;
     let device = textgan::device::resolve(&a.device)?;
     let (kind, folder) = trunk_of(&a)?;
-    if matches!(kind, TrunkKind::Lstm { .. }) && (a.freeze || a.method == Method::Linear) {
-        bail!("an LSTM trunk starts from random weights: --freeze and --method linear need a pretrained trunk (a BERT folder)");
-    }
     let settings = Settings {
         method: a.method,
         freeze: a.freeze || a.method == Method::Linear,
@@ -276,7 +273,7 @@ fn train(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         ..Settings::default()
     };
-    settings.validate()?;
+    textgan::classify::check(&kind, &settings)?;
     let (labelled, unlabelled, test) = read_data(&a)?;
     let names = textgan::classify::class_names(&labelled)?;
     if let Some(t) = &test {
