@@ -372,10 +372,18 @@ impl Classifier {
     }
 }
 
-/// Refuses `settings` no training can use, and a trunk they cannot train: an LSTM starts
-/// from random weights, so it cannot be frozen (the linear method freezes the trunk).
+/// Refuses `settings` no training can use, and a trunk they cannot train: an LSTM needs
+/// positive sizes, and starts from random weights, so it cannot be frozen (the linear method
+/// freezes the trunk).
 pub fn check(kind: &TrunkKind, settings: &Settings) -> Result<()> {
     settings.validate()?;
+    if let TrunkKind::Lstm { embedding, hidden } = kind {
+        if *embedding < 1 || *hidden < 1 {
+            return Err(Error::Config(
+                "an LSTM trunk's sizes must be positive: --lstm-size must be at least 1".into(),
+            ));
+        }
+    }
     if matches!(kind, TrunkKind::Lstm { .. }) && settings.freeze {
         return Err(Error::Config(
             "an LSTM trunk starts from random weights: --freeze and --method linear need a pretrained trunk (a BERT folder)".into(),

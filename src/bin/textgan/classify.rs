@@ -195,7 +195,6 @@ fn minilm() -> Result<PathBuf> {
 /// The trunk `--trunk` names, and the folder of its weights or tokenizer.
 fn trunk_of(a: &TrainArgs) -> Result<(TrunkKind, PathBuf)> {
     let (kind, folder) = match a.trunk.as_deref() {
-        Some("lstm") if a.lstm_size < 1 => bail!("--lstm-size must be at least 1"),
         Some("lstm") => (
             TrunkKind::Lstm {
                 embedding: a.lstm_size,
