@@ -5,6 +5,7 @@
 //! [`train`] the shared loop and MLE; [`checkpoint`] saves and restores a run; [`eval`] computes the metrics.
 //! The `textgan` binary is the only place that knows about flags, progress bars and exit codes.
 pub mod algorithms;
+pub mod augment;
 pub mod checkpoint;
 pub mod classify;
 pub mod config;

@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["run", "cuda_graph"],
     &["infer"],
     &["classify"],
+    &["augment"],
     &["train", "serve"],
 ];
 

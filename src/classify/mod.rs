@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 use train::{adamw, epoch_rows, gan_step, Method, Settings};
+pub use train::{check, class_names};
 use trunk::{Trunk, TrunkKind};
 
 /// What `classifier.json` records.
@@ -47,8 +48,18 @@ pub struct Classifier {
 pub struct TrainData<'a> {
     pub labelled: &'a Lines,
     pub unlabelled: &'a [String],
+    /// Augmented labelled rows (`textgan augment`), whose loss counts `augment_weight` times a
+    /// real row's.
+    pub augmented: Option<&'a Lines>,
     /// Scored after every epoch when given (the scores go to the epoch's record).
     pub test: Option<&'a Lines>,
+}
+
+/// Labelled rows with the weight of each one's loss.
+struct WeightedRows {
+    text: Vec<String>,
+    labels: Vec<String>,
+    weights: Vec<f32>,
 }
 
 /// One epoch's record (`metrics.jsonl`).
@@ -129,6 +140,28 @@ impl Classifier {
             .expect("a training label") as i64
     }
 
+    /// The labelled rows and the augmented ones after them, with the weight of each; refuses
+    /// augmented rows of labels the real ones lack.
+    fn labelled_rows(&self, data: &TrainData) -> Result<WeightedRows> {
+        let mut rows = WeightedRows {
+            text: data.labelled.text.clone(),
+            labels: data.labelled.labels.clone(),
+            weights: vec![1.0; data.labelled.text.len()],
+        };
+        if let Some(a) = data.augmented {
+            if let Some(l) = a.labels.iter().find(|l| !self.spec.labels.contains(l)) {
+                return Err(Error::Data(format!(
+                    "an augmented row is labelled {l}, which no labelled training row is"
+                )));
+            }
+            rows.text.extend(a.text.iter().cloned());
+            rows.labels.extend(a.labels.iter().cloned());
+            let w = self.spec.settings.augment_weight as f32;
+            rows.weights.extend(std::iter::repeat_n(w, a.text.len()));
+        }
+        Ok(rows)
+    }
+
     /// The trunk's vectors of `texts` in eval mode, without gradients [n, dim].
     fn vectors(&self, texts: &[String]) -> Result<Tensor> {
         let _g = tch::no_grad_guard();
@@ -151,14 +184,11 @@ impl Classifier {
         on_epoch: &mut dyn FnMut(&EpochRecord),
     ) -> Result<EpochRecord> {
         let start = std::time::Instant::now();
-        let x = self.vectors(&data.labelled.text)?;
-        let y: Vec<i64> = data
-            .labelled
-            .labels
-            .iter()
-            .map(|l| self.label_of(l))
-            .collect();
+        let rows = self.labelled_rows(data)?;
+        let x = self.vectors(&rows.text)?;
+        let y: Vec<i64> = rows.labels.iter().map(|l| self.label_of(l)).collect();
         let y = Tensor::from_slice(&y).to_device(self.vs.device());
+        let w = Tensor::from_slice(&rows.weights).to_device(self.vs.device());
         let n = y.size()[0] as f64;
         let mut opt = nn::Adam::default()
             .build(&self.vs, 0.05)
@@ -167,8 +197,14 @@ impl Classifier {
         let mut loss_value = 0.0;
         for _ in 0..LINEAR_STEPS {
             let (_, logits) = self.head.forward(&x, false);
-            // scikit-learn's C * sum(CE) + |W|^2 / 2, divided by C n.
-            let ce = logits.log_softmax(-1, Kind::Float).nll_loss(&y);
+            // scikit-learn's C * sum(w CE) + |W|^2 / 2 (w: its sample_weight), divided by C n.
+            let ce = -(logits
+                .log_softmax(-1, Kind::Float)
+                .gather(1, &y.unsqueeze(1), false)
+                .squeeze_dim(1)
+                * &w)
+                .sum(Kind::Float)
+                / n;
             let squares: Tensor = weights.iter().map(|w| w.square().sum(Kind::Float)).sum();
             let penalty = squares / (2.0 * self.spec.settings.c * n);
             let loss = ce + penalty;
@@ -203,18 +239,19 @@ impl Classifier {
         use rand::SeedableRng;
         let s = &self.spec.settings;
         let gan = s.method == Method::GanBert;
-        let mut texts: Vec<String> = data.labelled.text.clone();
-        let mut labels: Vec<Option<i64>> = data
-            .labelled
-            .labels
-            .iter()
-            .map(|l| Some(self.label_of(l)))
-            .collect();
+        let rows = self.labelled_rows(data)?;
+        let mut texts = rows.text;
+        let mut labels: Vec<Option<i64>> =
+            rows.labels.iter().map(|l| Some(self.label_of(l))).collect();
+        let mut weights = rows.weights;
+        weights.extend(std::iter::repeat_n(1.0, data.unlabelled.len()));
+        // Rows count alike unless augmented ones count otherwise: then the losses are weighted.
+        let weights = weights.iter().any(|&w| w != 1.0).then_some(weights);
         // GAN-BERT's loader holds the unlabelled rows too; the supervised baseline keeps them
         // (they add no loss) so that both take the same steps over the same labelled rows.
         texts.extend(data.unlabelled.iter().cloned());
         labels.extend(std::iter::repeat_n(None, data.unlabelled.len()));
-        let repeats = s.repeats(data.labelled.text.len(), texts.len());
+        let repeats = s.repeats(labels.len() - data.unlabelled.len(), texts.len());
         let frozen = match s.freeze {
             true => Some(self.vectors(&texts)?),
             false => None,
@@ -245,7 +282,7 @@ impl Classifier {
             let mut step = |i: usize| on_step(done + i, s.epochs * steps_per_epoch);
             let (sums, steps) = self.epoch(
                 &rows,
-                (&texts, frozen.as_ref()),
+                (&texts, frozen.as_ref(), weights.as_deref()),
                 generator.as_ref(),
                 (&mut d_opt, g_opt.as_mut()),
                 &mut step,
@@ -263,7 +300,7 @@ impl Classifier {
     fn epoch(
         &self,
         rows: &[train::Row],
-        (texts, frozen): (&[String], Option<&Tensor>),
+        (texts, frozen, weights): (&[String], Option<&Tensor>, Option<&[f32]>),
         generator: Option<&VectorGenerator>,
         (d_opt, mut g_opt): (&mut nn::Optimizer, Option<&mut nn::Optimizer>),
         on_step: &mut dyn FnMut(usize),
@@ -283,8 +320,19 @@ impl Classifier {
                 continue;
             }
             let (real, y) = self.batch(&batch, texts, frozen)?;
+            let w = weights.map(|w| {
+                let w: Vec<f32> = batch.iter().map(|r| w[r.text]).collect();
+                Tensor::from_slice(&w).to_device(real.device())
+            });
             let opts = (&mut *d_opt, g_opt.as_deref_mut());
-            let l = gan_step(&self.head, generator, &real, &y, opts, s.epsilon);
+            let l = gan_step(
+                &self.head,
+                generator,
+                &real,
+                (&y, w.as_ref()),
+                opts,
+                s.epsilon,
+            );
             if !(l.0.is_finite() && l.1.is_finite()) {
                 return Err(Error::Diverged(format!(
                     "classifier training: loss {} / {} at step {}",
@@ -369,41 +417,6 @@ impl Classifier {
     pub fn score(&self, test: &Lines) -> Result<Scores> {
         let predicted: Vec<usize> = self.predict(&test.text)?.into_iter().map(|p| p.0).collect();
         Ok(metrics::score(&self.spec.labels, &test.labels, &predicted))
-    }
-}
-
-/// Refuses `settings` no training can use, and a trunk they cannot train: an LSTM needs
-/// positive sizes, and starts from random weights, so it cannot be frozen (the linear method
-/// freezes the trunk).
-pub fn check(kind: &TrunkKind, settings: &Settings) -> Result<()> {
-    settings.validate()?;
-    if let TrunkKind::Lstm { embedding, hidden } = kind {
-        if *embedding < 1 || *hidden < 1 {
-            return Err(Error::Config(
-                "an LSTM trunk's sizes must be positive: --lstm-size must be at least 1".into(),
-            ));
-        }
-    }
-    if matches!(kind, TrunkKind::Lstm { .. }) && settings.freeze {
-        return Err(Error::Config(
-            "an LSTM trunk starts from random weights: --freeze and --method linear need a pretrained trunk (a BERT folder)".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The sorted class names of labelled text; at least two are needed.
-pub fn class_names(labelled: &Lines) -> Result<Vec<String>> {
-    let mut labels = labelled.labels.clone();
-    labels.sort();
-    labels.dedup();
-    match labels.len() {
-        0 => Err(Error::Data("no labelled text to train on".into())),
-        1 => Err(Error::Data(format!(
-            "the labelled text has one class (`{}`): a classifier needs at least two",
-            labels[0]
-        ))),
-        _ => Ok(labels),
     }
 }
 

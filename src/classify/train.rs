@@ -13,6 +13,8 @@
 //! at 5e-5 for the trunk and discriminator and 5e-5 for the generator, batches of 64, 10 epochs,
 //! and labelled rows repeated `floor(log2(1 / labelled share))` times per epoch ("balance").
 use super::head::{Discriminator, VectorGenerator};
+use super::trunk::TrunkKind;
+use crate::data::Lines;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
@@ -74,6 +76,13 @@ pub struct Settings {
     /// The linear method's inverse regularisation strength.
     pub c: f64,
     pub seed: i64,
+    /// How much an augmented row's loss counts against a real labelled row's (1: alike).
+    #[serde(default = "one")]
+    pub augment_weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl Default for Settings {
@@ -96,6 +105,7 @@ impl Default for Settings {
             max_len: 64,
             c: 10.0,
             seed: 42,
+            augment_weight: 1.0,
         }
     }
 }
@@ -107,7 +117,12 @@ impl Settings {
         if self.epochs == 0 || self.batch_size == 0 {
             return bad("epochs and batch_size must be at least 1");
         }
-        for (name, x) in [("lr_d", self.lr_d), ("lr_g", self.lr_g), ("c", self.c)] {
+        for (name, x) in [
+            ("lr_d", self.lr_d),
+            ("lr_g", self.lr_g),
+            ("c", self.c),
+            ("augment_weight", self.augment_weight),
+        ] {
             if !(x.is_finite() && x > 0.0) {
                 return bad(&format!("{name} must be a positive number"));
             }
@@ -169,7 +184,7 @@ pub fn ganbert_losses(
     d: &Discriminator,
     real: &Tensor,
     fake: &Tensor,
-    labels: &Tensor,
+    (labels, weights): (&Tensor, Option<&Tensor>),
     epsilon: f64,
 ) -> GanLosses {
     let b = real.size()[0];
@@ -192,7 +207,7 @@ pub fn ganbert_losses(
         - fake_feat.mean_dim([0i64].as_slice(), false, Kind::Float))
     .pow_tensor_scalar(2)
     .mean(Kind::Float);
-    let supervised = supervised_loss(&d.class_logits(&logits.narrow(0, 0, b)), labels);
+    let supervised = supervised_loss(&d.class_logits(&logits.narrow(0, 0, b)), labels, weights);
     let d_real = -(real_fake_p.ones_like() - &real_fake_p + epsilon)
         .log()
         .mean(Kind::Float);
@@ -204,19 +219,28 @@ pub fn ganbert_losses(
     }
 }
 
-/// The mean cross-entropy of class logits [B, k] over the rows whose label is not -1; zero
-/// when there is none.
-pub fn supervised_loss(class_logits: &Tensor, labels: &Tensor) -> Tensor {
+/// The mean cross-entropy of class logits [B, k] over the rows whose label is not -1, weighted
+/// by `weights` [B] where given (`sum w ce / sum w`: augmented rows count less than real ones);
+/// zero when there is no labelled row.
+pub fn supervised_loss(class_logits: &Tensor, labels: &Tensor, weights: Option<&Tensor>) -> Tensor {
     let keep = labels.ge(0);
     let count = keep.sum(Kind::Int64).int64_value(&[]);
     if count == 0 {
         return Tensor::zeros([], (Kind::Float, class_logits.device()));
     }
     let idx = keep.nonzero().squeeze_dim(1);
-    class_logits
+    let log_p = class_logits
         .index_select(0, &idx)
-        .log_softmax(-1, Kind::Float)
-        .nll_loss(&labels.index_select(0, &idx))
+        .log_softmax(-1, Kind::Float);
+    let y = labels.index_select(0, &idx);
+    match weights {
+        None => log_p.nll_loss(&y),
+        Some(w) => {
+            let w = w.index_select(0, &idx);
+            let ce = -log_p.gather(1, &y.unsqueeze(1), false).squeeze_dim(1);
+            (ce * &w).sum(Kind::Float) / w.sum(Kind::Float)
+        }
+    }
 }
 
 /// AdamW with `settings`' decay and epsilon over `vs` at `lr`.
@@ -231,12 +255,13 @@ pub fn adamw(vs: &nn::VarStore, lr: f64, settings: &Settings) -> Result<nn::Opti
 }
 
 /// One GAN-BERT (or, without `g`, supervised) update on real vectors: both losses
-/// backpropagated, then both optimizers step. Returns (d loss, g loss, supervised loss).
+/// backpropagated, then both optimizers step. `targets` are the labels (-1: unlabelled) and,
+/// where rows count differently, their weights. Returns (d loss, g loss, supervised loss).
 pub fn gan_step(
     d: &Discriminator,
     g: Option<&VectorGenerator>,
     real: &Tensor,
-    labels: &Tensor,
+    targets: (&Tensor, Option<&Tensor>),
     opts: (&mut nn::Optimizer, Option<&mut nn::Optimizer>),
     epsilon: f64,
 ) -> (f64, f64, f64) {
@@ -246,7 +271,7 @@ pub fn gan_step(
         (Some(g), Some(g_opt)) => {
             g_opt.zero_grad();
             let fake = g.generate(real.size()[0], real.device(), true);
-            let l = ganbert_losses(d, real, &fake, labels, epsilon);
+            let l = ganbert_losses(d, real, &fake, targets, epsilon);
             (&l.g + &l.d).backward();
             g_opt.step();
             d_opt.step();
@@ -258,7 +283,7 @@ pub fn gan_step(
         }
         _ => {
             let (_, logits) = d.forward(real, true);
-            let loss = supervised_loss(&d.class_logits(&logits), labels);
+            let loss = supervised_loss(&d.class_logits(&logits), targets.0, targets.1);
             if loss.requires_grad() {
                 loss.backward();
                 d_opt.step();
@@ -266,6 +291,41 @@ pub fn gan_step(
             let v = loss.double_value(&[]);
             (v, 0.0, v)
         }
+    }
+}
+
+/// Refuses `settings` no training can use, and a trunk they cannot train: an LSTM needs
+/// positive sizes, and starts from random weights, so it cannot be frozen (the linear method
+/// freezes the trunk).
+pub fn check(kind: &TrunkKind, settings: &Settings) -> Result<()> {
+    settings.validate()?;
+    if let TrunkKind::Lstm { embedding, hidden } = kind {
+        if *embedding < 1 || *hidden < 1 {
+            return Err(Error::Config(
+                "an LSTM trunk's sizes must be positive: --lstm-size must be at least 1".into(),
+            ));
+        }
+    }
+    if matches!(kind, TrunkKind::Lstm { .. }) && settings.freeze {
+        return Err(Error::Config(
+            "an LSTM trunk starts from random weights: --freeze and --method linear need a pretrained trunk (a BERT folder)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The sorted class names of labelled text; at least two are needed.
+pub fn class_names(labelled: &Lines) -> Result<Vec<String>> {
+    let mut labels = labelled.labels.clone();
+    labels.sort();
+    labels.dedup();
+    match labels.len() {
+        0 => Err(Error::Data("no labelled text to train on".into())),
+        1 => Err(Error::Data(format!(
+            "the labelled text has one class (`{}`): a classifier needs at least two",
+            labels[0]
+        ))),
+        _ => Ok(labels),
     }
 }
 
@@ -295,7 +355,7 @@ mod tests {
         let real = Tensor::randn([2, 4], (Kind::Float, tch::Device::Cpu));
         let fake = Tensor::randn([2, 4], (Kind::Float, tch::Device::Cpu));
         let labels = Tensor::from_slice(&[2i64, -1]);
-        let l = ganbert_losses(&d, &real, &fake, &labels, 1e-8);
+        let l = ganbert_losses(&d, &real, &fake, (&labels, None), 1e-8);
         // The same numbers from the discriminator's outputs, one formula at a time.
         let (f, logits) = d.forward(&Tensor::cat(&[&real, &fake], 0), false);
         let p: Vec<Vec<f64>> = (0..4)
@@ -323,7 +383,23 @@ mod tests {
         assert!(close(&l.g, g));
         // No labelled row: no supervised term.
         let none = Tensor::from_slice(&[-1i64, -1]);
-        let l = ganbert_losses(&d, &real, &fake, &none, 1e-8);
+        let l = ganbert_losses(&d, &real, &fake, (&none, None), 1e-8);
         assert_eq!(l.supervised.double_value(&[]), 0.0);
+        // Weights: sum w ce / sum w over the labelled rows; all ones is the plain mean.
+        let z = Tensor::randn([3, 3], (Kind::Float, tch::Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 2, -1]);
+        let ce: Vec<f64> = (0..2)
+            .map(|i| {
+                let r: Vec<f64> = Vec::try_from(z.get(i).to_kind(Kind::Double)).unwrap();
+                let lse = r.iter().map(|x| x.exp()).sum::<f64>().ln();
+                lse - r[[0, 2][i as usize]]
+            })
+            .collect();
+        let w = Tensor::from_slice(&[1.0f32, 0.25, 7.0]);
+        let weighted = supervised_loss(&z, &y, Some(&w)).double_value(&[]);
+        assert!((weighted - (ce[0] + 0.25 * ce[1]) / 1.25).abs() < 1e-5);
+        let ones = Tensor::ones([3], (Kind::Float, tch::Device::Cpu));
+        let plain = supervised_loss(&z, &y, None).double_value(&[]);
+        assert!((supervised_loss(&z, &y, Some(&ones)).double_value(&[]) - plain).abs() < 1e-6);
     }
 }

@@ -34,6 +34,11 @@ impl SentenceEncoder {
         })
     }
 
+    /// The entries of the encoder's vocabulary (WordPiece tokens, `##` pieces included).
+    pub fn vocabulary(&self) -> Vec<String> {
+        self.tokenizer.get_vocab(false).into_keys().collect()
+    }
+
     /// The features [n, hidden] of `texts`, each row of unit length (an empty text is
     /// [CLS] [SEP]). Texts are batched by length, longest first, as sentence-transformers
     /// does, so little of a batch is padding; the rows come back in the order given.

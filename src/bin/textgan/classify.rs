@@ -35,6 +35,17 @@ struct TrainArgs {
     /// Unlabelled text (plain lines, or GAN-BERT's UNK:UNK file) for GAN-BERT.
     #[arg(long, value_name = "FILE")]
     unlabelled: Option<PathBuf>,
+    /// Augmented labelled rows to learn from beside the real ones: a file from `textgan
+    /// augment`, or `eda` to make them here from the labelled rows (after
+    /// --labelled-fraction), with EDA's settings for small data (alpha 0.05).
+    #[arg(long, value_name = "FILE|eda")]
+    augment: Option<String>,
+    /// With `--augment eda`: new rows per labelled row.
+    #[arg(long, default_value_t = 16, requires = "augment")]
+    augment_per_example: usize,
+    /// How much an augmented row's loss counts against a real row's.
+    #[arg(long, default_value_t = 1.0, requires = "augment")]
+    augment_weight: f64,
     /// Labelled test text, scored after every epoch.
     #[arg(long, value_name = "FILE")]
     test: Option<PathBuf>,
@@ -255,6 +266,31 @@ fn report(records: &[textgan::classify::EpochRecord]) {
     }
 }
 
+/// The augmented rows `--augment` names: EDA's, made here from `labelled`, or a file's.
+fn augmented_rows(
+    a: &TrainArgs,
+    labelled: &Lines,
+    names: &[String],
+    device: tch::Device,
+) -> Result<Option<Lines>> {
+    Ok(match a.augment.as_deref() {
+        Some("eda") => Some(crate::augment::eda_small(
+            labelled,
+            a.augment_per_example,
+            a.seed,
+            device,
+        )?),
+        Some(p) => {
+            let aug = data::read_labelled(Path::new(p))?;
+            if let Some(l) = aug.labels.iter().find(|l| !names.contains(l)) {
+                bail!("{p}: a row is labelled {l}, which no labelled training row is");
+            }
+            Some(aug)
+        }
+        None => None,
+    })
+}
+
 fn train(a: TrainArgs) -> Result<()> {
     crate::sweep::check_out(&a.out)?;
     let device = textgan::device::resolve(&a.device)?;
@@ -270,11 +306,13 @@ fn train(a: TrainArgs) -> Result<()> {
         c: a.c,
         balance: !a.no_balance,
         seed: a.seed,
+        augment_weight: a.augment_weight,
         ..Settings::default()
     };
     textgan::classify::check(&kind, &settings)?;
     let (labelled, unlabelled, test) = read_data(&a)?;
     let names = textgan::classify::class_names(&labelled)?;
+    let augmented = augmented_rows(&a, &labelled, &names, device)?;
     if let Some(t) = &test {
         warn_unseen(t, &names);
     }
@@ -283,8 +321,11 @@ fn train(a: TrainArgs) -> Result<()> {
             "note: no unlabelled text: GAN-BERT learns from the labelled rows and its fakes alone"
         );
     }
+    let n_aug = augmented
+        .as_ref()
+        .map_or(String::new(), |x| format!(" (+{} augmented)", x.text.len()));
     eprintln!(
-        "{} labelled rows, {} unlabelled, {} test; {:?} on {}",
+        "{} labelled rows{n_aug}, {} unlabelled, {} test; {:?} on {}",
         labelled.text.len(),
         unlabelled.len(),
         test.as_ref().map_or(0, |t| t.text.len()),
@@ -294,6 +335,7 @@ fn train(a: TrainArgs) -> Result<()> {
     let data = TrainData {
         labelled: &labelled,
         unlabelled: &unlabelled,
+        augmented: augmented.as_ref(),
         test: test.as_ref(),
     };
     let bar = crate::progress::bar(0, "training");

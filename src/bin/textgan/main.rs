@@ -2,6 +2,7 @@
 //!
 //! Errors print as one line (`error: what: why`) and exit with status 1; nothing else here
 //! decides an exit code.
+mod augment;
 mod bench;
 mod classify;
 mod compare;
@@ -63,6 +64,8 @@ enum Command {
     TrainDiscriminator(train_disc::TrainDiscArgs),
     /// Text classifiers on a pretrained or from-scratch trunk, supervised or semi-supervised (GAN-BERT): train, eval, predict.
     Classify(classify::ClassifyArgs),
+    /// More labelled rows for a classifier: EDA's edits, back-translation, or a label-conditional run's samples.
+    Augment(augment::AugmentArgs),
     /// Time the hot paths (MLE step, sampling) on synthetic data.
     Bench(bench::BenchArgs),
     /// The named data sets (COCO, the SeqGAN oracle, MR, Multi30k): list them, or get them.
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => compare::run(a),
         Command::TrainDiscriminator(a) => train_disc::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::Augment(a) => augment::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Data(a) => data::run(a),
         Command::Export(a) => export::run(a),
