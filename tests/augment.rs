@@ -545,3 +545,112 @@ fn back_translation_through_a_toy_pair() {
     a[10] = &fwd;
     fails(&a, "its source language is not the forward run's target");
 }
+
+/// EDA's synonyms are all-MiniLM-L6-v2's neighbours as sentence-transformers computes them:
+/// each word encoded alone, the vocabulary's whole words ranked by cosine, forms of the same
+/// word left out, 0.5 at least, five at most. Skipped without the encoder's package.
+#[test]
+fn eda_synonyms_are_sentence_transformers_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(minilm) = common::minilm_folder(dir.path()) else {
+        return;
+    };
+    let Some(py) = common::python_with("sentence-transformers", "sentence_transformers") else {
+        return;
+    };
+    let words = [
+        "movie",
+        "good",
+        "largest",
+        "river",
+        "invented",
+        "funny",
+        "city",
+        "president",
+        "money",
+        "country",
+        "fast",
+        "doctor",
+        "ocean",
+        "car",
+        "animal",
+        "song",
+        "war",
+        "small",
+        "island",
+        "language",
+    ];
+    let data = dir.path().join("in.tsv");
+    let text: String = words
+        .iter()
+        .map(|w| format!("a\tthe {w}\nb\t{w} here\n"))
+        .collect();
+    std::fs::write(&data, text).unwrap();
+    let table = dir.path().join("syn.tsv");
+    let out = dir.path().join("out.tsv");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_textgan"))
+        .args(["augment", "--method", "eda", "--device", "cpu", "--encoder"])
+        .arg(&minilm)
+        .arg("--in")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .arg("--write-synonyms")
+        .arg(&table)
+        .env("TEXTGAN_CACHE", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let ours: HashMap<String, String> = std::fs::read_to_string(&table)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (w, s) = l.split_once('\t').unwrap();
+            (w.to_string(), s.to_string())
+        })
+        .collect();
+    let script = r#"
+import sys, json
+from sentence_transformers import SentenceTransformer
+m = SentenceTransformer(sys.argv[1], device="cpu")
+vocab = m.tokenizer.get_vocab()
+cands = sorted(w for w in vocab if len(w) >= 2 and all("a" <= c <= "z" for c in w))
+C = m.encode(cands, batch_size=64, convert_to_tensor=True, normalize_embeddings=True)
+def stem(a, b):
+    k = 0
+    while k < min(len(a), len(b)) and a[k] == b[k]:
+        k += 1
+    return k >= 4 or k + 1 >= min(len(a), len(b))
+for w in sys.argv[2:]:
+    q = m.encode([w], convert_to_tensor=True, normalize_embeddings=True)[0]
+    s = C @ q
+    top = s.topk(28)
+    near = [cands[i] for v, i in zip(top.values.tolist(), top.indices.tolist())
+            if v >= 0.5 and not stem(w, cands[i])][:5]
+    print(w + "\t" + " ".join(near))
+"#;
+    let p = std::process::Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .arg(&minilm)
+        .args(words)
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let theirs = String::from_utf8(p.stdout).unwrap();
+    let mut same = 0;
+    for line in theirs.lines() {
+        let (w, s) = line.split_once('\t').unwrap();
+        let mine = ours.get(w).map(String::as_str).unwrap_or("");
+        if mine == s {
+            same += 1;
+        } else {
+            eprintln!("{w}: textgan [{mine}] sentence-transformers [{s}]");
+        }
+    }
+    // Near-ties at the threshold may order differently in float32: 19 of 20 lists must match.
+    assert!(
+        same >= 19,
+        "{same} of 20 synonym lists equal sentence-transformers'"
+    );
+}

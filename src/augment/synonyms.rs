@@ -9,6 +9,7 @@
 use crate::error::Result;
 use crate::eval::encoder::SentenceEncoder;
 use std::collections::HashMap;
+use std::path::Path;
 use tch::{Kind, Tensor};
 
 /// How neighbours are chosen.
@@ -48,6 +49,17 @@ impl Synonyms {
             .map_or(&[], |v| v.as_slice())
     }
 
+    /// `word<TAB>synonym synonym ...` per word that has any, words sorted.
+    pub fn to_tsv(&self) -> String {
+        let mut words: Vec<(&String, &Vec<String>)> =
+            self.map.iter().filter(|(_, v)| !v.is_empty()).collect();
+        words.sort();
+        words
+            .into_iter()
+            .map(|(w, v)| format!("{w}\t{}\n", v.join(" ")))
+            .collect()
+    }
+
     /// Words that have at least one synonym.
     pub fn len(&self) -> usize {
         self.map.values().filter(|v| !v.is_empty()).count()
@@ -57,21 +69,21 @@ impl Synonyms {
         self.len() == 0
     }
 
-    /// The neighbours of each of `words` (lower-cased, alphabetic) among the encoder's
-    /// whole-word vocabulary entries. `progress` hears how many texts were encoded.
+    /// The neighbours of each of `words` (lower-cased, alphabetic) among `candidates`, the
+    /// encoder's whole-word vocabulary entries. `progress` hears how many texts were encoded.
     pub fn from_encoder(
         encoder: &SentenceEncoder,
+        candidates: &Candidates,
         words: &[String],
         settings: &NeighbourSettings,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Synonyms> {
-        let candidates = vocabulary_words(encoder);
+        let (candidates, cand) = (&candidates.words, &candidates.vectors);
         let index: HashMap<&str, usize> = candidates
             .iter()
             .enumerate()
             .map(|(i, w)| (w.as_str(), i))
             .collect();
-        let cand = encoder.encode(&candidates, progress)?;
         let unknown: Vec<String> = words
             .iter()
             .filter(|w| !index.contains_key(w.as_str()))
@@ -112,6 +124,75 @@ impl Synonyms {
         }
         Ok(Synonyms { map })
     }
+}
+
+/// The words synonyms are chosen from, and their features.
+pub struct Candidates {
+    pub words: Vec<String>,
+    /// [words, hidden], unit rows.
+    pub vectors: Tensor,
+}
+
+impl Candidates {
+    /// The encoder's whole-word vocabulary entries, each encoded as a one-word text.
+    pub fn encode(encoder: &SentenceEncoder, progress: &mut dyn FnMut(usize)) -> Result<Self> {
+        let words = vocabulary_words(encoder);
+        let vectors = encoder.encode(&words, progress)?;
+        Ok(Candidates { words, vectors })
+    }
+
+    /// [`Candidates::encode`], kept in `cache` (a folder) under a name that hashes the
+    /// encoder's `config.json`, `tokenizer.json` and weight file size, and read from there
+    /// next time. A cache that cannot be written is skipped; one that cannot be read is
+    /// remade.
+    pub fn cached(
+        encoder: &SentenceEncoder,
+        cache: &Path,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Self> {
+        let path = cache.join(format!("{}.safetensors", cache_key(&encoder.folder)));
+        let words_path = path.with_extension("words");
+        if let (Ok(t), Ok(w)) = (
+            Tensor::read_safetensors(&path),
+            std::fs::read_to_string(&words_path),
+        ) {
+            let words: Vec<String> = w.lines().map(String::from).collect();
+            if let Some((_, vectors)) = t.into_iter().find(|(k, _)| k == "vectors") {
+                if vectors.size().first() == Some(&(words.len() as i64)) {
+                    return Ok(Candidates { words, vectors });
+                }
+            }
+        }
+        let c = Candidates::encode(encoder, progress)?;
+        let saved = std::fs::create_dir_all(cache).is_ok()
+            && crate::fsutil::write_atomic(&words_path, (c.words.join("\n") + "\n").as_bytes())
+                .is_ok();
+        if saved {
+            let tmp = crate::fsutil::temp_path(&path);
+            if Tensor::write_safetensors(&[("vectors", &c.vectors)], &tmp).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// A short hash naming an encoder folder's candidates in a cache.
+fn cache_key(folder: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for f in ["config.json", "tokenizer.json"] {
+        h.update(std::fs::read(folder.join(f)).unwrap_or_default());
+    }
+    let size = std::fs::metadata(folder.join("model.safetensors")).map_or(0, |m| m.len());
+    h.update(size.to_le_bytes());
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("words-{hex}")
 }
 
 /// Lower-case alphabetic entries of two or more letters in the encoder's vocabulary (no `##`

@@ -64,12 +64,26 @@ pub fn data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("TEXTGAN_DATA").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
+    platform_cache().join("textgan")
+}
+
+/// `$XDG_CACHE_HOME`, else `~/.cache`.
+fn platform_cache() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    cache.join("textgan")
+        .unwrap_or_else(|| PathBuf::from(".cache"))
+}
+
+/// Where textgan keeps what it can remake (word vectors for EDA's synonyms):
+/// `$TEXTGAN_CACHE`, else `textgan-cache` in the platform's cache folder. Never the data
+/// directory, which may be shared and read-only.
+pub fn cache_dir() -> PathBuf {
+    match std::env::var_os("TEXTGAN_CACHE").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => platform_cache().join("textgan-cache"),
+    }
 }
 
 /// The set called `name`.

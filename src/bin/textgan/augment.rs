@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use textgan::augment::eda::Eda;
-use textgan::augment::synonyms::{NeighbourSettings, Synonyms};
+use textgan::augment::synonyms::{Candidates, NeighbourSettings, Synonyms};
 use textgan::augment::{Augmented, Report};
 use textgan::classify::data;
 use textgan::data::Lines;
@@ -68,6 +68,9 @@ pub struct AugmentArgs {
     /// EDA: cosine similarity a synonym needs at least.
     #[arg(long, default_value_t = 0.5)]
     min_similarity: f64,
+    /// EDA: also write the synonyms used, `word<TAB>synonym synonym ...` per line.
+    #[arg(long, value_name = "FILE")]
+    write_synonyms: Option<PathBuf>,
     /// backtranslate: the run from the data's language into the pivot.
     #[arg(long, value_name = "RUN")]
     forward: Option<PathBuf>,
@@ -110,7 +113,10 @@ fn check_options(a: &AugmentArgs) -> Result<()> {
         given("--run", a.run.is_some()),
         given("--filter-run", a.filter_run.is_some()),
     ];
-    let eda = [given("--encoder", a.encoder.is_some())];
+    let eda = [
+        given("--encoder", a.encoder.is_some()),
+        given("--write-synonyms", a.write_synonyms.is_some()),
+    ];
     let foreign: Vec<String> = match a.method {
         Method::Eda => bt.into_iter().chain(gen).flatten().collect(),
         Method::Backtranslate => eda.into_iter().chain(gen).flatten().collect(),
@@ -189,16 +195,21 @@ pub fn synonyms(
         Some(d) => d.to_path_buf(),
         None => textgan::datasets::set("minilm")?.locate()?,
     };
+    let start = std::time::Instant::now();
     let enc = textgan::eval::encoder::SentenceEncoder::load(&dir, device)?;
     let words = textgan::augment::replaceable_words(lines);
     let bar = crate::progress::bar(0, "synonyms");
-    let syn = Synonyms::from_encoder(&enc, &words, settings, &mut |k| bar.inc(k as u64))?;
+    let cache = textgan::datasets::cache_dir().join("synonyms");
+    let mut tick = |k: usize| bar.inc(k as u64);
+    let candidates = Candidates::cached(&enc, &cache, &mut tick)?;
+    let syn = Synonyms::from_encoder(&enc, &candidates, &words, settings, &mut tick)?;
     bar.finish_and_clear();
     eprintln!(
-        "synonyms for {} of {} words from {}",
+        "synonyms for {} of {} words from {} in {:.1} s",
         syn.len(),
         words.len(),
-        dir.display()
+        dir.display(),
+        start.elapsed().as_secs_f64()
     );
     Ok(syn)
 }
@@ -219,6 +230,9 @@ fn eda(a: &AugmentArgs, input: &Lines, n: usize, device: tch::Device) -> Result<
         true => synonyms(input, a.encoder.as_deref(), &ns, device)?,
         false => Synonyms::default(),
     };
+    if let Some(p) = &a.write_synonyms {
+        textgan::fsutil::write_atomic(p, syn.to_tsv().as_bytes())?;
+    }
     let bar = crate::progress::bar(input.text.len() as u64, "eda");
     let out = textgan::augment::eda(input, n, &settings, &syn, a.seed as u64, &mut |k| {
         bar.inc(k as u64)
