@@ -116,7 +116,33 @@ fn bad_input_is_one_line_and_leaves_the_output_alone() {
         "all four",
     );
     eda(&["--p-rd", "1.5"], "--p-rd");
-    eda(&["--forward", "x"], "does not apply to --method Eda");
+    eda(
+        &["--forward", "x"],
+        "--forward does not apply to --method eda",
+    );
+    eda(&["--temperature", "0.5"], "--temperature does not apply");
+    eda(&["--neighbours", "0"], "--neighbours must be at least 1");
+    eda(&["--min-similarity", "2"], "give a cosine in [-1, 1]");
+    eda(&["--alpha-sr", "-0.1"], "--alpha-sr -0.1");
+    // Output paths are checked before any work: the input itself, a link, a missing folder.
+    fails(
+        &["augment", "--method", "eda", "--in", &data, "--out", &data],
+        "is the input",
+    );
+    let link = f.path("link.tsv");
+    std::os::unix::fs::symlink(&out, &link).unwrap();
+    let link = link.to_string_lossy().into_owned();
+    fails(
+        &["augment", "--method", "eda", "--in", &data, "--out", &link],
+        "not a regular file",
+    );
+    let missing = f.s("no/such/out.tsv");
+    fails(
+        &[
+            "augment", "--method", "eda", "--in", &data, "--out", &missing,
+        ],
+        "does not exist",
+    );
     // Plain lines are not labelled.
     let plain = f.s("train.txt");
     fails(
@@ -215,6 +241,27 @@ fn bad_input_is_one_line_and_leaves_the_output_alone() {
         "0",
     ]);
     fails(&a, "augment_weight must be a positive number");
+    let mut a = base.to_vec();
+    a.extend([
+        "--tokenizer",
+        &tok,
+        "--augment",
+        "eda",
+        "--augment-per-example",
+        "0",
+    ]);
+    fails(&a, "--augment-per-example 0");
+    let aug = f.s("aug.tsv");
+    let mut a = base.to_vec();
+    a.extend([
+        "--tokenizer",
+        &tok,
+        "--augment",
+        &aug,
+        "--augment-per-example",
+        "3",
+    ]);
+    fails(&a, "applies to --augment eda only");
     assert!(!Path::new(&cls).exists());
 }
 
@@ -252,7 +299,10 @@ fn eda_swaps_and_deletions_keep_labels_and_words() {
     let new = rows(&out);
     assert!(!new.is_empty(), "{err}");
     assert!(
-        err.contains(&format!("{} new rows from 48 input rows", new.len())),
+        err.contains(&format!(
+            "{} new rows (192 asked) from 48 input rows",
+            new.len()
+        )),
         "{err}"
     );
     let sorted = |t: &str| {
@@ -279,6 +329,11 @@ fn eda_swaps_and_deletions_keep_labels_and_words() {
         });
         assert!(from_one, "{label}\t{text} is not an edit of a {label} row");
     }
+    // `-` writes the same rows to standard output.
+    let mut a = args.to_vec();
+    a[6] = "-";
+    let o = ok(&a);
+    assert_eq!(o.stdout, std::fs::read(&out).unwrap());
     // The same seed writes the same rows.
     let again = f.s("again.tsv");
     let mut a = args.to_vec();
@@ -525,7 +580,10 @@ fn back_translation_through_a_toy_pair() {
         a.extend(["--beam", beam]);
         let o = ok(&a);
         let err = common::stderr(&o);
-        assert!(err.contains("0 new rows from 4 input rows"), "{err}");
+        assert!(
+            err.contains("0 new rows (4 asked) from 4 input rows"),
+            "{err}"
+        );
         assert!(err.contains("skipped 4 unchanged"), "{err}");
     }
     let mut a = base.to_vec();

@@ -141,6 +141,11 @@ impl Candidates {
         Ok(Candidates { words, vectors })
     }
 
+    /// Where [`Candidates::cached`] keeps the candidates of the encoder in `folder`.
+    pub fn cache_path(folder: &Path, cache: &Path) -> std::path::PathBuf {
+        cache.join(format!("{}.safetensors", cache_key(folder)))
+    }
+
     /// [`Candidates::encode`], kept in `cache` (a folder) under a name that hashes the
     /// encoder's `config.json`, `tokenizer.json` and weight file size, and read from there
     /// next time. A cache that cannot be written is skipped; one that cannot be read is
@@ -150,7 +155,7 @@ impl Candidates {
         cache: &Path,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Self> {
-        let path = cache.join(format!("{}.safetensors", cache_key(&encoder.folder)));
+        let path = Candidates::cache_path(&encoder.folder, cache);
         let words_path = path.with_extension("words");
         if let (Ok(t), Ok(w)) = (
             Tensor::read_safetensors(&path),

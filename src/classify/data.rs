@@ -172,6 +172,12 @@ fn read_class_folder(dir: &Path) -> Result<Lines> {
     let mut out = Lines::default();
     for (class, path) in files {
         let lines = numbered_lines(&path)?;
+        if layout(&lines) != Layout::Plain {
+            return Err(Error::Data(format!(
+                "{}: its lines carry labels (`label<TAB>text` or a GAN-BERT header), but a folder of labelled text holds one plain file per class, named by its class: give the file itself",
+                path.display()
+            )));
+        }
         out.labels
             .extend(std::iter::repeat_n(class.clone(), lines.len()));
         out.text.extend(lines.into_iter().map(|(_, l)| l));
@@ -249,6 +255,12 @@ mod tests {
         std::fs::write(dir.path().join("pos.txt"), "fine\n").unwrap();
         std::fs::write(dir.path().join("neg.txt"), "dull\n").unwrap();
         assert_eq!(read_labelled(dir.path()).unwrap().labels, ["neg", "pos"]);
+        // A folder of labelled tab files is not a folder of classes.
+        let splits = tempfile::tempdir().unwrap();
+        std::fs::write(splits.path().join("train.tsv"), "pos\tfine\n").unwrap();
+        std::fs::write(splits.path().join("dev.tsv"), "neg\tdull\n").unwrap();
+        let e = read_labelled(splits.path()).unwrap_err().to_string();
+        assert!(e.contains("give the file itself"), "{e}");
     }
 
     #[test]

@@ -37,26 +37,26 @@ pub struct AugmentArgs {
     /// one file per class).
     #[arg(long = "in", value_name = "FILE")]
     input: PathBuf,
-    /// The new rows, as `label<TAB>text` lines.
+    /// The new rows, as `label<TAB>text` lines (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// New rows per input row, 1 to 64 (default: 4; 1 for backtranslate, as many as asked
-    /// when it samples).
+    /// New rows per input row, 1 to 64 (default 4; backtranslate without --temperature makes
+    /// one). EDA makes at most n/4 + 1 per operation that is on.
     #[arg(long)]
     per_example: Option<usize>,
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: i64,
     /// EDA: share of words replaced by synonyms.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     alpha_sr: f64,
     /// EDA: share of words inserted (synonyms of words in the sentence).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     alpha_ri: f64,
     /// EDA: share of words swapped.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     alpha_rs: f64,
     /// EDA: probability of deleting each word.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     p_rd: f64,
     /// EDA: the sentence encoder whose neighbours are synonyms (default: the data directory's
     /// minilm).
@@ -66,7 +66,7 @@ pub struct AugmentArgs {
     #[arg(long, default_value_t = 5)]
     neighbours: usize,
     /// EDA: cosine similarity a synonym needs at least.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     min_similarity: f64,
     /// EDA: also write the synonyms used, `word<TAB>synonym synonym ...` per line.
     #[arg(long, value_name = "FILE")]
@@ -101,13 +101,21 @@ pub struct AugmentArgs {
     device: String,
 }
 
+/// The name of a method as the command line spells it.
+fn name(m: Method) -> String {
+    m.to_possible_value()
+        .map_or(String::new(), |v| v.get_name().to_string())
+}
+
 /// The options of one method refused with another, and the ones it needs.
 fn check_options(a: &AugmentArgs) -> Result<()> {
     let given = |name: &str, set: bool| set.then(|| name.to_string());
+    let eda_default = Eda::default();
     let bt = [
         given("--forward", a.forward.is_some()),
         given("--backward", a.backward.is_some()),
         given("--beam", a.beam != 1),
+        given("--batch-size", a.batch_size != 64),
     ];
     let gen = [
         given("--run", a.run.is_some()),
@@ -116,14 +124,26 @@ fn check_options(a: &AugmentArgs) -> Result<()> {
     let eda = [
         given("--encoder", a.encoder.is_some()),
         given("--write-synonyms", a.write_synonyms.is_some()),
+        given("--alpha-sr", a.alpha_sr != eda_default.alpha_sr),
+        given("--alpha-ri", a.alpha_ri != eda_default.alpha_ri),
+        given("--alpha-rs", a.alpha_rs != eda_default.alpha_rs),
+        given("--p-rd", a.p_rd != eda_default.p_rd),
+        given("--neighbours", a.neighbours != 5),
+        given("--min-similarity", a.min_similarity != 0.5),
     ];
+    let sampling = [given("--temperature", a.temperature.is_some())];
     let foreign: Vec<String> = match a.method {
-        Method::Eda => bt.into_iter().chain(gen).flatten().collect(),
+        Method::Eda => bt
+            .into_iter()
+            .chain(gen)
+            .chain(sampling)
+            .flatten()
+            .collect(),
         Method::Backtranslate => eda.into_iter().chain(gen).flatten().collect(),
         Method::Generate => eda.into_iter().chain(bt).flatten().collect(),
     };
     if let Some(f) = foreign.first() {
-        bail!("{f} does not apply to --method {:?}", a.method);
+        bail!("{f} does not apply to --method {}", name(a.method));
     }
     match a.method {
         Method::Backtranslate if a.forward.is_none() || a.backward.is_none() => {
@@ -132,8 +152,61 @@ fn check_options(a: &AugmentArgs) -> Result<()> {
         Method::Generate if a.run.is_none() => {
             bail!("--method generate needs --run RUN (a label-conditional run)")
         }
+        Method::Eda if a.neighbours == 0 => bail!("--neighbours must be at least 1"),
+        Method::Eda if !(-1.0..=1.0).contains(&a.min_similarity) => {
+            bail!(
+                "--min-similarity {}: give a cosine in [-1, 1]",
+                a.min_similarity
+            )
+        }
         _ => Ok(()),
     }
+}
+
+/// Refuses, before any work, an output that is the input, a directory, a link or a device, or
+/// sits in a folder that does not exist. `-` is standard output.
+fn check_path(flag: &str, out: &Path, input: &Path) -> Result<()> {
+    if out == Path::new("-") {
+        return Ok(());
+    }
+    let shown = out.display();
+    if let Ok(m) = std::fs::symlink_metadata(out) {
+        if m.is_dir() {
+            bail!("{flag} {shown}: a directory; give a file name");
+        }
+        if !m.is_file() {
+            bail!("{flag} {shown}: not a regular file (a link or a device): give a file path, or - for standard output");
+        }
+        let same = std::fs::canonicalize(out).ok() == std::fs::canonicalize(input).ok();
+        if same {
+            bail!("{flag} {shown} is the input: augment writes the new rows only, so give another file");
+        }
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "{flag} {shown}: the folder {} does not exist",
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the rows to `out` (atomically), or to standard output for `-`.
+fn write_rows(out: &Path, lines: &Lines) -> Result<()> {
+    if out != Path::new("-") {
+        return Ok(textgan::augment::write_tab(out, lines)?);
+    }
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+    for (label, text) in lines.labels.iter().zip(&lines.text) {
+        writeln!(w, "{label}\t{text}")?;
+    }
+    w.flush()?;
+    Ok(())
 }
 
 pub fn run(a: AugmentArgs) -> Result<()> {
@@ -144,8 +217,9 @@ pub fn run(a: AugmentArgs) -> Result<()> {
     };
     let n = a.per_example.unwrap_or(per);
     textgan::augment::check_per_example(n)?;
-    if a.out.is_dir() {
-        bail!("--out {}: a directory; give a file name", a.out.display());
+    check_path("--out", &a.out, &a.input)?;
+    if let Some(p) = &a.write_synonyms {
+        check_path("--write-synonyms", p, &a.input)?;
     }
     let input = data::read_labelled(&a.input)?;
     let device = textgan::device::resolve(&a.device)?;
@@ -155,13 +229,19 @@ pub fn run(a: AugmentArgs) -> Result<()> {
         Method::Backtranslate => backtranslate(&a, &input, n, device)?,
         Method::Generate => generate(&a, &input, n, device)?,
     };
-    textgan::augment::write_tab(&a.out, &out.lines)?;
-    summary(&out.report, input.text.len(), start.elapsed().as_secs_f64());
+    write_rows(&a.out, &out.lines)?;
+    let asked = n * input.text.len();
+    summary(
+        &out.report,
+        input.text.len(),
+        asked,
+        start.elapsed().as_secs_f64(),
+    );
     eprintln!("wrote {}", a.out.display());
     Ok(())
 }
 
-fn summary(r: &Report, rows: usize, seconds: f64) {
+fn summary(r: &Report, rows: usize, asked: usize, seconds: f64) {
     let mut skipped = Vec::new();
     for (n, what) in [
         (r.unchanged, "unchanged"),
@@ -179,7 +259,7 @@ fn summary(r: &Report, rows: usize, seconds: f64) {
         false => format!("; skipped {}", skipped.join(", ")),
     };
     eprintln!(
-        "{} new rows from {rows} input rows in {seconds:.1} s{skipped}",
+        "{} new rows ({asked} asked) from {rows} input rows in {seconds:.1} s{skipped}",
         r.written
     );
 }
@@ -200,6 +280,12 @@ pub fn synonyms(
     let words = textgan::augment::replaceable_words(lines);
     let bar = crate::progress::bar(0, "synonyms");
     let cache = textgan::datasets::cache_dir().join("synonyms");
+    if !Candidates::cache_path(&dir, &cache).exists() {
+        eprintln!(
+            "encoding the encoder's vocabulary once (about 22,000 words; kept in {})",
+            cache.display()
+        );
+    }
     let mut tick = |k: usize| bar.inc(k as u64);
     let candidates = Candidates::cached(&enc, &cache, &mut tick)?;
     let syn = Synonyms::from_encoder(&enc, &candidates, &words, settings, &mut tick)?;
@@ -254,7 +340,12 @@ pub fn eda_small(labelled: &Lines, n: usize, seed: i64, device: tch::Device) -> 
     let syn = synonyms(labelled, None, &NeighbourSettings::default(), device)?;
     let out = textgan::augment::eda(labelled, n, &settings, &syn, seed as u64, &mut |_| {})?;
     let seconds = start.elapsed().as_secs_f64();
-    summary(&out.report, labelled.text.len(), seconds);
+    summary(
+        &out.report,
+        labelled.text.len(),
+        n * labelled.text.len(),
+        seconds,
+    );
     Ok(out.lines)
 }
 

@@ -40,9 +40,9 @@ struct TrainArgs {
     /// --labelled-fraction), with EDA's settings for small data (alpha 0.05).
     #[arg(long, value_name = "FILE|eda")]
     augment: Option<String>,
-    /// With `--augment eda`: new rows per labelled row.
-    #[arg(long, default_value_t = 16, requires = "augment")]
-    augment_per_example: usize,
+    /// With `--augment eda`: new rows per labelled row, 1 to 64 (default 16).
+    #[arg(long)]
+    augment_per_example: Option<usize>,
     /// How much an augmented row's loss counts against a real row's.
     #[arg(long, default_value_t = 1.0, requires = "augment")]
     augment_weight: f64,
@@ -276,10 +276,14 @@ fn augmented_rows(
     Ok(match a.augment.as_deref() {
         Some("eda") => Some(crate::augment::eda_small(
             labelled,
-            a.augment_per_example,
+            a.augment_per_example.unwrap_or(16),
             a.seed,
             device,
         )?),
+        Some(p) if std::fs::read_to_string(p).is_ok_and(|t| t.trim().is_empty()) => {
+            eprintln!("warning: {p} holds no augmented rows: training on the real ones alone");
+            None
+        }
         Some(p) => {
             let aug = data::read_labelled(Path::new(p))?;
             if let Some(l) = aug.labels.iter().find(|l| !names.contains(l)) {
@@ -310,6 +314,13 @@ fn train(a: TrainArgs) -> Result<()> {
         ..Settings::default()
     };
     textgan::classify::check(&kind, &settings)?;
+    match (a.augment.as_deref(), a.augment_per_example) {
+        (Some("eda"), Some(n)) if !(1..=textgan::augment::MAX_PER_EXAMPLE).contains(&n) => {
+            bail!("--augment-per-example {n}: give 1 to 64 new rows per labelled row")
+        }
+        (Some("eda"), _) | (_, None) => {}
+        (_, Some(_)) => bail!("--augment-per-example applies to --augment eda only"),
+    }
     let (labelled, unlabelled, test) = read_data(&a)?;
     let names = textgan::classify::class_names(&labelled)?;
     let augmented = augmented_rows(&a, &labelled, &names, device)?;
