@@ -241,7 +241,7 @@ pub fn run(a: AugmentArgs) -> Result<()> {
     Ok(())
 }
 
-fn summary(r: &Report, rows: usize, asked: usize, seconds: f64) {
+pub fn summary(r: &Report, rows: usize, asked: usize, seconds: f64) {
     let mut skipped = Vec::new();
     for (n, what) in [
         (r.unchanged, "unchanged"),
@@ -325,28 +325,6 @@ fn eda(a: &AugmentArgs, input: &Lines, n: usize, device: tch::Device) -> Result<
     })?;
     bar.finish_and_clear();
     Ok(out)
-}
-
-/// EDA as `classify train --augment eda` runs it: the paper's settings for small data (every
-/// strength 0.05), `n` rows per labelled row.
-pub fn eda_small(labelled: &Lines, n: usize, seed: i64, device: tch::Device) -> Result<Lines> {
-    let settings = Eda {
-        alpha_sr: 0.05,
-        alpha_ri: 0.05,
-        alpha_rs: 0.05,
-        p_rd: 0.05,
-    };
-    let start = std::time::Instant::now();
-    let syn = synonyms(labelled, None, &NeighbourSettings::default(), device)?;
-    let out = textgan::augment::eda(labelled, n, &settings, &syn, seed as u64, &mut |_| {})?;
-    let seconds = start.elapsed().as_secs_f64();
-    summary(
-        &out.report,
-        labelled.text.len(),
-        n * labelled.text.len(),
-        seconds,
-    );
-    Ok(out.lines)
 }
 
 fn backtranslate(

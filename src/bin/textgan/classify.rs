@@ -18,7 +18,7 @@ pub struct ClassifyArgs {
 #[derive(Subcommand, Debug)]
 enum ClassifyCommand {
     /// Train a classifier (GAN-BERT by default) and save it as a run directory.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Accuracy, macro-F1 and the confusion matrix of a classifier run on labelled text.
     Eval(EvalArgs),
     /// Label lines of text: `label<TAB>probability<TAB>text` per line.
@@ -132,7 +132,7 @@ struct PredictArgs {
 
 pub fn run(a: ClassifyArgs) -> Result<()> {
     match a.command {
-        ClassifyCommand::Train(a) => train(a),
+        ClassifyCommand::Train(a) => train(*a),
         ClassifyCommand::Eval(a) => eval(a),
         ClassifyCommand::Predict(a) => predict(a),
     }
@@ -266,40 +266,9 @@ fn report(records: &[textgan::classify::EpochRecord]) {
     }
 }
 
-/// The augmented rows `--augment` names: EDA's, made here from `labelled`, or a file's.
-fn augmented_rows(
-    a: &TrainArgs,
-    labelled: &Lines,
-    names: &[String],
-    device: tch::Device,
-) -> Result<Option<Lines>> {
-    Ok(match a.augment.as_deref() {
-        Some("eda") => Some(crate::augment::eda_small(
-            labelled,
-            a.augment_per_example.unwrap_or(16),
-            a.seed,
-            device,
-        )?),
-        Some(p) if std::fs::read_to_string(p).is_ok_and(|t| t.trim().is_empty()) => {
-            eprintln!("warning: {p} holds no augmented rows: training on the real ones alone");
-            None
-        }
-        Some(p) => {
-            let aug = data::read_labelled(Path::new(p))?;
-            if let Some(l) = aug.labels.iter().find(|l| !names.contains(l)) {
-                bail!("{p}: a row is labelled {l}, which no labelled training row is");
-            }
-            Some(aug)
-        }
-        None => None,
-    })
-}
-
-fn train(a: TrainArgs) -> Result<()> {
-    crate::sweep::check_out(&a.out)?;
-    let device = textgan::device::resolve(&a.device)?;
-    let (kind, folder) = trunk_of(&a)?;
-    let settings = Settings {
+/// The training settings the flags give.
+fn settings_of(a: &TrainArgs) -> Settings {
+    Settings {
         method: a.method,
         freeze: a.freeze || a.method == Method::Linear,
         epochs: a.epochs,
@@ -312,18 +281,25 @@ fn train(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         augment_weight: a.augment_weight,
         ..Settings::default()
-    };
-    textgan::classify::check(&kind, &settings)?;
-    match (a.augment.as_deref(), a.augment_per_example) {
-        (Some("eda"), Some(n)) if !(1..=textgan::augment::MAX_PER_EXAMPLE).contains(&n) => {
-            bail!("--augment-per-example {n}: give 1 to 64 new rows per labelled row")
-        }
-        (Some("eda"), _) | (_, None) => {}
-        (_, Some(_)) => bail!("--augment-per-example applies to --augment eda only"),
     }
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    crate::sweep::check_out(&a.out)?;
+    let device = textgan::device::resolve(&a.device)?;
+    let (kind, folder) = trunk_of(&a)?;
+    let settings = settings_of(&a);
+    textgan::classify::check(&kind, &settings)?;
+    crate::augment_classify::check_for_classifier(a.augment.as_deref(), a.augment_per_example)?;
     let (labelled, unlabelled, test) = read_data(&a)?;
     let names = textgan::classify::class_names(&labelled)?;
-    let augmented = augmented_rows(&a, &labelled, &names, device)?;
+    let augmented = crate::augment_classify::for_classifier(
+        (a.augment.as_deref(), a.augment_per_example),
+        &labelled,
+        &names,
+        a.seed,
+        device,
+    )?;
     if let Some(t) = &test {
         warn_unseen(t, &names);
     }

@@ -3,6 +3,7 @@
 //! Errors print as one line (`error: what: why`) and exit with status 1; nothing else here
 //! decides an exit code.
 mod augment;
+mod augment_classify;
 mod bench;
 mod classify;
 mod compare;
