@@ -20,8 +20,8 @@ pub struct Filter<'a> {
 /// Rounds of sampling for a label before giving up on reaching its count.
 pub const ROUNDS: usize = 8;
 
-/// The label ids of `input`'s labels in `run`, or an error naming what does not match.
-fn label_ids(run: &LoadedGenerator, input: &Lines) -> Result<Vec<String>> {
+/// `input`'s distinct labels (sorted), or an error naming those `run` was not trained on.
+fn labels_of(run: &LoadedGenerator, input: &Lines) -> Result<Vec<String>> {
     let known = &run.vocab.labels;
     if known.is_empty() || run.config.data.is_parallel() {
         return Err(Error::Config(
@@ -76,7 +76,7 @@ pub fn augment(
 ) -> Result<Augmented> {
     check_per_example(n)?;
     sampling.validate()?;
-    let labels = label_ids(run, input)?;
+    let labels = labels_of(run, input)?;
     if let Some(f) = filter {
         check_filter(f, &labels)?;
     }
@@ -89,6 +89,12 @@ pub fn augment(
     for label in &labels {
         let id = v.label_id(label)?;
         let want = n * input.labels.iter().filter(|l| *l == label).count();
+        // The filter's class for this label, and the probability it must reach.
+        let veto = filter.map(|f| {
+            let names = &f.classifier.spec.labels;
+            let class = names.iter().position(|l| l == label).expect("checked");
+            (f.classifier, class, f.min_prob)
+        });
         let start = out.written();
         for _ in 0..ROUNDS {
             let need = want - (out.written() - start);
@@ -114,26 +120,18 @@ pub fn augment(
                 .iter()
                 .map(|s| v.decode(s))
                 .collect();
-            let verdicts = match filter {
-                Some(f) => Some(f.classifier.probabilities(&texts)?),
+            // The classifier's best class and its probability, per text.
+            let verdicts = match veto {
+                Some((c, _, _)) => Some(c.predict(&texts)?),
                 None => None,
             };
-            let class = filter.map(|f| {
-                f.classifier
-                    .spec
-                    .labels
-                    .iter()
-                    .position(|l| l == label)
-                    .expect("checked") as i64
-            });
             for (j, text) in texts.iter().enumerate() {
                 if out.written() - start >= want {
                     break;
                 }
-                if let (Some(p), Some(c)) = (&verdicts, class) {
-                    let row = p.get(j as i64);
-                    let best = row.argmax(0, false).int64_value(&[]);
-                    if best != c || row.double_value(&[c]) < filter.expect("set").min_prob {
+                if let (Some(v), Some((_, class, min_prob))) = (&verdicts, veto) {
+                    let (best, p) = v[j];
+                    if best != class || p < min_prob {
                         out.refuse();
                         continue;
                     }

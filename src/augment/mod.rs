@@ -43,12 +43,14 @@ pub struct Augmented {
     pub report: Report,
 }
 
-/// A text compared for duplicates: words joined by single spaces, lower-cased.
+/// `text`'s words joined by single spaces: how a new row is written.
+fn normalise(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A text compared for duplicates: normalised, lower-cased.
 fn key(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    normalise(text).to_lowercase()
 }
 
 /// Collects new rows, dropping those that are empty, unchanged or seen.
@@ -68,7 +70,8 @@ impl Collector {
 
     /// Offers `text` with `label`, made from `source` (None: made from nothing).
     pub fn offer(&mut self, label: &str, text: &str, source: Option<&str>) {
-        let k = key(text);
+        let written = normalise(text);
+        let k = written.to_lowercase();
         let r = &mut self.out.report;
         if k.is_empty() {
             r.empty += 1;
@@ -78,10 +81,7 @@ impl Collector {
             r.duplicates += 1;
         } else {
             r.written += 1;
-            self.out
-                .lines
-                .text
-                .push(text.split_whitespace().collect::<Vec<_>>().join(" "));
+            self.out.lines.text.push(written);
             self.out.lines.labels.push(label.to_string());
         }
     }
@@ -117,12 +117,15 @@ pub fn check_per_example(n: usize) -> Result<()> {
 
 /// Writes `lines` as `label<TAB>text` to `path`, all of it or nothing.
 pub fn write_tab(path: &Path, lines: &Lines) -> Result<()> {
-    crate::fsutil::write_atomic_with(path, |f| {
-        for (label, text) in lines.labels.iter().zip(&lines.text) {
-            writeln!(f, "{label}\t{text}")?;
-        }
-        Ok(())
-    })
+    crate::fsutil::write_atomic_with(path, |f| write_tab_to(f, lines))
+}
+
+/// Writes `lines` as `label<TAB>text` lines to `w`.
+pub fn write_tab_to(w: &mut dyn std::io::Write, lines: &Lines) -> std::io::Result<()> {
+    for (label, text) in lines.labels.iter().zip(&lines.text) {
+        writeln!(w, "{label}\t{text}")?;
+    }
+    Ok(())
 }
 
 /// The distinct lower-cased words of `lines` that EDA may replace (sorted).

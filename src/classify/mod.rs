@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 use train::{adamw, epoch_rows, gan_step, Method, Settings};
-pub use train::{check, class_names};
+pub use train::{check, class_names, unknown_augmented_label};
 use trunk::{Trunk, TrunkKind};
 
 /// What `classifier.json` records.
@@ -149,7 +149,7 @@ impl Classifier {
             weights: vec![1.0; data.labelled.text.len()],
         };
         if let Some(a) = data.augmented {
-            if let Some(l) = a.labels.iter().find(|l| !self.spec.labels.contains(l)) {
+            if let Some(l) = unknown_augmented_label(&self.spec.labels, a) {
                 return Err(Error::Data(format!(
                     "an augmented row is labelled {l}, which no labelled training row is"
                 )));
@@ -198,13 +198,7 @@ impl Classifier {
         for _ in 0..LINEAR_STEPS {
             let (_, logits) = self.head.forward(&x, false);
             // scikit-learn's C * sum(w CE) + |W|^2 / 2 (w: its sample_weight), divided by C n.
-            let ce = -(logits
-                .log_softmax(-1, Kind::Float)
-                .gather(1, &y.unsqueeze(1), false)
-                .squeeze_dim(1)
-                * &w)
-                .sum(Kind::Float)
-                / n;
+            let ce = (train::cross_entropies(&logits, &y) * &w).sum(Kind::Float) / n;
             let squares: Tensor = weights.iter().map(|w| w.square().sum(Kind::Float)).sum();
             let penalty = squares / (2.0 * self.spec.settings.c * n);
             let loss = ce + penalty;

@@ -229,18 +229,32 @@ pub fn supervised_loss(class_logits: &Tensor, labels: &Tensor, weights: Option<&
         return Tensor::zeros([], (Kind::Float, class_logits.device()));
     }
     let idx = keep.nonzero().squeeze_dim(1);
-    let log_p = class_logits
-        .index_select(0, &idx)
-        .log_softmax(-1, Kind::Float);
+    let logits = class_logits.index_select(0, &idx);
     let y = labels.index_select(0, &idx);
     match weights {
-        None => log_p.nll_loss(&y),
+        None => logits.log_softmax(-1, Kind::Float).nll_loss(&y),
         Some(w) => {
             let w = w.index_select(0, &idx);
-            let ce = -log_p.gather(1, &y.unsqueeze(1), false).squeeze_dim(1);
-            (ce * &w).sum(Kind::Float) / w.sum(Kind::Float)
+            (cross_entropies(&logits, &y) * &w).sum(Kind::Float) / w.sum(Kind::Float)
         }
     }
+}
+
+/// The cross-entropy of each row of class logits [B, k] against its label [B]: a [B] tensor.
+pub fn cross_entropies(class_logits: &Tensor, labels: &Tensor) -> Tensor {
+    -class_logits
+        .log_softmax(-1, Kind::Float)
+        .gather(1, &labels.unsqueeze(1), false)
+        .squeeze_dim(1)
+}
+
+/// The first label of augmented rows that no real labelled row has (`names`), if any.
+pub fn unknown_augmented_label<'a>(names: &[String], augmented: &'a Lines) -> Option<&'a str> {
+    augmented
+        .labels
+        .iter()
+        .find(|l| !names.contains(l))
+        .map(String::as_str)
 }
 
 /// AdamW with `settings`' decay and epsilon over `vs` at `lr`.

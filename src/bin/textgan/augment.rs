@@ -202,9 +202,7 @@ fn write_rows(out: &Path, lines: &Lines) -> Result<()> {
     }
     use std::io::Write;
     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-    for (label, text) in lines.labels.iter().zip(&lines.text) {
-        writeln!(w, "{label}\t{text}")?;
-    }
+    textgan::augment::write_tab_to(&mut w, lines)?;
     w.flush()?;
     Ok(())
 }
@@ -334,18 +332,7 @@ fn backtranslate(
     device: tch::Device,
 ) -> Result<Augmented> {
     use textgan::checkpoint::LoadedGenerator;
-    let how = match a.temperature {
-        Some(temperature) => {
-            let s = Sampling {
-                temperature,
-                ..Default::default()
-            };
-            s.validate()?;
-            textgan::run::Decode::Sample(s)
-        }
-        None if (1..=256).contains(&a.beam) => textgan::run::Decode::search(a.beam, 1.0),
-        None => bail!("--beam must be in 1..=256, got {}", a.beam),
-    };
+    let how = crate::translate::decode(a.beam, 1.0, a.temperature)?;
     let fwd = LoadedGenerator::load(a.forward.as_deref().expect("checked"), device)?;
     let bwd = LoadedGenerator::load(a.backward.as_deref().expect("checked"), device)?;
     let bt = textgan::augment::backtranslate::BackTranslation::new(&fwd, &bwd, how, a.batch_size)?;
@@ -380,8 +367,8 @@ fn generate(a: &AugmentArgs, input: &Lines, n: usize, device: tch::Device) -> Re
         temperature: a.temperature.unwrap_or(1.0),
         ..Default::default()
     };
-    let total = (input.text.len() * n) as u64;
-    let bar = crate::progress::bar(total, "generating");
+    let want = input.text.len() * n;
+    let bar = crate::progress::bar(want as u64, "generating");
     let out = textgan::augment::generate::augment(
         &run,
         input,
@@ -392,7 +379,6 @@ fn generate(a: &AugmentArgs, input: &Lines, n: usize, device: tch::Device) -> Re
         &mut |k| bar.inc(k as u64),
     )?;
     bar.finish_and_clear();
-    let want = input.text.len() * n;
     if out.report.written < want {
         eprintln!(
             "note: {} of the {want} rows asked were written ({} rounds of sampling per label)",

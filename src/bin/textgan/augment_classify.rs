@@ -32,7 +32,10 @@ pub fn eda_small(labelled: &Lines, n: usize, seed: i64, device: tch::Device) -> 
 pub fn check_for_classifier(augment: Option<&str>, per_example: Option<usize>) -> Result<()> {
     match (augment, per_example) {
         (Some("eda"), Some(n)) if !(1..=textgan::augment::MAX_PER_EXAMPLE).contains(&n) => {
-            bail!("--augment-per-example {n}: give 1 to 64 new rows per labelled row")
+            bail!(
+                "--augment-per-example {n}: give 1 to {} new rows per labelled row",
+                textgan::augment::MAX_PER_EXAMPLE
+            )
         }
         (Some("eda"), _) | (_, None) => Ok(()),
         (_, Some(_)) => bail!("--augment-per-example applies to --augment eda only"),
@@ -55,17 +58,19 @@ pub fn for_classifier(
             seed,
             device,
         )?),
-        Some(p) if std::fs::read_to_string(p).is_ok_and(|t| t.trim().is_empty()) => {
-            eprintln!("warning: {p} holds no augmented rows: training on the real ones alone");
-            None
-        }
-        Some(p) => {
-            let aug = data::read_labelled(Path::new(p))?;
-            if let Some(l) = aug.labels.iter().find(|l| !names.contains(l)) {
-                bail!("{p}: a row is labelled {l}, which no labelled training row is");
+        Some(p) => match data::read_labelled(Path::new(p)) {
+            Err(textgan::Error::EmptyCorpus { .. }) => {
+                eprintln!("warning: {p} holds no augmented rows: training on the real ones alone");
+                None
             }
-            Some(aug)
-        }
+            Err(e) => return Err(e.into()),
+            Ok(aug) => {
+                if let Some(l) = textgan::classify::unknown_augmented_label(names, &aug) {
+                    bail!("{p}: a row is labelled {l}, which no labelled training row is");
+                }
+                Some(aug)
+            }
+        },
         None => None,
     })
 }

@@ -41,13 +41,19 @@ fn decode_of(a: &TranslateArgs) -> Result<Decode> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    if !(1..=256).contains(&a.beam) {
-        bail!("--beam must be in 1..=256, got {}", a.beam);
+    decode(a.beam, a.length_penalty, a.temperature)
+}
+
+/// How `--beam`, `--length-penalty` and `--temperature` decode: sampling at the temperature
+/// where one is given, else greedy (width 1) or beam search; refuses values out of range.
+pub fn decode(beam: i64, length_penalty: f64, temperature: Option<f64>) -> Result<Decode> {
+    if !(1..=256).contains(&beam) {
+        bail!("--beam must be in 1..=256, got {beam}");
     }
-    if !(a.length_penalty.is_finite() && a.length_penalty >= 0.0) {
+    if !(length_penalty.is_finite() && length_penalty >= 0.0) {
         bail!("--length-penalty must be a non-negative number");
     }
-    Ok(match a.temperature {
+    Ok(match temperature {
         Some(temperature) => {
             let s = Sampling {
                 temperature,
@@ -56,7 +62,7 @@ fn decode_of(a: &TranslateArgs) -> Result<Decode> {
             s.validate()?;
             Decode::Sample(s)
         }
-        None => Decode::search(a.beam, a.length_penalty),
+        None => Decode::search(beam, length_penalty),
     })
 }
 
