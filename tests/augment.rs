@@ -4,28 +4,9 @@
 //! `classify predict` sees them; back-translation through a toy translation pair returns the
 //! rows it read, and refuses a pair that does not chain.
 mod common;
-use common::{fails, ok, Fixture};
+use common::{fails, ok, Fixture, ANIMALS, COLOURS};
 use std::collections::HashMap;
 use std::path::Path;
-
-const ANIMALS: [&str; 6] = ["cat", "dog", "bird", "fish", "cow", "owl"];
-const COLOURS: [&str; 6] = ["red", "blue", "green", "pink", "grey", "gold"];
-
-/// 24 rows per class, each three words of its class.
-fn labelled(f: &Fixture) -> String {
-    let mut tab = String::new();
-    for i in 0..24 {
-        let line =
-            |w: &[&str; 6]| format!("{} {} {}", w[i % 6], w[(i + 1) % 6], w[(i * 5 + 2) % 6]);
-        tab.push_str(&format!(
-            "animal\t{}\ncolour\t{}\n",
-            line(&ANIMALS),
-            line(&COLOURS)
-        ));
-    }
-    std::fs::write(f.path("labelled.tsv"), tab).unwrap();
-    f.s("labelled.tsv")
-}
 
 /// The rows of a `label<TAB>text` file.
 fn rows(path: &str) -> Vec<(String, String)> {
@@ -41,7 +22,7 @@ fn rows(path: &str) -> Vec<(String, String)> {
 
 /// A label-conditional LSTM on the fixture's rows.
 fn labelled_run(f: &Fixture, out: &str, steps: usize) -> String {
-    let data = labelled(f);
+    let data = f.two_classes();
     let mut args: Vec<String> = [
         "train",
         "--out",
@@ -89,10 +70,37 @@ fn tokenizer(f: &Fixture) -> String {
     f.s("tok")
 }
 
+/// `classify train`: a supervised LSTM classifier (16 wide, lr 0.01) on `data` with the
+/// tokenizer `tok`, into `out`, with `extra` flags.
+fn lstm_classifier(data: &str, tok: &str, out: &str, extra: &[&str]) {
+    let mut a = vec![
+        "classify",
+        "train",
+        "--train",
+        data,
+        "--trunk",
+        "lstm",
+        "--tokenizer",
+        tok,
+        "--method",
+        "supervised",
+        "--lr",
+        "0.01",
+        "--lstm-size",
+        "16",
+        "--device",
+        "cpu",
+        "--out",
+        out,
+    ];
+    a.extend(extra);
+    ok(&a);
+}
+
 #[test]
 fn bad_input_is_one_line_and_leaves_the_output_alone() {
     let f = Fixture::new();
-    let data = labelled(&f);
+    let data = f.two_classes();
     let out = f.s("out.tsv");
     std::fs::write(&out, "kept\n").unwrap();
     let eda = |extra: &[&str], needle: &str| {
@@ -270,7 +278,7 @@ fn bad_input_is_one_line_and_leaves_the_output_alone() {
 #[test]
 fn eda_swaps_and_deletions_keep_labels_and_words() {
     let f = Fixture::new();
-    let data = labelled(&f);
+    let data = f.two_classes();
     let out = f.s("eda.tsv");
     let args = [
         "augment",
@@ -391,32 +399,12 @@ fn generated_rows_follow_their_labels_and_the_filter() {
     // A classifier of the two classes, then the filter.
     let tok = tokenizer(&f);
     let cls = f.s("cls");
-    ok(&[
-        "classify",
-        "train",
-        "--train",
+    lstm_classifier(
         &data,
-        "--trunk",
-        "lstm",
-        "--tokenizer",
         &tok,
-        "--method",
-        "supervised",
-        "--lr",
-        "0.01",
-        "--epochs",
-        "8",
-        "--batch-size",
-        "8",
-        "--lstm-size",
-        "16",
-        "--device",
-        "cpu",
-        "--out",
         &cls,
-        "--seed",
-        "1",
-    ]);
+        &["--epochs", "8", "--batch-size", "8", "--seed", "1"],
+    );
     let filtered = f.s("filtered.tsv");
     let o = ok(&[
         "augment",
@@ -455,32 +443,20 @@ fn generated_rows_follow_their_labels_and_the_filter() {
         assert!(fields[1].parse::<f64>().unwrap() >= 0.9 - 5e-5, "{line}");
     }
     // The augmented rows train a classifier beside the real ones, at a weight.
-    ok(&[
-        "classify",
-        "train",
-        "--train",
+    let cls2 = f.s("cls2");
+    lstm_classifier(
         &data,
-        "--trunk",
-        "lstm",
-        "--tokenizer",
         &tok,
-        "--method",
-        "supervised",
-        "--lr",
-        "0.01",
-        "--epochs",
-        "1",
-        "--lstm-size",
-        "16",
-        "--device",
-        "cpu",
-        "--out",
-        &f.s("cls2"),
-        "--augment",
-        &filtered,
-        "--augment-weight",
-        "0.5",
-    ]);
+        &cls2,
+        &[
+            "--epochs",
+            "1",
+            "--augment",
+            &filtered,
+            "--augment-weight",
+            "0.5",
+        ],
+    );
     let spec: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(f.path("cls2/classifier.json")).unwrap())
             .unwrap();

@@ -212,17 +212,20 @@ fn lstm_classifier_learns_saves_and_scores_unseen_labels_as_wrong() {
     let csv = std::fs::read_to_string(d("eval/confusion.csv")).unwrap();
     assert!(csv.starts_with("true\\predicted,animal,city\n"), "{csv}");
     // predict: label, probability, text per line, from the run alone.
-    let o = ok(&[
-        "classify",
-        "predict",
-        "--run",
-        &run,
-        "--input",
-        &d("unlabelled.txt"),
-        "--device",
-        "cpu",
-    ]);
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let predict = |f: &str| {
+        let o = ok(&[
+            "classify",
+            "predict",
+            "--run",
+            &run,
+            "--input",
+            &d(f),
+            "--device",
+            "cpu",
+        ]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let out = predict("unlabelled.txt");
     let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
     assert_eq!(rows.len(), 40);
     for r in &rows {
@@ -242,23 +245,7 @@ fn lstm_classifier_learns_saves_and_scores_unseen_labels_as_wrong() {
         "we saw rome today\nthe cat the dog the bird the cow is here today\n",
     )
     .unwrap();
-    let first = |f: &str| {
-        let o = ok(&[
-            "classify",
-            "predict",
-            "--run",
-            &run,
-            "--input",
-            &d(f),
-            "--device",
-            "cpu",
-        ]);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .next()
-            .unwrap()
-            .to_string()
-    };
+    let first = |f: &str| predict(f).lines().next().unwrap().to_string();
     assert_eq!(first("one.txt"), first("two.txt"));
     #[cfg(feature = "serve")]
     serves_the_classifier(&run, &rows);

@@ -2,26 +2,12 @@
 //! generator and algorithm under labels, `sample --label`, per-class evaluation, and the bad
 //! inputs of labelled data.
 mod common;
-use common::{fails, gan_args, metrics, ok, Fixture};
+use common::{fails, gan_args, metrics, ok, Fixture, ANIMALS, COLOURS};
 
-/// Two classes with disjoint words: whatever a model generates under a label can be checked
-/// word by word.
-const ANIMALS: [&str; 6] = ["cat", "dog", "bird", "fish", "cow", "owl"];
-const COLOURS: [&str; 6] = ["red", "blue", "green", "pink", "grey", "gold"];
-
+/// The fixture's two classes with disjoint words (`common::Fixture::two_classes`).
 fn labelled_fixture() -> Fixture {
     let f = Fixture::new();
-    let mut tab = String::new();
-    for i in 0..24 {
-        let line =
-            |w: &[&str; 6]| format!("{} {} {}", w[i % 6], w[(i + 1) % 6], w[(i * 5 + 2) % 6]);
-        tab.push_str(&format!(
-            "animal\t{}\ncolour\t{}\n",
-            line(&ANIMALS),
-            line(&COLOURS)
-        ));
-    }
-    std::fs::write(f.path("labelled.tsv"), tab).unwrap();
+    f.two_classes();
     f
 }
 

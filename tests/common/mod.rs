@@ -47,6 +47,11 @@ pub fn fails(args: &[&str], needle: &str) -> String {
 pub const CORPUS: &str = "the cat sat on the mat\na dog ran in the park\nbirds fly over the sea\nthe dog sat on the mat\n\
 a cat ran in the sea\nbirds sat over the park\nthe birds fly in the park\na dog sat on the sea\n";
 
+/// The words of [`Fixture::two_classes`]: whatever a model writes under a label can be
+/// checked word by word.
+pub const ANIMALS: [&str; 6] = ["cat", "dog", "bird", "fish", "cow", "owl"];
+pub const COLOURS: [&str; 6] = ["red", "blue", "green", "pink", "grey", "gold"];
+
 pub struct Fixture {
     pub dir: tempfile::TempDir,
 }
@@ -88,6 +93,23 @@ impl Fixture {
         sets.iter()
             .flat_map(|s| ["--set".to_string(), s.clone()])
             .collect()
+    }
+
+    /// Writes `labelled.tsv`: 24 rows of each of two classes with disjoint words (`animal`:
+    /// three of [`ANIMALS`], `colour`: three of [`COLOURS`]); its path.
+    pub fn two_classes(&self) -> String {
+        let mut tab = String::new();
+        for i in 0..24 {
+            let line =
+                |w: &[&str; 6]| format!("{} {} {}", w[i % 6], w[(i + 1) % 6], w[(i * 5 + 2) % 6]);
+            tab.push_str(&format!(
+                "animal\t{}\ncolour\t{}\n",
+                line(&ANIMALS),
+                line(&COLOURS)
+            ));
+        }
+        std::fs::write(self.path("labelled.tsv"), tab).unwrap();
+        self.s("labelled.tsv")
     }
 
     pub fn train(&self, out: &str, steps: usize, extra: &[&str]) -> Output {
